@@ -1,0 +1,7 @@
+"""envstacks: layered, relocatable Python environments built, locked and deployed together."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,65 @@
+"""The one exception hierarchy of envstacks; only front-ends turn these into exit codes."""
+
+from __future__ import annotations
+
+
+class EnvStacksError(Exception):
+    """Root of every error envstacks raises on purpose.
+
+    The message is complete on its own (it names the place, the bad value and the fix), so a
+    front-end prints ``str(error)`` and needs no traceback. ``hint`` is an optional next step
+    printed on a line of its own.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    @property
+    def message(self) -> str:
+        """The error text without the hint."""
+        return str(self.args[0]) if self.args else ""
+
+
+class SpecError(EnvStacksError, ValueError):
+    """The stack specification (``[tool.venvstacks]`` or ``venvstacks.toml``) is invalid."""
+
+
+class SelectionError(EnvStacksError, ValueError):
+    """A layer selection (``--include`` or ``--reset-lock`` pattern) cannot be honoured."""
+
+
+class ToolError(EnvStacksError, RuntimeError):
+    """An external tool (uv, patchelf, a Python interpreter) failed or is missing."""
+
+
+class LockError(EnvStacksError, RuntimeError):
+    """A layer could not be locked, or its lock is unusable."""
+
+
+class RuntimeProvisionError(EnvStacksError, RuntimeError):
+    """No Python runtime could be provided for a runtime layer."""
+
+
+class BuildError(EnvStacksError, RuntimeError):
+    """A layer environment could not be built."""
+
+
+class PublishError(EnvStacksError, RuntimeError):
+    """Layer archives or their metadata could not be written."""
+
+
+class ExportError(EnvStacksError, RuntimeError):
+    """Layers could not be exported to a local folder."""
+
+
+class DeployError(EnvStacksError, RuntimeError):
+    """Published layers could not be deployed."""
+
+
+class VerificationError(DeployError):
+    """An archive does not match the size or hash recorded in its manifest."""
+
+
+class UnsafeArchiveError(DeployError):
+    """An archive holds an entry that would escape or endanger the deployment folder."""

@@ -1,0 +1,122 @@
+"""Target platforms: their names, marker environments, uv platform strings and the host's own."""
+
+from __future__ import annotations
+
+import platform as _platform
+import sys
+from dataclasses import dataclass
+
+#: Every target platform a layer may name in ``platforms`` (venvstacks' six).
+TARGET_PLATFORMS: tuple[str, ...] = (
+    "linux_aarch64",
+    "linux_x86_64",
+    "macosx_arm64",
+    "macosx_x86_64",
+    "win_amd64",
+    "win_arm64",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformInfo:
+    """What a target platform means for markers, wheel tags and uv."""
+
+    name: str
+    os_name: str
+    sys_platform: str
+    platform_system: str
+    platform_machine: str
+    #: The architecture as it appears in wheel tags (``x86_64``, ``aarch64``, ``arm64``, ``amd64``).
+    wheel_arch: str
+    #: uv's ``--python-platform`` architecture prefix.
+    uv_arch: str
+
+    @property
+    def is_linux(self) -> bool:
+        """Whether this is a Linux target."""
+        return self.sys_platform == "linux"
+
+    @property
+    def is_macos(self) -> bool:
+        """Whether this is a macOS target."""
+        return self.sys_platform == "darwin"
+
+    @property
+    def is_windows(self) -> bool:
+        """Whether this is a Windows target."""
+        return self.sys_platform == "win32"
+
+
+PLATFORMS: dict[str, PlatformInfo] = {
+    "linux_x86_64": PlatformInfo(
+        name="linux_x86_64", os_name="posix", sys_platform="linux", platform_system="Linux",
+        platform_machine="x86_64", wheel_arch="x86_64", uv_arch="x86_64",
+    ),
+    "linux_aarch64": PlatformInfo(
+        name="linux_aarch64", os_name="posix", sys_platform="linux", platform_system="Linux",
+        platform_machine="aarch64", wheel_arch="aarch64", uv_arch="aarch64",
+    ),
+    "macosx_arm64": PlatformInfo(
+        name="macosx_arm64", os_name="posix", sys_platform="darwin", platform_system="Darwin",
+        platform_machine="arm64", wheel_arch="arm64", uv_arch="aarch64",
+    ),
+    "macosx_x86_64": PlatformInfo(
+        name="macosx_x86_64", os_name="posix", sys_platform="darwin", platform_system="Darwin",
+        platform_machine="x86_64", wheel_arch="x86_64", uv_arch="x86_64",
+    ),
+    "win_amd64": PlatformInfo(
+        name="win_amd64", os_name="nt", sys_platform="win32", platform_system="Windows",
+        platform_machine="AMD64", wheel_arch="amd64", uv_arch="x86_64",
+    ),
+    "win_arm64": PlatformInfo(
+        name="win_arm64", os_name="nt", sys_platform="win32", platform_system="Windows",
+        platform_machine="arm64", wheel_arch="arm64", uv_arch="aarch64",
+    ),
+}
+
+#: ``python_implementation`` prefixes and the marker values they imply.
+IMPLEMENTATIONS: dict[str, str] = {"cpython": "CPython", "pypy": "PyPy"}
+
+
+def uv_python_platform(platform: str, *, linux_glibc: tuple[int, int]) -> str:
+    """uv's ``--python-platform`` value for a target platform."""
+    info = PLATFORMS[platform]
+    if info.is_linux:
+        return f"{info.uv_arch}-manylinux_{linux_glibc[0]}_{linux_glibc[1]}"
+    if info.is_macos:
+        return f"{info.uv_arch}-apple-darwin"
+    return f"{info.uv_arch}-pc-windows-msvc"
+
+
+def marker_environment(
+    platform: str, *, implementation: str, python_full_version: str
+) -> dict[str, str]:
+    """The PEP 508 marker environment of a target platform (for pruning cross-platform locks)."""
+    info = PLATFORMS[platform]
+    major_minor = ".".join(python_full_version.split(".")[:2])
+    return {
+        "implementation_name": implementation.lower(),
+        "platform_python_implementation": IMPLEMENTATIONS.get(implementation.lower(), implementation),
+        "python_version": major_minor,
+        "python_full_version": python_full_version,
+        "os_name": info.os_name,
+        "sys_platform": info.sys_platform,
+        "platform_system": info.platform_system,
+        "platform_machine": info.platform_machine,
+        "platform_release": "",
+        "platform_version": "",
+        "implementation_version": python_full_version,
+    }
+
+
+def host_platform() -> str | None:
+    """The target-platform name of the machine we run on, or ``None`` if it is none of them."""
+    machine = _platform.machine().lower()
+    if sys.platform.startswith("linux"):
+        return {"x86_64": "linux_x86_64", "amd64": "linux_x86_64", "aarch64": "linux_aarch64",
+                "arm64": "linux_aarch64"}.get(machine)
+    if sys.platform == "darwin":
+        return {"arm64": "macosx_arm64", "x86_64": "macosx_x86_64"}.get(machine)
+    if sys.platform == "win32":
+        return {"amd64": "win_amd64", "x86_64": "win_amd64", "arm64": "win_arm64"}.get(machine)
+    return None

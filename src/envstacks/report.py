@@ -1,0 +1,143 @@
+"""The reporting protocol: how the core tells a front-end what it is doing and how far it got.
+
+Core code never prints. It calls a :class:`Reporter`; the CLI and the PDM front-end render it
+with rich, the Hatch builder through Hatch's ``app``, and tests collect the calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Task(Protocol):
+    """One long step for one layer (locking, installing, packing, unpacking)."""
+
+    def advance(self, amount: int = 1) -> None:
+        """Record that ``amount`` more units of work are done."""
+
+    def set_total(self, total: int | None) -> None:
+        """Set (or clear) the number of units the step will take."""
+
+    def note(self, text: str) -> None:
+        """Replace the short status text shown beside the step."""
+
+    def __enter__(self) -> Task:
+        """Show the step."""
+
+    def __exit__(self, *exc: object) -> None:
+        """Finish the step (successfully or not)."""
+
+
+class Reporter(Protocol):
+    """Receives messages and progress from the core."""
+
+    def info(self, message: str) -> None:
+        """A normal message (shown unless quiet)."""
+
+    def warning(self, message: str) -> None:
+        """Something the user should look at; never fatal."""
+
+    def debug(self, message: str) -> None:
+        """Detail shown with ``-v`` (commands run, decisions taken)."""
+
+    def task(self, layer: str, action: str, total: int | None = None) -> Task:
+        """Start a step for ``layer``; use the result as a context manager."""
+
+
+class _NullTask:
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def set_total(self, total: int | None) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def __enter__(self) -> _NullTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class NullReporter:
+    """A reporter that drops everything (library use without a front-end)."""
+
+    def info(self, message: str) -> None:
+        """Drop the message."""
+
+    def warning(self, message: str) -> None:
+        """Drop the message."""
+
+    def debug(self, message: str) -> None:
+        """Drop the message."""
+
+    def task(self, layer: str, action: str, total: int | None = None) -> _NullTask:
+        """Return a task that records nothing."""
+        return _NullTask()
+
+
+@dataclass
+class _RecordedTask:
+    reporter: RecordingReporter
+    layer: str
+    action: str
+    total: int | None
+    done: int = 0
+    finished: bool = False
+
+    def advance(self, amount: int = 1) -> None:
+        with self.reporter.lock:
+            self.done += amount
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+
+    def note(self, text: str) -> None:
+        self.reporter.record("note", f"{self.layer}: {text}")
+
+    def __enter__(self) -> _RecordedTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finished = True
+
+
+@dataclass
+class RecordingReporter:
+    """A reporter that keeps every call, for tests and for ``--json`` summaries."""
+
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    tasks: list[_RecordedTask] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, level: str, message: str) -> None:
+        """Keep one message."""
+        with self.lock:
+            self.messages.append((level, message))
+
+    def info(self, message: str) -> None:
+        """Keep an info message."""
+        self.record("info", message)
+
+    def warning(self, message: str) -> None:
+        """Keep a warning."""
+        self.record("warning", message)
+
+    def debug(self, message: str) -> None:
+        """Keep a debug message."""
+        self.record("debug", message)
+
+    def task(self, layer: str, action: str, total: int | None = None) -> _RecordedTask:
+        """Start and keep a task."""
+        task = _RecordedTask(self, layer, action, total)
+        with self.lock:
+            self.tasks.append(task)
+        return task
+
+    def texts(self, level: str | None = None) -> list[str]:
+        """The messages recorded, optionally only those of one level."""
+        return [text for lvl, text in self.messages if level is None or lvl == level]

@@ -1,0 +1,106 @@
+"""The one place that runs uv: finds the binary and runs it with explicit, logged arguments.
+
+Every uv call gets ``--no-config`` semantics for user and system configuration: the stack's
+own settings are written into the generated files, so a developer's ``~/.config/uv/uv.toml``
+or ``/etc/uv/uv.toml`` never changes what a lock or a build contains.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from envstacks import proc
+from envstacks.errors import EnvStacksError, ToolError
+from envstacks.report import Reporter
+
+#: uv settings taken from the environment that would change a resolution or an install
+#: behind the stack's back. Credentials (``UV_INDEX_<NAME>_USERNAME``...), certificates,
+#: the cache location, mirrors and offline mode stay: they say how to reach things, not what.
+_UV_ENV_BLOCKLIST = (
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_FIND_LINKS",
+    "UV_INDEX_STRATEGY",
+    "UV_CONSTRAINT",
+    "UV_OVERRIDE",
+    "UV_BUILD_CONSTRAINT",
+    "UV_PRERELEASE",
+    "UV_RESOLUTION",
+    "UV_NO_BINARY",
+    "UV_NO_BUILD",
+    "UV_CONFIG_FILE",
+    "UV_PROJECT",
+    "UV_PROJECT_ENVIRONMENT",
+    "UV_PYTHON",
+    "UV_SYSTEM_PYTHON",
+    "UV_BREAK_SYSTEM_PACKAGES",
+    "UV_PYTHON_PREFERENCE",
+    "UV_LOCKED",
+    "UV_FROZEN",
+)
+
+
+@functools.cache
+def uv_bin() -> str:
+    """Locate the uv executable: the one installed with envstacks, else the one on PATH."""
+    try:
+        from uv import find_uv_bin  # noqa: PLC0415 - optional until first use
+
+        return os.fspath(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise ToolError(
+            "uv is not installed: envstacks needs it to lock and install layers",
+            hint="pip install uv (it is a dependency of envstacks; reinstall envstacks)",
+        )
+    return found
+
+
+def uv_environ(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The environment for a uv subprocess: no Python noise, no resolution-changing UV_*."""
+    env = proc.clean_environ()
+    for name in _UV_ENV_BLOCKLIST:
+        env.pop(name, None)
+    # Colour codes and progress bars would end up in captured error messages.
+    env["NO_COLOR"] = "1"
+    env["UV_NO_PROGRESS"] = "1"
+    # Never let a lock or install step download an interpreter on its own: runtimes are
+    # provisioned explicitly by the runtime providers, which pass their own settings.
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_uv(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    reporter: Reporter,
+    what: str,
+    error: type[EnvStacksError] = ToolError,
+    cwd: Path | None = None,
+    env: Mapping[str, str | None] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``uv <args>`` with a clean environment and raise ``error`` (naming ``what``) on failure."""
+    return proc.run(
+        [uv_bin(), *args],
+        cwd=cwd,
+        env=uv_environ(env),
+        reporter=reporter,
+        check=check,
+        what=what,
+        error=error,
+    )
