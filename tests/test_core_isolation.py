@@ -1,0 +1,38 @@
+"""The core never imports hatch, hatchling or pdm: only envstacks.integrations may."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import envstacks
+
+
+def _core_modules() -> list[str]:
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(envstacks.__path__, "envstacks.")
+        if not info.name.startswith(("envstacks.integrations", "envstacks._injected"))
+    )
+
+
+def test_core_modules_import_without_host_tools() -> None:
+    modules = _core_modules()
+    assert "envstacks.pipeline" in modules and "envstacks.cli" in modules
+    script = (
+        "import sys, importlib\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'hatch', 'hatchling', 'pdm'}:\n"
+        "            raise ImportError('blocked host tool: ' + name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in {'hatch', 'hatchling', 'pdm'})\n"
+        "assert not leaked, leaked\n"
+        "print(len(sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
