@@ -33,7 +33,7 @@ class LayerKind(enum.StrEnum):
         ]
 
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]  # shadows str.title on purpose
         """The kind as it starts a sentence in messages (``Framework 'x' ...``)."""
         return {"runtime": "Runtime", "framework": "Framework", "application": "Application"}[
             self.value
@@ -189,7 +189,7 @@ class Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UvConfig:
-    """The stack's baseline uv settings (``[tool.venvstacks.uv]``, ``[tool.uv]``, ``venvstacks.uv.toml``).
+    """The stack's baseline uv settings (``[tool.venvstacks.uv]``, ``[tool.uv]``, a uv.toml).
 
     ``indexes`` and ``sources`` are split out because layers select among them; ``settings``
     holds every other key, passed through to each layer's generated uv project unchanged.
