@@ -1,0 +1,259 @@
+"""The uv-managed runtime provider: python-build-standalone through ``uv python install``.
+
+Interpreters are installed into envstacks' own cache (``<cache>/uv-python``), never into
+the user's uv folder or ``~/.local/bin``, and then copied into the runtime layer. Under
+``auto`` this provider answers first but steps aside at once when it cannot download:
+offline mode, no download known for the version, or a download host that does not accept
+a TCP connection within a second or two. A ``file://`` mirror or downloads JSON is always
+usable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from envstacks import proc, uvrun
+from envstacks.build.runtime import AUTO, ProvidedRuntime, RuntimeRequest
+from envstacks.build.runtime_copy import copy_installation
+from envstacks.build.runtime_probe import layout_problem, probe_or_reason
+from envstacks.errors import EnvStacksError
+from envstacks.hooks.markers import hookimpl
+from envstacks.platforms import host_platform
+from envstacks.report import Reporter
+
+NAME = "uv-managed"
+#: Folder under envstacks' cache that ``uv python install --install-dir`` fills.
+UV_INSTALL_SUBDIR = "uv-python"
+#: Seconds to wait for a TCP connection to the download host before giving up on it.
+PROBE_TIMEOUT = 1.5
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def uv_target(request: RuntimeRequest) -> str:
+    """The request in uv's syntax (``cpython-3.12.1``)."""
+    return f"{request.implementation}-{request.version}"
+
+
+def _uv_settings_args(request: RuntimeRequest) -> list[str]:
+    args = []
+    if request.python_install_mirror:
+        args += ["--mirror", request.python_install_mirror]
+    if request.python_downloads_json_url:
+        args += ["--python-downloads-json-url", request.python_downloads_json_url]
+    return args
+
+
+def _uv_env(install_dir: Path) -> dict[str, str | None]:
+    return {
+        # uvrun forbids interpreter downloads by default; this call exists to make one.
+        "UV_PYTHON_DOWNLOADS": "manual",
+        "UV_PYTHON_INSTALL_DIR": os.fspath(install_dir),
+        # Mirror and downloads JSON are passed as options, already resolved (environment
+        # first, then the stack's uv settings).
+        "UV_PYTHON_INSTALL_MIRROR": None,
+        "UV_PYTHON_DOWNLOADS_JSON_URL": None,
+    }
+
+
+def installed_python(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> Path | None:
+    """The newest interpreter in ``install_dir`` that satisfies the request, if any."""
+    if not install_dir.is_dir():
+        return None
+    result = uvrun.run_uv(
+        # --managed-python: only uv's own installations (in install_dir), never the
+        # machine's; --no-config: the user's uv.toml must not redirect anything.
+        [
+            "python",
+            "list",
+            uv_target(request),
+            "--only-installed",
+            "--managed-python",
+            "--output-format",
+            "json",
+            "--no-config",
+        ],
+        reporter=reporter,
+        what=f"list the Pythons installed in {install_dir}",
+        cwd=install_dir,
+        env=_uv_env(install_dir),
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    try:
+        entries = json.loads(result.stdout or "[]")
+    except ValueError:
+        return None
+    # uv prints paths relative to its working folder.
+    found = [
+        (tuple(entry.get("version_parts", {}).values()), install_dir / entry["path"])
+        for entry in entries
+        if entry.get("path")
+    ]
+    return max(found)[1] if found else None
+
+
+def _download_url(request: RuntimeRequest, reporter: Reporter) -> str | None:
+    """The URL uv would download the request from, or None if it knows of none."""
+    result = uvrun.run_uv(
+        [
+            "python",
+            "list",
+            uv_target(request),
+            "--only-downloads",
+            "--managed-python",
+            "--output-format",
+            "json",
+            "--no-config",
+            *(
+                ["--python-downloads-json-url", request.python_downloads_json_url]
+                if request.python_downloads_json_url
+                else []
+            ),
+        ],
+        reporter=reporter,
+        what=f"list the downloads of {uv_target(request)}",
+        env=_uv_env(request.cache_dir / UV_INSTALL_SUBDIR),
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    try:
+        entries = json.loads(result.stdout or "[]")
+    except ValueError:
+        return None
+    urls = [str(entry["url"]) for entry in entries if entry.get("url")]
+    return urls[0] if urls else None
+
+
+def reachability_problem(url: str, *, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Why ``url`` cannot be downloaded now (a quick TCP probe), or None if it probably can.
+
+    Local files (``file://``, plain paths) are always reachable; through a proxy from the
+    environment, the proxy is probed instead of the host.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host, port = parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if proxy_parts.hostname:
+            host, port = proxy_parts.hostname, proxy_parts.port or 80
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {host}:{port} ({exc.strerror or exc})"
+
+
+def _download_problem(request: RuntimeRequest, reporter: Reporter) -> str | None:
+    """Why a download cannot happen now, or None (decided quickly, without uv's retries)."""
+    if request.offline:
+        return "offline mode (UV_OFFLINE or the stack's uv setting offline = true)"
+    if request.python_install_mirror:
+        return reachability_problem(request.python_install_mirror)
+    url = _download_url(request, reporter)
+    if url is None:
+        where = request.python_downloads_json_url or "uv's list of python-build-standalone builds"
+        return f"no download of {uv_target(request)} for this platform in {where}"
+    return reachability_problem(url)
+
+
+def _install(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> str | None:
+    """Run ``uv python install``; return the failure (last lines of uv's output) or None."""
+    install_dir.mkdir(parents=True, exist_ok=True)
+    with reporter.task(request.layer, "download runtime") as task:
+        task.note(uv_target(request))
+        result = uvrun.run_uv(
+            [
+                "python",
+                "install",
+                uv_target(request),
+                # The user's uv.toml must not change where or what is installed.
+                "--no-config",
+                "--install-dir",
+                install_dir,
+                # No python3.X links in ~/.local/bin: the install is envstacks' private cache.
+                "--no-bin",
+                *_uv_settings_args(request),
+                *(["--offline"] if request.offline else []),
+            ],
+            reporter=reporter,
+            what=f"install {uv_target(request)}",
+            env=_uv_env(install_dir),
+            check=False,
+        )
+    if result.returncode == 0:
+        return None
+    return proc.tail(result.stderr or result.stdout, lines=3).replace("\n", " | ")
+
+
+@hookimpl(trylast=True)
+def envstacks_runtime_providers() -> tuple[str, ...]:
+    """The uv-managed provider's name."""
+    return (NAME,)
+
+
+# Not trylast, unlike the local provider: pluggy calls trylast implementations in
+# registration order, and auto must ask this provider before the local one. Plugins
+# registered later (entry points, tests) are still asked before it.
+@hookimpl
+def envstacks_provide_runtime(
+    request: RuntimeRequest, destination: Path, reporter: Reporter
+) -> ProvidedRuntime | None:
+    """Install the requested python-build-standalone build with uv; copy it to ``destination``."""
+    if request.provider not in (AUTO, NAME):
+        return None
+    if request.platform != host_platform():
+        request.log(
+            NAME, f"skipped: uv installs interpreters for this machine, not {request.platform}"
+        )
+        return None
+    install_dir = request.cache_dir / UV_INSTALL_SUBDIR
+    try:
+        python = installed_python(request, install_dir, reporter)
+        how = f"already in {install_dir}"
+        if python is None:
+            problem = _download_problem(request, reporter)
+            if problem is not None:
+                request.log(NAME, f"skipped: {problem}; {uv_target(request)} not in {install_dir}")
+                return None
+            failure = _install(request, install_dir, reporter)
+            if failure is not None:
+                request.log(NAME, f"uv python install {uv_target(request)} failed: {failure}")
+                return None
+            python = installed_python(request, install_dir, reporter)
+            if python is None:
+                request.log(NAME, f"uv installed {uv_target(request)} but does not list it")
+                return None
+            source = (
+                request.python_downloads_json_url
+                or request.python_install_mirror
+                or "python-build-standalone"
+            )
+            how = f"uv python install from {source}"
+    except EnvStacksError as exc:
+        request.log(NAME, f"uv failed: {exc.message.splitlines()[0]}")
+        return None
+    info = probe_or_reason(python, reporter=reporter)
+    if isinstance(info, str):
+        request.log(NAME, f"{python}: does not run: {info}")
+        return None
+    problem = layout_problem(info)
+    if problem is not None:
+        request.log(NAME, f"{python}: rejected: {problem}")
+        return None
+    copied = copy_installation(
+        info, destination, layer=request.layer, whole_prefix=True, reporter=reporter
+    )
+    return ProvidedRuntime(
+        provider=NAME, version=info.full_version, python=copied, source=f"{info.prefix} ({how})"
+    )
