@@ -100,11 +100,12 @@ def parse_layer(
         (*keys, *legacy_keys(kind)),
         where,
         what=f"{kind.value} layer key",
-        fix=f"a {kind.value} layer accepts {quoted_list(keys)}",
+        fix=f"{'an' if kind is LayerKind.APPLICATION else 'a'} {kind.value} layer accepts "
+        f"{quoted_list(keys)}",
     )
     if "name" not in table:
         raise spec_error(
-            where, f"{kind.value} layer without a 'name'", f"add {keys['name'].assignment()}"
+            where, f"{kind.value} layer without a 'name'", f'add name = "<{kind.value} name>"'
         )
     name = check_layer_name(table["name"], where.key("name"), kind)
     label = f"{kind.value} {name!r}"
@@ -276,7 +277,8 @@ def _index_keys(
 ) -> dict[str, object]:
     keys = layer_keys(LayerKind.RUNTIME)
     defined = f"(defined indexes: {quoted_list(index_names)})"
-    define = "define it in the uv table's [[index]] array or fix the name"
+    uv_table = "tool.venvstacks.uv" if where.text.startswith("tool.venvstacks.") else "tool.uv"
+    define = f"define it in a [[{uv_table}.index]] table or fix the name"
 
     def known(name: str, at: TomlPath, problem: str) -> str:
         if name not in index_names:

@@ -97,10 +97,10 @@ def _check_run_module(value: str, where: TomlPath, label: str) -> str:
     parts = value.split(".")
     bad = [part for part in parts if not part.isidentifier() or keyword.iskeyword(part)]
     if bad:
+        reason = f"{bad[0]!r} is not an identifier" if bad[0] else "it has an empty part"
         raise spec_error(
             where,
-            f"run_module of {label} is not a dotted Python module name ({value!r}; "
-            f"{bad[0]!r} is not an identifier)",
+            f"run_module of {label} is not a dotted Python module name ({value!r}; {reason})",
             'give the importable module, such as "my_app" or "my_app.cli", not a path or a '
             "distribution name",
         )

@@ -23,8 +23,8 @@ def check_layer_name(value: object, where: TomlPath, kind: LayerKind) -> str:
                 raise spec_error(
                     where,
                     f"runtime name {name!r} starts with the reserved prefix {prefix!r}, so its "
-                    f"build name would look like (or clash with) a "
-                    f"{'framework' if prefix == 'framework-' else 'application'}'s",
+                    "build name would look like (or clash with) the build name of "
+                    f"{'a framework' if prefix == 'framework-' else 'an application'}",
                     'rename the runtime, for instance after its Python version ("cpython-3.12")',
                 )
     return name

@@ -201,7 +201,7 @@ def parse_uv_config(
 def _parse_indexes(
     data: object, where: TomlPath
 ) -> tuple[tuple[Mapping[str, Any], ...], tuple[str, ...]]:
-    fix = 'write each index as [[...index]] with name = "..." and url = "..."'
+    fix = f'write each index as a [[{where}]] table with name = "..." and url = "..."'
     if not isinstance(data, list):
         raise spec_error(
             where, f"expected an array of tables, got {kind_of(data)} {show(data)}", fix
@@ -260,7 +260,8 @@ def _parse_sources(data: object, where: TomlPath, index_names: tuple[str, ...]) 
                 f"the uv source for {dist!r} references an unknown package index {index!r}"
                 f"{did_you_mean(index, index_names)} (defined indexes: "
                 f"{quoted_list(index_names)})",
-                "define the index in the uv table's [[index]] array or fix the name",
+                f"define it in a [[{where.text.rpartition('.')[0] or 'tool.uv'}.index]] table or "
+                "fix the name",
             )
         if normalized in sources:
             raise spec_error(

@@ -1,0 +1,1 @@
+"""An empty launch module."""
