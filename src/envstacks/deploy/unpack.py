@@ -1,0 +1,207 @@
+"""Safe extraction of one layer archive into a fresh work folder inside the deployment folder.
+
+The rules follow PEP 706's ``data`` filter, adapted to side-by-side layers (a layer may link
+to its siblings, never further):
+
+* every member lives under the single top folder ``<install_target>/``; absolute names and
+  ``..`` components are refused;
+* a symlink's target must be relative, in normal form (``..`` only at its start) and stay
+  inside the deployment folder, counted from the link's own place;
+* a hard link must point at a regular file extracted earlier from the same archive;
+* nothing is written through a symlink, and no name appears twice;
+* devices, fifos and setuid/setgid files are refused; other modes are normalised (files
+  ``0o644``, or ``0o755`` when the owner may execute; folders ``0o755``).
+
+Any refusal raises :class:`~envstacks.errors.UnsafeArchiveError`; the caller removes the
+work folder, so the deployment folder is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from envstacks.errors import UnsafeArchiveError
+from envstacks.pack.archive_base import ArchiveFormat, ArchiveMember, MemberKind
+from envstacks.pack.reproducible import DIR_MODE, EXEC_MODE, FILE_MODE
+from envstacks.report import Task
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+_CREATE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+class _Refusal:
+    """Builds the error for one refused member of one archive."""
+
+    def __init__(self, archive_name: str, target: Path) -> None:
+        self.archive_name = archive_name
+        self.target = target
+
+    def __call__(self, member: str, why: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(
+            f"archive {self.archive_name!r}: refusing entry {member!r}: {why}; "
+            f"nothing was deployed from it into {self.target}",
+            hint="the archive was not made by envstacks publish, or was tampered with; "
+            "republish the layer from its build folder",
+        )
+
+
+def _is_absolute(name: str) -> bool:
+    return name.startswith(("/", "\\")) or bool(_WINDOWS_DRIVE.match(name))
+
+
+def _member_parts(member: ArchiveMember, root: str, refuse: _Refusal) -> tuple[str, ...]:
+    name = member.name
+    if "\0" in name:
+        raise refuse(name, "the name contains a NUL byte")
+    if _is_absolute(name):
+        raise refuse(name, "absolute paths are not allowed")
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise refuse(name, "'..' components would write outside the layer folder")
+    if not parts or parts[0] != root:
+        raise refuse(name, f"it lies outside the layer's top folder '{root}/'")
+    return parts
+
+
+def check_symlink(parts: tuple[str, ...], link_target: str, refuse: _Refusal) -> None:
+    """Refuse a symlink at ``parts`` (relative to the deployment folder) that could leave it."""
+    name = "/".join(parts)
+    if not link_target:
+        raise refuse(name, "the symlink has an empty target")
+    if _is_absolute(link_target) or "\0" in link_target:
+        raise refuse(name, f"the symlink target {link_target!r} is absolute")
+    depth = len(parts) - 1  # folders between the deployment folder and the link
+    leading = True
+    for component in link_target.split("/"):
+        if component in ("", "."):
+            continue
+        if component != "..":
+            leading = False
+            continue
+        if not leading:
+            # "a/../.." may climb out through a symlinked "a": only leading ".." is checkable.
+            raise refuse(name, f"the symlink target {link_target!r} has '..' after a folder name")
+        depth -= 1
+        if depth < 0:
+            raise refuse(
+                name, f"the symlink target {link_target!r} points outside the deployment folder"
+            )
+
+
+def unpack_layer(
+    fmt: ArchiveFormat,
+    archive: Path,
+    workdir: Path,
+    *,
+    install_target: str,
+    archive_name: str,
+    target: Path,
+    task: Task | None = None,
+) -> Path:
+    """Extract a layer archive into the empty folder ``workdir``; return the layer folder in it.
+
+    Args:
+        fmt: the archive's format.
+        archive: the (verified) archive file.
+        workdir: an empty folder inside the deployment folder ``target``.
+        install_target: the layer's deployed name, which must be the archive's top folder.
+        archive_name: the archive's name, for messages.
+        target: the deployment folder, for messages.
+        task: advances by the compressed bytes read.
+
+    Raises:
+        UnsafeArchiveError: a member breaks one of the rules above.
+        DeployError: the archive is damaged.
+    """
+    refuse = _Refusal(archive_name, target)
+    seen: set[tuple[str, ...]] = set()
+    links: set[tuple[str, ...]] = set()
+    files: set[tuple[str, ...]] = set()
+    dirs: set[tuple[str, ...]] = set()
+    with archive.open("rb") as raw, fmt.open_reader(raw, task=task) as reader:
+        for member in reader.members():
+            parts = _member_parts(member, install_target, refuse)
+            name = "/".join(parts)
+            if parts in seen:
+                raise refuse(name, "the name appears twice in the archive")
+            seen.add(parts)
+            for depth in range(1, len(parts)):
+                if parts[:depth] in links:
+                    raise refuse(
+                        name, f"it would be written through the symlink '{'/'.join(parts[:depth])}'"
+                    )
+                if parts[:depth] in files:
+                    raise refuse(name, f"its parent '{'/'.join(parts[:depth])}' is a file")
+            if len(parts) == 1 and member.kind is not MemberKind.DIR:
+                raise refuse(name, "the layer's top folder must be a folder")
+            if member.kind is MemberKind.OTHER:
+                raise refuse(
+                    name,
+                    f"it is a {member.detail or 'special file'}; layers hold only "
+                    "files, folders and links",
+                )
+            if member.mode & (stat.S_ISUID | stat.S_ISGID):
+                raise refuse(name, f"mode {member.mode:o} sets the setuid/setgid bit")
+            path = workdir.joinpath(*parts)
+            _make_parents(workdir, parts, dirs)
+            if member.kind is MemberKind.DIR:
+                if parts not in dirs:
+                    path.mkdir(mode=DIR_MODE)
+                    path.chmod(DIR_MODE)  # whatever the umask
+                    dirs.add(parts)
+            elif member.kind is MemberKind.SYMLINK:
+                check_symlink(parts, member.link_target, refuse)
+                path.symlink_to(member.link_target)
+                links.add(parts)
+            elif member.kind is MemberKind.HARDLINK:
+                source = _hardlink_source(member, install_target, files, refuse, name)
+                os.link(workdir.joinpath(*source), path)
+                files.add(parts)
+            else:
+                mode = EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE
+                fd = os.open(path, _CREATE_FLAGS, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    reader.extract(member, out)
+                    os.fchmod(out.fileno(), mode)
+                os.utime(path, (member.mtime, member.mtime))
+                files.add(parts)
+    root = workdir / install_target
+    if not root.is_dir():
+        raise refuse(install_target, "the archive holds no layer folder")
+    return root
+
+
+def _make_parents(workdir: Path, parts: tuple[str, ...], dirs: set[tuple[str, ...]]) -> None:
+    """Create missing parent folders (archives need not list every folder)."""
+    for depth in range(1, len(parts)):
+        prefix = parts[:depth]
+        if prefix in dirs:
+            continue
+        folder = workdir.joinpath(*prefix)
+        folder.mkdir(mode=DIR_MODE)
+        folder.chmod(DIR_MODE)
+        dirs.add(prefix)
+
+
+def _hardlink_source(
+    member: ArchiveMember, root: str, files: set[tuple[str, ...]], refuse: _Refusal, name: str
+) -> tuple[str, ...]:
+    target = member.link_target
+    if _is_absolute(target):
+        raise refuse(name, f"the hard link target {target!r} is absolute")
+    parts = tuple(part for part in target.split("/") if part not in ("", "."))
+    if ".." in parts or not parts or parts[0] != root:
+        raise refuse(name, f"the hard link target {target!r} points outside the layer folder")
+    if parts not in files:
+        raise refuse(name, f"the hard link target {target!r} is not a file extracted before it")
+    return parts
