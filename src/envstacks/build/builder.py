@@ -1,0 +1,379 @@
+"""Build one layer environment: decide what it needs, then create, install, link and check it.
+
+The steps, for the action :mod:`envstacks.build.state` decides:
+
+* runtime layer: provision the runtime (``CLEAN`` only), ``uv pip sync`` its lock into its own
+  ``site-packages``, publish its shared libraries, write its layer config, clean up;
+* framework or application: create the venv on the runtime (``CLEAN`` only), write
+  ``pyvenv.cfg``, the chaining hook and the interpreter wrapper (every action), sync its lock,
+  install the project wheel where the lock asks for it, copy the application's modules,
+  publish its shared libraries, write its layer config, clean up;
+* then start its interpreter to check ``sys.path``, ask the ``envstacks_check_layer`` plugins,
+  write the build record and call ``envstacks_layer_built``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from envstacks import layout, proc
+from envstacks.build import state
+from envstacks.build.appmodules import copy_modules
+from envstacks.build.chain import link_layered_env, write_build_pyvenv_cfg
+from envstacks.build.dynlib import link_shared_libraries
+from envstacks.build.files import remove_path
+from envstacks.build.install import (
+    install_wheel,
+    normalise_requirements,
+    sync_lock,
+    wheel_requires_dist,
+)
+from envstacks.build.layerconfig import LayerConfig, make_layer_config, write_layer_config
+from envstacks.build.lockview import LockView
+from envstacks.build.portability import ensure_portability
+from envstacks.build.runtime import provision_runtime, runtime_python
+from envstacks.build.verify import applies, drift, smoke_test
+from envstacks.errors import BuildError
+from envstacks.lock.pylock import LockedLayer, load_pylock
+from envstacks.plan import Op
+from envstacks.report import Reporter, Task
+from envstacks.spec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildOptions:
+    """How layers are built."""
+
+    #: Delete and remake every layer built (``--clean``).
+    clean: bool = False
+    #: How many independent layers are built at the same time.
+    jobs: int = 2
+    #: The project's freshly built wheel, installed where a lock has the project's entry.
+    project_wheel: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    """What happened to one layer."""
+
+    layer: str
+    env_path: Path
+    #: False: the layer was up to date and nothing was done.
+    built: bool
+    seconds: float
+    #: ``none``, ``relink``, ``update`` or ``clean``.
+    action: str = "none"
+    #: Why that action was needed.
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerBuild:
+    """Everything one layer's build needs to know."""
+
+    spec: StackSpec
+    layer: LayerSpec
+    op: Op
+    lock_state: LockView
+    pm: pluggy.PluginManager
+    reporter: Reporter
+    options: BuildOptions
+    platform: str
+
+
+def check_lock(layer: LayerSpec, lock_state: LockView | None) -> LockView:
+    """The layer's lock state, which must be valid.
+
+    Raises:
+        BuildError: the layer has no valid lock (says how to lock it).
+    """
+    if lock_state is not None and lock_state.has_valid_lock:
+        return lock_state
+    reasons = "; ".join(lock_state.reasons) if lock_state is not None else "no lock state"
+    raise BuildError(
+        f"layer '{layer.build_name}' cannot be built: its lock is not valid ({reasons})",
+        hint=f"run `envstacks lock --include {layer.build_name}` first, or build with "
+        "--lock-if-needed",
+    )
+
+
+def read_locked(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
+    """The parsed lock of a layer."""
+    return load_pylock(layout.pylock_path(spec, layer), layer=layer.build_name)
+
+
+def project_wheel_for(
+    spec: StackSpec,
+    layer: LayerSpec,
+    locked: LockedLayer,
+    *,
+    wheel: Path | None,
+    platform: str,
+    python_version: str,
+) -> Path | None:
+    """The project wheel to install into ``layer``, or ``None`` if its lock has no project entry.
+
+    Raises:
+        BuildError: the lock needs the project but no wheel was given, or the wheel's
+            dependencies are no longer the ones locked.
+    """
+    project = locked.project
+    runtime = spec.runtime_of(layer)
+    if project is None or not applies(
+        project,
+        platform=platform,
+        implementation=runtime.implementation,
+        python_version=python_version,
+    ):
+        return None
+    if wheel is None:
+        raise BuildError(
+            f"layer '{layer.build_name}' requires the project's own distribution "
+            f"{project.name!r}, but no project wheel was built for this build",
+            hint="build through the envstacks CLI, `hatch build -t venvstacks` or "
+            "`pdm venvstacks build` in the project folder",
+        )
+    if (got := wheel_requires_dist(wheel)) != (
+        want := normalise_requirements(project.requires_dist)
+    ):
+        raise BuildError(
+            f"layer '{layer.build_name}': the dependencies of {wheel.name} ({list(got)}) are not "
+            f"the ones its lock was made with ({list(want)})",
+            hint=f"relock the layer: `envstacks lock --include {layer.build_name}`",
+        )
+    return wheel
+
+
+def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[str, object]]:
+    """What the build must do to the layer, and the inputs to record if it runs."""
+    spec, layer = job.spec, job.layer
+    runtime_record = state.read_record(spec, spec.runtime_of(layer))
+    version = runtime_record.runtime_version if runtime_record is not None else ""
+    wheel = project_wheel_for(
+        spec,
+        layer,
+        locked,
+        wheel=job.options.project_wheel,
+        platform=job.platform,
+        python_version=version or spec.runtime_of(layer).python_version,
+    )
+    inputs = state.build_inputs(
+        spec,
+        layer,
+        requirements_hash=job.lock_state.requirements_hash,
+        platform=job.platform,
+        project_wheel=wheel,
+    )
+    if job.options.clean:
+        return state.Decision(action=state.Action.CLEAN, reason="--clean"), inputs
+    links = state.link_inputs(spec, layer)
+    decision = state.decide(spec, layer, inputs=inputs, links=links)
+    if decision.action is state.Action.NONE and job.op is Op.RUN:
+        record = state.read_record(spec, layer)
+        env = layout.env_path(spec, layer)
+        config = make_layer_config(spec, layer, py_version=version)
+        problems = drift(
+            env,
+            config,
+            locked,
+            platform=job.platform,
+            implementation=spec.runtime_of(layer).implementation,
+            modules=record.modules if record is not None else (),
+            expect_project=locked.project.name if wheel is not None and locked.project else None,
+        )
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            reason = "the environment differs from its lock: " + "; ".join(problems[:3]) + more
+            decision = state.Decision(action=state.Action.UPDATE, reason=reason)
+    return decision, inputs
+
+
+def build_layer(job: LayerBuild) -> BuildResult:
+    """Build (or update, or relink, or keep) one layer; its lower layers must be built.
+
+    Raises:
+        BuildError: the lock is invalid, a lower layer is not built, a step or a check failed.
+    """
+    started = time.monotonic()
+    spec, layer, reporter = job.spec, job.layer, job.reporter
+    env = layout.env_path(spec, layer)
+    missing = [
+        dep.build_name for dep in spec.dependencies(layer) if state.read_record(spec, dep) is None
+    ]
+    if missing:
+        raise BuildError(
+            f"layer '{layer.build_name}' cannot be built: lower layer(s) "
+            f"{', '.join(repr(name) for name in missing)} have no complete build",
+            hint="build them too (envstacks build --include with --build-dependencies)",
+        )
+    locked = read_locked(spec, layer)
+    decision, inputs = decide(job, locked)
+    if decision.action is state.Action.NONE:
+        reporter.debug(f"{layer.build_name}: up to date, nothing to do")
+        job.pm.hook.envstacks_layer_built(spec=spec, layer=layer, env_path=env)
+        return BuildResult(
+            layer=layer.build_name,
+            env_path=env,
+            built=False,
+            seconds=time.monotonic() - started,
+            reason=decision.reason,
+        )
+    action = decision.action.name.lower()
+    reporter.info(f"{layer.build_name}: {action} ({decision.reason})")
+    previous = state.read_record(spec, layer)
+    state.forget_record(spec, layer)
+    steps = {"relink": 2, "update": 5, "clean": 6}[action]
+    with reporter.task(layer.build_name, f"build ({action})", total=steps) as task:
+        if isinstance(layer, RuntimeSpec):
+            config, modules = _build_runtime(
+                job, runtime=layer, decision=decision, previous=previous, locked=locked, task=task
+            )
+        else:
+            config, modules = _build_layered(
+                job, decision=decision, previous=previous, locked=locked, task=task
+            )
+        task.note("checking")
+        _check(job, env, config)
+        task.advance()
+    keep_id = decision.action is state.Action.RELINK and previous is not None
+    record = state.BuildRecord(
+        build_id=previous.build_id if keep_id and previous is not None else state.new_build_id(),
+        inputs=inputs,
+        links=state.link_inputs(spec, layer) or {},
+        runtime_version=config.py_version,
+        modules=tuple(modules),
+    )
+    state.write_record(spec, layer, record)
+    job.pm.hook.envstacks_layer_built(spec=spec, layer=layer, env_path=env)
+    return BuildResult(
+        layer=layer.build_name,
+        env_path=env,
+        built=True,
+        seconds=time.monotonic() - started,
+        action=action,
+        reason=decision.reason,
+    )
+
+
+def _build_runtime(
+    job: LayerBuild,
+    *,
+    runtime: RuntimeSpec,
+    decision: state.Decision,
+    previous: state.BuildRecord | None,
+    locked: LockedLayer,
+    task: Task,
+) -> tuple[LayerConfig, list[str]]:
+    spec = job.spec
+    env = layout.env_path(spec, runtime)
+    if decision.action is state.Action.CLEAN or previous is None:
+        task.note("provisioning the runtime")
+        remove_path(env)
+        version = provision_runtime(spec, runtime, env, pm=job.pm, reporter=job.reporter).version
+        task.advance()
+    else:
+        version = previous.runtime_version
+    config = make_layer_config(spec, runtime, py_version=version)
+    _install(job, env=env, python=runtime_python(env), config=config, locked=locked, task=task)
+    write_layer_config(env, config)
+    task.advance()
+    return config, []
+
+
+def _build_layered(
+    job: LayerBuild,
+    *,
+    decision: state.Decision,
+    previous: state.BuildRecord | None,
+    locked: LockedLayer,
+    task: Task,
+) -> tuple[LayerConfig, list[str]]:
+    spec, layer = job.spec, job.layer
+    env = layout.env_path(spec, layer)
+    runtime = spec.runtime_of(layer)
+    runtime_record = state.read_record(spec, runtime)
+    assert runtime_record is not None  # build_layer checked every lower layer's record
+    config = make_layer_config(spec, layer, py_version=runtime_record.runtime_version)
+    clean = decision.action is state.Action.CLEAN or previous is None
+    if clean:
+        task.note("creating the virtual environment")
+        remove_path(env)
+        base = runtime_python(layout.env_path(spec, runtime))
+        proc.run(
+            # -I: the runtime must not see the caller's PYTHON* settings or user site.
+            [base, "-X", "utf8", "-I", "-m", "venv", "--without-pip", "--symlinks", env],
+            reporter=job.reporter,
+            what=f"create the virtual environment of layer '{layer.build_name}'",
+            error=BuildError,
+        )
+        task.advance()
+    task.note("linking to lower layers")
+    write_build_pyvenv_cfg(env, config)
+    link_layered_env(env, config)
+    task.advance()
+    modules = list(previous.modules) if previous is not None and not clean else []
+    if decision.action >= state.Action.UPDATE:
+        _install(job, env=env, python=env / config.python, config=config, locked=locked, task=task)
+        if isinstance(layer, ApplicationSpec):
+            site_dir = env / config.site_dir
+            modules = copy_modules(layer, site_dir, previous=() if clean else modules)
+            # Copied modules may hold shared libraries or scripts too: publish and clean again.
+            link_shared_libraries(env, site_dir, layer)
+            ensure_portability(env, site_dir, boundary=spec.settings.build_dir)
+    write_layer_config(env, config)
+    return config, modules
+
+
+def _install(
+    job: LayerBuild,
+    *,
+    env: Path,
+    python: Path,
+    config: LayerConfig,
+    locked: LockedLayer,
+    task: Task,
+) -> None:
+    spec, layer = job.spec, job.layer
+    task.note("installing")
+    sync_lock(layer, python, locked.path, platform=job.platform, reporter=job.reporter)
+    wheel = project_wheel_for(
+        spec,
+        layer,
+        locked,
+        wheel=job.options.project_wheel,
+        platform=job.platform,
+        python_version=config.py_version,
+    )
+    if wheel is not None:
+        install_wheel(layer, python, wheel, platform=job.platform, reporter=job.reporter)
+    task.advance()
+    task.note("publishing shared libraries")
+    site_dir = env / config.site_dir
+    links = link_shared_libraries(env, site_dir, layer)
+    job.reporter.debug(f"{layer.build_name}: {len(links)} shared libraries linked")
+    task.advance()
+    task.note("portability clean-up")
+    report = ensure_portability(env, site_dir, boundary=spec.settings.build_dir)
+    job.reporter.debug(
+        f"{layer.build_name}: removed {len(report.removed)} files, edited "
+        f"{len(report.records_edited)} RECORDs, fixed {len(report.symlinks_fixed)} symlinks"
+    )
+    task.advance()
+
+
+def _check(job: LayerBuild, env: Path, config: LayerConfig) -> None:
+    smoke_test(env, config, layer=job.layer.build_name, reporter=job.reporter)
+    answers = job.pm.hook.envstacks_check_layer(
+        spec=job.spec, layer=job.layer, env_path=env, reporter=job.reporter
+    )
+    problems = [str(problem) for answer in answers for problem in (answer or ())]
+    if problems:
+        raise BuildError(
+            f"layer '{job.layer.build_name}' failed {len(problems)} check(s):\n"
+            + "\n".join(f"  - {problem}" for problem in problems),
+            hint="fix the problems (they come from envstacks_check_layer plugins) and build again",
+        )

@@ -1,0 +1,150 @@
+"""Install a layer's PEP 751 lock into its environment with uv (sync semantics), and the project.
+
+The lock already says exactly what the layer holds: packages that lower layers provide carry
+the unmatchable marker ``sys_platform == 'from_lower_layer'``, so uv skips them. We run
+``uv pip sync`` rather than venvstacks' ``uv pip install``, so a package dropped from the lock
+does not linger in an existing build environment until ``--clean``. Packages found through
+the chaining ``.pth`` hook are not in the environment's own ``site-packages`` and uv leaves
+them alone (tested).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import sys
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from envstacks import platforms
+from envstacks.errors import BuildError
+from envstacks.report import Reporter
+from envstacks.spec.model import LayerSpec
+from envstacks.uvrun import run_uv
+
+
+def _platform_args(layer: LayerSpec, platform: str) -> list[str]:
+    return [
+        # Choose wheels for the declared target (e.g. manylinux_2_28 from linux_target), not
+        # for whatever the build machine's glibc would allow.
+        "--python-platform",
+        platforms.uv_python_platform(platform, linux_glibc=layer.linux_glibc),
+    ]
+
+
+def _env_for(layer: LayerSpec, platform: str) -> dict[str, str | None]:
+    if platforms.PLATFORMS[platform].is_macos:
+        # uv has no setting for the macOS target (uv#9837); it reads this variable.
+        return {"MACOSX_DEPLOYMENT_TARGET": layer.macosx_target}
+    return {}
+
+
+def sync_lock(
+    layer: LayerSpec, python: Path, pylock: Path, *, platform: str, reporter: Reporter
+) -> None:
+    """Make the environment of ``python`` hold exactly what ``pylock`` lists for ``platform``.
+
+    Raises:
+        BuildError: uv failed; the message quotes uv's explanation.
+    """
+    run_uv(
+        [
+            "pip",
+            "sync",
+            "--python",
+            python,
+            *_platform_args(layer, platform),
+            # The lock is the whole truth: no user or system uv.toml may add indexes or
+            # settings to an install.
+            "--no-config",
+            # pylock.toml input is a preview feature in uv 0.8+; opting in silences the warning
+            # it otherwise prints on every install.
+            "--preview-features",
+            "pylock",
+            # Only wheels are locked; never fall back to building an sdist on the build machine.
+            "--no-build",
+            # A layer whose packages all come from lower layers installs nothing: not an error.
+            "--allow-empty-requirements",
+            pylock,
+        ],
+        reporter=reporter,
+        what=f"install the lock of layer '{layer.build_name}' ({pylock})",
+        error=BuildError,
+        env=_env_for(layer, platform),
+    )
+
+
+def install_wheel(
+    layer: LayerSpec, python: Path, wheel: Path, *, platform: str, reporter: Reporter
+) -> None:
+    """Install one wheel (the project's own) into the environment without its dependencies.
+
+    Raises:
+        BuildError: uv failed.
+    """
+    run_uv(
+        [
+            "pip",
+            "install",
+            "--python",
+            python,
+            *_platform_args(layer, platform),
+            "--no-config",
+            # The dependencies come from the layer's lock, installed just before.
+            "--no-deps",
+            # The wheel is rebuilt from the working tree each time: replace what is there even
+            # if the version string did not change.
+            "--reinstall",
+            wheel,
+        ],
+        reporter=reporter,
+        what=f"install the project wheel {wheel.name} into layer '{layer.build_name}'",
+        error=BuildError,
+        env=_env_for(layer, platform),
+    )
+
+
+def host_platform_or_error(layer: LayerSpec) -> str:
+    """The target platform a layer is built for here (the host's).
+
+    Raises:
+        BuildError: the host is no target platform, or the layer does not target it.
+    """
+    host = platforms.host_platform()
+    if host is None:
+        raise BuildError(
+            f"layer '{layer.build_name}': this machine ({sys.platform}) is none of the "
+            f"target platforms {', '.join(platforms.TARGET_PLATFORMS)}; build on a target machine"
+        )
+    if not layer.targets(host):
+        raise BuildError(
+            f"layer '{layer.build_name}' does not target {host} (platforms = "
+            f"{list(layer.platforms)} in {layer.toml_path}); build it on one of those platforms"
+        )
+    return host
+
+
+def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
+    """The ``Requires-Dist`` lines of a wheel's METADATA, normalised and sorted.
+
+    Raises:
+        BuildError: the file is not a readable wheel.
+    """
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next(
+                item
+                for item in archive.namelist()
+                if item.count("/") == 1 and item.endswith(".dist-info/METADATA")
+            )
+            metadata = email.parser.BytesParser().parsebytes(archive.read(name), headersonly=True)
+    except (OSError, zipfile.BadZipFile, StopIteration) as exc:
+        raise BuildError(f"{wheel}: not a readable wheel ({exc or 'no METADATA'})") from exc
+    return normalise_requirements(metadata.get_all("Requires-Dist") or [])
+
+
+def normalise_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
+    """Requirement strings in packaging's canonical spelling, sorted (for comparisons)."""
+    return tuple(sorted(str(Requirement(item)) for item in requirements))

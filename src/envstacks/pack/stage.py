@@ -1,0 +1,128 @@
+"""Stage a deployable copy of a built layer: filtered, hard-linked, relinked for deployed names.
+
+Publishing archives the staged tree and ``local-export`` runs it in place. The copy:
+
+* hard-links every file of the build environment (copies where the file system refuses), and
+  keeps symlinks as they are (the build made them relative);
+* leaves out ``__pycache__`` folders at any depth, ``pyvenv.cfg`` (``postinstall.py`` writes
+  the deployed one) and top-level dot files;
+* regenerates, as new files, what depends on folder names: the chaining module and the
+  ``bin/python`` wrapper with its ``python_`` link (layered environments) and
+  ``venvstacks_layer.json``, all naming lower layers by their install targets
+  (``framework-sci@2``), not their build names;
+* adds ``postinstall.py``.
+
+Nothing in the staged tree names the build folder: the only absolute paths of a build
+environment are in ``pyvenv.cfg`` (dropped) and ``__pycache__`` (dropped).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from envstacks import layout
+from envstacks.build.chain import BASE_LINK, CHAIN_MODULE, CHAIN_PTH, write_chain, write_interpreter
+from envstacks.build.files import link_or_copy, remove_path, replace_bytes
+from envstacks.build.layerconfig import (
+    LayerConfig,
+    make_layer_config,
+    read_layer_config,
+    write_layer_config,
+)
+from envstacks.spec.model import LayerSpec, StackSpec
+
+
+def postinstall_script() -> bytes:
+    """The text of ``postinstall.py`` shipped in every layer."""
+    return resources.files("envstacks._injected").joinpath("postinstall.py").read_bytes()
+
+
+def deployed_config(
+    spec: StackSpec, layer: LayerSpec, env_path: Path, install_targets: Mapping[str, str]
+) -> LayerConfig:
+    """The layer config of a built layer, with lower layers named by their install targets."""
+    built = read_layer_config(env_path)
+    return make_layer_config(spec, layer, py_version=built.py_version, folders=install_targets)
+
+
+def _regenerated(config: LayerConfig) -> set[str]:
+    """Paths (relative to the layer) that staging writes itself rather than copies."""
+    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, "pyvenv.cfg"}
+    if config.layered:
+        major, minor = config.py_version.split(".")[:2]
+        paths |= {
+            f"{config.site_dir}/{CHAIN_MODULE}.py",
+            f"{config.site_dir}/{CHAIN_PTH}",
+            "bin/python",
+            f"bin/{BASE_LINK}",
+            f"bin/python{major}",
+            f"bin/python{major}.{minor}",
+        }
+    return paths
+
+
+def copy_tree(source: Path, destination: Path, *, skip: set[str]) -> int:
+    """Hard-link (or copy) ``source`` into the new folder ``destination``, filtered.
+
+    ``skip`` holds paths relative to ``source`` (POSIX form) left out. Returns how many
+    files were copied instead of linked.
+    """
+    copies = 0
+    destination.mkdir(parents=True)
+    for root, dirs, files in os.walk(source):
+        here = Path(root)
+        relative = here.relative_to(source)
+        top = relative == Path()
+        kept_dirs = []
+        for name in sorted(dirs):
+            path = here / name
+            rel = (relative / name).as_posix()
+            if name == "__pycache__" or (top and name.startswith(".")) or rel in skip:
+                continue
+            if path.is_symlink():
+                (destination / rel).symlink_to(path.readlink())
+                continue
+            (destination / rel).mkdir()
+            kept_dirs.append(name)
+        dirs[:] = kept_dirs
+        for name in sorted(files):
+            path = here / name
+            rel = (relative / name).as_posix()
+            if (top and name.startswith(".")) or rel in skip:
+                continue
+            if path.is_symlink():
+                (destination / rel).symlink_to(path.readlink())
+            elif not link_or_copy(path, destination / rel):
+                copies += 1
+    return copies
+
+
+def stage_layer(
+    spec: StackSpec,
+    layer: LayerSpec,
+    env_path: Path,
+    destination: Path,
+    *,
+    install_targets: Mapping[str, str],
+) -> Path:
+    """Make a deployable tree of the built layer at ``env_path`` in ``destination``.
+
+    ``destination`` is replaced if it exists; it should be on the build folder's file system
+    so files can be hard links. ``install_targets`` maps build names to deployed folder
+    names (``{"framework-sci": "framework-sci@2"}``); names it lacks deploy unchanged.
+    Returns ``destination``.
+    """
+    config = deployed_config(spec, layer, env_path, install_targets)
+    remove_path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    copy_tree(env_path, destination, skip=_regenerated(config))
+    if config.layered:
+        write_chain(destination, config)
+        write_interpreter(destination, config, platform=sys.platform)
+    write_layer_config(destination, config)
+    replace_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
+    return destination
