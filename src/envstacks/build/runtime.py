@@ -206,7 +206,7 @@ def _not_found(
     prefix = spec.toml_prefix
     return RuntimeProvisionError(
         f"no Python runtime for layer '{runtime.build_name}': {place} = "
-        f"{runtime.python_implementation!r}, {prefix}runtime-provider = {request.provider!r}.\n"
+        f'"{runtime.python_implementation}", {prefix}runtime-provider = "{request.provider}".\n'
         f"Searched:\n{searched}\n"
         f"To fix it: install CPython {runtime.python_version} (pyenv install, uv python install, "
         "or a python.org build), or point envstacks at an existing installation with "

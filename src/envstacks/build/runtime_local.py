@@ -72,7 +72,9 @@ def search_places(request: RuntimeRequest, reporter: Reporter) -> list[SearchPla
     places.append(
         SearchPlace(path=request.cache_dir / UV_INSTALL_SUBDIR, label="envstacks' uv-managed cache")
     )
-    common = [Path("/usr/local"), *sorted(Path("/opt").glob("python*")), Path("/usr")]
+    # An empty glob still shows up in the search log, so users see it was looked at.
+    opt = sorted(Path("/opt").glob("python*")) or [Path("/opt/python*")]
+    common = [Path("/usr/local"), *opt, Path("/usr")]
     places += [SearchPlace(path=path, label="common prefix") for path in common]
     return places
 
