@@ -82,7 +82,8 @@ def strip_debug(files: Sequence[Path], *, reporter: Reporter) -> bool:
     """Remove debug information from ``files`` with ``strip --strip-debug``, if strip exists.
 
     Run this *before* patchelf: strip rewriting a patchelf-edited file can corrupt it.
-    Returns whether strip was available.
+    Stripping only saves space, so a failure is a warning. Returns whether every file was
+    stripped.
     """
     strip = shutil.which("strip")
     if strip is None:
@@ -90,7 +91,12 @@ def strip_debug(files: Sequence[Path], *, reporter: Reporter) -> bool:
         return False
     for start in range(0, len(files), _STRIP_BATCH):
         batch = files[start : start + _STRIP_BATCH]
-        proc.run([strip, "--strip-debug", *batch], reporter=reporter, what="strip debug info")
+        try:
+            proc.run([strip, "--strip-debug", *batch], reporter=reporter, what="strip debug info")
+        except ToolError as exc:
+            # strip replaces each file only once it has written it in full.
+            reporter.warning(f"{exc.message.splitlines()[0]}; keeping the debug information")
+            return False
     return True
 
 

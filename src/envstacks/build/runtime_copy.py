@@ -270,7 +270,14 @@ def copy_installation(
         _self_check(work, python, info, reporter)
         # mkdtemp made the folder private (0700); a runtime is as readable as its source.
         work.chmod(stat.S_IMODE(source.stat().st_mode) | stat.S_IRWXU)
-        work.rename(destination)
+        try:
+            work.rename(destination)
+        except OSError as exc:
+            raise RuntimeProvisionError(
+                f"cannot move the new runtime into place at {destination}: {exc.strerror} "
+                "(was it made meanwhile by another build?)",
+                hint=f"remove {destination} and build again",
+            ) from exc
         reporter.debug(f"{layer}: runtime size {tree_size(destination) / 2**20:.1f} MiB")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

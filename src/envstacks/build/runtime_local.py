@@ -157,7 +157,12 @@ def find_interpreter(request: RuntimeRequest, reporter: Reporter) -> Interpreter
         return None
     ranked = sorted(
         enumerate(matches),
-        key=lambda item: (item[1].releaselevel == "final", item[1].version, -item[0]),
+        key=lambda item: (
+            item[1].releaselevel == "final",
+            item[1].version,
+            item[1].serial,
+            -item[0],
+        ),
     )
     return ranked[-1][1]
 

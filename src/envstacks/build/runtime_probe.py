@@ -37,6 +37,7 @@ print(json.dumps({
 }))
 """
 
+_PRE_RELEASE = {"alpha": "a", "beta": "b", "candidate": "rc"}
 _VERSION_REQUEST = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -51,6 +52,8 @@ class InterpreterInfo:
     version: tuple[int, int, int]
     #: ``"final"``, ``"candidate"``...
     releaselevel: str
+    #: The pre-release number (``1`` in ``3.13.0rc1``).
+    serial: int = 0
     prefix: Path
     base_prefix: Path
     #: ``sysconfig.get_default_scheme()``.
@@ -69,9 +72,11 @@ class InterpreterInfo:
 
     @property
     def full_version(self) -> str:
-        """``X.Y.Z``, with the pre-release level appended when it is not a final release."""
+        """The version as ``platform.python_version()`` writes it (``3.12.1``, ``3.13.0rc1``)."""
         text = ".".join(map(str, self.version))
-        return text if self.releaselevel == "final" else f"{text} ({self.releaselevel})"
+        if self.releaselevel == "final":
+            return text
+        return f"{text}{_PRE_RELEASE.get(self.releaselevel, self.releaselevel)}{self.serial}"
 
     @property
     def feature_version(self) -> str:
@@ -126,6 +131,7 @@ def probe(python: Path, *, reporter: Reporter, timeout: float = 30) -> Interpret
             implementation=str(data["implementation"]),
             version=(int(version[0]), int(version[1]), int(version[2])),
             releaselevel=str(version[3]),
+            serial=int(version[4]),
             prefix=Path(data["prefix"]),
             base_prefix=Path(data["base_prefix"]),
             scheme=str(data["scheme"]),
