@@ -53,9 +53,7 @@ def _case(target: Path) -> Case:
             fragments.append(value)
         elif key == "error-re":
             patterns.append(value)
-    return Case(
-        target.name, target, spec_file, path, named_file, tuple(fragments), tuple(patterns)
-    )
+    return Case(target.name, target, spec_file, path, named_file, tuple(fragments), tuple(patterns))
 
 
 def _cases() -> list[Case]:
