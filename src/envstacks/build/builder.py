@@ -14,6 +14,7 @@ The steps, for the action :mod:`envstacks.build.state` decides:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,10 @@ from envstacks.build.layerconfig import LayerConfig, make_layer_config, write_la
 from envstacks.build.lockview import LockView
 from envstacks.build.portability import ensure_portability
 from envstacks.build.runtime import provision_runtime, runtime_python
+from envstacks.build.runtime_probe import parse_version_request, probe, version_matches
 from envstacks.build.verify import applies, drift, smoke_test
-from envstacks.errors import BuildError
-from envstacks.lock.pylock import LockedLayer, load_pylock
+from envstacks.errors import BuildError, EnvStacksError
+from envstacks.lock import LockedLayer, read_lock
 from envstacks.plan import Op
 from envstacks.report import Reporter, Task
 from envstacks.spec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
@@ -103,7 +105,7 @@ def check_lock(layer: LayerSpec, lock_state: LockView | None) -> LockView:
 
 def read_locked(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
     """The parsed lock of a layer."""
-    return load_pylock(layout.pylock_path(spec, layer), layer=layer.build_name)
+    return read_lock(spec, layer)
 
 
 def project_wheel_for(
@@ -270,18 +272,48 @@ def _build_runtime(
 ) -> tuple[LayerConfig, list[str]]:
     spec = job.spec
     env = layout.env_path(spec, runtime)
-    if decision.action is state.Action.CLEAN or previous is None:
+    if previous is not None and decision.action is not state.Action.CLEAN:
+        version = previous.runtime_version
+    elif (kept := _reusable_runtime(job, runtime, env, previous)) is not None:
+        version = kept
+    else:
         task.note("provisioning the runtime")
         remove_path(env)
         version = provision_runtime(spec, runtime, env, pm=job.pm, reporter=job.reporter).version
-        task.advance()
-    else:
-        version = previous.runtime_version
+    task.advance()
     config = make_layer_config(spec, runtime, py_version=version)
     _install(job, env=env, python=runtime_python(env), config=config, locked=locked, task=task)
     write_layer_config(env, config)
     task.advance()
     return config, []
+
+
+def _reusable_runtime(
+    job: LayerBuild, runtime: RuntimeSpec, env: Path, previous: state.BuildRecord | None
+) -> str | None:
+    """The version of a runtime folder that can be kept although the build starts clean.
+
+    The lock step provisions runtimes (it needs their interpreter) without a build record,
+    and an interrupted build leaves one without a record too. Provisioning never leaves a
+    half-made runtime, and the sync and clean-up that follow make its ``site-packages`` and
+    ``bin/`` right, so such a folder is kept when its interpreter is the one requested and
+    lives in it. ``--clean`` and changed inputs always provision again.
+    """
+    if previous is not None or job.options.clean or not runtime_python(env).exists():
+        return None
+    try:
+        info = probe(runtime_python(env), reporter=job.reporter)
+        wanted = parse_version_request(runtime.python_version, layer=runtime.build_name)
+    except EnvStacksError:
+        return None
+    if (
+        info.implementation != runtime.implementation
+        or not version_matches(info, wanted)
+        or os.path.realpath(info.prefix) != os.path.realpath(env)
+    ):
+        return None
+    job.reporter.debug(f"{runtime.build_name}: keeping the runtime already provisioned in {env}")
+    return ".".join(map(str, info.version))
 
 
 def _build_layered(

@@ -1,0 +1,288 @@
+"""End to end: lock and build runtime -> framework -> framework -> app with real uv and PyPI.
+
+The stack (tiny pure packages, so it is quick):
+
+* runtime ``cpython-3.12`` (local provider) with ``six``;
+* ``framework-base`` (versioned) with ``idna``;
+* ``framework-top`` on ``base`` with ``attrs``;
+* ``app-hello`` on ``top`` with ``packaging`` of its own (and the others, from lower layers).
+
+The tests share one build (module scope) and run in file order; each leaves the stack built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from envstacks import layout
+from envstacks.build import BuildOptions, needs_build
+from envstacks.build.chain import CHAIN_MODULE, CHAIN_PTH
+from envstacks.errors import BuildError
+from envstacks.hooks import get_plugin_manager, hookimpl
+from envstacks.lock import lock_states
+from envstacks.plan import Op
+from envstacks.report import RecordingReporter
+from envstacks.spec import load
+
+pytestmark = pytest.mark.network
+
+SPEC = """\
+[project]
+name = "layered-demo"
+version = "0"
+
+[tool.venvstacks]
+runtime-provider = "local"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = ["six"]
+platforms = ["linux_x86_64"]
+
+[[tool.venvstacks.frameworks]]
+name = "base"
+runtime = "cpython-3.12"
+requirements = ["idna"]
+versioned = true
+
+[[tool.venvstacks.frameworks]]
+name = "top"
+frameworks = ["base"]
+requirements = ["attrs"]
+
+[[tool.venvstacks.applications]]
+name = "hello"
+frameworks = ["top"]
+launch_module = "hello.py"
+requirements = [{app_requirements}]
+"""
+
+HELLO = """\
+import json, sys
+import attrs, idna, packaging, six
+print(json.dumps({
+    "files": {m.__name__: m.__file__ for m in (attrs, idna, packaging, six)},
+    "path": sys.path,
+    "executable": sys.executable,
+}))
+"""
+
+
+def write_spec(root: Path, app_requirements: str) -> Path:
+    path = root / "pyproject.toml"
+    path.write_text(SPEC.format(app_requirements=app_requirements), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> object:
+    python_for("3.12")  # skip early where no local 3.12 exists
+    root = tmp_path_factory.mktemp("layered")
+    (root / "hello.py").write_text(HELLO, encoding="utf-8")
+    spec = load(write_spec(root, '"attrs", "idna", "packaging", "six"'))
+    reporter = RecordingReporter()
+    kit.lock_stack(spec, reporter)
+    results = kit.build_stack(spec, reporter)
+    return kit.Stack(spec=spec, reporter=reporter, results=results)
+
+
+def run_app(stack: object, *args: str) -> subprocess.CompletedProcess[str]:
+    python = stack.env("app-hello") / "bin" / "python"
+    return subprocess.run(
+        [python, *args], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
+    )
+
+
+def site(stack: object, name: str) -> Path:
+    return stack.env(name) / "lib" / "python3.12" / "site-packages"
+
+
+def test_every_layer_was_built(stack: object) -> None:
+    assert [(r.layer, r.built, r.action) for r in stack.results] == [
+        ("cpython-3.12", True, "clean"),
+        ("framework-base", True, "clean"),
+        ("framework-top", True, "clean"),
+        ("app-hello", True, "clean"),
+    ]
+    # The runtime the lock step provisioned was kept, not copied a second time.
+    assert any("keeping the runtime already provisioned" in t for t in stack.reporter.texts())
+
+
+def test_packages_come_from_their_layers_in_sys_path_order(stack: object) -> None:
+    report = json.loads(run_app(stack, "-m", "hello").stdout)
+    files = {name: Path(path) for name, path in report["files"].items()}
+    assert files["six"].is_relative_to(site(stack, "cpython-3.12"))
+    assert files["idna"].is_relative_to(site(stack, "framework-base"))
+    assert files["attrs"].is_relative_to(site(stack, "framework-top"))
+    assert files["packaging"].is_relative_to(site(stack, "app-hello"))
+    path = [os.path.realpath(entry) for entry in report["path"]]
+    order = [
+        os.path.realpath(site(stack, name))
+        for name in ("app-hello", "framework-top", "framework-base", "cpython-3.12")
+    ]
+    positions = [path.index(entry) for entry in order]
+    assert positions == sorted(positions)
+    stdlib = os.path.realpath(stack.env("cpython-3.12") / "lib" / "python3.12")
+    assert path.index(stdlib) < positions[0]
+    assert report["executable"] == str(stack.env("app-hello") / "bin" / "python")
+
+
+def test_lower_layer_packages_are_not_installed_again(stack: object) -> None:
+    app = sorted(p.name.split("-")[0] for p in site(stack, "app-hello").glob("*.dist-info"))
+    assert app == ["packaging"]
+    top = sorted(p.name.split("-")[0] for p in site(stack, "framework-top").glob("*.dist-info"))
+    assert top == ["attrs"]
+
+
+def test_layer_config_and_chaining_files(stack: object) -> None:
+    app = stack.env("app-hello")
+    config = json.loads((app / layout.LAYER_CONFIG).read_text())
+    assert config == {
+        "base_python": "../cpython-3.12/bin/python",
+        "dynlib_dirs": [
+            "../framework-top/share/venv/dynlib",
+            "../framework-base/share/venv/dynlib",
+            "../cpython-3.12/share/venv/dynlib",
+        ],
+        "launch_module": "hello",
+        "py_version": config["py_version"],
+        "pylib_dirs": [
+            "../framework-top/lib/python3.12/site-packages",
+            "../framework-base/lib/python3.12/site-packages",
+            "../cpython-3.12/lib/python3.12/site-packages",
+        ],
+        "python": "bin/python",
+        "site_dir": "lib/python3.12/site-packages",
+    }
+    assert config["py_version"].startswith("3.12.")
+    runtime = json.loads((stack.env("cpython-3.12") / layout.LAYER_CONFIG).read_text())
+    assert runtime["python"] == runtime["base_python"] == "bin/python"
+    assert runtime["pylib_dirs"] == [] and "launch_module" not in runtime
+    assert (site(stack, "app-hello") / CHAIN_PTH).read_text() == f"import {CHAIN_MODULE}\n"
+    assert not (site(stack, "app-hello") / "sitecustomize.py").exists()
+
+
+def test_portability_clean_up(stack: object, kit: ModuleType) -> None:
+    for name in ("cpython-3.12", "framework-base", "framework-top", "app-hello"):
+        env = stack.env(name)
+        extra = [p.name for p in (env / "bin").iterdir() if not p.name.startswith("python")]
+        assert extra == [], name
+        assert not [p for p in (env / "bin").iterdir() if p.is_dir() and not p.is_symlink()]
+        assert kit.record_problems(site(stack, name)) == [], name
+        for folder, dirs, files in os.walk(env):
+            for entry in [*dirs, *files]:
+                path = Path(folder, entry)
+                if path.is_symlink():
+                    assert not os.path.isabs(os.readlink(path)), path
+                    assert path.exists(), f"dangling {path}"
+    # attrs ships no scripts, but every venv had activate scripts: they are gone.
+    assert not list(stack.env("framework-top").glob("bin/activate*"))
+
+
+def test_rebuild_with_nothing_changed_does_nothing(stack: object, kit: ModuleType) -> None:
+    reporter = RecordingReporter()
+    before = {p: p.stat().st_mtime_ns for p in stack.env("app-hello").rglob("*") if p.is_file()}
+    results = kit.build_stack(stack.spec, reporter, op=Op.RUN)
+    assert [r.built for r in results] == [False] * 4
+    assert kit.uv_calls(reporter) == []
+    assert not [t for t in reporter.texts("debug") if "uv" in t and t.startswith("$")]
+    after = {p: p.stat().st_mtime_ns for p in stack.env("app-hello").rglob("*") if p.is_file()}
+    assert after == before
+    for layer in stack.spec.enabled_layers:
+        state = lock_states(stack.spec)[layer.build_name]
+        assert needs_build(stack.spec, layer, state) == (False, "up to date")
+
+
+def test_run_repairs_a_hand_modified_environment(stack: object, kit: ModuleType) -> None:
+    target = site(stack, "framework-top")
+    for path in target.glob("attrs*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    reporter = RecordingReporter()
+    # "if needed" trusts the build record ...
+    results = kit.build_stack(stack.spec, reporter, op=Op.IF_NEEDED, names=["framework-top"])
+    assert [r.built for r in results] == [False]
+    # ... "run" checks the environment against its lock and syncs it.
+    results = kit.build_stack(stack.spec, reporter, op=Op.RUN, names=["framework-top"])
+    assert [(r.built, r.action) for r in results] == [(True, "update")]
+    assert "attrs" in results[0].reason and "not installed" in results[0].reason
+    assert len(kit.uv_calls(reporter)) == 1
+    assert list(target.glob("attrs-*.dist-info"))
+
+
+def test_rebuilt_lower_layer_relinks_upper_layers(stack: object, kit: ModuleType) -> None:
+    reporter = RecordingReporter()
+    base = kit.build_stack(
+        stack.spec, reporter, names=["framework-base"], options=BuildOptions(clean=True)
+    )
+    assert [(r.built, r.action) for r in base] == [(True, "clean")]
+    reporter = RecordingReporter()
+    upper = kit.build_stack(stack.spec, reporter, op=Op.IF_NEEDED)
+    assert [(r.layer, r.action) for r in upper] == [
+        ("cpython-3.12", "none"),
+        ("framework-base", "none"),
+        ("framework-top", "relink"),
+        ("app-hello", "relink"),
+    ]
+    assert "'framework-base' rebuilt" in upper[2].reason
+    assert kit.uv_calls(reporter) == []
+    assert json.loads(run_app(stack, "-m", "hello").stdout)["files"]["idna"]
+
+
+class FailingCheck:
+    """A plugin whose post-build check rejects framework-top."""
+
+    @hookimpl
+    def envstacks_check_layer(self, layer: object) -> list[str]:
+        return ["top is not acceptable"] if layer.build_name == "framework-top" else []
+
+
+def test_failed_layer_stops_the_layers_above_it(stack: object, kit: ModuleType) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(FailingCheck())
+    with pytest.raises(BuildError) as caught:
+        kit.build_stack(
+            stack.spec,
+            RecordingReporter(),
+            names=["framework-top", "app-hello"],
+            options=BuildOptions(clean=True),
+            pm=pm,
+        )
+    message = caught.value.message
+    assert "framework-top" in message and "top is not acceptable" in message
+    assert "not built because of the failure: app-hello" in message
+    # The failed layer has no record, so the next build starts it from scratch.
+    results = kit.build_stack(stack.spec, RecordingReporter(), op=Op.IF_NEEDED)
+    assert [(r.layer, r.action) for r in results][2:] == [
+        ("framework-top", "clean"),
+        ("app-hello", "relink"),
+    ]
+
+
+def test_invalid_lock_is_a_build_error_naming_the_fix(stack: object, kit: ModuleType) -> None:
+    stack.spec.spec_path.write_text(
+        SPEC.format(app_requirements='"attrs", "idna", "six"'), encoding="utf-8"
+    )
+    spec = stack.reload()
+    with pytest.raises(BuildError) as caught:
+        kit.build_stack(spec, RecordingReporter(), names=["app-hello"])
+    assert "app-hello" in caught.value.message and "lock" in caught.value.message
+    assert "envstacks lock" in (caught.value.hint or "")
+    assert "--lock-if-needed" in (caught.value.hint or "")
+
+
+def test_package_dropped_from_the_lock_leaves_the_layer(stack: object, kit: ModuleType) -> None:
+    # Continues the previous test: the spec no longer asks for packaging.
+    reporter = RecordingReporter()
+    kit.lock_stack(stack.spec, reporter, names=["app-hello"])
+    results = kit.build_stack(stack.spec, reporter, names=["app-hello"])
+    assert [(r.built, r.action) for r in results] == [(True, "update")]
+    assert not list(site(stack, "app-hello").glob("packaging*"))
+    assert [c for c in kit.uv_calls(reporter) if "pip sync" in c]
