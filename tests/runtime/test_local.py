@@ -15,6 +15,8 @@ import pytest
 
 from envstacks.build import relocate
 from envstacks.build.runtime import ProvidedRuntime, provision_runtime, runtime_python
+from envstacks.build.runtime_copy import copy_installation
+from envstacks.build.runtime_probe import probe
 from envstacks.hooks import get_plugin_manager
 from envstacks.report import RecordingReporter
 
@@ -200,3 +202,23 @@ def test_exact_version_is_provisioned_with_empty_site_packages(runtime311, pytho
     assert version == provided.version
     assert provided.source == os.fspath(source_prefix)
     assert list((moved / "lib" / "python3.11" / "site-packages").iterdir()) == []
+
+
+def test_selective_copy_from_a_shared_prefix(
+    tmp_path: Path, python_for: Callable[[str], Path], python_runner
+) -> None:
+    """From /usr/local-like prefixes only the Python pieces are copied; the result still runs."""
+    info = probe(python_for("3.12"), reporter=RecordingReporter())
+    destination = tmp_path / "runtime"
+    python = copy_installation(
+        info, destination, layer="cpython-3.12", whole_prefix=False, reporter=RecordingReporter()
+    )
+    assert python == Path("bin/python3.12")
+    assert sorted(path.name for path in destination.iterdir()) == ["bin", "include", "lib"]
+    lib_names = {path.name for path in (destination / "lib").iterdir()}
+    assert "python3.12" in lib_names
+    assert all(name.startswith(("python3", "libpython3", "pkgconfig")) for name in lib_names)
+    out = python_runner(
+        destination / "bin" / "python", f"{STDLIB_IMPORTS}; import sys; print(sys.prefix)"
+    )
+    assert Path(out.stdout.strip()) == destination

@@ -103,9 +103,17 @@ def test_missing_runtime_lists_every_place_searched_and_the_fix(
     shim = shims / "python3.5"
     shim.write_text("#!/bin/sh\nexec false\n", encoding="utf-8")
     shim.chmod(0o755)
+    # And a file that claims to be ELF but is not a program for this machine.
+    broken = tmp_path / "broken" / "bin" / "python3.5"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x7fELF" + bytes(60))
+    broken.chmod(0o755)
     with isolated(tmp_path / "cache", HTTPS_PROXY=DEAD_PROXY, https_proxy=DEAD_PROXY):
         spec = stack_writer(
-            tmp_path / "project", python="cpython@3.5", provider="auto", search_path=(shims,)
+            tmp_path / "project",
+            python="cpython@3.5",
+            provider="auto",
+            search_path=(shims, tmp_path / "broken"),
         )
         with pytest.raises(RuntimeProvisionError) as caught:
             _provision(spec, tmp_path / "runtime")
@@ -114,6 +122,7 @@ def test_missing_runtime_lists_every_place_searched_and_the_fix(
     assert 'tool.venvstacks.runtimes[0].python_implementation = "cpython@3.5"' in message
     assert "uv-managed: skipped: no download of cpython-3.5" in message
     assert f"local: {shim}: skipped: a script" in message
+    assert f"local: {broken}: does not run: cannot run {broken}: Exec format error" in message
     for place in ("(pyenv)", "(uv-managed installs)", "/usr/local (common prefix)", "/opt/python"):
         assert place in message, place
     for fix in ("python-search-path", "ENVSTACKS_PYTHON_SEARCH_PATH", "python-install-mirror"):

@@ -19,13 +19,14 @@ from envstacks.report import Reporter
 _PROBE = """
 import json, sys, sysconfig
 cv = sysconfig.get_config_var
+scheme = getattr(sysconfig, "get_default_scheme", None) or sysconfig._get_default_scheme
 print(json.dumps({
     "executable": sys.executable,
     "implementation": sys.implementation.name,
     "version": list(sys.version_info),
     "prefix": sys.prefix,
     "base_prefix": sys.base_prefix,
-    "scheme": sysconfig.get_default_scheme(),
+    "scheme": scheme(),
     "paths": sysconfig.get_paths(),
     "platlibdir": getattr(sys, "platlibdir", "lib"),
     "abiflags": getattr(sys, "abiflags", ""),
@@ -117,12 +118,15 @@ def probe(python: Path, *, reporter: Reporter, timeout: float = 30) -> Interpret
     Raises:
         ToolError: it does not run or does not answer like a CPython/PyPy.
     """
-    result = proc.run(
-        [python, "-I", "-S", "-B", "-c", _PROBE],
-        reporter=reporter,
-        what=f"ask {python} about itself",
-        timeout=timeout,
-    )
+    try:
+        result = proc.run(
+            [python, "-I", "-S", "-B", "-c", _PROBE],
+            reporter=reporter,
+            what=f"ask {python} about itself",
+            timeout=timeout,
+        )
+    except OSError as exc:  # not an executable for this machine (ENOEXEC, EACCES...)
+        raise ToolError(f"cannot run {python}: {exc.strerror or exc}") from exc
     try:
         data = json.loads(result.stdout.strip().splitlines()[-1])
         version = data["version"]
@@ -153,7 +157,9 @@ def probe_or_reason(python: Path, *, reporter: Reporter) -> InterpreterInfo | st
     try:
         return probe(python, reporter=reporter)
     except EnvStacksError as exc:
-        return exc.message.splitlines()[0]
+        lines = [line.strip() for line in exc.message.splitlines() if line.strip()]
+        # The first line says what failed, the last one (the tool's own error) why.
+        return lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 2 else "")
 
 
 def layout_problem(info: InterpreterInfo) -> str | None:
