@@ -184,7 +184,6 @@ def _install(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> 
                 # No python3.X links in ~/.local/bin: the install is envstacks' private cache.
                 "--no-bin",
                 *_uv_settings_args(request),
-                *(["--offline"] if request.offline else []),
             ],
             reporter=reporter,
             what=f"install {uv_target(request)}",
