@@ -249,7 +249,6 @@ def _build(
             parse_layer(
                 item,
                 kind=kind,
-                index=i,
                 where=at.item(i),
                 root=root,
                 index_names=uv.index_names,

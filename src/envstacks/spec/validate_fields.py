@@ -118,10 +118,17 @@ def check_keys(
             )
 
 
-def expect_table(value: object, where: TomlPath, *, fix: str) -> TomlTable:
-    """``value`` as a table, or a SpecError saying what it is instead."""
+def _got(value: object, owner: str) -> str:
+    return f"got {kind_of(value)} {show(value)}" + (f" for {owner}" if owner else "")
+
+
+def expect_table(value: object, where: TomlPath, *, fix: str, owner: str = "") -> TomlTable:
+    """``value`` as a table, or a SpecError saying what it is instead.
+
+    ``owner`` (``"framework 'x'"``), when given, names the layer the value belongs to.
+    """
     if not isinstance(value, Mapping):
-        raise spec_error(where, f"expected a table, got {kind_of(value)} {show(value)}", fix)
+        raise spec_error(where, f"expected a table, {_got(value, owner)}", fix)
     return value
 
 
@@ -134,37 +141,42 @@ def expect_table_array(value: object, where: TomlPath, *, fix: str) -> tuple[Tom
     return tuple(expect_table(item, where.item(i), fix=fix) for i, item in enumerate(value))
 
 
-def expect_str(value: object, where: TomlPath, *, fix: str, allow_empty: bool = False) -> str:
+def expect_str(
+    value: object, where: TomlPath, *, fix: str, allow_empty: bool = False, owner: str = ""
+) -> str:
     """``value`` as a string (non-empty unless ``allow_empty``)."""
     if not isinstance(value, str):
-        raise spec_error(where, f"expected a string, got {kind_of(value)} {show(value)}", fix)
+        raise spec_error(where, f"expected a string, {_got(value, owner)}", fix)
     if not allow_empty and not value.strip():
-        raise spec_error(where, f"must not be empty (got {value!r})", fix)
+        of = f" for {owner}" if owner else ""
+        raise spec_error(where, f"must not be empty (got {value!r}{of})", fix)
     return value
 
 
-def expect_bool(value: object, where: TomlPath, *, fix: str) -> bool:
+def expect_bool(value: object, where: TomlPath, *, fix: str, owner: str = "") -> bool:
     """``value`` as a boolean (``true``/``false``, not a string or a number)."""
     if not isinstance(value, bool):
-        raise spec_error(
-            where, f"expected a boolean (true or false), got {kind_of(value)} {show(value)}", fix
-        )
+        raise spec_error(where, f"expected a boolean (true or false), {_got(value, owner)}", fix)
     return value
 
 
-def expect_str_list(value: object, where: TomlPath, *, fix: str) -> tuple[str, ...]:
+def expect_str_list(
+    value: object, where: TomlPath, *, fix: str, owner: str = ""
+) -> tuple[str, ...]:
     """``value`` as an array of non-empty strings."""
     if not isinstance(value, list):
-        raise spec_error(
-            where, f"expected an array of strings, got {kind_of(value)} {show(value)}", fix
-        )
-    return tuple(expect_str(item, where.item(i), fix=fix) for i, item in enumerate(value))
+        raise spec_error(where, f"expected an array of strings, {_got(value, owner)}", fix)
+    return tuple(
+        expect_str(item, where.item(i), fix=fix, owner=owner) for i, item in enumerate(value)
+    )
 
 
-def expect_str_map(value: object, where: TomlPath, *, fix: str) -> dict[str, str]:
+def expect_str_map(value: object, where: TomlPath, *, fix: str, owner: str = "") -> dict[str, str]:
     """``value`` as a table whose values are non-empty strings."""
-    table = expect_table(value, where, fix=fix)
-    return {key: expect_str(item, where.key(key), fix=fix) for key, item in table.items()}
+    table = expect_table(value, where, fix=fix, owner=owner)
+    return {
+        key: expect_str(item, where.key(key), fix=fix, owner=owner) for key, item in table.items()
+    }
 
 
 def resolve_path(root: Path, value: str) -> Path:

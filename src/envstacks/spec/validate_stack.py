@@ -40,6 +40,8 @@ def resolve_layers(
 
     resolved_runtimes: list[RuntimeSpec] = []
     for raw in runtimes:
+        implementation = raw.implementation
+        assert implementation is not None
         runtime = RuntimeSpec(
             name=raw.name,
             toml_path=raw.where.text,
@@ -49,11 +51,11 @@ def resolve_layers(
             linux_target=raw.linux_target,
             macosx_target=raw.macosx_target,
             dynlib_exclude=raw.dynlib_exclude,
-            package_indexes=MappingProxyType({d: i for _, d, i in raw.package_indexes}),
-            priority_indexes=raw.priority_indexes,
-            python_implementation=raw.python_implementation,
-            implementation=raw.implementation,
-            python_version=raw.python_version,
+            package_indexes=MappingProxyType({d: i for _, d, i in raw.indexes.package_indexes}),
+            priority_indexes=raw.indexes.priority_indexes,
+            python_implementation=implementation.text,
+            implementation=implementation.name,
+            python_version=implementation.version,
         )
         resolved_runtimes.append(runtime)
         by_name[runtime.build_name] = runtime
@@ -71,7 +73,7 @@ def resolve_layers(
             macosx_target=raw.macosx_target,
             dynlib_exclude=raw.dynlib_exclude,
             package_indexes=deps.package_indexes,
-            priority_indexes=raw.priority_indexes,
+            priority_indexes=raw.indexes.priority_indexes,
             runtime=deps.runtime,
             frameworks=raw.frameworks or (),
             linearized=deps.linearized,
@@ -93,7 +95,7 @@ def resolve_layers(
                 macosx_target=raw.macosx_target,
                 dynlib_exclude=raw.dynlib_exclude,
                 package_indexes=deps.package_indexes,
-                priority_indexes=raw.priority_indexes,
+                priority_indexes=raw.indexes.priority_indexes,
                 runtime=deps.runtime,
                 frameworks=raw.frameworks or (),
                 linearized=deps.linearized,
@@ -171,8 +173,8 @@ def _dependencies(
     merged = merge_package_indexes(
         label=raw.label,
         where=raw.where,
-        own=raw.package_indexes,
-        overrides=raw.index_overrides,
+        own=raw.indexes.package_indexes,
+        overrides=raw.indexes.index_overrides,
         lower=index_sources,
     )
     return _Dependencies(
