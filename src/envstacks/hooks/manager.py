@@ -16,8 +16,9 @@ ENTRY_POINT_GROUP = "envstacks"
 DISABLE_ENV_VAR = "ENVSTACKS_DISABLE_PLUGINS"
 
 #: Modules holding the built-in hook implementations, registered under their own names.
-#: Order matters for ``firstresult`` hooks: pluggy calls the last registered first, so the
-#: uv-managed runtime provider (tried first by ``auto``) comes after the local one.
+#: Built-in implementations that must yield to third parties are marked ``trylast``; among
+#: ``trylast`` implementations pluggy keeps registration order, which is why the local runtime
+#: provider (the fallback of ``auto``) is ``trylast`` and the uv-managed one (tried first) is not.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "envstacks.pack.formats",
     "envstacks.build.runtime_local",

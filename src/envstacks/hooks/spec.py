@@ -2,7 +2,8 @@
 
 Hooks are always called with keyword arguments; an implementation may accept any subset of
 them. Built-in behaviour (the runtime providers, the archive formats) is registered through
-these same hooks as ordinary plugins, marked ``trylast`` so third parties can take over.
+these same hooks as ordinary plugins; a third party takes over a ``firstresult`` hook by
+marking its implementation ``tryfirst``.
 """
 
 from __future__ import annotations
