@@ -1,0 +1,237 @@
+"""local-export end to end (offline: wheels made in the test, locked with --local-wheels).
+
+Stack: runtime ``cpython-3.12`` (no packages) -> ``framework-clib`` (versioned, ships the
+shared library ``libdemo.so.1``) -> ``app-useext`` (an extension module linking that library,
+plus a pure package). The export must run where it is, keep running after the whole folder
+moves and each layer's ``postinstall.py`` is run again by any Python 3, and skip layers that
+did not change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from envstacks import layout
+from envstacks.errors import ExportError
+from envstacks.lock import LockOptions, lock_states
+from envstacks.pack.export import export_layers
+from envstacks.pack.stage import stage_layer
+from envstacks.report import RecordingReporter
+from envstacks.spec import load
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or shutil.which("gcc") is None,
+    reason="needs Linux and gcc",
+)
+
+SPEC = """\
+[project]
+name = "export-demo"
+version = "0"
+
+[tool.venvstacks]
+runtime-provider = "local"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = []
+platforms = ["linux_x86_64"]
+
+[[tool.venvstacks.frameworks]]
+name = "clib"
+runtime = "cpython-3.12"
+requirements = ["demo-lib"]
+versioned = true
+
+[[tool.venvstacks.applications]]
+name = "useext"
+frameworks = ["clib"]
+launch_module = "useext.py"
+requirements = ["demo-ext", "demo-pure"]
+"""
+
+APP = """\
+import json, sys
+import demo_ext, demo_pure
+print(json.dumps({"answer": demo_ext.answer(), "pure": demo_pure.__file__, "path": sys.path}))
+"""
+
+LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
+
+
+@pytest.fixture(scope="module")
+def built(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> object:
+    python = python_for("3.12")
+    root = tmp_path_factory.mktemp("export")
+    kit.build_dynlib_wheels(root, python)
+    kit.make_wheel(root / "wheels", "demo-pure", "1.0", {"demo_pure/__init__.py": b"X = 1\n"})
+    (root / "pyproject.toml").write_text(SPEC, encoding="utf-8")
+    (root / "useext.py").write_text(APP, encoding="utf-8")
+    spec = load(root / "pyproject.toml")
+    reporter = RecordingReporter()
+    options = LockOptions(index=False, local_wheels=(root / "wheels",))
+    kit.lock_stack(spec, reporter, options=options)
+    results = kit.build_stack(spec, reporter)
+    return kit.Stack(spec=spec, reporter=reporter, results=results)
+
+
+@pytest.fixture(scope="module")
+def exported(built: object) -> tuple[Path, list]:
+    output = built.spec.root / "exported"
+    results = export_layers(
+        built.spec,
+        built.spec.enabled_layers,
+        output,
+        lock_states=lock_states(built.spec),
+        reporter=RecordingReporter(),
+    )
+    return output, results
+
+
+def run_app(deployment: Path) -> dict:
+    out = subprocess.run(
+        [deployment / "app-useext" / "bin" / "python", "-m", "useext"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_export_folder_layout_and_metadata(exported: tuple[Path, list]) -> None:
+    output, results = exported
+    assert [(r.install_target, r.exported) for r in results] == [(n, True) for n in LAYERS]
+    assert sorted(p.name for p in output.iterdir()) == sorted([*LAYERS, "__venvstacks__"])
+    manifest = json.loads((output / "__venvstacks__" / "venvstacks.json").read_text())
+    layers = manifest["layers"]
+    assert [m["install_target"] for m in layers["runtimes"]] == ["cpython-3.12"]
+    assert [m["install_target"] for m in layers["frameworks"]] == ["framework-clib@1"]
+    assert [m["install_target"] for m in layers["applications"]] == ["app-useext"]
+    app = json.loads((output / "__venvstacks__" / "env_metadata" / "app-useext.json").read_text())
+    assert app["required_layers"] == ["framework-clib@1"]
+    assert app["runtime_layer"] == "cpython-3.12"
+    assert app["app_launch_module"] == "useext"
+    assert not [key for key in app if key.startswith("archive_") or key == "target_platform"]
+    cfg = (output / "app-useext" / "pyvenv.cfg").read_text()
+    assert f"home = {output / 'cpython-3.12' / 'bin'}\n" in cfg
+    assert not (output / "cpython-3.12" / "pyvenv.cfg").exists()
+
+
+def test_exported_app_runs_with_deployed_names(exported: tuple[Path, list], built: object) -> None:
+    output, _ = exported
+    report = run_app(output)
+    assert report["answer"] == 42
+    assert Path(report["pure"]).is_relative_to(output / "app-useext")
+    build_dir = str(built.spec.settings.build_dir)
+    assert not [entry for entry in report["path"] if entry.startswith(build_dir)]
+    wrapper = (output / "app-useext" / "bin" / "python").read_text()
+    assert "framework-clib@1/share/venv/dynlib" in wrapper
+    config = json.loads((output / "app-useext" / layout.LAYER_CONFIG).read_text())
+    assert config["pylib_dirs"][0] == "../framework-clib@1/lib/python3.12/site-packages"
+
+
+def test_exported_files_are_hard_links_to_the_build(
+    exported: tuple[Path, list], built: object
+) -> None:
+    output, _ = exported
+    relative = Path("lib/python3.12/site-packages/demo_lib/libdemo.so.1")
+    built_lib = built.env("framework-clib") / relative
+    assert (output / "framework-clib@1" / relative).stat().st_ino == built_lib.stat().st_ino
+
+
+def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) -> None:
+    targets = {name: s.install_target for name, s in lock_states(built.spec).items()}
+    for layer in built.spec.enabled_layers:
+        staged = stage_layer(
+            built.spec,
+            layer,
+            built.env(layer.build_name),
+            tmp_path / layer.build_name,
+            install_targets=targets,
+        )
+        assert (staged / "postinstall.py").is_file()
+        assert not (staged / "pyvenv.cfg").exists()
+        assert not list(staged.rglob("__pycache__"))
+        assert not [p for p in staged.iterdir() if p.name.startswith(".")]
+        build_dir = os.fsencode(built.spec.settings.build_dir)
+        assert kit.files_containing(staged, build_dir) == []
+        assert kit.files_containing(staged, os.fsencode(built.spec.root)) == []
+
+
+def test_unchanged_layers_are_not_exported_again(
+    exported: tuple[Path, list], built: object
+) -> None:
+    output, _ = exported
+    reporter = RecordingReporter()
+    again = export_layers(
+        built.spec,
+        built.spec.enabled_layers,
+        output,
+        lock_states=lock_states(built.spec),
+        reporter=reporter,
+    )
+    assert [r.exported for r in again] == [False, False, False]
+    forced = export_layers(
+        built.spec,
+        built.spec.layers[2:],
+        output,
+        lock_states=lock_states(built.spec),
+        reporter=reporter,
+        force=True,
+    )
+    assert [(r.layer, r.exported) for r in forced] == [("app-useext", True)]
+    assert run_app(output)["answer"] == 42
+
+
+def test_moved_export_runs_after_postinstall_with_any_python(
+    exported: tuple[Path, list], python_for, tmp_path: Path
+) -> None:
+    output, _ = exported
+    location = output
+    for version in ("3.11", "3.13", "3.12"):
+        interpreter = python_for(version)
+        moved = tmp_path / f"moved-with-{version}"
+        shutil.move(location, moved)
+        location = moved
+        for name in LAYERS:  # runtime first
+            subprocess.run(
+                [interpreter, "-X", "utf8", "-I", location / name / "postinstall.py"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        report = run_app(location)
+        assert report["answer"] == 42
+        assert all(entry.startswith(str(location)) for entry in report["path"][1:])
+        cfg = (location / "app-useext" / "pyvenv.cfg").read_text()
+        assert f"executable = {location / 'cpython-3.12' / 'bin' / 'python'}\n" in cfg
+    # Running it again changes nothing.
+    before = (location / "app-useext" / "pyvenv.cfg").stat().st_mtime_ns
+    subprocess.run([sys.executable, location / "app-useext" / "postinstall.py"], check=True)
+    assert (location / "app-useext" / "pyvenv.cfg").stat().st_mtime_ns == before
+    shutil.move(location, output)
+
+
+def test_export_needs_its_lower_layers(built: object, tmp_path: Path) -> None:
+    app = built.spec.layer("app-useext")
+    with pytest.raises(ExportError) as caught:
+        export_layers(
+            built.spec,
+            [app],
+            tmp_path / "only-app",
+            lock_states=lock_states(built.spec),
+            reporter=RecordingReporter(),
+        )
+    assert "framework-clib@1" in caught.value.message
+    assert "cpython-3.12" in caught.value.message
