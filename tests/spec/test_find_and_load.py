@@ -79,8 +79,11 @@ def test_any_other_file_is_read_as_venvstacks_format(tmp_path: Path, write_file:
 
 def test_explicit_pyproject_without_table(tmp_path: Path, write_file: WriteFile) -> None:
     path = write_file("pyproject.toml", '[project]\nname = "p"\n')
-    with pytest.raises(SpecError, match=r"no \[tool\.venvstacks\] table; add one"):
+    with pytest.raises(SpecError) as info:
         load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: no [tool.venvstacks] table; add one")
+    assert message.count(str(path)) == 1, "the file is named once"
 
 
 def test_broken_pyproject_is_reported_even_with_venvstacks_toml(
@@ -211,3 +214,12 @@ def test_project_name_must_be_a_string(tmp_path: Path) -> None:
     data = {"project": {"name": 3}, "tool": {"venvstacks": {}}}
     with pytest.raises(SpecError, match=r"^project\.name: expected a string, got an integer 3"):
         load_pyproject_data(data, tmp_path / "pyproject.toml")
+
+
+def test_warnings_from_venvstacks_uv_toml_name_the_file(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    write_file("venvstacks.toml", RUNTIME_VS)
+    uv_file = write_file("venvstacks.uv.toml", 'exclude-newr = "2025-01-01T00:00:00Z"\n')
+    (warning,) = load(tmp_path).warnings
+    assert warning.startswith(f"{uv_file}: exclude-newr: unknown uv setting 'exclude-newr'")

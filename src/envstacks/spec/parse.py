@@ -146,7 +146,7 @@ def _has_venvstacks_table(data: Mapping[str, Any]) -> bool:
 def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
     with _in_file(spec_path):
         if not _has_venvstacks_table(data):
-            raise SpecError(
+            raise _LocatedSpecError(
                 f"{spec_path}: no [tool.venvstacks] table; add one with the stack's layers "
                 "([[tool.venvstacks.runtimes]], [[tool.venvstacks.frameworks]], "
                 "[[tool.venvstacks.applications]]), see docs/configuration.md"
@@ -164,12 +164,11 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             f"{quoted_list(PYPROJECT_TABLE_KEYS)}",
         )
         settings = parse_settings(table, where, spec_path.parent, "pyproject")
-        uv = UvConfig(origin=str(where.key("uv")))
+        origin = f"{spec_path} [{where.key('uv')}]"
+        uv = UvConfig(origin=origin)
         warnings: tuple[str, ...] = ()
         if "uv" in table:
-            uv, warnings = parse_uv_config(
-                table["uv"], where.key("uv"), origin=str(where.key("uv"))
-            )
+            uv, warnings = parse_uv_config(table["uv"], where.key("uv"), origin=origin)
         return _build(
             table,
             where,

@@ -186,6 +186,9 @@ def parse_uv_config(
             )
     indexes, index_warnings = _parse_indexes(table.get("index", []), where.key("index"))
     warnings.extend(index_warnings)
+    if not where.text:
+        # A uv.toml-style file: its paths start at its top level, so name the file.
+        warnings = [f"{origin}: {warning}" for warning in warnings]
     names = tuple(str(index["name"]) for index in indexes if "name" in index)
     sources = _parse_sources(table.get("sources", {}), where.key("sources"), names)
     settings = {key: value for key, value in table.items() if key not in UV_KEYS}
