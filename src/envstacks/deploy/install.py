@@ -311,11 +311,10 @@ def _place(
 
 
 def run_postinstall(target: Path, layer: ManifestLayer, *, reporter: Reporter) -> None:
-    """Run a placed layer's ``postinstall.py`` with its runtime's Python.
+    """Run a placed layer's ``postinstall.py`` (any Python 3 can run it; see _injected).
 
-    The runtime layer's own interpreter runs every layer's script (the runtime's too, so its
-    byte-code matches it); only if a runtime has no recognisable interpreter does the
-    runtime's script fall back to the Python running envstacks.
+    A runtime's script runs with the Python running envstacks; every other layer's with its
+    deployed runtime's interpreter, which also proves that runtime works.
 
     Raises:
         DeployError: the script failed, or a layered env's runtime has no interpreter.
@@ -325,15 +324,16 @@ def run_postinstall(target: Path, layer: ManifestLayer, *, reporter: Reporter) -
     if not script.is_file():
         reporter.warning(f"layer {layer.install_target!r} has no postinstall.py; not configured")
         return
-    python = runtime_python(target / layer.runtime_layer)
+    if layer.runtime_layer == layer.install_target:
+        python: Path | None = Path(sys.executable)
+    else:
+        python = runtime_python(target / layer.runtime_layer)
     if python is None:
-        if layer.runtime_layer != layer.install_target:
-            raise DeployError(
-                f"layer {layer.install_target!r}: its runtime {layer.runtime_layer!r} has no "
-                "Python interpreter to run postinstall.py with",
-                hint="redeploy the runtime layer",
-            )
-        python = Path(sys.executable)
+        raise DeployError(
+            f"layer {layer.install_target!r}: its runtime {layer.runtime_layer!r} has no "
+            "Python interpreter to run postinstall.py with",
+            hint="redeploy the runtime layer",
+        )
     proc.run(
         [python, "-X", "utf8", "-I", script],
         cwd=layer_dir,

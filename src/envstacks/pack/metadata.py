@@ -1,0 +1,239 @@
+"""Published metadata in venvstacks' schema: per-layer snippets, the manifest, names, skip checks.
+
+Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
+and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
+§3.9.1-§3.9.2). envstacks adds three fields: ``archive_format``, ``tree_hashes`` (the hash of
+the normalised file tree, the same for every format and compression level) and nothing else
+a venvstacks consumer would trip over.
+
+The manifest lists every layer currently published in the folder for the platform (read back
+from the snippets whose archives are present), not only the layers of the last run, so a
+deploy can always use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from envstacks.errors import PublishError
+from envstacks.layout import METADATA_DIR
+from envstacks.pack.reproducible import file_sha256
+from envstacks.sourcetree import module_hash
+from envstacks.spec.model import (
+    ApplicationSpec,
+    LayeredSpec,
+    LayerKind,
+    LayerSpec,
+    RuntimeSpec,
+    StackSpec,
+)
+
+SNIPPET_DIR = "env_metadata"
+#: Fields only known once the archive is written: left out of the build request.
+OUTPUT_FIELDS = ("archive_size", "archive_hashes", "tree_hashes")
+#: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
+KIND_KEYS = {
+    LayerKind.APPLICATION: "applications",
+    LayerKind.FRAMEWORK: "frameworks",
+    LayerKind.RUNTIME: "runtimes",
+}
+
+
+class LockInfo(Protocol):
+    """What publishing reads from a layer's lock state (``envstacks.lock.LockState`` has it)."""
+
+    @property
+    def has_valid_lock(self) -> bool:
+        """Whether the committed lock matches the spec."""
+
+    @property
+    def lock_version(self) -> int | None:
+        """The lock version (``None`` without metadata)."""
+
+    @property
+    def locked_at(self) -> str | None:
+        """When the layer was locked (UTC ISO 8601)."""
+
+    @property
+    def requirements_hash(self) -> str | None:
+        """The lock's ``requirements_hash``."""
+
+    @property
+    def install_target(self) -> str:
+        """The deployed folder name."""
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the lock is not valid."""
+
+
+def metadata_dir(output_dir: Path) -> Path:
+    """``<output>/__venvstacks__``."""
+    return output_dir / METADATA_DIR
+
+
+def archive_name(
+    install_target: str, *, suffix: str, platform: str, build: int, tag_outputs: bool
+) -> str:
+    """``<install_target><suffix>``; tagged: ``<install_target>-<platform>-<build><suffix>``."""
+    if tag_outputs:
+        return f"{install_target}-{platform}-{build}{suffix}"
+    return f"{install_target}{suffix}"
+
+
+def snippet_path(output_dir: Path, layer_name: str, *, platform: str, tag_outputs: bool) -> Path:
+    """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
+    stem = f"{layer_name}-{platform}" if tag_outputs else layer_name
+    return metadata_dir(output_dir) / SNIPPET_DIR / f"{stem}.json"
+
+
+def manifest_path(output_dir: Path, *, platform: str, tag_outputs: bool) -> Path:
+    """Where the manifest goes: ``__venvstacks__/venvstacks[-<platform>].json``."""
+    name = f"venvstacks-{platform}.json" if tag_outputs else "venvstacks.json"
+    return metadata_dir(output_dir) / name
+
+
+def _lock(spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockInfo]) -> LockInfo:
+    state = lock_states.get(layer.build_name)
+    if state is None or not state.has_valid_lock or state.locked_at is None:
+        reasons = "; ".join(state.reasons) if state is not None and state.reasons else "no lock"
+        raise PublishError(
+            f"layer {layer.build_name!r} ({layer.toml_path}) "
+            f"cannot be published without a valid lock: {reasons}",
+            hint=f"run `envstacks lock --include {layer.build_name}` and build it again",
+        )
+    return state
+
+
+def layer_metadata(
+    spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockInfo], *, platform: str
+) -> dict[str, Any]:
+    """The layer-description fields of §3.9.2 (what ``local-export`` records too).
+
+    Raises:
+        PublishError: the layer or a layer below it has no valid lock.
+    """
+    state = _lock(spec, layer, lock_states)
+    runtime = spec.runtime_of(layer)
+    runtime_state = _lock(spec, runtime, lock_states)
+    data: dict[str, Any] = {
+        "layer_name": layer.build_name,
+        "install_target": state.install_target,
+        "requirements_hash": state.requirements_hash,
+        "lock_version": state.lock_version if state.lock_version is not None else 1,
+        "locked_at": state.locked_at,
+        "runtime_layer": runtime_state.install_target,
+        "python_implementation": runtime.python_implementation,
+        # Layered envs on Windows copy the runtime's executables; elsewhere they link to it.
+        "bound_to_implementation": isinstance(layer, RuntimeSpec) or platform.startswith("win"),
+    }
+    if isinstance(layer, LayeredSpec):
+        data["required_layers"] = [
+            _lock(spec, spec.layer(name), lock_states).install_target for name in layer.linearized
+        ]
+    if isinstance(layer, ApplicationSpec):
+        data["app_launch_module"] = layer.module_name
+        if layer.launch_module is not None:
+            data["app_launch_module_hash"] = module_hash(layer.launch_module)
+        if layer.support_modules:
+            data["app_support_modules"] = [
+                {"name": path.stem, "hash": module_hash(path)} for path in layer.support_modules
+            ]
+    return data
+
+
+def request_metadata(
+    base: Mapping[str, Any],
+    *,
+    archive_format: str,
+    archive_file: str,
+    archive_build: int,
+    platform: str,
+) -> dict[str, Any]:
+    """A layer's build request: its description plus the archive it should become."""
+    return {
+        **base,
+        "archive_build": archive_build,
+        "archive_format": archive_format,
+        "archive_name": archive_file,
+        "target_platform": platform,
+    }
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A metadata file's content, or ``None`` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata minus the fields that only exist once the archive is written."""
+    return {key: value for key, value in metadata.items() if key not in OUTPUT_FIELDS}
+
+
+def archive_matches(archive: Path, metadata: Mapping[str, Any], *, check_hash: bool) -> bool:
+    """Whether ``archive`` exists with the size (and, if asked, the sha256) the metadata records."""
+    try:
+        size = archive.stat().st_size
+    except OSError:
+        return False
+    if size != metadata.get("archive_size"):
+        return False
+    if not check_hash:
+        return True
+    hashes = metadata.get("archive_hashes")
+    return isinstance(hashes, Mapping) and hashes.get("sha256") == file_sha256(archive)
+
+
+def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:
+    """A published layer's kind, told from its fields as venvstacks consumers tell it."""
+    if metadata.get("runtime_layer") == metadata.get("install_target"):
+        return LayerKind.RUNTIME
+    if "app_launch_module" in metadata:
+        return LayerKind.APPLICATION
+    return LayerKind.FRAMEWORK
+
+
+def published_layers(
+    output_dir: Path, *, platform: str, tag_outputs: bool, exclude: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Every layer published in ``output_dir`` for ``platform`` whose archive is present.
+
+    A snippet counts when its file name is the one this naming mode gives its layer, it is for
+    ``platform``, and its archive exists with the recorded size. ``exclude`` drops archive names.
+    """
+    skipped = set(exclude)
+    folder = metadata_dir(output_dir) / SNIPPET_DIR
+    layers: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        data = read_json(path)
+        if data is None or data.get("target_platform") != platform:
+            continue
+        name = data.get("layer_name")
+        if not isinstance(name, str):
+            continue
+        if path != snippet_path(output_dir, name, platform=platform, tag_outputs=tag_outputs):
+            continue
+        archive = data.get("archive_name")
+        if not isinstance(archive, str) or archive in skipped or "/" in archive:
+            continue
+        if archive_matches(output_dir / archive, data, check_hash=False):
+            layers.append(data)
+    return layers
+
+
+def manifest(spec: StackSpec | None, layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The manifest of ``layers``: grouped by kind, in the spec's order, others after by name."""
+    order = {layer.build_name: index for index, layer in enumerate(spec.layers)} if spec else {}
+    grouped: dict[str, list[Mapping[str, Any]]] = {key: [] for key in KIND_KEYS.values()}
+    for data in layers:
+        grouped[KIND_KEYS[layer_kind(data)]].append(data)
+    for entries in grouped.values():
+        entries.sort(key=lambda d: (order.get(str(d["layer_name"]), len(order)), d["layer_name"]))
+    return {"layers": grouped}

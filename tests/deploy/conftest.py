@@ -1,0 +1,181 @@
+"""Deploy fixtures: small layer trees with working postinstall scripts, packed, in a manifest.
+
+The layers are synthetic (no real CPython is copied: that takes minutes), but everything else
+is real: archives written by the built-in formats (or crafted with ``tarfile``), manifests in
+venvstacks' schema, real subprocesses running each layer's ``postinstall.py``. The runtime
+layer's ``bin/python3`` is a shell wrapper that runs the test's own interpreter and marks the
+environment, so a test can tell which interpreter ran a script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from envstacks.hooks import get_plugin_manager
+from envstacks.pack.formats import BUILTIN_FORMATS
+from envstacks.pack.reproducible import scan_tree, tree_hash
+from envstacks.platforms import host_platform
+from envstacks.report import NullReporter
+
+RUNTIME = "cpython-3.12"
+FRAMEWORK = "framework-fw"
+LOCKED_AT = "2026-01-02T03:04:05+00:00"
+MTIME = 1767323045
+
+POSTINSTALL = """\
+import json, os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(os.path.dirname(here), "postinstall-order.txt"), "a") as log:
+    log.write(os.path.basename(here) + "\\n")
+with open(os.path.join(here, "postinstall.json"), "w") as out:
+    json.dump({"python": sys.executable, "via": os.environ.get("ENVSTACKS_TEST_RUNTIME")}, out)
+if os.path.exists(os.path.join(here, "FAIL")):
+    sys.exit("postinstall failed on purpose")
+"""
+
+
+@dataclass
+class Layer:
+    """A layer to publish: its deployed name, kind, the runtime and frameworks it needs."""
+
+    install_target: str
+    kind: str  # runtimes / frameworks / applications
+    runtime: str = RUNTIME
+    required: tuple[str, ...] = ()
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def write_tree(root: Path, layer: Layer) -> Path:
+    """A layer folder: postinstall, a module, and the links real layers have."""
+    site = root / "lib" / "python3.12" / "site-packages"
+    site.mkdir(parents=True)
+    (root / "postinstall.py").write_text(POSTINSTALL)
+    module = layer.install_target.split("@")[0].replace("-", "_")
+    (site / f"{module}.py").write_text(f"NAME = {layer.install_target!r}\n")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    if layer.kind == "runtimes":
+        config = root / "share" / "venv" / "metadata"
+        config.mkdir(parents=True)
+        (config / "venvstacks_layer.json").write_text(
+            json.dumps({"python": "bin/python3", "base_python": "bin/python3"})
+        )
+        wrapper = bin_dir / "python3"
+        wrapper.write_text(
+            f'#!/bin/sh\nENVSTACKS_TEST_RUNTIME="$(dirname "$0")" exec {sys.executable} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        (bin_dir / "python").symlink_to("python3")
+    else:
+        (bin_dir / "python_").symlink_to(f"../../{layer.runtime}/bin/python3")
+    for relative, text in layer.files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def manifest_entry(layer: Layer, archive: Path, *, fmt: str, tree: str | None) -> dict[str, object]:
+    """A manifest entry in venvstacks' schema (plus envstacks' fields) for a packed archive."""
+    entry: dict[str, object] = {
+        "layer_name": layer.install_target.split("@")[0],
+        "install_target": layer.install_target,
+        "requirements_hash": "sha256:" + "0" * 64,
+        "lock_version": 1,
+        "locked_at": LOCKED_AT,
+        "runtime_layer": layer.runtime if layer.kind != "runtimes" else layer.install_target,
+        "python_implementation": "cpython@3.12.1",
+        "bound_to_implementation": layer.kind == "runtimes",
+        "archive_build": 1,
+        "archive_name": archive.name,
+        "archive_format": fmt,
+        "target_platform": host_platform(),
+        "archive_size": archive.stat().st_size,
+        "archive_hashes": {"sha256": hashlib.sha256(archive.read_bytes()).hexdigest()},
+    }
+    if tree is not None:
+        entry["tree_hashes"] = {"sha256": tree}
+    if layer.kind != "runtimes":
+        entry["required_layers"] = list(layer.required)
+    if layer.kind == "applications":
+        entry["app_launch_module"] = layer.install_target.split("@")[0].replace("-", "_")
+    return entry
+
+
+def write_manifest(output: Path, entries: list[tuple[Layer, dict[str, object]]]) -> Path:
+    """``__venvstacks__/venvstacks.json`` listing the entries by kind."""
+    layers: dict[str, list[dict[str, object]]] = {
+        "applications": [],
+        "frameworks": [],
+        "runtimes": [],
+    }
+    for layer, entry in entries:
+        layers[layer.kind].append(entry)
+    path = output / "__venvstacks__" / "venvstacks.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"layers": layers}, indent=2, sort_keys=True))
+    return path
+
+
+def default_layers() -> list[Layer]:
+    """A runtime, a framework on it, and two applications (one on the framework)."""
+    return [
+        Layer(RUNTIME, "runtimes"),
+        Layer(FRAMEWORK, "frameworks"),
+        Layer("app-one", "applications", required=(FRAMEWORK,)),
+        Layer("app-two@2", "applications"),
+    ]
+
+
+Publisher = Callable[..., Path]
+
+
+@pytest.fixture
+def publish_layers_to(tmp_path: Path) -> Publisher:
+    """Return ``publish(output, layers=..., fmt=...) -> output``: pack trees, write the manifest."""
+
+    def publish(output: Path, layers: list[Layer] | None = None, fmt: str = "tar.zst") -> Path:
+        trees = tmp_path / "trees" / output.name
+        shutil.rmtree(trees, ignore_errors=True)
+        entries = []
+        for layer in layers or default_layers():
+            tree = write_tree(trees / layer.install_target, layer)
+            archive = output / f"{layer.install_target}{BUILTIN_FORMATS[fmt].suffix}"
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            with NullReporter().task(layer.install_target, "pack") as task:
+                BUILTIN_FORMATS[fmt].pack(
+                    tree, archive, root_name=layer.install_target, mtime=MTIME, task=task
+                )
+            digest = tree_hash(scan_tree(tree, root_name=layer.install_target))
+            entries.append((layer, manifest_entry(layer, archive, fmt=fmt, tree=digest)))
+        write_manifest(output, entries)
+        return output
+
+    return publish
+
+
+@pytest.fixture
+def pm():  # type: ignore[no-untyped-def]
+    """A plugin manager with the built-ins only."""
+    return get_plugin_manager(load_entrypoints=False)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every path under ``folder`` with its kind and inode (to prove nothing changed)."""
+    result: dict[str, tuple[str, int]] = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root) / name
+            info = path.lstat()
+            kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
+            result[str(path.relative_to(folder))] = (kind, info.st_ino)
+    return result
