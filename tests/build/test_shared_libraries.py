@@ -121,6 +121,7 @@ def test_without_the_wrapper_the_library_is_not_found(stack: object) -> None:
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert out.returncode != 0
     assert "libdemo.so.1" in out.stderr
