@@ -79,7 +79,8 @@ def stack_status(
             planned = plan.get(layer.build_name)
             operations = planned.labels if planned is not None else ()
         deps = None
-        if layer.kind is not LayerKind.RUNTIME:
+        if ops and layer.kind is not LayerKind.RUNTIME:
+            # Dependencies are listed one level deep, as venvstacks does.
             deps = tuple(entry(dep, ops=False) for dep in spec.dependencies(layer))
         return LayerStatus(
             name=layer.build_name,
