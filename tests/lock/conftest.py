@@ -179,7 +179,7 @@ class Stacks:
     make_wheel = staticmethod(make_wheel)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def stacks() -> type[Stacks]:
     """Helpers that build stacks and wheels for lock tests."""
     return Stacks
