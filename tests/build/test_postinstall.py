@@ -132,7 +132,9 @@ def test_bad_configs_are_refused_with_the_place_and_the_fix(
 def test_missing_runtime_is_reported(python_for, tmp_path: Path) -> None:
     _, app = deployment(tmp_path / "deploy", python_for("3.12"))
     shutil.rmtree(tmp_path / "deploy" / "cpython-3.12")
-    with pytest.raises(postinstall.PostInstallError, match="deploy the runtime layer next to this layer"):
+    with pytest.raises(
+        postinstall.PostInstallError, match="deploy the runtime layer next to this layer"
+    ):
         postinstall.postinstall(str(app))
     assert postinstall.main([str(app)]) == 1
     assert postinstall.main(["a", "b"]) == 2

@@ -241,10 +241,16 @@ def build_layer(job: LayerBuild) -> BuildResult:
         task.note("checking")
         _check(job, env, config)
         task.advance()
-    keep_id = decision.action is state.Action.RELINK and previous is not None
+    # A relink changes what ships only if the runtime's version changed (it is in the layer
+    # config); upper layers and exports follow a layer's build id.
+    keep_id = (
+        decision.action is state.Action.RELINK
+        and previous is not None
+        and previous.runtime_version == config.py_version
+    )
     record = state.BuildRecord(
         build_id=previous.build_id if keep_id and previous is not None else state.new_build_id(),
-        inputs=inputs,
+        inputs={**inputs, state.BUILT_RUNTIME: config.py_version},
         links=state.link_inputs(spec, layer) or {},
         runtime_version=config.py_version,
         modules=tuple(modules),

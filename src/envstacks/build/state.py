@@ -2,7 +2,8 @@
 
 A successful build records its inputs: the lock's ``requirements_hash``, the spec fields that
 shape the environment, the application's module hashes, the project wheel's hash, the
-runtime version, and the ``build_id`` of every lower layer it was linked against. The next
+runtime's version, and the ``build_id`` of every lower layer it was linked against. The
+``build_id`` changes whenever what the layer ships changes. The next
 build compares the current inputs with the record and picks the cheapest action that makes the
 environment right:
 
@@ -36,6 +37,10 @@ from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, Runtim
 
 #: Bumped when the layout of built environments changes: older builds are made again.
 RECORD_FORMAT = 1
+#: Recorded with the inputs, known only after the build: the runtime's full version. Not
+#: compared (a runtime change reaches upper layers as a lower layer's new build id), but part
+#: of what publish hashes, as the layer config ships it.
+BUILT_RUNTIME = "runtime_version"
 #: Inputs whose change means the environment cannot be updated in place.
 _CLEAN_KEYS = ("format", "kind", "platform", "py_version", "runtime", "python_implementation")
 
@@ -198,6 +203,7 @@ def decide(
     if record is None:
         return Decision(action=Action.CLEAN, reason="no record of a complete earlier build")
     old = dict(record.inputs)
+    old.pop(BUILT_RUNTIME, None)
     new = dict(inputs)
     if not compare_project:
         old.pop("project_wheel", None)
