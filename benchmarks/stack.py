@@ -33,12 +33,14 @@ EXAMPLE = REPO / "example_projects" / "sklearn-stack"
 
 def run(argv: list[str], cwd: Path) -> None:
     """Run a command, failing loudly with its output."""
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"command failed: {' '.join(argv)}\n{result.stdout}\n{result.stderr}")
 
 
-def timed(action: Callable[[], None], rounds: int, before: Callable[[], None] | None = None) -> float:
+def timed(
+    action: Callable[[], None], rounds: int, before: Callable[[], None] | None = None
+) -> float:
     """Median wall time of ``action`` over ``rounds`` runs (``before`` runs untimed each round)."""
     times = []
     for _ in range(rounds):
@@ -63,7 +65,7 @@ def tree_bytes(path: Path) -> int:
 
 def find_uv() -> str:
     """The uv binary installed with envstacks."""
-    from uv import find_uv_bin
+    from uv import find_uv_bin  # noqa: PLC0415 - only needed here
 
     return os.fspath(find_uv_bin())
 
@@ -79,7 +81,9 @@ def main() -> None:
     project = work / "stack"
     if project.exists():
         shutil.rmtree(project)
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("_build", "_export", "dist", "_deploy"))
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns("_build", "_export", "dist", "_deploy")
+    )
     envstacks = [sys.executable, "-m", "envstacks", "-q"]
     uv = find_uv()
 
@@ -123,25 +127,48 @@ def main() -> None:
         for app in spec["applications"]:
             venv = venvs / app["name"]
             run([uv, "venv", "-q", "--python", str(runtime_python), str(venv)], work)
-            run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-                 "--exclude-newer", spec["uv"]["exclude-newer"], *needs(app)], work)
+            run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(venv / "bin" / "python"),
+                    "--exclude-newer",
+                    spec["uv"]["exclude-newer"],
+                    *needs(app),
+                ],
+                work,
+            )
 
-    venv_s = timed(separate_venvs, args.rounds, before=lambda: shutil.rmtree(venvs, ignore_errors=True))
+    venv_s = timed(
+        separate_venvs, args.rounds, before=lambda: shutil.rmtree(venvs, ignore_errors=True)
+    )
 
     layered_bytes = tree_bytes(project / "_build")
     venv_bytes = tree_bytes(venvs)
     apps = len(spec["applications"])
-    print(f"example stack: {len(spec['runtimes'])} runtime, {len(frameworks)} frameworks, {apps} apps; "
-          f"median of {args.rounds} rounds, warm uv cache, {os.cpu_count()} cores")
+    print(
+        f"example stack: {len(spec['runtimes'])} runtime, {len(frameworks)} frameworks, "
+        f"{apps} apps; "
+        f"median of {args.rounds} rounds, warm uv cache, {os.cpu_count()} cores"
+    )
     print(f"{'step':34} {'seconds':>8}  ratio")
     print(f"{'separate venvs (uv venv + pip)':34} {venv_s:8.2f}  1.00 (baseline)")
     print(f"{'envstacks lock (every layer)':34} {lock_s:8.2f}  {lock_s / venv_s:.2f}x venvs")
     print(f"{'envstacks build --clean':34} {build_s:8.2f}  {build_s / venv_s:.2f}x venvs")
-    print(f"{'envstacks build (nothing changed)':34} {rebuild_s:8.2f}  {rebuild_s / venv_s:.2f}x venvs")
+    print(
+        f"{'envstacks build (nothing changed)':34} {rebuild_s:8.2f}  "
+        f"{rebuild_s / venv_s:.2f}x venvs"
+    )
     print(f"{'cp -al of the built layers':34} {cp_al_s:8.2f}  1.00 (export floor)")
     print(f"{'envstacks local-export':34} {export_s:8.2f}  {export_s / cp_al_s:.1f}x cp -al")
-    print(f"disk: layered stack {layered_bytes / 1e6:.0f} MB vs separate venvs {venv_bytes / 1e6:.0f} MB "
-          f"({layered_bytes / venv_bytes:.2f}x)")
+    print(
+        f"disk: layered stack {layered_bytes / 1e6:.0f} MB vs "
+        f"separate venvs {venv_bytes / 1e6:.0f} MB "
+        f"({layered_bytes / venv_bytes:.2f}x)"
+    )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -14,7 +14,8 @@ from envstacks.cli import main
 
 SPECS = Path(__file__).parent / "specs"
 BAD = sorted(
-    entry for entry in (SPECS / "bad").iterdir()
+    entry
+    for entry in (SPECS / "bad").iterdir()
     if not entry.name.startswith("_") and (entry.suffix == ".toml" or entry.is_dir())
 )
 MINIMAL_FORMATS = {
@@ -79,8 +80,12 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "envstacks", "--version"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "envstacks", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     assert result.stdout.startswith("envstacks ")
 
@@ -99,15 +104,31 @@ def test_show_tree_matches_venvstacks(spec_format: str, capsys: pytest.CaptureFi
 def test_show_json_gives_c3_orders(spec_format: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "--json", str(MINIMAL_FORMATS[spec_format])]) == 0
     status = json.loads(capsys.readouterr().out)
-    deps = {layer["name"]: [d["name"] for d in layer["dependencies"]]
-            for layer in status["frameworks"] + status["applications"]}
-    assert deps["framework-layerD"] == ["framework-layerB", "framework-layerC", "framework-layerA",
-                                        "cpython-3.11"]  # the diamond
-    assert deps["framework-layerF@1"] == ["framework-layerE", "framework-layerB", "framework-layerA",
-                                        "cpython-3.11"]  # three deep
-    assert deps["app-empty"] == ["framework-layerD", "framework-layerF@1", "framework-layerE",
-                                 "framework-layerB", "framework-layerC", "framework-layerA",
-                                 "cpython-3.11"]
+    deps = {
+        layer["name"]: [d["name"] for d in layer["dependencies"]]
+        for layer in status["frameworks"] + status["applications"]
+    }
+    assert deps["framework-layerD"] == [
+        "framework-layerB",
+        "framework-layerC",
+        "framework-layerA",
+        "cpython-3.11",
+    ]  # the diamond
+    assert deps["framework-layerF@1"] == [
+        "framework-layerE",
+        "framework-layerB",
+        "framework-layerA",
+        "cpython-3.11",
+    ]  # three deep
+    assert deps["app-empty"] == [
+        "framework-layerD",
+        "framework-layerF@1",
+        "framework-layerE",
+        "framework-layerB",
+        "framework-layerC",
+        "framework-layerA",
+        "cpython-3.11",
+    ]
     assert [a["name"] for a in status["applications"]] == ["app-empty", "app-no-framework"]
     layer_f = next(f for f in status["frameworks"] if f["name"] == "framework-layerF@1")
     assert layer_f["install_target"] == "framework-layerF@1"  # '@' in a name is not a version
@@ -116,12 +137,16 @@ def test_show_json_gives_c3_orders(spec_format: str, capsys: pytest.CaptureFixtu
 
 
 def test_show_include_uses_lock_selection(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "--json", "--include", "*-layerC",
-                 str(MINIMAL_FORMATS["venvstacks"])]) == 0
+    assert (
+        main(["show", "--json", "--include", "*-layerC", str(MINIMAL_FORMATS["venvstacks"])]) == 0
+    )
     status = json.loads(capsys.readouterr().out)
     assert [x["name"] for x in status["runtimes"]] == ["cpython-3.11"]
     assert [x["name"] for x in status["frameworks"]] == [
-        "framework-layerA", "framework-layerC", "framework-layerD"]
+        "framework-layerA",
+        "framework-layerC",
+        "framework-layerD",
+    ]
     assert [x["name"] for x in status["applications"]] == ["app-empty"]
 
 
@@ -133,7 +158,9 @@ def test_unmatched_include_exits_1_with_hint(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize("target", BAD, ids=[t.name for t in BAD])
-def test_bad_spec_exits_1_with_one_paragraph(target: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_spec_exits_1_with_one_paragraph(
+    target: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["show", str(target)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -150,11 +177,17 @@ def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_bad_spec_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     spec = tmp_path / "venvstacks.toml"
-    spec.write_text('[[runtimes]]\nname = "rt"\npython_implementation = "cpython@3.12.1"\n'
-                    'requirements = []\n\n[[frameworks]]\nname = "fw"\nruntime = "rt-typo"\n'
-                    'requirements = []\n')
-    result = subprocess.run([sys.executable, "-m", "envstacks", "show", str(spec)],
-                            capture_output=True, text=True, check=False)
+    spec.write_text(
+        '[[runtimes]]\nname = "rt"\npython_implementation = "cpython@3.12.1"\n'
+        'requirements = []\n\n[[frameworks]]\nname = "fw"\nruntime = "rt-typo"\n'
+        "requirements = []\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "envstacks", "show", str(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "frameworks[0].runtime" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pluggy
 import pytest
 
-from envstacks.hooks import DISABLE_ENV_VAR, BUILTIN_PLUGINS, get_plugin_manager, hookimpl
+from envstacks.hooks import BUILTIN_PLUGINS, DISABLE_ENV_VAR, get_plugin_manager, hookimpl
 
 
 def test_builtins_are_ordinary_plugins() -> None:

@@ -21,13 +21,23 @@ BOTH = ("linux_x86_64", "win_amd64")
 
 
 def _stack() -> StackSpec:
-    """venvstacks' minimal_project graph, built directly from the model."""
-    rt = RuntimeSpec(name="cpython-3.11", toml_path="runtimes[0]", python_implementation="cpython@3.11.7",
-                     python_version="3.11.7", platforms=BOTH)
+    """Venvstacks' minimal_project graph, built directly from the model."""
+    rt = RuntimeSpec(
+        name="cpython-3.11",
+        toml_path="runtimes[0]",
+        python_implementation="cpython@3.11.7",
+        python_version="3.11.7",
+        platforms=BOTH,
+    )
 
     def fw(name: str, lin: tuple[str, ...], platforms: tuple[str, ...] = BOTH) -> FrameworkSpec:
-        return FrameworkSpec(name=name, toml_path=f"frameworks[{name}]", runtime="cpython-3.11",
-                             linearized=tuple(f"framework-{x}" for x in lin), platforms=platforms)
+        return FrameworkSpec(
+            name=name,
+            toml_path=f"frameworks[{name}]",
+            runtime="cpython-3.11",
+            linearized=tuple(f"framework-{x}" for x in lin),
+            platforms=platforms,
+        )
 
     frameworks = (
         fw("layerA", ()),
@@ -37,18 +47,48 @@ def _stack() -> StackSpec:
         fw("windows-only", (), ("win_amd64",)),
     )
     apps = (
-        ApplicationSpec(name="empty", toml_path="applications[0]", runtime="cpython-3.11",
-                        linearized=("framework-layerD", "framework-layerB", "framework-layerC",
-                                    "framework-layerA"), platforms=BOTH, run_module="x"),
-        ApplicationSpec(name="no-framework", toml_path="applications[1]", runtime="cpython-3.11",
-                        platforms=LINUX, run_module="y"),
-        ApplicationSpec(name="disabled", toml_path="applications[2]", runtime="cpython-3.11",
-                        platforms=(), run_module="z"),
+        ApplicationSpec(
+            name="empty",
+            toml_path="applications[0]",
+            runtime="cpython-3.11",
+            linearized=(
+                "framework-layerD",
+                "framework-layerB",
+                "framework-layerC",
+                "framework-layerA",
+            ),
+            platforms=BOTH,
+            run_module="x",
+        ),
+        ApplicationSpec(
+            name="no-framework",
+            toml_path="applications[1]",
+            runtime="cpython-3.11",
+            platforms=LINUX,
+            run_module="y",
+        ),
+        ApplicationSpec(
+            name="disabled",
+            toml_path="applications[2]",
+            runtime="cpython-3.11",
+            platforms=(),
+            run_module="z",
+        ),
     )
-    settings = Settings(build_dir=Path("/b"), output_dir=Path("/o"), export_dir=Path("/e"),
-                        requirements_dir=Path("/r"))
-    return StackSpec(spec_path=Path("/s/venvstacks.toml"), source_format="venvstacks",
-                     settings=settings, runtimes=(rt,), frameworks=frameworks, applications=apps)
+    settings = Settings(
+        build_dir=Path("/b"),
+        output_dir=Path("/o"),
+        export_dir=Path("/e"),
+        requirements_dir=Path("/r"),
+    )
+    return StackSpec(
+        spec_path=Path("/s/venvstacks.toml"),
+        source_format="venvstacks",
+        settings=settings,
+        runtimes=(rt,),
+        frameworks=frameworks,
+        applications=apps,
+    )
 
 
 def _ops(plan, name):  # type: ignore[no-untyped-def]
@@ -58,8 +98,9 @@ def _ops(plan, name):  # type: ignore[no-untyped-def]
 
 
 def test_everything_enabled_without_include() -> None:
-    plan = make_plan(_stack(), Request(lock=Op.RUN, build=Op.RUN, publish=True,
-                                       platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(), Request(lock=Op.RUN, build=Op.RUN, publish=True, platform="linux_x86_64")
+    )
     assert "app-disabled" not in plan.names
     assert plan.names[0] == "cpython-3.11"
     assert _ops(plan, "app-empty").labels == ("lock", "build", "publish")
@@ -70,8 +111,12 @@ def test_everything_enabled_without_include() -> None:
 def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
     # venvstacks: build --show-only --include '*-layerC' on the minimal project prints
     # cpython (lock-if-needed, build-if-needed), layerA (same) and layerC (build, publish).
-    plan = make_plan(_stack(), Request(lock=Op.SKIP, build=Op.RUN, publish=True,
-                                       include=["*-layerC"], platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(),
+        Request(
+            lock=Op.SKIP, build=Op.RUN, publish=True, include=["*-layerC"], platform="linux_x86_64"
+        ),
+    )
     assert _ops(plan, "cpython-3.11").labels == ("build-if-needed",)
     assert _ops(plan, "framework-layerA").labels == ("build-if-needed",)
     assert _ops(plan, "framework-layerC").labels == ("build", "publish")
@@ -81,22 +126,39 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
 
 
 def test_lock_mode_relocks_derived_layers() -> None:
-    plan = make_plan(_stack(), Request(lock=Op.RUN, include=["framework-layerA"],
-                                       platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(), Request(lock=Op.RUN, include=["framework-layerA"], platform="linux_x86_64")
+    )
     assert _ops(plan, "cpython-3.11").lock is Op.IF_NEEDED
-    for name in ("framework-layerA", "framework-layerB", "framework-layerC", "framework-layerD",
-                 "app-empty"):
+    for name in (
+        "framework-layerA",
+        "framework-layerB",
+        "framework-layerC",
+        "framework-layerD",
+        "app-empty",
+    ):
         assert _ops(plan, name).lock is Op.RUN, name
     assert "app-no-framework" not in plan.names
 
 
 def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
     # layerB is derived from layerA and a dependency of layerD: with --build-derived it is built.
-    plan = make_plan(_stack(), Request(build=Op.RUN, include=["framework-layerA", "framework-layerD"],
-                                       build_derived=True, platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(),
+        Request(
+            build=Op.RUN,
+            include=["framework-layerA", "framework-layerD"],
+            build_derived=True,
+            platform="linux_x86_64",
+        ),
+    )
     assert _ops(plan, "framework-layerB").build is Op.RUN
-    plan = make_plan(_stack(), Request(build=Op.RUN, include=["framework-layerA", "framework-layerD"],
-                                       platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(),
+        Request(
+            build=Op.RUN, include=["framework-layerA", "framework-layerD"], platform="linux_x86_64"
+        ),
+    )
     assert _ops(plan, "framework-layerB").build is Op.IF_NEEDED
 
 
@@ -104,8 +166,9 @@ def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
     with pytest.raises(SelectionError, match=r"No matching layers found for: 'app-nope'") as info:
         make_plan(_stack(), Request(lock=Op.RUN, include=["app-nope"]))
     assert info.value.hint is not None and "--allow-missing" in info.value.hint
-    plan = make_plan(_stack(), Request(lock=Op.RUN, include=["app-nope", "app-empty"],
-                                       allow_missing=True))
+    plan = make_plan(
+        _stack(), Request(lock=Op.RUN, include=["app-nope", "app-empty"], allow_missing=True)
+    )
     assert plan.unmatched == ("app-nope",)
     assert "app-empty" in plan.names
 
@@ -116,10 +179,13 @@ def test_disabled_layers_never_match() -> None:
 
 
 def test_reset_lock_marks_only_layers_that_are_locked() -> None:
-    plan = make_plan(_stack(), Request(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"],
-                                       platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(),
+        Request(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
+    )
     assert _ops(plan, "framework-layerA").labels == ("reset-lock", "lock-if-needed")
     assert not _ops(plan, "framework-layerC").reset_lock
-    plan = make_plan(_stack(), Request(build=Op.RUN, reset_lock=["framework-layerA"],
-                                       platform="linux_x86_64"))
+    plan = make_plan(
+        _stack(), Request(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
+    )
     assert not _ops(plan, "framework-layerA").reset_lock

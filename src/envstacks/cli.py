@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(item.name, help=item.help, description=item.help)
         if item.uses_spec:
             sub.add_argument(
-                "spec", nargs="?", type=Path, default=None, metavar="SPEC",
+                "spec",
+                nargs="?",
+                type=Path,
+                default=None,
+                metavar="SPEC",
                 help="a pyproject.toml with [tool.venvstacks], a venvstacks.toml, or a folder "
                 "holding one (default: the current folder)",
             )
@@ -49,11 +53,17 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> No
     """-v/-q, accepted before or after the verb."""
     default = argparse.SUPPRESS if suppress else 0
     parser.add_argument(
-        "-v", "--verbose", action="count", default=default,
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
         help="more output; -v also shows tracebacks and the commands run",
     )
     parser.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False,
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
         help="only warnings, errors and results",
     )
 
@@ -107,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug: say so briefly; -v shows where
         report_error(sys.stderr, error, verbose=bool(opts.verbose))
         if not opts.verbose:
-            sys.stderr.write("hint: this is a bug in envstacks or a plugin; rerun with -v to see "
-                             "the traceback and report it\n")
+            sys.stderr.write(
+                "hint: this is a bug in envstacks or a plugin; rerun with -v to see "
+                "the traceback and report it\n"
+            )
         return 1

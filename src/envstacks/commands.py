@@ -1,5 +1,7 @@
-"""The verbs (show, lock, build, publish, local-export, deploy): one argument definition and one
-handler each, shared by the standalone CLI and the PDM command group.
+"""The verbs (show, lock, build...): one argument definition and handler each, for CLI and PDM.
+
+The standalone CLI and the PDM command group both build their parsers from :data:`VERBS`, so
+the two front-ends take the same options and print the same output.
 """
 
 from __future__ import annotations
@@ -85,12 +87,16 @@ def print_json(out: TextIO, data: Any) -> None:
 
 def _selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--include", action="append", default=[], metavar="PATTERN",
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
         help="only these layers (fnmatch on build names such as 'app-*'; repeatable), "
         "with the layers they need and the layers built on them",
     )
     parser.add_argument(
-        "--allow-missing", action="store_true",
+        "--allow-missing",
+        action="store_true",
         help="warn instead of failing when a pattern matches no layer",
     )
 
@@ -106,7 +112,9 @@ def _show_options(parser: argparse.ArgumentParser) -> None:
 
 def _build_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--build-dir", type=Path, metavar="DIR",
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
         help="folder for layer environments (default: the build-dir setting, '_build')",
     )
 
@@ -119,29 +127,41 @@ def _output_dir(parser: argparse.ArgumentParser, default: str) -> None:
 
 def _index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--no-index", dest="index", action="store_false",
+        "--no-index",
+        dest="index",
+        action="store_false",
         help="do not query package indexes (use --local-wheels and find-links only)",
     )
     parser.add_argument(
-        "--local-wheels", action="append", default=[], type=Path, metavar="DIR",
+        "--local-wheels",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
         help="a folder of wheels to lock against (repeatable)",
     )
 
 
 def _reset_lock(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--reset-lock", action="append", default=[], metavar="PATTERN",
+        "--reset-lock",
+        action="append",
+        default=[],
+        metavar="PATTERN",
         help="discard the existing lock of matching layers before locking them (repeatable)",
     )
 
 
 def _publish_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--format", dest="format_name", metavar="NAME",
+        "--format",
+        dest="format_name",
+        metavar="NAME",
         help="archive format: tar.zst, tar.xz, zip or a plugin's (default: archive-format setting)",
     )
     parser.add_argument(
-        "--tag-outputs", action="store_true",
+        "--tag-outputs",
+        action="store_true",
         help="add the platform and build number to archive and metadata names",
     )
 
@@ -159,7 +179,8 @@ def _add_lock(parser: argparse.ArgumentParser) -> None:
     )
     _reset_lock(parser)
     parser.add_argument(
-        "--lock-dependencies", action="store_true",
+        "--lock-dependencies",
+        action="store_true",
         help="fully relock the dependencies of included layers too",
     )
     _index_options(parser)
@@ -171,7 +192,10 @@ def _add_build(parser: argparse.ArgumentParser) -> None:
     _build_dir(parser)
     _output_dir(parser, "the output-dir setting")
     parser.add_argument(
-        "--lock-if-needed", "--lock", dest="lock_if_needed", action="store_true",
+        "--lock-if-needed",
+        "--lock",
+        dest="lock_if_needed",
+        action="store_true",
         help="lock layers whose lock is missing or stale before building",
     )
     _reset_lock(parser)
@@ -182,11 +206,13 @@ def _add_build(parser: argparse.ArgumentParser) -> None:
     _publish_options(parser)
     for what in ("build", "publish"):
         parser.add_argument(
-            f"--{what}-dependencies", action="store_true",
+            f"--{what}-dependencies",
+            action="store_true",
             help=f"also {what} the layers the included layers need",
         )
         parser.add_argument(
-            f"--{what}-derived", action="store_true",
+            f"--{what}-derived",
+            action="store_true",
             help=f"also {what} the layers built on the included layers",
         )
     parser.add_argument(
@@ -207,10 +233,16 @@ def _add_publish(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be published and stop"
     )
-    parser.add_argument("--publish-dependencies", action="store_true",
-                        help="also publish the layers the included layers need")
-    parser.add_argument("--publish-derived", action="store_true",
-                        help="also publish the layers built on the included layers")
+    parser.add_argument(
+        "--publish-dependencies",
+        action="store_true",
+        help="also publish the layers the included layers need",
+    )
+    parser.add_argument(
+        "--publish-derived",
+        action="store_true",
+        help="also publish the layers built on the included layers",
+    )
     _show_options(parser)
 
 
@@ -219,23 +251,35 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
     _build_dir(parser)
     _output_dir(parser, "the export-dir setting, '_export'")
     parser.add_argument("--force", action="store_true", help="export even if nothing changed")
-    parser.add_argument("--export-dependencies", dest="publish_dependencies", action="store_true",
-                        help="also export the layers the included layers need")
-    parser.add_argument("--export-derived", dest="publish_derived", action="store_true",
-                        help="also export the layers built on the included layers")
+    parser.add_argument(
+        "--export-dependencies",
+        dest="publish_dependencies",
+        action="store_true",
+        help="also export the layers the included layers need",
+    )
+    parser.add_argument(
+        "--export-derived",
+        dest="publish_derived",
+        action="store_true",
+        help="also export the layers built on the included layers",
+    )
     _show_options(parser)
 
 
 def _add_deploy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "source", metavar="SOURCE",
+        "source",
+        metavar="SOURCE",
         help="a publish output folder, a manifest file, or an http(s):// or file:// base URL",
     )
     parser.add_argument(
         "--target", type=Path, required=True, metavar="DIR", help="the deployment folder"
     )
     parser.add_argument(
-        "--include", action="append", default=[], metavar="PATTERN",
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
         help="deploy only matching layers and the layers they need (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -252,7 +296,9 @@ def _session(inv: Invocation, opts: argparse.Namespace) -> pipeline.Session:
     for warning in spec.warnings:
         inv.reporter.warning(warning)
     return pipeline.Session(
-        spec=spec, pm=inv.pm_factory(), reporter=inv.reporter,
+        spec=spec,
+        pm=inv.pm_factory(),
+        reporter=inv.reporter,
         project_wheel_builder=inv.project_wheel_builder,
     )
 
@@ -270,7 +316,9 @@ def _plan(spec: StackSpec, opts: argparse.Namespace, reporter: Reporter, **ops: 
     return plan
 
 
-def _shown(inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, plan: Plan) -> bool:
+def _shown(
+    inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, plan: Plan
+) -> bool:
     """Print the plan for --show/--show-only; True when the command should stop here."""
     if not (opts.show or opts.show_only):
         return False
@@ -287,7 +335,11 @@ def run_show(inv: Invocation, opts: argparse.Namespace) -> int:
     spec = inv.load_spec()
     for warning in spec.warnings:
         inv.reporter.warning(warning)
-    plan = pipeline.show_plan(spec, opts.include, allow_missing=opts.allow_missing) if opts.include else None
+    plan = (
+        pipeline.show_plan(spec, opts.include, allow_missing=opts.allow_missing)
+        if opts.include
+        else None
+    )
     status = pipeline.status(spec, plan)
     if opts.json:
         print_json(inv.out, status.to_json())
@@ -305,9 +357,13 @@ def _lock_options(opts: argparse.Namespace) -> LockOptions:
 def run_lock(inv: Invocation, opts: argparse.Namespace) -> int:
     """``lock``: resolve every selected layer with uv into committed pylock files."""
     session = _session(inv, opts)
-    plan = _plan(session.spec, opts, inv.reporter,
-                 lock=Op.IF_NEEDED if opts.if_needed else Op.RUN,
-                 lock_dependencies=opts.lock_dependencies)
+    plan = _plan(
+        session.spec,
+        opts,
+        inv.reporter,
+        lock=Op.IF_NEEDED if opts.if_needed else Op.RUN,
+        lock_dependencies=opts.lock_dependencies,
+    )
     if _shown(inv, opts, session, plan):
         return 0
     results = pipeline.lock(session, plan, _lock_options(opts))
@@ -317,7 +373,9 @@ def run_lock(inv: Invocation, opts: argparse.Namespace) -> int:
         for result in results:
             state = result.state
             what = "locked" if result.changed else ("checked" if result.ran_uv else "valid")
-            inv.out.write(f"{what}: {result.layer} ({state.install_target}, locked at {state.locked_at})\n")
+            inv.out.write(
+                f"{what}: {result.layer} ({state.install_target}, locked at {state.locked_at})\n"
+            )
     return 0
 
 
@@ -325,11 +383,16 @@ def run_build(inv: Invocation, opts: argparse.Namespace) -> int:
     """``build``: (lock if asked,) build the layer environments (and publish with --publish)."""
     session = _session(inv, opts)
     plan = _plan(
-        session.spec, opts, inv.reporter,
+        session.spec,
+        opts,
+        inv.reporter,
         lock=Op.IF_NEEDED if opts.lock_if_needed or opts.reset_lock else Op.SKIP,
-        build=Op.RUN, publish=opts.publish,
-        build_dependencies=opts.build_dependencies, publish_dependencies=opts.publish_dependencies,
-        build_derived=opts.build_derived, publish_derived=opts.publish_derived,
+        build=Op.RUN,
+        publish=opts.publish,
+        build_dependencies=opts.build_dependencies,
+        publish_dependencies=opts.publish_dependencies,
+        build_derived=opts.build_derived,
+        publish_derived=opts.publish_derived,
     )
     if _shown(inv, opts, session, plan):
         return 0
@@ -341,9 +404,12 @@ def run_build(inv: Invocation, opts: argparse.Namespace) -> int:
     )
     if opts.publish:
         summary["published"] = pipeline.publish(
-            session, plan,
+            session,
+            plan,
             output_dir=opts.output_dir.expanduser().resolve() if opts.output_dir else None,
-            format_name=opts.format_name, tag_outputs=opts.tag_outputs, force=opts.clean,
+            format_name=opts.format_name,
+            tag_outputs=opts.tag_outputs,
+            force=opts.clean,
         )
     if opts.json:
         print_json(inv.out, summary)
@@ -364,16 +430,24 @@ def _print_published(out: TextIO, result: Any) -> None:
 def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
     """``publish``: pack built layers into reproducible archives with their metadata."""
     session = _session(inv, opts)
-    plan = _plan(session.spec, opts, inv.reporter, publish=True,
-                 publish_dependencies=opts.publish_dependencies,
-                 publish_derived=opts.publish_derived)
+    plan = _plan(
+        session.spec,
+        opts,
+        inv.reporter,
+        publish=True,
+        publish_dependencies=opts.publish_dependencies,
+        publish_derived=opts.publish_derived,
+    )
     if _shown(inv, opts, session, plan):
         return 0
     result = pipeline.publish(
-        session, plan,
+        session,
+        plan,
         output_dir=opts.output_dir.expanduser().resolve() if opts.output_dir else None,
-        format_name=opts.format_name, tag_outputs=opts.tag_outputs,
-        force=opts.force, dry_run=opts.dry_run,
+        format_name=opts.format_name,
+        tag_outputs=opts.tag_outputs,
+        force=opts.force,
+        dry_run=opts.dry_run,
     )
     if opts.json:
         print_json(inv.out, result)
@@ -385,13 +459,19 @@ def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
 def run_export(inv: Invocation, opts: argparse.Namespace) -> int:
     """``local-export``: copy built layers to a folder, linked and ready to run."""
     session = _session(inv, opts)
-    plan = _plan(session.spec, opts, inv.reporter, publish=True,
-                 publish_dependencies=opts.publish_dependencies,
-                 publish_derived=opts.publish_derived)
+    plan = _plan(
+        session.spec,
+        opts,
+        inv.reporter,
+        publish=True,
+        publish_dependencies=opts.publish_dependencies,
+        publish_derived=opts.publish_derived,
+    )
     if _shown(inv, opts, session, plan):
         return 0
     results = pipeline.local_export(
-        session, plan,
+        session,
+        plan,
         output_dir=opts.output_dir.expanduser().resolve() if opts.output_dir else None,
         force=opts.force,
     )
@@ -406,8 +486,11 @@ def run_export(inv: Invocation, opts: argparse.Namespace) -> int:
 def run_deploy(inv: Invocation, opts: argparse.Namespace) -> int:
     """``deploy``: verify, unpack and link published layers into a deployment folder."""
     result = pipeline.deploy(
-        opts.source, opts.target.expanduser().resolve(), include=opts.include,
-        pm=inv.pm_factory(), reporter=inv.reporter,
+        opts.source,
+        opts.target.expanduser().resolve(),
+        include=opts.include,
+        pm=inv.pm_factory(),
+        reporter=inv.reporter,
     )
     if opts.json:
         print_json(inv.out, result)
@@ -418,18 +501,43 @@ def run_deploy(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 VERBS: tuple[Verb, ...] = (
-    Verb(name="show", help="show the layers of the stack and their lock status",
-         add_arguments=_add_show, handler=run_show),
-    Verb(name="lock", help="lock the layers' requirements with uv", add_arguments=_add_lock,
-         handler=run_lock),
-    Verb(name="build", help="build the layer environments", add_arguments=_add_build,
-         handler=run_build),
-    Verb(name="publish", help="pack built layers into archives with metadata",
-         add_arguments=_add_publish, handler=run_publish),
-    Verb(name="local-export", help="export built layers to a local folder, ready to run",
-         add_arguments=_add_export, handler=run_export),
-    Verb(name="deploy", help="install published layers into a deployment folder",
-         add_arguments=_add_deploy, handler=run_deploy, uses_spec=False),
+    Verb(
+        name="show",
+        help="show the layers of the stack and their lock status",
+        add_arguments=_add_show,
+        handler=run_show,
+    ),
+    Verb(
+        name="lock",
+        help="lock the layers' requirements with uv",
+        add_arguments=_add_lock,
+        handler=run_lock,
+    ),
+    Verb(
+        name="build",
+        help="build the layer environments",
+        add_arguments=_add_build,
+        handler=run_build,
+    ),
+    Verb(
+        name="publish",
+        help="pack built layers into archives with metadata",
+        add_arguments=_add_publish,
+        handler=run_publish,
+    ),
+    Verb(
+        name="local-export",
+        help="export built layers to a local folder, ready to run",
+        add_arguments=_add_export,
+        handler=run_export,
+    ),
+    Verb(
+        name="deploy",
+        help="install published layers into a deployment folder",
+        add_arguments=_add_deploy,
+        handler=run_deploy,
+        uses_spec=False,
+    ),
 )
 
 

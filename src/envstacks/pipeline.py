@@ -1,4 +1,4 @@
-"""The one orchestrator: runs lock, build, publish, local-export and deploy over a Plan, in order."""
+"""The one orchestrator: runs lock, build, publish, local-export and deploy over a Plan."""
 
 from __future__ import annotations
 
@@ -44,27 +44,36 @@ class Session:
 
 
 def with_dirs(
-    spec: StackSpec, *, build_dir: Path | None = None, output_dir: Path | None = None,
+    spec: StackSpec,
+    *,
+    build_dir: Path | None = None,
+    output_dir: Path | None = None,
     export_dir: Path | None = None,
 ) -> StackSpec:
-    """The spec with command-line folder overrides applied."""
-    changes = {
-        key: value.expanduser().resolve()
-        for key, value in (("build_dir", build_dir), ("output_dir", output_dir), ("export_dir", export_dir))
-        if value is not None
-    }
-    if not changes:
-        return spec
-    return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **changes))
+    """The spec with command-line folder overrides applied (relative to the current folder)."""
+    settings = spec.settings
+
+    def resolved(value: Path | None, current: Path) -> Path:
+        return current if value is None else value.expanduser().resolve()
+
+    new = dataclasses.replace(
+        settings,
+        build_dir=resolved(build_dir, settings.build_dir),
+        output_dir=resolved(output_dir, settings.output_dir),
+        export_dir=resolved(export_dir, settings.export_dir),
+    )
+    return spec if new == settings else dataclasses.replace(spec, settings=new)
 
 
-def status(spec: StackSpec, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
+def status(
+    spec: StackSpec, plan: Plan | None = None, *, with_operations: bool = False
+) -> StackStatus:
     """The stack status for ``show`` and ``--show`` (lock validity read from disk, no uv)."""
     return stack_status(spec, lock_states(spec), plan, with_operations=with_operations)
 
 
 def show_plan(spec: StackSpec, include: Sequence[str] = (), *, allow_missing: bool = False) -> Plan:
-    """The layers ``show`` prints: with ``include``, lock-mode selection (dependencies and derived)."""
+    """The layers ``show`` prints: with ``include``, lock-mode selection (deps and derived)."""
     return make_plan(spec, Request(lock=Op.RUN, include=include, allow_missing=allow_missing))
 
 
@@ -115,11 +124,14 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
     results: list[LockResult] = []
-    python_for = functools.cache(lambda name: lock_python(session, spec.runtime_of(spec.layer(name))))
+    python_for = functools.cache(
+        lambda name: lock_python(session, spec.runtime_of(spec.layer(name)))
+    )
     for ops in plan.to_lock():
         layer = spec.layer(ops.name)
         result = lock_layer(
-            spec, layer,
+            spec,
+            layer,
             python=python_for(spec.runtime_of(layer).build_name),
             if_needed=ops.lock is Op.IF_NEEDED,
             reset=ops.reset_lock,
@@ -133,9 +145,7 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     return results
 
 
-def build(
-    session: Session, plan: Plan, options: BuildOptions | None = None
-) -> list[BuildResult]:
+def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:
     """Build (or update) the planned layer environments; locks must be valid."""
     spec = session.spec
     layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
@@ -144,8 +154,12 @@ def build(
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
     return build_layers(
-        spec, layers, lock_states=lock_states(spec), pm=session.pm,
-        reporter=session.reporter, options=options,
+        spec,
+        layers,
+        lock_states=lock_states(spec),
+        pm=session.pm,
+        reporter=session.reporter,
+        options=options,
     )
 
 

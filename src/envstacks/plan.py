@@ -1,4 +1,4 @@
-"""Turn a layer selection (``--include``, ``--reset-lock``...) into a Plan: which layer gets which operation."""
+"""Turn a layer selection (``--include``, ``--reset-lock``...) into a Plan of operations."""
 
 from __future__ import annotations
 
@@ -119,12 +119,14 @@ class Request:
 def match_layers(
     spec: StackSpec, patterns: Iterable[str]
 ) -> tuple[tuple[LayerSpec, ...], tuple[str, ...]]:
-    """The enabled layers whose build name matches any pattern, and the patterns that matched none."""
+    """The enabled layers whose build name matches a pattern, and the patterns matching none."""
     patterns = tuple(patterns)
     matched: list[LayerSpec] = []
     unmatched: list[str] = []
     for pattern in patterns:
-        hits = [layer for layer in spec.enabled_layers if fnmatch.fnmatchcase(layer.build_name, pattern)]
+        hits = [
+            layer for layer in spec.enabled_layers if fnmatch.fnmatchcase(layer.build_name, pattern)
+        ]
         if not hits:
             unmatched.append(pattern)
         matched.extend(layer for layer in hits if layer not in matched)
@@ -162,28 +164,38 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
     else:
         selected = spec.enabled_layers
     for layer in selected:
-        add(LayerOps(name=layer.build_name, lock=request.lock, build=request.build,
-                     publish=request.publish))
+        add(
+            LayerOps(
+                name=layer.build_name,
+                lock=request.lock,
+                build=request.build,
+                publish=request.publish,
+            )
+        )
     if request.include:
         for layer in selected:
             for dep in spec.dependencies(layer):
-                add(LayerOps(
-                    name=dep.build_name,
-                    lock=_dependency_op(request.lock, request.lock_dependencies),
-                    build=_dependency_op(request.build, request.build_dependencies),
-                    publish=request.publish and request.publish_dependencies,
-                    reason="dependency",
-                ))
+                add(
+                    LayerOps(
+                        name=dep.build_name,
+                        lock=_dependency_op(request.lock, request.lock_dependencies),
+                        build=_dependency_op(request.build, request.build_dependencies),
+                        publish=request.publish and request.publish_dependencies,
+                        reason="dependency",
+                    )
+                )
             for derived in spec.derived(layer):
                 if not derived.enabled:
                     continue
-                add(LayerOps(
-                    name=derived.build_name,
-                    lock=request.lock,
-                    build=request.build if request.build_derived else Op.SKIP,
-                    publish=request.publish and request.publish_derived,
-                    reason="derived",
-                ))
+                add(
+                    LayerOps(
+                        name=derived.build_name,
+                        lock=request.lock,
+                        build=request.build if request.build_derived else Op.SKIP,
+                        publish=request.publish and request.publish_derived,
+                        reason="derived",
+                    )
+                )
 
     if unmatched and not request.allow_missing:
         raise SelectionError(
@@ -199,10 +211,18 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
             continue
         if request.platform is None or not layer.targets(request.platform):
             # Locks are cross-platform; environments and archives are made on their platform.
-            ops = LayerOps(name=ops.name, lock=ops.lock, reset_lock=ops.reset_lock, reason=ops.reason)
+            ops = LayerOps(
+                name=ops.name, lock=ops.lock, reset_lock=ops.reset_lock, reason=ops.reason
+            )
         if layer.build_name in reset_names and ops.lock is not Op.SKIP:
-            ops = LayerOps(name=ops.name, lock=ops.lock, build=ops.build, publish=ops.publish,
-                           reset_lock=True, reason=ops.reason)
+            ops = LayerOps(
+                name=ops.name,
+                lock=ops.lock,
+                build=ops.build,
+                publish=ops.publish,
+                reset_lock=True,
+                reason=ops.reason,
+            )
         layers.append(ops)
     return Plan(layers=tuple(layers), unmatched=tuple(unmatched), platform=request.platform)
 

@@ -49,28 +49,58 @@ class PlatformInfo:
 
 PLATFORMS: dict[str, PlatformInfo] = {
     "linux_x86_64": PlatformInfo(
-        name="linux_x86_64", os_name="posix", sys_platform="linux", platform_system="Linux",
-        platform_machine="x86_64", wheel_arch="x86_64", uv_arch="x86_64",
+        name="linux_x86_64",
+        os_name="posix",
+        sys_platform="linux",
+        platform_system="Linux",
+        platform_machine="x86_64",
+        wheel_arch="x86_64",
+        uv_arch="x86_64",
     ),
     "linux_aarch64": PlatformInfo(
-        name="linux_aarch64", os_name="posix", sys_platform="linux", platform_system="Linux",
-        platform_machine="aarch64", wheel_arch="aarch64", uv_arch="aarch64",
+        name="linux_aarch64",
+        os_name="posix",
+        sys_platform="linux",
+        platform_system="Linux",
+        platform_machine="aarch64",
+        wheel_arch="aarch64",
+        uv_arch="aarch64",
     ),
     "macosx_arm64": PlatformInfo(
-        name="macosx_arm64", os_name="posix", sys_platform="darwin", platform_system="Darwin",
-        platform_machine="arm64", wheel_arch="arm64", uv_arch="aarch64",
+        name="macosx_arm64",
+        os_name="posix",
+        sys_platform="darwin",
+        platform_system="Darwin",
+        platform_machine="arm64",
+        wheel_arch="arm64",
+        uv_arch="aarch64",
     ),
     "macosx_x86_64": PlatformInfo(
-        name="macosx_x86_64", os_name="posix", sys_platform="darwin", platform_system="Darwin",
-        platform_machine="x86_64", wheel_arch="x86_64", uv_arch="x86_64",
+        name="macosx_x86_64",
+        os_name="posix",
+        sys_platform="darwin",
+        platform_system="Darwin",
+        platform_machine="x86_64",
+        wheel_arch="x86_64",
+        uv_arch="x86_64",
     ),
     "win_amd64": PlatformInfo(
-        name="win_amd64", os_name="nt", sys_platform="win32", platform_system="Windows",
-        platform_machine="AMD64", wheel_arch="amd64", uv_arch="x86_64",
+        name="win_amd64",
+        os_name="nt",
+        sys_platform="win32",
+        platform_system="Windows",
+        platform_machine="AMD64",
+        wheel_arch="amd64",
+        uv_arch="x86_64",
     ),
     "win_arm64": PlatformInfo(
-        name="win_arm64", os_name="nt", sys_platform="win32", platform_system="Windows",
-        platform_machine="arm64", wheel_arch="arm64", uv_arch="aarch64",
+        name="win_arm64",
+        os_name="nt",
+        sys_platform="win32",
+        platform_system="Windows",
+        platform_machine="arm64",
+        wheel_arch="arm64",
+        uv_arch="aarch64",
     ),
 }
 
@@ -79,7 +109,7 @@ IMPLEMENTATIONS: dict[str, str] = {"cpython": "CPython", "pypy": "PyPy"}
 
 
 def uv_python_platform(platform: str, *, linux_glibc: tuple[int, int]) -> str:
-    """uv's ``--python-platform`` value for a target platform."""
+    """Uv's ``--python-platform`` value for a target platform."""
     info = PLATFORMS[platform]
     if info.is_linux:
         return f"{info.uv_arch}-manylinux_{linux_glibc[0]}_{linux_glibc[1]}"
@@ -96,7 +126,9 @@ def marker_environment(
     major_minor = ".".join(python_full_version.split(".")[:2])
     return {
         "implementation_name": implementation.lower(),
-        "platform_python_implementation": IMPLEMENTATIONS.get(implementation.lower(), implementation),
+        "platform_python_implementation": IMPLEMENTATIONS.get(
+            implementation.lower(), implementation
+        ),
         "python_version": major_minor,
         "python_full_version": python_full_version,
         "os_name": info.os_name,
@@ -109,14 +141,19 @@ def marker_environment(
     }
 
 
+_HOST_MACHINES: dict[str, dict[str, str]] = {
+    "linux": {
+        "x86_64": "linux_x86_64",
+        "amd64": "linux_x86_64",
+        "aarch64": "linux_aarch64",
+        "arm64": "linux_aarch64",
+    },
+    "darwin": {"arm64": "macosx_arm64", "x86_64": "macosx_x86_64"},
+    "win32": {"amd64": "win_amd64", "x86_64": "win_amd64", "arm64": "win_arm64"},
+}
+
+
 def host_platform() -> str | None:
     """The target-platform name of the machine we run on, or ``None`` if it is none of them."""
-    machine = _platform.machine().lower()
-    if sys.platform.startswith("linux"):
-        return {"x86_64": "linux_x86_64", "amd64": "linux_x86_64", "aarch64": "linux_aarch64",
-                "arm64": "linux_aarch64"}.get(machine)
-    if sys.platform == "darwin":
-        return {"arm64": "macosx_arm64", "x86_64": "macosx_x86_64"}.get(machine)
-    if sys.platform == "win32":
-        return {"amd64": "win_amd64", "x86_64": "win_amd64", "arm64": "win_arm64"}.get(machine)
-    return None
+    system = "linux" if sys.platform.startswith("linux") else sys.platform
+    return _HOST_MACHINES.get(system, {}).get(_platform.machine().lower())

@@ -1,4 +1,4 @@
-"""Run external programs: every subprocess of envstacks goes through :func:`run`, which logs argv."""
+"""Run external programs: every subprocess of envstacks goes through :func:`run` (argv logged)."""
 
 from __future__ import annotations
 

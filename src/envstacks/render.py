@@ -57,9 +57,7 @@ class _RichTask:
 
     def note(self, text: str) -> None:
         if self._id is not None:
-            self._reporter.progress.update(
-                self._id, description=escape(f"{self._label} ({text})")
-            )
+            self._reporter.progress.update(self._id, description=escape(f"{self._label} ({text})"))
 
 
 class RichReporter:

@@ -26,7 +26,7 @@ class Task(Protocol):
     def __enter__(self) -> Task:
         """Show the step."""
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         """Finish the step (successfully or not)."""
 
 

@@ -53,7 +53,7 @@ class StackStatus:
     applications: tuple[LayerStatus, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """venvstacks' stack status JSON (``show --json``)."""
+        """Venvstacks' stack status JSON (``show --json``)."""
         return {
             "spec_name": self.spec_name,
             "runtimes": [layer.to_json() for layer in self.runtimes],
@@ -70,7 +70,9 @@ def stack_status(
     with_operations: bool = False,
 ) -> StackStatus:
     """The status of the layers in ``plan`` (every enabled layer when there is no plan)."""
-    names = set(plan.names) if plan is not None else {layer.build_name for layer in spec.enabled_layers}
+    names = (
+        set(plan.names) if plan is not None else {layer.build_name for layer in spec.enabled_layers}
+    )
 
     def entry(layer: LayerSpec, *, ops: bool) -> LayerStatus:
         state = lock_states.get(layer.build_name)

@@ -94,7 +94,7 @@ def run_uv(
     env: Mapping[str, str | None] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``uv <args>`` with a clean environment and raise ``error`` (naming ``what``) on failure."""
+    """Run ``uv <args>`` in a clean environment; raise ``error`` (naming ``what``) on failure."""
     return proc.run(
         [uv_bin(), *args],
         cwd=cwd,

@@ -19,10 +19,14 @@ def build_wheel(project_root: Path, out_dir: Path, *, reporter: Reporter) -> Pat
     out_dir.mkdir(parents=True)
     run_uv(
         [
-            "build", "--wheel", "--out-dir", out_dir,
+            "build",
+            "--wheel",
+            "--out-dir",
+            out_dir,
             # The build backend runs in an isolated env made by uv; pin the interpreter so uv
             # does not go looking for one (discovery trips over pyenv shims).
-            "--python", sys.executable,
+            "--python",
+            sys.executable,
             project_root,
         ],
         reporter=reporter,

@@ -11,10 +11,9 @@ from envstacks.hooks.manager import (
     BUILTIN_PLUGINS,
     DISABLE_ENV_VAR,
     ENTRY_POINT_GROUP,
-    PROJECT_NAME,
     get_plugin_manager,
 )
-from envstacks.hooks.markers import hookimpl, hookspec
+from envstacks.hooks.markers import PROJECT_NAME, hookimpl, hookspec
 
 __all__ = [
     "BUILTIN_PLUGINS",

@@ -64,7 +64,7 @@ def envstacks_archive_format_names() -> Sequence[str]:
 def envstacks_check_layer(
     spec: StackSpec, layer: LayerSpec, env_path: Path, reporter: Reporter
 ) -> Sequence[str]:
-    """Check a freshly built layer; return problems (each one sentence). Any problem fails the build."""
+    """Check a freshly built layer; return problems (one sentence each); any fails the build."""
     return ()
 
 
