@@ -191,7 +191,8 @@ def write_project(
     if not index:
         settings["no-index"] = True
     if find_links:
-        settings["find-links"] = [*settings.get("find-links", []), *map(os.fspath, find_links)]
+        extra_links = [os.fspath(Path(folder).resolve()) for folder in find_links]
+        settings["find-links"] = [*settings.get("find-links", []), *extra_links]
     settings["constraint-dependencies"] = list(constraints)
     indexes = layer_indexes(spec, layer)
     if indexes:
@@ -199,7 +200,9 @@ def write_project(
     sources: dict[str, Any] = layer_sources(spec, layer)
     if project_wheel is not None and spec.project_name and requires_project(spec, layer):
         # Lock the project against exactly this wheel (never an index's namesake).
-        sources[canonicalize_name(spec.project_name)] = {"path": os.fspath(project_wheel)}
+        sources[canonicalize_name(spec.project_name)] = {
+            "path": os.fspath(Path(project_wheel).resolve())
+        }
     tool_uv = dict(settings)
     if sources:
         tool_uv["sources"] = sources
