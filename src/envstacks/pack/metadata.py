@@ -2,9 +2,11 @@
 
 Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
 and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
-§3.9.1-§3.9.2). envstacks adds three fields: ``archive_format``, ``tree_hashes`` (the hash of
-the normalised file tree, the same for every format and compression level) and nothing else
-a venvstacks consumer would trip over.
+§3.9.1-§3.9.2). envstacks adds three fields, which venvstacks consumers ignore:
+``archive_format``; ``tree_hashes``, the hash of the normalised file tree (the same for every
+format and compression level, so recompressing keeps a layer's identity); and
+``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
+environment without changing the lock is republished).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a

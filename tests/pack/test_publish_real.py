@@ -1,0 +1,164 @@
+"""Publish and deploy a really built stack (offline), reproducible from a second checkout.
+
+The archives of stage_layer trees are compared with those of the same project built in
+another folder, then deployed and run.
+
+Stack (as in tests/export): runtime ``cpython-3.12`` (a local CPython made relocatable) ->
+``framework-clib@1`` (ships ``libdemo.so.1``) -> ``app-useext`` (an extension module linking it).
+Wheels are compiled in the test and locked with ``--local-wheels``, so no network is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from envstacks.deploy import deploy
+from envstacks.hooks import get_plugin_manager
+from envstacks.lock import LockOptions, lock_states
+from envstacks.pack.publish import PublishResult, publish_layers
+from envstacks.report import RecordingReporter
+from envstacks.spec import load
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or shutil.which("gcc") is None,
+    reason="needs Linux and gcc",
+)
+
+SPEC = """\
+[project]
+name = "publish-demo"
+version = "0"
+
+[tool.venvstacks]
+runtime-provider = "local"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = []
+platforms = ["linux_x86_64"]
+
+[[tool.venvstacks.frameworks]]
+name = "clib"
+runtime = "cpython-3.12"
+requirements = ["demo-lib"]
+versioned = true
+
+[[tool.venvstacks.applications]]
+name = "useext"
+frameworks = ["clib"]
+launch_module = "useext.py"
+requirements = ["demo-ext"]
+"""
+
+APP = """\
+import json, sys
+import demo_ext
+print(json.dumps({"answer": demo_ext.answer(), "prefix": sys.prefix}))
+"""
+
+LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
+
+
+def _kit() -> ModuleType:
+    name = "envstacks_tests_stackkit"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "build" / "stackkit.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _build(project: Path) -> object:
+    kit = _kit()
+    spec = load(project / "pyproject.toml")
+    reporter = RecordingReporter()
+    kit.lock_stack(
+        spec, reporter, options=LockOptions(index=False, local_wheels=(project / "wheels",))
+    )
+    return kit.Stack(spec=spec, reporter=reporter, results=kit.build_stack(spec, reporter))
+
+
+def _publish(built: object, output: Path, fmt: str = "tar.zst") -> PublishResult:
+    spec = built.spec  # type: ignore[attr-defined]
+    return publish_layers(
+        spec,
+        spec.enabled_layers,
+        pm=get_plugin_manager(load_entrypoints=False),
+        reporter=RecordingReporter(),
+        output_dir=output,
+        format_name=fmt,
+        lock_states=lock_states(spec),
+    )
+
+
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory: pytest.TempPathFactory, python_for) -> tuple[object, object]:
+    """The same project (committed locks included) built in two unrelated folders."""
+    kit = _kit()
+    first = tmp_path_factory.mktemp("checkout-one") / "project"
+    first.mkdir()
+    kit.build_dynlib_wheels(first, python_for("3.12"))
+    (first / "pyproject.toml").write_text(SPEC, encoding="utf-8")
+    (first / "useext.py").write_text(APP, encoding="utf-8")
+    one = _build(first)
+    second = tmp_path_factory.mktemp("elsewhere") / "deeper" / "project-two"
+    shutil.copytree(first, second, ignore=shutil.ignore_patterns("_build", "csrc", "dist"))
+    return one, _build(second)
+
+
+def test_published_layers_are_identical_from_two_build_folders(checkouts, tmp_path):
+    one, two = checkouts
+    first = _publish(one, tmp_path / "one")
+    second = _publish(two, tmp_path / "two")
+    assert [item.install_target for item in first.layers] == list(LAYERS)
+    for a, b in zip(first.layers, second.layers, strict=True):
+        assert a.archive_path.name == b.archive_path.name
+        assert a.archive_path.read_bytes() == b.archive_path.read_bytes(), a.archive_path.name
+    assert first.manifest == second.manifest
+    for build in (one.spec.settings.build_dir, two.spec.settings.build_dir):  # type: ignore[attr-defined]
+        assert not [
+            p for p in build.iterdir() if p.name.startswith(".envstacks")
+        ]  # staging removed
+
+
+def test_published_stack_deploys_and_runs(checkouts, tmp_path):
+    one, _ = checkouts
+    output = tmp_path / "dist"
+    result = _publish(one, output)
+    archive = result.layers[0].archive_path
+    assert (
+        result.layers[0].metadata["archive_hashes"]["sha256"]
+        == hashlib.sha256(archive.read_bytes()).hexdigest()
+    )
+
+    target = tmp_path / "deployed"
+    deployed = deploy(
+        output, target, pm=get_plugin_manager(load_entrypoints=False), reporter=RecordingReporter()
+    )
+
+    assert deployed.installed == LAYERS
+    ran = subprocess.run(
+        [target / "app-useext" / "bin" / "python", "-m", "useext"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["answer"] == 42
+    assert report["prefix"] == str(target / "app-useext")
+    assert list((target / "cpython-3.12" / "lib").rglob("__pycache__"))  # postinstall byte-compiled
