@@ -4,8 +4,8 @@ The stack (tiny pure packages, so it is quick):
 
 * runtime ``cpython-3.12`` (local provider) with ``six``;
 * ``framework-base`` (versioned) with ``idna``;
-* ``framework-top`` on ``base`` with ``attrs``;
-* ``app-hello`` on ``top`` with ``packaging`` of its own (and the others, from lower layers).
+* ``framework-top`` on ``base`` with ``attrs`` and ``wheel`` (which has a console script);
+* ``app-hello`` on ``top`` with ``iniconfig`` of its own (and the others, from lower layers).
 
 The tests share one build (module scope) and run in file order; each leaves the stack built.
 """
@@ -27,6 +27,7 @@ from envstacks.build.chain import CHAIN_MODULE, CHAIN_PTH
 from envstacks.errors import BuildError
 from envstacks.hooks import get_plugin_manager, hookimpl
 from envstacks.lock import lock_states
+from envstacks.pack.stage import stage_layer
 from envstacks.plan import Op
 from envstacks.report import RecordingReporter
 from envstacks.spec import load
@@ -56,7 +57,7 @@ versioned = true
 [[tool.venvstacks.frameworks]]
 name = "top"
 frameworks = ["base"]
-requirements = ["attrs"]
+requirements = ["attrs", "wheel"]
 
 [[tool.venvstacks.applications]]
 name = "hello"
@@ -67,9 +68,9 @@ requirements = [{app_requirements}]
 
 HELLO = """\
 import json, sys
-import attrs, idna, packaging, six
+import attrs, idna, iniconfig, six
 print(json.dumps({
-    "files": {m.__name__: m.__file__ for m in (attrs, idna, packaging, six)},
+    "files": {m.__name__: m.__file__ for m in (attrs, idna, iniconfig, six)},
     "path": sys.path,
     "executable": sys.executable,
 }))
@@ -87,7 +88,7 @@ def stack(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for)
     python_for("3.12")  # skip early where no local 3.12 exists
     root = tmp_path_factory.mktemp("layered")
     (root / "hello.py").write_text(HELLO, encoding="utf-8")
-    spec = load(write_spec(root, '"attrs", "idna", "packaging", "six"'))
+    spec = load(write_spec(root, '"attrs", "idna", "iniconfig", "six"'))
     reporter = RecordingReporter()
     kit.lock_stack(spec, reporter)
     results = kit.build_stack(spec, reporter)
@@ -122,7 +123,7 @@ def test_packages_come_from_their_layers_in_sys_path_order(stack: object) -> Non
     assert files["six"].is_relative_to(site(stack, "cpython-3.12"))
     assert files["idna"].is_relative_to(site(stack, "framework-base"))
     assert files["attrs"].is_relative_to(site(stack, "framework-top"))
-    assert files["packaging"].is_relative_to(site(stack, "app-hello"))
+    assert files["iniconfig"].is_relative_to(site(stack, "app-hello"))
     path = [os.path.realpath(entry) for entry in report["path"]]
     order = [
         os.path.realpath(site(stack, name))
@@ -137,9 +138,9 @@ def test_packages_come_from_their_layers_in_sys_path_order(stack: object) -> Non
 
 def test_lower_layer_packages_are_not_installed_again(stack: object) -> None:
     app = sorted(p.name.split("-")[0] for p in site(stack, "app-hello").glob("*.dist-info"))
-    assert app == ["packaging"]
+    assert app == ["iniconfig"]
     top = sorted(p.name.split("-")[0] for p in site(stack, "framework-top").glob("*.dist-info"))
-    assert top == ["attrs"]
+    assert top == ["attrs", "packaging", "wheel"]  # wheel needs packaging
 
 
 def test_layer_config_and_chaining_files(stack: object) -> None:
@@ -183,8 +184,33 @@ def test_portability_clean_up(stack: object, kit: ModuleType) -> None:
                 if path.is_symlink():
                     assert not os.path.isabs(os.readlink(path)), path
                     assert path.exists(), f"dangling {path}"
-    # attrs ships no scripts, but every venv had activate scripts: they are gone.
+    # Every venv had activate scripts and wheel installed its console script: all gone, and
+    # wheel's RECORD no longer lists the script.
     assert not list(stack.env("framework-top").glob("bin/activate*"))
+    assert not (stack.env("framework-top") / "bin" / "wheel").exists()
+    (record,) = site(stack, "framework-top").glob("wheel-*.dist-info/RECORD")
+    assert "bin/wheel" not in record.read_text()
+    assert "wheel/__init__.py" in record.read_text()
+
+
+def test_staged_layers_hold_no_build_paths(stack: object, kit: ModuleType, tmp_path: Path) -> None:
+    targets = {name: s.install_target for name, s in lock_states(stack.spec).items()}
+    assert targets["framework-base"] == "framework-base@1"
+    for layer in stack.spec.enabled_layers:
+        staged = stage_layer(
+            stack.spec,
+            layer,
+            stack.env(layer.build_name),
+            tmp_path / layer.build_name,
+            install_targets=targets,
+        )
+        build_dir = os.fsencode(stack.spec.settings.build_dir)
+        assert kit.files_containing(staged, build_dir) == [], layer.build_name
+        assert not (staged / "pyvenv.cfg").exists()
+        assert not list(staged.rglob("__pycache__"))
+    chain = tmp_path / "app-hello" / "lib/python3.12/site-packages" / f"{CHAIN_MODULE}.py"
+    assert "framework-base@1/lib/python3.12/site-packages" in chain.read_text()
+    assert "framework-base/" not in chain.read_text()
 
 
 def test_rebuild_with_nothing_changed_does_nothing(stack: object, kit: ModuleType) -> None:
@@ -258,6 +284,10 @@ def test_failed_layer_stops_the_layers_above_it(stack: object, kit: ModuleType) 
     message = caught.value.message
     assert "framework-top" in message and "top is not acceptable" in message
     assert "not built because of the failure: app-hello" in message
+    # Nothing is built on top of a layer whose build failed (venvstacks #222).
+    with pytest.raises(BuildError) as caught:
+        kit.build_stack(stack.spec, RecordingReporter(), names=["app-hello"])
+    assert "needs lower layer 'framework-top', which has no complete build" in caught.value.message
     # The failed layer has no record, so the next build starts it from scratch.
     results = kit.build_stack(stack.spec, RecordingReporter(), op=Op.IF_NEEDED)
     assert [(r.layer, r.action) for r in results][2:] == [
@@ -279,10 +309,10 @@ def test_invalid_lock_is_a_build_error_naming_the_fix(stack: object, kit: Module
 
 
 def test_package_dropped_from_the_lock_leaves_the_layer(stack: object, kit: ModuleType) -> None:
-    # Continues the previous test: the spec no longer asks for packaging.
+    # Continues the previous test: the spec no longer asks for iniconfig.
     reporter = RecordingReporter()
     kit.lock_stack(stack.spec, reporter, names=["app-hello"])
     results = kit.build_stack(stack.spec, reporter, names=["app-hello"])
     assert [(r.built, r.action) for r in results] == [(True, "update")]
-    assert not list(site(stack, "app-hello").glob("packaging*"))
+    assert not list(site(stack, "app-hello").glob("iniconfig*"))
     assert [c for c in kit.uv_calls(reporter) if "pip sync" in c]

@@ -1,6 +1,6 @@
 """local-export end to end (offline: wheels made in the test, locked with --local-wheels).
 
-Stack: runtime ``cpython-3.12`` (no packages) -> ``framework-clib`` (versioned, ships the
+Stack: runtime ``cpython-3.12`` (versioned, no packages) -> ``framework-clib`` (versioned, ships the
 shared library ``libdemo.so.1``) -> ``app-useext`` (an extension module linking that library,
 plus a pure package). The export must run where it is, keep running after the whole folder
 moves and each layer's ``postinstall.py`` is run again by any Python 3, and skip layers that
@@ -45,6 +45,7 @@ name = "cpython-3.12"
 python_implementation = "cpython@3.12"
 requirements = []
 platforms = ["linux_x86_64"]
+versioned = true
 
 [[tool.venvstacks.frameworks]]
 name = "clib"
@@ -65,7 +66,7 @@ import demo_ext, demo_pure
 print(json.dumps({"answer": demo_ext.answer(), "pure": demo_pure.__file__, "path": sys.path}))
 """
 
-LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
+LAYERS = ("cpython-3.12@1", "framework-clib@1", "app-useext")
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +116,17 @@ def test_export_folder_layout_and_metadata(exported: tuple[Path, list]) -> None:
     assert sorted(p.name for p in output.iterdir()) == sorted([*LAYERS, "__venvstacks__"])
     manifest = json.loads((output / "__venvstacks__" / "venvstacks.json").read_text())
     layers = manifest["layers"]
-    assert [m["install_target"] for m in layers["runtimes"]] == ["cpython-3.12"]
+    assert [m["install_target"] for m in layers["runtimes"]] == ["cpython-3.12@1"]
     assert [m["install_target"] for m in layers["frameworks"]] == ["framework-clib@1"]
     assert [m["install_target"] for m in layers["applications"]] == ["app-useext"]
     app = json.loads((output / "__venvstacks__" / "env_metadata" / "app-useext.json").read_text())
     assert app["required_layers"] == ["framework-clib@1"]
-    assert app["runtime_layer"] == "cpython-3.12"
+    assert app["runtime_layer"] == "cpython-3.12@1"
     assert app["app_launch_module"] == "useext"
     assert not [key for key in app if key.startswith("archive_") or key == "target_platform"]
     cfg = (output / "app-useext" / "pyvenv.cfg").read_text()
-    assert f"home = {output / 'cpython-3.12' / 'bin'}\n" in cfg
-    assert not (output / "cpython-3.12" / "pyvenv.cfg").exists()
+    assert f"home = {output / 'cpython-3.12@1' / 'bin'}\n" in cfg
+    assert not (output / "cpython-3.12@1" / "pyvenv.cfg").exists()
 
 
 def test_exported_app_runs_with_deployed_names(exported: tuple[Path, list], built: object) -> None:
@@ -137,6 +138,10 @@ def test_exported_app_runs_with_deployed_names(exported: tuple[Path, list], buil
     assert not [entry for entry in report["path"] if entry.startswith(build_dir)]
     wrapper = (output / "app-useext" / "bin" / "python").read_text()
     assert "framework-clib@1/share/venv/dynlib" in wrapper
+    assert "cpython-3.12@1/share/venv/dynlib" in wrapper
+    assert (
+        os.readlink(output / "app-useext" / "bin" / "python_") == "../../cpython-3.12@1/bin/python"
+    )
     config = json.loads((output / "app-useext" / layout.LAYER_CONFIG).read_text())
     assert config["pylib_dirs"][0] == "../framework-clib@1/lib/python3.12/site-packages"
 
@@ -215,7 +220,7 @@ def test_moved_export_runs_after_postinstall_with_any_python(
         assert report["answer"] == 42
         assert all(entry.startswith(str(location)) for entry in report["path"][1:])
         cfg = (location / "app-useext" / "pyvenv.cfg").read_text()
-        assert f"executable = {location / 'cpython-3.12' / 'bin' / 'python'}\n" in cfg
+        assert f"executable = {location / 'cpython-3.12@1' / 'bin' / 'python'}\n" in cfg
     # Running it again changes nothing.
     before = (location / "app-useext" / "pyvenv.cfg").stat().st_mtime_ns
     subprocess.run([sys.executable, location / "app-useext" / "postinstall.py"], check=True)
@@ -234,4 +239,4 @@ def test_export_needs_its_lower_layers(built: object, tmp_path: Path) -> None:
             reporter=RecordingReporter(),
         )
     assert "framework-clib@1" in caught.value.message
-    assert "cpython-3.12" in caught.value.message
+    assert "cpython-3.12@1" in caught.value.message

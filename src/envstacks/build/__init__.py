@@ -7,7 +7,7 @@ The public API is :func:`build_layers` (what the orchestrator calls), :func:`nee
 
 from __future__ import annotations
 
-from envstacks.build.builder import BuildOptions, BuildResult
+from envstacks.build.job import BuildOptions, BuildResult
 from envstacks.build.stack import build_layers, needs_build
 
 __all__ = ["BuildOptions", "BuildResult", "build_layers", "needs_build"]

@@ -15,14 +15,9 @@ from pathlib import Path
 import pluggy
 
 from envstacks.build import state
-from envstacks.build.builder import (
-    BuildOptions,
-    BuildResult,
-    LayerBuild,
-    build_layer,
-    check_lock,
-)
+from envstacks.build.builder import build_layer
 from envstacks.build.install import host_platform_or_error
+from envstacks.build.job import BuildOptions, BuildResult, LayerBuild, check_lock
 from envstacks.build.lockview import LockView
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.plan import Op

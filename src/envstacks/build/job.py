@@ -1,0 +1,174 @@
+"""The values of a layer build and the decision of what it must do (before anything runs).
+
+:class:`BuildOptions` and :class:`BuildResult` are public (``envstacks.build``);
+:class:`LayerBuild` bundles what one layer's build needs. :func:`decide` compares the layer's
+current inputs with its last build record (:mod:`envstacks.build.state`) and, for ``Op.RUN``,
+also compares the environment with its lock (:func:`envstacks.build.verify.drift`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from envstacks import layout
+from envstacks.build import state
+from envstacks.build.install import normalise_requirements, wheel_requires_dist
+from envstacks.build.layerconfig import make_layer_config
+from envstacks.build.lockview import LockView
+from envstacks.build.verify import applies, drift
+from envstacks.errors import BuildError
+from envstacks.lock import LockedLayer, read_lock
+from envstacks.plan import Op
+from envstacks.report import Reporter
+from envstacks.spec.model import LayerSpec, StackSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildOptions:
+    """How layers are built."""
+
+    #: Delete and remake every layer built (``--clean``).
+    clean: bool = False
+    #: How many independent layers are built at the same time.
+    jobs: int = 2
+    #: The project's freshly built wheel, installed where a lock has the project's entry.
+    project_wheel: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    """What happened to one layer."""
+
+    layer: str
+    env_path: Path
+    #: False: the layer was up to date and nothing was done.
+    built: bool
+    seconds: float
+    #: ``none``, ``relink``, ``update`` or ``clean``.
+    action: str = "none"
+    #: Why that action was needed.
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerBuild:
+    """Everything one layer's build needs to know."""
+
+    spec: StackSpec
+    layer: LayerSpec
+    op: Op
+    lock_state: LockView
+    pm: pluggy.PluginManager
+    reporter: Reporter
+    options: BuildOptions
+    platform: str
+
+
+def check_lock(layer: LayerSpec, lock_state: LockView | None) -> LockView:
+    """The layer's lock state, which must be valid.
+
+    Raises:
+        BuildError: the layer has no valid lock (says how to lock it).
+    """
+    if lock_state is not None and lock_state.has_valid_lock:
+        return lock_state
+    reasons = "; ".join(lock_state.reasons) if lock_state is not None else "no lock state"
+    raise BuildError(
+        f"layer '{layer.build_name}' cannot be built: its lock is not valid ({reasons})",
+        hint=f"run `envstacks lock --include {layer.build_name}` first, or build with "
+        "--lock-if-needed",
+    )
+
+
+def read_locked(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
+    """The parsed lock of a layer."""
+    return read_lock(spec, layer)
+
+
+def project_wheel_for(
+    spec: StackSpec,
+    layer: LayerSpec,
+    locked: LockedLayer,
+    *,
+    wheel: Path | None,
+    platform: str,
+    python_version: str,
+) -> Path | None:
+    """The project wheel to install into ``layer``, or ``None`` if its lock has no project entry.
+
+    Raises:
+        BuildError: the lock needs the project but no wheel was given, or the wheel's
+            dependencies are no longer the ones locked.
+    """
+    project = locked.project
+    runtime = spec.runtime_of(layer)
+    if project is None or not applies(
+        project,
+        platform=platform,
+        implementation=runtime.implementation,
+        python_version=python_version,
+    ):
+        return None
+    if wheel is None:
+        raise BuildError(
+            f"layer '{layer.build_name}' requires the project's own distribution "
+            f"{project.name!r}, but no project wheel was built for this build",
+            hint="build through the envstacks CLI, `hatch build -t venvstacks` or "
+            "`pdm venvstacks build` in the project folder",
+        )
+    if (got := wheel_requires_dist(wheel)) != (
+        want := normalise_requirements(project.requires_dist)
+    ):
+        raise BuildError(
+            f"layer '{layer.build_name}': the dependencies of {wheel.name} ({list(got)}) are not "
+            f"the ones its lock was made with ({list(want)})",
+            hint=f"relock the layer: `envstacks lock --include {layer.build_name}`",
+        )
+    return wheel
+
+
+def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[str, object]]:
+    """What the build must do to the layer, and the inputs to record if it runs."""
+    spec, layer = job.spec, job.layer
+    runtime_record = state.read_record(spec, spec.runtime_of(layer))
+    version = runtime_record.runtime_version if runtime_record is not None else ""
+    wheel = project_wheel_for(
+        spec,
+        layer,
+        locked,
+        wheel=job.options.project_wheel,
+        platform=job.platform,
+        python_version=version or spec.runtime_of(layer).python_version,
+    )
+    inputs = state.build_inputs(
+        spec,
+        layer,
+        requirements_hash=job.lock_state.requirements_hash,
+        platform=job.platform,
+        project_wheel=wheel,
+    )
+    if job.options.clean:
+        return state.Decision(action=state.Action.CLEAN, reason="--clean"), inputs
+    links = state.link_inputs(spec, layer)
+    decision = state.decide(spec, layer, inputs=inputs, links=links)
+    if decision.action is state.Action.NONE and job.op is Op.RUN:
+        record = state.read_record(spec, layer)
+        env = layout.env_path(spec, layer)
+        config = make_layer_config(spec, layer, py_version=version)
+        problems = drift(
+            env,
+            config,
+            locked,
+            platform=job.platform,
+            implementation=spec.runtime_of(layer).implementation,
+            modules=record.modules if record is not None else (),
+            expect_project=locked.project.name if wheel is not None and locked.project else None,
+        )
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            reason = "the environment differs from its lock: " + "; ".join(problems[:3]) + more
+            decision = state.Decision(action=state.Action.UPDATE, reason=reason)
+    return decision, inputs
