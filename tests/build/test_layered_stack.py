@@ -243,6 +243,21 @@ def test_run_repairs_a_hand_modified_environment(stack: object, kit: ModuleType)
     assert list(target.glob("attrs-*.dist-info"))
 
 
+def test_run_repairs_stale_links(stack: object, kit: ModuleType) -> None:
+    kit.build_stack(stack.spec, RecordingReporter(), op=Op.IF_NEEDED)  # relink after the repair
+    app = stack.env("app-hello")
+    cfg = app / "pyvenv.cfg"
+    good = cfg.read_text()
+    cfg.write_text(good.replace(str(stack.spec.settings.build_dir), "/old/build/folder"))
+    (app / "bin" / "python_").unlink()
+    reporter = RecordingReporter()
+    results = kit.build_stack(stack.spec, reporter, op=Op.RUN, names=["app-hello"])
+    assert [r.action for r in results] == ["update"]
+    assert "pyvenv.cfg is not the one envstacks wrote" in results[0].reason
+    assert cfg.read_text() == good
+    assert json.loads(run_app(stack, "-m", "hello").stdout)["files"]["six"]
+
+
 def test_rebuilt_lower_layer_relinks_upper_layers(stack: object, kit: ModuleType) -> None:
     reporter = RecordingReporter()
     base = kit.build_stack(

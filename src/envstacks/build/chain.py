@@ -163,3 +163,33 @@ def link_layered_env(env: Path, config: LayerConfig, *, platform: str = sys.plat
         raise ValueError(f"{env} is a runtime layer; it has nothing to chain to")
     write_chain(env, config)
     write_interpreter(env, config, platform=platform)
+
+
+def link_problems(env: Path, config: LayerConfig, *, platform: str = sys.platform) -> list[str]:
+    """How a built layered environment's links differ from what envstacks writes (empty: none).
+
+    Compares with what :func:`link_layered_env` and :func:`write_build_pyvenv_cfg` write, so
+    hand edits and a moved build folder show up.
+    """
+    site = env / config.site_dir
+    expected = {
+        site / f"{CHAIN_MODULE}.py": chain_module_text(config.pylib_dirs, config.site_dir),
+        site / CHAIN_PTH: f"import {CHAIN_MODULE}\n",
+        env / "bin" / "python": wrapper_text(config.dynlib_dirs, platform=platform),
+        env / "pyvenv.cfg": pyvenv_cfg_text(
+            os.path.normpath(env / config.base_python), config.py_version
+        ),
+    }
+    problems = []
+    for path, text in expected.items():
+        try:
+            if path.is_symlink() or path.read_text(encoding="utf-8") != text:
+                problems.append(f"{path.relative_to(env)} is not the one envstacks wrote")
+        except (OSError, UnicodeDecodeError):
+            problems.append(f"{path.relative_to(env)} is missing or unreadable")
+    base = env / "bin" / BASE_LINK
+    if not base.is_symlink() or str(base.readlink()) != str(
+        PurePosixPath("..", config.base_python)
+    ):
+        problems.append(f"bin/{BASE_LINK} does not link to the runtime's interpreter")
+    return problems

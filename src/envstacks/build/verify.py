@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from envstacks import platforms, proc
-from envstacks.build.chain import CHAIN_MODULE, CHAIN_PTH
+from envstacks.build.chain import link_problems
 from envstacks.build.layerconfig import LayerConfig
 from envstacks.errors import BuildError
 from envstacks.lock.pylock import LockedLayer, LockedPackage
@@ -94,11 +94,7 @@ def drift(
         f"{name} is installed but not locked" for name in sorted(present.keys() - expected)
     ]
     if config.layered:
-        for name in (f"{CHAIN_MODULE}.py", CHAIN_PTH):
-            if not (site_dir / name).is_file():
-                problems.append(f"the chaining file {name} is missing")
-        if not (env / "bin" / "python").is_file():
-            problems.append("bin/python is missing")
+        problems += link_problems(env, config)
     problems += [
         f"application module {name!r} is missing"
         for name in modules
