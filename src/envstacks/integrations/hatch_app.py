@@ -18,31 +18,27 @@ from envstacks.errors import EnvStacksError
 
 
 class HatchApp(Protocol):
-    """The part of Hatch's and hatchling's ``app`` that envstacks uses."""
+    """The part of Hatch's and hatchling's ``app`` that envstacks uses (arguments by position)."""
 
-    @property
-    def verbosity(self) -> int:
-        """0 by default, positive with ``-v``, negative with ``-q``."""
-
-    def display_info(self, message: str = "", **kwargs: Any) -> None:
+    def display_info(self, message: str = "", /, **kwargs: Any) -> Any:
         """A normal message."""
 
-    def display_waiting(self, message: str = "", **kwargs: Any) -> None:
+    def display_waiting(self, message: str = "", /, **kwargs: Any) -> Any:
         """A message before a long step."""
 
-    def display_success(self, message: str = "", **kwargs: Any) -> None:
+    def display_success(self, message: str = "", /, **kwargs: Any) -> Any:
         """A step finished well."""
 
-    def display_warning(self, message: str = "", **kwargs: Any) -> None:
+    def display_warning(self, message: str = "", /, **kwargs: Any) -> Any:
         """Something to look at."""
 
-    def display_error(self, message: str = "", **kwargs: Any) -> None:
+    def display_error(self, message: str = "", /, **kwargs: Any) -> Any:
         """Something failed."""
 
-    def display_debug(self, message: str = "", level: int = 1, **kwargs: Any) -> None:
-        """Detail shown from verbosity ``level`` up."""
+    def display_debug(self, message: str = "", level: int = 1, /, **kwargs: Any) -> Any:
+        """Detail shown from verbosity ``level`` (1 to 3) up."""
 
-    def abort(self, message: str = "", code: int = 1, **kwargs: Any) -> Any:
+    def abort(self, message: str = "", code: int = 1, /, **kwargs: Any) -> Any:
         """Print ``message`` and exit with ``code``."""
 
 
@@ -69,7 +65,7 @@ class _HatchTask:
     def advance(self, amount: int = 1) -> None:
         self._done += amount
         if self._total:
-            self._app.display_debug(f"{self._label}: {self._done}/{self._total}", level=2)
+            self._app.display_debug(f"{self._label}: {self._done}/{self._total}", 2)
 
     def set_total(self, total: int | None) -> None:
         self._total = total
@@ -107,6 +103,6 @@ def abort_with(app: HatchApp, error: EnvStacksError) -> NoReturn:
     message = f"error: {error.message}"
     if error.hint:
         message += f"\nhint: {error.hint}"
-    app.abort(message, code=1)
+    app.abort(message, 1)
     # ``abort`` exits; this line only runs if a host's app does not.
     raise SystemExit(1)

@@ -1,0 +1,231 @@
+"""The ``venvstacks`` Hatch build target: ``hatch build -t venvstacks`` locks, builds, publishes.
+
+Versions:
+
+* ``standard`` (the default): lock what needs locking, build the layer environments and
+  publish their archives with the ``__venvstacks__`` metadata into the target's directory
+  (default: the stack's ``output-dir``). The artifacts are the archives, then the manifest.
+* ``local-export``: lock and build as above, then export the layers, linked and ready to
+  run, into ``export-directory`` (default: the stack's ``export-dir``). The artifacts are
+  the exported layer folders.
+
+When a layer requires the project itself, the project's wheel is built with hatchling's
+wheel builder, in this process, and installed into that layer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Generator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.plugin.manager import PluginManager
+
+from envstacks import layout, pipeline
+from envstacks.build import BuildOptions
+from envstacks.deploy.manifest import parse_manifest
+from envstacks.errors import EnvStacksError, LockError
+from envstacks.hooks import get_plugin_manager
+from envstacks.integrations.common import load_project_spec
+from envstacks.integrations.hatch_app import HatchReporter, abort_with
+from envstacks.integrations.hatch_build_config import VenvstacksBuilderConfig
+from envstacks.integrations.hatch_wheel import hatchling_wheel
+from envstacks.lock import lock_states
+from envstacks.pack.publish import PublishResult
+from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.spec.model import StackSpec
+
+
+class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]):
+    """Builds and publishes the project's ``[tool.venvstacks]`` stack as a Hatch build target."""
+
+    PLUGIN_NAME = "venvstacks"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: What each version call made, keyed by the path it returned to hatchling.
+        self._outputs: dict[str, list[str]] = {}
+
+    @classmethod
+    def get_config_class(cls) -> type[VenvstacksBuilderConfig]:
+        """The target's options class."""
+        return VenvstacksBuilderConfig
+
+    def get_version_api(self) -> dict[str, Any]:
+        """``standard`` publishes archives; ``local-export`` exports ready-to-run layers."""
+        return {"standard": self.publish_stack, "local-export": self.export_stack}
+
+    def get_default_versions(self) -> list[str]:
+        """Only ``standard`` unless asked (``-t venvstacks:local-export``)."""
+        return ["standard"]
+
+    @cached_property
+    def stack(self) -> StackSpec:
+        """The project's stack, from the pyproject hatchling has already read."""
+        return load_project_spec(self.metadata.config, Path(self.root) / "pyproject.toml")
+
+    @cached_property
+    def reporter(self) -> HatchReporter:
+        """Core messages and progress, written through Hatch's ``app``."""
+        return HatchReporter(self.app)
+
+    def build(self, **kwargs: Any) -> Generator[str, None, None]:
+        """Hatchling's build, yielding every archive (or exported layer), not one path per version.
+
+        envstacks errors end the build with their message (and hint), not a traceback;
+        ``hatch -v build`` shows the traceback too.
+        """
+        try:
+            for artifact in super().build(**kwargs):
+                yield from self._outputs.pop(artifact, [artifact])
+        except EnvStacksError as error:
+            abort_with(self.app, error)
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def publish_stack(self, directory: str, **build_data: Any) -> str:
+        """``standard``: lock if needed, build, publish archives and metadata into ``directory``."""
+        session, plan = self._built_session()
+        result = pipeline.publish(
+            session,
+            plan,
+            output_dir=Path(directory),
+            format_name=self.config.archive_format,
+            tag_outputs=self.config.tag_outputs,
+        )
+        written = sum(item.status == "published" for item in result.layers)
+        self.app.display_success(
+            f"{written} layer archives written, {len(result.layers) - written} unchanged, "
+            f"in {directory}"
+        )
+        return self._record([str(path) for path in published_paths(result)])
+
+    def export_stack(self, directory: str, **build_data: Any) -> str:
+        """``local-export``: lock if needed, build, and export the layers, ready to run."""
+        session, plan = self._built_session()
+        results = pipeline.local_export(session, plan, output_dir=self.config.export_directory)
+        return self._record([str(result.path) for result in results])
+
+    def _record(self, paths: Sequence[str]) -> str:
+        if not paths:
+            raise EnvStacksError("the stack has no layer to publish for this platform")
+        self._outputs[paths[-1]] = list(paths)
+        return paths[-1]
+
+    def _built_session(self) -> tuple[pipeline.Session, Plan]:
+        """Lock (or check the locks) and build the selected layers; return the session and plan."""
+        spec = self.stack
+        for warning in spec.warnings:
+            self.reporter.warning(warning)
+        session = pipeline.Session(
+            spec=spec,
+            pm=get_plugin_manager(),
+            reporter=self.reporter,
+            project_wheel_builder=hatchling_wheel,
+        )
+        check_only = self.config.lock_policy == "check"
+        plan = make_plan(
+            spec,
+            Request(
+                include=self.config.layers,
+                lock=Op.SKIP if check_only else Op.IF_NEEDED,
+                build=Op.RUN,
+                publish=True,
+                # The output must be deployable on its own: the layers the selected ones
+                # need are published with them.
+                publish_dependencies=True,
+            ),
+        )
+        if check_only:
+            require_valid_locks(spec, plan, field=self.config.field("lock"))
+        elif plan.to_lock():
+            pipeline.lock(session, plan)
+        pipeline.build(session, plan, BuildOptions())
+        return session, plan
+
+    # -- clean ------------------------------------------------------------------------------
+
+    def clean(self, directory: str, versions: list[str]) -> None:
+        """``hatch build -c``: remove the archives, metadata and exports this target made."""
+        try:
+            spec = self.stack
+        except EnvStacksError as error:
+            abort_with(self.app, error)
+        if "standard" in versions or not versions:
+            for path in clean_published(Path(directory)):
+                self.app.display_debug(f"removed {path}")
+        if "local-export" in versions or not versions:
+            export_dir = self.config.export_directory or spec.settings.export_dir
+            for path in clean_exported(export_dir, spec):
+                self.app.display_debug(f"removed {path}")
+
+
+def require_valid_locks(spec: StackSpec, plan: Plan, *, field: str) -> None:
+    """Fail unless every layer to build has a current lock (the target's ``lock = "check"``)."""
+    states = lock_states(spec)
+    stale = [
+        f"{ops.name} ({'; '.join(states[ops.name].reasons)})"
+        for ops in plan.to_build()
+        if not states[ops.name].has_valid_lock
+    ]
+    if stale:
+        raise LockError(
+            f"these layers need locking: {', '.join(stale)}; "
+            f'`{field}` is "check", so the build does not relock them',
+            hint='run `envstacks lock --if-needed` and commit the locks, or set lock = "if-needed"',
+        )
+
+
+def published_paths(result: PublishResult) -> list[Path]:
+    """The archives of every selected layer (written now or unchanged), then the manifest."""
+    paths = [item.archive_path for item in result.layers]
+    if result.manifest_path is not None:
+        paths.append(result.manifest_path)
+    return paths
+
+
+def clean_published(directory: Path) -> list[Path]:
+    """Remove what publish wrote into ``directory``: the archives its manifests list, the metadata.
+
+    Only files a manifest names are deleted, so a shared output folder (``dist/``, with the
+    project's wheels in it) keeps everything else.
+    """
+    removed: list[Path] = []
+    metadata = directory / layout.METADATA_DIR
+    if not metadata.is_dir():
+        return removed
+    for manifest in sorted(metadata.glob("venvstacks*.json")):
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            layers = parse_manifest(data, where=str(manifest))
+        except (OSError, ValueError, EnvStacksError):
+            continue  # a damaged manifest names nothing we may delete
+        for layer in layers:
+            archive = directory / layer.archive_name
+            if archive.is_file():
+                archive.unlink()
+                removed.append(archive)
+    shutil.rmtree(metadata)
+    removed.append(metadata)
+    return removed
+
+
+def clean_exported(export_dir: Path, spec: StackSpec) -> list[Path]:
+    """Remove the exported layer folders (and the export metadata) from ``export_dir``."""
+    removed: list[Path] = []
+    if not export_dir.is_dir():
+        return removed
+    names = {layer.build_name for layer in spec.layers}
+    for path in sorted(export_dir.iterdir()):
+        if path.is_dir() and path.name.split("@", 1)[0] in names:
+            shutil.rmtree(path)
+            removed.append(path)
+    metadata = export_dir / layout.METADATA_DIR
+    if metadata.is_dir():
+        shutil.rmtree(metadata)
+        removed.append(metadata)
+    return removed

@@ -1,0 +1,45 @@
+"""``pdm venvstacks lock / build / publish`` end to end, in subprocesses with isolated PDM state.
+
+The project (``tests/projects/stackapp``) ships itself in its application layer, so the run
+also proves that PDM's builder makes the project's wheel for the lock and the build.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+RunTool = Callable[..., subprocess.CompletedProcess[str]]
+
+pytestmark = pytest.mark.network
+
+
+def test_lock_build_publish(
+    stackapp_plain: Path, tmp_path: Path, run_tool: RunTool, python_for: Callable[[str], Path]
+) -> None:
+    project = stackapp_plain
+    # PDM builds the project's wheel with the interpreter it uses for the project.
+    run_tool("pdm", ["use", "-f", str(python_for("3.12"))], cwd=project)
+
+    locked = run_tool("pdm", ["venvstacks", "lock"], cwd=project)
+    assert "locked: app-hello" in locked.stdout
+    for name in ("cpython-3.12", "framework-six", "app-hello"):
+        assert (project / "requirements" / name / f"pylock.{name.replace('.', '_')}.toml").is_file()
+
+    built = run_tool("pdm", ["venvstacks", "build"], cwd=project)
+    assert "built: app-hello" in built.stdout
+    assert "built the project's wheel stackapp-0.1.0-py3-none-any.whl" in built.stderr
+
+    out = tmp_path / "published"
+    published = run_tool("pdm", ["venvstacks", "publish", "--output-dir", str(out)], cwd=project)
+    assert "manifest: __venvstacks__/venvstacks.json" in published.stdout
+    manifest = json.loads((out / "__venvstacks__" / "venvstacks.json").read_text())
+    archives = sorted(
+        layer["archive_name"] for kind in manifest["layers"].values() for layer in kind
+    )
+    assert archives == ["app-hello.tar.zst", "cpython-3.12.tar.zst", "framework-six.tar.zst"]
+    assert all((out / name).is_file() for name in archives)

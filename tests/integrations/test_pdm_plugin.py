@@ -1,0 +1,106 @@
+"""``pdm venvstacks``: the CLI's verbs inside PDM, with PDM's project and PDM-style errors.
+
+These run in-process through ``pdm.pytest``'s ``pdm`` fixture (a fresh ``Core`` that loads
+installed plugins, so they also prove the ``pdm`` entry point works).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tomllib
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envstacks import cli
+from envstacks.commands import VERBS
+from envstacks.integrations.pdm_plugin import COMMAND, register
+
+PROJECTS = Path(__file__).parent.parent / "projects"
+
+
+def _use_stack(project: Any, stack: dict[str, Any]) -> None:
+    """Put a ``[tool.venvstacks]`` table into the PDM test project's pyproject."""
+    doc = project.pyproject.open_for_write()
+    doc.setdefault("tool", {})["venvstacks"] = stack
+    project.pyproject.write(show_message=False)
+
+
+def _stackapp_table() -> dict[str, Any]:
+    data = tomllib.loads((PROJECTS / "stackapp" / "pyproject.toml").read_text(encoding="utf-8"))
+    table: dict[str, Any] = data["tool"]["venvstacks"]
+    return table
+
+
+def test_register_adds_the_command_group(core: Any) -> None:
+    register(core)
+    assert COMMAND in core.commands
+
+
+def test_bare_group_and_help_list_every_verb(pdm: Any, project: Any) -> None:
+    bare = pdm([COMMAND], obj=project)
+    helped = pdm([COMMAND, "--help"], obj=project)
+    assert bare.exit_code == 0 and helped.exit_code == 0
+    for verb in VERBS:
+        assert verb.name in bare.stdout
+        assert verb.help in helped.stdout
+
+
+@pytest.mark.parametrize("verb", [v.name for v in VERBS])
+def test_verb_options_are_the_clis(pdm: Any, project: Any, verb: str) -> None:
+    """Every option of ``envstacks <verb>`` exists under ``pdm venvstacks <verb>``."""
+    result = pdm([COMMAND, verb, "--help"], obj=project)
+    assert result.exit_code == 0, result.stderr
+    parser = cli.build_parser()
+    subparsers = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
+    options = {
+        option
+        for action in subparsers[verb]._actions
+        for option in action.option_strings
+        if option.startswith("--") and option not in {"--help", "--verbose", "--quiet"}
+    }
+    assert options
+    missing = sorted(option for option in options if option not in result.stdout)
+    assert not missing, result.stdout
+
+
+def test_unknown_subcommand_is_a_usage_error(pdm: Any, project: Any) -> None:
+    result = pdm([COMMAND, "nope"], obj=project)
+    assert result.exit_code != 0
+    assert "invalid choice: 'nope'" in result.stderr
+
+
+def test_bad_spec_exits_1_with_the_message_and_no_traceback(pdm: Any, project: Any) -> None:
+    table = _stackapp_table()
+    table["frameworks"][0]["runtime"] = "cpython-3.99"
+    _use_stack(project, table)
+    result = pdm([COMMAND, "show"], obj=project)
+    assert result.exit_code == 1
+    assert "tool.venvstacks.frameworks[0].runtime" in result.stderr
+    assert "cpython-3.99" in result.stderr
+    assert "Traceback" not in result.stderr
+    verbose = pdm([COMMAND, "show", "-v"], obj=project)
+    assert verbose.exit_code == 1
+    assert "Traceback" in verbose.stderr
+
+
+def test_markup_in_messages_is_shown_verbatim(pdm: Any, project: Any) -> None:
+    """PDM renders rich markup; a message naming ``[tool.venvstacks]`` must survive intact."""
+    result = pdm([COMMAND, "show"], obj=project)
+    assert result.exit_code == 1
+    assert "[tool.venvstacks]" in result.stderr
+
+
+def test_show_json_matches_the_cli(pdm: Any, project: Any) -> None:
+    _use_stack(project, _stackapp_table())
+    result = pdm([COMMAND, "show", "--json"], obj=project, strict=True)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["show", "--json", str(Path(project.root))]) == 0
+    assert result.stdout == out.getvalue()
+    assert '"app-hello"' in result.stdout
