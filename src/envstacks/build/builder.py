@@ -25,14 +25,14 @@ from envstacks.build.chain import link_layered_env, write_build_pyvenv_cfg
 from envstacks.build.dynlib import link_shared_libraries
 from envstacks.build.files import remove_path
 from envstacks.build.install import install_wheel, sync_lock
-from envstacks.build.job import BuildResult, LayerBuild, decide, project_wheel_for, read_locked
+from envstacks.build.job import BuildResult, LayerBuild, decide, project_wheel_for
 from envstacks.build.layerconfig import LayerConfig, make_layer_config, write_layer_config
 from envstacks.build.portability import ensure_portability
 from envstacks.build.runtime import provision_runtime, runtime_python
 from envstacks.build.runtime_probe import parse_version_request, probe, version_matches
 from envstacks.build.verify import smoke_test
 from envstacks.errors import BuildError, EnvStacksError
-from envstacks.lock import LockedLayer
+from envstacks.lock import LockedLayer, read_lock
 from envstacks.report import Task
 from envstacks.spec.model import ApplicationSpec, RuntimeSpec
 
@@ -55,7 +55,7 @@ def build_layer(job: LayerBuild) -> BuildResult:
             f"{', '.join(repr(name) for name in missing)} have no complete build",
             hint="build them too (envstacks build --include with --build-dependencies)",
         )
-    locked = read_locked(spec, layer)
+    locked = read_lock(spec, layer)
     decision, inputs = decide(job, locked)
     if decision.action is state.Action.NONE:
         reporter.debug(f"{layer.build_name}: up to date, nothing to do")

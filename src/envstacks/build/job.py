@@ -20,7 +20,7 @@ from envstacks.build.layerconfig import make_layer_config
 from envstacks.build.lockview import LockView
 from envstacks.build.verify import applies, drift
 from envstacks.errors import BuildError
-from envstacks.lock import LockedLayer, read_lock
+from envstacks.lock import LockedLayer
 from envstacks.plan import Op
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -81,11 +81,6 @@ def check_lock(layer: LayerSpec, lock_state: LockView | None) -> LockView:
         hint=f"run `envstacks lock --include {layer.build_name}` first, or build with "
         "--lock-if-needed",
     )
-
-
-def read_locked(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
-    """The parsed lock of a layer."""
-    return read_lock(spec, layer)
 
 
 def project_wheel_for(
@@ -169,6 +164,6 @@ def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[s
         )
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            reason = "the environment differs from its lock: " + "; ".join(problems[:3]) + more
+            reason = "the environment changed since it was built: " + "; ".join(problems[:3]) + more
             decision = state.Decision(action=state.Action.UPDATE, reason=reason)
     return decision, inputs
