@@ -1,0 +1,5 @@
+"""``python -m hatch_app``."""
+
+from hatch_app import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m pdm_app``."""
+
+from pdm_app import main
+
+main()
