@@ -264,6 +264,15 @@ def test_rebuilt_lower_layer_relinks_upper_layers(stack: object, kit: ModuleType
         stack.spec, reporter, names=["framework-base"], options=BuildOptions(clean=True)
     )
     assert [(r.built, r.action) for r in base] == [(True, "clean")]
+    # --clean is for the layers asked for; layers only needed "if needed" are kept.
+    kept = kit.build_stack(
+        stack.spec,
+        reporter,
+        op=Op.IF_NEEDED,
+        names=["cpython-3.12"],
+        options=BuildOptions(clean=True),
+    )
+    assert [(r.built, r.action) for r in kept] == [(False, "none")]
     reporter = RecordingReporter()
     upper = kit.build_stack(stack.spec, reporter, op=Op.IF_NEEDED)
     assert [(r.layer, r.action) for r in upper] == [

@@ -30,7 +30,8 @@ from envstacks.spec.model import LayerSpec, StackSpec
 class BuildOptions:
     """How layers are built."""
 
-    #: Delete and remake every layer built (``--clean``).
+    #: Delete and remake the layers asked for with ``Op.RUN`` (``--clean``); lower layers only
+    #: needed ``Op.IF_NEEDED`` are still rebuilt only if outdated.
     clean: bool = False
     #: How many independent layers are built at the same time.
     jobs: int = 2
@@ -145,7 +146,7 @@ def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[s
         platform=job.platform,
         project_wheel=wheel,
     )
-    if job.options.clean:
+    if job.options.clean and job.op is Op.RUN:
         return state.Decision(action=state.Action.CLEAN, reason="--clean"), inputs
     links = state.link_inputs(spec, layer)
     decision = state.decide(spec, layer, inputs=inputs, links=links)
