@@ -14,6 +14,7 @@ def _core_modules() -> list[str]:
         info.name
         for info in pkgutil.walk_packages(envstacks.__path__, "envstacks.")
         if not info.name.startswith(("envstacks.integrations", "envstacks._injected"))
+        and info.name != "envstacks.__main__"  # runs the CLI on import
     )
 
 
