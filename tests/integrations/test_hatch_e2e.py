@@ -84,7 +84,39 @@ def test_environment_runs_the_project_live_on_its_layers(
     )
     assert second[""] == "edited live"
 
+    # A changed layer requirement makes the lock stale: the next run relocks and rebuilds.
+    pyproject = stackapp / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace(
+            'requirements = ["six>=1.16"]', 'requirements = ["six>=1.16,<2"]'
+        ),
+        encoding="utf-8",
+    )
+    # The resolution stays the same; the lock metadata records the new requirements.
+    lock = stackapp / "requirements" / "framework-six" / "pylock.framework-six.meta.json"
+    before = lock.read_text(encoding="utf-8")
+    synced = run_tool("hatch", ["run", "app:python", "-m", "stackapp"], cwd=stackapp)
+    assert "Syncing dependencies" in synced.stderr
+    assert "framework-six: lock" in synced.stderr
+    assert lock.read_text(encoding="utf-8") != before
+    assert _fields(synced.stdout.strip().splitlines()[-1])[""] == "edited live"
+
     shown = run_tool("hatch", ["env", "show", "app"], cwd=stackapp).stdout
     assert "venvstacks" in shown
     run_tool("hatch", ["env", "remove", "app"], cwd=stackapp)
     assert not found.exists()
+
+
+def test_environment_names_a_wrong_layer_option(stackapp: Path, run_tool: RunTool) -> None:
+    pyproject = stackapp / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace('layer = "hello"', 'layer = "helo"'),
+        encoding="utf-8",
+    )
+    result = run_tool("hatch", ["env", "create", "app"], cwd=stackapp, check=False)
+    assert result.returncode == 1
+    assert (
+        "error: Field `tool.hatch.envs.app.layer`: no application layer is called 'helo' "
+        "(defined: 'hello')" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -154,12 +154,17 @@ class VenvstacksEnvironment(EnvironmentInterface):
 
     @_reported
     def dependency_hash(self) -> str:
-        """A hash of what the layers are made from: their locks and requirements, extra tools."""
+        """A hash of what the layers are made from.
+
+        Their locks and requirements, the project's dependencies (locked into a layer that
+        ships the project) and the environment's extra tools.
+        """
         digest = hashlib.sha256()
         for layer in self._layers():
             digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
             lock = layout.pylock_path(self.stack, layer)
             digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
+        digest.update(repr(self.metadata.core.dependencies).encode())
         digest.update(repr(self.environment_dependencies).encode())
         return digest.hexdigest()
 
