@@ -28,7 +28,7 @@ from hatchling.plugin.manager import PluginManager
 from envstacks import layout, pipeline
 from envstacks.build import BuildOptions
 from envstacks.deploy.manifest import parse_manifest
-from envstacks.errors import EnvStacksError, LockError
+from envstacks.errors import EnvStacksError, LockError, PublishError
 from envstacks.hooks import get_plugin_manager
 from envstacks.integrations.common import load_project_spec
 from envstacks.integrations.hatch_app import HatchReporter, abort_with
@@ -37,6 +37,7 @@ from envstacks.integrations.hatch_wheel import hatchling_wheel
 from envstacks.lock import lock_states
 from envstacks.pack.publish import PublishResult
 from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.platforms import host_platform
 from envstacks.spec.model import StackSpec
 
 
@@ -112,7 +113,11 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
     def _record(self, paths: Sequence[str]) -> str:
         if not paths:
-            raise EnvStacksError("the stack has no layer to publish for this platform")
+            raise PublishError(
+                f"no layer of the stack targets this platform ({host_platform()}), so the "
+                "build target has nothing to publish",
+                hint="check the layers' `platforms` and the target's `include` option",
+            )
         self._outputs[paths[-1]] = list(paths)
         return paths[-1]
 
@@ -150,17 +155,16 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
     # -- clean ------------------------------------------------------------------------------
 
     def clean(self, directory: str, versions: list[str]) -> None:
-        """``hatch build -c``: remove the archives, metadata and exports this target made."""
-        try:
-            spec = self.stack
-        except EnvStacksError as error:
-            abort_with(self.app, error)
-        if "standard" in versions or not versions:
+        """``hatch build -c``: remove the archives, metadata and exports this target made.
+
+        Hatchling calls this from :meth:`build`, which turns envstacks errors into messages.
+        """
+        if "standard" in versions:
             for path in clean_published(Path(directory)):
                 self.app.display_debug(f"removed {path}")
-        if "local-export" in versions or not versions:
-            export_dir = self.config.export_directory or spec.settings.export_dir
-            for path in clean_exported(export_dir, spec):
+        if "local-export" in versions:
+            export_dir = self.config.export_directory or self.stack.settings.export_dir
+            for path in clean_exported(export_dir, self.stack):
                 self.app.display_debug(f"removed {path}")
 
 
