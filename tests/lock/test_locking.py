@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -181,8 +182,20 @@ def test_the_project_is_locked_without_a_pin(stacks: Any, tmp_path: Path, py312:
     assert (
         lock_all(spec, py312, LockOptions(project_wheel=edited), if_needed=True)[1].ran_uv is False
     )
+    # With static [project].dependencies, a change to them makes the lock stale before any
+    # wheel is built (the front-ends then relock with --lock-if-needed).
+    assert lock_states(dataclasses.replace(spec, project_dependencies=("six",)))[
+        "app-me"
+    ].has_valid_lock
+    grown_spec = dataclasses.replace(
+        spec, project_dependencies=("six", "idna; extra == 'x'", "idna")
+    )
+    stale = lock_states(grown_spec)["app-me"]
+    assert not stale.has_valid_lock
+    assert stale.reasons == ("the project's [project].dependencies changed since it was locked",)
     grown = stacks.make_wheel(tmp_path / "dist3", "my_proj", "0.3", ["six", "idna"])
     regrown = lock_all(spec, py312, LockOptions(project_wheel=grown), if_needed=True)[1]
     assert regrown.ran_uv and regrown.changed
     assert sorted(p.name for p in read_lock(spec, app).installed) == ["idna", "six"]
     assert result.state.has_valid_lock
+    assert lock_states(grown_spec)["app-me"].has_valid_lock

@@ -12,9 +12,11 @@ needs locking needs locking too, and so on upwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from envstacks import layout
 from envstacks.errors import LockError
@@ -115,6 +117,7 @@ def check_lock(
             else:
                 if hashes.requirements_hash(locked) != recorded.requirements_hash:
                     reasons.append("lock file changed since it was locked (edited by hand?)")
+                reasons.extend(project_problems(spec, locked))
         if recorded.other_inputs_hash != inputs.other_inputs_hash:
             reasons.append("Python version, Linux/macOS target or lower layers changed")
         if layer.versioned and recorded.version_inputs_hash != inputs.version_inputs_hash:
@@ -136,6 +139,30 @@ def check_lock(
         reasons=tuple(reasons),
         version_only=version_changed and len(reasons) == 1,
     )
+
+
+def _plain_requirements(requirements: Iterable[str]) -> set[str]:
+    """Normalised requirements without the ``extra == ...`` ones (optional dependencies)."""
+    result = set()
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            result.add(text)
+            continue
+        if req.marker is None or "extra" not in str(req.marker):
+            result.add(str(req))
+    return result
+
+
+def project_problems(spec: StackSpec, locked: LockedLayer) -> list[str]:
+    """Why a lock that ships the project is stale: its static dependencies changed."""
+    entry = locked.project
+    if entry is None or spec.project_dependencies is None:
+        return []
+    if _plain_requirements(entry.requires_dist) == _plain_requirements(spec.project_dependencies):
+        return []
+    return ["the project's [project].dependencies changed since it was locked"]
 
 
 def _state(layer: LayerSpec, check: LockCheck, lower: tuple[str, ...]) -> LockState:

@@ -225,6 +225,9 @@ class StackSpec:
     source_format: SourceFormat
     #: ``[project].name`` of the pyproject the stack lives in (pyproject format only).
     project_name: str | None = None
+    #: ``[project].dependencies`` when they are static (``None`` when absent or dynamic):
+    #: a lock that ships the project is stale once they differ from what it was locked with.
+    project_dependencies: tuple[str, ...] | None = None
     settings: Settings
     uv: UvConfig = field(default_factory=UvConfig)
     runtimes: tuple[RuntimeSpec, ...] = ()

@@ -178,6 +178,7 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             uv=uv,
             warnings=warnings,
             project_name=_project_name(data),
+            project_dependencies=_project_dependencies(data),
         )
 
 
@@ -236,6 +237,7 @@ def _build(
     uv: UvConfig,
     warnings: tuple[str, ...] | list[str],
     project_name: str | None,
+    project_dependencies: tuple[str, ...] | None = None,
 ) -> StackSpec:
     root = spec_path.parent
     raw: dict[LayerKind, tuple[RawLayer, ...]] = {}
@@ -270,6 +272,7 @@ def _build(
         spec_path=spec_path,
         source_format=source_format,
         project_name=project_name,
+        project_dependencies=project_dependencies,
         settings=settings,
         uv=uv,
         runtimes=layers.runtimes,
@@ -286,6 +289,20 @@ def _project_name(data: Mapping[str, Any]) -> str | None:
     return expect_str(
         project["name"], TomlPath("project.name"), fix='write name = "my-project" in [project]'
     )
+
+
+def _project_dependencies(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Static ``[project].dependencies`` (``None`` if dynamic, absent or not a string list)."""
+    project = data.get("project")
+    if not isinstance(project, Mapping):
+        return None
+    dynamic = project.get("dynamic", ())
+    if isinstance(dynamic, list | tuple) and "dependencies" in dynamic:
+        return None
+    deps = project.get("dependencies", [])
+    if not isinstance(deps, list | tuple) or not all(isinstance(d, str) for d in deps):
+        return None
+    return tuple(str(d) for d in deps)
 
 
 def _plain(value: Any) -> Any:
