@@ -10,9 +10,7 @@ them alone (tested).
 
 from __future__ import annotations
 
-import email.parser
 import sys
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -124,25 +122,6 @@ def host_platform_or_error(layer: LayerSpec) -> str:
             f"{list(layer.platforms)} in {layer.toml_path}); build it on one of those platforms"
         )
     return host
-
-
-def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
-    """The ``Requires-Dist`` lines of a wheel's METADATA, normalised and sorted.
-
-    Raises:
-        BuildError: the file is not a readable wheel.
-    """
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            name = next(
-                item
-                for item in archive.namelist()
-                if item.count("/") == 1 and item.endswith(".dist-info/METADATA")
-            )
-            metadata = email.parser.BytesParser().parsebytes(archive.read(name), headersonly=True)
-    except (OSError, zipfile.BadZipFile, StopIteration) as exc:
-        raise BuildError(f"{wheel}: not a readable wheel ({exc or 'no METADATA'})") from exc
-    return normalise_requirements(metadata.get_all("Requires-Dist") or [])
 
 
 def normalise_requirements(requirements: Iterable[str]) -> tuple[str, ...]:

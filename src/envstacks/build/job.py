@@ -15,12 +15,12 @@ import pluggy
 
 from envstacks import layout
 from envstacks.build import state
-from envstacks.build.install import normalise_requirements, wheel_requires_dist
+from envstacks.build.install import normalise_requirements
 from envstacks.build.layerconfig import make_layer_config
-from envstacks.build.lockview import LockView
 from envstacks.build.verify import applies, drift
 from envstacks.errors import BuildError
-from envstacks.lock import LockedLayer
+from envstacks.lock import LockedLayer, LockState
+from envstacks.lock.project import wheel_requires_dist
 from envstacks.plan import Op
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -61,14 +61,14 @@ class LayerBuild:
     spec: StackSpec
     layer: LayerSpec
     op: Op
-    lock_state: LockView
+    lock_state: LockState
     pm: pluggy.PluginManager
     reporter: Reporter
     options: BuildOptions
     platform: str
 
 
-def check_lock(layer: LayerSpec, lock_state: LockView | None) -> LockView:
+def check_lock(layer: LayerSpec, lock_state: LockState | None) -> LockState:
     """The layer's lock state, which must be valid.
 
     Raises:
@@ -115,7 +115,7 @@ def project_wheel_for(
             hint="build through the envstacks CLI, `hatch build -t venvstacks` or "
             "`pdm venvstacks build` in the project folder",
         )
-    if (got := wheel_requires_dist(wheel)) != (
+    if (got := normalise_requirements(wheel_requires_dist(wheel))) != (
         want := normalise_requirements(project.requires_dist)
     ):
         raise BuildError(

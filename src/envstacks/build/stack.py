@@ -18,15 +18,15 @@ from envstacks.build import state
 from envstacks.build.builder import build_layer
 from envstacks.build.install import host_platform_or_error
 from envstacks.build.job import BuildOptions, BuildResult, LayerBuild, check_lock
-from envstacks.build.lockview import LockView
 from envstacks.errors import BuildError, EnvStacksError
+from envstacks.lock import LockState
 from envstacks.plan import Op
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
 def needs_build(
-    spec: StackSpec, layer: LayerSpec, lock_state: LockView, *, project_wheel: Path | None = None
+    spec: StackSpec, layer: LayerSpec, lock_state: LockState, *, project_wheel: Path | None = None
 ) -> tuple[bool, str]:
     """Whether building ``layer`` would change anything, and why (no side effects).
 
@@ -59,7 +59,7 @@ def build_layers(
     spec: StackSpec,
     layers: Sequence[tuple[LayerSpec, Op]],
     *,
-    lock_states: Mapping[str, LockView],
+    lock_states: Mapping[str, LockState],
     pm: pluggy.PluginManager,
     reporter: Reporter,
     options: BuildOptions,

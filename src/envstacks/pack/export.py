@@ -28,9 +28,9 @@ from typing import Any
 
 from envstacks import layout, platforms, proc
 from envstacks.build.files import remove_path
-from envstacks.build.lockview import LockView
 from envstacks.build.state import read_record
 from envstacks.errors import ExportError, PublishError
+from envstacks.lock import LockState
 from envstacks.pack import metadata as md
 from envstacks.pack.atomic import remove_stale_temporaries, temporary_name, write_json
 from envstacks.pack.stage import stage_layer
@@ -62,7 +62,7 @@ def _host_platform() -> str:
 
 
 def _layer_metadata(
-    spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockView], platform: str
+    spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockState], platform: str
 ) -> dict[str, Any]:
     try:
         data = md.layer_metadata(spec, layer, lock_states, platform=platform)
@@ -111,7 +111,7 @@ def export_layers(
     layers: Sequence[LayerSpec],
     output_dir: Path,
     *,
-    lock_states: Mapping[str, LockView],
+    lock_states: Mapping[str, LockState],
     reporter: Reporter,
     force: bool = False,
 ) -> list[ExportResult]:
