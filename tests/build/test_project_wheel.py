@@ -24,6 +24,7 @@ SPEC = """\
 [project]
 name = "demo-proj"
 version = "1.0"
+dependencies = ["demo-pure"]
 
 [tool.venvstacks]
 runtime-provider = "local"
