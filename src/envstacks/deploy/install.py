@@ -143,8 +143,6 @@ def deploy(
         reused=tuple(reused),
         refused=tuple(entry for entry, _ in refused.values()),
     )
-    for line in result.describe():
-        reporter.info(line)
     if refused and raise_on_refusal:
         first = next(iter(refused.values()))[1]
         raise type(first)("\n".join(entry.reason for entry, _ in refused.values()), hint=first.hint)

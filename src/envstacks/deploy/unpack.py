@@ -172,7 +172,7 @@ def unpack_layer(
                 fd = os.open(path, _CREATE_FLAGS, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     reader.extract(member, out)
-                    os.fchmod(out.fileno(), mode)
+                path.chmod(mode)  # explicit, whatever the umask
                 os.utime(path, (member.mtime, member.mtime))
                 files.add(parts)
     root = workdir / install_target

@@ -1,0 +1,1 @@
+"""Publishing: reproducible layer archives (pluggy formats), their metadata, staging and export."""
