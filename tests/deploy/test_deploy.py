@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -183,3 +184,24 @@ def test_deployed_hook_reports_installed_and_reused(tmp_path, publish_layers_to,
     deploy(output, tmp_path / "t", include=["cpython-*"], pm=pm, reporter=RecordingReporter())
     deploy(output, tmp_path / "t", include=["cpython-*"], pm=pm, reporter=RecordingReporter())
     assert seen == [(RUNTIME, False), (RUNTIME, True)]
+
+
+def test_moved_deployment_reruns_postinstall_without_unpacking(tmp_path, publish_layers_to, pm):
+    output = publish_layers_to(tmp_path / "dist")
+    first = tmp_path / "first"
+    deploy(output, first, pm=pm, reporter=RecordingReporter())
+    moved = tmp_path / "moved"
+    shutil.move(first, moved)
+    (moved / "postinstall-order.txt").unlink()
+    reporter = RecordingReporter()
+
+    result = deploy(output, moved, pm=pm, reporter=reporter)
+
+    assert result.installed == () and len(result.reused) == 4
+    assert not [task for task in reporter.tasks if task.action == "unpack"]
+    assert (moved / "postinstall-order.txt").read_text().split()[0] == RUNTIME
+    assert _postinstall(moved, "app-one")["via"] == str(moved / RUNTIME / "bin")
+    assert load_state(moved)["app-one"].path == str(moved / "app-one")
+    again = RecordingReporter()
+    deploy(output, moved, pm=pm, reporter=again)
+    assert not [task for task in again.tasks if task.action == "postinstall"]

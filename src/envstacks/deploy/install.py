@@ -86,6 +86,7 @@ def deploy(
         selected = select_layers(layers, include, where=src.manifest_location)
         records = recover(target, load_state(target), reporter)
         reused: list[str] = []
+        moved: set[str] = set()  # reused, but the folder moved since: run postinstall again
         refused: dict[str, tuple[RefusedLayer, EnvStacksError]] = {}
         pending: list[ManifestLayer] = []
         for layer in selected:
@@ -96,6 +97,8 @@ def deploy(
                 and (target / layer.install_target).is_dir()
             ):
                 reused.append(layer.install_target)
+                if record.path != str(target / layer.install_target):
+                    moved.add(layer.install_target)
             elif record is None and os.path.lexists(target / layer.install_target):
                 error = DeployError(
                     f"{target / layer.install_target} exists but was not deployed by envstacks "
@@ -110,7 +113,9 @@ def deploy(
         )
         installed: list[str] = []
         try:
-            for layer in pending:
+            for layer in selected:  # dependency order: the runtime's postinstall runs first
+                if layer.install_target in moved:
+                    records = _reconfigure(layer, target, records, reporter=reporter)
                 workdir = unpacked.pop(layer.install_target, None)
                 if workdir is None:
                     continue
@@ -274,6 +279,7 @@ def _place(
     final = target / name
     previous = records.get(name)
     new = DeployedLayer(
+        path=str(final),
         install_target=name,
         layer_name=layer.layer_name,
         archive_name=layer.archive_name,
@@ -305,6 +311,19 @@ def _place(
     save_state(target, records)
     if old is not None:
         discard(old)
+    return records
+
+
+def _reconfigure(
+    layer: ManifestLayer, target: Path, records: dict[str, DeployedLayer], *, reporter: Reporter
+) -> dict[str, DeployedLayer]:
+    """Run a reused layer's postinstall again: the deployment folder moved since it ran."""
+    name = layer.install_target
+    reporter.info(f"{name}: the deployment folder moved; running postinstall.py again")
+    with reporter.task(name, "postinstall"):
+        run_postinstall(target, layer, reporter=reporter)
+    records = {**records, name: dataclasses.replace(records[name], path=str(target / name))}
+    save_state(target, records)
     return records
 
 

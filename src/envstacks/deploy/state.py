@@ -41,6 +41,8 @@ class DeployedLayer:
     archive_sha256: str
     tree_sha256: str | None = None
     state: Literal["installed", "installing"] = "installed"
+    #: The layer's absolute folder when its postinstall ran (a move means running it again).
+    path: str | None = None
     #: While ``installing``: the record of the version being replaced, if any.
     previous: DeployedLayer | None = None
 
@@ -52,6 +54,7 @@ class DeployedLayer:
             "archive_sha256": self.archive_sha256,
             "tree_sha256": self.tree_sha256,
             "state": self.state,
+            "path": self.path,
         }
         if self.previous is not None:
             data["previous"] = self.previous.to_json()
@@ -68,6 +71,7 @@ class DeployedLayer:
             archive_sha256=str(data["archive_sha256"]),
             tree_sha256=data.get("tree_sha256"),
             state="installing" if data.get("state") == "installing" else "installed",
+            path=data.get("path") if isinstance(data.get("path"), str) else None,
             previous=cls.from_json(install_target, previous)
             if isinstance(previous, Mapping)
             else None,
