@@ -119,10 +119,14 @@ def checkouts(tmp_path_factory: pytest.TempPathFactory, python_for) -> tuple[obj
     return one, _build(second)
 
 
-def test_published_layers_are_identical_from_two_build_folders(checkouts, tmp_path):
+@pytest.mark.parametrize(
+    "fmt",
+    ["tar.zst", "zip", pytest.param("tar.xz", marks=pytest.mark.slow)],  # xz: about a minute
+)
+def test_published_layers_are_identical_from_two_build_folders(checkouts, tmp_path, fmt):
     one, two = checkouts
-    first = _publish(one, tmp_path / "one")
-    second = _publish(two, tmp_path / "two")
+    first = _publish(one, tmp_path / "one", fmt)
+    second = _publish(two, tmp_path / "two", fmt)
     assert [item.install_target for item in first.layers] == list(LAYERS)
     for a, b in zip(first.layers, second.layers, strict=True):
         assert a.archive_path.name == b.archive_path.name
