@@ -11,7 +11,7 @@ import pytest
 
 from envstacks.errors import PublishError, SpecError
 from envstacks.hooks import hookimpl
-from envstacks.pack import publish as publish_module
+from envstacks.pack import packing as packing_module
 from envstacks.platforms import host_platform
 from envstacks.report import RecordingReporter
 
@@ -213,7 +213,7 @@ def test_crash_between_archives_and_manifest_leaves_a_valid_manifest(
     output = stack.spec.settings.output_dir
     stack.rebuild("framework-fw", "postinstall.py", "print('v2')\n")
     stack.rebuild("app-app", "postinstall.py", "print('v2')\n")
-    real_commit = publish_module.commit
+    real_commit = packing_module.commit
     renamed: list[str] = []
 
     def crash_after_first_archive(temporary: Path, final: Path) -> None:
@@ -222,7 +222,7 @@ def test_crash_between_archives_and_manifest_leaves_a_valid_manifest(
         real_commit(temporary, final)
         renamed.append(final.name)
 
-    monkeypatch.setattr(publish_module, "commit", crash_after_first_archive)
+    monkeypatch.setattr(packing_module, "commit", crash_after_first_archive)
     with pytest.raises(OSError, match="Input/output"):
         stack.publish()
 

@@ -1,0 +1,161 @@
+"""Pack planned layers (staged next to the build folder, in parallel) and commit them crash-safely.
+
+Packing writes each archive under a temporary name and fsyncs it; nothing visible changes.
+Committing renames archives into place, writes their snippets, and writes the manifest last,
+first dropping from the current manifest any archive about to be replaced, so the manifest
+on disk only ever names complete archives with the recorded size and hash.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envstacks import layout
+from envstacks.pack import metadata as md
+from envstacks.pack.archive_base import ArchiveFormat
+from envstacks.pack.atomic import commit, fsync_dir, fsync_file, temporary_name, write_json
+from envstacks.pack.reproducible import content_size, file_sha256, lock_mtime, scan_tree, tree_hash
+from envstacks.pack.request import PublishPlan
+from envstacks.report import Reporter
+from envstacks.spec.model import StackSpec
+
+#: ``stage_layer(spec, layer, env_path, destination, *, install_targets) -> staged folder``.
+StageFunction = Callable[..., Path]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackedLayer:
+    """An archive written under a temporary name, with its final metadata."""
+
+    plan: PublishPlan
+    temporary: Path
+    metadata: dict[str, Any]
+
+
+def pack_layers(
+    spec: StackSpec,
+    plans: Sequence[PublishPlan],
+    fmt: ArchiveFormat,
+    lock_states: Mapping[str, md.LockInfo],
+    *,
+    reporter: Reporter,
+    jobs: int | None,
+    stage: StageFunction,
+) -> list[PackedLayer]:
+    """Pack every planned layer (in parallel); on any failure remove all temporaries and raise."""
+    if not plans:
+        return []
+    install_targets = {name: state.install_target for name, state in lock_states.items()}
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(plans)))
+    packed: list[PackedLayer] = []
+    failure: BaseException | None = None
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="pack") as pool:
+        futures = [
+            pool.submit(
+                pack_layer, spec, plan, fmt, install_targets, reporter=reporter, stage=stage
+            )
+            for plan in plans
+        ]
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                packed.append(future.result())
+            except BaseException as exc:  # every temporary is removed before re-raising
+                failure = failure or exc
+                for other in futures:
+                    other.cancel()
+    if failure is not None:
+        for item in packed:
+            item.temporary.unlink(missing_ok=True)
+        raise failure
+    order = {plan.layer.build_name: index for index, plan in enumerate(plans)}
+    return sorted(packed, key=lambda item: order[item.plan.layer.build_name])
+
+
+def pack_layer(
+    spec: StackSpec,
+    plan: PublishPlan,
+    fmt: ArchiveFormat,
+    install_targets: Mapping[str, str],
+    *,
+    reporter: Reporter,
+    stage: StageFunction,
+) -> PackedLayer:
+    """Stage a layer next to the build folder, hash its tree, pack it under a temporary name."""
+    layer = plan.layer
+    root_name = str(plan.request["install_target"])
+    staging = spec.settings.build_dir / temporary_name(f"publish-{layer.build_name}")
+    staging.mkdir(parents=True)
+    temporary = plan.archive.parent / temporary_name(plan.archive.name)
+    try:
+        staged = stage(
+            spec,
+            layer,
+            layout.env_path(spec, layer),
+            staging / root_name,
+            install_targets=install_targets,
+        )
+        entries = scan_tree(staged, root_name=root_name)
+        with reporter.task(
+            layer.build_name, f"pack {fmt.name}", total=content_size(entries)
+        ) as task:
+            tree = tree_hash(entries)
+            fmt.pack(
+                staged,
+                temporary,
+                root_name=root_name,
+                mtime=lock_mtime(str(plan.request["locked_at"])),
+                task=task,
+            )
+            fsync_file(temporary)
+        metadata = {
+            **plan.request,
+            "archive_size": temporary.stat().st_size,
+            "archive_hashes": {"sha256": file_sha256(temporary)},
+            "tree_hashes": {"sha256": tree},
+        }
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PackedLayer(plan=plan, temporary=temporary, metadata=metadata)
+
+
+def commit_layers(
+    spec: StackSpec,
+    packed: Sequence[PackedLayer],
+    *,
+    output_dir: Path,
+    platform: str,
+    tag_outputs: bool,
+) -> tuple[Path, dict[str, Any]]:
+    """Rename archives into place, write snippets, then the manifest (see the module docstring)."""
+    manifest_file = md.manifest_path(output_dir, platform=platform, tag_outputs=tag_outputs)
+    replacing = {str(item.plan.request["archive_name"]) for item in packed}
+    current = md.read_json(manifest_file) or {}
+    listed = {
+        entry.get("archive_name")
+        for entries in (current.get("layers") or {}).values()
+        for entry in entries
+        if isinstance(entry, Mapping)
+    }
+    if listed & replacing:
+        interim = md.published_layers(
+            output_dir, platform=platform, tag_outputs=tag_outputs, exclude=replacing
+        )
+        write_json(manifest_file, md.manifest(spec, interim))
+    for item in packed:
+        commit(item.temporary, item.plan.archive)
+        write_json(item.plan.snippet, item.metadata)
+    fsync_dir(output_dir)
+    manifest = md.manifest(
+        spec, md.published_layers(output_dir, platform=platform, tag_outputs=tag_outputs)
+    )
+    write_json(manifest_file, manifest)
+    return manifest_file, manifest
