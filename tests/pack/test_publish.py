@@ -147,6 +147,8 @@ def test_tag_outputs_names(stack: Stack):
     assert result.manifest_path == _meta(output) / f"venvstacks-{PLATFORM}.json"
     assert (_meta(output) / "env_metadata" / f"app-app-{PLATFORM}.json").is_file()
     assert not (_meta(output) / "venvstacks.json").exists()
+    again = stack.publish(tag_outputs=True)
+    assert [item.status for item in again.layers] == ["unchanged"] * 3
     forced = stack.publish(["app-app"], tag_outputs=True, force=True)
     assert forced.layers[0].archive_path.name == f"app-app-{PLATFORM}-2.tar.zst"
     assert (output / f"app-app-{PLATFORM}-1.tar.zst").is_file()  # earlier builds stay

@@ -91,7 +91,9 @@ def _build(project: Path) -> object:
     return kit.Stack(spec=spec, reporter=reporter, results=kit.build_stack(spec, reporter))
 
 
-def _publish(built: object, output: Path, fmt: str = "tar.zst") -> PublishResult:
+def _publish(
+    built: object, output: Path, fmt: str = "tar.zst", *, tag_outputs: bool = False
+) -> PublishResult:
     spec = built.spec  # type: ignore[attr-defined]
     return publish_layers(
         spec,
@@ -101,6 +103,7 @@ def _publish(built: object, output: Path, fmt: str = "tar.zst") -> PublishResult
         output_dir=output,
         format_name=fmt,
         lock_states=lock_states(spec),
+        tag_outputs=tag_outputs,
     )
 
 
@@ -138,10 +141,11 @@ def test_published_layers_are_identical_from_two_build_folders(checkouts, tmp_pa
         ]  # staging removed
 
 
-def test_published_stack_deploys_and_runs(checkouts, tmp_path):
+@pytest.mark.parametrize("tag_outputs", [False, True])
+def test_published_stack_deploys_and_runs(checkouts, tmp_path, tag_outputs):
     one, _ = checkouts
     output = tmp_path / "dist"
-    result = _publish(one, output)
+    result = _publish(one, output, tag_outputs=tag_outputs)
     archive = result.layers[0].archive_path
     assert (
         result.layers[0].metadata["archive_hashes"]["sha256"]
