@@ -251,10 +251,12 @@ def run_deploy(inv: Invocation, opts: argparse.Namespace) -> int:
         include=opts.include,
         pm=inv.pm_factory(),
         reporter=inv.reporter,
+        # With --json, refusals are part of the summary (and the exit status), not an error.
+        raise_on_refusal=not opts.json,
     )
     if opts.json:
         print_json(inv.out, result)
-    else:
-        for line in result.describe():
-            inv.out.write(line + "\n")
+        return 0 if result.ok else 1
+    for line in result.describe():
+        inv.out.write(line + "\n")
     return 0

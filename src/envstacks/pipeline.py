@@ -216,6 +216,18 @@ def deploy(
     include: Sequence[str] = (),
     pm: pluggy.PluginManager,
     reporter: Reporter,
+    raise_on_refusal: bool = True,
 ) -> DeployResult:
-    """Install published layers from a folder, manifest or URL into ``target``."""
-    return deploy_layers(source, target, include=include, pm=pm, reporter=reporter)
+    """Install published layers from a folder, manifest or URL into ``target``.
+
+    With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
+    is then false) instead of raising, so a JSON summary can list them.
+    """
+    return deploy_layers(
+        source,
+        target,
+        include=include,
+        pm=pm,
+        reporter=reporter,
+        raise_on_refusal=raise_on_refusal,
+    )

@@ -1,0 +1,59 @@
+"""`envstacks deploy` on the command line: summaries, refusals and exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from envstacks.cli import main
+
+from .conftest import RUNTIME, Layer
+
+
+def _tamper(archive: Path) -> None:
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+
+
+def test_json_summary_lists_installed_then_reused(
+    publish_layers_to, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = publish_layers_to(tmp_path / "out")
+    target = tmp_path / "target"
+    assert main(["deploy", str(output), "--target", str(target), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert len(first["installed"]) == 4 and first["refused"] == [] and first["reused"] == []
+    assert main(["deploy", str(output), "--target", str(target), "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["installed"] == [] and sorted(second["reused"]) == sorted(first["installed"])
+
+
+def test_refusal_is_in_the_json_summary_and_the_exit_status(
+    publish_layers_to, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = publish_layers_to(
+        tmp_path / "out", [Layer(RUNTIME, "runtimes"), Layer("app-one", "applications")]
+    )
+    _tamper(output / "app-one.tar.zst")
+    target = tmp_path / "target"
+    assert main(["deploy", str(output), "--target", str(target), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert [r["install_target"] for r in summary["refused"]] == ["app-one"]
+    assert summary["installed"] == [RUNTIME]
+    assert not (target / "app-one").exists()
+
+
+def test_refusal_without_json_is_an_error_without_traceback(
+    publish_layers_to, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = publish_layers_to(
+        tmp_path / "out", [Layer(RUNTIME, "runtimes"), Layer("app-one", "applications")]
+    )
+    _tamper(output / "app-one.tar.zst")
+    assert main(["deploy", str(output), "--target", str(tmp_path / "target")]) == 1
+    err = capsys.readouterr().err
+    error = err[err.index("error: ") :]
+    assert "app-one.tar.zst" in error and "Traceback" not in err
