@@ -89,7 +89,7 @@ def main() -> None:
 
     # Warm the uv cache and the runtime once, untimed, so every figure compares warm runs.
     run([*envstacks, "build", "--lock-if-needed"], project)
-    runtime_python = next((project / "_build" / "cpython-3.12" / "bin").glob("python3.*"))
+    runtime_python = project / "_build" / "cpython-3.12" / "bin" / "python3"
 
     lock_s = timed(lambda: run([*envstacks, "lock"], project), args.rounds)
     build_s = timed(lambda: run([*envstacks, "build", "--clean"], project), args.rounds)

@@ -132,11 +132,12 @@ def compile_layer(layer_dir: str, base_python: str) -> None:
         lib_dir = os.path.join(layer_dir, "Lib")
         if not os.path.isdir(lib_dir):
             return
+    # workers=0 / -j 0: one process per core (a framework layer holds thousands of modules).
     if same_file(sys.executable, base_python):
-        compileall.compile_dir(lib_dir, optimize=0, quiet=1)
+        compileall.compile_dir(lib_dir, optimize=0, quiet=1, workers=0)
         return
     # pyc files are specific to one Python version: let the layer's own runtime write them.
-    result = subprocess.call([base_python, "-I", "-m", "compileall", "-q", lib_dir])
+    result = subprocess.call([base_python, "-I", "-m", "compileall", "-q", "-j", "0", lib_dir])
     if result < 0:
         raise PostInstallError(
             "byte-compiling {} with {} was killed (signal {})".format(lib_dir, base_python, -result)
