@@ -187,8 +187,10 @@ def _print_published(out: TextIO, result: Any) -> None:
         out.write(line + "\n")
 
 
-def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
-    """``publish``: pack built layers into reproducible archives with their metadata."""
+def _output_plan(
+    inv: Invocation, opts: argparse.Namespace
+) -> tuple[pipeline.Session, Plan, Path | None] | None:
+    """Session, plan and ``--output-dir`` of publish and local-export (``None``: --show-only)."""
     session = _session(inv, opts)
     plan = _plan(
         session.spec,
@@ -199,11 +201,21 @@ def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
         publish_derived=opts.publish_derived,
     )
     if _shown(inv, opts, session, plan):
+        return None
+    output_dir = opts.output_dir.expanduser().resolve() if opts.output_dir else None
+    return session, plan, output_dir
+
+
+def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
+    """``publish``: pack built layers into reproducible archives with their metadata."""
+    planned = _output_plan(inv, opts)
+    if planned is None:
         return 0
+    session, plan, output_dir = planned
     result = pipeline.publish(
         session,
         plan,
-        output_dir=opts.output_dir.expanduser().resolve() if opts.output_dir else None,
+        output_dir=output_dir,
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=opts.force,
@@ -218,23 +230,11 @@ def run_publish(inv: Invocation, opts: argparse.Namespace) -> int:
 
 def run_export(inv: Invocation, opts: argparse.Namespace) -> int:
     """``local-export``: copy built layers to a folder, linked and ready to run."""
-    session = _session(inv, opts)
-    plan = _plan(
-        session.spec,
-        opts,
-        inv.reporter,
-        publish=True,
-        publish_dependencies=opts.publish_dependencies,
-        publish_derived=opts.publish_derived,
-    )
-    if _shown(inv, opts, session, plan):
+    planned = _output_plan(inv, opts)
+    if planned is None:
         return 0
-    results = pipeline.local_export(
-        session,
-        plan,
-        output_dir=opts.output_dir.expanduser().resolve() if opts.output_dir else None,
-        force=opts.force,
-    )
+    session, plan, output_dir = planned
+    results = pipeline.local_export(session, plan, output_dir=output_dir, force=opts.force)
     if opts.json:
         print_json(inv.out, {"exported": results})
     else:
