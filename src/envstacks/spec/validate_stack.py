@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from envstacks.platforms import TARGET_PLATFORMS
 from envstacks.spec.graph import check_references, linearize
@@ -63,21 +64,7 @@ def resolve_layers(
     resolved_frameworks: list[FrameworkSpec] = []
     for raw in frameworks:
         deps = _dependencies(raw, linearized, by_name)
-        framework = FrameworkSpec(
-            name=raw.name,
-            toml_path=raw.where.text,
-            requirements=raw.requirements,
-            platforms=deps.platforms,
-            versioned=raw.versioned,
-            linux_target=raw.linux_target,
-            macosx_target=raw.macosx_target,
-            dynlib_exclude=raw.dynlib_exclude,
-            package_indexes=deps.package_indexes,
-            priority_indexes=raw.indexes.priority_indexes,
-            runtime=deps.runtime,
-            frameworks=raw.frameworks or (),
-            linearized=deps.linearized,
-        )
+        framework = FrameworkSpec(**_layered_fields(raw, deps))
         resolved_frameworks.append(framework)
         by_name[framework.build_name] = framework
 
@@ -86,19 +73,7 @@ def resolve_layers(
         deps = _dependencies(raw, linearized, by_name)
         resolved_apps.append(
             ApplicationSpec(
-                name=raw.name,
-                toml_path=raw.where.text,
-                requirements=raw.requirements,
-                platforms=deps.platforms,
-                versioned=raw.versioned,
-                linux_target=raw.linux_target,
-                macosx_target=raw.macosx_target,
-                dynlib_exclude=raw.dynlib_exclude,
-                package_indexes=deps.package_indexes,
-                priority_indexes=raw.indexes.priority_indexes,
-                runtime=deps.runtime,
-                frameworks=raw.frameworks or (),
-                linearized=deps.linearized,
+                **_layered_fields(raw, deps),
                 launch_module=raw.modules.launch_module,
                 run_module=raw.modules.run_module,
                 support_modules=raw.modules.support_modules,
@@ -146,6 +121,25 @@ class _Dependencies:
     linearized: tuple[str, ...]
     platforms: tuple[str, ...]
     package_indexes: Mapping[str, str]
+
+
+def _layered_fields(raw: RawLayer, deps: _Dependencies) -> dict[str, Any]:
+    """The fields frameworks and applications share, from the raw layer and its resolution."""
+    return {
+        "name": raw.name,
+        "toml_path": raw.where.text,
+        "requirements": raw.requirements,
+        "platforms": deps.platforms,
+        "versioned": raw.versioned,
+        "linux_target": raw.linux_target,
+        "macosx_target": raw.macosx_target,
+        "dynlib_exclude": raw.dynlib_exclude,
+        "package_indexes": deps.package_indexes,
+        "priority_indexes": raw.indexes.priority_indexes,
+        "runtime": deps.runtime,
+        "frameworks": raw.frameworks or (),
+        "linearized": deps.linearized,
+    }
 
 
 def _dependencies(
