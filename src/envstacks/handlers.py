@@ -49,16 +49,11 @@ def print_json(out: TextIO, data: Any) -> None:
 
 
 def _session(inv: Invocation, opts: argparse.Namespace) -> pipeline.Session:
-    spec = pipeline.with_dirs(
-        inv.load_spec(),
-        build_dir=getattr(opts, "build_dir", None),
-    )
-    for warning in spec.warnings:
-        inv.reporter.warning(warning)
-    return pipeline.Session(
-        spec=spec,
-        pm=inv.pm_factory(),
+    spec = pipeline.with_dirs(inv.load_spec(), build_dir=getattr(opts, "build_dir", None))
+    return pipeline.open_session(
+        spec,
         reporter=inv.reporter,
+        pm=inv.pm_factory(),
         project_wheel_builder=inv.project_wheel_builder,
     )
 

@@ -17,6 +17,7 @@ from envstacks.build import BuildOptions, BuildResult, build_layers
 from envstacks.build.runtime import provision_runtime, runtime_python
 from envstacks.deploy import DeployResult
 from envstacks.deploy import deploy as deploy_layers
+from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockOptions, LockResult, LockState, lock_layer, lock_states
 from envstacks.pack.export import ExportResult, export_layers
 from envstacks.pack.publish import PublishResult, publish_layers
@@ -41,6 +42,24 @@ class Session:
     project_wheel_builder: WheelBuilder | None = None
     #: Memo of the built project wheel (one build per session).
     _wheel: list[Path] = field(default_factory=list, repr=False)
+
+
+def open_session(
+    spec: StackSpec,
+    *,
+    reporter: Reporter,
+    pm: pluggy.PluginManager | None = None,
+    project_wheel_builder: WheelBuilder | None = None,
+) -> Session:
+    """Start work on a stack: show its spec warnings once and load the plugins."""
+    for warning in spec.warnings:
+        reporter.warning(warning)
+    return Session(
+        spec=spec,
+        pm=pm if pm is not None else get_plugin_manager(),
+        reporter=reporter,
+        project_wheel_builder=project_wheel_builder,
+    )
 
 
 def with_dirs(

@@ -67,21 +67,14 @@ def uv_bin() -> str:
 
 def uv_environ(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """The environment for a uv subprocess: no Python noise, no resolution-changing UV_*."""
-    env = proc.clean_environ()
-    for name in _UV_ENV_BLOCKLIST:
-        env.pop(name, None)
+    settings: dict[str, str | None] = dict.fromkeys(_UV_ENV_BLOCKLIST)
     # Colour codes and progress bars would end up in captured error messages.
-    env["NO_COLOR"] = "1"
-    env["UV_NO_PROGRESS"] = "1"
+    settings.update(NO_COLOR="1", UV_NO_PROGRESS="1")
     # Never let a lock or install step download an interpreter on its own: runtimes are
     # provisioned explicitly by the runtime providers, which pass their own settings.
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    for name, value in (extra or {}).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
+    settings["UV_PYTHON_DOWNLOADS"] = os.environ.get("UV_PYTHON_DOWNLOADS", "never")
+    settings.update(extra or {})
+    return proc.clean_environ(settings)
 
 
 def run_uv(

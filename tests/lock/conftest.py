@@ -44,6 +44,29 @@ def runtime(
     )
 
 
+def _layered(
+    cls: Any,
+    table: str,
+    *,
+    name: str,
+    requirements: Sequence[str],
+    runtime: str,
+    frameworks: Sequence[str],
+    platforms: Sequence[str],
+    extra: dict[str, Any],
+) -> Any:
+    return cls(
+        name=name,
+        toml_path=f"tool.venvstacks.{table}[{extra.pop('index', 0)}]",
+        requirements=tuple(requirements),
+        platforms=tuple(platforms),
+        runtime=runtime,
+        frameworks=tuple(frameworks),
+        linearized=tuple(f"framework-{f}" for f in frameworks),
+        **extra,
+    )
+
+
 def framework(
     name: str,
     requirements: Sequence[str] = (),
@@ -53,15 +76,15 @@ def framework(
     platforms: Sequence[str] = LINUX,
     **extra: Any,
 ) -> FrameworkSpec:
-    return FrameworkSpec(
+    return _layered(
+        FrameworkSpec,
+        "frameworks",
         name=name,
-        toml_path=f"tool.venvstacks.frameworks[{extra.pop('index', 0)}]",
-        requirements=tuple(requirements),
-        platforms=tuple(platforms),
+        requirements=requirements,
         runtime=runtime,
-        frameworks=tuple(frameworks),
-        linearized=tuple(f"framework-{f}" for f in frameworks),
-        **extra,
+        frameworks=frameworks,
+        platforms=platforms,
+        extra=extra,
     )
 
 
@@ -74,15 +97,15 @@ def application(
     platforms: Sequence[str] = LINUX,
     **extra: Any,
 ) -> ApplicationSpec:
-    return ApplicationSpec(
+    return _layered(
+        ApplicationSpec,
+        "applications",
         name=name,
-        toml_path=f"tool.venvstacks.applications[{extra.pop('index', 0)}]",
-        requirements=tuple(requirements),
-        platforms=tuple(platforms),
+        requirements=requirements,
         runtime=runtime,
-        frameworks=tuple(frameworks),
-        linearized=tuple(f"framework-{f}" for f in frameworks),
-        **extra,
+        frameworks=frameworks,
+        platforms=platforms,
+        extra=extra,
     )
 
 

@@ -15,6 +15,7 @@ import os
 import socket
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from envstacks import proc, uvrun
@@ -61,27 +62,35 @@ def _uv_env(install_dir: Path) -> dict[str, str | None]:
     }
 
 
-def installed_python(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> Path | None:
-    """The newest interpreter in ``install_dir`` that satisfies the request, if any."""
-    if not install_dir.is_dir():
-        return None
+def _python_list(
+    request: RuntimeRequest,
+    which: str,
+    extra: list[str],
+    *,
+    reporter: Reporter,
+    what: str,
+    env: dict[str, str | None],
+    cwd: Path | None = None,
+) -> list[dict[str, Any]] | None:
+    """``uv python list <target> <which> --output-format json``; ``None`` when uv fails."""
     result = uvrun.run_uv(
-        # --managed-python: only uv's own installations (in install_dir), never the
-        # machine's; --no-config: the user's uv.toml must not redirect anything.
+        # --managed-python: only uv's own installations and downloads, never the machine's
+        # Pythons; --no-config: the user's uv.toml must not redirect anything.
         [
             "python",
             "list",
             uv_target(request),
-            "--only-installed",
+            which,
             "--managed-python",
             "--output-format",
             "json",
             "--no-config",
+            *extra,
         ],
         reporter=reporter,
-        what=f"list the Pythons installed in {install_dir}",
-        cwd=install_dir,
-        env=_uv_env(install_dir),
+        what=what,
+        cwd=cwd,
+        env=env,
         check=False,
     )
     if result.returncode != 0:
@@ -90,10 +99,26 @@ def installed_python(request: RuntimeRequest, install_dir: Path, reporter: Repor
         entries = json.loads(result.stdout or "[]")
     except ValueError:
         return None
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
+def installed_python(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> Path | None:
+    """The newest interpreter in ``install_dir`` that satisfies the request, if any."""
+    if not install_dir.is_dir():
+        return None
+    entries = _python_list(
+        request,
+        "--only-installed",
+        [],
+        reporter=reporter,
+        what=f"list the Pythons installed in {install_dir}",
+        cwd=install_dir,
+        env=_uv_env(install_dir),
+    )
     # uv prints paths relative to its working folder.
     found = [
         (tuple(entry.get("version_parts", {}).values()), install_dir / entry["path"])
-        for entry in entries
+        for entry in entries or []
         if entry.get("path")
     ]
     return max(found)[1] if found else None
@@ -101,34 +126,16 @@ def installed_python(request: RuntimeRequest, install_dir: Path, reporter: Repor
 
 def _download_url(request: RuntimeRequest, reporter: Reporter) -> str | None:
     """The URL uv would download the request from, or None if it knows of none."""
-    result = uvrun.run_uv(
-        [
-            "python",
-            "list",
-            uv_target(request),
-            "--only-downloads",
-            "--managed-python",
-            "--output-format",
-            "json",
-            "--no-config",
-            *(
-                ["--python-downloads-json-url", request.python_downloads_json_url]
-                if request.python_downloads_json_url
-                else []
-            ),
-        ],
+    json_url = request.python_downloads_json_url
+    entries = _python_list(
+        request,
+        "--only-downloads",
+        ["--python-downloads-json-url", json_url] if json_url else [],
         reporter=reporter,
         what=f"list the downloads of {uv_target(request)}",
         env=_uv_env(request.cache_dir / UV_INSTALL_SUBDIR),
-        check=False,
     )
-    if result.returncode != 0:
-        return None
-    try:
-        entries = json.loads(result.stdout or "[]")
-    except ValueError:
-        return None
-    urls = [str(entry["url"]) for entry in entries if entry.get("url")]
+    urls = [str(entry["url"]) for entry in entries or [] if entry.get("url")]
     return urls[0] if urls else None
 
 

@@ -29,7 +29,6 @@ from envstacks import layout, pipeline
 from envstacks.build import BuildOptions
 from envstacks.deploy.manifest import parse_manifest
 from envstacks.errors import EnvStacksError, LockError, PublishError
-from envstacks.hooks import get_plugin_manager
 from envstacks.integrations.common import load_project_spec
 from envstacks.integrations.hatch_app import HatchReporter, abort_with
 from envstacks.integrations.hatch_build_config import VenvstacksBuilderConfig
@@ -124,13 +123,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
     def _built_session(self) -> tuple[pipeline.Session, Plan]:
         """Lock (or check the locks) and build the selected layers; return the session and plan."""
         spec = self.stack
-        for warning in spec.warnings:
-            self.reporter.warning(warning)
-        session = pipeline.Session(
-            spec=spec,
-            pm=get_plugin_manager(),
-            reporter=self.reporter,
-            project_wheel_builder=hatchling_wheel,
+        session = pipeline.open_session(
+            spec, reporter=self.reporter, project_wheel_builder=hatchling_wheel
         )
         check_only = self.config.lock_policy == "check"
         plan = make_plan(

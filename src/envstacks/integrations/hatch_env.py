@@ -32,7 +32,6 @@ from envstacks import layout, pipeline
 from envstacks.build import BuildOptions, needs_build
 from envstacks.build.layerconfig import PYTHON
 from envstacks.errors import EnvStacksError, SpecError
-from envstacks.hooks import get_plugin_manager
 from envstacks.integrations.common import load_project_spec
 from envstacks.integrations.hatch_app import HatchReporter, abort_with
 from envstacks.integrations.hatch_wheel import project_wheel_builder
@@ -216,11 +215,8 @@ class VenvstacksEnvironment(EnvironmentInterface):
 
     def _build_layers(self) -> None:
         spec = self.stack
-        for warning in spec.warnings:
-            self.reporter.warning(warning)
-        session = pipeline.Session(
-            spec=spec,
-            pm=get_plugin_manager(),
+        session = pipeline.open_session(
+            spec,
             reporter=self.reporter,
             project_wheel_builder=project_wheel_builder(self.metadata.config, self.reporter),
         )
