@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pluggy
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from envstacks import layout
 from envstacks.build import BuildOptions, BuildResult, build_layers
@@ -18,7 +16,8 @@ from envstacks.build.runtime import provision_runtime, runtime_python
 from envstacks.deploy import DeployResult
 from envstacks.deploy import deploy as deploy_layers
 from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, LockResult, LockState, lock_layer, lock_states
+from envstacks.lock import LockOptions, LockResult, lock_layer, lock_states
+from envstacks.lock.project import requires_project
 from envstacks.pack.export import ExportResult, export_layers
 from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.plan import Op, Plan, Request, make_plan
@@ -96,20 +95,6 @@ def show_plan(spec: StackSpec, include: Sequence[str] = (), *, allow_missing: bo
     return make_plan(spec, Request(lock=Op.RUN, include=include, allow_missing=allow_missing))
 
 
-def requires_project(spec: StackSpec, layer: LayerSpec) -> bool:
-    """Whether a layer lists the project's own distribution among its requirements."""
-    if spec.project_name is None:
-        return False
-    own = canonicalize_name(spec.project_name)
-    for text in layer.requirements:
-        try:
-            if canonicalize_name(Requirement(text).name) == own:
-                return True
-        except InvalidRequirement:
-            continue
-    return False
-
-
 def project_wheel(session: Session, layers: Sequence[LayerSpec]) -> Path | None:
     """Build the project's wheel once, if any of ``layers`` needs it and a builder is available."""
     if not any(requires_project(session.spec, layer) for layer in layers):
@@ -180,11 +165,6 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
         reporter=session.reporter,
         options=options,
     )
-
-
-def current_states(spec: StackSpec) -> dict[str, LockState]:
-    """Lock states read from disk now (after a lock step changed them)."""
-    return lock_states(spec)
 
 
 def publish(
