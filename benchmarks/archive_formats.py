@@ -229,8 +229,8 @@ def make_large(folder: Path, interpreter: Path) -> Path:
 
 def make_example(work: Path) -> list[Path]:
     """Build the example stack with the CLI and stage each layer as publish does."""
+    from envstacks.build.stage import stage_layer  # noqa: PLC0415
     from envstacks.lock import lock_states  # noqa: PLC0415 - only for this tree
-    from envstacks.pack.stage import stage_layer  # noqa: PLC0415
     from envstacks.spec import load  # noqa: PLC0415
 
     project = work / "sklearn-stack"

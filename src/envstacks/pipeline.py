@@ -12,16 +12,16 @@ import pluggy
 
 from envstacks import layout
 from envstacks.build import BuildOptions, BuildResult, build_layers
-from envstacks.build.runtime import provision_runtime, runtime_python
 from envstacks.deploy import DeployResult
 from envstacks.deploy import deploy as deploy_layers
+from envstacks.deploy.export import ExportResult, export_layers
 from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockOptions, LockResult, lock_layer, lock_states
 from envstacks.lock.project import requires_project
-from envstacks.pack.export import ExportResult, export_layers
 from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.plan import Op, Plan, Request, make_plan
 from envstacks.report import Reporter
+from envstacks.runtime.provision import provision_runtime, runtime_python
 from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
 from envstacks.status import StackStatus, stack_status
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks import proc
 from envstacks.errors import ToolError
+from envstacks.fs import tagged_file_sha256
 
 #: Folder names that are never part of a module.
 _SKIPPED_DIRS = frozenset({"__pycache__"})
@@ -114,16 +115,10 @@ def module_files(module: Path) -> tuple[Path, ...]:
     )
 
 
-def content_hash(path: Path) -> str:
-    """``sha256:<hex>`` of a file's bytes."""
-    with path.open("rb") as stream:
-        return "sha256:" + hashlib.file_digest(stream, "sha256").hexdigest()
-
-
 def file_module_hash(path: Path) -> str:
     """Hash a single-file module as venvstacks does: its name, then its content hash."""
     digest = hashlib.sha256(path.name.encode())
-    digest.update(content_hash(path).encode())
+    digest.update(tagged_file_sha256(path).encode())
     return "sha256:" + digest.hexdigest()
 
 
@@ -141,7 +136,7 @@ def dir_module_hash(module: Path) -> str:
         base = module.parent / folder.path
         for name in folder.files:
             digest.update(name.encode())
-            digest.update(content_hash(base / name).encode())
+            digest.update(tagged_file_sha256(base / name).encode())
     return "sha256/" + digest.hexdigest()
 
 
@@ -150,8 +145,3 @@ def module_hash(module: Path) -> str:
     if module.is_file():
         return file_module_hash(module)
     return dir_module_hash(module)
-
-
-def module_hashes(modules: Iterable[Path]) -> tuple[str, ...]:
-    """:func:`module_hash` of each module, in the given order."""
-    return tuple(module_hash(module) for module in modules)

@@ -1,6 +1,6 @@
 """Helpers for build and export tests: write stacks, lock them for real, build wheels by hand.
 
-Loaded by ``tests/build/conftest.py`` and ``tests/export/conftest.py`` (the test suite uses
+Loaded by the ``kit`` fixture of ``tests/conftest.py`` (the test suite uses
 ``--import-mode=importlib``, so helper modules are loaded from their path).
 """
 
@@ -23,11 +23,11 @@ import pluggy
 
 from envstacks import layout
 from envstacks.build import BuildOptions, BuildResult, build_layers
-from envstacks.build.runtime import provision_runtime, runtime_python
 from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockOptions, lock_layer, lock_states
 from envstacks.plan import Op
 from envstacks.report import RecordingReporter
+from envstacks.runtime.provision import provision_runtime, runtime_python
 from envstacks.spec import load
 from envstacks.spec.model import StackSpec
 

@@ -81,7 +81,7 @@ def test_numpy_runtime_scipy_framework_app(kit: ModuleType, tmp_path: Path, pyth
         assert kit.record_problems(site) == []
     staged = tmp_path / "staged"
     targets = {layer.build_name: layer.build_name for layer in spec.layers}
-    from envstacks.pack.stage import stage_layer
+    from envstacks.build.stage import stage_layer
 
     for layer in spec.layers:
         tree = stage_layer(

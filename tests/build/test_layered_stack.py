@@ -24,10 +24,10 @@ import pytest
 from envstacks import layout
 from envstacks.build import BuildOptions, needs_build
 from envstacks.build.chain import CHAIN_MODULE, CHAIN_PTH
+from envstacks.build.stage import stage_layer
 from envstacks.errors import BuildError
 from envstacks.hooks import get_plugin_manager, hookimpl
 from envstacks.lock import lock_states
-from envstacks.pack.stage import stage_layer
 from envstacks.plan import Op
 from envstacks.report import RecordingReporter
 from envstacks.spec import load

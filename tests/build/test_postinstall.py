@@ -11,7 +11,7 @@ import pytest
 
 from envstacks import layout
 from envstacks._injected import postinstall
-from envstacks.pack.stage import postinstall_script
+from envstacks.build.stage import postinstall_script
 
 ANY_PYTHON = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.deploy import deploy
-from envstacks.deploy.state import load_state
+from envstacks.deploy.record import load_state
 from envstacks.errors import DeployError, SelectionError
 from envstacks.report import RecordingReporter
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.deploy import deploy
-from envstacks.deploy.state import load_state
+from envstacks.deploy.record import load_state
 from envstacks.report import RecordingReporter
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, default_layers

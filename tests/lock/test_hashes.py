@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 from envstacks import layout
+from envstacks.fs import strings_sha256
 from envstacks.lock import hashes
 from envstacks.lock.pylock import parse_pylock
-from envstacks.lock.state import check_lock, layer_inputs
+from envstacks.lock.validity import check_lock, layer_inputs
 from envstacks.sourcetree import dir_module_hash, file_module_hash, module_hash
 from envstacks.spec.model import StackSpec
 
@@ -46,10 +47,10 @@ VENVSTACKS_APP_META = {
 def test_hash_strings_concatenates_without_separator() -> None:
     items = ("A string", "Another string", "A string with non-ASCII characters: 🦎🐸🦎")
     # venvstacks tests/test_hashing.py::EXPECTED_STRING_ITERABLE_HASHES["sha256"]
-    assert hashes.hash_strings(items) == (
+    assert strings_sha256(items) == (
         "sha256:30ad29063127d5e45ade75380df47dbbcee1246c55e138b0d42419ecb3a8635a"
     )
-    assert hashes.hash_strings(["ab", "c"]) == hashes.hash_strings(["a", "bc"])
+    assert strings_sha256(["ab", "c"]) == strings_sha256(["a", "bc"])
 
 
 def test_lock_input_hash_vectors() -> None:
@@ -131,8 +132,8 @@ def test_other_inputs_vectors(stacks: type, tmp_path: Path) -> None:
     assert hashes.other_inputs(spec, framework) == (
         "py_version=3.11", "linux_target=glibc@2.28", "macosx_target=13.0", "cpython-3.11",
     )  # fmt: skip
-    assert hashes.hash_strings(hashes.other_inputs(spec, framework)).startswith("sha256:191fdc73")
-    assert hashes.hash_strings(hashes.other_inputs(spec, app)).startswith("sha256:715bf9a1")
+    assert strings_sha256(hashes.other_inputs(spec, framework)).startswith("sha256:191fdc73")
+    assert strings_sha256(hashes.other_inputs(spec, app)).startswith("sha256:715bf9a1")
 
 
 def test_requirements_hash_of_venvstacks_lock(tmp_path: Path) -> None:

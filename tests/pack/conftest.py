@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from envstacks import layout
-from envstacks.build.state import BuildRecord, write_record
+from envstacks.build.record import BuildRecord, write_record
 from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockState
 from envstacks.pack.publish import PublishResult, publish_layers

@@ -3,8 +3,9 @@
 The archives of stage_layer trees are compared with those of the same project built in
 another folder, then deployed and run.
 
-Stack (as in tests/export): runtime ``cpython-3.12`` (a local CPython made relocatable) ->
-``framework-clib@1`` (ships ``libdemo.so.1``) -> ``app-useext`` (an extension module linking it).
+Stack (as in tests/deploy/test_export.py): runtime ``cpython-3.12`` (a local CPython made
+relocatable) -> ``framework-clib@1`` (ships ``libdemo.so.1``) -> ``app-useext`` (an extension
+module linking it).
 Wheels are compiled in the test and locked with ``--local-wheels``, so no network is needed.
 """
 

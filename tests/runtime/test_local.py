@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from envstacks.build import relocate
-from envstacks.build.runtime import ProvidedRuntime, provision_runtime, runtime_python
-from envstacks.build.runtime_copy import copy_installation
-from envstacks.build.runtime_probe import probe
 from envstacks.hooks import get_plugin_manager
 from envstacks.report import RecordingReporter
+from envstacks.runtime import relocate
+from envstacks.runtime.adopt import copy_installation
+from envstacks.runtime.probe import probe
+from envstacks.runtime.provision import ProvidedRuntime, provision_runtime, runtime_python
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the local provider relocates ELF files only"

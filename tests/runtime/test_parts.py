@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.build import relocate
-from envstacks.build.runtime import runtime_request, user_cache_dir
-from envstacks.build.runtime_local import candidates_in
-from envstacks.build.runtime_probe import InterpreterInfo, layout_problem, parse_version_request
-from envstacks.build.runtime_uv import reachability_problem
 from envstacks.errors import RuntimeProvisionError
 from envstacks.report import NullReporter
+from envstacks.runtime import relocate
+from envstacks.runtime.local import candidates_in
+from envstacks.runtime.probe import InterpreterInfo, layout_problem, parse_version_request
+from envstacks.runtime.provision import runtime_request, user_cache_dir
+from envstacks.runtime.uv_managed import reachability_problem
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF files")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from envstacks.build.runtime import ProvidedRuntime, RuntimeRequest, provision_runtime
 from envstacks.errors import RuntimeProvisionError
 from envstacks.hooks import get_plugin_manager, hookimpl
 from envstacks.report import RecordingReporter
+from envstacks.runtime.provision import ProvidedRuntime, RuntimeRequest, provision_runtime
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),

@@ -2,7 +2,7 @@
 
 The public API is :func:`build_layers` (what the orchestrator calls), :func:`needs_build`
 (what ``show`` asks) and their values. Runtime provisioning lives in
-:mod:`envstacks.build.runtime`.
+:mod:`envstacks.runtime.provision`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from envstacks.build.files import remove_path
 from envstacks.errors import BuildError
+from envstacks.fs import remove_path
 from envstacks.sourcetree import module_files
 from envstacks.spec.model import ApplicationSpec
 

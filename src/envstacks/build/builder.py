@@ -1,6 +1,6 @@
 """Build one layer environment: decide what it needs, then create, install, link and check it.
 
-The steps, for the action :mod:`envstacks.build.state` decides:
+The steps, for the action :mod:`envstacks.build.record` decides:
 
 * runtime layer: provision the runtime (``CLEAN`` only), ``uv pip sync`` its lock into its own
   ``site-packages``, publish its shared libraries, write its layer config, clean up;
@@ -19,21 +19,21 @@ import time
 from pathlib import Path
 
 from envstacks import layout, proc
-from envstacks.build import state
+from envstacks.build import record as state
 from envstacks.build.appmodules import copy_modules
 from envstacks.build.chain import link_layered_env, write_build_pyvenv_cfg
+from envstacks.build.checks import smoke_test
 from envstacks.build.dynlib import link_shared_libraries
-from envstacks.build.files import remove_path
-from envstacks.build.install import install_wheel, sync_lock
 from envstacks.build.job import BuildResult, LayerBuild, decide, project_wheel_for
 from envstacks.build.layerconfig import LayerConfig, make_layer_config, write_layer_config
 from envstacks.build.portability import ensure_portability
-from envstacks.build.runtime import provision_runtime, runtime_python
-from envstacks.build.runtime_probe import parse_version_request, probe, version_matches
-from envstacks.build.verify import smoke_test
+from envstacks.build.sync import install_wheel, sync_lock
 from envstacks.errors import BuildError, EnvStacksError
+from envstacks.fs import remove_path
 from envstacks.lock import LockedLayer, read_lock
 from envstacks.report import Task
+from envstacks.runtime.probe import parse_version_request, probe, version_matches
+from envstacks.runtime.provision import provision_runtime, runtime_python
 from envstacks.spec.model import ApplicationSpec, RuntimeSpec
 
 

@@ -35,8 +35,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from envstacks._injected.postinstall import pyvenv_cfg_text
-from envstacks.build.files import remove_path, replace_text
 from envstacks.build.layerconfig import LayerConfig
+from envstacks.fs import remove_path, write_text
 
 #: The generated chaining module (in the layer's own site-packages).
 CHAIN_MODULE = "_envstacks_layers"
@@ -118,8 +118,8 @@ def write_chain(env: Path, config: LayerConfig) -> None:
     """Write (or refresh) the ``.pth`` hook and the chaining module of a layered environment."""
     site = env / config.site_dir
     site.mkdir(parents=True, exist_ok=True)
-    replace_text(site / f"{CHAIN_MODULE}.py", chain_module_text(config.pylib_dirs, config.site_dir))
-    replace_text(site / CHAIN_PTH, f"import {CHAIN_MODULE}\n")
+    write_text(site / f"{CHAIN_MODULE}.py", chain_module_text(config.pylib_dirs, config.site_dir))
+    write_text(site / CHAIN_PTH, f"import {CHAIN_MODULE}\n")
 
 
 def write_interpreter(env: Path, config: LayerConfig, *, platform: str = sys.platform) -> None:
@@ -135,7 +135,7 @@ def write_interpreter(env: Path, config: LayerConfig, *, platform: str = sys.pla
     python = bin_dir / "python"
     if python.is_symlink():
         python.unlink()
-    replace_text(python, wrapper_text(config.dynlib_dirs, platform=platform), mode=0o755)
+    write_text(python, wrapper_text(config.dynlib_dirs, platform=platform), mode=0o755)
     major, minor = config.py_version.split(".")[:2]
     for alias in (f"python{major}", f"python{major}.{minor}"):
         _relink(bin_dir / alias, "python")
@@ -154,7 +154,7 @@ def write_build_pyvenv_cfg(env: Path, config: LayerConfig) -> None:
     It is never shipped: ``postinstall.py`` writes the deployed one from the layer config.
     """
     base = os.path.normpath(env / config.base_python)
-    replace_text(env / "pyvenv.cfg", pyvenv_cfg_text(base, config.py_version))
+    write_text(env / "pyvenv.cfg", pyvenv_cfg_text(base, config.py_version))
 
 
 def link_layered_env(env: Path, config: LayerConfig, *, platform: str = sys.platform) -> None:

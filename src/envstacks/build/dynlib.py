@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from envstacks import layout
-from envstacks.build.files import remove_path
 from envstacks.errors import BuildError
+from envstacks.fs import remove_path
 from envstacks.spec.model import LayerSpec
 
 _SHARED_LIBRARY = re.compile(r"(\.so(\.\d+)*|\.dylib)\Z")

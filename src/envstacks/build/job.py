@@ -2,8 +2,8 @@
 
 :class:`BuildOptions` and :class:`BuildResult` are public (``envstacks.build``);
 :class:`LayerBuild` bundles what one layer's build needs. :func:`decide` compares the layer's
-current inputs with its last build record (:mod:`envstacks.build.state`) and, for ``Op.RUN``,
-also compares the environment with its lock (:func:`envstacks.build.verify.drift`).
+current inputs with its last build record (:mod:`envstacks.build.record`) and, for ``Op.RUN``,
+also compares the environment with its lock (:func:`envstacks.build.checks.drift`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import pluggy
 
 from envstacks import layout
-from envstacks.build import state
-from envstacks.build.install import normalise_requirements
+from envstacks.build import record as state
+from envstacks.build.checks import applies, drift
 from envstacks.build.layerconfig import make_layer_config
-from envstacks.build.verify import applies, drift
+from envstacks.build.sync import normalise_requirements
 from envstacks.errors import BuildError
 from envstacks.lock import LockedLayer, LockState
 from envstacks.lock.project import wheel_requires_dist

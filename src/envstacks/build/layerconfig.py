@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout
-from envstacks.build.files import replace_text
 from envstacks.errors import BuildError
+from envstacks.fs import write_text
 from envstacks.spec.model import ApplicationSpec, LayerSpec, StackSpec
 
 #: The interpreter of every layer, relative to the layer folder (POSIX layout).
@@ -113,7 +113,7 @@ def write_layer_config(env: Path, config: LayerConfig) -> Path:
     """Write ``config`` into the layer folder ``env`` (replacing, never editing, the old file)."""
     path = env / layout.LAYER_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(path, config.text())
+    write_text(path, config.text())
     return path
 
 

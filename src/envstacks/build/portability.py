@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from envstacks.build.files import link_or_copy, remove_path, replace_text
+from envstacks.fs import link_or_copy, remove_path, write_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +90,7 @@ def edit_records(site_dir: Path, removed: Iterable[Path]) -> list[Path]:
             continue
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(kept)
-        replace_text(record, out.getvalue())
+        write_text(record, out.getvalue())
         edited.append(record)
     return edited
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pluggy
 
-from envstacks.build import state
+from envstacks.build import record as state
 from envstacks.build.builder import build_layer
-from envstacks.build.install import host_platform_or_error
 from envstacks.build.job import BuildOptions, BuildResult, LayerBuild, check_lock
+from envstacks.build.sync import host_platform_or_error
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.lock import LockState
 from envstacks.plan import Op

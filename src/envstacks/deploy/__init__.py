@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envstacks.deploy.install import deploy
+from envstacks.deploy.deployer import deploy
 from envstacks.deploy.result import DeployResult, RefusedLayer
 
 __all__ = ["DeployResult", "RefusedLayer", "deploy"]

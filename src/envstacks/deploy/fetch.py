@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.errors import DeployError
+from envstacks.fs import CHUNK
 from envstacks.layout import METADATA_DIR
-from envstacks.pack.reproducible import CHUNK
 from envstacks.report import Reporter, Task
 
 #: Download attempts per archive before giving up.

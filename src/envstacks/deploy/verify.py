@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from envstacks.errors import VerificationError
-from envstacks.pack.reproducible import CHUNK
+from envstacks.fs import file_sha256
 from envstacks.report import Task
-
-
-def sha256_of(path: Path, *, task: Task | None = None) -> str:
-    """The hex sha256 of a file, reading it in large chunks and reporting progress."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-            if task is not None:
-                task.advance(len(chunk))
-    return digest.hexdigest()
 
 
 def verify_archive(
@@ -37,7 +25,7 @@ def verify_archive(
             hint="the archive is incomplete or was replaced after publishing; "
             "fetch it again or republish the layer",
         )
-    actual = sha256_of(path, task=task)
+    actual = file_sha256(path, progress=task)
     if actual != sha256.lower():
         raise VerificationError(
             f"archive {archive_name!r} ({path}): sha256 is {actual}, the manifest records {sha256}",

@@ -21,8 +21,8 @@ DISABLE_ENV_VAR = "ENVSTACKS_DISABLE_PLUGINS"
 #: provider (the fallback of ``auto``) is ``trylast`` and the uv-managed one (tried first) is not.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "envstacks.pack.formats",
-    "envstacks.build.runtime_local",
-    "envstacks.build.runtime_uv",
+    "envstacks.runtime.local",
+    "envstacks.runtime.uv_managed",
 )
 
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from envstacks.hooks.markers import hookspec
 
 if TYPE_CHECKING:
-    from envstacks.build.runtime import ProvidedRuntime, RuntimeRequest
     from envstacks.pack.formats import ArchiveFormat
     from envstacks.report import Reporter
+    from envstacks.runtime.provision import ProvidedRuntime, RuntimeRequest
     from envstacks.spec.model import LayerSpec, StackSpec
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from envstacks.lock.locker import LockOptions, LockResult, lock_layer, read_lock
 from envstacks.lock.pylock import LockedLayer, LockedPackage, LockedWheel
-from envstacks.lock.state import LockState, lock_states
+from envstacks.lock.validity import LockState, lock_states
 
 __all__ = [
     "LockOptions",

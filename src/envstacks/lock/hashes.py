@@ -11,25 +11,15 @@ locks written by venvstacks 0.8 and by envstacks check each other as valid:
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from envstacks.fs import strings_sha256
 from envstacks.lock.pylock import NO_INDEX, LockedLayer
 from envstacks.platforms import PLATFORMS
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, StackSpec
-
-
-def hash_strings(items: Iterable[str]) -> str:
-    """``sha256:<hex>`` of the strings concatenated without separators."""
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(item.encode())
-    return "sha256:" + digest.hexdigest()
 
 
 def _normalized(requirement: str) -> str:
@@ -57,7 +47,7 @@ def clean_requirements(lines: Iterable[str]) -> list[str]:
 
 def lock_input_hash(requirements: Sequence[str]) -> str:
     """The hash of a layer's declared requirements (``["scipy"]`` -> ``sha256:b9178063…``)."""
-    return hash_strings(clean_requirements(requirements))
+    return strings_sha256(clean_requirements(requirements))
 
 
 def requirements_hash_inputs(locked: LockedLayer) -> list[str]:
@@ -81,7 +71,7 @@ def requirements_hash_inputs(locked: LockedLayer) -> list[str]:
 
 def requirements_hash(locked: LockedLayer) -> str:
     """The hash of a parsed layer lock (see :func:`requirements_hash_inputs`)."""
-    return hash_strings(requirements_hash_inputs(locked))
+    return strings_sha256(requirements_hash_inputs(locked))
 
 
 def targets_linux(layer: LayerSpec) -> bool:
@@ -120,9 +110,3 @@ def version_inputs(layer: LayerSpec) -> tuple[str, ...]:
             items.append(module_hash(layer.launch_module))
         items.extend(module_hash(path) for path in layer.support_modules)
     return tuple(items)
-
-
-def json_hash(value: Mapping[str, Any] | Sequence[Any]) -> str:
-    """``sha256:`` of a JSON-able value in canonical form (sorted keys; other values as str)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hash_strings([text])

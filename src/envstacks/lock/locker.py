@@ -17,7 +17,7 @@ from envstacks.errors import LockError
 from envstacks.lock import hashes, markers, meta, postprocess, resolve, summary, uvproject
 from envstacks.lock.project import project_key, requires_project, wheel_requires_dist
 from envstacks.lock.pylock import LockedLayer, load_pylock, parse_pylock
-from envstacks.lock.state import LayerInputs, LockCheck, LockState, check_layers, layer_inputs
+from envstacks.lock.validity import LayerInputs, LockCheck, LockState, check_layers, layer_inputs
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 

@@ -27,7 +27,8 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from envstacks import layout
-from envstacks.lock.hashes import clean_requirements, json_hash
+from envstacks.fs import json_sha256
+from envstacks.lock.hashes import clean_requirements
 from envstacks.lock.project import requires_project
 from envstacks.lock.pylock import LockedLayer, LockedPackage
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -157,7 +158,7 @@ def uv_inputs_hash(spec: StackSpec, layer: LayerSpec) -> str:
     setting makes the lock stale. Command-line options (``--local-wheels``, ``--no-index``)
     are deliberately not part of it.
     """
-    return json_hash(
+    return json_sha256(
         {
             "settings": dict(spec.uv.settings),
             "index": layer_indexes(spec, layer),

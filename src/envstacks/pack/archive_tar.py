@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from envstacks.errors import DeployError
+from envstacks.fs import CHUNK
 from envstacks.pack.archive_base import ArchiveMember, CountingReader, MemberKind
-from envstacks.pack.reproducible import CHUNK, EntryKind, ProgressReader, TreeEntry, scan_tree
+from envstacks.pack.reproducible import EntryKind, ProgressReader, TreeEntry, scan_tree
 from envstacks.report import Task
 
 #: zstd level of ``tar.zst`` archives, chosen from benchmarks/archive_formats.py (docs/archives.md).

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from envstacks.errors import DeployError
+from envstacks.fs import CHUNK
 from envstacks.pack.archive_base import ArchiveMember, MemberKind
-from envstacks.pack.reproducible import CHUNK, EntryKind, ProgressReader, scan_tree
+from envstacks.pack.reproducible import EntryKind, ProgressReader, scan_tree
 from envstacks.report import Task
 
 #: The "made by" system recorded in every entry (3 = Unix), whatever machine packs.

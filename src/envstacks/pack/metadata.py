@@ -15,14 +15,13 @@ deploy can always use it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from envstacks.errors import PublishError
+from envstacks.fs import file_sha256, read_json
 from envstacks.layout import METADATA_DIR
-from envstacks.pack.reproducible import file_sha256
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import (
     ApplicationSpec,
@@ -163,15 +162,6 @@ def request_metadata(
         "archive_name": archive_file,
         "target_platform": platform,
     }
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A metadata file's content, or ``None`` when it is missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:

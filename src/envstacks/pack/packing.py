@@ -17,10 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout
+from envstacks.fs import (
+    commit,
+    file_sha256,
+    fsync_dir,
+    fsync_file,
+    read_json,
+    temporary_name,
+    write_json,
+)
 from envstacks.pack import metadata as md
 from envstacks.pack.archive_base import ArchiveFormat
-from envstacks.pack.atomic import commit, fsync_dir, fsync_file, temporary_name, write_json
-from envstacks.pack.reproducible import content_size, file_sha256, lock_mtime, scan_tree, tree_hash
+from envstacks.pack.reproducible import content_size, lock_mtime, scan_tree, tree_hash
 from envstacks.pack.request import PublishPlan
 from envstacks.report import Reporter
 from envstacks.spec.model import StackSpec
@@ -138,7 +146,7 @@ def commit_layers(
     """Rename archives into place, write snippets, then the manifest (see the module docstring)."""
     manifest_file = md.manifest_path(output_dir, platform=platform, tag_outputs=tag_outputs)
     replacing = {str(item.plan.request["archive_name"]) for item in packed}
-    current = md.read_json(manifest_file) or {}
+    current = read_json(manifest_file) or {}
     listed = {
         entry.get("archive_name")
         for entries in (current.get("layers") or {}).values()

@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 import pluggy
 
+from envstacks.build.stage import stage_layer
 from envstacks.errors import PublishError
+from envstacks.fs import remove_stale_temporaries
 from envstacks.pack import metadata as md
-from envstacks.pack.atomic import remove_stale_temporaries
 from envstacks.pack.formats import get_format
 from envstacks.pack.packing import StageFunction, commit_layers, pack_layers
 from envstacks.pack.request import PublishPlan, plan_layer
-from envstacks.pack.stage import stage_layer
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -111,7 +111,7 @@ def publish_layers(
         dry_run: compute and return the build requests; write nothing.
         jobs: layers packed at once (default: one per core, at most one per layer).
         platform: the target platform (default: this machine's).
-        stage: the staging function (default: :func:`envstacks.pack.stage.stage_layer`).
+        stage: the staging function (default: :func:`envstacks.build.stage.stage_layer`).
 
     Raises:
         SpecError: unknown archive format.

@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from envstacks.errors import PublishError
+from envstacks.fs import file_sha256
 from envstacks.report import Task
 
 #: Folder names never archived, at any depth.
 EXCLUDED_DIRS = frozenset({"__pycache__"})
-#: Read size for file contents (large enough to let hashlib and compressors release the GIL).
-CHUNK = 1 << 20
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755
@@ -185,15 +184,6 @@ class ProgressReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file's content, read in large chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_hash(entries: Iterable[TreeEntry]) -> str:

@@ -7,16 +7,15 @@ with the recorded size and sha256, the layer is skipped without staging or packi
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envstacks import layout
-from envstacks.build.state import read_record
+from envstacks.build.record import read_record
 from envstacks.errors import PublishError
+from envstacks.fs import json_sha256, read_json
 from envstacks.pack import metadata as md
 from envstacks.pack.archive_base import ArchiveFormat
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -54,8 +53,7 @@ def build_inputs_hash(spec: StackSpec, layer: LayerSpec, requirements_hash: obje
             f"(built {record.inputs.get('requirements_hash')}, locked {requirements_hash})",
             hint=f"run `envstacks build --include {layer.build_name}` to bring it up to date",
         )
-    text = json.dumps(dict(record.inputs), sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return json_sha256(dict(record.inputs))
 
 
 def plan_layer(
@@ -81,7 +79,7 @@ def plan_layer(
     snippet = md.snippet_path(
         output_dir, layer.build_name, platform=platform, tag_outputs=tag_outputs
     )
-    previous = md.read_json(snippet)
+    previous = read_json(snippet)
     previous_build = None
     if previous is not None and previous.get("lock_version") == base["lock_version"]:
         build = previous.get("archive_build")

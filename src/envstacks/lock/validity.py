@@ -20,6 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from envstacks import layout
 from envstacks.errors import LockError
+from envstacks.fs import strings_sha256
 from envstacks.lock import hashes, meta
 from envstacks.lock.pylock import LockedLayer, load_pylock
 from envstacks.lock.uvproject import uv_inputs_hash
@@ -80,8 +81,8 @@ def layer_inputs(
     """Compute a layer's current lock inputs."""
     return LayerInputs(
         lock_input_hash=hashes.lock_input_hash(layer.requirements),
-        other_inputs_hash=hashes.hash_strings(hashes.other_inputs(spec, layer)),
-        version_inputs_hash=hashes.hash_strings(hashes.version_inputs(layer)),
+        other_inputs_hash=strings_sha256(hashes.other_inputs(spec, layer)),
+        version_inputs_hash=strings_sha256(hashes.version_inputs(layer)),
         platforms=tuple(sorted(layer.platforms)),
         uv_inputs_hash=uv_inputs_hash(spec, layer),
         cutoff=meta.exclude_newer(spec, environ),

@@ -5,7 +5,7 @@ Interpreters are searched, in this order, in the configured search path
 managed installations (the user's and envstacks' own cache), then ``/usr/local``,
 ``/opt/python*`` and ``/usr``. Each candidate is run to learn its exact version and layout;
 pyenv shims (scripts, not interpreters) are never used. The chosen installation is copied
-by :func:`envstacks.build.runtime_copy.copy_installation`.
+by :func:`envstacks.runtime.adopt.copy_installation`.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks import uvrun
-from envstacks.build import relocate
-from envstacks.build.runtime import AUTO, ProvidedRuntime, RuntimeRequest
-from envstacks.build.runtime_copy import SHARED_PREFIXES, copy_installation
-from envstacks.build.runtime_probe import (
+from envstacks.errors import EnvStacksError
+from envstacks.hooks.markers import hookimpl
+from envstacks.platforms import host_platform
+from envstacks.report import Reporter
+from envstacks.runtime import relocate
+from envstacks.runtime.adopt import SHARED_PREFIXES, copy_installation
+from envstacks.runtime.probe import (
     InterpreterInfo,
     layout_problem,
     parse_version_request,
     probe_or_reason,
     version_matches,
 )
-from envstacks.build.runtime_uv import UV_INSTALL_SUBDIR
-from envstacks.errors import EnvStacksError
-from envstacks.hooks.markers import hookimpl
-from envstacks.platforms import host_platform
-from envstacks.report import Reporter
+from envstacks.runtime.provision import AUTO, ProvidedRuntime, RuntimeRequest
+from envstacks.runtime.uv_managed import UV_INSTALL_SUBDIR
 
 NAME = "local"
 

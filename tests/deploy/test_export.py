@@ -20,10 +20,10 @@ from types import ModuleType
 import pytest
 
 from envstacks import layout
+from envstacks.build.stage import stage_layer
+from envstacks.deploy.export import export_layers
 from envstacks.errors import ExportError
 from envstacks.lock import LockOptions, lock_states
-from envstacks.pack.export import export_layers
-from envstacks.pack.stage import stage_layer
 from envstacks.report import RecordingReporter
 from envstacks.spec import load
 

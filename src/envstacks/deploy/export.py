@@ -1,6 +1,6 @@
 """``local-export``: copy built layers into a folder, deployed names and all, ready to run.
 
-Each layer is staged (:func:`envstacks.pack.stage.stage_layer`: hard links to the build
+Each layer is staged (:func:`envstacks.build.stage.stage_layer`: hard links to the build
 folder where the file system allows, names ``name@N`` for versioned layers) into a temporary
 folder beside its final place, renamed into place, and made runnable by its own
 ``postinstall.py`` run with envstacks' interpreter (any Python 3 can run it). Layers go
@@ -27,13 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout, platforms, proc
-from envstacks.build.files import remove_path
-from envstacks.build.state import read_record
+from envstacks.build.record import read_record
+from envstacks.build.stage import stage_layer
 from envstacks.errors import ExportError, PublishError
+from envstacks.fs import (
+    read_json,
+    remove_path,
+    remove_stale_temporaries,
+    temporary_name,
+    write_json,
+)
 from envstacks.lock import LockState
 from envstacks.pack import metadata as md
-from envstacks.pack.atomic import remove_stale_temporaries, temporary_name, write_json
-from envstacks.pack.stage import stage_layer
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 
@@ -170,7 +175,7 @@ def _export_one(
     target = str(metadata["install_target"])
     destination = output_dir / target
     snippet = _snippet(output_dir, layer)
-    if not force and md.read_json(snippet) == dict(metadata) and destination.is_dir():
+    if not force and read_json(snippet) == dict(metadata) and destination.is_dir():
         reporter.debug(f"{layer.build_name}: export {destination} is up to date")
         return ExportResult(
             layer=layer.build_name,
@@ -215,7 +220,7 @@ def _write_manifest(spec: StackSpec, output_dir: Path) -> None:
     """List every layer of the stack currently exported in ``output_dir``."""
     present = []
     for layer in spec.layers:
-        data = md.read_json(_snippet(output_dir, layer))
+        data = read_json(_snippet(output_dir, layer))
         if data is not None and (output_dir / str(data.get("install_target"))).is_dir():
             present.append(data)
     write_json(md.metadata_dir(output_dir) / "venvstacks.json", md.manifest(spec, present))

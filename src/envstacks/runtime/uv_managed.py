@@ -19,13 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from envstacks import proc, uvrun
-from envstacks.build.runtime import AUTO, ProvidedRuntime, RuntimeRequest
-from envstacks.build.runtime_copy import copy_installation
-from envstacks.build.runtime_probe import layout_problem, probe_or_reason
 from envstacks.errors import EnvStacksError
 from envstacks.hooks.markers import hookimpl
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
+from envstacks.runtime.adopt import copy_installation
+from envstacks.runtime.probe import layout_problem, probe_or_reason
+from envstacks.runtime.provision import AUTO, ProvidedRuntime, RuntimeRequest
 
 NAME = "uv-managed"
 #: Folder under envstacks' cache that ``uv python install --install-dir`` fills.

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envstacks import proc
-from envstacks.build import relocate
-from envstacks.build.runtime_probe import InterpreterInfo
 from envstacks.errors import RuntimeProvisionError
 from envstacks.report import Reporter, Task
+from envstacks.runtime import relocate
+from envstacks.runtime.probe import InterpreterInfo
 
 #: Prefixes shared with other software: only the Python pieces are copied from them.
 SHARED_PREFIXES = frozenset({"/", "/usr", "/usr/local", "/opt/local"})

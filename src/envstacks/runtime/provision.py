@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pluggy
 
-from envstacks.build.runtime_probe import parse_version_request, probe, version_matches
 from envstacks.errors import EnvStacksError, RuntimeProvisionError
 from envstacks.platforms import IMPLEMENTATIONS, host_platform
 from envstacks.report import Reporter
+from envstacks.runtime.probe import parse_version_request, probe, version_matches
 from envstacks.spec.model import RuntimeSpec, StackSpec
 
 #: ``runtime-provider`` value that lets the providers decide (uv-managed first, then local).

@@ -25,21 +25,20 @@ import pluggy
 from envstacks import proc
 from envstacks.deploy.fetch import Source, archive_location, fetch_archive, open_source
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
-from envstacks.deploy.result import DeployResult, RefusedLayer
-from envstacks.deploy.state import (
+from envstacks.deploy.record import (
     DeployedLayer,
     deploy_lock,
-    discard,
     load_state,
     old_name,
     recover,
     save_state,
 )
+from envstacks.deploy.result import DeployResult, RefusedLayer
 from envstacks.deploy.unpack import unpack_layer
 from envstacks.deploy.verify import verify_archive
 from envstacks.errors import DeployError, EnvStacksError
+from envstacks.fs import discard, fsync_dir, temporary_name
 from envstacks.layout import LAYER_CONFIG, METADATA_DIR
-from envstacks.pack.atomic import fsync_dir, temporary_name
 from envstacks.pack.formats import format_for_archive
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from envstacks import layout
 from envstacks.build.chain import BASE_LINK, CHAIN_MODULE, CHAIN_PTH, write_chain, write_interpreter
-from envstacks.build.files import link_or_copy, remove_path, replace_bytes
 from envstacks.build.layerconfig import (
     LayerConfig,
     make_layer_config,
     read_layer_config,
     write_layer_config,
 )
+from envstacks.fs import link_or_copy, remove_path, write_bytes
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
@@ -124,5 +124,5 @@ def stage_layer(
         write_chain(destination, config)
         write_interpreter(destination, config, platform=sys.platform)
     write_layer_config(destination, config)
-    replace_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
+    write_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
     return destination

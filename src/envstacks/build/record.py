@@ -21,7 +21,6 @@ build is always redone from scratch.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import secrets
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, TypedDict
 
 from envstacks import layout
-from envstacks.build.files import replace_text
+from envstacks.fs import tagged_file_sha256, write_json
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, RuntimeSpec, StackSpec
 
@@ -106,19 +105,13 @@ def write_record(spec: StackSpec, layer: LayerSpec, record: BuildRecord) -> Path
     """Write the record of a successful build."""
     path = layout.last_build_path(spec, layer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
+    write_json(path, record.to_json(), durable=False)
     return path
 
 
 def forget_record(spec: StackSpec, layer: LayerSpec) -> None:
     """Delete the record (a build is starting: until it succeeds, nothing is known good)."""
     layout.last_build_path(spec, layer).unlink(missing_ok=True)
-
-
-def wheel_hash(wheel: Path) -> str:
-    """``sha256:<hex>`` of a wheel file."""
-    with wheel.open("rb") as stream:
-        return "sha256:" + hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def build_inputs(
@@ -144,7 +137,7 @@ def build_inputs(
         "py_version": runtime.py_version,
         "requirements_hash": requirements_hash,
         "spec": fields,
-        "project_wheel": wheel_hash(project_wheel) if project_wheel is not None else None,
+        "project_wheel": tagged_file_sha256(project_wheel) if project_wheel is not None else None,
     }
     if isinstance(layer, RuntimeSpec):
         inputs["python_implementation"] = layer.python_implementation

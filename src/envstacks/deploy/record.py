@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from envstacks.errors import DeployError
+from envstacks.fs import discard, fsync_dir, remove_stale_temporaries, write_json
 from envstacks.layout import METADATA_DIR
-from envstacks.pack.atomic import TEMP_PREFIX, fsync_dir, remove_stale_temporaries, write_json
 from envstacks.report import Reporter
 
 STATE_FILE = "deployed.json"
@@ -154,16 +153,6 @@ def _old_copies(target: Path) -> dict[str, list[Path]]:
             install_target = entry.name[len(OLD_PREFIX) + 9 :]
             found.setdefault(install_target, []).append(entry)
     return found
-
-
-def discard(path: Path) -> None:
-    """Remove a folder: first out of its name (atomically), then its content."""
-    if not path.exists() and not path.is_symlink():
-        return
-    doomed = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(4)}.discard"
-    path.rename(doomed)
-    fsync_dir(path.parent)
-    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def recover(
