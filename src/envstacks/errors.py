@@ -33,6 +33,14 @@ class ToolError(EnvStacksError, RuntimeError):
     """An external tool (uv, patchelf, a Python interpreter) failed or is missing."""
 
 
+class PlatformError(EnvStacksError, RuntimeError):
+    """This machine is none of the target platforms, or a layer does not target it."""
+
+
+class NotBuiltError(EnvStacksError, RuntimeError):
+    """A layer that must be built first (to publish or export it) has no current build."""
+
+
 class LockError(EnvStacksError, RuntimeError):
     """A layer could not be locked, or its lock is unusable."""
 

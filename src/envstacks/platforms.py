@@ -5,6 +5,12 @@ from __future__ import annotations
 import platform as _platform
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from envstacks.errors import PlatformError
+
+if TYPE_CHECKING:
+    from envstacks.spec.model import LayerSpec
 
 #: Every target platform a layer may name in ``platforms`` (venvstacks' six).
 TARGET_PLATFORMS: tuple[str, ...] = (
@@ -157,3 +163,35 @@ def host_platform() -> str | None:
     """The target-platform name of the machine we run on, or ``None`` if it is none of them."""
     system = "linux" if sys.platform.startswith("linux") else sys.platform
     return _HOST_MACHINES.get(system, {}).get(_platform.machine().lower())
+
+
+def require_host_platform(what: str) -> str:
+    """The target-platform name of this machine, for ``what`` (a sentence start).
+
+    Raises:
+        PlatformError: this machine is none of the target platforms.
+    """
+    host = host_platform()
+    if host is None:
+        raise PlatformError(
+            f"{what}: this machine ({sys.platform}, {_platform.machine()}) is none of the "
+            f"target platforms ({', '.join(TARGET_PLATFORMS)})",
+            hint="build, publish and export on a machine of one of those platforms",
+        )
+    return host
+
+
+def require_layer_platform(layer: LayerSpec, *, action: str = "build") -> str:
+    """This machine's target platform, which ``layer`` must target (to ``action`` it here).
+
+    Raises:
+        PlatformError: this machine is no target platform, or the layer does not target it.
+    """
+    host = require_host_platform(f"layer '{layer.build_name}'")
+    if not layer.targets(host):
+        raise PlatformError(
+            f"layer '{layer.build_name}' does not target {host} (platforms = "
+            f"{list(layer.platforms)} in {layer.toml_path}); {action} it on one of those platforms",
+            hint=f"{action} it on one of its platforms, or add {host!r} to its `platforms`",
+        )
+    return host

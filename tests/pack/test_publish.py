@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import PublishError, SpecError
+from envstacks.errors import NotBuiltError, PublishError, SpecError
 from envstacks.hooks import hookimpl
 from envstacks.pack import packing as packing_module
 from envstacks.platforms import host_platform
@@ -255,7 +255,7 @@ def test_layers_without_valid_lock_or_build_are_refused(stack: Stack):
     ):
         stack.publish(lock_states=states)
     (stack.spec.settings.build_dir / "framework-fw.last-build.json").unlink()
-    with pytest.raises(PublishError, match=r"'framework-fw' .* is not built"):
+    with pytest.raises(NotBuiltError, match=r"'framework-fw' .* is not built"):
         stack.publish()
     with pytest.raises(SpecError, match=r"did you mean 'tar\.xz'"):
         stack.publish(format_name="tar.gz")

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, TypedDict
 
 from envstacks import layout
+from envstacks.errors import NotBuiltError
 from envstacks.fs import tagged_file_sha256, write_json
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, RuntimeSpec, StackSpec
@@ -107,6 +108,31 @@ def write_record(spec: StackSpec, layer: LayerSpec, record: BuildRecord) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, record.to_json(), durable=False)
     return path
+
+
+def require_current_build(
+    spec: StackSpec, layer: LayerSpec, *, requirements_hash: object
+) -> BuildRecord:
+    """The record of the layer's last build, which must be made from its current lock.
+
+    Raises:
+        NotBuiltError: the layer was never built, or was built from another lock.
+    """
+    record = read_record(spec, layer)
+    env = layout.env_path(spec, layer)
+    if record is None or not env.is_dir():
+        raise NotBuiltError(
+            f"layer {layer.build_name!r} ({layer.toml_path}) is not built: no environment "
+            f"with a build record at {env}",
+            hint=f"run `envstacks build --include {layer.build_name}` first",
+        )
+    if record.inputs.get("requirements_hash") != requirements_hash:
+        raise NotBuiltError(
+            f"layer {layer.build_name!r} was built from another lock "
+            f"(built {record.inputs.get('requirements_hash')}, locked {requirements_hash})",
+            hint=f"run `envstacks build --include {layer.build_name}` to bring it up to date",
+        )
+    return record
 
 
 def forget_record(spec: StackSpec, layer: LayerSpec) -> None:

@@ -17,10 +17,10 @@ import pluggy
 from envstacks.build import record as state
 from envstacks.build.builder import build_layer
 from envstacks.build.job import BuildOptions, BuildResult, LayerBuild, check_lock
-from envstacks.build.sync import host_platform_or_error
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.lock import LockState
 from envstacks.plan import Op
+from envstacks.platforms import require_layer_platform
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 
@@ -35,7 +35,7 @@ def needs_build(
     if not lock_state.has_valid_lock:
         return True, "its lock is not valid: " + "; ".join(lock_state.reasons)
     try:
-        platform = host_platform_or_error(layer)
+        platform = require_layer_platform(layer)
     except EnvStacksError as exc:
         return True, exc.message
     inputs = state.build_inputs(
@@ -86,7 +86,7 @@ def build_layers(
             pm=pm,
             reporter=reporter,
             options=options,
-            platform=host_platform_or_error(layer),
+            platform=require_layer_platform(layer),
         )
     _check_outside_dependencies(spec, wanted, jobs)
     results = _run(spec, jobs, max(1, options.jobs))

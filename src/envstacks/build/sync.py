@@ -10,7 +10,6 @@ them alone (tested).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -102,26 +101,6 @@ def install_wheel(
         error=BuildError,
         env=_env_for(layer, platform),
     )
-
-
-def host_platform_or_error(layer: LayerSpec) -> str:
-    """The target platform a layer is built for here (the host's).
-
-    Raises:
-        BuildError: the host is no target platform, or the layer does not target it.
-    """
-    host = platforms.host_platform()
-    if host is None:
-        raise BuildError(
-            f"layer '{layer.build_name}': this machine ({sys.platform}) is none of the "
-            f"target platforms {', '.join(platforms.TARGET_PLATFORMS)}; build on a target machine"
-        )
-    if not layer.targets(host):
-        raise BuildError(
-            f"layer '{layer.build_name}' does not target {host} (platforms = "
-            f"{list(layer.platforms)} in {layer.toml_path}); build it on one of those platforms"
-        )
-    return host
 
 
 def normalise_requirements(requirements: Iterable[str]) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout, platforms, proc
-from envstacks.build.record import read_record
+from envstacks.build.record import require_current_build
 from envstacks.build.stage import stage_layer
 from envstacks.errors import ExportError, PublishError
 from envstacks.fs import (
@@ -56,16 +56,6 @@ class ExportResult:
     seconds: float
 
 
-def _host_platform() -> str:
-    host = platforms.host_platform()
-    if host is None:
-        raise ExportError(
-            f"this machine ({sys.platform}) is none of the target platforms; "
-            "export layers on the platform they were built for"
-        )
-    return host
-
-
 def _layer_metadata(
     spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockState], platform: str
 ) -> dict[str, Any]:
@@ -73,19 +63,7 @@ def _layer_metadata(
         data = md.layer_metadata(spec, layer, lock_states, platform=platform)
     except PublishError as exc:
         raise ExportError(exc.message, hint=exc.hint) from exc
-    record = read_record(spec, layer)
-    env = layout.env_path(spec, layer)
-    if record is None or not env.is_dir():
-        raise ExportError(
-            f"layer '{layer.build_name}' ({layer.toml_path}) is not built: no environment with "
-            f"a build record at {env}",
-            hint=f"run `envstacks build --include {layer.build_name}` first",
-        )
-    if record.inputs.get("requirements_hash") != data["requirements_hash"]:
-        raise ExportError(
-            f"layer '{layer.build_name}' was built from another lock than the current one",
-            hint=f"run `envstacks build --include {layer.build_name}` to bring it up to date",
-        )
+    record = require_current_build(spec, layer, requirements_hash=data["requirements_hash"])
     data["build_id"] = record.build_id
     return data
 
@@ -129,7 +107,7 @@ def export_layers(
             that are neither exported nor part of this export, or its postinstall failed.
     """
     output_dir = output_dir.absolute()
-    platform = _host_platform()
+    platform = platforms.require_host_platform("local-export")
     order = {layer.build_name: index for index, layer in enumerate(spec.layers)}
     ordered = sorted(layers, key=lambda layer: order[layer.build_name])
     targets = {name: state.install_target for name, state in lock_states.items()}

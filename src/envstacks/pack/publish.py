@@ -24,13 +24,12 @@ from typing import Any, Literal
 import pluggy
 
 from envstacks.build.stage import stage_layer
-from envstacks.errors import PublishError
 from envstacks.fs import remove_stale_temporaries
 from envstacks.pack import metadata as md
 from envstacks.pack.formats import get_format
 from envstacks.pack.packing import StageFunction, commit_layers, pack_layers
 from envstacks.pack.request import PublishPlan, plan_layer
-from envstacks.platforms import host_platform
+from envstacks.platforms import require_host_platform
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 
@@ -118,9 +117,7 @@ def publish_layers(
         PublishError: a layer is not built, has no valid lock, or packing failed.
     """
     fmt = get_format(pm, format_name)
-    platform = platform or host_platform()
-    if platform is None:
-        raise PublishError("this machine is not one of the platforms envstacks publishes for")
+    platform = platform or require_host_platform("publish")
     plans = [
         plan_layer(
             spec,

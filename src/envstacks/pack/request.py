@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks import layout
-from envstacks.build.record import read_record
+from envstacks.build.record import require_current_build
 from envstacks.errors import PublishError
 from envstacks.fs import json_sha256, read_json
 from envstacks.pack import metadata as md
@@ -37,22 +36,9 @@ def build_inputs_hash(spec: StackSpec, layer: LayerSpec, requirements_hash: obje
     """``sha256:`` of what the layer's last build was made from (its content, never its paths).
 
     Raises:
-        PublishError: the layer was never built, or was built from another lock.
+        NotBuiltError: the layer was never built, or was built from another lock.
     """
-    record = read_record(spec, layer)
-    env = layout.env_path(spec, layer)
-    if record is None or not env.is_dir():
-        raise PublishError(
-            f"layer {layer.build_name!r} ({layer.toml_path}) is not built: no environment "
-            f"with a build record at {env}",
-            hint=f"run `envstacks build --include {layer.build_name}` first",
-        )
-    if record.inputs.get("requirements_hash") != requirements_hash:
-        raise PublishError(
-            f"layer {layer.build_name!r} was built from another lock "
-            f"(built {record.inputs.get('requirements_hash')}, locked {requirements_hash})",
-            hint=f"run `envstacks build --include {layer.build_name}` to bring it up to date",
-        )
+    record = require_current_build(spec, layer, requirements_hash=requirements_hash)
     return json_sha256(dict(record.inputs))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pluggy
 
 from envstacks.errors import EnvStacksError, RuntimeProvisionError
-from envstacks.platforms import IMPLEMENTATIONS, host_platform
+from envstacks.platforms import IMPLEMENTATIONS, require_host_platform
 from envstacks.report import Reporter
 from envstacks.runtime.probe import parse_version_request, probe, version_matches
 from envstacks.spec.model import RuntimeSpec, StackSpec
@@ -137,14 +137,9 @@ def runtime_request(spec: StackSpec, runtime: RuntimeSpec) -> RuntimeRequest:
     """The request the providers receive for ``runtime``.
 
     Raises:
-        RuntimeProvisionError: this machine is none of the supported platforms.
+        PlatformError: this machine is none of the supported platforms.
     """
-    platform = host_platform()
-    if platform is None:
-        raise RuntimeProvisionError(
-            f"runtime layer '{runtime.build_name}': this machine is none of the platforms "
-            "envstacks builds for (linux, macOS or Windows on x86_64 or arm64)"
-        )
+    platform = require_host_platform(f"runtime layer '{runtime.build_name}'")
     values: dict[str, str | None] = {}
     for key, env_var in (
         ("python-install-mirror", "UV_PYTHON_INSTALL_MIRROR"),
