@@ -12,9 +12,8 @@ import pluggy
 
 from envstacks import layout
 from envstacks.build import BuildOptions, BuildResult, build_layers
-from envstacks.deploy import DeployResult
+from envstacks.deploy import DeployResult, ExportResult, export_layers
 from envstacks.deploy import deploy as deploy_layers
-from envstacks.deploy.export import ExportResult, export_layers
 from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockOptions, LockResult, lock_layer, lock_states
 from envstacks.lock.project import requires_project

@@ -1,13 +1,14 @@
-"""Build layer environments: runtimes, layered venvs, dynlib linking and portability clean-up.
+"""Build layer environments: layered venvs, dynlib linking, portability clean-up, staging.
 
 The public API is :func:`build_layers` (what the orchestrator calls), :func:`needs_build`
-(what ``show`` asks) and their values. Runtime provisioning lives in
-:mod:`envstacks.runtime.provision`.
+(what ``show`` asks), :func:`stage_layer` (a deployable copy of a built layer, for publish and
+local-export) and their values. Runtimes come from :mod:`envstacks.runtime`.
 """
 
 from __future__ import annotations
 
 from envstacks.build.job import BuildOptions, BuildResult
 from envstacks.build.stack import build_layers, needs_build
+from envstacks.build.stage import stage_layer
 
-__all__ = ["BuildOptions", "BuildResult", "build_layers", "needs_build"]
+__all__ = ["BuildOptions", "BuildResult", "build_layers", "needs_build", "stage_layer"]

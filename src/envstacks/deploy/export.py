@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout, platforms, proc
+from envstacks.build import stage_layer
 from envstacks.build.record import require_current_build
-from envstacks.build.stage import stage_layer
 from envstacks.errors import ExportError, PublishError
 from envstacks.fs import (
     read_json,

@@ -1,1 +1,1 @@
-"""Publishing: reproducible layer archives (pluggy formats), their metadata, staging and export."""
+"""Publishing: reproducible layer archives (pluggy formats) and their venvstacks metadata."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from envstacks.build.stage import stage_layer
+from envstacks.build import stage_layer
 from envstacks.fs import remove_stale_temporaries
 from envstacks.pack import metadata as md
 from envstacks.pack.formats import get_format
