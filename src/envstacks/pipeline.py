@@ -1,26 +1,32 @@
-"""The one orchestrator: runs lock, build, publish, local-export and deploy over a Plan."""
+"""The one orchestrator: front-ends turn their options into a StackRequest and call :func:`run`.
+
+A run reads top to bottom: plan the layers, check or relock their locks, build them, then
+publish or export them. Lock states are computed once per session (and once more after a lock
+step); the project's wheel is built at most once; the lifecycle hooks
+(``envstacks_layer_locked/built/published/deployed``) are fired here, for every caller alike.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pluggy
 
 from envstacks import layout
-from envstacks.build import BuildOptions, BuildResult, build_layers
+from envstacks.build import BuildOptions, BuildResult, build_layers, needs_build
 from envstacks.deploy import DeployResult, ExportResult, export_layers
-from envstacks.deploy import deploy as deploy_layers
+from envstacks.deploy import deploy as deploy_archives
+from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, LockResult, lock_layer, lock_states
+from envstacks.lock import LockOptions, LockResult, LockState, lock_layer, lock_states
 from envstacks.lock.project import requires_project
 from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.plan import Op, Plan, Request, make_plan
 from envstacks.report import Reporter
-from envstacks.runtime.provision import provision_runtime, runtime_python
+from envstacks.runtime import provision_runtime, runtime_python
 from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
 from envstacks.status import StackStatus, stack_status
 
@@ -30,34 +36,115 @@ WheelBuilder = Callable[[Path, Path], Path]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PublishOptions:
+    """Where and how layers are published (``None`` fields take the stack's settings)."""
+
+    output_dir: Path | None = None
+    format_name: str | None = None
+    tag_outputs: bool = False
+    #: Republish unchanged layers too.
+    force: bool = False
+    #: Compute what would be published; write nothing.
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportOptions:
+    """Where layers are exported (``None``: the stack's ``export-dir``)."""
+
+    output_dir: Path | None = None
+    #: Export layers whose export is up to date too.
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackRequest:
+    """Everything one run is asked to do; every front-end builds one of these."""
+
+    #: Which layers, and which operations for them.
+    plan: Request
+    lock: LockOptions = dataclasses.field(default_factory=LockOptions)
+    build: BuildOptions = dataclasses.field(default_factory=BuildOptions)
+    #: Publish the planned layers (after building them, if the plan builds).
+    publish: PublishOptions | None = None
+    #: Export the planned layers instead of (or as well as) publishing them.
+    export: ExportOptions | None = None
+    #: When set, layers to build must already have valid locks (Hatch's ``lock = "check"``);
+    #: the value names the setting that asked for it, for the error.
+    locks_must_be_valid: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackResult:
+    """What a run did, step by step (empty where a step did not run)."""
+
+    plan: Plan
+    locked: tuple[LockResult, ...] = ()
+    built: tuple[BuildResult, ...] = ()
+    published: PublishResult | None = None
+    exported: tuple[ExportResult, ...] = ()
+
+
 class Session:
-    """What every stage needs: the stack, the plugins, where to report, how to build the project."""
+    """One front-end invocation's work on a stack: the shared inputs and what it computed once.
 
-    spec: StackSpec
-    pm: pluggy.PluginManager
-    reporter: Reporter
-    #: Called when a layer requires the project itself.
-    project_wheel_builder: WheelBuilder | None = None
-    #: Memo of the built project wheel (one build per session).
-    _wheel: list[Path] = field(default_factory=list, repr=False)
+    The caches are explicit attributes, not hidden state: :meth:`lock_states` is computed on
+    first use and read again after a lock step, :meth:`project_wheel` is built at
+    most once.
+    """
 
+    def __init__(
+        self,
+        spec: StackSpec,
+        *,
+        reporter: Reporter,
+        pm: pluggy.PluginManager | None = None,
+        project_wheel_builder: WheelBuilder | None = None,
+    ) -> None:
+        for warning in spec.warnings:
+            reporter.warning(warning)
+        self.spec = spec
+        self.reporter = reporter
+        self.pm = pm if pm is not None else get_plugin_manager()
+        self.project_wheel_builder = project_wheel_builder
+        self._lock_states: Mapping[str, LockState] | None = None
+        self._project_wheel: Path | None = None
 
-def open_session(
-    spec: StackSpec,
-    *,
-    reporter: Reporter,
-    pm: pluggy.PluginManager | None = None,
-    project_wheel_builder: WheelBuilder | None = None,
-) -> Session:
-    """Start work on a stack: show its spec warnings once and load the plugins."""
-    for warning in spec.warnings:
-        reporter.warning(warning)
-    return Session(
-        spec=spec,
-        pm=pm if pm is not None else get_plugin_manager(),
-        reporter=reporter,
-        project_wheel_builder=project_wheel_builder,
-    )
+    def lock_states(self) -> Mapping[str, LockState]:
+        """The lock state of every enabled layer (read from the files once; uv never runs)."""
+        if self._lock_states is None:
+            self._lock_states = lock_states(self.spec)
+        return self._lock_states
+
+    def project_wheel(self, layers: Sequence[LayerSpec]) -> Path | None:
+        """The project's wheel if one of ``layers`` ships the project (built once per session)."""
+        if not any(requires_project(self.spec, layer) for layer in layers):
+            return None
+        if self._project_wheel is None and self.project_wheel_builder is not None:
+            out = self.spec.settings.build_dir / "project-wheel"
+            with self.reporter.task(self.spec.project_name or "project", "build wheel"):
+                self._project_wheel = self.project_wheel_builder(self.spec.root, out)
+            self.reporter.info(f"built the project's wheel {self._project_wheel.name}")
+        return self._project_wheel
+
+    def plan(self, request: Request) -> Plan:
+        """The plan for ``request``; patterns that matched nothing are warned about."""
+        plan = make_plan(self.spec, request)
+        for pattern in plan.unmatched:
+            self.reporter.warning(f"no layer matches {pattern!r}")
+        return plan
+
+    def status(self, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
+        """The stack status for ``show`` and ``--show`` (lock validity read from disk, no uv)."""
+        return stack_status(self.spec, self.lock_states(), plan, with_operations=with_operations)
+
+    def layers(self, names: Sequence[str]) -> list[LayerSpec]:
+        """The layers of the stack with these build names, in the given order."""
+        return [self.spec.layer(name) for name in names]
+
+    def forget_lock_states(self) -> None:
+        """Read the lock states from the files again on next use (a lock step changed them)."""
+        self._lock_states = None
 
 
 def with_dirs(
@@ -67,7 +154,7 @@ def with_dirs(
     output_dir: Path | None = None,
     export_dir: Path | None = None,
 ) -> StackSpec:
-    """The spec with command-line folder overrides applied (relative to the current folder)."""
+    """The spec with folder overrides applied (relative to the current folder)."""
     settings = spec.settings
 
     def resolved(value: Path | None, current: Path) -> Path:
@@ -82,128 +169,131 @@ def with_dirs(
     return spec if new == settings else dataclasses.replace(spec, settings=new)
 
 
-def status(
-    spec: StackSpec, plan: Plan | None = None, *, with_operations: bool = False
-) -> StackStatus:
-    """The stack status for ``show`` and ``--show`` (lock validity read from disk, no uv)."""
-    return stack_status(spec, lock_states(spec), plan, with_operations=with_operations)
+def run(session: Session, request: StackRequest, plan: Plan | None = None) -> StackResult:
+    """Lock, build, then publish and/or export the layers ``request`` selects.
 
+    ``plan`` is the plan already made for ``request.plan`` (``--show`` prints it first).
 
-def show_plan(spec: StackSpec, include: Sequence[str] = (), *, allow_missing: bool = False) -> Plan:
-    """The layers ``show`` prints: with ``include``, lock-mode selection (deps and derived)."""
-    return make_plan(spec, Request(lock=Op.RUN, include=include, allow_missing=allow_missing))
-
-
-def project_wheel(session: Session, layers: Sequence[LayerSpec]) -> Path | None:
-    """Build the project's wheel once, if any of ``layers`` needs it and a builder is available."""
-    if not any(requires_project(session.spec, layer) for layer in layers):
-        return None
-    if session._wheel:
-        return session._wheel[0]
-    if session.project_wheel_builder is None:
-        return None
-    out = session.spec.settings.build_dir / "project-wheel"
-    with session.reporter.task(session.spec.project_name or "project", "build wheel"):
-        wheel = session.project_wheel_builder(session.spec.root, out)
-    session.reporter.info(f"built the project's wheel {wheel.name}")
-    session._wheel.append(wheel)
-    return wheel
-
-
-def lock_python(session: Session, runtime: RuntimeSpec) -> Path:
-    """An interpreter for locking against ``runtime``: its build env, provisioned if missing."""
-    env = layout.env_path(session.spec, runtime)
-    if not env.exists():
-        provision_runtime(session.spec, runtime, env, pm=session.pm, reporter=session.reporter)
-    return runtime_python(env)
+    Raises:
+        EnvStacksError: a step failed (the subclass says which); earlier steps' work is kept.
+    """
+    plan = plan if plan is not None else session.plan(request.plan)
+    if request.locks_must_be_valid is not None:
+        _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
+    locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
+    built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+    published = publish(session, plan, request.publish) if request.publish is not None else None
+    exported = tuple(export(session, plan, request.export)) if request.export is not None else ()
+    return StackResult(
+        plan=plan, locked=locked, built=built, published=published, exported=exported
+    )
 
 
 def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> list[LockResult]:
     """Lock the planned layers, lowest first (each layer's lock constrains the ones above)."""
     spec = session.spec
-    planned = [spec.layer(ops.name) for ops in plan.to_lock()]
-    wheel = project_wheel(session, planned)
+    planned = plan.to_lock()
     options = options or LockOptions()
+    wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
-    results: list[LockResult] = []
-    python_for = functools.cache(
-        lambda name: lock_python(session, spec.runtime_of(spec.layer(name)))
-    )
-    for ops in plan.to_lock():
+    pythons: dict[str, Path] = {}
+
+    def python_for(runtime: RuntimeSpec) -> Path:
+        if runtime.build_name not in pythons:
+            pythons[runtime.build_name] = _lock_python(session, runtime)
+        return pythons[runtime.build_name]
+
+    results = []
+    for ops in planned:
         layer = spec.layer(ops.name)
-        result = lock_layer(
-            spec,
-            layer,
-            python=python_for(spec.runtime_of(layer).build_name),
-            if_needed=ops.lock is Op.IF_NEEDED,
-            reset=ops.reset_lock,
-            options=options,
-            reporter=session.reporter,
+        results.append(
+            lock_layer(
+                spec,
+                layer,
+                python=python_for(spec.runtime_of(layer)),
+                if_needed=ops.lock is Op.IF_NEEDED,
+                reset=ops.reset_lock,
+                options=options,
+                reporter=session.reporter,
+            )
         )
+    # Even an unchanged lock may have new metadata (a requirement respelled), so the states
+    # of the locked layers and of the layers above them are read again.
+    session.forget_lock_states()
+    for result in results:
         session.pm.hook.envstacks_layer_locked(
-            spec=spec, layer=layer, lock_path=result.pylock_path, changed=result.changed
+            spec=spec,
+            layer=spec.layer(result.layer),
+            lock_path=result.pylock_path,
+            changed=result.changed,
         )
-        results.append(result)
     return results
 
 
 def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:
-    """Build (or update) the planned layer environments; locks must be valid."""
+    """Build (or update) the planned layer environments; their locks must be valid."""
     spec = session.spec
     layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
     options = options or BuildOptions()
-    wheel = project_wheel(session, [layer for layer, _ in layers])
+    wheel = session.project_wheel([layer for layer, _ in layers])
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
-    return build_layers(
+    results = build_layers(
         spec,
         layers,
-        lock_states=lock_states(spec),
+        lock_states=session.lock_states(),
         pm=session.pm,
         reporter=session.reporter,
         options=options,
     )
+    for result in results:
+        session.pm.hook.envstacks_layer_built(
+            spec=spec, layer=spec.layer(result.layer), env_path=result.env_path
+        )
+    return results
 
 
-def publish(
-    session: Session,
-    plan: Plan,
-    *,
-    output_dir: Path | None = None,
-    format_name: str | None = None,
-    tag_outputs: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-) -> PublishResult:
+def publish(session: Session, plan: Plan, options: PublishOptions | None = None) -> PublishResult:
     """Archive the planned, built layers with their metadata into the output folder."""
     spec = session.spec
-    return publish_layers(
+    options = options or PublishOptions()
+    result = publish_layers(
         spec,
-        [spec.layer(ops.name) for ops in plan.to_publish()],
+        session.layers([ops.name for ops in plan.to_publish()]),
         pm=session.pm,
         reporter=session.reporter,
-        output_dir=output_dir or spec.settings.output_dir,
-        format_name=format_name or spec.settings.archive_format,
-        lock_states=lock_states(spec),
-        tag_outputs=tag_outputs,
-        force=force,
-        dry_run=dry_run,
+        output_dir=options.output_dir or spec.settings.output_dir,
+        format_name=options.format_name or spec.settings.archive_format,
+        lock_states=session.lock_states(),
+        tag_outputs=options.tag_outputs,
+        force=options.force,
+        dry_run=options.dry_run,
     )
+    for item in result.layers:
+        if item.status == "published":
+            session.pm.hook.envstacks_layer_published(
+                spec=spec,
+                layer=spec.layer(item.layer),
+                archive_path=item.archive_path,
+                metadata=item.metadata,
+            )
+    return result
 
 
-def local_export(
-    session: Session, plan: Plan, *, output_dir: Path | None = None, force: bool = False
+def export(
+    session: Session, plan: Plan, options: ExportOptions | None = None
 ) -> list[ExportResult]:
     """Copy the planned, built layers into a local folder, linked and ready to run."""
     spec = session.spec
+    options = options or ExportOptions()
     return export_layers(
         spec,
-        [spec.layer(ops.name) for ops in plan.to_publish()],
-        output_dir or spec.settings.export_dir,
-        lock_states=lock_states(spec),
+        session.layers([ops.name for ops in plan.to_publish()]),
+        options.output_dir or spec.settings.export_dir,
+        lock_states=session.lock_states(),
         reporter=session.reporter,
-        force=force,
+        force=options.force,
     )
 
 
@@ -211,9 +301,9 @@ def deploy(
     source: str | Path,
     target: Path,
     *,
-    include: Sequence[str] = (),
-    pm: pluggy.PluginManager,
     reporter: Reporter,
+    include: Sequence[str] = (),
+    pm: pluggy.PluginManager | None = None,
     raise_on_refusal: bool = True,
 ) -> DeployResult:
     """Install published layers from a folder, manifest or URL into ``target``.
@@ -221,7 +311,8 @@ def deploy(
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
     is then false) instead of raising, so a JSON summary can list them.
     """
-    return deploy_layers(
+    pm = pm if pm is not None else get_plugin_manager()
+    result = deploy_archives(
         source,
         target,
         include=include,
@@ -229,3 +320,40 @@ def deploy(
         reporter=reporter,
         raise_on_refusal=raise_on_refusal,
     )
+    for name in result.installed:
+        pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)
+    for name in result.reused:
+        pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
+    return result
+
+
+def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
+    """Whether every layer has a valid lock and a build made from it (nothing would change)."""
+    states = session.lock_states()
+    return not any(
+        needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
+    )
+
+
+def _lock_python(session: Session, runtime: RuntimeSpec) -> Path:
+    """An interpreter for locking against ``runtime``: its build env, provisioned if missing."""
+    env = layout.env_path(session.spec, runtime)
+    if not env.exists():
+        provision_runtime(session.spec, runtime, env, pm=session.pm, reporter=session.reporter)
+    return runtime_python(env)
+
+
+def _require_valid_locks(session: Session, plan: Plan, *, setting: str) -> None:
+    """Fail unless every layer to build has a current lock (nothing is relocked)."""
+    states = session.lock_states()
+    stale = [
+        f"{ops.name} ({'; '.join(states[ops.name].reasons)})"
+        for ops in plan.to_build()
+        if not states[ops.name].has_valid_lock
+    ]
+    if stale:
+        raise LockError(
+            f"these layers need locking: {', '.join(stale)}; "
+            f'`{setting}` is "check", so the build does not relock them',
+            hint='run `envstacks lock --if-needed` and commit the locks, or set lock = "if-needed"',
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import fnmatch
 from collections.abc import Iterable, Sequence
@@ -69,8 +70,6 @@ class Plan:
     layers: tuple[LayerOps, ...] = ()
     #: Patterns that matched no layer (only kept when ``allow_missing`` was given).
     unmatched: tuple[str, ...] = ()
-    #: The platform builds and publishes are for (the host's).
-    platform: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,23 +145,39 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
     Raises:
         SelectionError: a pattern matched no layer and ``allow_missing`` is false.
     """
-    unmatched: list[str] = []
-    reset_names: set[str] = set()
-    if request.reset_lock:
-        reset_hits, missing = match_layers(spec, request.reset_lock)
-        reset_names = {layer.build_name for layer in reset_hits}
-        unmatched.extend(missing)
+    reset_hits, reset_missing = match_layers(spec, request.reset_lock)
+    if request.include:
+        selected, missing = match_layers(spec, request.include)
+    else:
+        selected, missing = spec.enabled_layers, ()
+    unmatched = (*reset_missing, *missing)
+    if unmatched and not request.allow_missing:
+        raise SelectionError(
+            f"No matching layers found for: {', '.join(repr(p) for p in unmatched)}",
+            hint="check the pattern against `envstacks show` (patterns match build names such as "
+            "'app-*' or 'framework-x'), or pass --allow-missing to make this a warning",
+        )
+    planned = _selected_ops(spec, request, selected)
+    reset = {layer.build_name for layer in reset_hits}
+    layers = tuple(
+        _for_platform(
+            layer, planned[layer.build_name], request.platform, reset=layer.build_name in reset
+        )
+        for layer in spec.enabled_layers
+        if layer.build_name in planned
+    )
+    return Plan(layers=layers, unmatched=unmatched)
 
+
+def _selected_ops(
+    spec: StackSpec, request: Request, selected: Sequence[LayerSpec]
+) -> dict[str, LayerOps]:
+    """The operations of the selected layers and (with ``include``) their relatives, merged."""
     planned: dict[str, LayerOps] = {}
 
     def add(ops: LayerOps) -> None:
         planned[ops.name] = planned[ops.name].merged(ops) if ops.name in planned else ops
 
-    if request.include:
-        selected, missing = match_layers(spec, request.include)
-        unmatched.extend(missing)
-    else:
-        selected = spec.enabled_layers
     for layer in selected:
         add(
             LayerOps(
@@ -172,21 +187,21 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
                 publish=request.publish,
             )
         )
-    if request.include:
-        for layer in selected:
-            for dep in spec.dependencies(layer):
-                add(
-                    LayerOps(
-                        name=dep.build_name,
-                        lock=_dependency_op(request.lock, request.lock_dependencies),
-                        build=_dependency_op(request.build, request.build_dependencies),
-                        publish=request.publish and request.publish_dependencies,
-                        reason="dependency",
-                    )
+    if not request.include:
+        return planned
+    for layer in selected:
+        for dep in spec.dependencies(layer):
+            add(
+                LayerOps(
+                    name=dep.build_name,
+                    lock=_dependency_op(request.lock, request.lock_dependencies),
+                    build=_dependency_op(request.build, request.build_dependencies),
+                    publish=request.publish and request.publish_dependencies,
+                    reason="dependency",
                 )
-            for derived in spec.derived(layer):
-                if not derived.enabled:
-                    continue
+            )
+        for derived in spec.derived(layer):
+            if derived.enabled:
                 add(
                     LayerOps(
                         name=derived.build_name,
@@ -196,35 +211,19 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
                         reason="derived",
                     )
                 )
+    return planned
 
-    if unmatched and not request.allow_missing:
-        raise SelectionError(
-            f"No matching layers found for: {', '.join(repr(p) for p in unmatched)}",
-            hint="check the pattern against `envstacks show` (patterns match build names such as "
-            "'app-*' or 'framework-x'), or pass --allow-missing to make this a warning",
-        )
 
-    layers: list[LayerOps] = []
-    for layer in spec.enabled_layers:
-        ops = planned.get(layer.build_name)
-        if ops is None:
-            continue
-        if request.platform is None or not layer.targets(request.platform):
-            # Locks are cross-platform; environments and archives are made on their platform.
-            ops = LayerOps(
-                name=ops.name, lock=ops.lock, reset_lock=ops.reset_lock, reason=ops.reason
-            )
-        if layer.build_name in reset_names and ops.lock is not Op.SKIP:
-            ops = LayerOps(
-                name=ops.name,
-                lock=ops.lock,
-                build=ops.build,
-                publish=ops.publish,
-                reset_lock=True,
-                reason=ops.reason,
-            )
-        layers.append(ops)
-    return Plan(layers=tuple(layers), unmatched=tuple(unmatched), platform=request.platform)
+def _for_platform(
+    layer: LayerSpec, ops: LayerOps, platform: str | None, *, reset: bool
+) -> LayerOps:
+    """``ops`` limited to locking off the build platform, with ``reset_lock`` where it applies."""
+    if platform is None or not layer.targets(platform):
+        # Locks are cross-platform; environments and archives are made on their platform.
+        ops = dataclasses.replace(ops, build=Op.SKIP, publish=False)
+    if reset and ops.lock is not Op.SKIP:
+        ops = dataclasses.replace(ops, reset_lock=True)
+    return ops
 
 
 def _dependency_op(requested: Op, always: bool) -> Op:

@@ -1,4 +1,4 @@
-"""The one place that runs uv: finds the binary and runs it with explicit, logged arguments.
+"""The one place that runs uv: finds the binary, runs it with explicit, logged arguments.
 
 Every uv call gets ``--no-config`` semantics for user and system configuration: the stack's
 own settings are written into the generated files, so a developer's ``~/.config/uv/uv.toml``
@@ -11,11 +11,12 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from envstacks import proc
-from envstacks.errors import EnvStacksError, ToolError
+from envstacks.errors import BuildError, EnvStacksError, ToolError
 from envstacks.report import Reporter
 
 #: uv settings taken from the environment that would change a resolution or an install
@@ -97,3 +98,37 @@ def run_uv(
         what=what,
         error=error,
     )
+
+
+def build_wheel(project_root: Path, out_dir: Path, *, reporter: Reporter) -> Path:
+    """Build ``project_root``'s wheel with ``uv build`` (PEP 517) into a fresh ``out_dir``.
+
+    Raises:
+        BuildError: the build failed or did not give exactly one wheel.
+    """
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    run_uv(
+        [
+            "build",
+            "--wheel",
+            "--out-dir",
+            out_dir,
+            # The build backend runs in an isolated env made by uv; pin the interpreter so uv
+            # does not go looking for one (discovery trips over pyenv shims).
+            "--python",
+            sys.executable,
+            project_root,
+        ],
+        reporter=reporter,
+        what=f"build the wheel of the project at {project_root}",
+        error=BuildError,
+    )
+    wheels = sorted(out_dir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(
+            f"building the project at {project_root} gave {len(wheels)} wheels in {out_dir}, "
+            "expected exactly one"
+        )
+    return wheels[0]

@@ -168,24 +168,6 @@ def test_stale_temporaries_are_cleaned_up(tmp_path, publish_layers_to, pm):
     assert not stale.exists()
 
 
-def test_deployed_hook_reports_installed_and_reused(tmp_path, publish_layers_to, pm):
-    from envstacks.hooks import hookimpl
-
-    seen: list[tuple[str, bool]] = []
-
-    class Listener:
-        @hookimpl
-        def envstacks_layer_deployed(self, install_target: str, path: Path, reused: bool) -> None:
-            assert path.is_dir()
-            seen.append((install_target, reused))
-
-    pm.register(Listener())
-    output = publish_layers_to(tmp_path / "dist")
-    deploy(output, tmp_path / "t", include=["cpython-*"], pm=pm, reporter=RecordingReporter())
-    deploy(output, tmp_path / "t", include=["cpython-*"], pm=pm, reporter=RecordingReporter())
-    assert seen == [(RUNTIME, False), (RUNTIME, True)]
-
-
 def test_moved_deployment_reruns_postinstall_without_unpacking(tmp_path, publish_layers_to, pm):
     output = publish_layers_to(tmp_path / "dist")
     first = tmp_path / "first"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from envstacks import cli
-from envstacks.commands import VERBS
+from envstacks.cli import VERBS
 from envstacks.integrations.pdm_plugin import COMMAND, register
 
 PROJECTS = Path(__file__).parent.parent / "projects"

@@ -9,7 +9,7 @@ The steps, for the action :mod:`envstacks.build.record` decides:
   install the project wheel where the lock asks for it, copy the application's modules,
   publish its shared libraries, write its layer config, clean up;
 * then start its interpreter to check ``sys.path``, ask the ``envstacks_check_layer`` plugins,
-  write the build record and call ``envstacks_layer_built``.
+  write the build record (the orchestrator then calls ``envstacks_layer_built``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ def build_layer(job: LayerBuild) -> BuildResult:
     decision, inputs = decide(job, locked)
     if decision.action is state.Action.NONE:
         reporter.debug(f"{layer.build_name}: up to date, nothing to do")
-        job.pm.hook.envstacks_layer_built(spec=spec, layer=layer, env_path=env)
         return BuildResult(
             layer=layer.build_name,
             env_path=env,
@@ -99,7 +98,6 @@ def build_layer(job: LayerBuild) -> BuildResult:
         modules=tuple(modules),
     )
     state.write_record(spec, layer, record)
-    job.pm.hook.envstacks_layer_built(spec=spec, layer=layer, env_path=env)
     return BuildResult(
         layer=layer.build_name,
         env_path=env,

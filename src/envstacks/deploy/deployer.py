@@ -64,7 +64,7 @@ def deploy(
         source: a publish output folder, a manifest file, or an http(s):// or file:// URL.
         target: the deployment folder (created if missing); layers go side by side in it.
         include: fnmatch patterns of layers to deploy (with what they need); empty: all.
-        pm: the plugin manager (archive formats, ``envstacks_layer_deployed``).
+        pm: the plugin manager (archive formats).
         reporter: receives progress and messages.
         jobs: archives fetched and unpacked at once (default: one per core).
         platform: the platform whose manifest to prefer (default: this machine's).
@@ -128,16 +128,9 @@ def deploy(
                     continue
                 records = _place(layer, workdir, target, records, reporter=reporter)
                 installed.append(layer.install_target)
-                pm.hook.envstacks_layer_deployed(
-                    install_target=layer.install_target,
-                    path=target / layer.install_target,
-                    reused=False,
-                )
         finally:
             for workdir in unpacked.values():
                 shutil.rmtree(workdir, ignore_errors=True)
-        for name in reused:
-            pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
         if not refused:  # keep partial downloads for the next attempt to resume
             shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
     result = DeployResult(

@@ -26,16 +26,14 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 
 from envstacks import layout, pipeline
-from envstacks.build import BuildOptions
 from envstacks.deploy.manifest import parse_manifest
-from envstacks.errors import EnvStacksError, LockError, PublishError
+from envstacks.errors import EnvStacksError, PublishError
 from envstacks.integrations.common import load_project_spec
 from envstacks.integrations.hatch_app import HatchReporter, abort_with
 from envstacks.integrations.hatch_build_config import VenvstacksBuilderConfig
 from envstacks.integrations.hatch_wheel import hatchling_wheel
-from envstacks.lock import lock_states
 from envstacks.pack.publish import PublishResult
-from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.plan import Op, Request
 from envstacks.platforms import host_platform
 from envstacks.spec.model import StackSpec
 
@@ -89,14 +87,13 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
     def publish_stack(self, directory: str, **build_data: Any) -> str:
         """``standard``: lock if needed, build, publish archives and metadata into ``directory``."""
-        session, plan = self._built_session()
-        result = pipeline.publish(
-            session,
-            plan,
+        publish = pipeline.PublishOptions(
             output_dir=Path(directory),
             format_name=self.config.archive_format,
             tag_outputs=self.config.tag_outputs,
         )
+        result = self._run(publish=publish).published
+        assert result is not None  # a request with publish options publishes
         written = sum(item.status == "published" for item in result.layers)
         self.app.display_success(
             f"{written} layer archives written, {len(result.layers) - written} unchanged, "
@@ -106,8 +103,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
     def export_stack(self, directory: str, **build_data: Any) -> str:
         """``local-export``: lock if needed, build, and export the layers, ready to run."""
-        session, plan = self._built_session()
-        results = pipeline.local_export(session, plan, output_dir=self.config.export_directory)
+        export = pipeline.ExportOptions(output_dir=self.config.export_directory)
+        results = self._run(export=export).exported
         return self._record([str(result.path) for result in results])
 
     def _record(self, paths: Sequence[str]) -> str:
@@ -120,31 +117,35 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
         self._outputs[paths[-1]] = list(paths)
         return paths[-1]
 
-    def _built_session(self) -> tuple[pipeline.Session, Plan]:
-        """Lock (or check the locks) and build the selected layers; return the session and plan."""
-        spec = self.stack
-        session = pipeline.open_session(
-            spec, reporter=self.reporter, project_wheel_builder=hatchling_wheel
+    def _run(
+        self,
+        *,
+        publish: pipeline.PublishOptions | None = None,
+        export: pipeline.ExportOptions | None = None,
+    ) -> pipeline.StackResult:
+        """Lock (or check the locks), build, then publish or export the selected layers."""
+        session = pipeline.Session(
+            self.stack, reporter=self.reporter, project_wheel_builder=hatchling_wheel
         )
         check_only = self.config.lock_policy == "check"
-        plan = make_plan(
-            spec,
-            Request(
-                include=self.config.layers,
-                lock=Op.SKIP if check_only else Op.IF_NEEDED,
-                build=Op.RUN,
-                publish=True,
-                # The output must be deployable on its own: the layers the selected ones
-                # need are published with them.
-                publish_dependencies=True,
+        request = Request(
+            include=self.config.layers,
+            lock=Op.SKIP if check_only else Op.IF_NEEDED,
+            build=Op.RUN,
+            publish=True,
+            # The output must be deployable on its own: the layers the selected ones need
+            # are published with them.
+            publish_dependencies=True,
+        )
+        return pipeline.run(
+            session,
+            pipeline.StackRequest(
+                plan=request,
+                publish=publish,
+                export=export,
+                locks_must_be_valid=self.config.field("lock") if check_only else None,
             ),
         )
-        if check_only:
-            require_valid_locks(spec, plan, field=self.config.field("lock"))
-        elif plan.to_lock():
-            pipeline.lock(session, plan)
-        pipeline.build(session, plan, BuildOptions())
-        return session, plan
 
     # -- clean ------------------------------------------------------------------------------
 
@@ -160,22 +161,6 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             export_dir = self.config.export_directory or self.stack.settings.export_dir
             for path in clean_exported(export_dir, self.stack):
                 self.app.display_debug(f"removed {path}")
-
-
-def require_valid_locks(spec: StackSpec, plan: Plan, *, field: str) -> None:
-    """Fail unless every layer to build has a current lock (the target's ``lock = "check"``)."""
-    states = lock_states(spec)
-    stale = [
-        f"{ops.name} ({'; '.join(states[ops.name].reasons)})"
-        for ops in plan.to_build()
-        if not states[ops.name].has_valid_lock
-    ]
-    if stale:
-        raise LockError(
-            f"these layers need locking: {', '.join(stale)}; "
-            f'`{field}` is "check", so the build does not relock them',
-            hint='run `envstacks lock --if-needed` and commit the locks, or set lock = "if-needed"',
-        )
 
 
 def published_paths(result: PublishResult) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from hatchling.builders.config import BuilderConfig
 
 from envstacks.errors import SpecError
+from envstacks.spec.model import StackSpec
 
 #: How the target treats a missing or stale lock: relock it, or stop with an error.
 LockPolicy = Literal["if-needed", "check"]
@@ -93,8 +94,7 @@ class VenvstacksBuilderConfig(BuilderConfig):
     @cached_property
     def directory(self) -> str:
         """Where ``standard`` publishes: the target's ``directory``, else the ``output-dir``."""
-        from envstacks.integrations.hatch_build import VenvstacksBuilder  # noqa: PLC0415 - cycle
-
-        if "directory" in self.target_config or not isinstance(self.builder, VenvstacksBuilder):
+        stack: StackSpec | None = getattr(self.builder, "stack", None)
+        if "directory" in self.target_config or stack is None:
             return str(super().directory)
-        return str(self.builder.stack.settings.output_dir)
+        return str(stack.settings.output_dir)

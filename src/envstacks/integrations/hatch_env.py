@@ -29,14 +29,12 @@ from hatch.env.plugin.interface import EnvironmentInterface
 from hatch.utils.structures import EnvVars
 
 from envstacks import layout, pipeline
-from envstacks.build import BuildOptions, needs_build
 from envstacks.build.layerconfig import PYTHON
 from envstacks.errors import EnvStacksError, SpecError
 from envstacks.integrations.common import load_project_spec
 from envstacks.integrations.hatch_app import HatchReporter, abort_with
 from envstacks.integrations.hatch_wheel import project_wheel_builder
-from envstacks.lock import lock_states
-from envstacks.plan import Op, Request, make_plan
+from envstacks.plan import Op, Request
 from envstacks.spec.model import ApplicationSpec, LayerSpec, StackSpec
 from envstacks.uvrun import run_uv
 
@@ -170,10 +168,7 @@ class VenvstacksEnvironment(EnvironmentInterface):
     @_reported
     def dependencies_in_sync(self) -> bool:
         """Whether every lock is current and every layer was built from it."""
-        states = lock_states(self.stack)
-        return not any(
-            needs_build(self.stack, layer, states[layer.build_name])[0] for layer in self._layers()
-        )
+        return pipeline.layers_up_to_date(self.session, self._layers())
 
     @_reported
     def sync_dependencies(self) -> None:
@@ -213,22 +208,24 @@ class VenvstacksEnvironment(EnvironmentInterface):
         """The application layer and the layers below it."""
         return [*self.stack.dependencies(self.application), self.application]
 
-    def _build_layers(self) -> None:
-        spec = self.stack
-        session = pipeline.open_session(
-            spec,
+    @cached_property
+    def session(self) -> pipeline.Session:
+        """The orchestrator's session for this environment's stack (spec warnings shown once)."""
+        return pipeline.Session(
+            self.stack,
             reporter=self.reporter,
             project_wheel_builder=project_wheel_builder(self.metadata.config, self.reporter),
         )
-        plan = make_plan(
-            spec,
+
+    def _build_layers(self) -> None:
+        request = Request(
+            include=[self.application.build_name],
+            lock=Op.IF_NEEDED,
             # IF_NEEDED, not RUN: a layer found up to date is kept as it is, with the
             # project's editable install and the environment's extra tools in it.
-            Request(include=[self.application.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED),
+            build=Op.IF_NEEDED,
         )
-        if plan.to_lock():
-            pipeline.lock(session, plan)
-        pipeline.build(session, plan, BuildOptions())
+        pipeline.run(self.session, pipeline.StackRequest(plan=request))
         self._install_tools()
 
     def _install_project(self, *, editable: bool) -> None:

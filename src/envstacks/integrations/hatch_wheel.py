@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from envstacks import uvrun
 from envstacks.errors import BuildError
 from envstacks.pipeline import WheelBuilder
 from envstacks.report import Reporter
-from envstacks.wheel import pep517_builder
 
 HATCHLING_BACKEND = "hatchling.build"
 
@@ -54,4 +55,4 @@ def project_wheel_builder(pyproject_data: Mapping[str, Any], reporter: Reporter)
     backend = build_system.get("build-backend") if isinstance(build_system, Mapping) else None
     if backend == HATCHLING_BACKEND:
         return hatchling_wheel
-    return pep517_builder(reporter)
+    return functools.partial(uvrun.build_wheel, reporter=reporter)

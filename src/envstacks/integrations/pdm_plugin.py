@@ -3,7 +3,7 @@
 Entry point: ``envstacks = "envstacks.integrations.pdm_plugin:register"`` in the ``pdm`` group.
 PDM calls :func:`register` for every ``pdm`` invocation (and every ``Core()`` anyone creates),
 so it only registers the command class. The verbs, their arguments and their output are the
-standalone CLI's (:mod:`envstacks.commands`); this module adds how the stack is read
+standalone CLI's (:mod:`envstacks.cli`); this module adds how the stack is read
 (``project.pyproject.open_for_read()``), how the project's wheel is built (PDM's builder) and
 how errors are shown (PDM style: a message, no traceback unless ``-v``; exit status 1).
 """
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pdm.core import Core
     from pdm.project import Project
 
-    from envstacks.commands import Verb
+    from envstacks.cli import Verb
     from envstacks.pipeline import WheelBuilder
     from envstacks.spec.model import StackSpec
 
@@ -47,8 +47,8 @@ class VenvstacksCommand(BaseCommand):
     arguments = (verbose_option,)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """One subcommand per envstacks verb, defined once in :mod:`envstacks.commands`."""
-        from envstacks.commands import VERBS  # noqa: PLC0415 - loaded when PDM builds its parser
+        """One subcommand per envstacks verb, defined once in :mod:`envstacks.cli`."""
+        from envstacks.cli import VERBS  # noqa: PLC0415 - loaded when PDM builds its parser
 
         subparsers = parser.add_subparsers(title="commands", metavar="")
         for verb in VERBS:
@@ -72,12 +72,12 @@ class VerbCommand(BaseCommand):
 
     def handle(self, project: Project, options: argparse.Namespace) -> None:
         """Run the verb; show envstacks errors as PDM shows usage errors and exit with status 1."""
-        from envstacks.commands import Invocation  # noqa: PLC0415 - heavy; only when run
+        from envstacks.cli import Invocation  # noqa: PLC0415 - heavy; only when run
+        from envstacks.cli.console import RichReporter  # noqa: PLC0415
         from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
-        from envstacks.render import RichReporter, make_console  # noqa: PLC0415
 
         verbosity = int(options.verbose or 0)
-        reporter = RichReporter(make_console(), verbosity)
+        reporter = RichReporter(verbosity=verbosity)
         invocation = Invocation(
             load_spec=lambda: load_spec(project),
             reporter=reporter,
@@ -86,7 +86,7 @@ class VerbCommand(BaseCommand):
             project_wheel_builder=pdm_wheel_builder(project),
         )
         try:
-            status = self.verb.handler(invocation, options)
+            status = self.verb.run(invocation, options)
         except (EnvStacksError, pluggy.PluginValidationError) as error:
             show_error(project, error, verbose=verbosity > 0)
             sys.exit(1)

@@ -99,7 +99,7 @@ def publish_layers(
     Args:
         spec: the stack.
         layers: the layers to publish (built, with valid locks, targeting ``platform``).
-        pm: the plugin manager (archive formats, ``envstacks_layer_published``).
+        pm: the plugin manager (archive formats).
         reporter: receives per-layer progress and messages.
         output_dir: the publish folder (archives at its top, metadata in ``__venvstacks__``).
         format_name: the archive format (``"tar.zst"``, ``"tar.xz"``, ``"zip"`` or a plugin's).
@@ -184,9 +184,6 @@ def publish_layers(
             outcomes.append(_outcome(plan, "unchanged", plan.unchanged))
             continue
         outcomes.append(_outcome(plan, "published", written.metadata))
-        pm.hook.envstacks_layer_published(
-            spec=spec, layer=plan.layer, archive_path=plan.archive, metadata=written.metadata
-        )
     return PublishResult(
         output_dir=output_dir,
         format_name=fmt.name,

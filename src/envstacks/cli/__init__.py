@@ -1,7 +1,9 @@
 """The standalone ``envstacks`` command line; the only place that maps errors to exit codes.
 
 Exit status: 0 on success, 1 for a spec, stack or tool error (a message and a hint, no
-traceback unless ``-v``), 2 for a usage error, 130 when interrupted.
+traceback unless ``-v``), 2 for a usage error, 130 when interrupted. Parsing imports only the
+verb modules (argparse definitions); stage code loads when a verb runs, so ``--version`` and
+``--help`` stay fast.
 """
 
 from __future__ import annotations
@@ -13,14 +15,30 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-import pluggy
-
-from envstacks import __version__, spec
-from envstacks.commands import VERBS, Invocation, verb
+from envstacks import __version__
+from envstacks.cli import build, deploy, export, lock, publish, show
+from envstacks.cli._options import Invocation, Verb
 from envstacks.errors import EnvStacksError
-from envstacks.hooks import get_plugin_manager
-from envstacks.render import NORMAL, QUIET, VERBOSE, RichReporter, make_console
-from envstacks.wheel import pep517_builder
+
+__all__ = ["VERBS", "Invocation", "Verb", "build_parser", "main", "verb"]
+
+#: Every verb, in help order; the PDM command group registers the same ones.
+VERBS: tuple[Verb, ...] = (
+    show.VERB,
+    lock.VERB,
+    build.VERB,
+    publish.VERB,
+    export.VERB,
+    deploy.VERB,
+)
+
+
+def verb(name: str) -> Verb:
+    """The verb called ``name``."""
+    for candidate in VERBS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,20 +112,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.verb is None:
         parser.print_help(sys.stderr)
         return 2
+    return _execute(verb(opts.verb), opts)
+
+
+def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
+    """Run a parsed verb with the CLI's reporter, wheel builder and plugins."""
+    import functools  # noqa: PLC0415 - stage code and rich load only when a verb runs
+
+    import pluggy  # noqa: PLC0415
+
+    from envstacks import spec, uvrun  # noqa: PLC0415
+    from envstacks.cli.console import NORMAL, QUIET, VERBOSE, RichReporter  # noqa: PLC0415
+    from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
+
     verbosity = QUIET if opts.quiet else (VERBOSE if opts.verbose else NORMAL)
-    console = make_console()
-    reporter = RichReporter(console, verbosity)
-    chosen = verb(opts.verb)
+    reporter = RichReporter(verbosity=verbosity)
     spec_arg: Path | None = getattr(opts, "spec", None)
     invocation = Invocation(
         load_spec=lambda: spec.load(spec_arg),
         reporter=reporter,
         out=sys.stdout,
         pm_factory=get_plugin_manager,
-        project_wheel_builder=pep517_builder(reporter),
+        project_wheel_builder=functools.partial(uvrun.build_wheel, reporter=reporter),
     )
     try:
-        return chosen.handler(invocation, opts)
+        return chosen.run(invocation, opts)
     except (EnvStacksError, pluggy.PluginValidationError) as error:
         report_error(sys.stderr, error, verbose=bool(opts.verbose))
         return 1

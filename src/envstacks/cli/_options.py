@@ -1,0 +1,161 @@
+"""What every verb module shares without importing stage code: the Verb value and its options.
+
+The standalone CLI and the PDM command group both build their parsers from the verb modules,
+so the two front-ends take the same options and print the same output. Nothing here imports
+the pipeline: building a parser (PDM does it at every ``pdm`` start) stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from envstacks.pipeline import WheelBuilder
+    from envstacks.report import Reporter
+    from envstacks.spec.model import StackSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """What a front-end hands a verb: how to get the stack, where output goes, which plugins."""
+
+    #: Loads the stack (from the SPEC argument in the CLI, from the project in PDM).
+    load_spec: Callable[[], StackSpec]
+    reporter: Reporter
+    #: Where results (trees, JSON) are written: stdout.
+    out: TextIO
+    pm_factory: Callable[[], pluggy.PluginManager]
+    #: Builds the project's own wheel when a layer requires the project (front-end specific).
+    project_wheel_builder: WheelBuilder | None = None
+
+
+#: A verb's handler: runs it and returns the exit status.
+Handler = Callable[[Invocation, argparse.Namespace], int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verb:
+    """One subcommand: its help, its arguments and its handler."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Handler
+    #: Whether the verb works on a stack spec (deploy works on published archives instead).
+    uses_spec: bool = True
+
+
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    """``--include`` and ``--allow-missing``."""
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only these layers (fnmatch on build names such as 'app-*'; repeatable), "
+        "with the layers they need and the layers built on them",
+    )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="warn instead of failing when a pattern matches no layer",
+    )
+
+
+def add_show_options(parser: argparse.ArgumentParser) -> None:
+    """``--show``, ``--show-only`` and ``--json``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--show", action="store_true", help="print the planned operations first")
+    group.add_argument(
+        "--show-only", action="store_true", help="print the planned operations and stop"
+    )
+    add_json(parser)
+
+
+def add_json(parser: argparse.ArgumentParser, help: str = "print a JSON summary on stdout") -> None:
+    """``--json``."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def add_build_dir(parser: argparse.ArgumentParser) -> None:
+    """``--build-dir``."""
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder for layer environments (default: the build-dir setting, '_build')",
+    )
+
+
+def add_output_dir(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--output-dir``."""
+    parser.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help=f"destination folder (default: {default})"
+    )
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-index`` and ``--local-wheels``."""
+    parser.add_argument(
+        "--no-index",
+        dest="index",
+        action="store_false",
+        help="do not query package indexes (use --local-wheels and find-links only)",
+    )
+    parser.add_argument(
+        "--local-wheels",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a folder of wheels to lock against (repeatable)",
+    )
+
+
+def add_reset_lock(parser: argparse.ArgumentParser) -> None:
+    """``--reset-lock``."""
+    parser.add_argument(
+        "--reset-lock",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="discard the existing lock of matching layers before locking them (repeatable)",
+    )
+
+
+def add_publish_options(parser: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--tag-outputs``."""
+    parser.add_argument(
+        "--format",
+        dest="format_name",
+        metavar="NAME",
+        help="archive format: tar.zst, tar.xz, zip or a plugin's (default: archive-format setting)",
+    )
+    parser.add_argument(
+        "--tag-outputs",
+        action="store_true",
+        help="add the platform and build number to archive and metadata names",
+    )
+
+
+def add_also(parser: argparse.ArgumentParser, what: str, *, dest: str | None = None) -> None:
+    """``--<what>-dependencies`` and ``--<what>-derived`` (``dest`` names the option group)."""
+    name = dest or what
+    parser.add_argument(
+        f"--{what}-dependencies",
+        dest=f"{name}_dependencies",
+        action="store_true",
+        help=f"also {what} the layers the included layers need",
+    )
+    parser.add_argument(
+        f"--{what}-derived",
+        dest=f"{name}_derived",
+        action="store_true",
+        help=f"also {what} the layers built on the included layers",
+    )

@@ -1,0 +1,58 @@
+"""``envstacks deploy``: verify, unpack and link published layers into a deployment folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from envstacks.cli._options import Invocation, Verb, add_json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``deploy``."""
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a publish output folder, a manifest file, or an http(s):// or file:// base URL",
+    )
+    parser.add_argument(
+        "--target", type=Path, required=True, metavar="DIR", help="the deployment folder"
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="deploy only matching layers and the layers they need (repeatable)",
+    )
+    add_json(parser)
+
+
+def run(inv: Invocation, opts: argparse.Namespace) -> int:
+    """Deploy; print what was installed, reused and refused (exit 1 if a layer was refused)."""
+    from envstacks import pipeline  # noqa: PLC0415 - stage code loads only when run
+    from envstacks.cli._run import print_json, write_lines  # noqa: PLC0415
+
+    result = pipeline.deploy(
+        opts.source,
+        opts.target.expanduser().resolve(),
+        include=opts.include,
+        pm=inv.pm_factory(),
+        reporter=inv.reporter,
+        # With --json, refusals are part of the summary (and the exit status), not an error.
+        raise_on_refusal=not opts.json,
+    )
+    if opts.json:
+        print_json(inv.out, result)
+        return 0 if result.ok else 1
+    write_lines(inv.out, result.describe())
+    return 0
+
+
+VERB = Verb(
+    name="deploy",
+    help="install published layers into a deployment folder",
+    add_arguments=add_arguments,
+    run=run,
+    uses_spec=False,
+)

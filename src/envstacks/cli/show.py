@@ -1,0 +1,39 @@
+"""``envstacks show``: the stack's layers, their dependencies in sys.path order, lock status."""
+
+from __future__ import annotations
+
+import argparse
+
+from envstacks.cli._options import Invocation, Verb, add_json, add_selection
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``show``."""
+    add_selection(parser)
+    add_json(parser, help="print venvstacks' status JSON")
+
+
+def run(inv: Invocation, opts: argparse.Namespace) -> int:
+    """Print the stack's layers (a tree, or venvstacks' status JSON)."""
+    from envstacks import pipeline  # noqa: PLC0415 - stage code loads only when a verb runs
+    from envstacks.cli._run import plan_request, print_json  # noqa: PLC0415
+    from envstacks.plan import Op  # noqa: PLC0415
+    from envstacks.status import render_tree  # noqa: PLC0415
+
+    session = pipeline.Session(inv.load_spec(), reporter=inv.reporter, pm=inv.pm_factory())
+    # With --include, show the layers a lock of the selection would touch.
+    plan = session.plan(plan_request(opts, lock=Op.RUN)) if opts.include else None
+    status = session.status(plan)
+    if opts.json:
+        print_json(inv.out, status.to_json())
+    else:
+        inv.out.write(render_tree(status))
+    return 0
+
+
+VERB = Verb(
+    name="show",
+    help="show the layers of the stack and their lock status",
+    add_arguments=add_arguments,
+    run=run,
+)
