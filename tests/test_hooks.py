@@ -1,11 +1,29 @@
-"""The pluggy core: built-ins registered as plugins, entry points, blocking, typo detection."""
+"""The pluggy core: built-in plugins, entry points, typo detection, registries of named plugins.
+
+Runtime providers and archive formats come from plugins as objects with a ``name``; a
+third-party one coexists with the built-ins or replaces the built-in of its name.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import pluggy
 import pytest
 
+from envstacks.errors import RuntimeProvisionError, SpecError
 from envstacks.hooks import BUILTIN_PLUGINS, DISABLE_ENV_VAR, get_plugin_manager, hookimpl
+from envstacks.hooks.registry import OTHERS, Registry
+from envstacks.pack.archive_tar import TarXzFormat
+from envstacks.pack.formats import BUILTIN_FORMATS, format_for_archive, format_names, get_format
+from envstacks.report import Reporter
+from envstacks.runtime import ProvidedRuntime, RuntimeRequest
+from envstacks.runtime.contract import AUTO
+from envstacks.runtime.local import LocalProvider
+from envstacks.runtime.provision import choose_providers, known_providers, provider_registry
+from envstacks.runtime.uv_managed import UvManagedProvider
+from envstacks.spec import StackSpec, load
 
 
 def test_builtins_are_ordinary_plugins() -> None:
@@ -18,24 +36,13 @@ def test_builtins_are_ordinary_plugins() -> None:
 def test_misspelled_hook_is_rejected() -> None:
     class Typo:
         @hookimpl
-        def envstacks_provide_runtim(self) -> None:  # one letter short
+        def envstacks_runtime_provider(self) -> None:  # one letter short
             return None
 
     pm = get_plugin_manager(load_entrypoints=False)
     pm.register(Typo())
-    with pytest.raises(pluggy.PluginValidationError, match="envstacks_provide_runtim"):
+    with pytest.raises(pluggy.PluginValidationError, match="envstacks_runtime_provider"):
         pm.check_pending()
-
-
-def test_third_party_plugin_can_answer_firstresult_hooks() -> None:
-    class Custom:
-        @hookimpl(tryfirst=True)
-        def envstacks_archive_format(self, name: str) -> object | None:
-            return "mine" if name == "custom" else None
-
-    pm = get_plugin_manager(load_entrypoints=False)
-    pm.register(Custom(), name="custom")
-    assert pm.hook.envstacks_archive_format(name="custom") == "mine"
 
 
 def test_disable_env_var_blocks_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +60,169 @@ def test_disable_env_var_blocks_entry_points(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(DISABLE_ENV_VAR, "all")
     get_plugin_manager()
     assert calls == []
+
+
+# -- runtime providers ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedProvider:
+    """A third-party runtime provider that never finds anything (only its name matters here)."""
+
+    name: str
+
+    def provide(
+        self, request: RuntimeRequest, destination: Path, reporter: Reporter
+    ) -> ProvidedRuntime | None:
+        request.log(self.name, "nothing here")
+        return None
+
+
+class ProviderPlugin:
+    def __init__(self, *providers: NamedProvider) -> None:
+        self.providers = providers
+
+    @hookimpl
+    def envstacks_runtime_providers(self) -> tuple[NamedProvider, ...]:
+        return self.providers
+
+
+def _stack(tmp_path: Path, provider: str) -> StackSpec:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "pyproject.toml").write_text(
+        f"""
+[project]
+name = "hooks-test"
+version = "0"
+
+[tool.venvstacks]
+runtime-provider = "{provider}"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = []
+""",
+        encoding="utf-8",
+    )
+    return load(tmp_path / "pyproject.toml")
+
+
+def test_builtin_providers_and_the_explicit_auto_order(tmp_path: Path) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    assert known_providers(pm) == (AUTO, "local", "uv-managed")
+    auto = choose_providers(_stack(tmp_path, "auto"), pm)
+    assert [type(provider) for provider in auto] == [UvManagedProvider, LocalProvider]
+
+
+def test_third_party_provider_is_asked_first_under_auto_and_can_be_named(tmp_path: Path) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(ProviderPlugin(NamedProvider("company-cache")), name="company")
+    assert known_providers(pm) == (AUTO, "company-cache", "local", "uv-managed")
+    auto = choose_providers(_stack(tmp_path / "auto", "auto"), pm)
+    assert [provider.name for provider in auto] == ["company-cache", "uv-managed", "local"]
+    [named] = choose_providers(_stack(tmp_path / "named", "company-cache"), pm)
+    assert named == NamedProvider("company-cache")
+
+
+def test_third_party_provider_replaces_the_builtin_of_the_same_name(tmp_path: Path) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(ProviderPlugin(NamedProvider("local")), name="my-local")
+    auto = choose_providers(_stack(tmp_path, "auto"), pm)
+    # It takes the built-in's place in the auto order, and the built-in is gone.
+    assert [type(provider) for provider in auto] == [UvManagedProvider, NamedProvider]
+    assert provider_registry(pm).find("local") == NamedProvider("local")
+
+
+def test_unknown_provider_names_the_setting_the_known_names_and_the_closest(
+    tmp_path: Path,
+) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(ProviderPlugin(NamedProvider("company-cache")), name="company")
+    with pytest.raises(RuntimeProvisionError) as caught:
+        choose_providers(_stack(tmp_path, "company_cache"), pm)
+    assert str(caught.value) == (
+        "tool.venvstacks.runtime-provider: unknown runtime provider 'company_cache'; did you "
+        "mean 'company-cache'? (known: 'auto', 'company-cache', 'local', 'uv-managed')"
+    )
+    assert caught.value.hint is not None and "install the plugin" in caught.value.hint
+
+
+@pytest.mark.parametrize("bad", [object(), NamedProvider(""), NamedProvider(AUTO)])
+def test_a_provider_without_a_usable_name_is_refused(bad: object) -> None:
+    class Broken:
+        @hookimpl
+        def envstacks_runtime_providers(self) -> tuple[object, ...]:
+            return (bad,)
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(Broken(), name="broken")
+    with pytest.raises(RuntimeProvisionError, match=r"envstacks_runtime_providers.*no usable name"):
+        provider_registry(pm)
+
+
+# -- archive formats --------------------------------------------------------------------------
+
+
+class ReleaseXz(TarXzFormat):
+    """A plugin's format: tar.xz under another name and suffix."""
+
+    name = "tar.xz-release"
+    suffix = ".release.tar.xz"
+
+
+class FormatPlugin:
+    def __init__(self, *formats: object) -> None:
+        self.formats = formats
+
+    @hookimpl
+    def envstacks_archive_formats(self) -> tuple[object, ...]:
+        return self.formats
+
+
+def test_third_party_format_coexists_with_the_builtins() -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(FormatPlugin(ReleaseXz()), name="release")
+    assert format_names(pm) == ("tar.xz", "tar.xz-release", "tar.zst", "zip")
+    assert isinstance(get_format(pm, "tar.xz-release"), ReleaseXz)
+    assert get_format(pm, "tar.xz") is BUILTIN_FORMATS["tar.xz"]
+    # Reading: the declared name first, else the longest suffix.
+    assert isinstance(format_for_archive(pm, "app@1.release.tar.xz"), ReleaseXz)
+    assert format_for_archive(pm, "app@1.tar.xz").name == "tar.xz"
+
+
+def test_third_party_format_replaces_the_builtin_of_the_same_name() -> None:
+    class MyZip(ReleaseXz):
+        name = "zip"
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(FormatPlugin(MyZip()), name="my-zip")
+    assert isinstance(get_format(pm, "zip"), MyZip)
+    assert format_names(pm) == ("tar.xz", "tar.zst", "zip")
+
+
+def test_unknown_format_names_the_setting_the_known_names_and_the_closest() -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    with pytest.raises(SpecError) as caught:
+        get_format(pm, "tar.gz", where="--format")
+    assert str(caught.value) == (
+        "--format: unknown archive format 'tar.gz'; did you mean 'tar.xz'? "
+        "(known: 'tar.xz', 'tar.zst', 'zip')"
+    )
+
+
+# -- the registry itself ----------------------------------------------------------------------
+
+
+def test_registry_keeps_the_first_answer_per_name_and_orders_explicitly() -> None:
+    first, second, third = NamedProvider("a"), NamedProvider("a"), NamedProvider("b")
+    registry: Registry[NamedProvider] = Registry.collect(
+        [(first,), (second, third), (NamedProvider("c"),)],
+        kind="thing",
+        hook="envstacks_things",
+        error=SpecError,
+    )
+    assert registry.find("a") is first
+    assert registry.names() == ("a", "b", "c")
+    assert [entry.name for entry in registry.ordered(("c", OTHERS, "missing"))] == ["c", "a", "b"]
+    assert [entry.name for entry in registry.ordered(("b",))] == ["b"]

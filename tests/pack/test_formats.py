@@ -200,12 +200,8 @@ def test_a_plugin_can_add_a_format_and_deploy_finds_it_by_suffix(tmp_path):
 
     class Plugin:
         @hookimpl
-        def envstacks_archive_format(self, name: str):  # type: ignore[no-untyped-def]
-            return PlainTar() if name == "tar" else None
-
-        @hookimpl
-        def envstacks_archive_format_names(self):  # type: ignore[no-untyped-def]
-            return ("tar",)
+        def envstacks_archive_formats(self):  # type: ignore[no-untyped-def]
+            return (PlainTar(),)
 
     pm = get_plugin_manager(load_entrypoints=False)
     pm.register(Plugin())

@@ -15,10 +15,15 @@ import pytest
 
 from envstacks.hooks import get_plugin_manager
 from envstacks.report import RecordingReporter
-from envstacks.runtime import relocate
+from envstacks.runtime import (
+    ProvidedRuntime,
+    _elf,
+    probe,
+    provision_runtime,
+    relocate,
+    runtime_python,
+)
 from envstacks.runtime.adopt import copy_installation
-from envstacks.runtime.probe import probe
-from envstacks.runtime.provision import ProvidedRuntime, provision_runtime, runtime_python
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the local provider relocates ELF files only"
@@ -125,8 +130,8 @@ def test_moved_runtime_loads_its_own_libpython(runtime312, python_runner) -> Non
 
 def test_no_elf_file_points_at_the_source(runtime312) -> None:
     _provided, moved, source_prefix, _reporter = runtime312
-    patchelf = relocate.find_patchelf()
-    elves = relocate.elf_files(moved)
+    patchelf = _elf.find_patchelf()
+    elves = _elf.elf_files(moved)
     assert any(path.name.startswith("libpython") for path in elves)
     for path in elves:
         rpath = subprocess.run(
@@ -222,3 +227,18 @@ def test_selective_copy_from_a_shared_prefix(
         destination / "bin" / "python", f"{STDLIB_IMPORTS}; import sys; print(sys.prefix)"
     )
     assert Path(out.stdout.strip()) == destination
+
+
+def test_project_folder_with_a_space(
+    tmp_path: Path, python_for: Callable[[str], Path], isolated, stack_writer, python_runner
+) -> None:
+    """The self-check reads /proc/self/maps paths whole: a space in the folder is fine."""
+    provided, moved, _source, _reporter = _provision_and_move(
+        tmp_path / "my projects", python_for("3.12"), "cpython@3.12", isolated, stack_writer
+    )
+    assert " " in os.fspath(moved)
+    out = python_runner(
+        runtime_python(moved), f"{STDLIB_IMPORTS}; import sys, platform; print(sys.prefix)"
+    )
+    assert Path(out.stdout.strip()) == moved
+    assert provided.provider == "local"

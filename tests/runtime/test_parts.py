@@ -14,10 +14,11 @@ import pytest
 
 from envstacks.errors import RuntimeProvisionError
 from envstacks.report import NullReporter
-from envstacks.runtime import relocate
+from envstacks.runtime import VersionRequest, _elf, relocate
 from envstacks.runtime.local import candidates_in
-from envstacks.runtime.probe import InterpreterInfo, layout_problem, parse_version_request
-from envstacks.runtime.provision import runtime_request, user_cache_dir
+from envstacks.runtime.paths import user_cache_dir
+from envstacks.runtime.probe import InterpreterInfo, layout_problem
+from envstacks.runtime.provision import runtime_request
 from envstacks.runtime.uv_managed import reachability_problem
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF files")
@@ -28,7 +29,7 @@ def small_elf(python_for, tmp_path: Path) -> Path:
     """A copy of a real interpreter binary (a small ELF that NEEDs libpython)."""
     prefix = python_for("3.12").resolve().parent.parent
     binary = prefix / "bin" / "python3.12"
-    if not relocate.is_elf(binary):
+    if not _elf.is_elf(binary):
         pytest.skip("the local 3.12 is not an ELF binary")
     copy = tmp_path / "copy" / "bin" / "python3.12"
     copy.parent.mkdir(parents=True)
@@ -44,7 +45,7 @@ def _rpath(patchelf: str, path: Path) -> str:
 
 @linux_only
 def test_rpath_into_the_source_becomes_origin_relative(small_elf: Path, tmp_path: Path) -> None:
-    patchelf = relocate.find_patchelf()
+    patchelf = _elf.find_patchelf()
     source = tmp_path / "source"
     copy_root = tmp_path / "copy"
     (copy_root / "lib").mkdir()
@@ -56,7 +57,7 @@ def test_rpath_into_the_source_becomes_origin_relative(small_elf: Path, tmp_path
     old = f"{source}/lib:/usr/lib/x86_64-linux-gnu:$ORIGIN/extra:{source}/unused"
     subprocess.run([patchelf, "--set-rpath", old, small_elf], check=True)
 
-    change = relocate.relocate_elf(
+    change = _elf.relocate_elf(
         small_elf,
         copy_root=copy_root,
         source_roots=(source,),
@@ -68,7 +69,7 @@ def test_rpath_into_the_source_becomes_origin_relative(small_elf: Path, tmp_path
     # Into the source and needed: relative; system folder and $ORIGIN entries: kept;
     # into the source but nothing needed there: dropped.
     assert _rpath(patchelf, small_elf) == "$ORIGIN/../lib:/usr/lib/x86_64-linux-gnu:$ORIGIN/extra"
-    again = relocate.relocate_elf(
+    again = _elf.relocate_elf(
         small_elf,
         copy_root=copy_root,
         source_roots=(source,),
@@ -80,10 +81,10 @@ def test_rpath_into_the_source_becomes_origin_relative(small_elf: Path, tmp_path
 
 @linux_only
 def test_rpath_needing_nothing_from_the_source_is_removed(small_elf: Path, tmp_path: Path) -> None:
-    patchelf = relocate.find_patchelf()
+    patchelf = _elf.find_patchelf()
     source = tmp_path / "source"
     subprocess.run([patchelf, "--set-rpath", f"{source}/lib", small_elf], check=True)
-    change = relocate.relocate_elf(
+    change = _elf.relocate_elf(
         small_elf,
         copy_root=tmp_path / "copy",
         source_roots=(source,),
@@ -191,7 +192,7 @@ def test_pre_release_version_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["3", "3.12.1.2", "latest", "3.12-dev"])
 def test_bad_version_request_names_the_layer(text: str) -> None:
     with pytest.raises(RuntimeProvisionError, match=f"runtime layer 'cpython-x'.*{text!r}"):
-        parse_version_request(text, layer="cpython-x")
+        VersionRequest.parse(text, layer="cpython-x")
 
 
 def test_candidates_in_each_kind_of_place(tmp_path: Path) -> None:
@@ -250,6 +251,41 @@ def test_user_cache_dir_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("ENVSTACKS_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", os.fspath(tmp_path))
     assert user_cache_dir() == tmp_path / "envstacks"
+    # Unset or relative (the XDG specification says to ignore it): ~/.cache.
+    monkeypatch.setenv("HOME", os.fspath(tmp_path / "home"))
+    for value in ("", "relative/cache"):
+        monkeypatch.setenv("XDG_CACHE_HOME", value)
+        assert user_cache_dir() == tmp_path / "home" / ".cache" / "envstacks"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert user_cache_dir() == tmp_path / "home" / ".cache" / "envstacks"
+
+
+def test_cache_dir_env_var_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", os.fspath(tmp_path / "xdg"))
+    monkeypatch.setenv("ENVSTACKS_CACHE_DIR", os.fspath(tmp_path / "mine"))
+    assert user_cache_dir() == tmp_path / "mine"
+
+
+@pytest.mark.parametrize(
+    ("text", "version", "releaselevel", "matches"),
+    [
+        ("3.12", (3, 12, 4), "final", True),
+        ("3.12", (3, 12, 0), "candidate", True),
+        ("3.12", (3, 13, 0), "final", False),
+        ("3.12.4", (3, 12, 4), "final", True),
+        ("3.12.4", (3, 12, 4), "candidate", False),
+        ("3.12.4", (3, 12, 5), "final", False),
+    ],
+)
+def test_version_request(
+    tmp_path: Path, text: str, version: tuple[int, int, int], releaselevel: str, matches: bool
+) -> None:
+    request = VersionRequest.parse(text, layer="cpython-x")
+    assert str(request) == text
+    assert request.feature == "3.12"
+    assert request.exact == (text.count(".") == 2)
+    info = _info(tmp_path, version=version, releaselevel=releaselevel)
+    assert request.matches(info) is matches
 
 
 def _closed_port() -> int:

@@ -16,8 +16,8 @@ import pytest
 
 from envstacks.errors import RuntimeProvisionError
 from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.report import RecordingReporter
-from envstacks.runtime.provision import ProvidedRuntime, RuntimeRequest, provision_runtime
+from envstacks.report import RecordingReporter, Reporter
+from envstacks.runtime import ProvidedRuntime, RuntimeRequest, provision_runtime
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -191,29 +191,47 @@ def test_existing_destination_is_refused(tmp_path: Path, isolated, stack_writer)
 class CopyProvider:
     """A third-party provider: copies a ready-made runtime (as a company cache might)."""
 
+    name = "copy"
+
     def __init__(self, template: Path, *, version: str) -> None:
         self.template = template
         self.version = version
         self.requests: list[RuntimeRequest] = []
 
-    @hookimpl
-    def envstacks_runtime_providers(self) -> tuple[str, ...]:
-        return ("copy",)
-
-    @hookimpl(tryfirst=True)
-    def envstacks_provide_runtime(
-        self, request: RuntimeRequest, destination: Path
+    def provide(
+        self, request: RuntimeRequest, destination: Path, reporter: Reporter
     ) -> ProvidedRuntime | None:
         self.requests.append(request)
-        if request.provider not in ("auto", "copy"):
-            return None
         shutil.copytree(self.template, destination, symlinks=True)
         return ProvidedRuntime(
-            provider="copy",
+            provider=self.name,
             version=self.version,
             python=Path("bin/python3.12"),
             source=os.fspath(self.template),
         )
+
+
+class Declining:
+    """A third-party provider that finds nothing: auto goes on to the built-ins."""
+
+    name = "declining"
+
+    def provide(
+        self, request: RuntimeRequest, destination: Path, reporter: Reporter
+    ) -> ProvidedRuntime | None:
+        request.log(self.name, "no runtime in the company cache")
+        return None
+
+
+class Plugin:
+    """Offers runtime providers through the hook, as an entry-point plugin would."""
+
+    def __init__(self, *providers: object) -> None:
+        self.providers = providers
+
+    @hookimpl
+    def envstacks_runtime_providers(self) -> tuple[object, ...]:
+        return self.providers
 
 
 def test_third_party_provider_wins_over_the_builtins(
@@ -222,7 +240,7 @@ def test_third_party_provider_wins_over_the_builtins(
     provided, _reporter, template = offline_auto
     plugin = CopyProvider(template, version=provided.version)
     pm = get_plugin_manager(load_entrypoints=False)
-    pm.register(plugin, name="copy-provider")
+    pm.register(Plugin(plugin), name="copy-provider")
     with isolated(tmp_path / "cache"):
         spec = stack_writer(tmp_path / "project", python="cpython@3.12", provider="auto")
         result, reporter = _provision(spec, tmp_path / "runtime", pm)
@@ -232,6 +250,7 @@ def test_third_party_provider_wins_over_the_builtins(
         )
         named_result, _ = _provision(named, tmp_path / "named", pm)
     assert result.provider == named_result.provider == "copy"
+    assert [request.provider for request in plugin.requests] == ["auto", "copy"]
     # No built-in provider ran: nothing was searched, nothing logged.
     assert [request.search_log for request in plugin.requests] == [[], []]
     assert not [text for text in reporter.texts() if "local:" in text or "uv-managed:" in text]
@@ -249,13 +268,29 @@ def test_third_party_provider_wins_over_the_builtins(
     assert json.loads(out.stdout) == os.fspath(tmp_path / "runtime")
 
 
+def test_declining_third_party_provider_leaves_auto_to_the_builtins(
+    tmp_path: Path, source_prefix: Path, isolated, stack_writer
+) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(Declining()), name="declining")
+    with isolated(
+        tmp_path / "cache", UV_OFFLINE="1", ENVSTACKS_PYTHON_SEARCH_PATH=os.fspath(source_prefix)
+    ):
+        spec = stack_writer(tmp_path / "project", python="cpython@3.12", provider="auto")
+        result, reporter = _provision(spec, tmp_path / "runtime", pm)
+    assert result.provider == "local"
+    [info] = [text for text in reporter.texts("info") if "runtime provider" in text]
+    # Asked in the auto order: the third-party provider, then uv-managed, then local.
+    assert info.index("declining: no runtime") < info.index("uv-managed: skipped: offline")
+
+
 def test_broken_third_party_runtime_is_rejected_and_removed(
     offline_auto, tmp_path: Path, isolated, stack_writer
 ) -> None:
     provided, _reporter, template = offline_auto
     # Claims a version it does not have: provision_runtime checks by running it.
     pm = get_plugin_manager(load_entrypoints=False)
-    pm.register(CopyProvider(template, version="3.12.99"), name="liar")
+    pm.register(Plugin(CopyProvider(template, version="3.12.99")), name="liar")
     with isolated(tmp_path / "cache"):
         spec = stack_writer(tmp_path / "project", python="cpython@3.11", provider="auto")
         with pytest.raises(RuntimeProvisionError) as caught:
@@ -264,3 +299,20 @@ def test_broken_third_party_runtime_is_rejected_and_removed(
     assert "runtime provider 'copy' made a broken runtime" in message
     assert f"it is Python {provided.version}, not the requested 3.11" in message
     assert not (tmp_path / "runtime").exists()
+
+
+def test_a_provider_returning_something_else_is_named(
+    tmp_path: Path, isolated, stack_writer
+) -> None:
+    class Wrong:
+        name = "wrong"
+
+        def provide(self, request: RuntimeRequest, destination: Path, reporter: Reporter) -> str:
+            return "bin/python"
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(Wrong()), name="wrong")
+    with isolated(tmp_path / "cache"):
+        spec = stack_writer(tmp_path / "project", python="cpython@3.12", provider="wrong")
+        with pytest.raises(RuntimeProvisionError, match="'wrong' returned str, not Provided"):
+            _provision(spec, tmp_path / "runtime", pm)

@@ -22,7 +22,7 @@ import pytest
 from envstacks.errors import RuntimeProvisionError
 from envstacks.hooks import get_plugin_manager
 from envstacks.report import RecordingReporter
-from envstacks.runtime.provision import provision_runtime, runtime_python
+from envstacks.runtime import provision_runtime, runtime_python
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.uname().machine != "x86_64",

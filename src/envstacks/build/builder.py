@@ -32,8 +32,7 @@ from envstacks.errors import BuildError, EnvStacksError
 from envstacks.fs import remove_path
 from envstacks.lock import LockedLayer, read_lock
 from envstacks.report import Task
-from envstacks.runtime.probe import parse_version_request, probe, version_matches
-from envstacks.runtime.provision import provision_runtime, runtime_python
+from envstacks.runtime import VersionRequest, probe, provision_runtime, runtime_python
 from envstacks.spec.model import ApplicationSpec, RuntimeSpec
 
 
@@ -150,12 +149,12 @@ def _reusable_runtime(
         return None
     try:
         info = probe(runtime_python(env), reporter=job.reporter)
-        wanted = parse_version_request(runtime.python_version, layer=runtime.build_name)
+        wanted = VersionRequest.parse(runtime.python_version, layer=runtime.build_name)
     except EnvStacksError:
         return None
     if (
         info.implementation != runtime.implementation
-        or not version_matches(info, wanted)
+        or not wanted.matches(info)
         or os.path.realpath(info.prefix) != os.path.realpath(env)
     ):
         return None

@@ -15,10 +15,11 @@ ENTRY_POINT_GROUP = "envstacks"
 #: Comma-separated entry-point names to block, or ``all``/``1`` to load no third-party plugin.
 DISABLE_ENV_VAR = "ENVSTACKS_DISABLE_PLUGINS"
 
-#: Modules holding the built-in hook implementations, registered under their own names.
-#: Built-in implementations that must yield to third parties are marked ``trylast``; among
-#: ``trylast`` implementations pluggy keeps registration order, which is why the local runtime
-#: provider (the fallback of ``auto``) is ``trylast`` and the uv-managed one (tried first) is not.
+#: Modules holding the built-in hook implementations, registered under their own names and
+#: before any third-party plugin. pluggy asks plugins registered later first, and the
+#: built-ins' implementations are ``trylast`` as well, so a third-party runtime provider or
+#: archive format of the same name replaces a built-in one (:mod:`envstacks.hooks.registry`).
+#: Their order here decides nothing: ``auto`` has its own explicit order.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "envstacks.pack.formats",
     "envstacks.runtime.local",

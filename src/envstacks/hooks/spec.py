@@ -2,8 +2,8 @@
 
 Hooks are always called with keyword arguments; an implementation may accept any subset of
 them. Built-in behaviour (the runtime providers, the archive formats) is registered through
-these same hooks as ordinary plugins; a third party takes over a ``firstresult`` hook by
-marking its implementation ``tryfirst``.
+these same hooks as ordinary plugins. Implementations chosen by name answer with objects
+that carry their ``name``; :mod:`envstacks.hooks.registry` collects them.
 """
 
 from __future__ import annotations
@@ -17,43 +17,31 @@ from envstacks.hooks.markers import hookspec
 if TYPE_CHECKING:
     from envstacks.pack.formats import ArchiveFormat
     from envstacks.report import Reporter
-    from envstacks.runtime.provision import ProvidedRuntime, RuntimeRequest
+    from envstacks.runtime.contract import RuntimeProvider
     from envstacks.spec.model import LayerSpec, StackSpec
 
 
-# -- runtimes -------------------------------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def envstacks_provide_runtime(
-    request: RuntimeRequest, destination: Path, reporter: Reporter
-) -> ProvidedRuntime | None:
-    """Put a Python installation for a runtime layer at ``destination``.
-
-    Return ``None`` when this provider does not apply: ``request.provider`` names another
-    provider, or nothing suitable was found (append where you looked to
-    ``request.search_log`` so the final error can list it). ``destination`` does not exist
-    when the hook is called; a provider that fails part-way must remove what it made.
-    """
+# -- named implementations ------------------------------------------------------------------
 
 
 @hookspec
-def envstacks_runtime_providers() -> Sequence[str]:
-    """Names of the runtime providers this plugin offers (for ``runtime-provider`` checks)."""
+def envstacks_runtime_providers() -> Sequence[RuntimeProvider]:
+    """The runtime providers this plugin offers (see :class:`envstacks.runtime.RuntimeProvider`).
+
+    Each has a ``name`` (a ``runtime-provider`` value) and a ``provide(request,
+    destination, reporter)`` method. A provider named like a built-in one replaces it;
+    ``auto`` asks third-party providers first, then ``uv-managed``, then ``local``.
+    """
     return ()
 
 
-# -- archives -------------------------------------------------------------------------------
-
-
-@hookspec(firstresult=True)
-def envstacks_archive_format(name: str) -> ArchiveFormat | None:
-    """The archive format called ``name`` (``"tar.xz"``...), or ``None`` if not this plugin's."""
-
-
 @hookspec
-def envstacks_archive_format_names() -> Sequence[str]:
-    """Names of the archive formats this plugin offers (for listing and "did you mean")."""
+def envstacks_archive_formats() -> Sequence[ArchiveFormat]:
+    """The archive formats this plugin offers (see :class:`envstacks.pack.formats.ArchiveFormat`).
+
+    Each has a ``name`` (an ``archive-format`` value) and a ``suffix``; a format named like
+    a built-in one replaces it.
+    """
     return ()
 
 

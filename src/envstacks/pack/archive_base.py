@@ -3,7 +3,7 @@
 A format packs a staged layer folder into one file and reads such files back member by member
 for the deploy side, which decides what is safe to extract. Built-in formats live in
 ``archive_tar`` and ``archive_zip``; third-party ones come through the
-``envstacks_archive_format`` hook.
+``envstacks_archive_formats`` hook.
 """
 
 from __future__ import annotations

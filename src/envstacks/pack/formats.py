@@ -1,20 +1,21 @@
-"""Built-in archive formats (tar.xz, zip, tar.zst) offered through the archive-format hooks.
+"""The archive formats by name: the built-ins (tar.xz, zip, tar.zst) and those of plugins.
 
-This module is registered as a built-in plugin. Its hook implementations are ``trylast``,
-so a third-party plugin answering ``envstacks_archive_format`` for the same name wins.
-:func:`get_format` is how the rest of envstacks asks for a format by name, and
-:func:`format_for_archive` finds the reader for a published archive file.
+This module is registered as a built-in plugin answering ``envstacks_archive_formats``;
+formats are collected into a :class:`~envstacks.hooks.registry.Registry`, where a
+third-party format of the same name replaces a built-in one. :func:`get_format` is how the
+rest of envstacks asks for a format by name, and :func:`format_for_archive` finds the
+reader for a published archive file.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 import pluggy
 
 from envstacks.errors import DeployError, SpecError
 from envstacks.hooks.markers import hookimpl
+from envstacks.hooks.registry import Registry
 from envstacks.pack.archive_base import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
 from envstacks.pack.archive_tar import TarXzFormat, TarZstFormat
 from envstacks.pack.archive_zip import ZipFormat
@@ -27,6 +28,7 @@ __all__ = [
     "MemberKind",
     "format_for_archive",
     "format_names",
+    "format_registry",
     "get_format",
 ]
 
@@ -36,24 +38,24 @@ BUILTIN_FORMATS: dict[str, ArchiveFormat] = {
 }
 
 
+# trylast: plugins registered later are asked first anyway; this keeps a third-party
+# format of the same name ahead of the built-in one even when it is marked trylast itself.
 @hookimpl(trylast=True)
-def envstacks_archive_format(name: str) -> ArchiveFormat | None:
-    """The built-in format called ``name``, if there is one."""
-    return BUILTIN_FORMATS.get(name)
+def envstacks_archive_formats() -> Sequence[ArchiveFormat]:
+    """The built-in formats."""
+    return tuple(BUILTIN_FORMATS.values())
 
 
-@hookimpl(trylast=True)
-def envstacks_archive_format_names() -> Sequence[str]:
-    """Names of the built-in formats."""
-    return tuple(BUILTIN_FORMATS)
+def format_registry(pm: pluggy.PluginManager) -> Registry[ArchiveFormat]:
+    """Every archive format the registered plugins offer, by name."""
+    return Registry.from_hook(
+        pm, "envstacks_archive_formats", kind="archive format", error=SpecError
+    )
 
 
 def format_names(pm: pluggy.PluginManager) -> tuple[str, ...]:
     """Every archive format name the registered plugins offer, sorted, without duplicates."""
-    names: set[str] = set()
-    for offered in pm.hook.envstacks_archive_format_names():
-        names.update(offered)
-    return tuple(sorted(names))
+    return format_registry(pm).names()
 
 
 def get_format(
@@ -69,17 +71,7 @@ def get_format(
     Raises:
         SpecError: no plugin offers a format of that name.
     """
-    fmt: ArchiveFormat | None = pm.hook.envstacks_archive_format(name=name)
-    if fmt is not None:
-        return fmt
-    known = format_names(pm)
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    suggestion = f"; did you mean {close[0]!r}?" if close else ""
-    raise SpecError(
-        f"{where}: unknown archive format {name!r}{suggestion} "
-        f"(known: {', '.join(repr(known_name) for known_name in known)})",
-        hint="pick one of the known formats, or install the plugin that provides this one",
-    )
+    return format_registry(pm).get(name, where=where, error=SpecError)
 
 
 def format_for_archive(
@@ -90,21 +82,16 @@ def format_for_archive(
     Raises:
         DeployError: no known format has that name or suffix.
     """
-    if declared is not None:
-        fmt: ArchiveFormat | None = pm.hook.envstacks_archive_format(name=declared)
-        if fmt is not None:
-            return fmt
-    candidates: list[ArchiveFormat] = [
-        fmt
-        for fmt in (pm.hook.envstacks_archive_format(name=name) for name in format_names(pm))
-        if fmt is not None and archive_name.endswith(fmt.suffix)
-    ]
+    registry = format_registry(pm)
+    fmt = registry.find(declared) if declared is not None else None
+    if fmt is not None:
+        return fmt
+    candidates = [fmt for fmt in registry.entries.values() if archive_name.endswith(fmt.suffix)]
     if not candidates:
-        known = ", ".join(format_names(pm))
         raise DeployError(
             f"archive {archive_name!r}: no archive format reads it"
             + (f" (the manifest says {declared!r})" if declared else "")
-            + f"; known formats: {known}",
+            + f"; known formats: {', '.join(registry.names())}",
             hint="install the envstacks plugin that provides this archive format",
         )
     return max(candidates, key=lambda fmt: len(fmt.suffix))

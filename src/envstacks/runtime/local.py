@@ -5,7 +5,7 @@ Interpreters are searched, in this order, in the configured search path
 managed installations (the user's and envstacks' own cache), then ``/usr/local``,
 ``/opt/python*`` and ``/usr``. Each candidate is run to learn its exact version and layout;
 pyenv shims (scripts, not interpreters) are never used. The chosen installation is copied
-by :func:`envstacks.runtime.adopt.copy_installation`.
+by :class:`envstacks.runtime.adopt.AdoptingProvider`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,12 @@ from envstacks.hooks.markers import hookimpl
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
 from envstacks.runtime import relocate
-from envstacks.runtime.adopt import SHARED_PREFIXES, copy_installation
-from envstacks.runtime.probe import (
-    InterpreterInfo,
-    layout_problem,
-    parse_version_request,
-    probe_or_reason,
-    version_matches,
-)
-from envstacks.runtime.provision import AUTO, ProvidedRuntime, RuntimeRequest
-from envstacks.runtime.uv_managed import UV_INSTALL_SUBDIR
+from envstacks.runtime.adopt import AdoptingProvider, Found, judge
+from envstacks.runtime.contract import RuntimeProvider, RuntimeRequest
+from envstacks.runtime.paths import uv_install_dir
+from envstacks.runtime.probe import InterpreterInfo
+
+__all__ = ["NAME", "LocalProvider", "candidates_in", "find_interpreter", "search_places"]
 
 NAME = "local"
 
@@ -70,7 +66,7 @@ def search_places(request: RuntimeRequest, reporter: Reporter) -> list[SearchPla
     places.append(SearchPlace(path=pyenv_root / "versions", label="pyenv"))
     places.append(SearchPlace(path=_uv_python_dir(reporter), label="uv-managed installs"))
     places.append(
-        SearchPlace(path=request.cache_dir / UV_INSTALL_SUBDIR, label="envstacks' uv-managed cache")
+        SearchPlace(path=uv_install_dir(request.cache_dir), label="envstacks' uv-managed cache")
     )
     # An empty glob still shows up in the search log, so users see it was looked at.
     opt = sorted(Path("/opt").glob("python*")) or [Path("/opt/python*")]
@@ -98,31 +94,14 @@ def candidates_in(place: Path, feature: str) -> list[Path]:
     return [child / "bin" / name for child in children if (child / "bin" / name).is_file()]
 
 
-def _judge(
-    candidate: Path, requested: tuple[int, ...], request: RuntimeRequest, reporter: Reporter
-) -> InterpreterInfo | None:
-    """Probe one candidate; log and return None unless it is a usable match."""
+def _judge(candidate: Path, request: RuntimeRequest, reporter: Reporter) -> InterpreterInfo | None:
+    """Skip scripts, then probe and judge one candidate (None unless it is a usable match)."""
     if "shims" in candidate.parts or relocate.shebang(candidate) is not None:
         request.log(
             NAME, f"{candidate}: skipped: a script (pyenv shim or wrapper), not an interpreter"
         )
         return None
-    info = probe_or_reason(candidate, reporter=reporter)
-    if isinstance(info, str):
-        request.log(NAME, f"{candidate}: does not run: {info}")
-        return None
-    if info.implementation != request.implementation:
-        request.log(NAME, f"{candidate}: {info.implementation}, not {request.implementation}")
-        return None
-    if not version_matches(info, requested):
-        request.log(NAME, f"{candidate}: Python {info.full_version}, not {request.version}")
-        return None
-    problem = layout_problem(info)
-    if problem is not None:
-        request.log(NAME, f"{candidate}: Python {info.full_version} rejected: {problem}")
-        return None
-    request.log(NAME, f"{candidate}: Python {info.full_version} matches")
-    return info
+    return judge(candidate, request, provider=NAME, reporter=reporter)
 
 
 def find_interpreter(request: RuntimeRequest, reporter: Reporter) -> InterpreterInfo | None:
@@ -131,8 +110,7 @@ def find_interpreter(request: RuntimeRequest, reporter: Reporter) -> Interpreter
     That is the first exact match for ``X.Y.Z``, or the newest release of ``X.Y`` (final
     releases before pre-releases, then search order).
     """
-    requested = parse_version_request(request.version, layer=request.layer)
-    feature = f"{requested[0]}.{requested[1]}"
+    feature = request.version.feature
     seen: set[str] = set()
     matches: list[InterpreterInfo] = []
     for place in search_places(request, reporter):
@@ -148,9 +126,9 @@ def find_interpreter(request: RuntimeRequest, reporter: Reporter) -> Interpreter
             if real in seen:
                 continue
             seen.add(real)
-            info = _judge(candidate, requested, request, reporter)
+            info = _judge(candidate, request, reporter)
             if info is not None:
-                if len(requested) == 3:
+                if request.version.exact:
                     return info
                 matches.append(info)
     if not matches:
@@ -167,41 +145,38 @@ def find_interpreter(request: RuntimeRequest, reporter: Reporter) -> Interpreter
     return ranked[-1][1]
 
 
-@hookimpl(trylast=True)
-def envstacks_runtime_providers() -> tuple[str, ...]:
-    """The local provider's name."""
-    return (NAME,)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalProvider(AdoptingProvider):
+    """The ``local`` runtime provider: adopts a matching CPython installed on this machine."""
+
+    name: str = NAME
+
+    def find(self, request: RuntimeRequest, reporter: Reporter) -> Found | None:
+        """The best matching local CPython (see :func:`find_interpreter`)."""
+        problem = _unsupported(request)
+        if problem is not None:
+            request.log(NAME, problem)
+            return None
+        info = find_interpreter(request, reporter)
+        return None if info is None else Found(info=info, source=os.fspath(info.prefix))
 
 
-@hookimpl(trylast=True)
-def envstacks_provide_runtime(
-    request: RuntimeRequest, destination: Path, reporter: Reporter
-) -> ProvidedRuntime | None:
-    """Copy a matching local CPython into ``destination`` and make it relocatable."""
-    if request.provider not in (AUTO, NAME):
-        return None
+def _unsupported(request: RuntimeRequest) -> str | None:
+    """Why this provider cannot serve ``request`` at all on this machine, or None."""
     if request.implementation != "cpython":
-        request.log(NAME, f"adopts CPython only, not {request.implementation}")
-        return None
+        return f"adopts CPython only, not {request.implementation}"
     if request.platform != host_platform():
-        request.log(NAME, f"cannot adopt an interpreter for {request.platform} on this machine")
-        return None
+        return f"cannot adopt an interpreter for {request.platform} on this machine"
     if not sys.platform.startswith("linux"):
-        request.log(
-            NAME,
+        return (
             "adopting a local interpreter is implemented for Linux only (elsewhere its shared "
-            "libraries would need install-name rewriting); use runtime-provider = 'uv-managed'",
+            "libraries would need install-name rewriting); use runtime-provider = 'uv-managed'"
         )
-        return None
-    info = find_interpreter(request, reporter)
-    if info is None:
-        return None
-    prefix = info.prefix
-    whole = not {os.fspath(prefix), os.path.realpath(prefix)} & SHARED_PREFIXES
-    reporter.debug(f"{request.layer}: adopting {info.executable} (prefix {prefix})")
-    python = copy_installation(
-        info, destination, layer=request.layer, whole_prefix=whole, reporter=reporter
-    )
-    return ProvidedRuntime(
-        provider=NAME, version=info.full_version, python=python, source=os.fspath(prefix)
-    )
+    return None
+
+
+# trylast: a third-party provider named "local" is asked first, so it replaces this one.
+@hookimpl(trylast=True)
+def envstacks_runtime_providers() -> tuple[RuntimeProvider, ...]:
+    """The local provider."""
+    return (LocalProvider(),)

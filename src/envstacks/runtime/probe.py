@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks import proc
-from envstacks.errors import EnvStacksError, RuntimeProvisionError, ToolError
+from envstacks.errors import EnvStacksError, ToolError
 from envstacks.report import Reporter
 
 #: Run with ``-I -S -B``: no user site, no site-packages, no environment variables (so a
@@ -39,7 +38,6 @@ print(json.dumps({
 """
 
 _PRE_RELEASE = {"alpha": "a", "beta": "b", "candidate": "rc"}
-_VERSION_REQUEST = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,28 +86,6 @@ class InterpreterInfo:
     def stdlib_name(self) -> str:
         """The stdlib folder's name under ``lib/`` (``python3.12``, ``python3.13t``)."""
         return Path(self.paths.get("stdlib", f"python{self.feature_version}")).name
-
-
-def parse_version_request(version: str, *, layer: str) -> tuple[int, ...]:
-    """``"3.12"`` -> ``(3, 12)``, ``"3.12.1"`` -> ``(3, 12, 1)``.
-
-    Raises:
-        RuntimeProvisionError: the version is neither ``X.Y`` nor ``X.Y.Z``.
-    """
-    match = _VERSION_REQUEST.match(version)
-    if match is None:
-        raise RuntimeProvisionError(
-            f"runtime layer '{layer}': python version {version!r} is neither X.Y nor X.Y.Z",
-            hint='write python_implementation = "cpython@3.12" or "cpython@3.12.1"',
-        )
-    return tuple(int(part) for part in match.groups() if part is not None)
-
-
-def version_matches(info: InterpreterInfo, requested: tuple[int, ...]) -> bool:
-    """Whether ``info`` satisfies an ``X.Y`` (any release) or ``X.Y.Z`` (final only) request."""
-    if len(requested) == 2:
-        return info.version[:2] == requested
-    return info.version == requested and info.releaselevel == "final"
 
 
 def probe(python: Path, *, reporter: Reporter, timeout: float = 30) -> InterpreterInfo:

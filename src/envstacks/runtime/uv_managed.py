@@ -1,8 +1,9 @@
 """The uv-managed runtime provider: python-build-standalone through ``uv python install``.
 
 Interpreters are installed into envstacks' own cache (``<cache>/uv-python``), never into
-the user's uv folder or ``~/.local/bin``, and then copied into the runtime layer. Under
-``auto`` this provider answers first but steps aside at once when it cannot download:
+the user's uv folder or ``~/.local/bin``, and then adopted into the runtime layer
+(:mod:`envstacks.runtime.adopt`). Under ``auto`` this provider is tried before the local
+one but steps aside at once when it cannot download:
 offline mode, no download known for the version, or a download host that does not accept
 a TCP connection within a second or two. A ``file://`` mirror or downloads JSON is always
 usable.
@@ -14,6 +15,7 @@ import json
 import os
 import socket
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,13 +25,13 @@ from envstacks.errors import EnvStacksError
 from envstacks.hooks.markers import hookimpl
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
-from envstacks.runtime.adopt import copy_installation
-from envstacks.runtime.probe import layout_problem, probe_or_reason
-from envstacks.runtime.provision import AUTO, ProvidedRuntime, RuntimeRequest
+from envstacks.runtime.adopt import AdoptingProvider, Found, judge
+from envstacks.runtime.contract import RuntimeProvider, RuntimeRequest
+from envstacks.runtime.paths import uv_install_dir
+
+__all__ = ["NAME", "PROBE_TIMEOUT", "UvManagedProvider", "reachability_problem", "uv_target"]
 
 NAME = "uv-managed"
-#: Folder under envstacks' cache that ``uv python install --install-dir`` fills.
-UV_INSTALL_SUBDIR = "uv-python"
 #: Seconds to wait for a TCP connection to the download host before giving up on it.
 PROBE_TIMEOUT = 1.5
 
@@ -133,7 +135,7 @@ def _download_url(request: RuntimeRequest, reporter: Reporter) -> str | None:
         ["--python-downloads-json-url", json_url] if json_url else [],
         reporter=reporter,
         what=f"list the downloads of {uv_target(request)}",
-        env=_uv_env(request.cache_dir / UV_INSTALL_SUBDIR),
+        env=_uv_env(uv_install_dir(request.cache_dir)),
     )
     urls = [str(entry["url"]) for entry in entries or [] if entry.get("url")]
     return urls[0] if urls else None
@@ -202,64 +204,66 @@ def _install(request: RuntimeRequest, install_dir: Path, reporter: Reporter) -> 
     return proc.tail(result.stderr or result.stdout, lines=3).replace("\n", " | ")
 
 
-@hookimpl(trylast=True)
-def envstacks_runtime_providers() -> tuple[str, ...]:
-    """The uv-managed provider's name."""
-    return (NAME,)
+def _obtain(
+    request: RuntimeRequest, install_dir: Path, reporter: Reporter
+) -> tuple[Path, str] | None:
+    """The interpreter in ``install_dir``, installed first if need be, and how it came there.
 
+    Returns None (after logging why) when it is not there and cannot be installed now.
 
-# Not trylast, unlike the local provider: pluggy calls trylast implementations in
-# registration order, and auto must ask this provider before the local one. Plugins
-# registered later (entry points, tests) are still asked before it.
-@hookimpl
-def envstacks_provide_runtime(
-    request: RuntimeRequest, destination: Path, reporter: Reporter
-) -> ProvidedRuntime | None:
-    """Install the requested python-build-standalone build with uv; copy it to ``destination``."""
-    if request.provider not in (AUTO, NAME):
-        return None
-    if request.platform != host_platform():
-        request.log(
-            NAME, f"skipped: uv installs interpreters for this machine, not {request.platform}"
-        )
-        return None
-    install_dir = request.cache_dir / UV_INSTALL_SUBDIR
-    try:
-        python = installed_python(request, install_dir, reporter)
-        how = f"already in {install_dir}"
-        if python is None:
-            problem = _download_problem(request, reporter)
-            if problem is not None:
-                request.log(NAME, f"skipped: {problem}; {uv_target(request)} not in {install_dir}")
-                return None
-            failure = _install(request, install_dir, reporter)
-            if failure is not None:
-                request.log(NAME, f"uv python install {uv_target(request)} failed: {failure}")
-                return None
-            python = installed_python(request, install_dir, reporter)
-            if python is None:
-                request.log(NAME, f"uv installed {uv_target(request)} but does not list it")
-                return None
-            source = (
-                request.python_downloads_json_url
-                or request.python_install_mirror
-                or "python-build-standalone"
-            )
-            how = f"uv python install from {source}"
-    except EnvStacksError as exc:
-        request.log(NAME, f"uv failed: {exc.message.splitlines()[0]}")
-        return None
-    info = probe_or_reason(python, reporter=reporter)
-    if isinstance(info, str):
-        request.log(NAME, f"{python}: does not run: {info}")
-        return None
-    problem = layout_problem(info)
+    Raises:
+        EnvStacksError: uv could not be run.
+    """
+    python = installed_python(request, install_dir, reporter)
+    if python is not None:
+        return python, f"already in {install_dir}"
+    problem = _download_problem(request, reporter)
     if problem is not None:
-        request.log(NAME, f"{python}: rejected: {problem}")
+        request.log(NAME, f"skipped: {problem}; {uv_target(request)} not in {install_dir}")
         return None
-    copied = copy_installation(
-        info, destination, layer=request.layer, whole_prefix=True, reporter=reporter
+    failure = _install(request, install_dir, reporter)
+    if failure is not None:
+        request.log(NAME, f"uv python install {uv_target(request)} failed: {failure}")
+        return None
+    python = installed_python(request, install_dir, reporter)
+    if python is None:
+        request.log(NAME, f"uv installed {uv_target(request)} but does not list it")
+        return None
+    source = (
+        request.python_downloads_json_url
+        or request.python_install_mirror
+        or "python-build-standalone"
     )
-    return ProvidedRuntime(
-        provider=NAME, version=info.full_version, python=copied, source=f"{info.prefix} ({how})"
-    )
+    return python, f"uv python install from {source}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UvManagedProvider(AdoptingProvider):
+    """The ``uv-managed`` runtime provider: a python-build-standalone build installed by uv."""
+
+    name: str = NAME
+
+    def find(self, request: RuntimeRequest, reporter: Reporter) -> Found | None:
+        """The requested build in envstacks' cache, installed there by uv first if need be."""
+        if request.platform != host_platform():
+            request.log(
+                NAME, f"skipped: uv installs interpreters for this machine, not {request.platform}"
+            )
+            return None
+        try:
+            obtained = _obtain(request, uv_install_dir(request.cache_dir), reporter)
+        except EnvStacksError as exc:
+            request.log(NAME, f"uv failed: {exc.message.splitlines()[0]}")
+            return None
+        if obtained is None:
+            return None
+        python, how = obtained
+        info = judge(python, request, provider=NAME, reporter=reporter)
+        return None if info is None else Found(info=info, source=f"{info.prefix} ({how})")
+
+
+# trylast: a third-party provider named "uv-managed" is asked first, so it replaces this one.
+@hookimpl(trylast=True)
+def envstacks_runtime_providers() -> tuple[RuntimeProvider, ...]:
+    """The uv-managed provider."""
+    return (UvManagedProvider(),)
