@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from envstacks.spec.keys import (
+    INDEX_KEYS,
+    LAYER_KEYS,
+    SETTINGS_KEYS,
+    UV_KEYS,
+    KeyInfo,
+    layer_keys,
+)
+from envstacks.spec.load import find_spec_file, load, load_pyproject_data
 from envstacks.spec.model import (
     ApplicationSpec,
     FrameworkSpec,
@@ -14,9 +23,6 @@ from envstacks.spec.model import (
     StackSpec,
     UvConfig,
 )
-from envstacks.spec.parse import find_spec_file, load, load_pyproject_data
-from envstacks.spec.validate_keys import LAYER_KEYS, SETTINGS_KEYS, KeyInfo, layer_keys
-from envstacks.spec.validate_uv import INDEX_KEYS, UV_KEYS
 
 __all__ = [
     "INDEX_KEYS",

@@ -1,8 +1,9 @@
 """Find and read a stack spec (pyproject.toml or venvstacks.toml) and turn it into a StackSpec.
 
 This is the entry point of the ``spec`` package: it reads TOML (naming the file and line of
-syntax errors), picks the format, checks the top-level keys and hands the tables to the
-validators. Every error is a SpecError that names the TOML path and ends with the file.
+syntax errors), picks the format, checks the top-level keys and hands the tables to
+``stack.py`` (settings, uv) and ``layers.py`` (each layer), then resolves the layers
+together. Every error is a SpecError that names the TOML path and ends with the file.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.errors import SpecError
-from envstacks.spec.model import LayerKind, Settings, SourceFormat, StackSpec, UvConfig
-from envstacks.spec.validate_fields import (
+from envstacks.spec.fields import (
     TomlPath,
     TomlTable,
     check_keys,
@@ -26,15 +26,10 @@ from envstacks.spec.validate_fields import (
     quoted_list,
     spec_error,
 )
-from envstacks.spec.validate_keys import (
-    PYPROJECT_TABLE_KEYS,
-    SETTINGS_KEYS,
-    VENVSTACKS_TOP_LEVEL_KEYS,
-)
-from envstacks.spec.validate_layer import RawLayer, parse_layer
-from envstacks.spec.validate_settings import parse_settings
-from envstacks.spec.validate_stack import resolve_layers
-from envstacks.spec.validate_uv import parse_uv_config
+from envstacks.spec.keys import PYPROJECT_TABLE_KEYS, SETTINGS_KEYS, VENVSTACKS_TOP_LEVEL_KEYS
+from envstacks.spec.layers import RawLayer, parse_layer
+from envstacks.spec.model import LayerKind, Settings, SourceFormat, StackSpec, UvConfig
+from envstacks.spec.stack import parse_settings, parse_uv_config, resolve_layers
 
 PYPROJECT = "pyproject.toml"
 VENVSTACKS = "venvstacks.toml"
