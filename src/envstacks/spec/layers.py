@@ -91,6 +91,8 @@ def parse_layer(
 ) -> RawLayer:
     """Check one layer table of ``kind`` found at ``where`` (relative paths against ``root``)."""
     layer, warnings = _layer_table(data, kind, where)
+    # The first problem found is the one reported: platforms and lower layers are checked
+    # first, then the keys in the order of the fields below.
     platforms = _platforms(layer) if "platforms" in layer.data else None
     runtime, frameworks = (None, None) if kind is LayerKind.RUNTIME else _lower_layers(layer)
     return RawLayer(
