@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from envstacks.errors import SpecError
+from envstacks.spec.fields import TomlPath
 from envstacks.spec.graph import check_references, linearize
 from envstacks.spec.model import LayerKind
-from envstacks.spec.validate_fields import TomlPath
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from envstacks.errors import SpecError
+from envstacks.spec.fields import TomlPath, did_you_mean, quoted_list, spec_error
 from envstacks.spec.model import LayerKind
-from envstacks.spec.validate_fields import TomlPath, did_you_mean, quoted_list, spec_error
 
 
 class DepNode(Protocol):

@@ -1,7 +1,7 @@
-"""Typed, path-aware readers for raw TOML values; every failure is a SpecError naming the TOML path.
+"""Path-aware readers of raw TOML values, and the helpers every spec error is made with.
 
-The loader never indexes a raw TOML table directly: it goes through these readers, so a
-wrong type, an unknown key or an empty string always produces the same kind of message,
+The loader never trusts a raw TOML value: it goes through these readers, so a wrong type, an
+unknown key or an empty string always produces the same kind of message,
 ``<toml path>: <what is wrong> (<the bad value>); <how to fix it>``.
 """
 
@@ -14,9 +14,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from packaging.utils import InvalidName, canonicalize_name
 
 from envstacks.errors import SpecError
+
+if TYPE_CHECKING:
+    from envstacks.spec.keys import KeyInfo
 
 #: A raw TOML table as tomllib returns it.
 TomlTable = Mapping[str, Any]
@@ -100,6 +105,12 @@ def spec_error(where: TomlPath | str, problem: str, fix: str) -> SpecError:
     return SpecError(f"{where}: {problem}; {fix}")
 
 
+def unknown_keys(table: TomlTable, known: Iterable[str]) -> tuple[str, ...]:
+    """The keys of ``table`` that are not in ``known``, in table order."""
+    allowed = frozenset(known)
+    return tuple(key for key in table if key not in allowed)
+
+
 def check_keys(
     table: TomlTable, allowed: Iterable[str], where: TomlPath, *, what: str, fix: str
 ) -> None:
@@ -109,13 +120,10 @@ def check_keys(
     the general advice given after the "did you mean" suggestion.
     """
     known = tuple(allowed)
-    for key in table:
-        if key not in known:
-            raise spec_error(
-                where.key(key),
-                f"unknown {what} {key!r}{did_you_mean(key, known)}",
-                fix,
-            )
+    unknown = unknown_keys(table, known)
+    if unknown:
+        key = unknown[0]
+        raise spec_error(where.key(key), f"unknown {what} {key!r}{did_you_mean(key, known)}", fix)
 
 
 def _got(value: object, owner: str) -> str:
@@ -132,13 +140,19 @@ def expect_table(value: object, where: TomlPath, *, fix: str, owner: str = "") -
     return value
 
 
+def expect_array(
+    value: object, where: TomlPath, *, of: str, fix: str, owner: str = ""
+) -> list[Any]:
+    """``value`` as an array (``of`` names what it should hold: ``"strings"``, ``"tables"``)."""
+    if not isinstance(value, list):
+        raise spec_error(where, f"expected an array of {of}, {_got(value, owner)}", fix)
+    return value
+
+
 def expect_table_array(value: object, where: TomlPath, *, fix: str) -> tuple[TomlTable, ...]:
     """``value`` as an array of tables (``[[...]]``), checking every item."""
-    if not isinstance(value, list):
-        raise spec_error(
-            where, f"expected an array of tables, got {kind_of(value)} {show(value)}", fix
-        )
-    return tuple(expect_table(item, where.item(i), fix=fix) for i, item in enumerate(value))
+    items = expect_array(value, where, of="tables", fix=fix)
+    return tuple(expect_table(item, where.item(i), fix=fix) for i, item in enumerate(items))
 
 
 def expect_str(
@@ -164,10 +178,9 @@ def expect_str_list(
     value: object, where: TomlPath, *, fix: str, owner: str = ""
 ) -> tuple[str, ...]:
     """``value`` as an array of non-empty strings."""
-    if not isinstance(value, list):
-        raise spec_error(where, f"expected an array of strings, {_got(value, owner)}", fix)
+    items = expect_array(value, where, of="strings", fix=fix, owner=owner)
     return tuple(
-        expect_str(item, where.item(i), fix=fix, owner=owner) for i, item in enumerate(value)
+        expect_str(item, where.item(i), fix=fix, owner=owner) for i, item in enumerate(items)
     )
 
 
@@ -183,3 +196,73 @@ def resolve_path(root: Path, value: str) -> Path:
     """``value`` (``~`` expanded) made absolute against ``root``, with ``..`` folded."""
     path = Path(value).expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else root / path))
+
+
+def normalize_dist(name: str, where: TomlPath) -> str:
+    """The PEP 503 normalised form of a distribution name, or a SpecError if it is not one."""
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise spec_error(
+            where,
+            f"{name!r} is not a valid distribution name",
+            "use the name the package is published under (letters, digits, '-', '_', '.')",
+        ) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TableView:
+    """A raw table with its path, accepted keys and owner, read key by key.
+
+    Each value is checked at its own TOML path, with the key's "write it like ..." fix and
+    the owner (``"framework 'x'"``) named in the message; absent keys read as empty.
+    """
+
+    data: TomlTable
+    where: TomlPath
+    keys: Mapping[str, KeyInfo]
+    owner: str = ""
+
+    def at(self, key: str) -> TomlPath:
+        """The TOML path of ``key``."""
+        return self.where.key(key)
+
+    def fix(self, key: str) -> str:
+        """The generic advice for ``key``."""
+        return self.keys[key].fix()
+
+    def one_of(
+        self, first: str, second: str, *, both: tuple[str, str], neither: tuple[str, str]
+    ) -> str:
+        """Which of two exclusive keys the table sets (exactly one must be set).
+
+        ``both`` and ``neither`` are the ``(problem, fix)`` of the errors otherwise.
+        """
+        has_first = first in self.data
+        has_second = second in self.data
+        if has_first and has_second:
+            raise spec_error(self.where, *both)
+        if not has_first and not has_second:
+            raise spec_error(self.where, *neither)
+        return first if has_first else second
+
+    def string(self, key: str, *, owned: bool = True) -> str:
+        """The non-empty string ``key`` (which must be present)."""
+        owner = self.owner if owned else ""
+        return expect_str(self.data[key], self.at(key), fix=self.fix(key), owner=owner)
+
+    def strings(self, key: str, *, owned: bool = True) -> tuple[str, ...]:
+        """The array of non-empty strings ``key`` (empty when absent)."""
+        owner = self.owner if owned else ""
+        value = self.data.get(key, [])
+        return expect_str_list(value, self.at(key), fix=self.fix(key), owner=owner)
+
+    def string_map(self, key: str) -> dict[str, str]:
+        """The table of non-empty strings ``key`` (empty when absent)."""
+        value = self.data.get(key, {})
+        return expect_str_map(value, self.at(key), fix=self.fix(key), owner=self.owner)
+
+    def flag(self, key: str) -> bool:
+        """The boolean ``key`` (false when absent)."""
+        value = self.data.get(key, False)
+        return expect_bool(value, self.at(key), fix=self.fix(key), owner=self.owner)

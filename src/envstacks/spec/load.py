@@ -1,12 +1,14 @@
 """Find and read a stack spec (pyproject.toml or venvstacks.toml) and turn it into a StackSpec.
 
 This is the entry point of the ``spec`` package: it reads TOML (naming the file and line of
-syntax errors), picks the format, checks the top-level keys and hands the tables to the
-validators. Every error is a SpecError that names the TOML path and ends with the file.
+syntax errors), picks the format, checks the top-level keys and hands the tables to
+``stack.py`` (settings, uv) and ``layers.py`` (each layer), then resolves the layers
+together. Every error is a SpecError that names the TOML path and ends with the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -15,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.errors import SpecError
-from envstacks.spec.model import LayerKind, Settings, SourceFormat, StackSpec, UvConfig
-from envstacks.spec.validate_fields import (
+from envstacks.spec.fields import (
     TomlPath,
     TomlTable,
     check_keys,
@@ -26,15 +27,10 @@ from envstacks.spec.validate_fields import (
     quoted_list,
     spec_error,
 )
-from envstacks.spec.validate_keys import (
-    PYPROJECT_TABLE_KEYS,
-    SETTINGS_KEYS,
-    VENVSTACKS_TOP_LEVEL_KEYS,
-)
-from envstacks.spec.validate_layer import RawLayer, parse_layer
-from envstacks.spec.validate_settings import parse_settings
-from envstacks.spec.validate_stack import resolve_layers
-from envstacks.spec.validate_uv import parse_uv_config
+from envstacks.spec.keys import PYPROJECT_TABLE_KEYS, SETTINGS_KEYS, VENVSTACKS_TOP_LEVEL_KEYS
+from envstacks.spec.layers import RawLayer, parse_layer
+from envstacks.spec.model import LayerKind, StackSpec, UvConfig
+from envstacks.spec.stack import parse_settings, parse_uv_config, resolve_layers
 
 PYPROJECT = "pyproject.toml"
 VENVSTACKS = "venvstacks.toml"
@@ -165,21 +161,21 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
         )
         settings = parse_settings(table, where, spec_path.parent, "pyproject")
         origin = f"{spec_path} [{where.key('uv')}]"
-        uv = UvConfig(origin=origin)
-        warnings: tuple[str, ...] = ()
-        if "uv" in table:
-            uv, warnings = parse_uv_config(table["uv"], where.key("uv"), origin=origin)
-        return _build(
-            table,
-            where,
+        uv, warnings = (
+            parse_uv_config(table["uv"], where.key("uv"), origin=origin)
+            if "uv" in table
+            else (UvConfig(origin=origin), ())
+        )
+        stack = StackSpec(
             spec_path=spec_path,
             source_format="pyproject",
+            project_name=_project_name(data),
+            project_dependencies=_project_dependencies(data),
             settings=settings,
             uv=uv,
             warnings=warnings,
-            project_name=_project_name(data),
-            project_dependencies=_project_dependencies(data),
         )
+        return _with_layers(stack, table, where)
 
 
 def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
@@ -194,24 +190,20 @@ def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             "(other tools' settings go under [tool.<name>])",
         )
         tool = expect_table(data.get("tool", {}), root.key("tool"), fix="write [tool] as a table")
-        warnings: list[str] = []
-        if "venvstacks" in tool:
-            warnings.append(
-                "tool.venvstacks: settings are only read from a pyproject.toml; this table in a "
-                f"{VENVSTACKS} is ignored (the defaults apply)"
-            )
+    ignored = (
+        "tool.venvstacks: settings are only read from a pyproject.toml; this table in a "
+        f"{VENVSTACKS} is ignored (the defaults apply)"
+    )
     uv, uv_warnings = _venvstacks_uv(tool, spec_path)
+    stack = StackSpec(
+        spec_path=spec_path,
+        source_format="venvstacks",
+        settings=parse_settings({}, root, spec_path.parent, "venvstacks"),
+        uv=uv,
+        warnings=(*([ignored] if "venvstacks" in tool else []), *uv_warnings),
+    )
     with _in_file(spec_path):
-        return _build(
-            data,
-            root,
-            spec_path=spec_path,
-            source_format="venvstacks",
-            settings=parse_settings({}, root, spec_path.parent, "venvstacks"),
-            uv=uv,
-            warnings=(*warnings, *uv_warnings),
-            project_name=None,
-        )
+        return _with_layers(stack, data, root)
 
 
 def _venvstacks_uv(tool: TomlTable, spec_path: Path) -> tuple[UvConfig, tuple[str, ...]]:
@@ -227,35 +219,9 @@ def _venvstacks_uv(tool: TomlTable, spec_path: Path) -> tuple[UvConfig, tuple[st
         return parse_uv_config(read_toml(uv_file), TomlPath(), origin=str(uv_file))
 
 
-def _build(
-    table: TomlTable,
-    where: TomlPath,
-    *,
-    spec_path: Path,
-    source_format: SourceFormat,
-    settings: Settings,
-    uv: UvConfig,
-    warnings: tuple[str, ...] | list[str],
-    project_name: str | None,
-    project_dependencies: tuple[str, ...] | None = None,
-) -> StackSpec:
-    root = spec_path.parent
-    raw: dict[LayerKind, tuple[RawLayer, ...]] = {}
-    for kind in LayerKind:
-        at = where.key(kind.table)
-        tables = expect_table_array(
-            table.get(kind.table, []), at, fix=f"write each layer as a [[{at.text}]] table"
-        )
-        raw[kind] = tuple(
-            parse_layer(
-                item,
-                kind=kind,
-                where=at.item(i),
-                root=root,
-                index_names=uv.index_names,
-            )
-            for i, item in enumerate(tables)
-        )
+def _with_layers(stack: StackSpec, table: TomlTable, where: TomlPath) -> StackSpec:
+    """``stack`` with the layers of ``table`` (the table at ``where`` holding the arrays)."""
+    raw = {kind: _raw_layers(stack, table, where.key(kind.table), kind) for kind in LayerKind}
     if not any(raw.values()):
         runtimes = where.key(LayerKind.RUNTIME.table)
         raise spec_error(
@@ -268,17 +234,26 @@ def _build(
         raw[LayerKind.RUNTIME], raw[LayerKind.FRAMEWORK], raw[LayerKind.APPLICATION]
     )
     layer_warnings = [w for kind in LayerKind for layer in raw[kind] for w in layer.warnings]
-    return StackSpec(
-        spec_path=spec_path,
-        source_format=source_format,
-        project_name=project_name,
-        project_dependencies=project_dependencies,
-        settings=settings,
-        uv=uv,
+    return dataclasses.replace(
+        stack,
         runtimes=layers.runtimes,
         frameworks=layers.frameworks,
         applications=layers.applications,
-        warnings=(*warnings, *layer_warnings),
+        warnings=(*stack.warnings, *layer_warnings),
+    )
+
+
+def _raw_layers(
+    stack: StackSpec, table: TomlTable, where: TomlPath, kind: LayerKind
+) -> tuple[RawLayer, ...]:
+    """The layers of ``kind``, each checked on its own (``where`` is their array)."""
+    fix = f"write each layer as a [[{where.text}]] table"
+    tables = expect_table_array(table.get(kind.table, []), where, fix=fix)
+    return tuple(
+        parse_layer(
+            item, kind=kind, where=where.item(i), root=stack.root, index_names=stack.uv.index_names
+        )
+        for i, item in enumerate(tables)
     )
 
 
