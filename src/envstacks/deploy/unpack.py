@@ -24,8 +24,8 @@ import stat
 from pathlib import Path
 
 from envstacks.errors import UnsafeArchiveError
-from envstacks.pack.archive_base import ArchiveFormat, ArchiveMember, MemberKind
-from envstacks.pack.reproducible import DIR_MODE, EXEC_MODE, FILE_MODE
+from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, MemberKind
+from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
 from envstacks.report import Task
 
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
