@@ -44,8 +44,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envstacks.deploy.fetch import verify_archive
 from envstacks.deploy.unpack import unpack_layer
-from envstacks.deploy.verify import verify_archive
 from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat
 from envstacks.pack.formats import BUILTIN_FORMATS
