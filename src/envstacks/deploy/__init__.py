@@ -7,7 +7,8 @@ archive, local-export stages it from the build folder.
 
 from __future__ import annotations
 
-from envstacks.deploy.deployer import DeployResult, RefusedLayer, deploy
+from envstacks.deploy.deployer import deploy
 from envstacks.deploy.export import ExportResult, export_layers
+from envstacks.deploy.result import DeployResult, RefusedLayer
 
 __all__ = ["DeployResult", "ExportResult", "RefusedLayer", "deploy", "export_layers"]

@@ -32,9 +32,10 @@ from envstacks.deploy.placement import (
     run_postinstall,
 )
 from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
+from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
 from envstacks.deploy.unpack import unpack_layer
-from envstacks.errors import DeployError, EnvStacksError
+from envstacks.errors import DeployError
 from envstacks.fs import temporary_name
 from envstacks.layout import METADATA_DIR
 from envstacks.pack.formats import format_for_archive
@@ -43,43 +44,6 @@ from envstacks.report import Reporter
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RefusedLayer:
-    """A layer deploy would not install, and why."""
-
-    install_target: str
-    #: The full message (names the archive, the expected and the actual value...).
-    reason: str
-    #: The error class (``VerificationError``, ``UnsafeArchiveError``, ``DeployError``).
-    error: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeployResult:
-    """The outcome of one deploy into one target folder (for messages and ``--json``)."""
-
-    target: Path
-    #: The manifest the layers came from (a path or URL).
-    source: str
-    #: Layers unpacked and configured by this run, in the order they were placed.
-    installed: tuple[str, ...] = ()
-    #: Layers already deployed from the same archive, left as they were.
-    reused: tuple[str, ...] = ()
-    refused: tuple[RefusedLayer, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Whether every selected layer is now deployed."""
-        return not self.refused
-
-    def describe(self) -> list[str]:
-        """One line per layer, for a front-end to print."""
-        lines = [f"installed: {name} ({self.target / name})" for name in self.installed]
-        lines += [f"up to date: {name}" for name in self.reused]
-        lines += [f"refused: {entry.install_target}: {entry.reason}" for entry in self.refused]
-        return lines
 
 
 def deploy(
@@ -113,7 +77,7 @@ def deploy(
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
     target.mkdir(parents=True, exist_ok=True)
     platform = platform if platform is not None else host_platform()
-    refusals = _Refusals()
+    refusals = Refusals()
     with deploy_lock(target):
         src = open_source(source, platform=platform, reporter=reporter)
         selected = _select(src, include, platform)
@@ -137,35 +101,6 @@ def deploy(
         reused=triage.reuse,
         refused=refusals.entries(),
     )
-
-
-class _Refusals:
-    """The layers refused so far, each with the error that refused it."""
-
-    def __init__(self) -> None:
-        self._errors: dict[str, EnvStacksError] = {}
-
-    def add(self, install_target: str, error: EnvStacksError) -> None:
-        self._errors[install_target] = error
-
-    def __contains__(self, install_target: object) -> bool:
-        return install_target in self._errors
-
-    def __bool__(self) -> bool:
-        return bool(self._errors)
-
-    def entries(self) -> tuple[RefusedLayer, ...]:
-        """The refusals as result values."""
-        return tuple(
-            RefusedLayer(install_target=name, reason=error.message, error=type(error).__name__)
-            for name, error in self._errors.items()
-        )
-
-    def combined(self) -> EnvStacksError:
-        """One error of the first refusal's class that lists every refusal."""
-        first = next(iter(self._errors.values()))
-        messages = (error.message for error in self._errors.values())
-        return type(first)("\n".join(messages), hint=first.hint)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,7 +131,7 @@ def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[
 
 
 def _triage(
-    selected: Sequence[ManifestLayer], deployment: Deployment, refusals: _Refusals
+    selected: Sequence[ManifestLayer], deployment: Deployment, refusals: Refusals
 ) -> _Triage:
     """Reuse what is deployed from the same archive; refuse folders envstacks did not make."""
     target = deployment.target
@@ -241,7 +176,7 @@ def _unpack_all(
     pm: pluggy.PluginManager,
     reporter: Reporter,
     jobs: int | None,
-    refusals: _Refusals,
+    refusals: Refusals,
 ) -> dict[str, Path]:
     """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
 
@@ -304,7 +239,7 @@ def _place_all(
     deployment: Deployment,
     *,
     reporter: Reporter,
-    refusals: _Refusals,
+    refusals: Refusals,
 ) -> tuple[str, ...]:
     """Place the unpacked layers in dependency order (runtime first); return those placed.
 
