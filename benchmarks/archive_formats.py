@@ -44,12 +44,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from envstacks.deploy.fetch import verify_archive
 from envstacks.deploy.unpack import unpack_layer
-from envstacks.deploy.verify import verify_archive
-from envstacks.pack.archive_base import ArchiveFormat
+from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat
 from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.reproducible import file_sha256, scan_tree, tree_hash
+from envstacks.pack.layer_tree import file_sha256, scan_tree, tree_hash
 from envstacks.report import NullReporter
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ import pytest
 
 from envstacks.hooks import get_plugin_manager
 from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.reproducible import scan_tree, tree_hash
+from envstacks.pack.layer_tree import scan_tree, tree_hash
 from envstacks.platforms import host_platform
 from envstacks.report import NullReporter
 

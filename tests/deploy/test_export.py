@@ -21,6 +21,7 @@ import pytest
 
 from envstacks import layout
 from envstacks.build.stage import stage_layer
+from envstacks.deploy import export as export_module
 from envstacks.deploy.export import export_layers
 from envstacks.errors import ExportError
 from envstacks.lock import LockOptions, lock_states
@@ -240,3 +241,38 @@ def test_export_needs_its_lower_layers(built: object, tmp_path: Path) -> None:
         )
     assert "framework-clib@1" in caught.value.message
     assert "cpython-3.12@1" in caught.value.message
+
+
+def test_failed_postinstall_puts_the_previous_export_back(
+    exported: tuple[Path, list], built: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output, _ = exported
+    app = output / "app-useext"
+    inode = (app / "pyvenv.cfg").stat().st_ino
+
+    def failing(layer_dir: Path, **kwargs: object) -> None:
+        assert layer_dir == app and not (app / "pyvenv.cfg").exists()  # the new copy, unconfigured
+        raise ExportError("postinstall failed on purpose")
+
+    monkeypatch.setattr(export_module, "run_postinstall", failing)
+    with pytest.raises(ExportError, match="on purpose"):
+        export_layers(
+            built.spec,
+            built.spec.layers[2:],
+            output,
+            lock_states=lock_states(built.spec),
+            reporter=RecordingReporter(),
+            force=True,
+        )
+    assert (app / "pyvenv.cfg").stat().st_ino == inode  # the previous export, as it was
+    assert not [p for p in output.iterdir() if p.name.startswith(".envstacks")]
+    monkeypatch.undo()
+    again = export_layers(
+        built.spec,
+        built.spec.layers[2:],
+        output,
+        lock_states=lock_states(built.spec),
+        reporter=RecordingReporter(),
+    )
+    assert [r.exported for r in again] == [True]  # its metadata was removed: redone
+    assert run_app(output)["answer"] == 42

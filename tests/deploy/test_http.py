@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.deploy import deploy
-from envstacks.deploy.fetch import download
+from envstacks.deploy.download import download
 from envstacks.errors import DeployError
 from envstacks.report import RecordingReporter
 

@@ -144,6 +144,9 @@ def test_killed_while_replacing_a_layer_restores_the_previous_version(
 
     _deploy_and_die(tmp_path, v2, target, "postinstall", "app-one")
     assert (target / "app-one" / "NEW").exists()  # the new copy is in place, unconfigured
+    aside = load_state(target)["app-one"].aside  # the record names where v1 went
+    assert aside is not None and (target / aside / "postinstall.json").is_file()
+    assert not (target / aside / "NEW").exists()
 
     reporter = RecordingReporter()
     back = deploy(v1, target, pm=pm, reporter=reporter)  # the repair alone brings v1 back

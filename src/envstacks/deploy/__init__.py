@@ -1,6 +1,8 @@
 """Deploy layers: published archives into a target folder, or built layers as a local export.
 
-Both fetch or stage a layer, place it side by side with the others and run its postinstall.
+Both place a layer side by side with the others and run its postinstall
+(:mod:`envstacks.deploy.placement`); deploy first fetches, verifies and safely unpacks its
+archive, local-export stages it from the build folder.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ KIND_KEYS: tuple[tuple[str, LayerKind], ...] = (
     ("frameworks", LayerKind.FRAMEWORK),
     ("applications", LayerKind.APPLICATION),
 )
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,9 +63,14 @@ def _field(entry: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def is_plain_name(value: str) -> bool:
+    """Whether ``value`` can only name a direct child of a folder: no separator, no ``..``."""
+    return _PLAIN_NAME.fullmatch(value) is not None and ".." not in value
+
+
 def _name(entry: Mapping[str, Any], key: str, where: str) -> str:
     value: str = _field(entry, key, str, where)
-    if not _PLAIN_NAME.match(value) or ".." in value:
+    if not is_plain_name(value):
         raise DeployError(
             f"{where}.{key}: {value!r} is not a plain file name",
             hint="the manifest may have been tampered with; republish the layers",
@@ -91,39 +96,39 @@ def parse_manifest(data: Any, *, where: str) -> tuple[ManifestLayer, ...]:
             spot = f"{where}: layers.{key}[{index}]"
             if not isinstance(entry, Mapping):
                 raise DeployError(f"{spot}: expected a table, found {entry!r}")
-            hashes = _field(entry, "archive_hashes", dict, spot)
-            sha256 = hashes.get("sha256")
-            if not isinstance(sha256, str) or not _SHA256.match(sha256):
-                raise DeployError(
-                    f"{spot}.archive_hashes.sha256: expected 64 hex digits, found {sha256!r}"
-                )
-            required = entry.get("required_layers", [])
-            if not isinstance(required, list):
-                raise DeployError(f"{spot}.required_layers: expected a list, found {required!r}")
-            tree = entry.get("tree_hashes", {})
-            tree_sha = tree.get("sha256") if isinstance(tree, Mapping) else None
-            fmt = entry.get("archive_format")
-            platform = entry.get("target_platform")
-            layers.append(
-                ManifestLayer(
-                    kind=kind,
-                    layer_name=_field(entry, "layer_name", str, spot),
-                    install_target=_name(entry, "install_target", spot),
-                    archive_name=_name(entry, "archive_name", spot),
-                    archive_size=_field(entry, "archive_size", int, spot),
-                    archive_sha256=sha256.lower(),
-                    runtime_layer=_name(entry, "runtime_layer", spot),
-                    required_layers=tuple(
-                        _name({"required_layers": name}, "required_layers", spot)
-                        for name in required
-                    ),
-                    target_platform=platform if isinstance(platform, str) else None,
-                    archive_format=fmt if isinstance(fmt, str) else None,
-                    tree_sha256=tree_sha if isinstance(tree_sha, str) else None,
-                    metadata=dict(entry),
-                )
-            )
+            layers.append(_layer(entry, kind, spot))
     return tuple(layers)
+
+
+def _layer(entry: Mapping[str, Any], kind: LayerKind, spot: str) -> ManifestLayer:
+    """One manifest entry, checked field by field (``spot`` names it in messages)."""
+    hashes = _field(entry, "archive_hashes", dict, spot)
+    sha256 = hashes.get("sha256")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise DeployError(f"{spot}.archive_hashes.sha256: expected 64 hex digits, found {sha256!r}")
+    required = entry.get("required_layers", [])
+    if not isinstance(required, list):
+        raise DeployError(f"{spot}.required_layers: expected a list, found {required!r}")
+    tree = entry.get("tree_hashes", {})
+    tree_sha = tree.get("sha256") if isinstance(tree, Mapping) else None
+    fmt = entry.get("archive_format")
+    platform = entry.get("target_platform")
+    return ManifestLayer(
+        kind=kind,
+        layer_name=_field(entry, "layer_name", str, spot),
+        install_target=_name(entry, "install_target", spot),
+        archive_name=_name(entry, "archive_name", spot),
+        archive_size=_field(entry, "archive_size", int, spot),
+        archive_sha256=sha256.lower(),
+        runtime_layer=_name(entry, "runtime_layer", spot),
+        required_layers=tuple(
+            _name({"required_layers": name}, "required_layers", spot) for name in required
+        ),
+        target_platform=platform if isinstance(platform, str) else None,
+        archive_format=fmt if isinstance(fmt, str) else None,
+        tree_sha256=tree_sha if isinstance(tree_sha, str) else None,
+        metadata=dict(entry),
+    )
 
 
 def select_layers(
@@ -138,27 +143,6 @@ def select_layers(
         DeployError: a selected layer needs a layer the manifest does not list.
     """
     by_target = {layer.install_target: layer for layer in layers}
-    if include:
-        chosen: list[ManifestLayer] = []
-        missing: list[str] = []
-        for pattern in include:
-            hits = [
-                layer
-                for layer in layers
-                if fnmatch.fnmatchcase(layer.install_target, pattern)
-                or fnmatch.fnmatchcase(layer.layer_name, pattern)
-            ]
-            if not hits:
-                missing.append(pattern)
-            chosen.extend(hit for hit in hits if hit not in chosen)
-        if missing:
-            raise SelectionError(
-                f"{where}: no published layer matches {', '.join(repr(p) for p in missing)} "
-                f"(published: {', '.join(sorted(by_target))})",
-                hint="patterns match layer names ('app-*') and deployed names ('app-x@2')",
-            )
-    else:
-        chosen = list(layers)
     ordered: list[ManifestLayer] = []
 
     def visit(layer: ManifestLayer, trail: tuple[str, ...]) -> None:
@@ -179,6 +163,32 @@ def select_layers(
             visit(needed, (*trail, layer.install_target))
         ordered.append(layer)
 
-    for layer in chosen:
+    for layer in _matching(layers, include, where=where) if include else layers:
         visit(layer, ())
     return tuple(ordered)
+
+
+def _matching(
+    layers: Sequence[ManifestLayer], include: Sequence[str], *, where: str
+) -> list[ManifestLayer]:
+    """The layers any pattern matches, in pattern order; every pattern must match one."""
+    chosen: list[ManifestLayer] = []
+    missing: list[str] = []
+    for pattern in include:
+        hits = [
+            layer
+            for layer in layers
+            if fnmatch.fnmatchcase(layer.install_target, pattern)
+            or fnmatch.fnmatchcase(layer.layer_name, pattern)
+        ]
+        if not hits:
+            missing.append(pattern)
+        chosen.extend(hit for hit in hits if hit not in chosen)
+    if missing:
+        published = ", ".join(sorted(layer.install_target for layer in layers))
+        raise SelectionError(
+            f"{where}: no published layer matches {', '.join(repr(p) for p in missing)} "
+            f"(published: {published})",
+            hint="patterns match layer names ('app-*') and deployed names ('app-x@2')",
+        )
+    return chosen

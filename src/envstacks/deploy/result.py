@@ -1,9 +1,11 @@
-"""What a deploy did: the layers installed, reused and refused (for messages and ``--json``)."""
+"""What a deploy did: the layers installed, reused and refused, and the refusals on the way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from envstacks.errors import EnvStacksError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,7 +21,7 @@ class RefusedLayer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeployResult:
-    """The outcome of one deploy into one target folder."""
+    """The outcome of one deploy into one target folder (for messages and ``--json``)."""
 
     target: Path
     #: The manifest the layers came from (a path or URL).
@@ -41,3 +43,33 @@ class DeployResult:
         lines += [f"up to date: {name}" for name in self.reused]
         lines += [f"refused: {entry.install_target}: {entry.reason}" for entry in self.refused]
         return lines
+
+
+class Refusals:
+    """The layers refused so far, each with the error that refused it."""
+
+    def __init__(self) -> None:
+        self._errors: dict[str, EnvStacksError] = {}
+
+    def add(self, install_target: str, error: EnvStacksError) -> None:
+        """Refuse a layer (its error is what the result and the combined error report)."""
+        self._errors[install_target] = error
+
+    def __contains__(self, install_target: object) -> bool:
+        return install_target in self._errors
+
+    def __bool__(self) -> bool:
+        return bool(self._errors)
+
+    def entries(self) -> tuple[RefusedLayer, ...]:
+        """The refusals as result values."""
+        return tuple(
+            RefusedLayer(install_target=name, reason=error.message, error=type(error).__name__)
+            for name, error in self._errors.items()
+        )
+
+    def combined(self) -> EnvStacksError:
+        """One error of the first refusal's class that lists every refusal."""
+        first = next(iter(self._errors.values()))
+        messages = (error.message for error in self._errors.values())
+        return type(first)("\n".join(messages), hint=first.hint)

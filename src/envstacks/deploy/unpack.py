@@ -24,8 +24,8 @@ import stat
 from pathlib import Path
 
 from envstacks.errors import UnsafeArchiveError
-from envstacks.pack.archive_base import ArchiveFormat, ArchiveMember, MemberKind
-from envstacks.pack.reproducible import DIR_MODE, EXEC_MODE, FILE_MODE
+from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
+from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
 from envstacks.report import Task
 
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
@@ -123,74 +123,90 @@ def unpack_layer(
         UnsafeArchiveError: a member breaks one of the rules above.
         DeployError: the archive is damaged.
     """
-    refuse = _Refusal(archive_name, target)
-    seen: set[tuple[str, ...]] = set()
-    links: set[tuple[str, ...]] = set()
-    files: set[tuple[str, ...]] = set()
-    dirs: set[tuple[str, ...]] = set()
+    extraction = _Extraction(workdir, install_target, _Refusal(archive_name, target))
     with archive.open("rb") as raw, fmt.open_reader(raw, task=task) as reader:
         for member in reader.members():
-            parts = _member_parts(member, install_target, refuse)
-            name = "/".join(parts)
-            if parts in seen:
-                raise refuse(name, "the name appears twice in the archive")
-            seen.add(parts)
-            for depth in range(1, len(parts)):
-                if parts[:depth] in links:
-                    raise refuse(
-                        name, f"it would be written through the symlink '{'/'.join(parts[:depth])}'"
-                    )
-                if parts[:depth] in files:
-                    raise refuse(name, f"its parent '{'/'.join(parts[:depth])}' is a file")
-            if len(parts) == 1 and member.kind is not MemberKind.DIR:
-                raise refuse(name, "the layer's top folder must be a folder")
-            if member.kind is MemberKind.OTHER:
-                raise refuse(
-                    name,
-                    f"it is a {member.detail or 'special file'}; layers hold only "
-                    "files, folders and links",
-                )
-            if member.mode & (stat.S_ISUID | stat.S_ISGID):
-                raise refuse(name, f"mode {member.mode:o} sets the setuid/setgid bit")
-            path = workdir.joinpath(*parts)
-            _make_parents(workdir, parts, dirs)
-            if member.kind is MemberKind.DIR:
-                if parts not in dirs:
-                    path.mkdir(mode=DIR_MODE)
-                    path.chmod(DIR_MODE)  # whatever the umask
-                    dirs.add(parts)
-            elif member.kind is MemberKind.SYMLINK:
-                check_symlink(parts, member.link_target, refuse)
-                path.symlink_to(member.link_target)
-                links.add(parts)
-            elif member.kind is MemberKind.HARDLINK:
-                source = _hardlink_source(member, install_target, files, refuse, name)
-                os.link(workdir.joinpath(*source), path)
-                files.add(parts)
-            else:
-                mode = EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE
-                fd = os.open(path, _CREATE_FLAGS, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    reader.extract(member, out)
-                path.chmod(mode)  # explicit, whatever the umask
-                os.utime(path, (member.mtime, member.mtime))
-                files.add(parts)
+            parts = extraction.check(member)
+            extraction.write(member, parts, reader)
     root = workdir / install_target
     if not root.is_dir():
-        raise refuse(install_target, "the archive holds no layer folder")
+        raise extraction.refuse(install_target, "the archive holds no layer folder")
     return root
 
 
-def _make_parents(workdir: Path, parts: tuple[str, ...], dirs: set[tuple[str, ...]]) -> None:
-    """Create missing parent folders (archives need not list every folder)."""
-    for depth in range(1, len(parts)):
-        prefix = parts[:depth]
-        if prefix in dirs:
-            continue
-        folder = workdir.joinpath(*prefix)
-        folder.mkdir(mode=DIR_MODE)
-        folder.chmod(DIR_MODE)
-        dirs.add(prefix)
+class _Extraction:
+    """What one archive's extraction has made so far, and the rules each new member must meet."""
+
+    def __init__(self, workdir: Path, root: str, refuse: _Refusal) -> None:
+        self.workdir = workdir
+        self.root = root
+        self.refuse = refuse
+        self.seen: set[tuple[str, ...]] = set()
+        self.links: set[tuple[str, ...]] = set()
+        self.files: set[tuple[str, ...]] = set()
+        self.dirs: set[tuple[str, ...]] = set()
+
+    def check(self, member: ArchiveMember) -> tuple[str, ...]:
+        """The member's path parts, once its name, place, kind and mode are found safe."""
+        parts = _member_parts(member, self.root, self.refuse)
+        name = "/".join(parts)
+        if parts in self.seen:
+            raise self.refuse(name, "the name appears twice in the archive")
+        self.seen.add(parts)
+        for depth in range(1, len(parts)):
+            if parts[:depth] in self.links:
+                raise self.refuse(
+                    name, f"it would be written through the symlink '{'/'.join(parts[:depth])}'"
+                )
+            if parts[:depth] in self.files:
+                raise self.refuse(name, f"its parent '{'/'.join(parts[:depth])}' is a file")
+        if len(parts) == 1 and member.kind is not MemberKind.DIR:
+            raise self.refuse(name, "the layer's top folder must be a folder")
+        if member.kind is MemberKind.OTHER:
+            raise self.refuse(
+                name,
+                f"it is a {member.detail or 'special file'}; layers hold only "
+                "files, folders and links",
+            )
+        if member.mode & (stat.S_ISUID | stat.S_ISGID):
+            raise self.refuse(name, f"mode {member.mode:o} sets the setuid/setgid bit")
+        return parts
+
+    def write(self, member: ArchiveMember, parts: tuple[str, ...], reader: ArchiveReader) -> None:
+        """Create a checked member (a link only once its target is checked too)."""
+        path = self.workdir.joinpath(*parts)
+        self._make_parents(parts)
+        if member.kind is MemberKind.DIR:
+            if parts not in self.dirs:
+                path.mkdir(mode=DIR_MODE)
+                path.chmod(DIR_MODE)  # whatever the umask
+                self.dirs.add(parts)
+        elif member.kind is MemberKind.SYMLINK:
+            check_symlink(parts, member.link_target, self.refuse)
+            path.symlink_to(member.link_target)
+            self.links.add(parts)
+        elif member.kind is MemberKind.HARDLINK:
+            source = _hardlink_source(member, self.root, self.files, self.refuse, "/".join(parts))
+            os.link(self.workdir.joinpath(*source), path)
+            self.files.add(parts)
+        else:
+            fd = os.open(path, _CREATE_FLAGS, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                reader.extract(member, out)
+            path.chmod(EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE)  # whatever the umask
+            os.utime(path, (member.mtime, member.mtime))
+            self.files.add(parts)
+
+    def _make_parents(self, parts: tuple[str, ...]) -> None:
+        """Create missing parent folders (archives need not list every folder)."""
+        for depth in range(1, len(parts)):
+            prefix = parts[:depth]
+            if prefix in self.dirs:
+                continue
+            folder = self.workdir.joinpath(*prefix)
+            folder.mkdir(mode=DIR_MODE)
+            folder.chmod(DIR_MODE)
+            self.dirs.add(prefix)
 
 
 def _hardlink_source(

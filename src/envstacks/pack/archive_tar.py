@@ -1,7 +1,7 @@
 """The tar-based built-in formats: ``tar.xz`` (venvstacks-compatible) and multithreaded ``tar.zst``.
 
 Both write the same reproducible tar stream (PAX format, written by Python's ``tarfile`` from
-the normalised entries of :mod:`envstacks.pack.reproducible`) and differ only in the
+the normalised entries of :mod:`envstacks.pack.layer_tree`) and differ only in the
 compressor behind it:
 
 * ``tar.xz``: ``lzma`` preset 6 with a CRC64 check, exactly what ``tarfile``'s ``w:xz`` mode
@@ -25,8 +25,8 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 
 from envstacks.errors import DeployError
 from envstacks.fs import CHUNK
-from envstacks.pack.archive_base import ArchiveMember, CountingReader, MemberKind
-from envstacks.pack.reproducible import EntryKind, ProgressReader, TreeEntry, scan_tree
+from envstacks.pack.archive_protocol import ArchiveMember, Closing, CountingReader, MemberKind
+from envstacks.pack.layer_tree import ProgressReader, TreeEntry, scan_tree
 from envstacks.report import Task
 
 #: zstd level of ``tar.zst`` archives, chosen from benchmarks/archive_formats.py (docs/archives.md).
@@ -68,10 +68,10 @@ def write_tar(entries: tuple[TreeEntry, ...], sink: _Sink, *, mtime: int, task: 
             info.mode = entry.mode
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
-            if entry.kind is EntryKind.DIR:
+            if entry.kind is MemberKind.DIR:
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
-            elif entry.kind is EntryKind.SYMLINK:
+            elif entry.kind is MemberKind.SYMLINK:
                 info.type = tarfile.SYMTYPE
                 info.linkname = entry.link_target
                 tar.addfile(info)
@@ -171,7 +171,7 @@ def _member(info: tarfile.TarInfo) -> ArchiveMember:
     )
 
 
-class TarReader:
+class TarReader(Closing):
     """Reads a (decompressed) tar stream member by member."""
 
     def __init__(
@@ -222,12 +222,6 @@ class TarReader:
         """Close the tar stream and the decompressor."""
         self._tar.close()
         self._stream.close()
-
-    def __enter__(self) -> TarReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class TarXzFormat:

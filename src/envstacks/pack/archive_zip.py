@@ -1,7 +1,7 @@
 """The ``zip`` built-in format: deflate, explicit folder entries, sorted, fixed timestamps.
 
 What venvstacks publishes on Windows, made reproducible the same way as the tar formats:
-entries in the normalised order of :mod:`envstacks.pack.reproducible`, every timestamp the
+entries in the normalised order of :mod:`envstacks.pack.layer_tree`, every timestamp the
 lock time (stored as UTC, as venvstacks does), Unix attributes with normalised modes and
 ``create_system`` fixed to Unix so the bytes do not depend on the publishing OS. Symlinks are
 stored the Info-ZIP way (mode ``S_IFLNK``, the target as content), which envstacks' deploy
@@ -22,8 +22,8 @@ from typing import BinaryIO
 
 from envstacks.errors import DeployError
 from envstacks.fs import CHUNK
-from envstacks.pack.archive_base import ArchiveMember, MemberKind
-from envstacks.pack.reproducible import EntryKind, ProgressReader, scan_tree
+from envstacks.pack.archive_protocol import ArchiveMember, Closing, MemberKind
+from envstacks.pack.layer_tree import ProgressReader, scan_tree
 from envstacks.report import Task
 
 #: The "made by" system recorded in every entry (3 = Unix), whatever machine packs.
@@ -46,14 +46,14 @@ class ZipFormat:
         date_time = time.gmtime(mtime)[:6]
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for entry in entries:
-                name = entry.name + "/" if entry.kind is EntryKind.DIR else entry.name
+                name = entry.name + "/" if entry.kind is MemberKind.DIR else entry.name
                 info = zipfile.ZipInfo(name, date_time=date_time)
                 info.create_system = _UNIX
-                if entry.kind is EntryKind.DIR:
+                if entry.kind is MemberKind.DIR:
                     info.external_attr = (stat.S_IFDIR | entry.mode) << 16 | _MSDOS_DIRECTORY
                     info.compress_type = zipfile.ZIP_STORED
                     zf.writestr(info, b"")
-                elif entry.kind is EntryKind.SYMLINK:
+                elif entry.kind is MemberKind.SYMLINK:
                     info.external_attr = (stat.S_IFLNK | entry.mode) << 16
                     info.compress_type = zipfile.ZIP_STORED
                     zf.writestr(info, entry.link_target.encode("utf-8", "surrogateescape"))
@@ -102,7 +102,7 @@ def _member(info: zipfile.ZipInfo, link_target: str) -> ArchiveMember:
     )
 
 
-class ZipReader:
+class ZipReader(Closing):
     """Reads a zip archive member by member (in central-directory order)."""
 
     def __init__(self, archive: BinaryIO, *, task: Task | None) -> None:
@@ -152,9 +152,3 @@ class ZipReader:
     def close(self) -> None:
         """Close the archive."""
         self._zip.close()
-
-    def __enter__(self) -> ZipReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -16,7 +16,7 @@ import pluggy
 from envstacks.errors import DeployError, SpecError
 from envstacks.hooks.markers import hookimpl
 from envstacks.hooks.registry import Registry
-from envstacks.pack.archive_base import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
+from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
 from envstacks.pack.archive_tar import TarXzFormat, TarZstFormat
 from envstacks.pack.archive_zip import ZipFormat
 

@@ -1,5 +1,9 @@
 """Published metadata in venvstacks' schema: per-layer snippets, the manifest, names, skip checks.
 
+:func:`describe_built_layer` is the one place that describes a layer for the outside world
+(publish and ``local-export`` both write what it returns) and checks that it is built from its
+current lock.
+
 Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
 and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
 §3.9.1-§3.9.2). envstacks adds three fields, which venvstacks consumers ignore:
@@ -16,10 +20,12 @@ deploy can always use it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from envstacks.errors import PublishError
+from envstacks.build.record import BuildRecord, require_current_build
+from envstacks.errors import EnvStacksError, PublishError
 from envstacks.fs import file_sha256, read_json
 from envstacks.layout import METADATA_DIR
 from envstacks.sourcetree import module_hash
@@ -71,37 +77,116 @@ class LockInfo(Protocol):
         """Why the lock is not valid."""
 
 
-def metadata_dir(output_dir: Path) -> Path:
-    """``<output>/__venvstacks__``."""
-    return output_dir / METADATA_DIR
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishFolder:
+    """A folder of published layers for one platform, and the names of its files."""
+
+    output_dir: Path
+    platform: str
+    #: Add ``-<platform>-<archive_build>`` to archive names and the platform to metadata names.
+    tag_outputs: bool = False
+
+    @property
+    def metadata_dir(self) -> Path:
+        """``<output>/__venvstacks__``."""
+        return self.output_dir / METADATA_DIR
+
+    @property
+    def manifest_path(self) -> Path:
+        """Where the manifest goes: ``__venvstacks__/venvstacks[-<platform>].json``."""
+        name = f"venvstacks-{self.platform}.json" if self.tag_outputs else "venvstacks.json"
+        return self.metadata_dir / name
+
+    def archive_name(self, install_target: str, *, suffix: str, build: int) -> str:
+        """``<install_target><suffix>``; tagged: ``<install_target>-<platform>-<build><suffix>``."""
+        if self.tag_outputs:
+            return f"{install_target}-{self.platform}-{build}{suffix}"
+        return f"{install_target}{suffix}"
+
+    def snippet_path(self, layer_name: str) -> Path:
+        """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
+        stem = f"{layer_name}-{self.platform}" if self.tag_outputs else layer_name
+        return self.metadata_dir / SNIPPET_DIR / f"{stem}.json"
+
+    def published_layers(self, *, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Every layer published here for the platform whose archive is present.
+
+        A snippet counts when its file name is the one this naming mode gives its layer, it is
+        for the platform, and its archive exists with the recorded size. ``exclude`` drops
+        archive names.
+        """
+        skipped = set(exclude)
+        folder = self.metadata_dir / SNIPPET_DIR
+        layers: list[dict[str, Any]] = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            data = read_json(path)
+            if data is None or data.get("target_platform") != self.platform:
+                continue
+            name = data.get("layer_name")
+            if not isinstance(name, str) or path != self.snippet_path(name):
+                continue
+            archive = data.get("archive_name")
+            if not isinstance(archive, str) or archive in skipped or "/" in archive:
+                continue
+            if archive_matches(self.output_dir / archive, data, check_hash=False):
+                layers.append(data)
+        return layers
 
 
-def archive_name(
-    install_target: str, *, suffix: str, platform: str, build: int, tag_outputs: bool
-) -> str:
-    """``<install_target><suffix>``; tagged: ``<install_target>-<platform>-<build><suffix>``."""
-    if tag_outputs:
-        return f"{install_target}-{platform}-{build}{suffix}"
-    return f"{install_target}{suffix}"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltLayer:
+    """A built layer's description (the fields of §3.9.2) and the record of its current build."""
+
+    metadata: dict[str, Any]
+    build: BuildRecord
 
 
-def snippet_path(output_dir: Path, layer_name: str, *, platform: str, tag_outputs: bool) -> Path:
-    """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
-    stem = f"{layer_name}-{platform}" if tag_outputs else layer_name
-    return metadata_dir(output_dir) / SNIPPET_DIR / f"{stem}.json"
+def describe_built_layer(
+    spec: StackSpec,
+    layer: LayerSpec,
+    lock_states: Mapping[str, LockInfo],
+    *,
+    platform: str,
+    error: type[EnvStacksError] = PublishError,
+) -> BuiltLayer:
+    """What publish and ``local-export`` record about a layer, which must be built from its lock.
+
+    The fields are read from the locks of the layer and of the layers below it.
+
+    Raises:
+        EnvStacksError: (``error``) the layer or a layer below it has no valid lock.
+        NotBuiltError: the layer was never built, or was built from another lock.
+    """
+    state = _lock(layer, lock_states, error)
+    runtime = spec.runtime_of(layer)
+    data: dict[str, Any] = {
+        "layer_name": layer.build_name,
+        "install_target": state.install_target,
+        "requirements_hash": state.requirements_hash,
+        "lock_version": state.lock_version if state.lock_version is not None else 1,
+        "locked_at": state.locked_at,
+        "runtime_layer": _lock(runtime, lock_states, error).install_target,
+        "python_implementation": runtime.python_implementation,
+        # Layered envs on Windows copy the runtime's executables; elsewhere they link to it.
+        "bound_to_implementation": isinstance(layer, RuntimeSpec) or platform.startswith("win"),
+    }
+    if isinstance(layer, LayeredSpec):
+        data["required_layers"] = [
+            _lock(spec.layer(name), lock_states, error).install_target for name in layer.linearized
+        ]
+    if isinstance(layer, ApplicationSpec):
+        data.update(_application_fields(layer))
+    build = require_current_build(spec, layer, requirements_hash=state.requirements_hash)
+    return BuiltLayer(metadata=data, build=build)
 
 
-def manifest_path(output_dir: Path, *, platform: str, tag_outputs: bool) -> Path:
-    """Where the manifest goes: ``__venvstacks__/venvstacks[-<platform>].json``."""
-    name = f"venvstacks-{platform}.json" if tag_outputs else "venvstacks.json"
-    return metadata_dir(output_dir) / name
-
-
-def _lock(spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockInfo]) -> LockInfo:
+def _lock(
+    layer: LayerSpec, lock_states: Mapping[str, LockInfo], error: type[EnvStacksError]
+) -> LockInfo:
     state = lock_states.get(layer.build_name)
     if state is None or not state.has_valid_lock or state.locked_at is None:
         reasons = "; ".join(state.reasons) if state is not None and state.reasons else "no lock"
-        raise PublishError(
+        raise error(
             f"layer {layer.build_name!r} ({layer.toml_path}) "
             f"cannot be published without a valid lock: {reasons}",
             hint=f"run `envstacks lock --include {layer.build_name}` and build it again",
@@ -109,40 +194,15 @@ def _lock(spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockInfo]
     return state
 
 
-def layer_metadata(
-    spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockInfo], *, platform: str
-) -> dict[str, Any]:
-    """The layer-description fields of §3.9.2 (what ``local-export`` records too).
-
-    Raises:
-        PublishError: the layer or a layer below it has no valid lock.
-    """
-    state = _lock(spec, layer, lock_states)
-    runtime = spec.runtime_of(layer)
-    runtime_state = _lock(spec, runtime, lock_states)
-    data: dict[str, Any] = {
-        "layer_name": layer.build_name,
-        "install_target": state.install_target,
-        "requirements_hash": state.requirements_hash,
-        "lock_version": state.lock_version if state.lock_version is not None else 1,
-        "locked_at": state.locked_at,
-        "runtime_layer": runtime_state.install_target,
-        "python_implementation": runtime.python_implementation,
-        # Layered envs on Windows copy the runtime's executables; elsewhere they link to it.
-        "bound_to_implementation": isinstance(layer, RuntimeSpec) or platform.startswith("win"),
-    }
-    if isinstance(layer, LayeredSpec):
-        data["required_layers"] = [
-            _lock(spec, spec.layer(name), lock_states).install_target for name in layer.linearized
+def _application_fields(layer: ApplicationSpec) -> dict[str, Any]:
+    """What an application layer adds: its launch module and the hashes of its modules."""
+    data: dict[str, Any] = {"app_launch_module": layer.module_name}
+    if layer.launch_module is not None:
+        data["app_launch_module_hash"] = module_hash(layer.launch_module)
+    if layer.support_modules:
+        data["app_support_modules"] = [
+            {"name": path.stem, "hash": module_hash(path)} for path in layer.support_modules
         ]
-    if isinstance(layer, ApplicationSpec):
-        data["app_launch_module"] = layer.module_name
-        if layer.launch_module is not None:
-            data["app_launch_module_hash"] = module_hash(layer.launch_module)
-        if layer.support_modules:
-            data["app_support_modules"] = [
-                {"name": path.stem, "hash": module_hash(path)} for path in layer.support_modules
-            ]
     return data
 
 
@@ -190,34 +250,6 @@ def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:
     if "app_launch_module" in metadata:
         return LayerKind.APPLICATION
     return LayerKind.FRAMEWORK
-
-
-def published_layers(
-    output_dir: Path, *, platform: str, tag_outputs: bool, exclude: Iterable[str] = ()
-) -> list[dict[str, Any]]:
-    """Every layer published in ``output_dir`` for ``platform`` whose archive is present.
-
-    A snippet counts when its file name is the one this naming mode gives its layer, it is for
-    ``platform``, and its archive exists with the recorded size. ``exclude`` drops archive names.
-    """
-    skipped = set(exclude)
-    folder = metadata_dir(output_dir) / SNIPPET_DIR
-    layers: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        data = read_json(path)
-        if data is None or data.get("target_platform") != platform:
-            continue
-        name = data.get("layer_name")
-        if not isinstance(name, str):
-            continue
-        if path != snippet_path(output_dir, name, platform=platform, tag_outputs=tag_outputs):
-            continue
-        archive = data.get("archive_name")
-        if not isinstance(archive, str) or archive in skipped or "/" in archive:
-            continue
-        if archive_matches(output_dir / archive, data, check_hash=False):
-            layers.append(data)
-    return layers
 
 
 def manifest(spec: StackSpec | None, layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -17,18 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from envstacks import layout
+from envstacks.build import stage_layer
 from envstacks.fs import (
     commit,
     file_sha256,
     fsync_dir,
     fsync_file,
     read_json,
+    remove_stale_temporaries,
     temporary_name,
     write_json,
 )
 from envstacks.pack import metadata as md
-from envstacks.pack.archive_base import ArchiveFormat
-from envstacks.pack.reproducible import content_size, lock_mtime, scan_tree, tree_hash
+from envstacks.pack.archive_protocol import ArchiveFormat
+from envstacks.pack.layer_tree import content_size, lock_mtime, scan_tree, tree_hash
 from envstacks.pack.request import PublishPlan
 from envstacks.report import Reporter
 from envstacks.spec.model import StackSpec
@@ -51,12 +53,21 @@ def pack_layers(
     plans: Sequence[PublishPlan],
     fmt: ArchiveFormat,
     lock_states: Mapping[str, md.LockInfo],
+    folder: md.PublishFolder,
     *,
     reporter: Reporter,
     jobs: int | None,
-    stage: StageFunction,
+    stage: StageFunction | None = None,
 ) -> list[PackedLayer]:
-    """Pack every planned layer (in parallel); on any failure remove all temporaries and raise."""
+    """Pack every planned layer (in parallel) under temporary names in the publish folder.
+
+    What dead runs left in the publish and build folders is removed first. On any failure,
+    every temporary is removed and the error raised. ``stage`` defaults to
+    :func:`envstacks.build.stage_layer`.
+    """
+    folder.output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder.output_dir)
+    remove_stale_temporaries(spec.settings.build_dir)
     if not plans:
         return []
     install_targets = {name: state.install_target for name, state in lock_states.items()}
@@ -66,7 +77,13 @@ def pack_layers(
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="pack") as pool:
         futures = [
             pool.submit(
-                pack_layer, spec, plan, fmt, install_targets, reporter=reporter, stage=stage
+                pack_layer,
+                spec,
+                plan,
+                fmt,
+                install_targets,
+                reporter=reporter,
+                stage=stage or stage_layer,
             )
             for plan in plans
         ]
@@ -136,17 +153,32 @@ def pack_layer(
 
 
 def commit_layers(
-    spec: StackSpec,
-    packed: Sequence[PackedLayer],
-    *,
-    output_dir: Path,
-    platform: str,
-    tag_outputs: bool,
+    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder
 ) -> tuple[Path, dict[str, Any]]:
-    """Rename archives into place, write snippets, then the manifest (see the module docstring)."""
-    manifest_file = md.manifest_path(output_dir, platform=platform, tag_outputs=tag_outputs)
+    """Rename archives into place, write snippets, then the manifest (see the module docstring).
+
+    Archives not committed when this fails are removed.
+    """
+    try:
+        _drop_replaced_from_manifest(spec, packed, folder)
+        for item in packed:
+            commit(item.temporary, item.plan.archive)
+            write_json(item.plan.snippet, item.metadata)
+        fsync_dir(folder.output_dir)
+    finally:
+        for item in packed:
+            item.temporary.unlink(missing_ok=True)
+    manifest = md.manifest(spec, folder.published_layers())
+    write_json(folder.manifest_path, manifest)
+    return folder.manifest_path, manifest
+
+
+def _drop_replaced_from_manifest(
+    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder
+) -> None:
+    """Rewrite the manifest without the archives about to be replaced, if it names any."""
     replacing = {str(item.plan.request["archive_name"]) for item in packed}
-    current = read_json(manifest_file) or {}
+    current = read_json(folder.manifest_path) or {}
     listed = {
         entry.get("archive_name")
         for entries in (current.get("layers") or {}).values()
@@ -154,16 +186,5 @@ def commit_layers(
         if isinstance(entry, Mapping)
     }
     if listed & replacing:
-        interim = md.published_layers(
-            output_dir, platform=platform, tag_outputs=tag_outputs, exclude=replacing
-        )
-        write_json(manifest_file, md.manifest(spec, interim))
-    for item in packed:
-        commit(item.temporary, item.plan.archive)
-        write_json(item.plan.snippet, item.metadata)
-    fsync_dir(output_dir)
-    manifest = md.manifest(
-        spec, md.published_layers(output_dir, platform=platform, tag_outputs=tag_outputs)
-    )
-    write_json(manifest_file, manifest)
-    return manifest_file, manifest
+        interim = folder.published_layers(exclude=replacing)
+        write_json(folder.manifest_path, md.manifest(spec, interim))

@@ -23,11 +23,9 @@ from typing import Any, Literal
 
 import pluggy
 
-from envstacks.build import stage_layer
-from envstacks.fs import remove_stale_temporaries
 from envstacks.pack import metadata as md
 from envstacks.pack.formats import get_format
-from envstacks.pack.packing import StageFunction, commit_layers, pack_layers
+from envstacks.pack.packing import PackedLayer, StageFunction, commit_layers, pack_layers
 from envstacks.pack.request import PublishPlan, plan_layer
 from envstacks.platforms import require_host_platform
 from envstacks.report import Reporter
@@ -117,83 +115,50 @@ def publish_layers(
         PublishError: a layer is not built, has no valid lock, or packing failed.
     """
     fmt = get_format(pm, format_name)
-    platform = platform or require_host_platform("publish")
-    plans = [
-        plan_layer(
-            spec,
-            layer,
-            lock_states,
-            fmt,
-            platform=platform,
-            output_dir=output_dir,
-            tag_outputs=tag_outputs,
-            force=force,
-        )
-        for layer in layers
-    ]
-    for plan in plans:
-        if plan.unchanged is not None:
-            reporter.debug(
-                f"{plan.layer.build_name}: unchanged since the last publish "
-                f"({plan.archive.name}, archive_build {plan.request['archive_build']})"
-            )
-        else:
-            reporter.debug(
-                f"{plan.layer.build_name}: to publish as {plan.archive.name} "
-                f"(archive_build {plan.request['archive_build']})"
-            )
+    host = platform or require_host_platform("publish")
+    folder = md.PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
+    plans = [plan_layer(spec, layer, lock_states, fmt, folder, force=force) for layer in layers]
+    _report_plans(plans, reporter)
     if dry_run:
+        outcomes = tuple(_outcome(plan, None) for plan in plans)
         return PublishResult(
-            output_dir=output_dir,
-            format_name=fmt.name,
-            dry_run=True,
-            layers=tuple(
-                _outcome(
-                    plan,
-                    "unchanged" if plan.unchanged else "would publish",
-                    plan.unchanged or plan.request,
-                )
-                for plan in plans
-            ),
+            output_dir=output_dir, format_name=fmt.name, dry_run=True, layers=outcomes
         )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(output_dir)
-    remove_stale_temporaries(spec.settings.build_dir)
+    to_pack = [plan for plan in plans if plan.unchanged is None]
     packed = pack_layers(
-        spec,
-        [plan for plan in plans if plan.unchanged is None],
-        fmt,
-        lock_states,
-        reporter=reporter,
-        jobs=jobs,
-        stage=stage or stage_layer,
+        spec, to_pack, fmt, lock_states, folder, reporter=reporter, jobs=jobs, stage=stage
     )
-    try:
-        manifest_file, manifest = commit_layers(
-            spec, packed, output_dir=output_dir, platform=platform, tag_outputs=tag_outputs
-        )
-    finally:
-        for item in packed:
-            item.temporary.unlink(missing_ok=True)
-    outcomes: list[PublishedLayer] = []
-    done = {item.plan.layer.build_name: item for item in packed}
-    for plan in plans:
-        written = done.get(plan.layer.build_name)
-        if written is None:
-            assert plan.unchanged is not None
-            outcomes.append(_outcome(plan, "unchanged", plan.unchanged))
-            continue
-        outcomes.append(_outcome(plan, "published", written.metadata))
+    manifest_file, manifest = commit_layers(spec, packed, folder)
+    written = {item.plan.layer.build_name: item for item in packed}
     return PublishResult(
         output_dir=output_dir,
         format_name=fmt.name,
-        layers=tuple(outcomes),
+        layers=tuple(_outcome(plan, written.get(plan.layer.build_name)) for plan in plans),
         manifest_path=manifest_file,
         manifest=manifest,
     )
 
 
-def _outcome(plan: PublishPlan, status: Status, metadata: Mapping[str, Any]) -> PublishedLayer:
+def _report_plans(plans: Sequence[PublishPlan], reporter: Reporter) -> None:
+    """Say, for each layer, whether it is skipped or which archive it becomes."""
+    for plan in plans:
+        name, build = plan.layer.build_name, f"archive_build {plan.request['archive_build']}"
+        reporter.debug(
+            f"{name}: unchanged since the last publish ({plan.archive.name}, {build})"
+            if plan.unchanged is not None
+            else f"{name}: to publish as {plan.archive.name} ({build})"
+        )
+
+
+def _outcome(plan: PublishPlan, written: PackedLayer | None) -> PublishedLayer:
+    """What happened to a planned layer: written now, skipped, or (dry run) to be written."""
+    status: Status
+    if written is not None:
+        status, metadata = "published", written.metadata
+    elif plan.unchanged is not None:
+        status, metadata = "unchanged", plan.unchanged
+    else:
+        status, metadata = "would publish", plan.request
     return PublishedLayer(
         layer=plan.layer.build_name,
         install_target=str(plan.request["install_target"]),

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks.build.record import require_current_build
 from envstacks.errors import PublishError
 from envstacks.fs import json_sha256, read_json
 from envstacks.pack import metadata as md
-from envstacks.pack.archive_base import ArchiveFormat
+from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
@@ -32,64 +31,44 @@ class PublishPlan:
     unchanged: dict[str, Any] | None = None
 
 
-def build_inputs_hash(spec: StackSpec, layer: LayerSpec, requirements_hash: object) -> str:
-    """``sha256:`` of what the layer's last build was made from (its content, never its paths).
-
-    Raises:
-        NotBuiltError: the layer was never built, or was built from another lock.
-    """
-    record = require_current_build(spec, layer, requirements_hash=requirements_hash)
-    return json_sha256(dict(record.inputs))
-
-
 def plan_layer(
     spec: StackSpec,
     layer: LayerSpec,
     lock_states: Mapping[str, md.LockInfo],
     fmt: ArchiveFormat,
+    folder: md.PublishFolder,
     *,
-    platform: str,
-    output_dir: Path,
-    tag_outputs: bool,
     force: bool,
 ) -> PublishPlan:
-    """The layer's build request, and the previous snippet if nothing changed since."""
+    """The layer's build request, and the previous snippet if nothing changed since.
+
+    Raises:
+        PublishError: the layer does not target ``platform``, or has no valid lock.
+        NotBuiltError: the layer is not built from its current lock.
+    """
+    platform, output_dir = folder.platform, folder.output_dir
     if not layer.targets(platform):
         raise PublishError(
             f"layer {layer.build_name!r} ({layer.toml_path}) does not target {platform} "
             f"(platforms: {', '.join(layer.platforms) or 'none'})",
             hint="publish it on one of its platforms, or add this one to its `platforms`",
         )
-    base = md.layer_metadata(spec, layer, lock_states, platform=platform)
-    base["build_inputs_hash"] = build_inputs_hash(spec, layer, base["requirements_hash"])
-    snippet = md.snippet_path(
-        output_dir, layer.build_name, platform=platform, tag_outputs=tag_outputs
-    )
+    built = md.describe_built_layer(spec, layer, lock_states, platform=platform)
+    # What the build was made from (its content, never its paths): a rebuild that changed
+    # the environment without changing the lock is republished.
+    base = {**built.metadata, "build_inputs_hash": json_sha256(dict(built.build.inputs))}
+    snippet = folder.snippet_path(layer.build_name)
     previous = read_json(snippet)
-    previous_build = None
-    if previous is not None and previous.get("lock_version") == base["lock_version"]:
-        build = previous.get("archive_build")
-        previous_build = build if isinstance(build, int) and build > 0 else None
+    last_build = _last_archive_build(previous, lock_version=base["lock_version"])
 
     def request(build: int) -> dict[str, Any]:
-        name = md.archive_name(
-            base["install_target"],
-            suffix=fmt.suffix,
-            platform=platform,
-            build=build,
-            tag_outputs=tag_outputs,
-        )
+        name = folder.archive_name(base["install_target"], suffix=fmt.suffix, build=build)
         return md.request_metadata(
             base, archive_format=fmt.name, archive_file=name, archive_build=build, platform=platform
         )
 
-    same = request(previous_build or 1)
-    if (
-        not force
-        and previous is not None
-        and md.without_outputs(previous) == same
-        and md.archive_matches(output_dir / same["archive_name"], previous, check_hash=True)
-    ):
+    same = request(last_build or 1)
+    if not force and previous is not None and _still_published(previous, same, output_dir):
         return PublishPlan(
             layer=layer,
             request=same,
@@ -97,7 +76,24 @@ def plan_layer(
             snippet=snippet,
             unchanged=previous,
         )
-    new = request(previous_build + 1 if previous_build else 1)
+    new = request(last_build + 1 if last_build else 1)
     return PublishPlan(
         layer=layer, request=new, archive=output_dir / new["archive_name"], snippet=snippet
+    )
+
+
+def _last_archive_build(previous: Mapping[str, Any] | None, *, lock_version: object) -> int | None:
+    """The ``archive_build`` of the last publish of the same lock version, if any."""
+    if previous is None or previous.get("lock_version") != lock_version:
+        return None
+    build = previous.get("archive_build")
+    return build if isinstance(build, int) and build > 0 else None
+
+
+def _still_published(
+    previous: Mapping[str, Any], request: Mapping[str, Any], output_dir: Path
+) -> bool:
+    """Whether the last publish had this request and its archive is intact (size and sha256)."""
+    return md.without_outputs(previous) == request and md.archive_matches(
+        output_dir / request["archive_name"], previous, check_hash=True
     )

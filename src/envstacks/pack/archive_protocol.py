@@ -1,7 +1,8 @@
-"""The contract between envstacks and an archive format: writer and reader protocols, member values.
+"""What an archive format must provide: the writer and reader protocols and the member values.
 
-A format packs a staged layer folder into one file and reads such files back member by member
-for the deploy side, which decides what is safe to extract. Built-in formats live in
+A format packs a staged layer folder (the normalised entries of
+:mod:`envstacks.pack.layer_tree`) into one file and reads such files back member by member for
+the deploy side, which decides what is safe to extract. Built-in formats live in
 ``archive_tar`` and ``archive_zip``; third-party ones come through the
 ``envstacks_archive_formats`` hook.
 """
@@ -12,16 +13,20 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from envstacks.report import Task
 
 
 class MemberKind(enum.StrEnum):
-    """What an archive member is, as far as extraction is concerned."""
+    """What an archive member is: what a writer stores and a reader reports.
 
-    FILE = "file"
+    Writers store only ``DIR``, ``FILE`` and ``SYMLINK`` (a normalised layer tree holds nothing
+    else); readers may also meet the other kinds in archives made elsewhere.
+    """
+
     DIR = "dir"
+    FILE = "file"
     SYMLINK = "symlink"
     #: A link to an earlier member of the same archive (tar only).
     HARDLINK = "hardlink"
@@ -35,6 +40,7 @@ class ArchiveMember:
 
     #: The name as stored (``/``-separated; not yet checked for ``..`` or absolute paths).
     name: str
+    #: What the member is; ``OTHER`` (and ``detail``) for anything deploy must refuse.
     kind: MemberKind
     #: Permission bits as stored, including setuid/setgid/sticky (``0o7777`` mask).
     mode: int
@@ -84,7 +90,7 @@ class ArchiveFormat(Protocol):
         """Write ``source`` into ``archive`` under the single top folder ``root_name``.
 
         The result must depend only on the tree's normalised content (see
-        :mod:`envstacks.pack.reproducible`) and on ``mtime``, never on the machine, the user or
+        :mod:`envstacks.pack.layer_tree`) and on ``mtime``, never on the machine, the user or
         the number of cores. ``task`` advances by the bytes of file content read.
         """
         ...
@@ -120,3 +126,17 @@ class CountingReader:
 
     def close(self) -> None:
         """Closing is the owner's business (the file was opened by the caller)."""
+
+
+class Closing:
+    """Base of the readers: ``close`` releases them, and ``with`` closes them on leaving."""
+
+    def close(self) -> None:
+        """Release what the reader holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,4 +1,4 @@
-"""Turn a staged layer folder into the normalised, sorted entry list every archive format writes.
+"""The normalised file tree of a staged layer: the sorted entries every format writes, its hash.
 
 Archives must be byte-for-byte the same whichever folder, machine, user or umask produced
 them, so nothing about the staging folder may leak into them:
@@ -17,7 +17,6 @@ format and compression level, so recompressing a layer does not change its ident
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import os
 import stat
@@ -28,6 +27,7 @@ from typing import BinaryIO
 
 from envstacks.errors import PublishError
 from envstacks.fs import file_sha256
+from envstacks.pack.archive_protocol import Closing, MemberKind
 from envstacks.report import Task
 
 #: Folder names never archived, at any depth.
@@ -38,21 +38,14 @@ DIR_MODE = 0o755
 LINK_MODE = 0o755
 
 
-class EntryKind(enum.StrEnum):
-    """What an archive entry is."""
-
-    DIR = "dir"
-    FILE = "file"
-    SYMLINK = "symlink"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TreeEntry:
     """One normalised entry of a staged layer, as every format writes it."""
 
     #: The archive name: ``<root>/relative/path`` with ``/`` separators (folders without a slash).
     name: str
-    kind: EntryKind
+    #: ``DIR``, ``FILE`` or ``SYMLINK``.
+    kind: MemberKind
     #: Normalised permission bits.
     mode: int
     #: Where the content is read from (files) or the link lives (symlinks).
@@ -93,7 +86,7 @@ def scan_tree(source: Path, *, root_name: str) -> tuple[TreeEntry, ...]:
     """
     if not source.is_dir() or source.is_symlink():
         raise PublishError(f"cannot archive {source}: not a folder")
-    entries = [TreeEntry(name=root_name, kind=EntryKind.DIR, mode=DIR_MODE, source=source)]
+    entries = [TreeEntry(name=root_name, kind=MemberKind.DIR, mode=DIR_MODE, source=source)]
     entries.extend(_walk(source, root_name))
     return tuple(entries)
 
@@ -108,7 +101,7 @@ def _walk(folder: Path, prefix: str) -> Iterator[TreeEntry]:
         if stat.S_ISLNK(info.st_mode):
             yield TreeEntry(
                 name=name,
-                kind=EntryKind.SYMLINK,
+                kind=MemberKind.SYMLINK,
                 mode=LINK_MODE,
                 source=path,
                 # os.readlink, not Path.readlink: a Path would normalise the target text.
@@ -117,12 +110,12 @@ def _walk(folder: Path, prefix: str) -> Iterator[TreeEntry]:
         elif stat.S_ISDIR(info.st_mode):
             if child.name in EXCLUDED_DIRS:
                 continue
-            yield TreeEntry(name=name, kind=EntryKind.DIR, mode=DIR_MODE, source=path)
+            yield TreeEntry(name=name, kind=MemberKind.DIR, mode=DIR_MODE, source=path)
             yield from _walk(path, name)
         elif stat.S_ISREG(info.st_mode):
             mode = EXEC_MODE if info.st_mode & stat.S_IXUSR else FILE_MODE
             yield TreeEntry(
-                name=name, kind=EntryKind.FILE, mode=mode, source=path, size=info.st_size
+                name=name, kind=MemberKind.FILE, mode=mode, source=path, size=info.st_size
             )
         else:
             raise PublishError(
@@ -146,10 +139,10 @@ def _special_kind(mode: int) -> str:
 
 def content_size(entries: Iterable[TreeEntry]) -> int:
     """Total bytes of file content (the unit of pack progress)."""
-    return sum(entry.size for entry in entries if entry.kind is EntryKind.FILE)
+    return sum(entry.size for entry in entries if entry.kind is MemberKind.FILE)
 
 
-class ProgressReader:
+class ProgressReader(Closing):
     """A read-only file wrapper that reports the bytes it hands out to a progress task.
 
     Also checks that the file still has the size it had when the tree was scanned, so a file
@@ -179,12 +172,6 @@ class ProgressReader:
         """Close the underlying file."""
         self._file.close()
 
-    def __enter__(self) -> ProgressReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def tree_hash(entries: Iterable[TreeEntry]) -> str:
     """The hex sha256 of a normalised tree, independent of archive format and compression.
@@ -195,9 +182,9 @@ def tree_hash(entries: Iterable[TreeEntry]) -> str:
     """
     digest = hashlib.sha256()
     for entry in entries:
-        if entry.kind is EntryKind.FILE:
+        if entry.kind is MemberKind.FILE:
             payload = file_sha256(entry.source)
-        elif entry.kind is EntryKind.SYMLINK:
+        elif entry.kind is MemberKind.SYMLINK:
             payload = entry.link_target
         else:
             payload = ""
