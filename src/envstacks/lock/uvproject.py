@@ -27,10 +27,10 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from envstacks import layout
-from envstacks.fs import json_sha256
-from envstacks.lock.hashes import clean_requirements
+from envstacks.fs import json_sha256, write_text
 from envstacks.lock.project import requires_project
 from envstacks.lock.pylock import LockedLayer, LockedPackage
+from envstacks.lock.requirements import clean_requirements
 from envstacks.spec.model import LayerSpec, StackSpec
 
 #: ``[tool.uv]`` keys uv only accepts in a ``pyproject.toml`` (never in a ``uv.toml``).
@@ -218,12 +218,13 @@ def write_project(
         "tool": {"uv": tool_uv},
     }
     directory = layout.resolve_project_dir(spec, layer)
-    directory.mkdir(parents=True, exist_ok=True)
     pyproject = directory / "pyproject.toml"
-    pyproject.write_text(tomlkit.dumps(document), encoding="utf-8", newline="\n")
+    write_text(pyproject, tomlkit.dumps(document))
     settings_path = directory / SETTINGS_FILE
-    uv_toml = {k: v for k, v in tool_uv.items() if k not in PROJECT_ONLY_KEYS}
-    settings_path.write_text(tomlkit.dumps(uv_toml), encoding="utf-8", newline="\n")
+    write_text(
+        settings_path,
+        tomlkit.dumps({k: v for k, v in tool_uv.items() if k not in PROJECT_ONLY_KEYS}),
+    )
     return UvProject(
         directory=directory,
         pyproject=pyproject,
