@@ -192,10 +192,10 @@ def link_inputs(spec: StackSpec, layer: LayerSpec) -> dict[str, Any] | None:
 class Action(enum.IntEnum):
     """What a build must do to a layer (ordered: a bigger one includes the smaller)."""
 
-    NONE = 0
-    RELINK = 1
-    UPDATE = 2
-    CLEAN = 3
+    NONE = enum.auto()
+    RELINK = enum.auto()
+    UPDATE = enum.auto()
+    CLEAN = enum.auto()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,7 +206,7 @@ class Decision:
     reason: str
 
 
-def decide(
+def decide_from_record(
     spec: StackSpec,
     layer: LayerSpec,
     *,

@@ -257,19 +257,32 @@ def resolve_layer(
         exported = uv_export(project, python=python, layer=layer, reporter=reporter)
         task.advance()
         task.note("checking markers, shared packages and wheels")
-        context = postprocess.Context(
-            layer=layer,
-            environments=markers.environments(
-                layer.platforms,
-                implementation=spec.runtime_of(layer).implementation,
-                python_full_version=full_version,
-            ),
-            pins=project.pins,
-            lock_dir=layout.requirements_dir(spec, layer),
-            export_dir=project.directory,
-            project=project_key(spec) if project_requires is not None else None,
-            project_requires=project_requires or (),
+        data = postprocess.postprocess(
+            tomllib.loads(exported.read_text("utf-8")),
+            _context(spec, layer, project, full_version, project_requires),
         )
-        data = postprocess.postprocess(tomllib.loads(exported.read_text("utf-8")), context)
         task.advance()
     return postprocess.render(data, name)
+
+
+def _context(
+    spec: StackSpec,
+    layer: LayerSpec,
+    project: UvProject,
+    full_version: str,
+    project_requires: tuple[str, ...] | None,
+) -> postprocess.Context:
+    """What post-processing the layer's export needs to know."""
+    return postprocess.Context(
+        layer=layer,
+        environments=markers.environments(
+            layer.platforms,
+            implementation=spec.runtime_of(layer).implementation,
+            python_full_version=full_version,
+        ),
+        pins=project.pins,
+        lock_dir=layout.requirements_dir(spec, layer),
+        export_dir=project.directory,
+        project=project_key(spec) if project_requires is not None else None,
+        project_requires=project_requires or (),
+    )

@@ -26,8 +26,6 @@ from envstacks.spec.model import LayerSpec, StackSpec
 
 #: The reason given for a layer that depends on an unlocked layer (format with the name).
 LOWER_LAYER_REASON = "lower layer {!r} needs locking"
-#: The reason given when a versioned layer's name, versioning or modules changed.
-VERSION_REASON = "layer name, versioning or application modules changed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +123,10 @@ def _read_files(
         reasons.append("lock file changed since it was locked (edited by hand?)")
     reasons.extend(project_problems(spec, locked))
     return recorded, locked, reasons
+
+
+#: The reason given when a versioned layer's name, versioning or modules changed.
+VERSION_REASON = "layer name, versioning or application modules changed"
 
 
 def _changed_inputs(
