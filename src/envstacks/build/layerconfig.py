@@ -107,7 +107,6 @@ def make_layer_config(
 def write_layer_config(env: Path, config: LayerConfig) -> Path:
     """Write ``config`` into the layer folder ``env`` (replacing, never editing, the old file)."""
     path = env / layout.LAYER_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, config.text())
     return path
 
