@@ -9,6 +9,7 @@ step); the project's wheel is built at most once; the lifecycle hooks
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,14 @@ from envstacks.deploy import DeployResult, ExportResult, export_layers
 from envstacks.deploy import deploy as deploy_archives
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, LockResult, LockState, lock_layer, lock_states
+from envstacks.lock import (
+    LockOptions,
+    LockRequest,
+    LockResult,
+    LockState,
+    lock_layers,
+    lock_states,
+)
 from envstacks.lock.project import requires_project
 from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.plan import Op, Plan, Request, make_plan
@@ -197,29 +205,21 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
-    pythons: dict[str, Path] = {}
-
-    def python_for(runtime: RuntimeSpec) -> Path:
-        if runtime.build_name not in pythons:
-            pythons[runtime.build_name] = _lock_python(session, runtime)
-        return pythons[runtime.build_name]
-
-    results = []
-    for ops in planned:
-        layer = spec.layer(ops.name)
-        results.append(
-            lock_layer(
-                spec,
-                layer,
-                python=python_for(spec.runtime_of(layer)),
-                if_needed=ops.lock is Op.IF_NEEDED,
-                reset=ops.reset_lock,
-                options=options,
-                reporter=session.reporter,
+    # The session's states are reused (no second check of the layers below) and kept
+    # current as layers are locked; the session still reads them again on next use.
+    results = lock_layers(
+        spec,
+        [
+            LockRequest(
+                layer=spec.layer(ops.name), if_needed=ops.lock is Op.IF_NEEDED, reset=ops.reset_lock
             )
-        )
-    # Even an unchanged lock may have new metadata (a requirement respelled), so the states
-    # of the locked layers and of the layers above them are read again.
+            for ops in planned
+        ],
+        python_for=functools.partial(_lock_python, session),
+        options=options,
+        reporter=session.reporter,
+        states=dict(session.lock_states()),
+    )
     session.forget_lock_states()
     for result in results:
         session.pm.hook.envstacks_layer_locked(

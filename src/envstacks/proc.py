@@ -64,12 +64,13 @@ def run(
     env: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
     check: bool = True,
-    capture: bool = True,
     what: str | None = None,
     error: type[EnvStacksError] = ToolError,
     timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` (never through a shell), log it, and raise ``error`` if it fails.
+
+    Its output is captured as text (``stdout`` and ``stderr`` of the result).
 
     Args:
         argv: the program and its arguments.
@@ -77,7 +78,6 @@ def run(
         env: the full environment (default: :func:`clean_environ`).
         reporter: receives the command line as a debug message.
         check: raise ``error`` on a non-zero exit status.
-        capture: capture stdout and stderr as text (otherwise they go to ours).
         what: what the command does, for the error message ("lock layer 'app-x'").
         error: the exception class to raise on failure.
         timeout: seconds before the command is killed.
@@ -90,7 +90,7 @@ def run(
             args,
             cwd=cwd,
             env=dict(env) if env is not None else clean_environ(),
-            capture_output=capture,
+            capture_output=True,
             text=True,
             check=False,
             timeout=timeout,

@@ -24,12 +24,12 @@ import pluggy
 from envstacks import layout
 from envstacks.build import BuildOptions, BuildResult, build_layers
 from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, lock_layer, lock_states
+from envstacks.lock import LockOptions, LockRequest, lock_layers, lock_states
 from envstacks.plan import Op
 from envstacks.report import RecordingReporter
 from envstacks.runtime.provision import provision_runtime, runtime_python
 from envstacks.spec import load
-from envstacks.spec.model import StackSpec
+from envstacks.spec.model import RuntimeSpec, StackSpec
 
 
 def make_wheel(
@@ -176,23 +176,25 @@ def lock_stack(
 ) -> None:
     """Lock the (named) layers lowest first, provisioning runtimes for uv as the CLI does."""
     pm = get_plugin_manager(load_entrypoints=False)
-    wanted = set(names) if names is not None else None
-    for layer in spec.enabled_layers:
-        if wanted is not None and layer.build_name not in wanted:
-            continue
-        runtime = spec.runtime_of(layer)
+
+    def python_for(runtime: RuntimeSpec) -> Path:
         env = layout.env_path(spec, runtime)
         if not env.exists():
             provision_runtime(spec, runtime, env, pm=pm, reporter=reporter)
-        lock_layer(
-            spec,
-            layer,
-            python=runtime_python(env),
-            if_needed=True,
-            reset=False,
-            options=options or LockOptions(),
-            reporter=reporter,
-        )
+        return runtime_python(env)
+
+    wanted = set(names) if names is not None else None
+    lock_layers(
+        spec,
+        [
+            LockRequest(layer=layer, if_needed=True)
+            for layer in spec.enabled_layers
+            if wanted is None or layer.build_name in wanted
+        ],
+        python_for=python_for,
+        options=options or LockOptions(),
+        reporter=reporter,
+    )
 
 
 def build_stack(

@@ -14,9 +14,17 @@ import pytest
 
 from envstacks import layout
 from envstacks.errors import LockError
-from envstacks.lock import LockOptions, LockResult, lock_layer, lock_states, read_lock
+from envstacks.lock import (
+    LockOptions,
+    LockRequest,
+    LockResult,
+    lock_layer,
+    lock_layers,
+    lock_states,
+    read_lock,
+)
 from envstacks.report import RecordingReporter
-from envstacks.spec.model import StackSpec
+from envstacks.spec.model import RuntimeSpec, StackSpec
 from envstacks.uvrun import uv_bin
 
 pytestmark = pytest.mark.network
@@ -91,6 +99,53 @@ def test_shared_packages_are_skipped_by_installation(
     assert set(installed_by(app_lock, py312, tmp_path / "venv-app")) == {"attrs"}
     fw_lock = layout.pylock_path(spec, spec.layer("framework-fw"))
     assert set(installed_by(fw_lock, py312, tmp_path / "venv-fw")) == {"idna"}
+
+
+def test_lock_layers_reuses_and_updates_the_session_states(
+    stacks: Any, tmp_path: Path, py312: Path
+) -> None:
+    spec = stacks.stack(
+        tmp_path,
+        [
+            stacks.runtime(requirements=["six"]),
+            stacks.framework("fw", ["idna"]),
+            stacks.application("a", ["attrs"], frameworks=["fw"]),
+        ],
+    )
+    runtime, framework, _ = spec.layers
+    states = lock_states(spec)
+    assert states["app-a"].reasons == (
+        "no lock file",
+        "lower layer 'framework-fw' needs locking",
+        "lower layer 'cpython-3.12' needs locking",
+    )
+    asked: list[str] = []
+
+    def python_for(layer: RuntimeSpec) -> Path:
+        asked.append(layer.build_name)
+        return py312
+
+    def lock(*requests: LockRequest) -> list[LockResult]:
+        return lock_layers(
+            spec, requests, python_for=python_for, options=LockOptions(),
+            reporter=RecordingReporter(), states=states,
+        )  # fmt: skip
+
+    # Requests in any order are locked lowest first; the interpreter is asked for once.
+    results = lock(LockRequest(layer=framework), LockRequest(layer=runtime))
+    assert [(r.layer, r.ran_uv, r.state.has_valid_lock) for r in results] == [
+        ("cpython-3.12", True, True),
+        ("framework-fw", True, True),
+    ]
+    assert asked == ["cpython-3.12"]
+    # The states were updated in place, the layer above included (its own lock is missing).
+    assert states["app-a"].reasons == ("no lock file",)
+    assert states == lock_states(spec)
+    # Valid locks need no interpreter at all.
+    again = lock(
+        LockRequest(layer=runtime, if_needed=True), LockRequest(layer=framework, if_needed=True)
+    )
+    assert [r.ran_uv for r in again] == [False, False] and asked == ["cpython-3.12"]
 
 
 def test_lock_modes_keep_time_and_version(stacks: Any, tmp_path: Path, py312: Path) -> None:

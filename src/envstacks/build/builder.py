@@ -19,21 +19,33 @@ import time
 from pathlib import Path
 
 from envstacks import layout, proc
-from envstacks.build import record as state
 from envstacks.build.appmodules import copy_modules
 from envstacks.build.chain import link_layered_env, write_build_pyvenv_cfg
 from envstacks.build.checks import smoke_test
 from envstacks.build.dynlib import link_shared_libraries
-from envstacks.build.job import BuildResult, LayerBuild, decide, project_wheel_for
+from envstacks.build.job import BuildResult, LayerBuild, LayerWork, decide
 from envstacks.build.layerconfig import LayerConfig, make_layer_config, write_layer_config
 from envstacks.build.portability import ensure_portability
+from envstacks.build.record import (
+    BUILT_RUNTIME,
+    Action,
+    BuildRecord,
+    forget_record,
+    link_inputs,
+    new_build_id,
+    read_record,
+    write_record,
+)
 from envstacks.build.sync import install_wheel, sync_lock
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.fs import remove_path
 from envstacks.lock import LockedLayer, read_lock
 from envstacks.report import Task
 from envstacks.runtime import VersionRequest, probe, provision_runtime, runtime_python
-from envstacks.spec.model import ApplicationSpec, RuntimeSpec
+from envstacks.spec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
+
+#: Progress steps of each action (the check counts as one).
+_STEPS = {Action.RELINK: 2, Action.UPDATE: 5, Action.CLEAN: 6}
 
 
 def build_layer(job: LayerBuild) -> BuildResult:
@@ -43,82 +55,86 @@ def build_layer(job: LayerBuild) -> BuildResult:
         BuildError: the lock is invalid, a lower layer is not built, a step or a check failed.
     """
     started = time.monotonic()
-    spec, layer, reporter = job.spec, job.layer, job.reporter
-    env = layout.env_path(spec, layer)
-    missing = [
-        dep.build_name for dep in spec.dependencies(layer) if state.read_record(spec, dep) is None
-    ]
+    spec, layer = job.spec, job.layer
+    _require_lower_builds(spec, layer)
+    locked = read_lock(spec, layer)
+    work = decide(job, locked)
+    action = work.decision.action
+    if action is Action.NONE:
+        job.reporter.debug(f"{layer.build_name}: up to date, nothing to do")
+    else:
+        _make(job, work, locked)
+    return BuildResult(
+        layer=layer.build_name,
+        env_path=layout.env_path(spec, layer),
+        built=action is not Action.NONE,
+        seconds=time.monotonic() - started,
+        action=action.name.lower(),
+        reason=work.decision.reason,
+    )
+
+
+def _require_lower_builds(spec: StackSpec, layer: LayerSpec) -> None:
+    missing = [dep.build_name for dep in spec.dependencies(layer) if read_record(spec, dep) is None]
     if missing:
         raise BuildError(
             f"layer '{layer.build_name}' cannot be built: lower layer(s) "
             f"{', '.join(repr(name) for name in missing)} have no complete build",
             hint="build them too (envstacks build --include with --build-dependencies)",
         )
-    locked = read_lock(spec, layer)
-    decision, inputs = decide(job, locked)
-    if decision.action is state.Action.NONE:
-        reporter.debug(f"{layer.build_name}: up to date, nothing to do")
-        return BuildResult(
-            layer=layer.build_name,
-            env_path=env,
-            built=False,
-            seconds=time.monotonic() - started,
-            reason=decision.reason,
-        )
-    action = decision.action.name.lower()
-    reporter.info(f"{layer.build_name}: {action} ({decision.reason})")
-    previous = state.read_record(spec, layer)
-    state.forget_record(spec, layer)
-    steps = {"relink": 2, "update": 5, "clean": 6}[action]
-    with reporter.task(layer.build_name, f"build ({action})", total=steps) as task:
+
+
+def _make(job: LayerBuild, work: LayerWork, locked: LockedLayer) -> None:
+    """Carry out the decided action, check the layer and record the build."""
+    spec, layer = job.spec, job.layer
+    action = work.decision.action
+    label = action.name.lower()
+    job.reporter.info(f"{layer.build_name}: {label} ({work.decision.reason})")
+    previous = read_record(spec, layer)
+    forget_record(spec, layer)
+    with job.reporter.task(layer.build_name, f"build ({label})", total=_STEPS[action]) as task:
         if isinstance(layer, RuntimeSpec):
             config, modules = _build_runtime(
-                job, runtime=layer, decision=decision, previous=previous, locked=locked, task=task
+                job, work, runtime=layer, previous=previous, locked=locked, task=task
             )
         else:
-            config, modules = _build_layered(
-                job, decision=decision, previous=previous, locked=locked, task=task
-            )
+            config, modules = _build_layered(job, work, previous=previous, locked=locked, task=task)
         task.note("checking")
-        _check(job, env, config)
+        _check(job, config)
         task.advance()
     # A relink changes what ships only if the runtime's version changed (it is in the layer
     # config); upper layers and exports follow a layer's build id.
     keep_id = (
-        decision.action is state.Action.RELINK
+        action is Action.RELINK
         and previous is not None
         and previous.runtime_version == config.py_version
     )
-    record = state.BuildRecord(
-        build_id=previous.build_id if keep_id and previous is not None else state.new_build_id(),
-        inputs={**inputs, state.BUILT_RUNTIME: config.py_version},
-        links=state.link_inputs(spec, layer) or {},
-        runtime_version=config.py_version,
-        modules=tuple(modules),
-    )
-    state.write_record(spec, layer, record)
-    return BuildResult(
-        layer=layer.build_name,
-        env_path=env,
-        built=True,
-        seconds=time.monotonic() - started,
-        action=action,
-        reason=decision.reason,
+    build_id = previous.build_id if keep_id and previous is not None else new_build_id()
+    write_record(
+        spec,
+        layer,
+        BuildRecord(
+            build_id=build_id,
+            inputs={**work.inputs, BUILT_RUNTIME: config.py_version},
+            links=link_inputs(spec, layer) or {},
+            runtime_version=config.py_version,
+            modules=tuple(modules),
+        ),
     )
 
 
 def _build_runtime(
     job: LayerBuild,
+    work: LayerWork,
     *,
     runtime: RuntimeSpec,
-    decision: state.Decision,
-    previous: state.BuildRecord | None,
+    previous: BuildRecord | None,
     locked: LockedLayer,
     task: Task,
 ) -> tuple[LayerConfig, list[str]]:
     spec = job.spec
     env = layout.env_path(spec, runtime)
-    if previous is not None and decision.action is not state.Action.CLEAN:
+    if previous is not None and work.decision.action is not Action.CLEAN:
         version = previous.runtime_version
     elif (kept := _reusable_runtime(job, runtime, env, previous)) is not None:
         version = kept
@@ -128,14 +144,16 @@ def _build_runtime(
         version = provision_runtime(spec, runtime, env, pm=job.pm, reporter=job.reporter).version
     task.advance()
     config = make_layer_config(spec, runtime, py_version=version)
-    _install(job, env=env, python=runtime_python(env), config=config, locked=locked, task=task)
+    _install(
+        job, work, env=env, python=runtime_python(env), config=config, locked=locked, task=task
+    )
     write_layer_config(env, config)
     task.advance()
     return config, []
 
 
 def _reusable_runtime(
-    job: LayerBuild, runtime: RuntimeSpec, env: Path, previous: state.BuildRecord | None
+    job: LayerBuild, runtime: RuntimeSpec, env: Path, previous: BuildRecord | None
 ) -> str | None:
     """The version of a runtime folder that can be kept although the build starts clean.
 
@@ -164,19 +182,19 @@ def _reusable_runtime(
 
 def _build_layered(
     job: LayerBuild,
+    work: LayerWork,
     *,
-    decision: state.Decision,
-    previous: state.BuildRecord | None,
+    previous: BuildRecord | None,
     locked: LockedLayer,
     task: Task,
 ) -> tuple[LayerConfig, list[str]]:
     spec, layer = job.spec, job.layer
     env = layout.env_path(spec, layer)
     runtime = spec.runtime_of(layer)
-    runtime_record = state.read_record(spec, runtime)
+    runtime_record = read_record(spec, runtime)
     assert runtime_record is not None  # build_layer checked every lower layer's record
     config = make_layer_config(spec, layer, py_version=runtime_record.runtime_version)
-    clean = decision.action is state.Action.CLEAN or previous is None
+    clean = work.decision.action is Action.CLEAN or previous is None
     if clean:
         task.note("creating the virtual environment")
         remove_path(env)
@@ -194,8 +212,10 @@ def _build_layered(
     link_layered_env(env, config)
     task.advance()
     modules = list(previous.modules) if previous is not None and not clean else []
-    if decision.action >= state.Action.UPDATE:
-        _install(job, env=env, python=env / config.python, config=config, locked=locked, task=task)
+    if work.decision.action >= Action.UPDATE:
+        _install(
+            job, work, env=env, python=env / config.python, config=config, locked=locked, task=task
+        )
         if isinstance(layer, ApplicationSpec):
             site_dir = env / config.site_dir
             modules = copy_modules(layer, site_dir, previous=() if clean else modules)
@@ -208,6 +228,7 @@ def _build_layered(
 
 def _install(
     job: LayerBuild,
+    work: LayerWork,
     *,
     env: Path,
     python: Path,
@@ -218,16 +239,10 @@ def _install(
     spec, layer = job.spec, job.layer
     task.note("installing")
     sync_lock(layer, python, locked.path, platform=job.platform, reporter=job.reporter)
-    wheel = project_wheel_for(
-        spec,
-        layer,
-        locked,
-        wheel=job.options.project_wheel,
-        platform=job.platform,
-        python_version=config.py_version,
-    )
-    if wheel is not None:
-        install_wheel(layer, python, wheel, platform=job.platform, reporter=job.reporter)
+    if work.project_wheel is not None:
+        install_wheel(
+            layer, python, work.project_wheel, platform=job.platform, reporter=job.reporter
+        )
     task.advance()
     task.note("publishing shared libraries")
     site_dir = env / config.site_dir
@@ -243,7 +258,8 @@ def _install(
     task.advance()
 
 
-def _check(job: LayerBuild, env: Path, config: LayerConfig) -> None:
+def _check(job: LayerBuild, config: LayerConfig) -> None:
+    env = layout.env_path(job.spec, job.layer)
     smoke_test(env, config, layer=job.layer.build_name, reporter=job.reporter)
     answers = job.pm.hook.envstacks_check_layer(
         spec=job.spec, layer=job.layer, env_path=env, reporter=job.reporter

@@ -3,24 +3,34 @@
 :class:`BuildOptions` and :class:`BuildResult` are public (``envstacks.build``);
 :class:`LayerBuild` bundles what one layer's build needs. :func:`decide` compares the layer's
 current inputs with its last build record (:mod:`envstacks.build.record`) and, for ``Op.RUN``,
-also compares the environment with its lock (:func:`envstacks.build.checks.drift`).
+also compares the environment with its lock (:func:`envstacks.build.checks.drift`); its
+:class:`LayerWork` says what the build does and with which inputs and project wheel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
 from envstacks import layout
-from envstacks.build import record as state
 from envstacks.build.checks import applies, drift
 from envstacks.build.layerconfig import make_layer_config
-from envstacks.build.sync import normalise_requirements
+from envstacks.build.record import (
+    Action,
+    Decision,
+    build_inputs,
+    decide_from_record,
+    link_inputs,
+    read_record,
+)
 from envstacks.errors import BuildError
 from envstacks.lock import LockedLayer, LockState
 from envstacks.lock.project import wheel_requires_dist
+from envstacks.lock.requirements import normalized
 from envstacks.plan import Op
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
@@ -115,8 +125,8 @@ def project_wheel_for(
             hint="build through the envstacks CLI, `hatch build -t venvstacks` or "
             "`pdm venvstacks build` in the project folder",
         )
-    if (got := normalise_requirements(wheel_requires_dist(wheel))) != (
-        want := normalise_requirements(project.requires_dist)
+    if (got := normalized(wheel_requires_dist(wheel))) != (
+        want := normalized(project.requires_dist)
     ):
         raise BuildError(
             f"layer '{layer.build_name}': the dependencies of {wheel.name} ({list(got)}) are not "
@@ -126,10 +136,21 @@ def project_wheel_for(
     return wheel
 
 
-def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[str, object]]:
-    """What the build must do to the layer, and the inputs to record if it runs."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerWork:
+    """What one layer's build does, decided before anything runs."""
+
+    decision: Decision
+    #: The inputs the build record keeps when the build succeeds.
+    inputs: Mapping[str, Any]
+    #: The project's wheel to install (only where the layer's lock has the project's entry).
+    project_wheel: Path | None = None
+
+
+def decide(job: LayerBuild, locked: LockedLayer) -> LayerWork:
+    """What the build must do to the layer, with the inputs to record if it runs."""
     spec, layer = job.spec, job.layer
-    runtime_record = state.read_record(spec, spec.runtime_of(layer))
+    runtime_record = read_record(spec, spec.runtime_of(layer))
     version = runtime_record.runtime_version if runtime_record is not None else ""
     wheel = project_wheel_for(
         spec,
@@ -139,7 +160,7 @@ def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[s
         platform=job.platform,
         python_version=version or spec.runtime_of(layer).python_version,
     )
-    inputs = state.build_inputs(
+    inputs = build_inputs(
         spec,
         layer,
         requirements_hash=job.lock_state.requirements_hash,
@@ -147,24 +168,28 @@ def decide(job: LayerBuild, locked: LockedLayer) -> tuple[state.Decision, dict[s
         project_wheel=wheel,
     )
     if job.options.clean and job.op is Op.RUN:
-        return state.Decision(action=state.Action.CLEAN, reason="--clean"), inputs
-    links = state.link_inputs(spec, layer)
-    decision = state.decide(spec, layer, inputs=inputs, links=links)
-    if decision.action is state.Action.NONE and job.op is Op.RUN:
-        record = state.read_record(spec, layer)
-        env = layout.env_path(spec, layer)
-        config = make_layer_config(spec, layer, py_version=version)
-        problems = drift(
-            env,
-            config,
-            locked,
-            platform=job.platform,
-            implementation=spec.runtime_of(layer).implementation,
-            modules=record.modules if record is not None else (),
-            expect_project=locked.project.name if wheel is not None and locked.project else None,
-        )
+        decision = Decision(action=Action.CLEAN, reason="--clean")
+    else:
+        decision = decide_from_record(spec, layer, inputs=inputs, links=link_inputs(spec, layer))
+    if decision.action is Action.NONE and job.op is Op.RUN:
+        problems = _drift(job, locked, version, wheel)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             reason = "the environment changed since it was built: " + "; ".join(problems[:3]) + more
-            decision = state.Decision(action=state.Action.UPDATE, reason=reason)
-    return decision, inputs
+            decision = Decision(action=Action.UPDATE, reason=reason)
+    return LayerWork(decision=decision, inputs=inputs, project_wheel=wheel)
+
+
+def _drift(job: LayerBuild, locked: LockedLayer, version: str, wheel: Path | None) -> list[str]:
+    """How the layer's environment differs from its lock and build record."""
+    spec, layer = job.spec, job.layer
+    record = read_record(spec, layer)
+    return drift(
+        layout.env_path(spec, layer),
+        make_layer_config(spec, layer, py_version=version),
+        locked,
+        platform=job.platform,
+        implementation=spec.runtime_of(layer).implementation,
+        modules=record.modules if record is not None else (),
+        expect_project=locked.project.name if wheel is not None and locked.project else None,
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +59,12 @@ class LayerConfig:
         return self.python != self.base_python
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object as venvstacks writes it."""
-        data: dict[str, Any] = {
-            "python": self.python,
-            "base_python": self.base_python,
-            "site_dir": self.site_dir,
-            "py_version": self.py_version,
-            "pylib_dirs": list(self.pylib_dirs),
-            "dynlib_dirs": list(self.dynlib_dirs),
-        }
-        if self.launch_module is not None:
-            data["launch_module"] = self.launch_module
+        """The JSON object as venvstacks writes it (``launch_module`` only for applications)."""
+        data: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                data[item.name] = list(value) if isinstance(value, tuple) else value
         return data
 
     def text(self) -> str:
@@ -112,7 +107,6 @@ def make_layer_config(
 def write_layer_config(env: Path, config: LayerConfig) -> Path:
     """Write ``config`` into the layer folder ``env`` (replacing, never editing, the old file)."""
     path = env / layout.LAYER_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, config.text())
     return path
 

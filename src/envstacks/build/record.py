@@ -21,7 +21,6 @@ build is always redone from scratch.
 from __future__ import annotations
 
 import enum
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from typing import Any, TypedDict
 
 from envstacks import layout
 from envstacks.errors import NotBuiltError
-from envstacks.fs import tagged_file_sha256, write_json
+from envstacks.fs import read_json, tagged_file_sha256, write_json
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, RuntimeSpec, StackSpec
 
@@ -88,9 +87,10 @@ def new_build_id() -> str:
 
 def read_record(spec: StackSpec, layer: LayerSpec) -> BuildRecord | None:
     """The record of the layer's last successful build, or ``None`` (missing or unreadable)."""
-    path = layout.last_build_path(spec, layer)
+    data = read_json(layout.last_build_path(spec, layer))
+    if data is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         return BuildRecord(
             build_id=str(data["build_id"]),
             inputs=MappingProxyType(dict(data["inputs"])),
@@ -98,14 +98,13 @@ def read_record(spec: StackSpec, layer: LayerSpec) -> BuildRecord | None:
             runtime_version=str(data["runtime_version"]),
             modules=tuple(str(name) for name in data.get("modules", ())),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def write_record(spec: StackSpec, layer: LayerSpec, record: BuildRecord) -> Path:
     """Write the record of a successful build."""
     path = layout.last_build_path(spec, layer)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, record.to_json(), durable=False)
     return path
 
@@ -192,10 +191,10 @@ def link_inputs(spec: StackSpec, layer: LayerSpec) -> dict[str, Any] | None:
 class Action(enum.IntEnum):
     """What a build must do to a layer (ordered: a bigger one includes the smaller)."""
 
-    NONE = 0
-    RELINK = 1
-    UPDATE = 2
-    CLEAN = 3
+    NONE = enum.auto()
+    RELINK = enum.auto()
+    UPDATE = enum.auto()
+    CLEAN = enum.auto()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,7 +205,7 @@ class Decision:
     reason: str
 
 
-def decide(
+def decide_from_record(
     spec: StackSpec,
     layer: LayerSpec,
     *,

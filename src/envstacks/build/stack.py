@@ -1,22 +1,30 @@
 """Build many layers: lower layers before upper ones, independent layers in parallel threads.
 
 The work of a build is subprocesses (uv, the runtime's interpreter), so a thread pool is
-enough to overlap independent layers. A layer starts when every lower layer in the same run
-has finished; after the first failure no new layer starts, the running ones finish, and one
-:class:`~envstacks.errors.BuildError` reports every failure and every layer left unbuilt.
+enough to overlap independent layers. :class:`graphlib.TopologicalSorter` hands out a layer
+when every lower layer in the same run has been built; after the first failure no new layer
+starts, the running ones finish, and one :class:`~envstacks.errors.BuildError` reports
+every failure and every layer left unbuilt.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import graphlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pluggy
 
-from envstacks.build import record as state
 from envstacks.build.builder import build_layer
 from envstacks.build.job import BuildOptions, BuildResult, LayerBuild, check_lock
+from envstacks.build.record import (
+    Action,
+    build_inputs,
+    decide_from_record,
+    link_inputs,
+    read_record,
+)
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.lock import LockState
 from envstacks.plan import Op
@@ -38,21 +46,21 @@ def needs_build(
         platform = require_layer_platform(layer)
     except EnvStacksError as exc:
         return True, exc.message
-    inputs = state.build_inputs(
+    inputs = build_inputs(
         spec,
         layer,
         requirements_hash=lock_state.requirements_hash,
         platform=platform,
         project_wheel=project_wheel,
     )
-    decision = state.decide(
+    decision = decide_from_record(
         spec,
         layer,
         inputs=inputs,
-        links=state.link_inputs(spec, layer),
+        links=link_inputs(spec, layer),
         compare_project=project_wheel is not None,
     )
-    return decision.action is not state.Action.NONE, decision.reason
+    return decision.action is not Action.NONE, decision.reason
 
 
 def build_layers(
@@ -98,7 +106,7 @@ def _check_outside_dependencies(
 ) -> None:
     for layer, _ in wanted:
         for dependency in spec.dependencies(layer):
-            if dependency.build_name in jobs or state.read_record(spec, dependency) is not None:
+            if dependency.build_name in jobs or read_record(spec, dependency) is not None:
                 continue
             raise BuildError(
                 f"layer '{layer.build_name}' needs lower layer '{dependency.build_name}', "
@@ -109,21 +117,23 @@ def _check_outside_dependencies(
 
 
 def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[str, BuildResult]:
-    below = {
-        name: {dep.build_name for dep in spec.dependencies(job.layer) if dep.build_name in jobs}
-        for name, job in jobs.items()
-    }
+    """Build ``jobs`` as soon as the layers below them in the run are built, ``workers`` at once."""
+    order = graphlib.TopologicalSorter(
+        {
+            name: [dep.build_name for dep in spec.dependencies(job.layer) if dep.build_name in jobs]
+            for name, job in jobs.items()
+        }
+    )
+    order.prepare()
     results: dict[str, BuildResult] = {}
     failures: dict[str, EnvStacksError] = {}
-    pending = dict(below)
     running: dict[concurrent.futures.Future[BuildResult], str] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        while pending or running:
+        while True:
             if not failures:
-                ready = [name for name, deps in pending.items() if deps <= results.keys()]
-                for name in ready:
-                    del pending[name]
-                    running[pool.submit(build_layer, jobs[name])] = name
+                running.update(
+                    (pool.submit(build_layer, jobs[name]), name) for name in order.get_ready()
+                )
             if not running:
                 break
             done, _ = concurrent.futures.wait(
@@ -137,6 +147,8 @@ def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[
                     failures[name] = exc
                 except OSError as exc:
                     failures[name] = BuildError(f"layer '{name}': {exc}")
+                else:
+                    order.done(name)
     if failures:
         raise _failure(failures, [name for name in jobs if name not in results | failures])
     return results

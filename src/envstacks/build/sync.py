@@ -10,10 +10,7 @@ them alone (tested).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-
-from packaging.requirements import Requirement
 
 from envstacks import platforms
 from envstacks.errors import BuildError
@@ -22,20 +19,41 @@ from envstacks.spec.model import LayerSpec
 from envstacks.uvrun import run_uv
 
 
-def _platform_args(layer: LayerSpec, platform: str) -> list[str]:
-    return [
-        # Choose wheels for the declared target (e.g. manylinux_2_28 from linux_target), not
-        # for whatever the build machine's glibc would allow.
-        "--python-platform",
-        platforms.uv_python_platform(platform, linux_glibc=layer.linux_glibc),
-    ]
-
-
-def _env_for(layer: LayerSpec, platform: str) -> dict[str, str | None]:
+def _uv_pip(
+    command: str,
+    layer: LayerSpec,
+    python: Path,
+    args: list[str | Path],
+    *,
+    platform: str,
+    reporter: Reporter,
+    what: str,
+) -> None:
+    """Run ``uv pip <command>`` on the environment of ``python`` for the target ``platform``."""
+    env: dict[str, str | None] = {}
     if platforms.PLATFORMS[platform].is_macos:
         # uv has no setting for the macOS target (uv#9837); it reads this variable.
-        return {"MACOSX_DEPLOYMENT_TARGET": layer.macosx_target}
-    return {}
+        env["MACOSX_DEPLOYMENT_TARGET"] = layer.macosx_target
+    run_uv(
+        [
+            "pip",
+            command,
+            "--python",
+            python,
+            # Choose wheels for the declared target (e.g. manylinux_2_28 from linux_target), not
+            # for whatever the build machine's glibc would allow.
+            "--python-platform",
+            platforms.uv_python_platform(platform, linux_glibc=layer.linux_glibc),
+            # The lock is the whole truth: no user or system uv.toml may add indexes or
+            # settings to an install.
+            "--no-config",
+            *args,
+        ],
+        reporter=reporter,
+        what=what,
+        error=BuildError,
+        env=env,
+    )
 
 
 def sync_lock(
@@ -46,16 +64,11 @@ def sync_lock(
     Raises:
         BuildError: uv failed; the message quotes uv's explanation.
     """
-    run_uv(
+    _uv_pip(
+        "sync",
+        layer,
+        python,
         [
-            "pip",
-            "sync",
-            "--python",
-            python,
-            *_platform_args(layer, platform),
-            # The lock is the whole truth: no user or system uv.toml may add indexes or
-            # settings to an install.
-            "--no-config",
             # pylock.toml input is a preview feature in uv 0.8+; opting in silences the warning
             # it otherwise prints on every install.
             "--preview-features",
@@ -66,10 +79,9 @@ def sync_lock(
             "--allow-empty-requirements",
             pylock,
         ],
+        platform=platform,
         reporter=reporter,
         what=f"install the lock of layer '{layer.build_name}' ({pylock})",
-        error=BuildError,
-        env=_env_for(layer, platform),
     )
 
 
@@ -81,14 +93,11 @@ def install_wheel(
     Raises:
         BuildError: uv failed.
     """
-    run_uv(
+    _uv_pip(
+        "install",
+        layer,
+        python,
         [
-            "pip",
-            "install",
-            "--python",
-            python,
-            *_platform_args(layer, platform),
-            "--no-config",
             # The dependencies come from the layer's lock, installed just before.
             "--no-deps",
             # The wheel is rebuilt from the working tree each time: replace what is there even
@@ -96,13 +105,7 @@ def install_wheel(
             "--reinstall",
             wheel,
         ],
+        platform=platform,
         reporter=reporter,
         what=f"install the project wheel {wheel.name} into layer '{layer.build_name}'",
-        error=BuildError,
-        env=_env_for(layer, platform),
     )
-
-
-def normalise_requirements(requirements: Iterable[str]) -> tuple[str, ...]:
-    """Requirement strings in packaging's canonical spelling, sorted (for comparisons)."""
-    return tuple(sorted(str(Requirement(item)) for item in requirements))

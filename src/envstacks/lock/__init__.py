@@ -2,25 +2,38 @@
 
 Public API (used by the orchestrator and the build and publish steps):
 
-* :func:`lock_states` - the lock state of every enabled layer, without running uv;
-* :func:`lock_layer` - lock one layer (uv lock + uv export, post-processed to a PEP 751 lock);
+* :func:`lock_states` - the lock state of every enabled layer, without running uv; compute
+  it once per session and pass it on (:func:`lock_layers` keeps it up to date);
+* :func:`lock_layers` - lock the requested layers lowest first (uv lock + uv export,
+  post-processed to a PEP 751 lock); :func:`lock_layer` locks one;
 * :func:`read_lock` - the parsed lock of a layer.
 """
 
 from __future__ import annotations
 
-from envstacks.lock.locker import LockOptions, LockResult, lock_layer, read_lock
+from envstacks.lock.locker import (
+    LockRequest,
+    LockResult,
+    PythonFor,
+    lock_layer,
+    lock_layers,
+    read_lock,
+)
 from envstacks.lock.pylock import LockedLayer, LockedPackage, LockedWheel
+from envstacks.lock.resolve import LockOptions
 from envstacks.lock.validity import LockState, lock_states
 
 __all__ = [
     "LockOptions",
+    "LockRequest",
     "LockResult",
     "LockState",
     "LockedLayer",
     "LockedPackage",
     "LockedWheel",
+    "PythonFor",
     "lock_layer",
+    "lock_layers",
     "lock_states",
     "read_lock",
 ]

@@ -11,38 +11,14 @@ locks written by venvstacks 0.8 and by envstacks check each other as valid:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
-from packaging.requirements import InvalidRequirement, Requirement
+from collections.abc import Sequence
 
 from envstacks.fs import strings_sha256
 from envstacks.lock.pylock import NO_INDEX, LockedLayer
+from envstacks.lock.requirements import clean_requirements
 from envstacks.platforms import PLATFORMS
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import ApplicationSpec, LayeredSpec, LayerSpec, StackSpec
-
-
-def _normalized(requirement: str) -> str:
-    """Spell a requirement as packaging does, with single quotes in its marker.
-
-    venvstacks hashes requirements as written in the TOML file, where markers are almost
-    always single-quoted inside a double-quoted string; the spec loader normalises them
-    (double quotes), so the quotes are turned back to hash the same text.
-    """
-    try:
-        return str(Requirement(requirement)).replace('"', "'")
-    except InvalidRequirement:
-        return requirement
-
-
-def clean_requirements(lines: Iterable[str]) -> list[str]:
-    """Requirement lines as venvstacks hashes them: comments, blanks and hashes dropped, sorted."""
-    cleaned: list[str] = []
-    for line in lines:
-        text = line.rstrip("\\").strip().partition("#")[0].strip()
-        if text and "--hash" not in text:
-            cleaned.append(_normalized(text))
-    return sorted(cleaned)
 
 
 def lock_input_hash(requirements: Sequence[str]) -> str:
@@ -102,6 +78,11 @@ def other_inputs(spec: StackSpec, layer: LayerSpec) -> tuple[str, ...]:
     return tuple(items)
 
 
+def other_inputs_hash(spec: StackSpec, layer: LayerSpec) -> str:
+    """The hash of :func:`other_inputs`."""
+    return strings_sha256(other_inputs(spec, layer))
+
+
 def version_inputs(layer: LayerSpec) -> tuple[str, ...]:
     """The inputs of ``version_inputs_hash``: name, versioning, then the app's module hashes."""
     items = [f"env_name={layer.build_name}", f"is_versioned_layer={layer.versioned}"]
@@ -110,3 +91,8 @@ def version_inputs(layer: LayerSpec) -> tuple[str, ...]:
             items.append(module_hash(layer.launch_module))
         items.extend(module_hash(path) for path in layer.support_modules)
     return tuple(items)
+
+
+def version_inputs_hash(layer: LayerSpec) -> str:
+    """The hash of :func:`version_inputs` (it hashes the application's module files)."""
+    return strings_sha256(version_inputs(layer))

@@ -1,37 +1,50 @@
-"""The lock step for one layer: decide whether to run uv, run it, and write the lock files.
+"""The lock step: lock the planned layers lowest first, running uv only where a lock must change.
 
 Files written for a layer (``<requirements-dir>/<layer>/``): ``pylock.<layer>.toml`` (the
 post-processed PEP 751 lock), ``pylock.<layer>.meta.json`` (hashes, version, lock time),
 ``requirements-<layer>.in`` (declared requirements) and ``packages-<layer>.txt`` (summary).
+The lock and its metadata are replaced atomically and flushed to disk.
+
+The stack is checked once per call (:func:`envstacks.lock.validity.check_layers`), or not at
+all when the session's lock states are passed in; each layer's state is brought up to date
+as soon as it is locked, so the layers above see it.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from envstacks import layout, proc
+from envstacks import layout
 from envstacks.errors import LockError
-from envstacks.lock import hashes, markers, meta, postprocess, resolve, summary, uvproject
-from envstacks.lock.project import project_key, requires_project, wheel_requires_dist
+from envstacks.fs import write_text
+from envstacks.lock import hashes, meta, summary
+from envstacks.lock.project import requires_project, wheel_requires_dist
 from envstacks.lock.pylock import LockedLayer, load_pylock, parse_pylock
-from envstacks.lock.validity import LayerInputs, LockCheck, LockState, check_layers, layer_inputs
+from envstacks.lock.requirements import same_requirements
+from envstacks.lock.resolve import LockOptions, python_version, resolve_layer
+from envstacks.lock.validity import LockCheck, LockState, check_layers, check_lock, record_check
 from envstacks.report import Reporter
-from envstacks.spec.model import LayerSpec, StackSpec
+from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
+
+#: Gives an interpreter of a runtime's Python feature version (asked once per runtime).
+PythonFor = Callable[[RuntimeSpec], Path]
+#: The interpreter to lock a layer with and its full Python version.
+_Interpreter = Callable[[LayerSpec], tuple[Path, str]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LockOptions:
-    """Command-line choices for the lock step (never recorded as lock inputs)."""
+class LockRequest:
+    """One layer to lock, and how."""
 
-    #: ``False`` = ``--no-index``: only find-links and local wheels.
-    index: bool = True
-    #: ``--local-wheels`` folders (extra find-links); the lock records paths relative to it.
-    local_wheels: tuple[Path, ...] = ()
-    #: The project's freshly built wheel, for layers that require the project itself.
-    project_wheel: Path | None = None
+    layer: LayerSpec
+    #: Run uv only if the lock is not valid (a versioned layer whose only change is its
+    #: version inputs gets a new version without uv).
+    if_needed: bool = False
+    #: Delete the existing lock file first (the version history is kept).
+    reset: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,141 +57,183 @@ class LockResult:
     ran_uv: bool
     #: The lock or its version or lock time changed.
     changed: bool
+    #: The layer's lock state afterwards.
     state: LockState
 
 
-def _python_version(python: Path, spec: StackSpec, layer: LayerSpec, reporter: Reporter) -> str:
-    """The full Python version to evaluate markers with, after checking the interpreter."""
-    runtime = spec.runtime_of(layer)
-    result = proc.run(
-        [python, "-I", "-c", "import platform; print(platform.python_version())"],
-        reporter=reporter,
-        what=f"ask the interpreter {python} for its version",
-        error=LockError,
-    )
-    found = result.stdout.strip()
-    if ".".join(found.split(".")[:2]) != runtime.py_version:
-        raise LockError(
-            f"Layer {layer.build_name!r}: cannot lock with {python}: it is Python {found}, "
-            f"but runtime {runtime.build_name!r} is Python {runtime.py_version}",
-            hint=f"pass an interpreter of Python {runtime.py_version} (the runtime layer's own)",
+def lock_layers(
+    spec: StackSpec,
+    requests: Sequence[LockRequest],
+    *,
+    python_for: PythonFor,
+    options: LockOptions,
+    reporter: Reporter,
+    states: MutableMapping[str, LockState] | None = None,
+) -> list[LockResult]:
+    """Lock the requested layers, lowest first; results come in that order.
+
+    Args:
+        spec: the stack.
+        requests: the layers to lock, in any order.
+        python_for: an interpreter of a runtime's Python feature version; asked only when uv
+            runs, once per runtime.
+        options: command-line choices.
+        reporter: receives progress and messages.
+        states: the session's lock states (:func:`envstacks.lock.lock_states`): reused rather
+            than computed again, and updated in place as layers are locked.
+
+    Raises:
+        LockError: a layer targets no platform, a lower layer is not locked, uv found no
+            solution, or a package lacks wheels for a target platform.
+    """
+    position = {layer.build_name: index for index, layer in enumerate(spec.layers)}
+    ordered = sorted(requests, key=lambda request: position[request.layer.build_name])
+    for request in ordered:
+        _require_enabled(request.layer)
+    states = {} if states is None else states
+    checks = check_layers(spec, [request.layer for request in ordered], states)
+    interpreter = _interpreters(spec, python_for, reporter)
+    results: list[LockResult] = []
+    for request in ordered:
+        layer = request.layer
+        _require_lower_locks(spec, layer, states)
+        check = checks[layer.build_name]
+        ran_uv, changed = _lock(
+            spec, request, check, interpreter=interpreter, options=options, reporter=reporter
         )
-    # The spec's full version makes markers independent of the machine that locks.
-    return runtime.python_version if runtime.python_version.count(".") >= 2 else found
+        state = states[layer.build_name]
+        if ran_uv or changed:
+            state = record_check(spec, states, layer, check_lock(spec, layer, check.inputs))
+        results.append(
+            LockResult(
+                layer=layer.build_name,
+                pylock_path=layout.pylock_path(spec, layer),
+                ran_uv=ran_uv,
+                changed=changed,
+                state=state,
+            )
+        )
+    return results
 
 
-def _write_pylock(path: Path, text: str) -> bool:
-    """Write the lock file atomically if its text changed; True if it was written."""
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8", newline="\n")
-    temporary.replace(path)
-    return True
-
-
-def _new_meta(
-    layer: LayerSpec,
-    inputs: LayerInputs,
-    old: meta.LockMeta | None,
-    requirements_hash: str,
-    now: datetime,
-) -> meta.LockMeta:
-    """The metadata for a fresh resolution: new time and version only if the lock changed."""
-    same = (
-        old is not None
-        and old.requirements_hash == requirements_hash
-        and old.lock_input_hash == inputs.lock_input_hash
-        and old.other_inputs_hash == inputs.other_inputs_hash
-        and (not layer.versioned or old.version_inputs_hash == inputs.version_inputs_hash)
-    )
-    if old is not None and same:
-        locked_at = old.locked_at
-        if meta.time_problem(old.locked_time, inputs.cutoff, now):
-            locked_at = meta.format_time(meta.lock_time(now, inputs.cutoff))
-        version = old.lock_version
-    else:
-        locked_at = meta.format_time(meta.lock_time(now, inputs.cutoff))
-        version = old.lock_version + 1 if layer.versioned and old is not None else 1
-    return meta.LockMeta(
-        lock_input_hash=inputs.lock_input_hash,
-        requirements_hash=requirements_hash,
-        other_inputs_hash=inputs.other_inputs_hash,
-        version_inputs_hash=inputs.version_inputs_hash,
-        lock_version=version,
-        locked_at=locked_at,
-        platforms=inputs.platforms,
-        uv_inputs_hash=inputs.uv_inputs_hash,
-    )
-
-
-def _changed(old: meta.LockMeta | None, new: meta.LockMeta) -> bool:
-    return old is None or (old.requirements_hash, old.lock_version, old.locked_at) != (
-        new.requirements_hash,
-        new.lock_version,
-        new.locked_at,
-    )
-
-
-def _lower_locks(spec: StackSpec, layer: LayerSpec) -> dict[str, LockedLayer]:
-    return {
-        dep.build_name: load_pylock(layout.pylock_path(spec, dep), layer=dep.build_name)
-        for dep in spec.dependencies(layer)
-    }
-
-
-def _resolve(
+def lock_layer(
     spec: StackSpec,
     layer: LayerSpec,
     *,
     python: Path,
+    if_needed: bool,
+    reset: bool,
     options: LockOptions,
-    project_requires: tuple[str, ...] | None,
     reporter: Reporter,
-) -> str:
-    """Run uv for the layer and return the post-processed lock text."""
+) -> LockResult:
+    """Lock one layer whose lower layers have valid locks (see :func:`lock_layers`)."""
+    (result,) = lock_layers(
+        spec,
+        [LockRequest(layer=layer, if_needed=if_needed, reset=reset)],
+        python_for=lambda _runtime: python,
+        options=options,
+        reporter=reporter,
+    )
+    return result
+
+
+def read_lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
+    """The parsed lock of a layer (for summaries, the build step and publish metadata).
+
+    Raises:
+        LockError: the layer has no lock file, or it cannot be parsed.
+    """
+    return load_pylock(layout.pylock_path(spec, layer), layer=layer.build_name)
+
+
+def _require_enabled(layer: LayerSpec) -> None:
+    if not layer.enabled:
+        raise LockError(
+            f"Layer {layer.build_name!r} targets no platform ({layer.toml_path}.platforms is "
+            "empty), so it is never locked",
+            hint=f"give {layer.toml_path} some platforms, or leave it out of the selection",
+        )
+
+
+def _require_lower_locks(
+    spec: StackSpec, layer: LayerSpec, states: MutableMapping[str, LockState]
+) -> None:
     name = layer.build_name
-    full_version = _python_version(python, spec, layer, reporter)
-    with reporter.task(name, "lock", total=4) as task:
-        task.note("writing the uv project")
-        project = uvproject.write_project(
-            spec,
-            layer,
-            locks=_lower_locks(spec, layer),
-            python_version=full_version,
-            index=options.index,
-            find_links=options.local_wheels,
-            project_wheel=options.project_wheel if project_requires is not None else None,
+    unlocked = [
+        dep.build_name
+        for dep in spec.dependencies(layer)
+        if not states[dep.build_name].has_valid_lock
+    ]
+    if unlocked:
+        raise LockError(
+            f"Layer {name!r}: cannot lock with unlocked lower layers: {unlocked}",
+            hint=f"lock them first (`envstacks lock --include {name} --lock-dependencies`)",
         )
-        reporter.debug(
-            f"{name}: uv project {project.pyproject}:\n" + project.pyproject.read_text("utf-8")
-        )
-        task.advance()
-        task.note("resolving (uv lock)")
-        resolve.uv_lock(project, python=python, layer=layer, reporter=reporter)
-        task.advance()
-        task.note("exporting (uv export)")
-        exported = resolve.uv_export(project, python=python, layer=layer, reporter=reporter)
-        task.advance()
-        task.note("checking markers, shared packages and wheels")
+
+
+def _interpreters(spec: StackSpec, python_for: PythonFor, reporter: Reporter) -> _Interpreter:
+    """Find and check each runtime's interpreter once, when a layer on it first needs uv."""
+    found: dict[str, tuple[Path, str]] = {}
+
+    def interpreter(layer: LayerSpec) -> tuple[Path, str]:
         runtime = spec.runtime_of(layer)
-        context = postprocess.Context(
-            layer=layer,
-            environments=markers.environments(
-                layer.platforms,
-                implementation=runtime.implementation,
-                python_full_version=full_version,
-            ),
-            pins=project.pins,
-            lock_dir=layout.requirements_dir(spec, layer),
-            export_dir=project.directory,
-            project=project_key(spec) if project_requires is not None else None,
-            project_requires=project_requires or (),
+        if runtime.build_name not in found:
+            python = python_for(runtime)
+            found[runtime.build_name] = (python, python_version(python, spec, layer, reporter))
+        return found[runtime.build_name]
+
+    return interpreter
+
+
+def _lock(
+    spec: StackSpec,
+    request: LockRequest,
+    check: LockCheck,
+    *,
+    interpreter: _Interpreter,
+    options: LockOptions,
+    reporter: Reporter,
+) -> tuple[bool, bool]:
+    """Lock one layer; returns whether uv ran and whether the lock files changed."""
+    layer = request.layer
+    summary.write_requirements_in(spec, layer)
+    project_requires = _project_requires(spec, layer, options)
+    if (
+        request.if_needed
+        and not request.reset
+        and not _project_stale(check, project_requires, options.project_wheel)
+    ):
+        if not check.reasons:
+            summary.write_summary(spec, layer, check.locked or read_lock(spec, layer))
+            reporter.debug(f"{layer.build_name}: lock is valid ({layout.pylock_path(spec, layer)})")
+            return False, False
+        if check.version_only and check.metadata is not None and check.locked is not None:
+            _bump_version(
+                spec, layer, check, old=check.metadata, locked=check.locked, reporter=reporter
+            )
+            return False, True
+    if project_requires is not None and options.project_wheel is None:
+        raise LockError(
+            f"Layer {layer.build_name!r} requires the project's own distribution "
+            f"({spec.project_name!r}), but no wheel of the project was given to lock it with",
+            hint="lock through a front-end that builds the project's wheel (the envstacks CLI, "
+            "`pdm venvstacks lock` or the Hatch plugin), or pass LockOptions.project_wheel",
         )
-        data = postprocess.postprocess(tomllib.loads(exported.read_text("utf-8")), context)
-        task.advance()
-    return postprocess.render(data, name)
+    pylock_path = layout.pylock_path(spec, layer)
+    if request.reset and pylock_path.exists():
+        reporter.info(f"{layer.build_name}: resetting the lock (removing {pylock_path})")
+        pylock_path.unlink()
+    python, full_version = interpreter(layer)
+    text = resolve_layer(
+        spec,
+        layer,
+        python=python,
+        full_version=full_version,
+        options=options,
+        project_requires=project_requires,
+        reporter=reporter,
+    )
+    return True, _write_lock(spec, layer, check, text, reporter)
 
 
 def _project_requires(
@@ -193,136 +248,89 @@ def _project_requires(
 
 
 def _project_stale(check: LockCheck, wanted: tuple[str, ...] | None, wheel: Path | None) -> bool:
+    """Whether the project's wheel no longer has the dependencies its lock entry records."""
     if wanted is None or wheel is None or check.locked is None:
         return False
     entry = check.locked.project
-    return entry is None or sorted(entry.requires_dist) != sorted(wanted)
+    return entry is None or not same_requirements(entry.requires_dist, wanted)
 
 
-def lock_layer(
+def _version_inputs_hash(layer: LayerSpec, check: LockCheck) -> str:
+    """The layer's version inputs hash (checks skip it for unversioned layers)."""
+    recorded = check.inputs.version_inputs_hash
+    return recorded if recorded is not None else hashes.version_inputs_hash(layer)
+
+
+def _bump_version(
     spec: StackSpec,
     layer: LayerSpec,
+    check: LockCheck,
     *,
-    python: Path,
-    if_needed: bool,
-    reset: bool,
-    options: LockOptions,
+    old: meta.LockMeta,
+    locked: LockedLayer,
     reporter: Reporter,
-) -> LockResult:
-    """Lock one layer (its lower layers must already have valid locks).
-
-    Args:
-        spec: the stack.
-        layer: the layer to lock.
-        python: an interpreter of the runtime's Python feature version.
-        if_needed: run uv only if the lock is not valid (a versioned layer whose only change
-            is its version inputs gets a new version without uv).
-        reset: delete the existing lock file first (the version history is kept).
-        options: command-line choices.
-        reporter: receives progress and messages.
-
-    Raises:
-        LockError: a lower layer is not locked, uv found no solution, or a package lacks
-            wheels for a target platform.
-    """
-    name = layer.build_name
-    if not layer.enabled:
-        raise LockError(
-            f"Layer {name!r} targets no platform ({layer.toml_path}.platforms is empty), "
-            "so it is never locked",
-            hint=f"give {layer.toml_path} some platforms, or leave it out of the selection",
-        )
-    checked = check_layers(spec, (layer,))
-    unlocked = [
-        dep.build_name
-        for dep in spec.dependencies(layer)
-        if not checked[dep.build_name][1].has_valid_lock
-    ]
-    if unlocked:
-        raise LockError(
-            f"Layer {name!r}: cannot lock with unlocked lower layers: {unlocked}",
-            hint=f"lock them first (`envstacks lock --include {name} --lock-dependencies`)",
-        )
-    check, state = checked[name]
-    pylock_path = layout.pylock_path(spec, layer)
-    meta_path = layout.lock_meta_path(spec, layer)
-    summary.write_requirements_in(spec, layer)
-    project_requires = _project_requires(spec, layer, options)
-    project_stale = _project_stale(check, project_requires, options.project_wheel)
-    inputs = layer_inputs(spec, layer)
-
-    if if_needed and not reset and not project_stale:
-        if state.has_valid_lock:
-            summary.write_summary(spec, layer, check.locked or read_lock(spec, layer))
-            reporter.debug(f"{name}: lock is valid ({pylock_path})")
-            return LockResult(
-                layer=name, pylock_path=pylock_path, ran_uv=False, changed=False, state=state
-            )
-        if check.version_only and check.metadata is not None and check.locked is not None:
-            old = check.metadata
-            new = meta.LockMeta(
-                lock_input_hash=old.lock_input_hash,
-                requirements_hash=old.requirements_hash,
-                other_inputs_hash=old.other_inputs_hash,
-                version_inputs_hash=inputs.version_inputs_hash,
-                lock_version=old.lock_version + 1,
-                locked_at=old.locked_at,
-                platforms=old.platforms,
-                uv_inputs_hash=old.uv_inputs_hash,
-            )
-            meta.write_meta(meta_path, new)
-            summary.write_summary(spec, layer, check.locked)
-            reporter.info(f"{name}: new layer version {new.lock_version} (lock unchanged)")
-            return LockResult(
-                layer=name,
-                pylock_path=pylock_path,
-                ran_uv=False,
-                changed=True,
-                state=check_layers(spec, (layer,))[name][1],
-            )
-
-    if project_requires is not None and options.project_wheel is None:
-        raise LockError(
-            f"Layer {name!r} requires the project's own distribution ({spec.project_name!r}), "
-            "but no wheel of the project was given to lock it with",
-            hint="lock through a front-end that builds the project's wheel (the envstacks CLI, "
-            "`pdm venvstacks lock` or the Hatch plugin), or pass LockOptions.project_wheel",
-        )
-    if reset and pylock_path.exists():
-        reporter.info(f"{name}: resetting the lock (removing {pylock_path})")
-        pylock_path.unlink()
-    text = _resolve(
-        spec,
-        layer,
-        python=python,
-        options=options,
-        project_requires=project_requires,
-        reporter=reporter,
+) -> None:
+    """Give a versioned layer whose modules changed a new version, keeping its lock."""
+    new = replace(
+        old,
+        version_inputs_hash=_version_inputs_hash(layer, check),
+        lock_version=old.lock_version + 1,
     )
-    locked = parse_pylock(text, layer=name, path=pylock_path)
-    now = datetime.now().astimezone()
-    new = _new_meta(layer, inputs, check.metadata, hashes.requirements_hash(locked), now)
-    _write_pylock(pylock_path, text)
-    meta.write_meta(meta_path, new)
+    meta.write_meta(layout.lock_meta_path(spec, layer), new)
     summary.write_summary(spec, layer, locked)
-    changed = _changed(check.metadata, new)
+    reporter.info(f"{layer.build_name}: new layer version {new.lock_version} (lock unchanged)")
+
+
+def _write_lock(
+    spec: StackSpec, layer: LayerSpec, check: LockCheck, text: str, reporter: Reporter
+) -> bool:
+    """Write a fresh resolution and its metadata; returns whether the lock changed."""
+    pylock_path = layout.pylock_path(spec, layer)
+    locked = parse_pylock(text, layer=layer.build_name, path=pylock_path)
+    old = check.metadata
+    new = _new_meta(layer, check, hashes.requirements_hash(locked), datetime.now().astimezone())
+    write_text(pylock_path, text, durable=True)
+    meta.write_meta(layout.lock_meta_path(spec, layer), new)
+    summary.write_summary(spec, layer, locked)
+    changed = old is None or (old.requirements_hash, old.lock_version, old.locked_at) != (
+        new.requirements_hash,
+        new.lock_version,
+        new.locked_at,
+    )
     reporter.info(
-        f"{name}: {'locked' if changed else 'lock unchanged'}: {len(locked.installed)} packages"
+        f"{layer.build_name}: {'locked' if changed else 'lock unchanged'}: "
+        f"{len(locked.installed)} packages"
         + (f", {len(locked.shared)} from lower layers" if locked.shared else "")
     )
-    return LockResult(
-        layer=name,
-        pylock_path=pylock_path,
-        ran_uv=True,
-        changed=changed,
-        state=check_layers(spec, (layer,))[name][1],
+    return changed
+
+
+def _new_meta(
+    layer: LayerSpec, check: LockCheck, requirements_hash: str, now: datetime
+) -> meta.LockMeta:
+    """The metadata for a fresh resolution: new time and version only if the lock changed."""
+    inputs, old = check.inputs, check.metadata
+    version_hash = _version_inputs_hash(layer, check)
+    new_time = meta.format_time(meta.lock_time(now, inputs.cutoff))
+    if old is None:
+        locked_at, version = new_time, 1
+    elif (
+        old.requirements_hash == requirements_hash
+        and old.lock_input_hash == inputs.lock_input_hash
+        and old.other_inputs_hash == inputs.other_inputs_hash
+        and (not layer.versioned or old.version_inputs_hash == version_hash)
+    ):
+        stale = meta.time_problem(old.locked_time, inputs.cutoff, now)
+        locked_at, version = (new_time if stale else old.locked_at), old.lock_version
+    else:
+        locked_at, version = new_time, (old.lock_version + 1 if layer.versioned else 1)
+    return meta.LockMeta(
+        lock_input_hash=inputs.lock_input_hash,
+        requirements_hash=requirements_hash,
+        other_inputs_hash=inputs.other_inputs_hash,
+        version_inputs_hash=version_hash,
+        lock_version=version,
+        locked_at=locked_at,
+        platforms=inputs.platforms,
+        uv_inputs_hash=inputs.uv_inputs_hash,
     )
-
-
-def read_lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
-    """The parsed lock of a layer (for summaries, the build step and publish metadata).
-
-    Raises:
-        LockError: the layer has no lock file, or it cannot be parsed.
-    """
-    return load_pylock(layout.pylock_path(spec, layer), layer=layer.build_name)

@@ -14,27 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from envstacks.errors import LockError
+from envstacks.fs import write_json
 from envstacks.spec.model import StackSpec
 
-
-class _ExtraJSON(TypedDict, total=False):
-    platforms: list[str]
-    uv_inputs_hash: str
-
-
-class MetaJSON(TypedDict):
-    """The JSON form of lock metadata."""
-
-    lock_input_hash: str
-    requirements_hash: str
-    other_inputs_hash: str
-    version_inputs_hash: str
-    lock_version: int
-    locked_at: str
-    envstacks: NotRequired[_ExtraJSON]
+#: venvstacks' four hash fields (with ``lock_version`` and ``locked_at``, its whole file).
+HASH_FIELDS = ("lock_input_hash", "requirements_hash", "other_inputs_hash", "version_inputs_hash")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,17 +45,11 @@ class LockMeta:
         """``locked_at`` as an aware datetime."""
         return parse_time(self.locked_at)
 
-    def to_json(self) -> MetaJSON:
+    def to_json(self) -> dict[str, Any]:
         """The JSON form, as written to the file."""
-        data: MetaJSON = {
-            "lock_input_hash": self.lock_input_hash,
-            "requirements_hash": self.requirements_hash,
-            "other_inputs_hash": self.other_inputs_hash,
-            "version_inputs_hash": self.version_inputs_hash,
-            "lock_version": self.lock_version,
-            "locked_at": self.locked_at,
-        }
-        extra: _ExtraJSON = {}
+        data: dict[str, Any] = {name: getattr(self, name) for name in HASH_FIELDS}
+        data.update(lock_version=self.lock_version, locked_at=self.locked_at)
+        extra: dict[str, Any] = {}
         if self.platforms is not None:
             extra["platforms"] = list(self.platforms)
         if self.uv_inputs_hash is not None:
@@ -87,11 +68,6 @@ def parse_time(text: str) -> datetime:
     """Parse an ISO 8601 time; a time without a zone is taken as local time (as uv does)."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo is not None else moment.astimezone()
-
-
-def file_time(path: Path) -> datetime:
-    """A file's modification time as an aware datetime."""
-    return datetime.fromtimestamp(path.stat().st_mtime).astimezone()
 
 
 def exclude_newer(spec: StackSpec, environ: Mapping[str, str] | None = None) -> datetime | None:
@@ -153,10 +129,7 @@ def read_meta(path: Path) -> LockMeta | None:
         extra = data.get("envstacks") or {}
         platforms = extra.get("platforms")
         meta = LockMeta(
-            lock_input_hash=str(data["lock_input_hash"]),
-            requirements_hash=str(data["requirements_hash"]),
-            other_inputs_hash=str(data["other_inputs_hash"]),
-            version_inputs_hash=str(data["version_inputs_hash"]),
+            **{name: str(data[name]) for name in HASH_FIELDS},
             lock_version=int(data.get("lock_version", 1)),
             locked_at=str(data["locked_at"]),
             platforms=None if platforms is None else tuple(str(p) for p in platforms),
@@ -169,10 +142,8 @@ def read_meta(path: Path) -> LockMeta | None:
 
 
 def write_meta(path: Path, meta: LockMeta) -> bool:
-    """Write lock metadata as venvstacks does (sorted keys, 2-space indent, LF); True if changed."""
-    text = json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n"
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-    return True
+    """Write lock metadata as venvstacks does (sorted keys, 2-space indent, LF); True if changed.
+
+    The file is replaced atomically and flushed to disk: it is committed with the lock.
+    """
+    return write_json(path, meta.to_json(), durable=True)

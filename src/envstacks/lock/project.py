@@ -9,24 +9,16 @@ dependencies like any others but records the project itself without a version, w
 from __future__ import annotations
 
 import zipfile
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
 from envstacks.errors import LockError
 from envstacks.lock.pylock import PROJECT_CLAUSE, add_clause
+from envstacks.lock.requirements import canonical, requirement_name
 from envstacks.spec.model import LayerSpec, StackSpec
-
-
-def requirement_name(requirement: str) -> str | None:
-    """The normalised distribution name of a requirement string (``None`` if unparsable)."""
-    try:
-        return canonicalize_name(Requirement(requirement).name)
-    except InvalidRequirement:
-        return None
 
 
 def project_key(spec: StackSpec) -> str | None:
@@ -41,7 +33,7 @@ def requires_project(spec: StackSpec, layer: LayerSpec) -> bool:
 
 
 def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
-    """The ``Requires-Dist`` entries of a wheel's metadata, as written.
+    """The ``Requires-Dist`` entries of a wheel's metadata, in packaging's spelling.
 
     Raises:
         LockError: the file is not a readable wheel.
@@ -58,14 +50,15 @@ def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
             )
             if name is None:
                 raise LockError(f"{wheel}: not a wheel (no *.dist-info/METADATA inside)")
-            text = archive.read(name).decode("utf-8")
+            metadata = archive.read(name)
     except (OSError, zipfile.BadZipFile) as exc:
         raise LockError(
             f"cannot read the project's wheel {wheel}: {exc}",
             hint="rebuild the project's wheel (the front-end builds it before locking)",
         ) from exc
-    headers = HeaderParser().parsestr(text)
-    return tuple(str(Requirement(req)) for req in headers.get_all("Requires-Dist") or [])
+    # packaging's own reader of core metadata (RFC 822 headers, any metadata version).
+    raw, _ = parse_email(metadata)
+    return tuple(canonical(req) for req in raw.get("requires_dist", []))
 
 
 def project_entry(name: str, marker: str, requires_dist: tuple[str, ...]) -> dict[str, Any]:

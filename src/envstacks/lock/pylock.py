@@ -143,18 +143,6 @@ class LockedPackage:
         pin = self.name if self.version is None else f"{self.name}=={self.version}"
         return f"{pin} ; {self.marker}" if self.marker else pin
 
-    @property
-    def unconditional(self) -> LockedPackage:
-        """The same package without an environment marker."""
-        return LockedPackage(
-            name=self.name,
-            version=self.version,
-            shared=self.shared,
-            project=self.project,
-            index=self.index,
-            wheels=self.wheels,
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockedLayer:

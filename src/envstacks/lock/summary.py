@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from envstacks import layout
+from envstacks.fs import write_text
 from envstacks.lock.pylock import LockedLayer, LockedPackage
 from envstacks.spec.model import LayerSpec, StackSpec
 
@@ -48,22 +49,15 @@ def requirements_in_text(layer: LayerSpec) -> str:
     return "\n".join(lines)
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
-
-
 def write_summary(spec: StackSpec, layer: LayerSpec, locked: LockedLayer) -> Path:
     """Write ``packages-<layer>.txt`` (unchanged files are not touched) and return its path."""
     path = layout.summary_path(spec, layer)
-    _write_if_changed(path, summary_text(locked))
+    write_text(path, summary_text(locked))
     return path
 
 
 def write_requirements_in(spec: StackSpec, layer: LayerSpec) -> Path:
     """Write ``requirements-<layer>.in`` (unchanged files are not touched) and return its path."""
     path = layout.requirements_in_path(spec, layer)
-    _write_if_changed(path, requirements_in_text(layer))
+    write_text(path, requirements_in_text(layer))
     return path

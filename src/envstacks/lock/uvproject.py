@@ -27,10 +27,10 @@ import tomlkit
 from packaging.utils import canonicalize_name
 
 from envstacks import layout
-from envstacks.fs import json_sha256
-from envstacks.lock.hashes import clean_requirements
+from envstacks.fs import json_sha256, write_text
 from envstacks.lock.project import requires_project
 from envstacks.lock.pylock import LockedLayer, LockedPackage
+from envstacks.lock.requirements import clean_requirements
 from envstacks.spec.model import LayerSpec, StackSpec
 
 #: ``[tool.uv]`` keys uv only accepts in a ``pyproject.toml`` (never in a ``uv.toml``).
@@ -171,19 +171,16 @@ def _project_name(layer: LayerSpec) -> str:
     return canonicalize_name(re.sub(r"[^a-zA-Z0-9._-]", "-", layer.build_name))
 
 
-def write_project(
+def _tool_uv(
     spec: StackSpec,
     layer: LayerSpec,
     *,
-    locks: Mapping[str, LockedLayer],
-    python_version: str,
+    constraints: Sequence[str],
     index: bool,
     find_links: Sequence[Path],
     project_wheel: Path | None,
-) -> UvProject:
-    """Write the layer's uv project (``pyproject.toml`` and the settings file) and describe it."""
-    pins, pinned_by = lower_pins(spec, layer, locks)
-    constraints = tuple(pin.requirement for pin in pins)
+) -> dict[str, Any]:
+    """The ``[tool.uv]`` table of the layer's project (settings, indexes and sources)."""
     settings = baseline_settings(spec)
     # Forced: a layer only ever installs wheels, so a resolution must not need a build.
     settings["no-build"] = True
@@ -204,9 +201,32 @@ def write_project(
         sources[canonicalize_name(spec.project_name)] = {
             "path": os.fspath(Path(project_wheel).resolve())
         }
-    tool_uv = dict(settings)
     if sources:
-        tool_uv["sources"] = sources
+        settings["sources"] = sources
+    return settings
+
+
+def write_project(
+    spec: StackSpec,
+    layer: LayerSpec,
+    *,
+    locks: Mapping[str, LockedLayer],
+    python_version: str,
+    index: bool,
+    find_links: Sequence[Path],
+    project_wheel: Path | None,
+) -> UvProject:
+    """Write the layer's uv project (``pyproject.toml`` and the settings file) and describe it."""
+    pins, pinned_by = lower_pins(spec, layer, locks)
+    constraints = tuple(pin.requirement for pin in pins)
+    tool_uv = _tool_uv(
+        spec,
+        layer,
+        constraints=constraints,
+        index=index,
+        find_links=find_links,
+        project_wheel=project_wheel,
+    )
     major_minor = ".".join(python_version.split(".")[:2])
     document = {
         "project": {
@@ -218,16 +238,16 @@ def write_project(
         "tool": {"uv": tool_uv},
     }
     directory = layout.resolve_project_dir(spec, layer)
-    directory.mkdir(parents=True, exist_ok=True)
     pyproject = directory / "pyproject.toml"
-    pyproject.write_text(tomlkit.dumps(document), encoding="utf-8", newline="\n")
-    settings_path = directory / SETTINGS_FILE
-    uv_toml = {k: v for k, v in tool_uv.items() if k not in PROJECT_ONLY_KEYS}
-    settings_path.write_text(tomlkit.dumps(uv_toml), encoding="utf-8", newline="\n")
+    write_text(pyproject, tomlkit.dumps(document))
+    settings = directory / SETTINGS_FILE
+    write_text(
+        settings, tomlkit.dumps({k: v for k, v in tool_uv.items() if k not in PROJECT_ONLY_KEYS})
+    )
     return UvProject(
         directory=directory,
         pyproject=pyproject,
-        settings=settings_path,
+        settings=settings,
         constraints=constraints,
         pins=tuple(pins),
         pinned_by=pinned_by,

@@ -12,17 +12,15 @@ needs locking needs locking too, and so on upwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-
-from packaging.requirements import InvalidRequirement, Requirement
 
 from envstacks import layout
 from envstacks.errors import LockError
-from envstacks.fs import strings_sha256
 from envstacks.lock import hashes, meta
 from envstacks.lock.pylock import LockedLayer, load_pylock
+from envstacks.lock.requirements import same_requirements
 from envstacks.lock.uvproject import uv_inputs_hash
 from envstacks.spec.model import LayerSpec, StackSpec
 
@@ -47,6 +45,8 @@ class LockState:
     install_target: str
     #: Why the lock is not valid (empty when it is).
     reasons: tuple[str, ...] = ()
+    #: Lower layers whose locks are not valid; the last reasons name them.
+    invalid_lower: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +55,8 @@ class LayerInputs:
 
     lock_input_hash: str
     other_inputs_hash: str
-    version_inputs_hash: str
+    #: ``None`` for an unversioned layer: its modules are only hashed to write a new lock.
+    version_inputs_hash: str | None
     platforms: tuple[str, ...]
     uv_inputs_hash: str
     #: The absolute ``exclude-newer`` cut-off, if any.
@@ -66,6 +67,8 @@ class LayerInputs:
 class LockCheck:
     """The layer's own lock check (lower layers not considered)."""
 
+    #: What the lock was checked against.
+    inputs: LayerInputs
     metadata: meta.LockMeta | None
     #: The parsed lock file, when it was read.
     locked: LockedLayer | None
@@ -78,22 +81,21 @@ class LockCheck:
 def layer_inputs(
     spec: StackSpec, layer: LayerSpec, environ: Mapping[str, str] | None = None
 ) -> LayerInputs:
-    """Compute a layer's current lock inputs."""
+    """Compute a layer's current lock inputs (application modules: versioned layers only)."""
     return LayerInputs(
         lock_input_hash=hashes.lock_input_hash(layer.requirements),
-        other_inputs_hash=strings_sha256(hashes.other_inputs(spec, layer)),
-        version_inputs_hash=strings_sha256(hashes.version_inputs(layer)),
+        other_inputs_hash=hashes.other_inputs_hash(spec, layer),
+        version_inputs_hash=hashes.version_inputs_hash(layer) if layer.versioned else None,
         platforms=tuple(sorted(layer.platforms)),
         uv_inputs_hash=uv_inputs_hash(spec, layer),
         cutoff=meta.exclude_newer(spec, environ),
     )
 
 
-def check_lock(
-    spec: StackSpec, layer: LayerSpec, inputs: LayerInputs, *, now: datetime | None = None
-) -> LockCheck:
-    """Check one layer's lock files against its current inputs."""
-    now = now or datetime.now().astimezone()
+def _read_files(
+    spec: StackSpec, layer: LayerSpec, inputs: LayerInputs
+) -> tuple[meta.LockMeta | None, LockedLayer | None, list[str]]:
+    """The layer's metadata and parsed lock (when its requirements are unchanged), and problems."""
     pylock_path = layout.pylock_path(spec, layer)
     reasons: list[str] = []
     try:
@@ -105,55 +107,69 @@ def check_lock(
         reasons.insert(0, "no lock file")
     elif recorded is None and not reasons:
         reasons.append("no lock metadata")
-    locked: LockedLayer | None = None
-    version_changed = False
+    if recorded is None:
+        return None, None, reasons
+    if recorded.lock_input_hash != inputs.lock_input_hash:
+        reasons.append("requirements changed")
+        return recorded, None, reasons
+    if not pylock_path.exists():
+        return recorded, None, reasons
+    try:
+        locked = load_pylock(pylock_path, layer=layer.build_name)
+    except LockError as exc:
+        reasons.append(exc.message)
+        return recorded, None, reasons
+    if hashes.requirements_hash(locked) != recorded.requirements_hash:
+        reasons.append("lock file changed since it was locked (edited by hand?)")
+    reasons.extend(project_problems(spec, locked))
+    return recorded, locked, reasons
+
+
+#: The reason given when a versioned layer's name, versioning or modules changed.
+VERSION_REASON = "layer name, versioning or application modules changed"
+
+
+def _changed_inputs(
+    layer: LayerSpec, recorded: meta.LockMeta, inputs: LayerInputs, now: datetime
+) -> list[str]:
+    """Which recorded inputs (other than the requirements) differ from the current ones."""
+    reasons: list[str] = []
+    if recorded.other_inputs_hash != inputs.other_inputs_hash:
+        reasons.append("Python version, Linux/macOS target or lower layers changed")
+    if layer.versioned and recorded.version_inputs_hash != inputs.version_inputs_hash:
+        reasons.append(VERSION_REASON)
+    if recorded.platforms is not None and recorded.platforms != inputs.platforms:
+        reasons.append(
+            f"target platforms changed (locked for {list(recorded.platforms)}, "
+            f"now {list(inputs.platforms)})"
+        )
+    if recorded.uv_inputs_hash is not None and recorded.uv_inputs_hash != inputs.uv_inputs_hash:
+        reasons.append("uv settings, indexes or sources changed")
+    problem = meta.time_problem(recorded.locked_time, inputs.cutoff, now)
+    if problem:
+        reasons.append(problem)
+    return reasons
+
+
+def check_lock(
+    spec: StackSpec,
+    layer: LayerSpec,
+    inputs: LayerInputs | None = None,
+    *,
+    now: datetime | None = None,
+) -> LockCheck:
+    """Check one layer's lock files against its current inputs (computed if not given)."""
+    inputs = inputs or layer_inputs(spec, layer)
+    recorded, locked, reasons = _read_files(spec, layer, inputs)
     if recorded is not None:
-        if recorded.lock_input_hash != inputs.lock_input_hash:
-            reasons.append("requirements changed")
-        elif pylock_path.exists():
-            try:
-                locked = load_pylock(pylock_path, layer=layer.build_name)
-            except LockError as exc:
-                reasons.append(exc.message)
-            else:
-                if hashes.requirements_hash(locked) != recorded.requirements_hash:
-                    reasons.append("lock file changed since it was locked (edited by hand?)")
-                reasons.extend(project_problems(spec, locked))
-        if recorded.other_inputs_hash != inputs.other_inputs_hash:
-            reasons.append("Python version, Linux/macOS target or lower layers changed")
-        if layer.versioned and recorded.version_inputs_hash != inputs.version_inputs_hash:
-            version_changed = True
-            reasons.append("layer name, versioning or application modules changed")
-        if recorded.platforms is not None and recorded.platforms != inputs.platforms:
-            reasons.append(
-                f"target platforms changed (locked for {list(recorded.platforms)}, "
-                f"now {list(inputs.platforms)})"
-            )
-        if recorded.uv_inputs_hash is not None and recorded.uv_inputs_hash != inputs.uv_inputs_hash:
-            reasons.append("uv settings, indexes or sources changed")
-        problem = meta.time_problem(recorded.locked_time, inputs.cutoff, now)
-        if problem:
-            reasons.append(problem)
+        reasons += _changed_inputs(layer, recorded, inputs, now or datetime.now().astimezone())
     return LockCheck(
+        inputs=inputs,
         metadata=recorded,
         locked=locked,
         reasons=tuple(reasons),
-        version_only=version_changed and len(reasons) == 1,
+        version_only=reasons == [VERSION_REASON],
     )
-
-
-def _plain_requirements(requirements: Iterable[str]) -> set[str]:
-    """Normalised requirements without the ``extra == ...`` ones (optional dependencies)."""
-    result = set()
-    for text in requirements:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            result.add(text)
-            continue
-        if req.marker is None or "extra" not in str(req.marker):
-            result.add(str(req))
-    return result
 
 
 def project_problems(spec: StackSpec, locked: LockedLayer) -> list[str]:
@@ -161,51 +177,90 @@ def project_problems(spec: StackSpec, locked: LockedLayer) -> list[str]:
     entry = locked.project
     if entry is None or spec.project_dependencies is None:
         return []
-    if _plain_requirements(entry.requires_dist) == _plain_requirements(spec.project_dependencies):
+    if same_requirements(entry.requires_dist, spec.project_dependencies, without_extras=True):
         return []
     return ["the project's [project].dependencies changed since it was locked"]
 
 
-def _state(layer: LayerSpec, check: LockCheck, lower: tuple[str, ...]) -> LockState:
+def _own_state(layer: LayerSpec, check: LockCheck) -> LockState:
     recorded = check.metadata
     version = None
     if recorded is not None:
         version = recorded.lock_version if layer.versioned else 1
-    reasons = (*check.reasons, *(LOWER_LAYER_REASON.format(name) for name in lower))
     return LockState(
         layer=layer.build_name,
-        has_valid_lock=not reasons,
+        has_valid_lock=not check.reasons,
         lock_version=version,
         locked_at=recorded.locked_at if recorded is not None else None,
         requirements_hash=recorded.requirements_hash if recorded is not None else None,
         install_target=layout.install_target(layer, version),
-        reasons=reasons,
+        reasons=check.reasons,
     )
 
 
-def check_layers(
-    spec: StackSpec, layers: tuple[LayerSpec, ...], environ: Mapping[str, str] | None = None
-) -> dict[str, tuple[LockCheck, LockState]]:
-    """Check ``layers`` and every layer below them; states include the upward cascade."""
-    now = datetime.now().astimezone()
-    results: dict[str, tuple[LockCheck, LockState]] = {}
+def _cascaded(
+    spec: StackSpec, layer: LayerSpec, state: LockState, states: Mapping[str, LockState]
+) -> LockState:
+    """``state`` with its lower-layer reasons made current from the lower layers' ``states``."""
+    own = state.reasons[: len(state.reasons) - len(state.invalid_lower)]
+    lower = tuple(
+        dep.build_name
+        for dep in spec.dependencies(layer)
+        if not states[dep.build_name].has_valid_lock
+    )
+    reasons = (*own, *(LOWER_LAYER_REASON.format(name) for name in lower))
+    return replace(state, has_valid_lock=not reasons, reasons=reasons, invalid_lower=lower)
 
-    def visit(layer: LayerSpec) -> LockState:
+
+def record_check(
+    spec: StackSpec, states: MutableMapping[str, LockState], layer: LayerSpec, check: LockCheck
+) -> LockState:
+    """Put a layer's fresh check into ``states`` and carry it up to the layers above it there.
+
+    Every layer below ``layer`` must have a state in ``states``. Returns the layer's state.
+    """
+    states[layer.build_name] = _cascaded(spec, layer, _own_state(layer, check), states)
+    for upper in spec.derived(layer):
+        if (old := states.get(upper.build_name)) is not None:
+            states[upper.build_name] = _cascaded(spec, upper, old, states)
+    return states[layer.build_name]
+
+
+def check_layers(
+    spec: StackSpec,
+    layers: Sequence[LayerSpec],
+    states: MutableMapping[str, LockState],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, LockCheck]:
+    """Check the own locks of ``layers``; complete ``states`` for them and every layer below.
+
+    States already in ``states`` (from earlier in the session) are kept for the layers below;
+    those of ``layers`` are replaced. Returns the checks of ``layers`` by build name.
+    """
+    now = datetime.now().astimezone()
+    wanted = {layer.build_name for layer in layers}
+    checks: dict[str, LockCheck] = {}
+
+    def visit(layer: LayerSpec) -> None:
         name = layer.build_name
-        if name not in results:
-            lower = tuple(
-                dep.build_name for dep in spec.dependencies(layer) if not visit(dep).has_valid_lock
-            )
-            check = check_lock(spec, layer, layer_inputs(spec, layer, environ), now=now)
-            results[name] = (check, _state(layer, check, lower))
-        return results[name][1]
+        if name in checks or (name in states and name not in wanted):
+            return
+        for dep in spec.dependencies(layer):
+            visit(dep)
+        checks[name] = check_lock(spec, layer, layer_inputs(spec, layer, environ), now=now)
+        record_check(spec, states, layer, checks[name])
 
     for layer in layers:
         visit(layer)
-    return results
+    return {name: check for name, check in checks.items() if name in wanted}
 
 
-def lock_states(spec: StackSpec) -> dict[str, LockState]:
-    """The lock state of every enabled layer, in definition order (cascade applied)."""
-    checked = check_layers(spec, spec.enabled_layers)
-    return {layer.build_name: checked[layer.build_name][1] for layer in spec.enabled_layers}
+def lock_states(spec: StackSpec, environ: Mapping[str, str] | None = None) -> dict[str, LockState]:
+    """The lock state of every enabled layer, in definition order (cascade applied).
+
+    Only files are read (uv never runs) and only versioned applications have their modules
+    hashed. A session computes it once and passes it on: the lock step updates it in place.
+    """
+    states: dict[str, LockState] = {}
+    check_layers(spec, spec.enabled_layers, states, environ)
+    return {layer.build_name: states[layer.build_name] for layer in spec.enabled_layers}

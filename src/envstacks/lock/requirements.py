@@ -1,0 +1,81 @@
+"""Requirement strings: one canonical spelling, and the one way requirement lists are compared.
+
+* :func:`canonical` is packaging's spelling (``str(Requirement(text))``); what a lock records
+  of a wheel's ``Requires-Dist`` is spelled so;
+* :func:`normalized` and :func:`same_requirements` compare lists whatever their order,
+  duplicates and spelling (the project's wheel against its lock entry, its static
+  ``[project].dependencies`` against the same entry);
+* :func:`clean_requirements` turns declared requirement lines into the list venvstacks hashes
+  (``lock_input_hash``) and the generated uv project declares: comments, blanks and
+  ``--hash`` options dropped, markers single-quoted, sorted.
+
+A string packaging cannot parse is kept as written: it is compared as text, and uv reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+__all__ = ["canonical", "clean_requirements", "normalized", "requirement_name", "same_requirements"]
+
+
+def _parsed(text: str) -> Requirement | None:
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def canonical(text: str) -> str:
+    """A requirement in packaging's spelling (``six>=1; python_version >= "3"`` and the like)."""
+    parsed = _parsed(text)
+    return text if parsed is None else str(parsed)
+
+
+def requirement_name(text: str) -> str | None:
+    """The normalised distribution name of a requirement (``None`` if it does not parse)."""
+    parsed = _parsed(text)
+    return None if parsed is None else canonicalize_name(parsed.name)
+
+
+def _for_extra(text: str) -> bool:
+    """Whether only an extra asks for the requirement (its marker mentions ``extra``)."""
+    parsed = _parsed(text)
+    return parsed is not None and parsed.marker is not None and "extra" in str(parsed.marker)
+
+
+def normalized(requirements: Iterable[str], *, without_extras: bool = False) -> tuple[str, ...]:
+    """Requirements in canonical spelling, sorted, each once (the form lists are compared in).
+
+    ``without_extras`` leaves out requirements only an extra asks for, as a wheel's
+    ``Requires-Dist`` lists them but ``[project].dependencies`` does not.
+    """
+    kept = (text for text in requirements if not (without_extras and _for_extra(text)))
+    return tuple(sorted({canonical(text) for text in kept}))
+
+
+def same_requirements(
+    first: Iterable[str], second: Iterable[str], *, without_extras: bool = False
+) -> bool:
+    """Whether two requirement lists ask for the same things (see :func:`normalized`)."""
+    return normalized(first, without_extras=without_extras) == normalized(
+        second, without_extras=without_extras
+    )
+
+
+def clean_requirements(lines: Iterable[str]) -> list[str]:
+    """Requirement lines as venvstacks hashes them: comments, blanks and hashes dropped, sorted.
+
+    Markers are single-quoted: venvstacks hashes requirements as written in the TOML file,
+    where markers are almost always single-quoted inside a double-quoted string, while the
+    spec loader (and packaging) spell them with double quotes.
+    """
+    cleaned: list[str] = []
+    for line in lines:
+        text = line.rstrip("\\").strip().partition("#")[0].strip()
+        if text and "--hash" not in text:
+            cleaned.append(canonical(text).replace('"', "'"))
+    return sorted(cleaned)
