@@ -1,8 +1,8 @@
 """The one orchestrator: front-ends turn their options into a StackRequest and call :func:`run`.
 
 A run reads top to bottom: plan the layers, check or relock their locks, build them, then
-publish or export them. Lock states are computed once per session (and once more after a lock
-step); the project's wheel is built at most once; the lifecycle hooks
+publish or export them. Lock states are computed once per session (a lock step updates
+those it changes); the project's wheel is built at most once; the lifecycle hooks
 (``envstacks_layer_locked/built/published/deployed``) are fired here, for every caller alike.
 """
 
@@ -97,7 +97,7 @@ class Session:
     """One front-end invocation's work on a stack: the shared inputs and what it computed once.
 
     The caches are explicit attributes, not hidden state: :meth:`lock_states` is computed on
-    first use and read again after a lock step, :meth:`project_wheel` is built at
+    first use and updated by a lock step, :meth:`project_wheel` is built at
     most once.
     """
 
@@ -150,9 +150,9 @@ class Session:
         """The layers of the stack with these build names, in the given order."""
         return [self.spec.layer(name) for name in names]
 
-    def forget_lock_states(self) -> None:
-        """Read the lock states from the files again on next use (a lock step changed them)."""
-        self._lock_states = None
+    def lock_states_changed(self, states: Mapping[str, LockState]) -> None:
+        """Take the states a lock step left (it updated those of the layers it touched)."""
+        self._lock_states = dict(states)
 
 
 def with_dirs(
@@ -205,8 +205,9 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
     if wheel is not None:
         options = dataclasses.replace(options, project_wheel=wheel)
-    # The session's states are reused (no second check of the layers below) and kept
-    # current as layers are locked; the session still reads them again on next use.
+    # The session's states are reused (no second check of the layers below) and updated as
+    # layers are locked, the cascade to the layers above them included.
+    states = dict(session.lock_states())
     results = lock_layers(
         spec,
         [
@@ -218,9 +219,9 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
         python_for=functools.partial(_lock_python, session),
         options=options,
         reporter=session.reporter,
-        states=dict(session.lock_states()),
+        states=states,
     )
-    session.forget_lock_states()
+    session.lock_states_changed(states)
     for result in results:
         session.pm.hook.envstacks_layer_locked(
             spec=spec,
