@@ -150,6 +150,10 @@ class Session:
         """The layers of the stack with these build names, in the given order."""
         return [self.spec.layer(name) for name in names]
 
+    def notify_layer(self, hook: str, layer: str, **arguments: object) -> None:
+        """Call the lifecycle hook ``hook`` for the layer with build name ``layer``."""
+        getattr(self.pm.hook, hook)(spec=self.spec, layer=self.spec.layer(layer), **arguments)
+
     def lock_states_changed(self, states: Mapping[str, LockState]) -> None:
         """Take the states a lock step left (it updated those of the layers it touched)."""
         self._lock_states = dict(states)
@@ -222,12 +226,9 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
         states=states,
     )
     session.lock_states_changed(states)
-    for result in results:
-        session.pm.hook.envstacks_layer_locked(
-            spec=spec,
-            layer=spec.layer(result.layer),
-            lock_path=result.pylock_path,
-            changed=result.changed,
+    for r in results:
+        session.notify_layer(
+            "envstacks_layer_locked", r.layer, lock_path=r.pylock_path, changed=r.changed
         )
     return results
 
@@ -249,9 +250,7 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
         options=options,
     )
     for result in results:
-        session.pm.hook.envstacks_layer_built(
-            spec=spec, layer=spec.layer(result.layer), env_path=result.env_path
-        )
+        session.notify_layer("envstacks_layer_built", result.layer, env_path=result.env_path)
     return results
 
 
@@ -271,14 +270,11 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
         force=options.force,
         dry_run=options.dry_run,
     )
-    for item in result.layers:
-        if item.status == "published":
-            session.pm.hook.envstacks_layer_published(
-                spec=spec,
-                layer=spec.layer(item.layer),
-                archive_path=item.archive_path,
-                metadata=item.metadata,
-            )
+    for item in (item for item in result.layers if item.status == "published"):
+        path, metadata = item.archive_path, item.metadata
+        session.notify_layer(
+            "envstacks_layer_published", item.layer, archive_path=path, metadata=metadata
+        )
     return result
 
 

@@ -23,13 +23,8 @@ from envstacks.errors import EnvStacksError
 __all__ = ["VERBS", "Invocation", "Verb", "build_parser", "main", "verb"]
 
 #: Every verb, in help order; the PDM command group registers the same ones.
-VERBS: tuple[Verb, ...] = (
-    show.VERB,
-    lock.VERB,
-    build.VERB,
-    publish.VERB,
-    export.VERB,
-    deploy.VERB,
+VERBS: tuple[Verb, ...] = tuple(
+    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy)
 )
 
 

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -50,15 +51,25 @@ class Verb:
     #: Whether the verb works on a stack spec (deploy works on published archives instead).
     uses_spec: bool = True
 
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Verb:
+        """The verb a verb module defines: ``NAME``, ``HELP``, ``add_arguments`` and ``run``."""
+        return cls(
+            name=module.NAME,
+            help=module.HELP,
+            add_arguments=module.add_arguments,
+            run=module.run,
+            uses_spec=getattr(module, "USES_SPEC", True),
+        )
+
 
 def add_selection(parser: argparse.ArgumentParser) -> None:
     """``--include`` and ``--allow-missing``."""
-    parser.add_argument(
+    add_repeatable(
+        parser,
         "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="only these layers (fnmatch on build names such as 'app-*'; repeatable), "
+        "PATTERN",
+        "only these layers (fnmatch on build names such as 'app-*'; repeatable), "
         "with the layers they need and the layers built on them",
     )
     parser.add_argument(
@@ -66,6 +77,17 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="warn instead of failing when a pattern matches no layer",
     )
+
+
+def add_stack_options(parser: argparse.ArgumentParser, *, output: str | None = None) -> None:
+    """The layer selection and ``--build-dir``, and ``--output-dir`` when ``output`` is given.
+
+    ``output`` names the folder's default, for the help text.
+    """
+    add_selection(parser)
+    add_build_dir(parser)
+    if output is not None:
+        add_output_dir(parser, output)
 
 
 def add_show_options(parser: argparse.ArgumentParser) -> None:
@@ -100,33 +122,27 @@ def add_output_dir(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+_NO_INDEX_HELP = "do not query package indexes (use --local-wheels and find-links only)"
+_LOCAL_WHEELS_HELP = "a folder of wheels to lock against (repeatable)"
+_RESET_LOCK_HELP = "discard the existing lock of matching layers before locking them (repeatable)"
+
+
+def add_repeatable(
+    parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, *, type: type = str
+) -> None:
+    """An option that may be given several times; its values make a list (empty by default)."""
+    parser.add_argument(flag, action="append", default=[], type=type, metavar=metavar, help=help)
+
+
 def add_index_options(parser: argparse.ArgumentParser) -> None:
     """``--no-index`` and ``--local-wheels``."""
-    parser.add_argument(
-        "--no-index",
-        dest="index",
-        action="store_false",
-        help="do not query package indexes (use --local-wheels and find-links only)",
-    )
-    parser.add_argument(
-        "--local-wheels",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="a folder of wheels to lock against (repeatable)",
-    )
+    parser.add_argument("--no-index", dest="index", action="store_false", help=_NO_INDEX_HELP)
+    add_repeatable(parser, "--local-wheels", "DIR", _LOCAL_WHEELS_HELP, type=Path)
 
 
 def add_reset_lock(parser: argparse.ArgumentParser) -> None:
     """``--reset-lock``."""
-    parser.add_argument(
-        "--reset-lock",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="discard the existing lock of matching layers before locking them (repeatable)",
-    )
+    add_repeatable(parser, "--reset-lock", "PATTERN", _RESET_LOCK_HELP)
 
 
 def add_publish_options(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -71,6 +71,39 @@ def plan_request(opts: argparse.Namespace, **ops: Any) -> Request:
     )
 
 
+def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: Any) -> Request:
+    """A plan request that publishes (or exports) the selection, with ``--publish-*`` options."""
+    return plan_request(
+        opts,
+        publish=publish,
+        publish_dependencies=opts.publish_dependencies,
+        publish_derived=opts.publish_derived,
+        **ops,
+    )
+
+
+def publish_options(
+    opts: argparse.Namespace, *, force: bool, dry_run: bool = False
+) -> pipeline.PublishOptions:
+    """``--output-dir``, ``--format`` and ``--tag-outputs`` as publish options."""
+    return pipeline.PublishOptions(
+        output_dir=output_dir(opts),
+        format_name=opts.format_name,
+        tag_outputs=opts.tag_outputs,
+        force=force,
+        dry_run=dry_run,
+    )
+
+
+def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str]) -> int:
+    """Print the verb's result: ``data`` as JSON with ``--json``, else ``lines``; exit status 0."""
+    if opts.json:
+        print_json(inv.out, data)
+    else:
+        write_lines(inv.out, lines)
+    return 0
+
+
 def output_dir(opts: argparse.Namespace) -> Path | None:
     """``--output-dir``, resolved against the current folder."""
     value: Path | None = opts.output_dir
@@ -89,12 +122,17 @@ def shown(inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, 
     return bool(opts.show_only)
 
 
+#: Turns a run's result into what the verb prints: (JSON data, text lines).
+Summary = Callable[[pipeline.StackResult], tuple[Any, list[str]]]
+
+
 def run_stack(
-    inv: Invocation, opts: argparse.Namespace, request: pipeline.StackRequest
-) -> pipeline.StackResult | None:
-    """Plan, handle ``--show``/``--show-only``, run; ``None`` when only the plan was shown."""
+    inv: Invocation, opts: argparse.Namespace, request: pipeline.StackRequest, summary: Summary
+) -> int:
+    """Plan, handle ``--show``/``--show-only``, run, print the summary; the exit status."""
     session = open_session(inv, opts)
     plan = session.plan(request.plan)
     if shown(inv, opts, session, plan):
-        return None
-    return pipeline.run(session, request, plan)
+        return 0
+    data, lines = summary(pipeline.run(session, request, plan))
+    return finish(inv, opts, data, lines)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from envstacks.cli._options import Invocation, Verb, add_json
+from envstacks.cli._options import Invocation, add_json, add_repeatable
+
+NAME = "deploy"
+HELP = "install published layers into a deployment folder"
+#: deploy works on published archives, not on a stack spec.
+USES_SPEC = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,12 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", type=Path, required=True, metavar="DIR", help="the deployment folder"
     )
-    parser.add_argument(
+    add_repeatable(
+        parser,
         "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="deploy only matching layers and the layers they need (repeatable)",
+        "PATTERN",
+        "deploy only matching layers and the layers they need (repeatable)",
     )
     add_json(parser)
 
@@ -47,12 +51,3 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         return 0 if result.ok else 1
     write_lines(inv.out, result.describe())
     return 0
-
-
-VERB = Verb(
-    name="deploy",
-    help="install published layers into a deployment folder",
-    add_arguments=add_arguments,
-    run=run,
-    uses_spec=False,
-)

@@ -3,56 +3,39 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from envstacks.cli._options import (
-    Invocation,
-    Verb,
-    add_also,
-    add_build_dir,
-    add_output_dir,
-    add_selection,
-    add_show_options,
-)
+from envstacks.cli import _options as opt
+from envstacks.cli._options import Invocation
+
+if TYPE_CHECKING:
+    from envstacks.pipeline import StackResult
+
+
+NAME = "local-export"
+HELP = "export built layers to a local folder, ready to run"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``local-export``."""
-    add_selection(parser)
-    add_build_dir(parser)
-    add_output_dir(parser, "the export-dir setting, '_export'")
+    opt.add_stack_options(parser, output="the export-dir setting, '_export'")
     parser.add_argument("--force", action="store_true", help="export even if nothing changed")
-    add_also(parser, "export", dest="publish")
-    add_show_options(parser)
+    opt.add_also(parser, "export", dest="publish")
+    opt.add_show_options(parser)
 
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Export the selected layers; print one line per layer."""
-    from envstacks.cli._run import output_dir, plan_request, print_json, run_stack  # noqa: PLC0415
+    from envstacks.cli._run import output_dir, publish_request, run_stack  # noqa: PLC0415
     from envstacks.pipeline import ExportOptions, StackRequest  # noqa: PLC0415
 
     request = StackRequest(
-        plan=plan_request(
-            opts,
-            publish=True,
-            publish_dependencies=opts.publish_dependencies,
-            publish_derived=opts.publish_derived,
-        ),
+        plan=publish_request(opts),
         export=ExportOptions(output_dir=output_dir(opts), force=opts.force),
     )
-    result = run_stack(inv, opts, request)
-    if result is None:
-        return 0
-    if opts.json:
-        print_json(inv.out, {"exported": result.exported})
-        return 0
-    for exported in result.exported:
-        inv.out.write(f"{'exported' if exported.exported else 'up to date'}: {exported.path}\n")
-    return 0
+    return run_stack(inv, opts, request, _summary)
 
 
-VERB = Verb(
-    name="local-export",
-    help="export built layers to a local folder, ready to run",
-    add_arguments=add_arguments,
-    run=run,
-)
+def _summary(result: StackResult) -> tuple[object, list[str]]:
+    lines = [f"{'exported' if e.exported else 'up to date'}: {e.path}" for e in result.exported]
+    return {"exported": result.exported}, lines

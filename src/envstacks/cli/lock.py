@@ -5,35 +5,32 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from envstacks.cli._options import (
-    Invocation,
-    Verb,
-    add_build_dir,
-    add_index_options,
-    add_reset_lock,
-    add_selection,
-    add_show_options,
-)
+from envstacks.cli import _options as opt
+from envstacks.cli._options import Invocation
 
 if TYPE_CHECKING:
     from envstacks.lock import LockOptions
+    from envstacks.pipeline import StackResult
+
+
+NAME = "lock"
+HELP = "lock the layers' requirements with uv"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``lock``."""
-    add_selection(parser)
-    add_build_dir(parser)
+    opt.add_stack_options(parser)
     parser.add_argument(
         "--if-needed", action="store_true", help="only lock layers whose lock is missing or stale"
     )
-    add_reset_lock(parser)
+    opt.add_reset_lock(parser)
     parser.add_argument(
         "--lock-dependencies",
         action="store_true",
         help="fully relock the dependencies of included layers too",
     )
-    add_index_options(parser)
-    add_show_options(parser)
+    opt.add_index_options(parser)
+    opt.add_show_options(parser)
 
 
 def lock_options(opts: argparse.Namespace) -> LockOptions:
@@ -47,8 +44,8 @@ def lock_options(opts: argparse.Namespace) -> LockOptions:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Lock the selected layers and print one line (or a JSON entry) per layer."""
-    from envstacks.cli._run import plan_request, print_json, run_stack  # noqa: PLC0415
-    from envstacks.pipeline import StackRequest  # noqa: PLC0415
+    from envstacks.cli._run import plan_request, run_stack  # noqa: PLC0415
+    from envstacks.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
     from envstacks.plan import Op  # noqa: PLC0415
 
     request = StackRequest(
@@ -59,24 +56,13 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         ),
         lock=lock_options(opts),
     )
-    result = run_stack(inv, opts, request)
-    if result is None:
-        return 0
-    if opts.json:
-        print_json(inv.out, {"locked": result.locked})
-        return 0
-    for locked in result.locked:
-        state = locked.state
-        what = "locked" if locked.changed else ("checked" if locked.ran_uv else "valid")
-        inv.out.write(
-            f"{what}: {locked.layer} ({state.install_target}, locked at {state.locked_at})\n"
-        )
-    return 0
+    return run_stack(inv, opts, request, _summary)
 
 
-VERB = Verb(
-    name="lock",
-    help="lock the layers' requirements with uv",
-    add_arguments=add_arguments,
-    run=run,
-)
+def _summary(result: StackResult) -> tuple[object, list[str]]:
+    lines = [
+        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} "
+        f"({r.state.install_target}, locked at {r.state.locked_at})"
+        for r in result.locked
+    ]
+    return {"locked": result.locked}, lines

@@ -3,74 +3,45 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from envstacks.cli._options import (
-    Invocation,
-    Verb,
-    add_also,
-    add_build_dir,
-    add_output_dir,
-    add_publish_options,
-    add_selection,
-    add_show_options,
-)
+from envstacks.cli import _options as opt
+from envstacks.cli._options import Invocation
+
+if TYPE_CHECKING:
+    from envstacks.pipeline import StackResult
+
+
+NAME = "publish"
+HELP = "pack built layers into archives with metadata"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``publish``."""
-    add_selection(parser)
-    add_build_dir(parser)
-    add_output_dir(parser, "the output-dir setting")
-    add_publish_options(parser)
+    opt.add_stack_options(parser, output="the output-dir setting")
+    opt.add_publish_options(parser)
     parser.add_argument(
         "--force", action="store_true", help="rebuild archives even if nothing changed"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be published and stop"
     )
-    add_also(parser, "publish")
-    add_show_options(parser)
+    opt.add_also(parser, "publish")
+    opt.add_show_options(parser)
 
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Publish the selected layers; print one line per archive and the manifest."""
-    from envstacks.cli._run import (  # noqa: PLC0415 - stage code loads only when run
-        output_dir,
-        plan_request,
-        print_json,
-        run_stack,
-        write_lines,
-    )
-    from envstacks.pipeline import PublishOptions, StackRequest  # noqa: PLC0415
+    from envstacks.cli._run import publish_options, publish_request, run_stack  # noqa: PLC0415
+    from envstacks.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
 
     request = StackRequest(
-        plan=plan_request(
-            opts,
-            publish=True,
-            publish_dependencies=opts.publish_dependencies,
-            publish_derived=opts.publish_derived,
-        ),
-        publish=PublishOptions(
-            output_dir=output_dir(opts),
-            format_name=opts.format_name,
-            tag_outputs=opts.tag_outputs,
-            force=opts.force,
-            dry_run=opts.dry_run,
-        ),
+        plan=publish_request(opts),
+        publish=publish_options(opts, force=opts.force, dry_run=opts.dry_run),
     )
-    result = run_stack(inv, opts, request)
-    if result is None or result.published is None:
-        return 0
-    if opts.json:
-        print_json(inv.out, result.published)
-    else:
-        write_lines(inv.out, result.published.describe())
-    return 0
+    return run_stack(inv, opts, request, _summary)
 
 
-VERB = Verb(
-    name="publish",
-    help="pack built layers into archives with metadata",
-    add_arguments=add_arguments,
-    run=run,
-)
+def _summary(result: StackResult) -> tuple[object, list[str]]:
+    published = result.published
+    return published, published.describe() if published is not None else []

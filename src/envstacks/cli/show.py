@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from envstacks.cli._options import Invocation, Verb, add_json, add_selection
+from envstacks.cli._options import Invocation, add_json, add_selection
+
+NAME = "show"
+HELP = "show the layers of the stack and their lock status"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +32,3 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     else:
         inv.out.write(render_tree(status))
     return 0
-
-
-VERB = Verb(
-    name="show",
-    help="show the layers of the stack and their lock status",
-    add_arguments=add_arguments,
-    run=run,
-)
