@@ -1,8 +1,9 @@
 """The shape of the code: no import circles, a light command line, one job stated per module.
 
-The import graph is read from the source: every import, lazy ones inside functions included,
-except those under ``if TYPE_CHECKING:``. Importing a submodule also runs its packages'
-``__init__``, so those count as edges too, except within the importer's own package.
+The import graph is read from the source: every import, lazy ones inside functions and the
+submodules of lazy package faces (``FACE``) included, except those under
+``if TYPE_CHECKING:``. Importing a submodule also runs its packages' ``__init__``, so those
+count as edges too, except within the importer's own package.
 """
 
 from __future__ import annotations
@@ -57,11 +58,26 @@ def _imports(tree: ast.Module) -> list[str]:
     return [name for name in found if name in MODULES]
 
 
+def _lazy_face(tree: ast.Module, package: str) -> list[str]:
+    """The submodules a lazy package face (``FACE = {name: submodule}``) loads on demand."""
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "FACE" for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            values = [v.value for v in node.value.values if isinstance(v, ast.Constant)]
+            return [f"{package}.{value}" for value in values]
+    return []
+
+
 def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in MODULES.items():
         edges: set[str] = set()
-        for imported in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        edges.update(_lazy_face(tree, name))
+        for imported in _imports(tree):
             parts = imported.split(".")
             for depth in range(2, len(parts) + 1):
                 target = ".".join(parts[:depth])
@@ -108,3 +124,17 @@ def test_the_command_line_starts_without_stage_code() -> None:
         in (["pipeline"], ["build"], ["lock"], ["pack"], ["deploy"], ["runtime"], ["spec"])
     }
     assert not heavy, sorted(heavy)
+
+
+def test_no_lazy_face_name_is_also_a_submodule() -> None:
+    """A face name shared with a submodule would resolve to the module once that is imported."""
+    clashes = []
+    for name, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            is_face = isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "FACE" for t in node.targets
+            )
+            if is_face and isinstance(node.value, ast.Dict):
+                keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+                clashes += [f"{name}.{key}" for key in keys if f"{name}.{key}" in MODULES]
+    assert not clashes

@@ -13,30 +13,26 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pluggy
+from typing import TYPE_CHECKING
 
 from envstacks import layout
-from envstacks.build import BuildOptions, BuildResult, build_layers, needs_build
-from envstacks.deploy import DeployResult, ExportResult, export_layers
-from envstacks.deploy import deploy as deploy_archives
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.lock import (
-    LockOptions,
-    LockRequest,
-    LockResult,
-    LockState,
-    lock_layers,
-    lock_states,
-)
-from envstacks.lock.project import requires_project
-from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.plan import Op, Plan, Request, make_plan
-from envstacks.report import Reporter
-from envstacks.runtime import provision_runtime, runtime_python
-from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
-from envstacks.status import StackStatus, stack_status
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from envstacks.build import BuildOptions, BuildResult
+    from envstacks.deploy import DeployResult, ExportResult
+    from envstacks.lock import LockOptions, LockResult, LockState
+    from envstacks.pack.publish import PublishResult
+    from envstacks.report import Reporter
+    from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
+    from envstacks.status import StackStatus
+
+# The stages are imported by the steps that run them (the lazy imports below): a no-op
+# ``build`` never loads the code that writes locks, packs archives or deploys them.
 
 #: Builds the project's own wheel: ``(project root, output folder) -> wheel path``. Each
 #: front-end has its own (hatchling's builder, PDM's, a PEP 517 build in the CLI).
@@ -71,8 +67,9 @@ class StackRequest:
 
     #: Which layers, and which operations for them.
     plan: Request
-    lock: LockOptions = dataclasses.field(default_factory=LockOptions)
-    build: BuildOptions = dataclasses.field(default_factory=BuildOptions)
+    #: How layers are locked and built (``None``: the defaults).
+    lock: LockOptions | None = None
+    build: BuildOptions | None = None
     #: Publish the planned layers (after building them, if the plan builds).
     publish: PublishOptions | None = None
     #: Export the planned layers instead of (or as well as) publishing them.
@@ -121,11 +118,15 @@ class Session:
     def lock_states(self) -> Mapping[str, LockState]:
         """The lock state of every enabled layer (read from the files once; uv never runs)."""
         if self._lock_states is None:
+            from envstacks.lock import lock_states  # noqa: PLC0415
+
             self._lock_states = lock_states(self.spec)
         return self._lock_states
 
     def project_wheel(self, layers: Sequence[LayerSpec]) -> Path | None:
         """The project's wheel if one of ``layers`` ships the project (built once per session)."""
+        from envstacks.lock.project import requires_project  # noqa: PLC0415
+
         if not any(requires_project(self.spec, layer) for layer in layers):
             return None
         if self._project_wheel is None and self.project_wheel_builder is not None:
@@ -144,6 +145,8 @@ class Session:
 
     def status(self, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
         """The stack status for ``show`` and ``--show`` (lock validity read from disk, no uv)."""
+        from envstacks.status import stack_status  # noqa: PLC0415
+
         return stack_status(self.spec, self.lock_states(), plan, with_operations=with_operations)
 
     def layers(self, names: Sequence[str]) -> list[LayerSpec]:
@@ -203,6 +206,8 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
 
 def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> list[LockResult]:
     """Lock the planned layers, lowest first (each layer's lock constrains the ones above)."""
+    from envstacks.lock import LockOptions, LockRequest, lock_layers  # noqa: PLC0415
+
     spec = session.spec
     planned = plan.to_lock()
     options = options or LockOptions()
@@ -235,6 +240,8 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
 
 def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:
     """Build (or update) the planned layer environments; their locks must be valid."""
+    from envstacks.build import BuildOptions, build_layers  # noqa: PLC0415
+
     spec = session.spec
     layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
     options = options or BuildOptions()
@@ -256,6 +263,8 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
 
 def publish(session: Session, plan: Plan, options: PublishOptions | None = None) -> PublishResult:
     """Archive the planned, built layers with their metadata into the output folder."""
+    from envstacks.pack.publish import publish_layers  # noqa: PLC0415
+
     spec = session.spec
     options = options or PublishOptions()
     result = publish_layers(
@@ -282,6 +291,8 @@ def export(
     session: Session, plan: Plan, options: ExportOptions | None = None
 ) -> list[ExportResult]:
     """Copy the planned, built layers into a local folder, linked and ready to run."""
+    from envstacks.deploy import export_layers  # noqa: PLC0415
+
     spec = session.spec
     options = options or ExportOptions()
     return export_layers(
@@ -308,6 +319,8 @@ def deploy(
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
     is then false) instead of raising, so a JSON summary can list them.
     """
+    from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
+
     pm = pm if pm is not None else get_plugin_manager()
     result = deploy_archives(
         source,
@@ -326,6 +339,8 @@ def deploy(
 
 def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     """Whether every layer has a valid lock and a build made from it (nothing would change)."""
+    from envstacks.build import needs_build  # noqa: PLC0415
+
     states = session.lock_states()
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
@@ -334,6 +349,8 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
 
 def _lock_python(session: Session, runtime: RuntimeSpec) -> Path:
     """An interpreter for locking against ``runtime``: its build env, provisioned if missing."""
+    from envstacks.runtime import provision_runtime, runtime_python  # noqa: PLC0415
+
     env = layout.env_path(session.spec, runtime)
     if not env.exists():
         provision_runtime(session.spec, runtime, env, pm=session.pm, reporter=session.reporter)

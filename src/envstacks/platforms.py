@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -159,10 +159,19 @@ _HOST_MACHINES: dict[str, dict[str, str]] = {
 }
 
 
+def machine() -> str:
+    """This machine's architecture as the OS names it (``x86_64``, ``aarch64``, ``AMD64``)."""
+    if hasattr(os, "uname"):  # POSIX: what platform.machine() returns, without importing it
+        return os.uname().machine
+    import platform  # noqa: PLC0415 - Windows only
+
+    return platform.machine()
+
+
 def host_platform() -> str | None:
     """The target-platform name of the machine we run on, or ``None`` if it is none of them."""
     system = "linux" if sys.platform.startswith("linux") else sys.platform
-    return _HOST_MACHINES.get(system, {}).get(_platform.machine().lower())
+    return _HOST_MACHINES.get(system, {}).get(machine().lower())
 
 
 def require_host_platform(what: str) -> str:
@@ -174,7 +183,7 @@ def require_host_platform(what: str) -> str:
     host = host_platform()
     if host is None:
         raise PlatformError(
-            f"{what}: this machine ({sys.platform}, {_platform.machine()}) is none of the "
+            f"{what}: this machine ({sys.platform}, {machine()}) is none of the "
             f"target platforms ({', '.join(TARGET_PLATFORMS)})",
             hint="build, publish and export on a machine of one of those platforms",
         )

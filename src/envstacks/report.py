@@ -7,8 +7,12 @@ with rich, the Hatch builder through Hatch's ``app``, and tests collect the call
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TextIO
+
+#: Verbosity levels: -q, default, -v.
+QUIET, NORMAL, VERBOSE = -1, 0, 1
 
 
 class Task(Protocol):
@@ -44,6 +48,81 @@ class Reporter(Protocol):
 
     def task(self, layer: str, action: str, total: int | None = None) -> Task:
         """Start a step for ``layer``; use the result as a context manager."""
+
+
+def started_line(label: str) -> str:
+    """The line a front-end prints when a long step starts (``app-x: pack tar.zst...``)."""
+    return f"{label}..."
+
+
+def finished_line(label: str, seconds: float, *, failed: bool) -> str:
+    """The line a front-end prints when a long step ends."""
+    if failed:
+        return f"{label}: failed after {seconds:.1f} s"
+    return f"{label}: done in {seconds:.1f} s"
+
+
+class _LineTask:
+    def __init__(self, reporter: LineReporter, label: str) -> None:
+        self._reporter = reporter
+        self._label = label
+        self._started = 0.0
+
+    def __enter__(self) -> _LineTask:
+        self._started = time.monotonic()
+        self._reporter.line(NORMAL, started_line(self._label))
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        elapsed = time.monotonic() - self._started
+        self._reporter.line(
+            NORMAL, finished_line(self._label, elapsed, failed=exc_type is not None)
+        )
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+    def set_total(self, total: int | None) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        self._reporter.line(VERBOSE, f"{self._label}: {text}")
+
+
+class LineReporter:
+    """A reporter that writes plain lines (no colours, no live display) to a text stream.
+
+    What a front-end uses when its output is not a terminal (CI logs, ``| tee``): every long
+    step prints a line when it starts and one when it ends, as the Hatch front-end does.
+    """
+
+    def __init__(self, stream: TextIO, verbosity: int = NORMAL) -> None:
+        self.stream = stream
+        self.verbosity = verbosity
+        self._lock = threading.Lock()
+
+    def line(self, level: int, text: str) -> None:
+        """Write ``text`` if the verbosity shows ``level``."""
+        if self.verbosity >= level:
+            with self._lock:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+
+    def info(self, message: str) -> None:
+        """A normal message (hidden by -q)."""
+        self.line(NORMAL, message)
+
+    def warning(self, message: str) -> None:
+        """A warning (always shown)."""
+        self.line(QUIET, f"warning: {message}")
+
+    def debug(self, message: str) -> None:
+        """Detail shown with -v."""
+        self.line(VERBOSE, message)
+
+    def task(self, layer: str, action: str, total: int | None = None) -> _LineTask:
+        """A step for one layer: a line when it starts and one when it ends."""
+        return _LineTask(self, f"{layer}: {action}")
 
 
 class _NullTask:

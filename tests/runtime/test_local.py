@@ -18,12 +18,12 @@ from envstacks.report import RecordingReporter
 from envstacks.runtime import (
     ProvidedRuntime,
     _elf,
-    probe,
     provision_runtime,
     relocate,
     runtime_python,
 )
 from envstacks.runtime.adopt import copy_installation
+from envstacks.runtime.probe import probe
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the local provider relocates ELF files only"

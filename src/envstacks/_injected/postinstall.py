@@ -25,7 +25,6 @@ This file must run on every Python 3 still in use (3.6 and later): no ``from __f
 imports, no assignment expressions, no ``removeprefix``; only the standard library.
 """
 
-import compileall
 import json
 import os
 import subprocess
@@ -134,6 +133,8 @@ def compile_layer(layer_dir: str, base_python: str) -> None:
             return
     # workers=0 / -j 0: one process per core (a framework layer holds thousands of modules).
     if same_file(sys.executable, base_python):
+        import compileall  # noqa: PLC0415 - only compiling needs it (envstacks imports this module)
+
         compileall.compile_dir(lib_dir, optimize=0, quiet=1, workers=0)
         return
     # pyc files are specific to one Python version: let the layer's own runtime write them.

@@ -7,8 +7,28 @@ local-export) and their values. Runtimes come from :mod:`envstacks.runtime`.
 
 from __future__ import annotations
 
-from envstacks.build.job import BuildOptions, BuildResult
-from envstacks.build.stack import build_layers, needs_build
-from envstacks.build.stage import stage_layer
+from typing import TYPE_CHECKING
 
-__all__ = ["BuildOptions", "BuildResult", "build_layers", "needs_build", "stage_layer"]
+from envstacks._lazy import lazy_face
+
+if TYPE_CHECKING:
+    from envstacks.build.job import BuildOptions, BuildResult
+    from envstacks.build.stack import build_layers, needs_build
+    from envstacks.build.stage import stage_layer
+
+#: Public name -> the submodule that defines it (loaded on first use; see envstacks._lazy).
+FACE = {
+    "BuildOptions": "job",
+    "BuildResult": "job",
+    "build_layers": "stack",
+    "needs_build": "stack",
+    "stage_layer": "stage",
+}
+__all__ = [
+    "BuildOptions",
+    "BuildResult",
+    "build_layers",
+    "needs_build",
+    "stage_layer",
+]
+__getattr__ = lazy_face(__name__, FACE)

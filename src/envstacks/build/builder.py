@@ -41,7 +41,8 @@ from envstacks.errors import BuildError, EnvStacksError
 from envstacks.fs import remove_path
 from envstacks.lock import LockedLayer, read_lock
 from envstacks.report import Task
-from envstacks.runtime import VersionRequest, probe, provision_runtime, runtime_python
+from envstacks.runtime import VersionRequest, provision_runtime, runtime_python
+from envstacks.runtime.probe import probe
 from envstacks.spec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
 
 #: Progress steps of each action (the check counts as one).

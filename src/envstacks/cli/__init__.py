@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from envstacks import __version__
 from envstacks.cli import build, deploy, export, lock, publish, show
 from envstacks.cli._options import Invocation, Verb
 from envstacks.errors import EnvStacksError
 
-__all__ = ["VERBS", "Invocation", "Verb", "build_parser", "main", "verb"]
+if TYPE_CHECKING:
+    from envstacks.report import Reporter
+
+__all__ = ["VERBS", "Invocation", "Verb", "build_parser", "main", "make_reporter", "verb"]
 
 #: Every verb, in help order; the PDM command group registers the same ones.
 VERBS: tuple[Verb, ...] = tuple(
@@ -81,9 +83,22 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> No
     )
 
 
+def make_reporter(verbosity: int) -> Reporter:
+    """Live progress with rich on a terminal; plain start and end lines anywhere else."""
+    from envstacks.report import LineReporter  # noqa: PLC0415 - loads when a verb runs
+
+    if sys.stderr.isatty():
+        from envstacks.cli.console import RichReporter  # noqa: PLC0415
+
+        return RichReporter(verbosity=verbosity)
+    return LineReporter(sys.stderr, verbosity)
+
+
 def report_error(stream: TextIO, error: BaseException, *, verbose: bool) -> None:
     """Print an error as a message and a hint; the traceback only when verbose."""
     if verbose:
+        import traceback  # noqa: PLC0415 - only a verbose error needs it
+
         traceback.print_exception(error, file=stream)
     if isinstance(error, EnvStacksError):
         stream.write(f"error: {error.message}\n")
@@ -117,11 +132,11 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
     import pluggy  # noqa: PLC0415
 
     from envstacks import spec, uvrun  # noqa: PLC0415
-    from envstacks.cli.console import NORMAL, QUIET, VERBOSE, RichReporter  # noqa: PLC0415
     from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
+    from envstacks.report import NORMAL, QUIET, VERBOSE  # noqa: PLC0415
 
     verbosity = QUIET if opts.quiet else (VERBOSE if opts.verbose else NORMAL)
-    reporter = RichReporter(verbosity=verbosity)
+    reporter = make_reporter(verbosity)
     spec_arg: Path | None = getattr(opts, "spec", None)
     invocation = Invocation(
         load_spec=lambda: spec.load(spec_arg),

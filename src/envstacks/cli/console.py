@@ -18,8 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-#: Verbosity levels: -q, default, -v, -vv.
-QUIET, NORMAL, VERBOSE = -1, 0, 1
+from envstacks.report import NORMAL, QUIET, VERBOSE, finished_line
 
 
 def make_console(stream: IO[str] | None = None, *, stderr: bool = True) -> Console:
@@ -117,5 +116,5 @@ class RichReporter:
             if self._running == 0:
                 self.progress.stop()
         if self.verbosity > QUIET:
-            status = "[red]failed[/red]" if failed else "done"
-            self.console.print(f"{escape(label)}: {status} in {elapsed:.1f} s")
+            text = escape(finished_line(label, elapsed, failed=failed))
+            self.console.print(f"[red]{text}[/red]" if failed else text)

@@ -7,8 +7,28 @@ archive, local-export stages it from the build folder.
 
 from __future__ import annotations
 
-from envstacks.deploy.deployer import deploy
-from envstacks.deploy.export import ExportResult, export_layers
-from envstacks.deploy.result import DeployResult, RefusedLayer
+from typing import TYPE_CHECKING
 
-__all__ = ["DeployResult", "ExportResult", "RefusedLayer", "deploy", "export_layers"]
+from envstacks._lazy import lazy_face
+
+if TYPE_CHECKING:
+    from envstacks.deploy.deployer import deploy
+    from envstacks.deploy.export import ExportResult, export_layers
+    from envstacks.deploy.result import DeployResult, RefusedLayer
+
+#: Public name -> the submodule that defines it (loaded on first use; see envstacks._lazy).
+FACE = {
+    "DeployResult": "result",
+    "ExportResult": "export",
+    "RefusedLayer": "result",
+    "deploy": "deployer",
+    "export_layers": "export",
+}
+__all__ = [
+    "DeployResult",
+    "ExportResult",
+    "RefusedLayer",
+    "deploy",
+    "export_layers",
+]
+__getattr__ = lazy_face(__name__, FACE)

@@ -15,6 +15,7 @@ import traceback
 from typing import Any, NoReturn, Protocol
 
 from envstacks.errors import EnvStacksError
+from envstacks.report import finished_line, started_line
 
 
 class HatchApp(Protocol):
@@ -52,15 +53,14 @@ class _HatchTask:
 
     def __enter__(self) -> _HatchTask:
         self._started = time.monotonic()
-        self._app.display_waiting(f"{self._label}...")
+        self._app.display_waiting(started_line(self._label))
         return self
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.monotonic() - self._started
-        if not exc or exc[0] is None:
-            self._app.display_success(f"{self._label}: done in {elapsed:.1f} s")
-        else:
-            self._app.display_error(f"{self._label}: failed after {elapsed:.1f} s")
+        failed = bool(exc) and exc[0] is not None
+        show = self._app.display_error if failed else self._app.display_success
+        show(finished_line(self._label, elapsed, failed=failed))
 
     def advance(self, amount: int = 1) -> None:
         self._done += amount

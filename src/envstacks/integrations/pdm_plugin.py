@@ -72,12 +72,11 @@ class VerbCommand(BaseCommand):
 
     def handle(self, project: Project, options: argparse.Namespace) -> None:
         """Run the verb; show envstacks errors as PDM shows usage errors and exit with status 1."""
-        from envstacks.cli import Invocation  # noqa: PLC0415 - heavy; only when run
-        from envstacks.cli.console import RichReporter  # noqa: PLC0415
+        from envstacks.cli import Invocation, make_reporter  # noqa: PLC0415 - only when run
         from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
 
         verbosity = int(options.verbose or 0)
-        reporter = RichReporter(verbosity=verbosity)
+        reporter = make_reporter(verbosity)
         invocation = Invocation(
             load_spec=lambda: load_spec(project),
             reporter=reporter,

@@ -11,18 +11,38 @@ Public API (used by the orchestrator and the build and publish steps):
 
 from __future__ import annotations
 
-from envstacks.lock.locker import (
-    LockRequest,
-    LockResult,
-    PythonFor,
-    lock_layer,
-    lock_layers,
-    read_lock,
-)
-from envstacks.lock.pylock import LockedLayer, LockedPackage, LockedWheel
-from envstacks.lock.resolve import LockOptions
-from envstacks.lock.validity import LockState, lock_states
+from typing import TYPE_CHECKING
 
+from envstacks._lazy import lazy_face
+
+if TYPE_CHECKING:
+    from envstacks.lock.locker import (
+        LockRequest,
+        LockResult,
+        PythonFor,
+        lock_layer,
+        lock_layers,
+        read_lock,
+    )
+    from envstacks.lock.pylock import LockedLayer, LockedPackage, LockedWheel
+    from envstacks.lock.resolve import LockOptions
+    from envstacks.lock.validity import LockState, lock_states
+
+#: Public name -> the submodule that defines it (loaded on first use; see envstacks._lazy).
+FACE = {
+    "LockOptions": "resolve",
+    "LockRequest": "locker",
+    "LockResult": "locker",
+    "LockState": "validity",
+    "LockedLayer": "pylock",
+    "LockedPackage": "pylock",
+    "LockedWheel": "pylock",
+    "PythonFor": "locker",
+    "lock_layer": "locker",
+    "lock_layers": "locker",
+    "lock_states": "validity",
+    "read_lock": "locker",
+}
 __all__ = [
     "LockOptions",
     "LockRequest",
@@ -37,3 +57,4 @@ __all__ = [
     "lock_states",
     "read_lock",
 ]
+__getattr__ = lazy_face(__name__, FACE)

@@ -8,11 +8,9 @@ dependencies like any others but records the project itself without a version, w
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
 from envstacks.errors import LockError
@@ -38,6 +36,8 @@ def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
     Raises:
         LockError: the file is not a readable wheel.
     """
+    import zipfile  # noqa: PLC0415 - only reading a wheel needs it
+
     try:
         with zipfile.ZipFile(wheel) as archive:
             name = next(
@@ -56,7 +56,10 @@ def wheel_requires_dist(wheel: Path) -> tuple[str, ...]:
             f"cannot read the project's wheel {wheel}: {exc}",
             hint="rebuild the project's wheel (the front-end builds it before locking)",
         ) from exc
-    # packaging's own reader of core metadata (RFC 822 headers, any metadata version).
+    # packaging's own reader of core metadata (RFC 822 headers, any metadata version); it
+    # imports the email package, so it loads only when a wheel is read.
+    from packaging.metadata import parse_email  # noqa: PLC0415
+
     raw, _ = parse_email(metadata)
     return tuple(canonical(req) for req in raw.get("requires_dist", []))
 

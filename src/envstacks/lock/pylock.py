@@ -22,7 +22,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
@@ -91,6 +90,9 @@ def local_wheel_path(entry: Mapping[str, Any]) -> Path | None:
     if url and str(url).startswith("file:"):
         parsed = urlparse(str(url))
         location = parsed.path if not parsed.netloc else f"//{parsed.netloc}{parsed.path}"
+        # urllib.request costs 20 ms to import (http, ssl, email); only this needs it.
+        from urllib.request import url2pathname  # noqa: PLC0415
+
         return Path(url2pathname(location))
     return None
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from packaging.utils import canonicalize_name
 
 from envstacks import layout
@@ -237,6 +236,8 @@ def write_project(
         },
         "tool": {"uv": tool_uv},
     }
+    import tomlkit  # noqa: PLC0415 - only writing a uv project needs it (10 ms to import)
+
     directory = layout.resolve_project_dir(spec, layer)
     pyproject = directory / "pyproject.toml"
     write_text(pyproject, tomlkit.dumps(document))

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,12 +149,16 @@ def reachability_problem(url: str, *, timeout: float = PROBE_TIMEOUT) -> str | N
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     host, port = parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
+    import urllib.request  # noqa: PLC0415 - 20 ms to import; only this probe needs it
+
     proxy = urllib.request.getproxies().get(parts.scheme)
     if proxy and not urllib.request.proxy_bypass(host):
         proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         if proxy_parts.hostname:
             host, port = proxy_parts.hostname, proxy_parts.port or 80
     try:
+        import socket  # noqa: PLC0415 - only this probe needs it
+
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except OSError as exc:
