@@ -168,7 +168,16 @@ def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) ->
         )
         assert (staged / "postinstall.py").is_file()
         assert not (staged / "pyvenv.cfg").exists()
-        assert not list(staged.rglob("__pycache__"))
+        # Precompiled (the default): one unchecked-hash pyc per kept module, none for the
+        # regenerated chaining module (postinstall compiles it where it is deployed).
+        pycs = list(staged.rglob("*.pyc"))
+        assert pycs
+        for pyc in pycs:
+            stem = pyc.name.split(".")[0]
+            assert (pyc.parent.parent / f"{stem}.py").is_file(), pyc
+            assert pyc.name.endswith(".cpython-312.pyc"), pyc
+            assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00", pyc  # PEP 552 unchecked-hash
+        assert not list(staged.rglob("_envstacks_layers.*.pyc"))
         assert not [p for p in staged.iterdir() if p.name.startswith(".")]
         build_dir = os.fsencode(built.spec.settings.build_dir)
         assert kit.files_containing(staged, build_dir) == []

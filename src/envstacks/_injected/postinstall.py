@@ -6,32 +6,67 @@ layers, runtime first, with any Python 3 interpreter::
     python3 <deployment folder>/<layer>/postinstall.py
 
 It is data-driven: everything it needs comes from ``share/venv/metadata/venvstacks_layer.json``
-beside it, whose paths are relative to the layer folder. It
+(and ``envstacks_scripts.json``) beside it, whose paths are relative to the layer folder. It
 
 * checks that every path the config names stays inside the deployment folder (the folder
   holding the layers side by side) and that the layers this one needs are there;
 * writes ``pyvenv.cfg`` for a layered environment (framework or application), pointing at
   the deployed runtime's interpreter with absolute paths, as CPython requires;
-* byte-compiles the layer's ``lib`` folder with the layer's own runtime interpreter (pyc files
-  are specific to the Python version, which need not be the one running this script).
+* byte-compiles the modules of the layer's ``lib`` folder that have no ``__pycache__`` file
+  yet, with the layer's own runtime interpreter (pyc files are specific to the Python
+  version, which need not be the one running this script). A layer published precompiled
+  (envstacks' ``precompile``, the default) ships them, so only what staging regenerated is
+  left; an older archive, or one published with ``precompile = false``, is compiled whole;
+* writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes.
+
+The pyc files are PEP 552 "unchecked-hash" ones: Python loads them without looking at the
+source's timestamp, so a tree unpacked with any mtimes, or hard-linked elsewhere, never makes
+it write new ones. Their ``co_filename`` is the path relative to the layer folder (Python
+replaces it with the real path on import), so compiling gives the same bytes in any folder.
 
 It does not touch the layer chaining: the generated ``_envstacks_layers.py`` module (imported
 through a ``.pth`` file) computes the lower layers' ``site-packages`` folders relative to its
-own location, and the POSIX ``bin/python`` wrapper finds lower layers' shared libraries
-relative to itself. So only ``pyvenv.cfg`` holds absolute paths, and running this script again
-after the deployment folder moves is all a move needs. Running it twice changes nothing.
+own location, and the POSIX ``bin/python`` wrapper and the script launchers find what they run
+relative to themselves. So only ``pyvenv.cfg`` holds absolute paths, and running this script
+again after the deployment folder moves is all a move needs. Running it twice changes nothing.
 
 This file must run on every Python 3 still in use (3.6 and later): no ``from __future__``
-imports, no assignment expressions, no ``removeprefix``; only the standard library.
+imports, no assignment expressions, no ``removeprefix``; only the standard library. envstacks
+also runs it with ``--compile LAYER_DIR --refresh`` under a runtime's interpreter to
+byte-compile a layer when building it.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any, Dict, List, Optional
 
 LAYER_CONFIG = os.path.join("share", "venv", "metadata", "venvstacks_layer.json")
+SCRIPTS_CONFIG = os.path.join("share", "venv", "metadata", "envstacks_scripts.json")
+#: Entry-point groups that become launchers (GUI scripts are plain launchers on POSIX too).
+SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
+#: Files compiled per worker task when many modules need compiling.
+CHUNK = 64
+#: What a script may be called (a file name in ``bin/``), and the interpreter's own names there.
+SCRIPT_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
+INTERPRETER_NAME = re.compile(r"python(3(\.\d+)?)?_?")
+_ENTRY_POINT = re.compile(r"\s*([\w.]+)\s*:\s*([\w.]+)\s*(\[[^\]]*\])?\s*")
+#: A sh/Python polyglot: sh runs the first lines, which exec the layer's interpreter (found
+#: next to the launcher, following symlinks) on this file; Python sees a string, then the code.
+LAUNCHER = """\
+#!/bin/sh
+'''exec' "$(dirname -- "$(readlink -f -- "$0")")"/{python} "$0" "$@"
+' '''
+# {group} entry point {name} = {value}; written by envstacks' postinstall.py
+import re
+import sys
+from {module} import {head}
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit({call}())
+"""
 
 
 class PostInstallError(Exception):
@@ -97,7 +132,7 @@ def pyvenv_cfg_text(base_python: str, py_version: str) -> str:
     )
 
 
-def write_text(path: str, text: str) -> bool:
+def write_text(path: str, text: str, mode: int = 0o644) -> bool:
     """Write ``text`` to ``path`` unless it already holds it; return whether it was written.
 
     The new content goes to a temporary file renamed over the old one, so a file that is a
@@ -107,11 +142,12 @@ def write_text(path: str, text: str) -> bool:
         with open(path, encoding="utf-8") as stream:
             if stream.read() == text:
                 return False
-    except OSError:
+    except (OSError, ValueError):
         pass
     temporary = "{}.{}.tmp".format(path, os.getpid())
     with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
         stream.write(text)
+    os.chmod(temporary, mode)
     os.replace(temporary, path)
     return True
 
@@ -124,25 +160,247 @@ def same_file(first: str, second: str) -> bool:
         return False
 
 
-def compile_layer(layer_dir: str, base_python: str) -> None:
-    """Byte-compile ``<layer>/lib`` for the layer's runtime (in this process if we are it)."""
-    lib_dir = os.path.join(layer_dir, "lib")
-    if not os.path.isdir(lib_dir):
-        lib_dir = os.path.join(layer_dir, "Lib")
-        if not os.path.isdir(lib_dir):
-            return
-    # workers=0 / -j 0: one process per core (a framework layer holds thousands of modules).
-    if same_file(sys.executable, base_python):
-        import compileall  # noqa: PLC0415 - only compiling needs it (envstacks imports this module)
+def lib_folder(layer_dir: str) -> Optional[str]:
+    """The layer's ``lib`` (POSIX) or ``Lib`` (Windows) folder, if it has one."""
+    for name in ("lib", "Lib"):
+        path = os.path.join(layer_dir, name)
+        if os.path.isdir(path):
+            return path
+    return None
 
-        compileall.compile_dir(lib_dir, optimize=0, quiet=1, workers=0)
-        return
+
+def stale_modules(lib_dir: str, refresh: bool) -> List[str]:
+    """The ``.py`` files under ``lib_dir`` whose ``__pycache__`` file this interpreter lacks.
+
+    Without ``refresh``, a pyc file is taken as it is (checking one per layer for this
+    interpreter's magic number: a layer deployed under another Python is compiled anew).
+    With ``refresh`` (building), every pyc file must be the unchecked-hash one of its source's
+    current content, and ``__pycache__`` files that are anything else (other Python versions,
+    optimisation levels, removed sources) are deleted. Sorted, folder by folder.
+    """
+    tag = sys.implementation.cache_tag
+    stale = []  # type: List[str]
+    checked_magic = refresh
+    for root, dirs, files in os.walk(lib_dir):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        sources = sorted(name for name in files if name.endswith(".py"))
+        cache = os.path.join(root, "__pycache__")
+        try:
+            present = set(os.listdir(cache))
+        except OSError:
+            present = set()
+        wanted = set()
+        for name in sources:
+            pyc = "{}.{}.pyc".format(name[:-3], tag)
+            wanted.add(pyc)
+            source = os.path.join(root, name)
+            if pyc not in present:
+                stale.append(source)
+            elif refresh:
+                if not _current_pyc(source, os.path.join(cache, pyc)):
+                    stale.append(source)
+            elif not checked_magic:
+                checked_magic = True
+                if not _current_pyc(None, os.path.join(cache, pyc)):
+                    return stale_modules_all(lib_dir)
+        if refresh:
+            for name in present - wanted:
+                _remove(os.path.join(cache, name))
+    return stale
+
+
+def stale_modules_all(lib_dir: str) -> List[str]:
+    """Every ``.py`` file under ``lib_dir``, sorted folder by folder."""
+    found = []  # type: List[str]
+    for root, dirs, files in os.walk(lib_dir):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        found.extend(os.path.join(root, name) for name in sorted(files) if name.endswith(".py"))
+    return found
+
+
+def _current_pyc(source: Optional[str], pyc: str) -> bool:
+    """Whether ``pyc`` is for this interpreter (and the unchecked-hash pyc of ``source``)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    try:
+        with open(pyc, "rb") as stream:
+            header = stream.read(16)
+        if header[:4] != importlib.util.MAGIC_NUMBER:
+            return False
+        if source is None:
+            return True
+        with open(source, "rb") as stream:
+            digest = importlib.util.source_hash(stream.read())
+    except OSError:
+        return False
+    # Flags 0b01: hash-based, source not checked (PEP 552); then the source's hash.
+    return header[4:8] == b"\x01\x00\x00\x00" and header[8:16] == digest
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # noqa: PLC0415 - rarely needed
+
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def compile_modules(layer_dir: str, sources: List[str]) -> int:
+    """Byte-compile ``sources`` for this interpreter (in parallel when many); return failures.
+
+    Each pyc is written atomically, records the path relative to ``layer_dir`` as its file
+    name, and is an unchecked-hash pyc where this Python has them (3.7+).
+    """
+    chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
+    try:
+        cores = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    workers = min(len(chunks), cores)
+    if workers <= 1:
+        return sum(_compile_chunk(chunk) for chunk in chunks)
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
+
+    with ProcessPoolExecutor(workers) as pool:
+        return sum(pool.map(_compile_chunk, chunks))
+
+
+def _compile_chunk(chunk: Any) -> int:
+    """Compile one ``(layer_dir, sources)`` chunk; return how many failed (syntax errors...)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+    import py_compile  # noqa: PLC0415 - only compiling needs it
+
+    layer_dir, sources = chunk
+    options = {}  # type: Dict[str, Any]
+    if hasattr(py_compile, "PycInvalidationMode"):
+        options["invalidation_mode"] = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    failures = 0
+    for source in sources:
+        shown = os.path.relpath(source, layer_dir).replace(os.sep, "/")
+        try:
+            py_compile.compile(
+                source,
+                cfile=importlib.util.cache_from_source(source),
+                dfile=shown,
+                doraise=True,
+                **options,
+            )
+        except (py_compile.PyCompileError, OSError, ValueError):
+            failures += 1
+    return failures
+
+
+def compile_here(layer_dir: str, refresh: bool = False) -> str:
+    """Byte-compile what the layer's ``lib`` lacks (or, ``refresh``, has stale) with this Python."""
+    lib_dir = lib_folder(layer_dir)
+    if lib_dir is None:
+        return "no lib folder to byte-compile"
+    stale = stale_modules(lib_dir, refresh)
+    failed = compile_modules(layer_dir, stale) if stale else 0
+    return "byte-compiled {} modules of {}{}".format(
+        len(stale) - failed,
+        lib_dir,
+        " ({} could not be compiled)".format(failed) if failed else "",
+    )
+
+
+def compile_layer(layer_dir: str, base_python: str) -> str:
+    """Byte-compile what the layer lacks with its runtime's interpreter (here if we are it)."""
+    if same_file(sys.executable, base_python):
+        return compile_here(layer_dir)
     # pyc files are specific to one Python version: let the layer's own runtime write them.
-    result = subprocess.call([base_python, "-I", "-m", "compileall", "-q", "-j", "0", lib_dir])
+    script = os.path.abspath(__file__)
+    command = [base_python, "-I", "-S", script, "--compile", layer_dir]
+    result = subprocess.call(command)
     if result < 0:
         raise PostInstallError(
-            "byte-compiling {} with {} was killed (signal {})".format(lib_dir, base_python, -result)
+            "byte-compiling {} with {} was killed (signal {})".format(
+                layer_dir, base_python, -result
+            )
         )
+    if result != 0:
+        raise PostInstallError(
+            "byte-compiling {} with {} failed (exit status {})".format(
+                layer_dir, base_python, result
+            )
+        )
+    return "byte-compiled {} with {}".format(layer_dir, base_python)
+
+
+def load_scripts(layer_dir: str) -> Dict[str, Dict[str, str]]:
+    """The layer's ``{group: {script name: entry point}}`` (empty without the file)."""
+    path = os.path.join(layer_dir, SCRIPTS_CONFIG)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise PostInstallError("cannot read the scripts config {}: {}".format(path, exc)) from exc
+    scripts = {}  # type: Dict[str, Dict[str, str]]
+    for group in SCRIPT_GROUPS:
+        entries = data.get(group, {}) if isinstance(data, dict) else None
+        if not isinstance(entries, dict) or not all(
+            isinstance(value, str) for value in entries.values()
+        ):
+            raise PostInstallError(
+                "scripts config {}: '{}' is not a table of strings".format(path, group)
+            )
+        for name in entries:
+            if not usable_script_name(name):
+                raise PostInstallError(
+                    "scripts config {}: {!r} cannot name a script in bin/".format(path, name)
+                )
+        scripts[group] = dict(entries)
+    return scripts
+
+
+def usable_script_name(name: str) -> bool:
+    """Whether ``name`` can be a launcher in ``bin/`` (a plain name, not the interpreter's)."""
+    return bool(SCRIPT_NAME.fullmatch(name)) and not INTERPRETER_NAME.fullmatch(name)
+
+
+def launcher_text(group: str, name: str, value: str, python: str) -> str:
+    """The ``bin/<name>`` launcher of the entry point ``name = value``.
+
+    Raises:
+        PostInstallError: ``value`` is not ``module:object`` (``[extras]`` are ignored).
+    """
+    match = _ENTRY_POINT.fullmatch(value)
+    parts = (match.group(1).split(".") + match.group(2).split(".")) if match else []
+    if not match or not all(part.isidentifier() for part in parts):
+        raise PostInstallError(
+            "{} entry point {} = {!r} is not of the form 'module:object'".format(group, name, value)
+        )
+    module, attribute = match.group(1), match.group(2)
+    return LAUNCHER.format(
+        python=os.path.basename(python),
+        group=group,
+        name=name,
+        value=value.strip(),
+        module=module,
+        head=attribute.split(".")[0],
+        call=attribute,
+    )
+
+
+def write_scripts(layer_dir: str, python: str) -> List[str]:
+    """Write a launcher in ``bin/`` for every script the layer exposes; return the written."""
+    scripts = load_scripts(layer_dir)
+    bin_dir = os.path.dirname(python)
+    if os.name != "posix" or not any(scripts.values()):
+        return []
+    written = []
+    for group in SCRIPT_GROUPS:
+        for name, value in sorted(scripts.get(group, {}).items()):
+            path = os.path.join(bin_dir, name)
+            if write_text(path, launcher_text(group, name, value, python), mode=0o755):
+                written.append(path)
+    return written
 
 
 def postinstall(layer_dir: str) -> List[str]:
@@ -178,15 +436,22 @@ def postinstall(layer_dir: str) -> List[str]:
         cfg = os.path.join(layer_dir, "pyvenv.cfg")
         if write_text(cfg, pyvenv_cfg_text(base_python, config["py_version"])):
             done.append("wrote {}".format(cfg))
-    compile_layer(layer_dir, base_python)
-    done.append("byte-compiled {}".format(os.path.join(layer_dir, "lib")))
+    done.append(compile_layer(layer_dir, base_python))
+    done.extend("wrote {}".format(path) for path in write_scripts(layer_dir, python))
     return done
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry: ``postinstall.py [LAYER_DIR]`` (default: the folder of this file)."""
+    """Command-line entry: ``postinstall.py [LAYER_DIR]`` (default: the folder of this file).
+
+    ``postinstall.py --compile LAYER_DIR [--refresh]`` only byte-compiles, with the Python
+    running it (envstacks builds layers with it).
+    """
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+    if args[:1] == ["--compile"] and len(args) in (2, 3) and args[2:] in ([], ["--refresh"]):
+        compile_here(os.path.abspath(args[1]), refresh=len(args) == 3)
+        return 0
+    if len(args) > 1 or (args and args[0].startswith("-")):
         sys.stderr.write("usage: postinstall.py [LAYER_DIR]\n")
         return 2
     layer_dir = args[0] if args else os.path.dirname(os.path.abspath(__file__))

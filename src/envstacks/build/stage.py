@@ -4,8 +4,12 @@ Publishing archives the staged tree and ``local-export`` runs it in place. The c
 
 * hard-links every file of the build environment (copies where the file system refuses), and
   keeps symlinks as they are (the build made them relative);
-* leaves out ``__pycache__`` folders at any depth, ``pyvenv.cfg`` (``postinstall.py`` writes
-  the deployed one) and top-level dot files;
+* keeps the byte-compiled modules of a layer with ``precompile`` on: in ``__pycache__``
+  folders, the pyc files whose source is kept as it is (not those of regenerated modules,
+  which ``postinstall.py`` compiles on the target); a layer with ``precompile = false`` loses
+  its ``__pycache__`` folders at any depth;
+* leaves out ``pyvenv.cfg`` (``postinstall.py`` writes the deployed one) and top-level dot
+  files;
 * regenerates, as new files, what depends on folder names: the chaining module and the
   ``bin/python`` wrapper with its ``python_`` link (layered environments) and
   ``venvstacks_layer.json``, all naming lower layers by their install targets
@@ -13,7 +17,8 @@ Publishing archives the staged tree and ``local-export`` runs it in place. The c
 * adds ``postinstall.py``.
 
 Nothing in the staged tree names the build folder: the only absolute paths of a build
-environment are in ``pyvenv.cfg`` (dropped) and ``__pycache__`` (dropped).
+environment are in ``pyvenv.cfg`` (dropped); pyc files record paths relative to the layer
+(:mod:`envstacks.build.bytecode`).
 """
 
 from __future__ import annotations
@@ -65,11 +70,13 @@ def _regenerated(config: LayerConfig) -> set[str]:
     return paths
 
 
-def copy_tree(source: Path, destination: Path, *, skip: set[str]) -> int:
+def copy_tree(source: Path, destination: Path, *, skip: set[str], bytecode: bool = False) -> int:
     """Hard-link (or copy) ``source`` into the new folder ``destination``, filtered.
 
-    ``skip`` holds paths relative to ``source`` (POSIX form) left out. Returns how many
-    files were copied instead of linked.
+    ``skip`` holds paths relative to ``source`` (POSIX form) left out. ``__pycache__`` folders
+    are left out unless ``bytecode``; then they keep only the pyc files of kept sources
+    (``name.<tag>.pyc`` beside a kept ``name.py``). Returns how many files were copied
+    instead of linked.
     """
     copies = 0
     destination.mkdir(parents=True)
@@ -77,11 +84,14 @@ def copy_tree(source: Path, destination: Path, *, skip: set[str]) -> int:
         here = Path(root)
         relative = here.relative_to(source)
         top = relative == Path()
+        in_cache = here.name == "__pycache__" and not top
         kept_dirs = []
         for name in sorted(dirs):
             path = here / name
             rel = (relative / name).as_posix()
-            if name == "__pycache__" or (top and name.startswith(".")) or rel in skip:
+            if (name == "__pycache__" and not bytecode) or (top and name.startswith(".")):
+                continue
+            if rel in skip or in_cache:
                 continue
             if path.is_symlink():
                 (destination / rel).symlink_to(path.readlink())
@@ -94,11 +104,22 @@ def copy_tree(source: Path, destination: Path, *, skip: set[str]) -> int:
             rel = (relative / name).as_posix()
             if (top and name.startswith(".")) or rel in skip:
                 continue
+            if in_cache and not _compiled_from_kept(here.parent, relative.parent, name, skip):
+                continue
             if path.is_symlink():
                 (destination / rel).symlink_to(path.readlink())
             elif not link_or_copy(path, destination / rel):
                 copies += 1
     return copies
+
+
+def _compiled_from_kept(folder: Path, relative: Path, pyc: str, skip: set[str]) -> bool:
+    """Whether ``pyc`` (in ``folder/__pycache__``) is ``name.<tag>.pyc`` of a kept ``name.py``."""
+    stem, _, rest = pyc.partition(".")
+    if not rest.endswith(".pyc") or rest.count(".") != 1:
+        return False  # an optimised (".opt-1") or foreign file: the build compiles level 0 only
+    source = f"{stem}.py"
+    return (folder / source).is_file() and (relative / source).as_posix() not in skip
 
 
 def stage_layer(
@@ -119,7 +140,7 @@ def stage_layer(
     config = deployed_config(spec, layer, env_path, install_targets)
     remove_path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    copy_tree(env_path, destination, skip=_regenerated(config))
+    copy_tree(env_path, destination, skip=_regenerated(config), bytecode=layer.precompile)
     if config.layered:
         write_chain(destination, config)
         write_interpreter(destination, config, platform=sys.platform)

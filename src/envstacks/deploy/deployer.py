@@ -4,8 +4,9 @@
 repair what an interrupted run left, sort the selected layers into those deployed before from
 the same archive (reused) and those to install, then
 
-1. in parallel, for each layer to install: fetch its archive, verify size and sha256, unpack it
-   into a work folder inside the target (refusals end here and change nothing);
+1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
+   inside the target, verifying size and sha256 on the way (one read of the archive,
+   :mod:`envstacks.deploy.streaming`); refusals end here and change nothing;
 2. in dependency order (runtime first): place it (:mod:`envstacks.deploy.placement`), recording
    each step in ``deployed.json`` (:mod:`envstacks.deploy.record`).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pluggy
 
-from envstacks.deploy.fetch import fetch_verified
+from envstacks.deploy.fetch import fetch_archive
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
     aside_path,
@@ -34,8 +35,8 @@ from envstacks.deploy.placement import (
 from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
-from envstacks.deploy.unpack import unpack_layer
-from envstacks.errors import DeployError
+from envstacks.deploy.streaming import unpack_verified
+from envstacks.errors import DeployError, VerificationError
 from envstacks.fs import temporary_name
 from envstacks.layout import METADATA_DIR
 from envstacks.pack.formats import format_for_archive
@@ -211,22 +212,17 @@ def _unpack_one(
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
-    archive = fetch_verified(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    archive = fetch_archive(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()
     try:
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
-            unpack_layer(
-                fmt,
-                archive.path,
-                workdir,
-                install_target=layer.install_target,
-                archive_name=layer.archive_name,
-                target=target,
-                task=task,
-            )
-    except BaseException:
+            # Verified (size, sha256) while unpacking: the archive is read once.
+            unpack_verified(fmt, archive, layer, workdir, target=target, task=task)
+    except BaseException as exc:
         shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(exc, VerificationError):
+            archive.release()  # a bad download must not be reused by the next attempt
         raise
     archive.release()
     return workdir

@@ -18,10 +18,12 @@ work folder, so the deployment folder is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from envstacks.errors import UnsafeArchiveError
 from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
@@ -100,7 +102,7 @@ def check_symlink(parts: tuple[str, ...], link_target: str, refuse: _Refusal) ->
 
 def unpack_layer(
     fmt: ArchiveFormat,
-    archive: Path,
+    archive: Path | BinaryIO,
     workdir: Path,
     *,
     install_target: str,
@@ -112,7 +114,8 @@ def unpack_layer(
 
     Args:
         fmt: the archive's format.
-        archive: the (verified) archive file.
+        archive: the archive file, or a binary stream of it (read front to back for the tar
+            formats; see :mod:`envstacks.deploy.streaming`).
         workdir: an empty folder inside the deployment folder ``target``.
         install_target: the layer's deployed name, which must be the archive's top folder.
         archive_name: the archive's name, for messages.
@@ -124,7 +127,8 @@ def unpack_layer(
         DeployError: the archive is damaged.
     """
     extraction = _Extraction(workdir, install_target, _Refusal(archive_name, target))
-    with archive.open("rb") as raw, fmt.open_reader(raw, task=task) as reader:
+    opened = archive.open("rb") if isinstance(archive, Path) else contextlib.nullcontext(archive)
+    with opened as raw, fmt.open_reader(raw, task=task) as reader:
         for member in reader.members():
             parts = extraction.check(member)
             extraction.write(member, parts, reader)

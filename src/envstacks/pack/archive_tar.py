@@ -229,6 +229,8 @@ class TarXzFormat:
 
     name = "tar.xz"
     suffix = ".tar.xz"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
 
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.tar.xz``."""
@@ -249,6 +251,8 @@ class TarZstFormat:
 
     name = "tar.zst"
     suffix = ".tar.zst"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
 
     def __init__(self, *, level: int = ZSTD_LEVEL, threads: int | None = None) -> None:
         self.level = level
