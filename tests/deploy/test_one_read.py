@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy, streaming
+from envstacks.deploy import deploy, streaming, unpackers
 from envstacks.deploy import fetch as fetch_module
 from envstacks.deploy.download import download
 from envstacks.errors import VerificationError
@@ -124,3 +125,25 @@ def test_download_returns_the_sha256_of_a_resumed_file(tmp_path, publish_layers_
         )
     assert digest == hashlib.sha256(data).hexdigest()
     assert part.read_bytes() == data
+
+
+def test_large_archives_unpack_in_worker_processes(tmp_path, publish_layers_to, pm, monkeypatch):
+    output = publish_layers_to(tmp_path / "dist")
+    monkeypatch.setattr(unpackers, "PROCESS_MIN", 1)  # the test archives are tiny
+    seen: list[int] = []
+    real_enter = unpackers.Unpackers.__enter__
+
+    def enter(self: unpackers.Unpackers) -> unpackers.Unpackers:
+        seen.append(self.workers)
+        return real_enter(self)
+
+    monkeypatch.setattr(unpackers.Unpackers, "__enter__", enter)
+    target = tmp_path / "deployed"
+    result = deploy(output, target, jobs=2, pm=pm, reporter=RecordingReporter())
+    assert result.installed == (RUNTIME, FRAMEWORK, "app-one", "app-two@2")
+    assert seen == [min(2, len(os.sched_getaffinity(0)))]
+    # A refusal in a worker comes back as the same error.
+    name = f"{FRAMEWORK}.tar.zst"
+    _tamper(output, name, lambda data: data.__setitem__(len(data) // 2, data[len(data) // 2] ^ 1))
+    with pytest.raises(VerificationError, match=name):
+        deploy(output, tmp_path / "again", jobs=2, pm=pm, reporter=RecordingReporter())

@@ -6,7 +6,8 @@ the same archive (reused) and those to install, then
 
 1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
    inside the target, verifying size and sha256 on the way (one read of the archive,
-   :mod:`envstacks.deploy.streaming`); refusals end here and change nothing;
+   :mod:`envstacks.deploy.streaming`; large archives in worker processes,
+   :mod:`envstacks.deploy.unpackers`); refusals end here and change nothing;
 2. in dependency order (runtime first): place it (:mod:`envstacks.deploy.placement`), recording
    each step in ``deployed.json`` (:mod:`envstacks.deploy.record`).
 """
@@ -35,7 +36,7 @@ from envstacks.deploy.placement import (
 from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
-from envstacks.deploy.streaming import unpack_verified
+from envstacks.deploy.unpackers import Unpackers
 from envstacks.errors import DeployError, VerificationError
 from envstacks.fs import temporary_name
 from envstacks.layout import METADATA_DIR
@@ -187,9 +188,14 @@ def _unpack_all(
     workers = max(1, min(jobs or os.cpu_count() or 1, len(layers) or 1))
     unpacked: dict[str, Path] = {}
     failure: BaseException | None = None
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool:
+    with (
+        Unpackers(layers, jobs=jobs) as unpackers,
+        concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool,
+    ):
         futures = {
-            pool.submit(_unpack_one, src, layer, target, pm=pm, reporter=reporter): layer
+            pool.submit(
+                _unpack_one, src, layer, target, pm=pm, reporter=reporter, unpackers=unpackers
+            ): layer
             for layer in layers
         }
         for future in concurrent.futures.as_completed(futures):
@@ -208,7 +214,13 @@ def _unpack_all(
 
 
 def _unpack_one(
-    src: Source, layer: ManifestLayer, target: Path, *, pm: pluggy.PluginManager, reporter: Reporter
+    src: Source,
+    layer: ManifestLayer,
+    target: Path,
+    *,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    unpackers: Unpackers,
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
@@ -218,7 +230,7 @@ def _unpack_one(
     try:
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
-            unpack_verified(fmt, archive, layer, workdir, target=target, task=task)
+            unpackers.unpack(fmt, archive, layer, workdir, target=target, task=task)
     except BaseException as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(exc, VerificationError):

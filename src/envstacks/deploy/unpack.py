@@ -31,6 +31,8 @@ from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
 from envstacks.report import Task
 
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Whether a file's mode and times can be set through its descriptor (not on Windows).
+_BY_FD = hasattr(os, "fchmod") and os.utime in os.supports_fd
 _CREATE_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -197,8 +199,8 @@ class _Extraction:
             fd = os.open(path, _CREATE_FLAGS, 0o600)
             with os.fdopen(fd, "wb") as out:
                 reader.extract(member, out)
-            path.chmod(EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE)  # whatever the umask
-            os.utime(path, (member.mtime, member.mtime))
+                out.flush()
+                _set_mode_and_time(out.fileno(), path, member)
             self.files.add(parts)
 
     def _make_parents(self, parts: tuple[str, ...]) -> None:
@@ -211,6 +213,21 @@ class _Extraction:
             folder.mkdir(mode=DIR_MODE)
             folder.chmod(DIR_MODE)
             self.dirs.add(prefix)
+
+
+def _set_mode_and_time(fd: int, path: Path, member: ArchiveMember) -> None:
+    """Normalise a new file's mode (whatever the umask) and set its mtime, by its descriptor.
+
+    Through the open descriptor where the platform allows: no second path lookup per file.
+    """
+    mode = EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE
+    times = (member.mtime, member.mtime)
+    if _BY_FD:
+        os.fchmod(fd, mode)
+        os.utime(fd, times)
+    else:
+        path.chmod(mode)
+        os.utime(path, times)
 
 
 def _hardlink_source(

@@ -33,6 +33,8 @@ from envstacks.report import Task
 ZSTD_LEVEL = 10
 #: xz preset of ``tar.xz`` archives (``tarfile``'s and venvstacks' default).
 XZ_PRESET = 6
+#: Bytes copied at a time when extracting a member.
+COPY_CHUNK = 1 << 16
 
 
 class _Sink(Protocol):
@@ -214,7 +216,8 @@ class TarReader(Closing):
         if source is None:
             raise DeployError(f"{self._what}: {member.name!r} has no content")
         try:
-            shutil.copyfileobj(source, destination, CHUNK)
+            # 64 KiB pieces: buffers that small are reused, not mapped and faulted in each time.
+            shutil.copyfileobj(source, destination, COPY_CHUNK)
         except tuple(error for error in self._errors if error is not OSError) as exc:
             raise DeployError(f"{self._what}: damaged archive at {member.name!r} ({exc})") from exc
 
