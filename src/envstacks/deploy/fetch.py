@@ -44,37 +44,6 @@ def fetch_archive(
     return accepted
 
 
-def fetch_verified(
-    source: Source, layer: ManifestLayer, *, downloads: Path, reporter: Reporter
-) -> FetchedArchive:
-    """The layer's archive as a local file, checked against the manifest before any use.
-
-    Reads an archive the source did not hash a second time (deploy itself uses
-    :func:`fetch_archive` and hashes while unpacking instead).
-
-    Raises:
-        VerificationError: the archive's size or sha256 differs from the manifest's.
-        DeployError: the archive is missing or could not be downloaded.
-    """
-    archive = fetch_archive(source, layer, downloads=downloads, reporter=reporter)
-    if archive.sha256 is not None:
-        return archive
-    try:
-        with reporter.task(layer.install_target, "verify", total=layer.archive_size) as task:
-            verify_archive(
-                archive.path,
-                archive_name=layer.archive_name,
-                size=layer.archive_size,
-                sha256=layer.archive_sha256,
-                task=task,
-            )
-    except DeployError:
-        archive.release()  # a bad download must not be reused by the next attempt
-        raise
-    reporter.debug(f"verified {source.archive_location(layer.archive_name)}")
-    return archive
-
-
 def verify_archive(
     path: Path, *, archive_name: str, size: int, sha256: str, task: Task | None = None
 ) -> None:
