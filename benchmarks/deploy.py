@@ -58,6 +58,7 @@ exclude-newer = "2026-11-01T00:00:00Z"
 name = "cpython-3.12"
 python_implementation = "cpython@3.12"
 requirements = []
+platforms = ["linux_x86_64", "linux_aarch64", "macosx_arm64", "win_amd64"]
 
 [[tool.venvstacks.frameworks]]
 name = "large"

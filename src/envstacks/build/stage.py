@@ -78,48 +78,64 @@ def copy_tree(source: Path, destination: Path, *, skip: set[str], bytecode: bool
     (``name.<tag>.pyc`` beside a kept ``name.py``). Returns how many files were copied
     instead of linked.
     """
-    copies = 0
     destination.mkdir(parents=True)
-    for root, dirs, files in os.walk(source):
-        here = Path(root)
-        relative = here.relative_to(source)
-        top = relative == Path()
-        in_cache = here.name == "__pycache__" and not top
-        kept_dirs = []
-        for name in sorted(dirs):
-            path = here / name
-            rel = (relative / name).as_posix()
-            if (name == "__pycache__" and not bytecode) or (top and name.startswith(".")):
-                continue
-            if rel in skip or in_cache:
-                continue
-            if path.is_symlink():
-                (destination / rel).symlink_to(path.readlink())
-                continue
-            (destination / rel).mkdir()
-            kept_dirs.append(name)
-        dirs[:] = kept_dirs
-        for name in sorted(files):
-            path = here / name
-            rel = (relative / name).as_posix()
-            if (top and name.startswith(".")) or rel in skip:
-                continue
-            if in_cache and not _compiled_from_kept(here.parent, relative.parent, name, skip):
-                continue
-            if path.is_symlink():
-                (destination / rel).symlink_to(path.readlink())
-            elif not link_or_copy(path, destination / rel):
-                copies += 1
-    return copies
+    copy = _TreeCopy(skip=skip, bytecode=bytecode)
+    copy.folder(os.fspath(source), os.fspath(destination), "")
+    return copy.copies
 
 
-def _compiled_from_kept(folder: Path, relative: Path, pyc: str, skip: set[str]) -> bool:
-    """Whether ``pyc`` (in ``folder/__pycache__``) is ``name.<tag>.pyc`` of a kept ``name.py``."""
-    stem, _, rest = pyc.partition(".")
-    if not rest.endswith(".pyc") or rest.count(".") != 1:
-        return False  # an optimised (".opt-1") or foreign file: the build compiles level 0 only
-    source = f"{stem}.py"
-    return (folder / source).is_file() and (relative / source).as_posix() not in skip
+class _TreeCopy:
+    """One filtered copy, folder by folder (``os.scandir``: one system call per folder read)."""
+
+    def __init__(self, *, skip: set[str], bytecode: bool) -> None:
+        self.skip = skip
+        self.bytecode = bytecode
+        self.copies = 0
+
+    def folder(self, source: str, destination: str, relative: str) -> None:
+        """Copy the folder ``source`` (``relative`` to the tree) into existing ``destination``."""
+        with os.scandir(source) as scan:
+            entries = [
+                (entry, f"{relative}/{entry.name}" if relative else entry.name)
+                for entry in sorted(scan, key=lambda entry: entry.name)
+            ]
+        kept = [
+            (entry, rel)
+            for entry, rel in entries
+            if rel not in self.skip and (relative or not entry.name.startswith("."))
+        ]
+        modules = {entry.name[:-3] for entry, _ in kept if entry.name.endswith(".py")}
+        # Strings and os functions: pathlib would cost more than the system calls (thousands
+        # of files per layer, on every export).
+        for entry, rel in kept:
+            target = f"{destination}/{entry.name}"
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)  # noqa: PTH115, PTH211
+            elif not entry.is_dir():
+                self.file(entry.path, target)
+            elif entry.name != "__pycache__":
+                os.mkdir(target)  # noqa: PTH102
+                self.folder(entry.path, target, rel)
+            elif self.bytecode:
+                os.mkdir(target)  # noqa: PTH102
+                self.cache(entry.path, target, modules)
+
+    def cache(self, source: str, destination: str, modules: set[str]) -> None:
+        """Copy the pyc files of ``modules`` (kept sources' names) from a ``__pycache__`` folder.
+
+        Only ``name.<tag>.pyc``: an optimised (``.opt-1``) or foreign file is left out (the
+        build compiles level 0 only), and so is the pyc of a source staging regenerates.
+        """
+        with os.scandir(source) as scan:
+            for entry in scan:
+                stem, _, rest = entry.name.partition(".")
+                if rest.endswith(".pyc") and rest.count(".") == 1 and stem in modules:
+                    self.file(entry.path, f"{destination}/{entry.name}")
+
+    def file(self, source: str, destination: str) -> None:
+        """Hard-link (or copy) one file."""
+        if not link_or_copy(source, destination):
+            self.copies += 1
 
 
 def stage_layer(

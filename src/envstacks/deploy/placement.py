@@ -136,8 +136,9 @@ def run_postinstall(
         reporter.warning(f"{what} has no {POSTINSTALL}; not configured")
         return
     proc.run(
-        # -I: ignore PYTHON* settings and the user's site-packages.
-        [python, "-X", "utf8", "-I", script],
+        # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
+        # stdlib-only, so importing site would only cost start-up time.
+        [python, "-X", "utf8", "-I", "-S", script],
         cwd=layer_dir,
         reporter=reporter,
         what=f"run {POSTINSTALL} of {what}",
