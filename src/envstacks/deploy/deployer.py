@@ -36,6 +36,7 @@ from envstacks.deploy.placement import (
 from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
+from envstacks.deploy.streaming import UnpackJob
 from envstacks.deploy.unpackers import Unpackers
 from envstacks.errors import DeployError, VerificationError
 from envstacks.fs import temporary_name
@@ -230,7 +231,8 @@ def _unpack_one(
     try:
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
-            unpackers.unpack(fmt, archive, layer, workdir, target=target, task=task)
+            job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
+            unpackers.unpack(job, task)
     except BaseException as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(exc, VerificationError):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from envstacks.deploy.manifest import ManifestLayer
 from envstacks.deploy.source import FetchedArchive, Source
@@ -33,9 +31,10 @@ def fetch_archive(
         )
     if archive.sha256 is None:
         return archive
+    name, path = layer.archive_name, archive.path
     try:
-        check_size(archive.path.stat().st_size, layer=layer, path=archive.path)
-        check_sha256(archive.sha256, layer=layer, path=archive.path)
+        check_size(path.stat().st_size, archive_name=name, expected=layer.archive_size, path=path)
+        check_sha256(archive.sha256, archive_name=name, expected=layer.archive_sha256, path=path)
         accepted = archive.accepted()
     except (DeployError, OSError):
         archive.release()  # a bad download must not be reused by the next attempt
@@ -52,61 +51,36 @@ def verify_archive(
     Raises:
         VerificationError: naming the archive, the expected and the actual value.
     """
-    expected = Expected(archive_name=archive_name, archive_size=size, archive_sha256=sha256)
-    check_size(path.stat().st_size, layer=expected, path=path)
-    check_sha256(file_sha256(path, progress=task), layer=expected, path=path)
+    check_size(path.stat().st_size, archive_name=archive_name, expected=size, path=path)
+    actual = file_sha256(path, progress=task)
+    check_sha256(actual, archive_name=archive_name, expected=sha256, path=path)
 
 
-class ArchiveFacts(Protocol):
-    """What the manifest records about an archive (a :class:`ManifestLayer` has it)."""
-
-    @property
-    def archive_name(self) -> str:
-        """The archive's file name."""
-
-    @property
-    def archive_size(self) -> int:
-        """Its size in bytes."""
-
-    @property
-    def archive_sha256(self) -> str:
-        """Its hex sha256."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Expected:
-    """Archive facts given one by one."""
-
-    archive_name: str
-    archive_size: int
-    archive_sha256: str
-
-
-def check_size(actual: int, *, layer: ArchiveFacts, path: Path) -> None:
-    """Refuse an archive of ``actual`` bytes when the manifest records another size.
+def check_size(actual: int, *, archive_name: str, expected: int, path: Path) -> None:
+    """Refuse an archive of ``actual`` bytes when the manifest records ``expected``.
 
     Raises:
         VerificationError: naming the archive, the expected and the actual size.
     """
-    if actual != layer.archive_size:
+    if actual != expected:
         raise VerificationError(
-            f"archive {layer.archive_name!r} ({path}): size is {actual} bytes, "
-            f"the manifest records {layer.archive_size} bytes",
+            f"archive {archive_name!r} ({path}): size is {actual} bytes, "
+            f"the manifest records {expected} bytes",
             hint="the archive is incomplete or was replaced after publishing; "
             "fetch it again or republish the layer",
         )
 
 
-def check_sha256(actual: str, *, layer: ArchiveFacts, path: Path) -> None:
-    """Refuse an archive whose hex sha256 ``actual`` is not the manifest's.
+def check_sha256(actual: str, *, archive_name: str, expected: str, path: Path) -> None:
+    """Refuse an archive whose hex sha256 ``actual`` is not the manifest's ``expected``.
 
     Raises:
         VerificationError: naming the archive, the expected and the actual hash.
     """
-    if actual != layer.archive_sha256.lower():
+    if actual != expected.lower():
         raise VerificationError(
-            f"archive {layer.archive_name!r} ({path}): sha256 is {actual}, "
-            f"the manifest records {layer.archive_sha256}",
+            f"archive {archive_name!r} ({path}): sha256 is {actual}, "
+            f"the manifest records {expected}",
             hint="the archive was modified or replaced after publishing; "
             "do not deploy it; republish the layer from its build folder",
         )

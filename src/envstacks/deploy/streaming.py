@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -34,7 +35,7 @@ from envstacks.fs import CHUNK
 from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.report import Task
 
-__all__ = ["VerifyingReader", "unpack_verified"]
+__all__ = ["UnpackJob", "VerifyingReader", "unpack_verified"]
 
 
 class VerifyingReader:
@@ -69,49 +70,50 @@ class VerifyingReader:
         return self._digest.hexdigest()
 
 
-def unpack_verified(
-    fmt: ArchiveFormat,
-    archive: FetchedArchive,
-    layer: ManifestLayer,
-    workdir: Path,
-    *,
-    target: Path,
-    task: Task | None = None,
-) -> Path:
-    """Unpack ``layer``'s archive into ``workdir``, checking it against the manifest on the way.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnpackJob:
+    """One archive to unpack: its format, the local file, its manifest entry, where to."""
 
-    Returns the layer folder in ``workdir``.
+    fmt: ArchiveFormat
+    archive: FetchedArchive
+    layer: ManifestLayer
+    #: An empty folder inside the deployment folder.
+    workdir: Path
+    #: The deployment folder (for messages).
+    target: Path
+
+
+def unpack_verified(job: UnpackJob, task: Task | None = None) -> Path:
+    """Unpack ``job``'s archive into its work folder, checking it against the manifest on the way.
+
+    Returns the layer folder in the work folder. ``task`` advances by compressed bytes read.
 
     Raises:
         VerificationError: the archive's size or sha256 differs from the manifest's.
         UnsafeArchiveError: a member breaks an unpack rule (in an archive that matches).
         DeployError: the archive is damaged.
     """
+    layer, path = job.layer, job.archive.path
 
     def unpack(source: Path | BinaryIO) -> Path:
         return unpack_layer(
-            fmt,
+            job.fmt,
             source,
-            workdir,
+            job.workdir,
             install_target=layer.install_target,
             archive_name=layer.archive_name,
-            target=target,
+            target=job.target,
             task=task,
         )
 
-    path = archive.path
-    if archive.sha256 is not None:  # checked while it was fetched
+    if job.archive.sha256 is not None:  # checked while it was fetched
         return unpack(path)
-    if not getattr(fmt, "sequential", False):
-        verify_archive(
-            path,
-            archive_name=layer.archive_name,
-            size=layer.archive_size,
-            sha256=layer.archive_sha256,
-        )
+    if not getattr(job.fmt, "sequential", False):
+        size, sha256 = layer.archive_size, layer.archive_sha256
+        verify_archive(path, archive_name=layer.archive_name, size=size, sha256=sha256)
         return unpack(path)
     with path.open("rb") as raw:
-        check_size(os.fstat(raw.fileno()).st_size, layer=layer, path=path)
+        _check_size(os.fstat(raw.fileno()).st_size, layer, path)
         reader = VerifyingReader(raw, name=str(path))
         try:
             root = unpack(cast(BinaryIO, reader))
@@ -123,12 +125,18 @@ def unpack_verified(
     return root
 
 
+def _check_size(actual: int, layer: ManifestLayer, path: Path) -> None:
+    check_size(actual, archive_name=layer.archive_name, expected=layer.archive_size, path=path)
+
+
 def _verify(
     reader: VerifyingReader, layer: ManifestLayer, path: Path, *, cause: BaseException | None = None
 ) -> None:
     digest = reader.finish()
     try:
-        check_size(reader.count, layer=layer, path=path)
-        check_sha256(digest, layer=layer, path=path)
+        _check_size(reader.count, layer, path)
+        check_sha256(
+            digest, archive_name=layer.archive_name, expected=layer.archive_sha256, path=path
+        )
     except VerificationError as exc:
         raise exc from cause

@@ -25,8 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from envstacks.deploy.manifest import ManifestLayer
-from envstacks.deploy.source import FetchedArchive
-from envstacks.deploy.streaming import unpack_verified
+from envstacks.deploy.streaming import UnpackJob, unpack_verified
 from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.report import Task
 
@@ -72,23 +71,13 @@ class Unpackers:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def unpack(
-        self,
-        fmt: ArchiveFormat,
-        archive: FetchedArchive,
-        layer: ManifestLayer,
-        workdir: Path,
-        *,
-        target: Path,
-        task: Task | None = None,
-    ) -> Path:
+    def unpack(self, job: UnpackJob, task: Task | None = None) -> Path:
         """:func:`envstacks.deploy.streaming.unpack_verified`, in a worker where it pays."""
-        if self._pool is None or layer.archive_size < PROCESS_MIN or not _sendable(fmt):
-            return unpack_verified(fmt, archive, layer, workdir, target=target, task=task)
-        future = self._pool.submit(unpack_verified, fmt, archive, layer, workdir, target=target)
-        root = future.result()
+        if self._pool is None or job.layer.archive_size < PROCESS_MIN or not _sendable(job.fmt):
+            return unpack_verified(job, task)
+        root = self._pool.submit(unpack_verified, job).result()
         if task is not None:
-            task.advance(layer.archive_size)
+            task.advance(job.layer.archive_size)
         return root
 
 
