@@ -5,7 +5,8 @@ first as ``tar.zst`` (envstacks' default), the second as ``tar.xz`` without pyc 
 what venvstacks ships. Then, interleaved round by round on the same machine:
 
 * **deploy**, end to end: ``envstacks deploy`` (one read per archive: verify while unpacking;
-  postinstall compiles only what staging regenerated), with 2 and 1 unpack workers;
+  postinstall compiles only what staging regenerated), unpacking in 2 worker processes (the
+  default on 2 cores), in 2 threads, and in 1 worker;
   **venvstacks' procedure** as its docs give it (read the whole archive to check its sha256,
   ``tarfile`` ``extractall`` of the ``tar.xz``, then each layer's postinstall: ``pyvenv.cfg`` and
   ``compileall.compile_dir`` of ``lib`` in one process, runtime first); and **the floor**: GNU
@@ -13,7 +14,8 @@ what venvstacks ships. Then, interleaved round by round on the same machine:
 * the **first start** of every application right after each of those (the floor's tree is
   envstacks', so its start is the precompiled one), and on that tree without its pyc files
   (**cold**: what an application pays when nothing compiled it);
-* **local-export** (hard links, postinstall) against ``cp -al`` of the build folder;
+* **local-export** (hard links, postinstall) against ``cp -al`` of the build folder, and
+  local-export with nothing to do (its start-up and checks);
 * archive **sizes** with and without pyc files in every built-in format (``--sizes``).
 
 Usage::
@@ -34,7 +36,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -102,16 +103,25 @@ for kind in ("runtimes", "frameworks", "applications"):
         code = "import compileall, sys; compileall.compile_dir(sys.argv[1], optimize=0, quiet=1)"
         subprocess.run([base, "-c", code, str(env / "lib")], check=True)
 """
-#: ``envstacks deploy`` through the API, to choose the number of unpack workers.
+#: ``envstacks deploy`` through the API, to choose the number of unpack workers (and, with
+#: ``threads``, to unpack in threads only, as envstacks did before it used processes).
 ENVSTACKS_DEPLOY = """\
 import sys
 from pathlib import Path
-from envstacks.deploy import deploy
+from envstacks.deploy import deploy, unpackers
 from envstacks.hooks import get_plugin_manager
 from envstacks.report import NullReporter
+if sys.argv[4:] == ["threads"]:
+    unpackers.PROCESS_MIN = 1 << 62
 deploy(sys.argv[1], Path(sys.argv[2]), jobs=int(sys.argv[3]),
        pm=get_plugin_manager(), reporter=NullReporter())
 """
+#: The deploy variants timed: label -> (unpack workers, extra argument).
+VARIANTS = {
+    "2 worker processes": (2, ""),
+    "2 threads": (2, "threads"),
+    "1 worker": (1, ""),
+}
 
 
 def run(argv: list[str], cwd: Path | None = None) -> None:
@@ -178,33 +188,20 @@ def start_apps(deployment: Path) -> None:
 
 
 class Clock:
-    """Wall and CPU (this process and its children) seconds of timed actions, per name."""
+    """Wall seconds of timed actions, per name."""
 
     def __init__(self) -> None:
         self.wall: dict[str, list[float]] = {}
-        self.cpu: dict[str, list[float]] = {}
 
     def time(self, name: str, action: Callable[[], None]) -> None:
         """Time ``action`` under ``name``."""
-        before = _cpu()
         start = time.perf_counter()
         action()
         self.wall.setdefault(name, []).append(time.perf_counter() - start)
-        self.cpu.setdefault(name, []).append(_cpu() - before)
 
     def median(self, name: str) -> float:
         """The median wall time of ``name``."""
         return statistics.median(self.wall[name])
-
-    def median_cpu(self, name: str) -> float:
-        """The median CPU time of ``name``."""
-        return statistics.median(self.cpu[name])
-
-
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def fresh(path: Path) -> Path:
@@ -227,15 +224,13 @@ def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
     clock = Clock()
     target = work / "target"
     for _ in range(rounds):
-        for jobs in (2, 1):
+        for label, (jobs, extra) in VARIANTS.items():
+            argv = [sys.executable, "-c", ENVSTACKS_DEPLOY, str(zst), str(target), str(jobs)]
             fresh(target)
             clock.time(
-                f"envstacks deploy ({jobs} worker{'s' if jobs > 1 else ''})",
-                lambda jobs=jobs: run(
-                    [sys.executable, "-c", ENVSTACKS_DEPLOY, str(zst), str(target), str(jobs)]
-                ),
+                f"envstacks deploy ({label})", lambda argv=argv, extra=extra: run([*argv, extra])
             )
-            clock.time(f"first start after envstacks deploy ({jobs})", lambda: start_apps(target))
+            clock.time(f"first start after envstacks deploy ({label})", lambda: start_apps(target))
         fresh(target)
         clock.time(
             "venvstacks procedure",
@@ -256,6 +251,10 @@ def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
             lambda: envstacks("local-export", "--output-dir", export, cwd=on),  # noqa: B023
         )
         clock.time(
+            "envstacks local-export (nothing to do)",
+            lambda: envstacks("local-export", "--output-dir", export, cwd=on),  # noqa: B023
+        )
+        clock.time(
             "floor: cp -al of the build folder",
             lambda: run(["cp", "-al", str(on / "_build"), str(copy)]),  # noqa: B023
         )
@@ -266,8 +265,6 @@ def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
 def report(clock: Clock, rounds: int) -> str:
     """The deploy and export tables (medians; ratios within this run)."""
     m = clock.median
-    deploy = m("envstacks deploy (2 workers)")
-    start = m("first start after envstacks deploy (2)")
     vs_deploy = m("venvstacks procedure")
     vs_start = m("first start after venvstacks procedure")
     floor = m("floor: tar -x")
@@ -275,34 +272,36 @@ def report(clock: Clock, rounds: int) -> str:
     lines = [
         f"Medians of {rounds} rounds, {os.cpu_count()} cores; ratios within this run.",
         "",
-        "| deploy | deploy s | + first start s | total s | CPU s | vs venvstacks | vs floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| deploy | deploy s | + first start s | total s | vs venvstacks | vs floor |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     rows = [
-        ("floor: `tar -x` (pyc files included)", floor, floor_start, "floor: tar -x"),
+        ("floor: `tar -x` (pyc files included)", "floor: tar -x", "first start, precompiled"),
         (
             "venvstacks' procedure (`tar.xz`, compileall)",
-            vs_deploy,
-            vs_start,
             "venvstacks procedure",
+            "first start after venvstacks procedure",
         ),
-        ("**envstacks deploy** (2 workers)", deploy, start, "envstacks deploy (2 workers)"),
-        (
-            "envstacks deploy (1 worker)",
-            m("envstacks deploy (1 worker)"),
-            m("first start after envstacks deploy (1)"),
-            "envstacks deploy (1 worker)",
+        *(
+            (
+                f"envstacks deploy ({label})",
+                f"envstacks deploy ({label})",
+                f"first start after envstacks deploy ({label})",
+            )
+            for label in VARIANTS
         ),
     ]
-    for label, seconds, first, name in rows:
+    for label, name, start in rows:
+        seconds, first = m(name), m(start)
         total = seconds + first
         lines.append(
             f"| {label} | {seconds:.2f} | {first:.2f} | {total:.2f} | "
-            f"{clock.median_cpu(name):.2f} | {total / (vs_deploy + vs_start):.2f} | "
-            f"{total / (floor + floor_start):.2f} |"
+            f"{vs_deploy / seconds:.1f}x faster ({(vs_deploy + vs_start) / total:.1f}x) | "
+            f"{seconds / floor:.2f} ({total / (floor + floor_start):.2f}) |"
         )
     cold = m("first start, cold (no pyc files)")
     export, cp_al = m("envstacks local-export"), m("floor: cp -al of the build folder")
+    noop = m("envstacks local-export (nothing to do)")
     lines += [
         "",
         "| first start of every app | s | vs precompiled |",
@@ -315,6 +314,8 @@ def report(clock: Clock, rounds: int) -> str:
         "|---|---:|---:|---:|",
         f"| floor: `cp -al` of the build folder | {cp_al:.2f} | 1.00 | 0.00 |",
         f"| envstacks local-export | {export:.2f} | {export / cp_al:.1f} | {export - cp_al:.2f} |",
+        f"| envstacks local-export, nothing to do (start-up, checks) | {noop:.2f} | "
+        f"{noop / cp_al:.1f} | {noop - cp_al:.2f} |",
     ]
     return "\n".join(lines)
 
