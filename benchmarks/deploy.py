@@ -138,9 +138,28 @@ def envstacks(*args: str | Path, cwd: Path) -> None:
 
 
 def prepare(source: Path | None, folder: Path, *, precompile: bool) -> Path:
-    """Copy the project (or write the large one) into ``folder``; set ``precompile`` per layer."""
-    if folder.exists():
-        return folder
+    """The project copied (or the large one written) into ``folder``, ``precompile`` set, built.
+
+    Every layer gets ``precompile = true|false``; building again is a no-op once built.
+    """
+    if not folder.exists():
+        _copy_project(source, folder)
+        spec = next(
+            path
+            for path in (folder / "pyproject.toml", folder / "venvstacks.toml")
+            if path.exists()
+        )
+        header = re.compile(
+            r"^\[\[(tool\.venvstacks\.)?(runtimes|frameworks|applications)\]\]$", re.MULTILINE
+        )
+        value = "true" if precompile else "false"
+        text = header.sub(lambda match: f"{match.group(0)}\nprecompile = {value}", spec.read_text())
+        spec.write_text(text)
+    envstacks("build", "--lock-if-needed", cwd=folder)
+    return folder
+
+
+def _copy_project(source: Path | None, folder: Path) -> None:
     if source is None:
         folder.mkdir(parents=True)
         (folder / "pyproject.toml").write_text(LARGE_SPEC)
@@ -148,12 +167,6 @@ def prepare(source: Path | None, folder: Path, *, precompile: bool) -> Path:
     else:
         ignore = shutil.ignore_patterns("_build", "_export", "dist", "_deploy", "_artifacts")
         shutil.copytree(source, folder, ignore=ignore)
-    spec = next(p for p in (folder / "pyproject.toml", folder / "venvstacks.toml") if p.exists())
-    header = re.compile(r"^\[\[(tool\.venvstacks\.)?(runtimes|frameworks|applications)\]\]$", re.M)
-    value = "true" if precompile else "false"
-    spec.write_text(header.sub(lambda m: f"{m.group(0)}\nprecompile = {value}", spec.read_text()))
-    envstacks("build", "--lock-if-needed", cwd=folder)
-    return folder
 
 
 def publish(project: Path, output: Path, fmt: str) -> Path:
