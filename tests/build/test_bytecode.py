@@ -7,6 +7,7 @@ interpreters in separate processes, as a build does.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from envstacks import layout
 from envstacks.build.bytecode import drop_bytecode, precompile_layer
 from envstacks.build.stage import copy_tree
 from envstacks.report import RecordingReporter
@@ -95,6 +97,9 @@ def test_pyc_files_are_identical_across_folders_processes_seeds_and_workers(
         assert b"build-one" not in data
         assert str(tmp_path).encode() not in data
     assert f"{site}/consts.py".encode() in first[f"{site}/__pycache__/consts.{tag}.pyc"]
+    record = json.loads((one / layout.BYTECODE_RECORD).read_text())
+    assert record["cache_tag"] == tag
+    assert bytes.fromhex(record["magic"]) == first[f"{site}/__pycache__/consts.{tag}.pyc"][:4]
 
 
 def test_python_loads_them_without_writing_and_reports_real_paths(

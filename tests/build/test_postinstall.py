@@ -243,3 +243,54 @@ def test_bad_scripts_configs_are_refused(scripts, message, python_for, tmp_path:
     result = run(python_for("3.12"), app)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def _record(layer: Path, python: Path, *, compile: list[str], tag: str | None = None) -> None:
+    facts = subprocess.check_output(
+        [
+            python,
+            "-c",
+            "import sys, importlib.util as u; "
+            "print(sys.implementation.cache_tag, u.MAGIC_NUMBER.hex())",
+        ],
+        text=True,
+    ).split()
+    record = {"cache_tag": tag or facts[0], "magic": facts[1], "compile": compile}
+    (layer / layout.BYTECODE_RECORD).write_text(json.dumps(record))
+
+
+def test_a_bytecode_record_limits_compiling_to_the_modules_it_lists(
+    python_for, tmp_path: Path
+) -> None:
+    runtime, app = deployment(tmp_path / "deploy", python_for("3.12"))
+    site = app / "lib" / "python3.12" / "site-packages"
+    (site / "listed.py").write_text("Z = 3\n")
+    _record(app, python_for("3.12"), compile=["lib/python3.12/site-packages/listed.py"])
+    _record(runtime, python_for("3.12"), compile=[])
+    for layer in (runtime, app):
+        assert run(python_for("3.12"), layer).returncode == 0
+    # Shipped precompiled: only the listed module is compiled, nothing else is looked at.
+    assert sorted(p.name for p in (site / "__pycache__").iterdir()) == ["listed.cpython-312.pyc"]
+    # The runtime's own record (run by another Python): nothing to compile, no interpreter run.
+    assert run(python_for("3.11"), runtime).returncode == 0
+    assert not (runtime / "lib" / "python3.12" / "__pycache__").exists()
+
+
+def test_a_record_of_another_interpreter_means_every_module_is_checked(
+    python_for, tmp_path: Path
+) -> None:
+    runtime, app = deployment(tmp_path / "deploy", python_for("3.12"))
+    _record(app, python_for("3.12"), compile=[], tag="cpython-399")
+    assert run(python_for("3.12"), runtime).returncode == 0
+    assert run(python_for("3.12"), app).returncode == 0
+    cache = app / "lib" / "python3.12" / "site-packages" / "__pycache__"
+    assert [p.name for p in cache.iterdir()] == ["appmod.cpython-312.pyc"]
+
+
+def test_a_record_listing_a_module_outside_the_layer_is_refused(python_for, tmp_path: Path) -> None:
+    runtime, app = deployment(tmp_path / "deploy", python_for("3.12"))
+    _record(app, python_for("3.12"), compile=["../cpython-3.12/lib/python3.12/stdmod.py"])
+    assert run(python_for("3.12"), runtime).returncode == 0
+    result = run(python_for("3.12"), app)
+    assert result.returncode == 1
+    assert "lies outside the layer" in result.stderr

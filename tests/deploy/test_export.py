@@ -198,6 +198,10 @@ def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) ->
             assert pyc.name.endswith(".cpython-312.pyc"), pyc
             assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00", pyc  # PEP 552 unchecked-hash
         assert not list(staged.rglob("_envstacks_layers.*.pyc"))
+        record = json.loads((staged / layout.BYTECODE_RECORD).read_text())
+        assert record["cache_tag"] == "cpython-312"
+        chain = ["lib/python3.12/site-packages/_envstacks_layers.py"]
+        assert record["compile"] == ([] if layer.build_name == "cpython-3.12" else chain)
         assert not [p for p in staged.iterdir() if p.name.startswith(".")]
         build_dir = os.fsencode(built.spec.settings.build_dir)
         assert kit.files_containing(staged, build_dir) == []

@@ -5,8 +5,8 @@ layers, runtime first, with any Python 3 interpreter::
 
     python3 <deployment folder>/<layer>/postinstall.py
 
-It is data-driven: everything it needs comes from ``share/venv/metadata/venvstacks_layer.json``
-(and ``envstacks_scripts.json``) beside it, whose paths are relative to the layer folder. It
+It is data-driven: everything it needs comes from ``share/venv/metadata/`` in the layer
+(``venvstacks_layer.json``, paths relative to the layer folder, and envstacks' records). It
 
 * checks that every path the config names stays inside the deployment folder (the folder
   holding the layers side by side) and that the layers this one needs are there;
@@ -15,25 +15,25 @@ It is data-driven: everything it needs comes from ``share/venv/metadata/venvstac
 * byte-compiles the modules of the layer's ``lib`` folder that have no ``__pycache__`` file
   yet, with the layer's own runtime interpreter (pyc files are specific to the Python
   version, which need not be the one running this script). A layer published precompiled
-  (envstacks' ``precompile``, the default) ships them, so only what staging regenerated is
-  left; an older archive, or one published with ``precompile = false``, is compiled whole;
+  (envstacks' ``precompile``, the default) ships them and a record
+  (``share/venv/metadata/envstacks_bytecode.json``) of the interpreter that made them and of
+  the few modules staging regenerated: only those are compiled, and nothing else is even
+  looked at. An older archive, one published with ``precompile = false``, or one deployed
+  under another Python is looked at module by module, and what is missing is compiled;
 * writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes.
 
-The pyc files are PEP 552 "unchecked-hash" ones: Python loads them without looking at the
-source's timestamp, so a tree unpacked with any mtimes, or hard-linked elsewhere, never makes
-it write new ones. Their ``co_filename`` is the path relative to the layer folder (Python
-replaces it with the real path on import), so compiling gives the same bytes in any folder.
+The pyc files are PEP 552 "unchecked-hash" ones, whose ``co_filename`` is the path relative
+to the layer (Python puts the real one back on import): Python never rewrites them, whatever
+the mtimes, and they are the same bytes in any folder.
 
-It does not touch the layer chaining: the generated ``_envstacks_layers.py`` module (imported
-through a ``.pth`` file) computes the lower layers' ``site-packages`` folders relative to its
-own location, and the POSIX ``bin/python`` wrapper and the script launchers find what they run
-relative to themselves. So only ``pyvenv.cfg`` holds absolute paths, and running this script
-again after the deployment folder moves is all a move needs. Running it twice changes nothing.
+The layer chaining (``_envstacks_layers.py``, imported through a ``.pth`` file), the POSIX
+``bin/python`` wrapper and the launchers find what they need relative to themselves, so only
+``pyvenv.cfg`` holds absolute paths: running this script again after the deployment folder
+moves is all a move needs. Running it twice changes nothing.
 
-This file must run on every Python 3 still in use (3.6 and later): no ``from __future__``
-imports, no assignment expressions, no ``removeprefix``; only the standard library. envstacks
-also runs it with ``--compile LAYER_DIR --refresh`` under a runtime's interpreter to
-byte-compile a layer when building it.
+It must run on every Python 3 still in use (3.6 and later): no ``from __future__`` imports,
+no assignment expressions, no ``removeprefix``; only the standard library. envstacks builds
+layers with ``--compile LAYER_DIR --refresh``, run by the runtime's interpreter.
 """
 
 import json
@@ -41,14 +41,16 @@ import os
 import re
 import sys
 
-#: Only type checkers import ``typing`` (it costs a run of this script a tenth of its time);
-#: annotations that name its types are strings.
+#: Only type checkers import ``typing`` (a tenth of a run's time): annotations are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
 LAYER_CONFIG = os.path.join("share", "venv", "metadata", "venvstacks_layer.json")
 SCRIPTS_CONFIG = os.path.join("share", "venv", "metadata", "envstacks_scripts.json")
+#: What a precompiled layer says of its pyc files: the interpreter's ``cache_tag`` and
+#: ``magic`` (hex), and the modules (relative paths) it ships without one, to ``compile``.
+BYTECODE_RECORD = os.path.join("share", "venv", "metadata", "envstacks_bytecode.json")
 #: Entry-point groups that become launchers (GUI scripts are plain launchers on POSIX too).
 SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
 #: Files compiled per worker task when many modules need compiling.
@@ -57,8 +59,8 @@ CHUNK = 64
 SCRIPT_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
 INTERPRETER_NAME = re.compile(r"python(3(\.\d+)?)?_?")
 _ENTRY_POINT = re.compile(r"\s*([\w.]+)\s*:\s*([\w.]+)\s*(\[[^\]]*\])?\s*")
-#: A sh/Python polyglot: sh runs the first lines, which exec the layer's interpreter (found
-#: next to the launcher, following symlinks) on this file; Python sees a string, then the code.
+#: A sh/Python polyglot: sh execs the interpreter next to the launcher (symlinks followed) on
+#: this file; Python sees a string, then the code.
 LAUNCHER = """\
 #!/bin/sh
 '''exec' "$(dirname -- "$(readlink -f -- "$0")")"/{python} "$0" "$@"
@@ -173,7 +175,7 @@ def lib_folder(layer_dir: str) -> "Optional[str]":
     return None
 
 
-def stale_modules(lib_dir: str, refresh: bool) -> "List[str]":
+def stale_modules(lib_dir: str, refresh: bool, everything: bool = False) -> "List[str]":
     """The ``.py`` files under ``lib_dir`` whose ``__pycache__`` file this interpreter lacks.
 
     Without ``refresh``, a pyc file is taken as it is (checking one per layer for this
@@ -184,42 +186,29 @@ def stale_modules(lib_dir: str, refresh: bool) -> "List[str]":
     """
     tag = sys.implementation.cache_tag
     stale = []  # type: List[str]
-    checked_magic = refresh
+    checked_magic = refresh or everything
     for root, dirs, files in os.walk(lib_dir):
         dirs[:] = sorted(name for name in dirs if name != "__pycache__")
-        sources = sorted(name for name in files if name.endswith(".py"))
         cache = os.path.join(root, "__pycache__")
-        try:
-            present = set(os.listdir(cache))
-        except OSError:
-            present = set()
+        present = set(os.listdir(cache)) if os.path.isdir(cache) else set()
         wanted = set()
-        for name in sources:
+        for name in sorted(name for name in files if name.endswith(".py")):
             pyc = "{}.{}.pyc".format(name[:-3], tag)
             wanted.add(pyc)
             source = os.path.join(root, name)
-            if pyc not in present:
+            if (
+                everything
+                or pyc not in present
+                or (refresh and not _current_pyc(source, os.path.join(cache, pyc)))
+            ):
                 stale.append(source)
-            elif refresh:
-                if not _current_pyc(source, os.path.join(cache, pyc)):
-                    stale.append(source)
             elif not checked_magic:
                 checked_magic = True
                 if not _current_pyc(None, os.path.join(cache, pyc)):
-                    return stale_modules_all(lib_dir)
-        if refresh:
-            for name in present - wanted:
-                _remove(os.path.join(cache, name))
+                    return stale_modules(lib_dir, refresh, everything=True)
+        for name in sorted(present - wanted) if refresh else ():
+            os.unlink(os.path.join(cache, name))
     return stale
-
-
-def stale_modules_all(lib_dir: str) -> "List[str]":
-    """Every ``.py`` file under ``lib_dir``, sorted folder by folder."""
-    found = []  # type: List[str]
-    for root, dirs, files in os.walk(lib_dir):
-        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
-        found.extend(os.path.join(root, name) for name in sorted(files) if name.endswith(".py"))
-    return found
 
 
 def _current_pyc(source: "Optional[str]", pyc: str) -> bool:
@@ -241,18 +230,6 @@ def _current_pyc(source: "Optional[str]", pyc: str) -> bool:
     return header[4:8] == b"\x01\x00\x00\x00" and header[8:16] == digest
 
 
-def _remove(path: str) -> None:
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            import shutil  # noqa: PLC0415 - rarely needed
-
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except OSError:
-        pass
-
-
 def compile_modules(layer_dir: str, sources: "List[str]") -> int:
     """Byte-compile ``sources`` for this interpreter (in parallel when many); return failures.
 
@@ -260,11 +237,7 @@ def compile_modules(layer_dir: str, sources: "List[str]") -> int:
     name, and is an unchecked-hash pyc where this Python has them (3.7+).
     """
     chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
-    try:
-        cores = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    workers = min(len(chunks), cores)
+    workers = min(len(chunks), os.cpu_count() or 1)
     if workers <= 1:
         return sum(_compile_chunk(chunk) for chunk in chunks)
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
@@ -298,13 +271,72 @@ def _compile_chunk(chunk: "Any") -> int:
     return failures
 
 
+def load_bytecode_record(layer_dir: str) -> "Optional[Dict[str, Any]]":
+    """The layer's bytecode record; ``None`` when it has none or it is unreadable."""
+    try:
+        with open(os.path.join(layer_dir, BYTECODE_RECORD), encoding="utf-8") as stream:
+            record = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    valid = (
+        isinstance(record, dict)
+        and all(isinstance(record.get(key), str) for key in ("cache_tag", "magic"))
+        and isinstance(record.get("compile", []), list)
+        and all(isinstance(item, str) for item in record.get("compile", []))
+    )
+    return record if valid else None
+
+
+def pending_modules(layer_dir: str, record: "Dict[str, Any]") -> "List[str]":
+    """The modules a bytecode record lists to compile that have no pyc file yet.
+
+    Raises:
+        PostInstallError: a module it lists lies outside the layer.
+    """
+    pending = []
+    for item in record.get("compile", []):
+        source = os.path.normpath(os.path.join(layer_dir, item))
+        if os.path.isabs(item) or os.path.commonpath([layer_dir, source]) != layer_dir:
+            raise PostInstallError("{}: {!r} lies outside the layer".format(BYTECODE_RECORD, item))
+        folder, name = os.path.split(source)
+        pyc = "{}/__pycache__/{}.{}.pyc".format(folder, name[:-3], record["cache_tag"])
+        if os.path.isfile(source) and not os.path.exists(pyc):
+            pending.append(source)
+    return pending
+
+
+def write_bytecode_record(layer_dir: str) -> None:
+    """Record which interpreter compiled the layer (building; staging adds what to compile)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    record = {"cache_tag": sys.implementation.cache_tag, "magic": importlib.util.MAGIC_NUMBER.hex()}
+    path = os.path.join(layer_dir, BYTECODE_RECORD)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
 def compile_here(layer_dir: str, refresh: bool = False) -> str:
-    """Byte-compile what the layer's ``lib`` lacks (or, ``refresh``, has stale) with this Python."""
+    """Byte-compile what the layer's ``lib`` lacks (or, ``refresh``, has stale) with this Python.
+
+    A layer whose bytecode record names this interpreter ships its pyc files: only the modules
+    the record lists are compiled, nothing else is looked at.
+    """
     lib_dir = lib_folder(layer_dir)
     if lib_dir is None:
         return "no lib folder to byte-compile"
-    stale = stale_modules(lib_dir, refresh)
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    record = None if refresh else load_bytecode_record(layer_dir)
+    if record is not None and (record["cache_tag"], record["magic"]) == (
+        sys.implementation.cache_tag,
+        importlib.util.MAGIC_NUMBER.hex(),
+    ):
+        stale = pending_modules(layer_dir, record)
+    else:
+        stale = stale_modules(lib_dir, refresh)
     failed = compile_modules(layer_dir, stale) if stale else 0
+    if refresh:
+        write_bytecode_record(layer_dir)
     return "byte-compiled {} modules of {}{}".format(
         len(stale) - failed,
         lib_dir,
@@ -316,22 +348,21 @@ def compile_layer(layer_dir: str, base_python: str) -> str:
     """Byte-compile what the layer lacks with its runtime's interpreter (here if we are it)."""
     if same_file(sys.executable, base_python):
         return compile_here(layer_dir)
+    record = load_bytecode_record(layer_dir)
+    if record is not None and not pending_modules(layer_dir, record):
+        return "{} ships its pyc files".format(layer_dir)  # made by that runtime when built
     # pyc files are specific to one Python version: let the layer's own runtime write them.
     script = os.path.abspath(__file__)
     command = [base_python, "-I", "-S", script, "--compile", layer_dir]
     import subprocess  # noqa: PLC0415 - only compiling with another interpreter needs it
 
     result = subprocess.call(command)
-    if result < 0:
-        raise PostInstallError(
-            "byte-compiling {} with {} was killed (signal {})".format(
-                layer_dir, base_python, -result
-            )
-        )
     if result != 0:
         raise PostInstallError(
-            "byte-compiling {} with {} failed (exit status {})".format(
-                layer_dir, base_python, result
+            "byte-compiling {} with {} failed ({})".format(
+                layer_dir,
+                base_python,
+                "signal {}".format(-result) if result < 0 else "exit status {}".format(result),
             )
         )
     return "byte-compiled {} with {}".format(layer_dir, base_python)

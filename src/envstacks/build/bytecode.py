@@ -22,6 +22,10 @@ interpreter, so a deploy that must compile what is missing does it the same way:
   seeds and worker counts give the same bytes; tests/build/test_bytecode.py checks it with
   CPython 3.11, 3.12 and 3.13.
 
+The compiling writes ``share/venv/metadata/envstacks_bytecode.json``: the interpreter's cache
+tag and magic number. Staging ships it with the modules it regenerates, so a deploy's
+postinstall compiles those and looks at nothing else.
+
 A layer with ``precompile = false`` has its ``__pycache__`` folders removed instead, so what
 the build folder holds matches what ships.
 """
@@ -32,7 +36,7 @@ import os
 import shutil
 from pathlib import Path
 
-from envstacks import proc
+from envstacks import layout, proc
 from envstacks._injected import postinstall
 from envstacks.errors import BuildError
 from envstacks.report import Reporter
@@ -61,6 +65,7 @@ def precompile_layer(env: Path, python: Path, *, layer: str, reporter: Reporter)
 
 def drop_bytecode(env: Path) -> int:
     """Remove every ``__pycache__`` folder under ``env/lib``; return how many there were."""
+    (env / layout.BYTECODE_RECORD).unlink(missing_ok=True)
     removed = 0
     for root, dirs, _files in os.walk(env / "lib"):
         if "__pycache__" in dirs:

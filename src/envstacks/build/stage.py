@@ -14,7 +14,9 @@ Publishing archives the staged tree and ``local-export`` runs it in place. The c
   ``bin/python`` wrapper with its ``python_`` link (layered environments) and
   ``venvstacks_layer.json``, all naming lower layers by their install targets
   (``framework-sci@2``), not their build names;
-* adds ``postinstall.py``.
+* adds ``postinstall.py``, and for a precompiled layer the record of the interpreter that
+  compiled it with the regenerated modules it ships uncompiled
+  (``share/venv/metadata/envstacks_bytecode.json``), so that postinstall compiles those only.
 
 Nothing in the staged tree names the build folder: the only absolute paths of a build
 environment are in ``pyvenv.cfg`` (dropped); pyc files record paths relative to the layer
@@ -23,6 +25,7 @@ environment are in ``pyvenv.cfg`` (dropped); pyc files record paths relative to 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -30,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from envstacks import layout
+from envstacks._injected import postinstall
 from envstacks.build.chain import BASE_LINK, CHAIN_MODULE, CHAIN_PTH, write_chain, write_interpreter
 from envstacks.build.layerconfig import (
     LayerConfig,
@@ -37,7 +41,7 @@ from envstacks.build.layerconfig import (
     read_layer_config,
     write_layer_config,
 )
-from envstacks.fs import link_or_copy, remove_path, write_bytes
+from envstacks.fs import link_or_copy, remove_path, write_bytes, write_text
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
@@ -56,7 +60,7 @@ def deployed_config(
 
 def _regenerated(config: LayerConfig) -> set[str]:
     """Paths (relative to the layer) that staging writes itself rather than copies."""
-    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, "pyvenv.cfg"}
+    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, layout.BYTECODE_RECORD, "pyvenv.cfg"}
     if config.layered:
         major, minor = config.py_version.split(".")[:2]
         paths |= {
@@ -162,4 +166,24 @@ def stage_layer(
         write_interpreter(destination, config, platform=sys.platform)
     write_layer_config(destination, config)
     write_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
+    if layer.precompile:
+        _write_bytecode_record(env_path, destination, config)
     return destination
+
+
+def _write_bytecode_record(env_path: Path, destination: Path, config: LayerConfig) -> None:
+    """The build's bytecode record, plus the regenerated modules postinstall must compile.
+
+    Without a record in the build (it was not compiled), none is shipped and postinstall looks
+    at every module.
+    """
+    record = postinstall.load_bytecode_record(os.fspath(env_path))
+    if record is None:
+        return
+    regenerated = sorted(
+        path for path in _regenerated(config) if path.startswith("lib/") and path.endswith(".py")
+    )
+    shipped = {"cache_tag": record["cache_tag"], "magic": record["magic"], "compile": regenerated}
+    write_text(
+        destination / layout.BYTECODE_RECORD, json.dumps(shipped, indent=2, sort_keys=True) + "\n"
+    )
