@@ -122,12 +122,12 @@ class RegistryClient:
             except self.transport.errors as exc:
                 failure = exc
                 continue
-            if response.status == 404:
+            if response.status not in (200, 401) and response.status not in RETRY_STATUSES:
                 raise RegistryError(
-                    f"{scheme}://{host}/v2/ answered HTTP 404: {self.registry} is not an OCI "
-                    "registry (no distribution API)",
+                    f"{scheme}://{host}/v2/ answered HTTP {response.status}: {self.registry} "
+                    "is not an OCI registry (no distribution API there)",
                     hint="check the host name and port of the registry",
-                    status=404,
+                    status=response.status,
                 )
             return f"{scheme}://{host}"
         hint = (
