@@ -85,7 +85,7 @@ def run_app(target: Path) -> dict:
     return json.loads(ran.stdout)
 
 
-def test_publish_to_registry_deploy_run_then_second_version(
+def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - fixtures
     project: Path, tmp_path: Path, registry, kit, capsys, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -147,13 +147,13 @@ def test_publish_to_registry_deploy_run_then_second_version(
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, registry, capsys) -> None:
-    code, out, err = cli(
+    code, _, err = cli(
         "deploy", registry.url("missing/stack"), "--target", str(tmp_path / "t"), capsys=capsys
     )
     assert code == 1
     assert "not found (HTTP 404" in err
     assert "Traceback" not in err
-    code, out, err = cli("publish", "--to", "oci://just-a-name", capsys=capsys)
+    code, _, err = cli("publish", "--to", "oci://just-a-name", capsys=capsys)
     assert code == 2  # a usage error, found before anything is built
     assert "names no repository" in err
 
