@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from envstacks.build import BuildOptions, BuildResult
     from envstacks.deploy import DeployResult, ExportResult
+    from envstacks.deploy.source import Source
     from envstacks.lock import LockOptions, LockResult, LockState
     from envstacks.oci.push import PushResult
     from envstacks.pack.publish import PublishResult
@@ -350,20 +351,30 @@ def deploy(
 ) -> DeployResult:
     """Install published layers from a folder, manifest, URL or registry into ``target``.
 
+    An ``oci://`` reference is resolved here (:func:`envstacks.oci.source.open_oci_source`),
+    with plain HTTP for a registry away from this machine only when ``insecure``.
+
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
     is then false) instead of raising, so a JSON summary can list them.
     """
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
     pm = pm if pm is not None else get_plugin_manager()
+    opened: str | Path | Source = source
+    if isinstance(source, str) and source[:6].lower() == "oci://":
+        from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
+        from envstacks.platforms import host_platform  # noqa: PLC0415
+
+        opened = open_oci_source(
+            source, platform=host_platform(), reporter=reporter, insecure=insecure
+        )
     result = deploy_archives(
-        source,
+        opened,
         target,
         include=include,
         pm=pm,
         reporter=reporter,
         raise_on_refusal=raise_on_refusal,
-        insecure=insecure,
     )
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)

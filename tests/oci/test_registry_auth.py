@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
 from envstacks.oci.client import RegistryClient
 from envstacks.oci.errors import RegistryAuthError, RegistryError
 from envstacks.oci.push import push_published
 from envstacks.oci.reference import parse_reference
+from envstacks.pipeline import deploy
 from envstacks.platforms import host_platform
 from envstacks.report import RecordingReporter
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
 from envstacks.errors import DeployError, PublishError, VerificationError
 from envstacks.oci import artifact as oa
 from envstacks.oci.client import RegistryClient
 from envstacks.oci.push import push_published
 from envstacks.oci.reference import parse_reference
+from envstacks.pipeline import deploy
 from envstacks.platforms import host_platform
 from envstacks.report import RecordingReporter
 

@@ -47,7 +47,7 @@ DOWNLOADS = ".envstacks-downloads"
 
 
 def deploy(
-    source: str | Path,
+    source: str | Path | Source,
     target: Path,
     *,
     pm: pluggy.PluginManager,
@@ -56,13 +56,12 @@ def deploy(
     jobs: int | None = None,
     platform: str | None = None,
     raise_on_refusal: bool = True,
-    insecure: bool = False,
 ) -> DeployResult:
     """Install the published layers of ``source`` (and the layers they need) into ``target``.
 
     Args:
-        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or
-            an ``oci://`` registry reference (:mod:`envstacks.oci.source`).
+        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or a
+            source already opened (``envstacks.oci.source.open_oci_source`` for a registry).
         target: the deployment folder (created if missing); layers go side by side in it.
         pm: the plugin manager (archive formats).
         reporter: receives progress and messages.
@@ -70,7 +69,6 @@ def deploy(
         jobs: archives fetched and unpacked at once (default: one per core).
         platform: the platform whose manifest to prefer (default: this machine's).
         raise_on_refusal: raise when a layer is refused (otherwise only report it).
-        insecure: allow plain HTTP for an ``oci://`` registry not on this machine.
 
     Raises:
         VerificationError: (first refusal) an archive's size or sha256 differs from the manifest.
@@ -82,7 +80,11 @@ def deploy(
     platform = platform if platform is not None else host_platform()
     refusals = Refusals()
     with deploy_lock(target):
-        src = _open(source, platform=platform, reporter=reporter, insecure=insecure)
+        src = (
+            source
+            if isinstance(source, Source)
+            else open_source(source, platform=platform, reporter=reporter)
+        )
         selected = _select(src, include, platform)
         deployment = Deployment.load(target)
         recover(deployment, reporter)
@@ -104,17 +106,6 @@ def deploy(
         reused=triage.reuse,
         refused=refusals.entries(),
     )
-
-
-def _open(
-    source: str | Path, *, platform: str | None, reporter: Reporter, insecure: bool
-) -> Source:
-    """The source's manifest and archives: a registry reference, or a folder or URL."""
-    if isinstance(source, str) and source[:6].lower() == "oci://":
-        from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
-
-        return open_oci_source(source, platform=platform, reporter=reporter, insecure=insecure)
-    return open_source(source, platform=platform, reporter=reporter)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

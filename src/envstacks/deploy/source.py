@@ -132,6 +132,12 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     elif scheme in ("http", "https"):
         return _open_remote(text, platform=platform, reporter=reporter)
+    elif scheme == "oci":
+        raise DeployError(
+            f"deploy source {text!r}: a registry reference is resolved by the deploy command",
+            hint="from Python, call envstacks.pipeline.deploy(), or pass "
+            "envstacks.oci.source.open_oci_source(...) as the source",
+        )
     elif len(scheme) > 1:
         raise DeployError(
             f"deploy source {text!r}: unsupported URL scheme {scheme!r}",

@@ -10,18 +10,18 @@ never more bytes than expected, and the sha256 of what was received.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from envstacks.errors import VerificationError
-from envstacks.fs import CHUNK
+from envstacks.oci._blobio import Receiver, chunks, upload_body
+from envstacks.oci._refusal import refusal
 from envstacks.oci.artifact import ACCEPT, MAX_DOCUMENT, digest_of
 from envstacks.oci.auth import Authenticator
 from envstacks.oci.credentials import Credentials, find_credentials
@@ -40,13 +40,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 #: Blobs larger than this are uploaded in chunks of this size (``PATCH`` then ``PUT``).
 CHUNK_UPLOAD = 64 << 20
-_UNSUPPORTED = frozenset(
-    {"MANIFEST_INVALID", "UNSUPPORTED", "BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN"}
-)
-_NO_ARTIFACTS_HINT = (
-    "use a registry that stores OCI artifacts: distribution 2.7 or later, GHCR, Docker Hub, "
-    "ECR, Azure Container Registry, Artifact Registry, Harbor 2, Quay 3.10 or later"
-)
 
 
 @dataclass
@@ -198,45 +191,14 @@ class RegistryClient:
                 continue
             if response.status in ok:
                 return response
-            raise self._error(response, what, not_found=not_found, attempts=attempt + 1)
-
-    def _error(
-        self, response: BaseHTTPResponse, what: str, *, not_found: str | None, attempts: int
-    ) -> RegistryError:
-        """The error for a refused request, with the registry's own error codes and messages."""
-        status = response.status
-        codes, detail = _registry_errors(response)
-        where = f"registry {self.registry}: {what}"
-        if status == 401:
-            return self.auth.refused(f"HTTP 401 for {what}{detail}")
-        if status == 403:
-            action = "push to" if self.push else "pull from"
-            source = self.auth.credentials.source if self.auth.credentials else "no credentials"
-            return RegistryAuthError(
-                f"{where}: denied (HTTP 403{detail})",
-                hint=f"the credentials ({source}) may not {action} {self.repository}; "
-                "ask for access or use a token with that permission (GHCR: write:packages)",
-                status=403,
+            raise refusal(
+                response,
+                where=f"registry {self.registry}: {what}",
+                auth=self.auth,
+                action=f"{'push to' if self.push else 'pull from'} {self.repository}",
+                not_found=not_found or f"check the repository name {self.repository!r}",
+                attempts=attempt + 1,
             )
-        if status == 404:
-            return RegistryNotFoundError(
-                f"{where}: not found (HTTP 404{detail})",
-                hint=not_found or f"check the repository name {self.repository!r}",
-                status=404,
-            )
-        if status == 429:
-            return RegistryError(
-                f"{where}: too many requests (HTTP 429{detail}); gave up after {attempts} attempts",
-                hint="wait and run the command again; logged-in users get higher limits",
-                status=429,
-            )
-        if status in (400, 415) and (status == 415 or codes & _UNSUPPORTED):
-            return RegistryError(
-                f"{where}: the registry refused an OCI artifact (HTTP {status}{detail})",
-                hint=_NO_ARTIFACTS_HINT,
-                status=status,
-            )
-        return RegistryError(f"{where}: HTTP {status}{detail}", status=status)
 
     def _fetch_token(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
@@ -302,7 +264,7 @@ class RegistryClient:
         )
         location = _location(started, self.base_url())
         if size > self.chunk_upload:
-            for offset, chunk in _chunks(source, size, self.chunk_upload):
+            for offset, chunk in chunks(source, size, self.chunk_upload):
                 patched = self.request(
                     "PATCH",
                     location,
@@ -321,7 +283,7 @@ class RegistryClient:
             body: Callable[[], Any] | None = None
             length = 0
         else:
-            body, length = _body(source, progress), size
+            body, length = upload_body(source, progress), size
         self.request(
             "PUT",
             _with_query(location, digest=digest),
@@ -357,7 +319,7 @@ class RegistryClient:
             RegistryError: the registry refused, or every attempt failed.
         """
         for attempt in range(1, ATTEMPTS + 1):
-            receiver = _Receiver(part, size, f"registry {self.registry}: {what}", progress)
+            receiver = Receiver(part, size, f"registry {self.registry}: {what}", progress)
             if receiver.have == size:
                 break
             have = receiver.have
@@ -459,18 +421,6 @@ def manifest_json(data: bytes, *, where: str) -> dict[str, Any]:
     return value
 
 
-def _registry_errors(response: BaseHTTPResponse) -> tuple[set[str], str]:
-    """The error codes of a refusal's body and a ``: CODE: message`` text for messages."""
-    try:
-        body = response.read(1 << 16) if not response.data else response.data
-        errors = json.loads(body).get("errors", [])
-    except (ValueError, AttributeError, OSError):
-        return set(), ""
-    codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}
-    parts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
-    return codes, f"; {'; '.join(parts)}" if parts else ""
-
-
 def _discard(response: BaseHTTPResponse) -> None:
     """Read what is left of an answer so that its connection can be reused."""
     try:
@@ -498,101 +448,3 @@ def _location(response: BaseHTTPResponse, base: str) -> str:
 
 def _with_query(url: str, **params: str) -> str:
     return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-
-
-def _resume(part: Path, size: int) -> tuple[Any, int]:
-    """The hash of what ``part`` holds and its size (an over-long part is started afresh)."""
-    hasher = hashlib.sha256()
-    try:
-        have = part.stat().st_size
-    except FileNotFoundError:
-        return hasher, 0
-    if have > size:
-        part.unlink()
-        return hasher, 0
-    with part.open("rb") as existing:
-        while block := existing.read(CHUNK):
-            hasher.update(block)
-    return hasher, have
-
-
-class _ProgressReader:
-    """A file object that reports how much of it was read (what a streamed upload sent)."""
-
-    def __init__(self, stream: BinaryIO, progress: Callable[[int], None]) -> None:
-        self._stream = stream
-        self._progress = progress
-        self._done = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self._done += len(data)
-        self._progress(self._done)
-        if not data:
-            self._stream.close()
-        return data
-
-
-def _body(source: Path | bytes, progress: Callable[[int], None]) -> Callable[[], Any]:
-    if isinstance(source, bytes):
-        return lambda: source
-    return lambda: _ProgressReader(source.open("rb"), progress)
-
-
-def _chunks(source: Path | bytes, size: int, chunk: int) -> Iterator[tuple[int, bytes]]:
-    if isinstance(source, bytes):
-        for offset in range(0, size, chunk):
-            yield offset, source[offset : offset + chunk]
-        return
-    with source.open("rb") as stream:
-        offset = 0
-        while data := stream.read(chunk):
-            yield offset, data
-            offset += len(data)
-
-
-class _Receiver:
-    """A blob being written to its part file: the sha256 and length of what it holds so far."""
-
-    def __init__(self, part: Path, size: int, what: str, progress: Callable[[int], None]) -> None:
-        self.part, self.size, self.what, self.progress = part, size, what, progress
-        self.hasher, self.have = _resume(part, size)
-
-    def restart(self) -> None:
-        """The registry sends the whole blob again: forget what the part file held."""
-        self.hasher, self.have = hashlib.sha256(), 0
-
-    def receive(self, response: BaseHTTPResponse) -> int:
-        """Append the answer's body (from ``have`` on); return the bytes received.
-
-        Raises:
-            VerificationError: more bytes than the blob's size arrived.
-        """
-        received = 0
-        with self.part.open("ab" if self.have else "wb") as out:
-            for chunk in response.stream(CHUNK):
-                received += len(chunk)
-                if self.have + len(chunk) > self.size:
-                    out.close()
-                    self.part.unlink(missing_ok=True)
-                    raise VerificationError(
-                        f"{self.what}: the registry sent more than the {self.size} bytes "
-                        "the manifest records",
-                        hint="the registry's copy was modified; push the stack again",
-                    )
-                self.hasher.update(chunk)
-                out.write(chunk)
-                self.have += len(chunk)
-                self.progress(self.have)
-        return received
-
-    def check(self, digest: str) -> None:
-        """Refuse (and remove) what was received unless its sha256 is ``digest``."""
-        actual = "sha256:" + self.hasher.hexdigest()
-        if actual != digest:
-            self.part.unlink(missing_ok=True)
-            raise VerificationError(
-                f"{self.what}: the content's digest is {actual}, the manifest records {digest}",
-                hint="the registry's copy was modified or damaged; do not deploy it; "
-                "push the stack again from its publish folder",
-            )
