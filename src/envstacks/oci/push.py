@@ -29,7 +29,7 @@ from envstacks.oci import artifact as oa
 from envstacks.oci.client import ATTEMPTS, RegistryClient, manifest_json
 from envstacks.oci.errors import RegistryNotFoundError
 from envstacks.oci.reference import DEFAULT_TAG, Reference, parse_reference
-from envstacks.report import Reporter
+from envstacks.report import Reporter, progress_to
 
 #: Blobs uploaded at once.
 PARALLEL_UPLOADS = 4
@@ -207,15 +207,7 @@ def _push_blob(
         if client.blob_size(digest) == size:
             task.advance(size)
             return PushedBlob(name=name, digest=digest, size=size, uploaded=False)
-        sent = 0
-
-        def progress(done: int) -> None:
-            nonlocal sent
-            if done > sent:
-                task.advance(done - sent)
-                sent = done
-
-        client.upload_blob(source, digest, size, progress)
+        client.upload_blob(source, digest, size, progress_to(task))
     return PushedBlob(name=name, digest=digest, size=size, uploaded=True)
 
 

@@ -23,7 +23,7 @@ from envstacks.oci import artifact as oa
 from envstacks.oci.client import RegistryClient, manifest_json
 from envstacks.oci.errors import RegistryError
 from envstacks.oci.reference import parse_reference
-from envstacks.report import Reporter, Task
+from envstacks.report import Reporter, Task, progress_to
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,17 +46,9 @@ class OciSource(Source):
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / archive_name
         part = downloads / f"{archive_name}.part"
-        reported = 0
-
-        def progress(done: int) -> None:
-            nonlocal reported
-            if done > reported:
-                task.advance(done - reported)
-                reported = done
-
         try:
             self.client.download_blob(
-                blob.digest, size, part, what=f"download {archive_name}", progress=progress
+                blob.digest, size, part, what=f"download {archive_name}", progress=progress_to(task)
             )
         except VerificationError:
             raise
