@@ -84,3 +84,49 @@ def test_pdm_publish_to_a_registry(
     )
     assert f"pushed: {url} for" in published.stdout
     assert "hello from stackapp" in _deploy_and_run(url, tmp_path, run_tool)
+
+
+@pytest.mark.parametrize(
+    ("options", "attribute", "expected"),
+    [
+        ({"push-to": "oci://ghcr.io/acme/stack:1.0"}, "push_to", "oci://ghcr.io/acme/stack:1.0"),
+        ({}, "push_to", None),
+        ({"push-insecure": True}, "push_insecure", True),
+        ({}, "push_insecure", False),
+    ],
+)
+def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) -> None:
+    assert getattr(_builder(tmp_path, options).config, attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "attribute", "message"),
+    [
+        ({"push-to": "ghcr.io/acme/stack"}, "push_to", "must be an oci:// reference"),
+        ({"push-to": 3}, "push_to", "must be an oci://REGISTRY/REPOSITORY:TAG string"),
+        ({"push-insecure": "yes"}, "push_insecure", "must be a boolean"),
+    ],
+)
+def test_bad_hatch_registry_options_name_the_field(
+    tmp_path: Path, options, attribute, message
+) -> None:
+    from envstacks.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        getattr(_builder(tmp_path, options).config, attribute)
+    key = next(iter(options))
+    assert caught.value.message.startswith(
+        f"Field `tool.hatch.build.targets.venvstacks.{key}` {message}"
+    )
+
+
+def _builder(tmp_path: Path, options: dict):  # type: ignore[no-untyped-def]
+    import json
+
+    from envstacks.integrations.hatch_build import VenvstacksBuilder
+
+    text = (Path(__file__).parents[1] / "projects" / "stackapp" / "pyproject.toml").read_text()
+    lines = [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    text = text.replace('dependencies = ["envstacks"]', "\n".join(lines))
+    (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
+    return VenvstacksBuilder(str(tmp_path))
