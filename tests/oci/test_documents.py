@@ -221,3 +221,24 @@ def test_documents_are_reproducible():
     assert data["layers"][0]["annotations"] == {oa.TITLE: "a"}
     parsed_config, layers = oa.parse_image_manifest(data, where="m")
     assert parsed_config == config and layers == (layer,)
+
+
+def test_credentials_never_go_to_a_plain_http_token_service_of_a_tls_registry():
+    from envstacks.oci.auth import Authenticator
+    from envstacks.oci.credentials import Credentials
+    from envstacks.oci.errors import RegistryAuthError
+
+    asked: list[str] = []
+
+    def fetch(method, url, headers, body):
+        asked.append(url)
+        return 200, b'{"token": "t"}'
+
+    creds = Credentials(source="test", username="u", password="p")
+    challenge = 'Bearer realm="http://auth.example/token",service="s"'
+    with pytest.raises(RegistryAuthError, match="plain HTTP"):
+        Authenticator("ghcr.io", creds, fetch).answer(challenge, scope="x", failed=None)
+    assert asked == []
+    local = Authenticator("localhost:5000", creds, fetch, plain_http_ok=True)
+    assert local.answer(challenge, scope="repository:a:pull", failed=None) == "Bearer t"
+    assert asked == ["http://auth.example/token?service=s&scope=repository%3Aa%3Apull"]

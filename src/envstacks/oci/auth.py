@@ -62,8 +62,17 @@ class Authenticator:
     Thread-safe: parallel blob transfers share one authenticator.
     """
 
-    def __init__(self, registry: str, credentials: Credentials | None, fetch: TokenFetcher) -> None:
+    def __init__(
+        self,
+        registry: str,
+        credentials: Credentials | None,
+        fetch: TokenFetcher,
+        *,
+        plain_http_ok: bool = False,
+    ) -> None:
         self.registry = registry
+        #: Whether credentials may go to a plain-HTTP token service (a local or --insecure one).
+        self.plain_http_ok = plain_http_ok
         self.credentials = credentials
         self._fetch = fetch
         self._lock = threading.Lock()
@@ -126,6 +135,13 @@ class Authenticator:
         realm = challenge.params.get("realm")
         if not realm or urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
             raise self.refused(f"a Bearer challenge without a usable realm ({realm!r})")
+        plain = urllib.parse.urlsplit(realm).scheme == "http"
+        if plain and self.credentials is not None and not self.plain_http_ok:
+            raise RegistryAuthError(
+                f"registry {self.registry}: its token service {realm} is plain HTTP; "
+                f"the credentials from {self.credentials.source} are not sent there",
+                hint="pass --insecure only if this registry is meant to be used without TLS",
+            )
         query: list[tuple[str, str]] = []
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))

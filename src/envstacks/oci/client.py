@@ -89,7 +89,12 @@ class RegistryClient:
         creds = credentials
         if creds is None and find:
             creds = find_credentials(reference.registry, reference.repository)
-        self.auth = Authenticator(reference.registry, creds, self._fetch_token)
+        self.auth = Authenticator(
+            reference.registry,
+            creds,
+            self._fetch_token,
+            plain_http_ok=insecure or reference.is_loopback,
+        )
         self.traffic = Traffic()
         self._lock = threading.Lock()
         self._base: str | None = None
@@ -152,10 +157,13 @@ class RegistryClient:
             RegistryNotFoundError: 404 (``not_found`` is the hint).
             RegistryError: any other refusal, or every attempt failed.
         """
-        url = path if "://" in path else self.base_url() + path
+        base = self.base_url()
+        url = path if "://" in path else base + path
+        # Credentials go to the registry only, not to another host an upload Location names.
+        ours = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
         auth_rounds = attempt = 0
         while True:
-            sent = self.auth.header()
+            sent = self.auth.header() if ours else None
             request_headers = dict(headers or {})
             if sent is not None:
                 request_headers["Authorization"] = sent
