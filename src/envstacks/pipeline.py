@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
     from envstacks.build import BuildOptions, BuildResult
     from envstacks.deploy import DeployResult, ExportResult
+    from envstacks.deploy.source import Source
     from envstacks.lock import LockOptions, LockResult, LockState
+    from envstacks.oci.push import PushResult
     from envstacks.pack.publish import PublishResult
     from envstacks.report import Reporter
     from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
@@ -50,6 +52,10 @@ class PublishOptions:
     force: bool = False
     #: Compute what would be published; write nothing.
     dry_run: bool = False
+    #: Then push the published layers to this ``oci://`` registry tag.
+    push_to: str | None = None
+    #: Allow plain HTTP for a registry not on this machine.
+    insecure: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +93,8 @@ class StackResult:
     locked: tuple[LockResult, ...] = ()
     built: tuple[BuildResult, ...] = ()
     published: PublishResult | None = None
+    #: The push of the published layers to a registry (``PublishOptions.push_to``).
+    pushed: PushResult | None = None
     exported: tuple[ExportResult, ...] = ()
 
 
@@ -198,9 +206,17 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
     built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
     published = publish(session, plan, request.publish) if request.publish is not None else None
+    pushed = None
+    if published is not None and request.publish is not None and request.publish.push_to:
+        pushed = push(session, published, request.publish)
     exported = tuple(export(session, plan, request.export)) if request.export is not None else ()
     return StackResult(
-        plan=plan, locked=locked, built=built, published=published, exported=exported
+        plan=plan,
+        locked=locked,
+        built=built,
+        published=published,
+        pushed=pushed,
+        exported=exported,
     )
 
 
@@ -287,6 +303,24 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
     return result
 
 
+def push(session: Session, published: PublishResult, options: PublishOptions) -> PushResult | None:
+    """Push what ``published`` left in its folder to ``options.push_to`` (not in a dry run)."""
+    if options.dry_run or options.push_to is None:
+        return None
+    from envstacks.oci.push import push_published  # noqa: PLC0415
+    from envstacks.platforms import require_host_platform  # noqa: PLC0415
+
+    return push_published(
+        published.manifest,
+        published.output_dir,
+        options.push_to,
+        platform=require_host_platform("push"),
+        merge=options.tag_outputs,
+        reporter=session.reporter,
+        insecure=options.insecure,
+    )
+
+
 def export(
     session: Session, plan: Plan, options: ExportOptions | None = None
 ) -> list[ExportResult]:
@@ -313,8 +347,12 @@ def deploy(
     include: Sequence[str] = (),
     pm: pluggy.PluginManager | None = None,
     raise_on_refusal: bool = True,
+    insecure: bool = False,
 ) -> DeployResult:
-    """Install published layers from a folder, manifest or URL into ``target``.
+    """Install published layers from a folder, manifest, URL or registry into ``target``.
+
+    An ``oci://`` reference is resolved here (:func:`envstacks.oci.source.open_oci_source`),
+    with plain HTTP for a registry away from this machine only when ``insecure``.
 
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
     is then false) instead of raising, so a JSON summary can list them.
@@ -322,8 +360,16 @@ def deploy(
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
     pm = pm if pm is not None else get_plugin_manager()
+    opened: str | Path | Source = source
+    if isinstance(source, str) and source[:6].lower() == "oci://":
+        from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
+        from envstacks.platforms import host_platform  # noqa: PLC0415
+
+        opened = open_oci_source(
+            source, platform=host_platform(), reporter=reporter, insecure=insecure
+        )
     result = deploy_archives(
-        source,
+        opened,
         target,
         include=include,
         pm=pm,

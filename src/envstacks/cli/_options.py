@@ -146,7 +146,7 @@ def add_reset_lock(parser: argparse.ArgumentParser) -> None:
 
 
 def add_publish_options(parser: argparse.ArgumentParser) -> None:
-    """``--format`` and ``--tag-outputs``."""
+    """``--format``, ``--tag-outputs``, ``--to`` and ``--insecure``."""
     parser.add_argument(
         "--format",
         dest="format_name",
@@ -158,6 +158,36 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the platform and build number to archive and metadata names",
     )
+    parser.add_argument(
+        "--to",
+        dest="push_to",
+        type=registry_reference,
+        metavar="oci://REGISTRY/REPO:TAG",
+        help="then push the published layers to this OCI registry tag (with --tag-outputs, "
+        "into the tag's multi-platform index); needs envstacks[oci]",
+    )
+    add_insecure(parser)
+
+
+def add_insecure(parser: argparse.ArgumentParser) -> None:
+    """``--insecure``."""
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP for a registry that is not on this machine "
+        "(one on localhost may always use it)",
+    )
+
+
+def registry_reference(text: str) -> str:
+    """An ``oci://`` reference, checked when the command line is read (before any build)."""
+    from envstacks.oci.reference import parse_reference  # noqa: PLC0415 - only when given
+
+    try:
+        parse_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def add_also(parser: argparse.ArgumentParser, what: str, *, dest: str | None = None) -> None:

@@ -85,13 +85,15 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 def publish_options(
     opts: argparse.Namespace, *, force: bool, dry_run: bool = False
 ) -> pipeline.PublishOptions:
-    """``--output-dir``, ``--format`` and ``--tag-outputs`` as publish options."""
+    """``--output-dir``, ``--format``, ``--tag-outputs``, ``--to`` and ``--insecure``."""
     return pipeline.PublishOptions(
         output_dir=output_dir(opts),
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
+        push_to=opts.push_to,
+        insecure=opts.insecure,
     )
 
 

@@ -76,4 +76,7 @@ def _summary(result: StackResult) -> tuple[object, list[str]]:
     if result.published is not None:
         data["published"] = result.published
         lines += result.published.describe()
+    if result.pushed is not None:
+        data["pushed"] = result.pushed
+        lines += result.pushed.describe()
     return data, lines

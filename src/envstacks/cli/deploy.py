@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from envstacks.cli._options import Invocation, add_json, add_repeatable
+from envstacks.cli._options import Invocation, add_insecure, add_json, add_repeatable
 
 NAME = "deploy"
 HELP = "install published layers into a deployment folder"
@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source",
         metavar="SOURCE",
-        help="a publish output folder, a manifest file, or an http(s):// or file:// base URL",
+        help="a publish output folder, a manifest file, an http(s):// or file:// base URL, "
+        "or a registry reference oci://REGISTRY/REPO:TAG (or @sha256:DIGEST)",
     )
     parser.add_argument(
         "--target", type=Path, required=True, metavar="DIR", help="the deployment folder"
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "PATTERN",
         "deploy only matching layers and the layers they need (repeatable)",
     )
+    add_insecure(parser)
     add_json(parser)
 
 
@@ -45,6 +47,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         reporter=inv.reporter,
         # With --json, refusals are part of the summary (and the exit status), not an error.
         raise_on_refusal=not opts.json,
+        insecure=opts.insecure,
     )
     if opts.json:
         print_json(inv.out, result)

@@ -43,5 +43,10 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
-    published = result.published
-    return published, published.describe() if published is not None else []
+    published, pushed = result.published, result.pushed
+    lines = published.describe() if published is not None else []
+    if pushed is None:
+        return published, lines
+    from envstacks.cli._run import jsonable  # noqa: PLC0415
+
+    return {**jsonable(published), "pushed": pushed}, lines + pushed.describe()

@@ -47,7 +47,7 @@ DOWNLOADS = ".envstacks-downloads"
 
 
 def deploy(
-    source: str | Path,
+    source: str | Path | Source,
     target: Path,
     *,
     pm: pluggy.PluginManager,
@@ -60,7 +60,8 @@ def deploy(
     """Install the published layers of ``source`` (and the layers they need) into ``target``.
 
     Args:
-        source: a publish output folder, a manifest file, or an http(s):// or file:// URL.
+        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or a
+            source already opened (``envstacks.oci.source.open_oci_source`` for a registry).
         target: the deployment folder (created if missing); layers go side by side in it.
         pm: the plugin manager (archive formats).
         reporter: receives progress and messages.
@@ -79,7 +80,11 @@ def deploy(
     platform = platform if platform is not None else host_platform()
     refusals = Refusals()
     with deploy_lock(target):
-        src = open_source(source, platform=platform, reporter=reporter)
+        src = (
+            source
+            if isinstance(source, Source)
+            else open_source(source, platform=platform, reporter=reporter)
+        )
         selected = _select(src, include, platform)
         deployment = Deployment.load(target)
         recover(deployment, reporter)

@@ -34,6 +34,8 @@ class FetchedArchive:
     path: Path
     #: Downloaded into the deployment folder (so removed once used); False: read where it is.
     downloaded: bool
+    #: The sha256 the source checked while fetching (``None``: not checked; fetch hashes it).
+    sha256: str | None = None
 
     def release(self) -> None:
         """Remove a downloaded copy (a source's own file stays)."""
@@ -130,10 +132,17 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     elif scheme in ("http", "https"):
         return _open_remote(text, platform=platform, reporter=reporter)
+    elif scheme == "oci":
+        raise DeployError(
+            f"deploy source {text!r}: a registry reference is resolved by the deploy command",
+            hint="from Python, call envstacks.pipeline.deploy(), or pass "
+            "envstacks.oci.source.open_oci_source(...) as the source",
+        )
     elif len(scheme) > 1:
         raise DeployError(
             f"deploy source {text!r}: unsupported URL scheme {scheme!r}",
-            hint="use a folder, a manifest file, or an http://, https:// or file:// URL",
+            hint="use a folder, a manifest file, an http://, https:// or file:// URL, "
+            "or an oci:// registry reference",
         )
     return _open_local(Path(text), platform=platform)
 

@@ -91,14 +91,23 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             output_dir=Path(directory),
             format_name=self.config.archive_format,
             tag_outputs=self.config.tag_outputs,
+            push_to=self.config.push_to,
+            insecure=self.config.push_insecure,
         )
-        result = self._run(publish=publish).published
+        run = self._run(publish=publish)
+        result = run.published
         assert result is not None  # a request with publish options publishes
         written = sum(item.status == "published" for item in result.layers)
         self.app.display_success(
             f"{written} layer archives written, {len(result.layers) - written} unchanged, "
             f"in {directory}"
         )
+        if run.pushed is not None:
+            pushed = run.pushed
+            self.app.display_success(
+                f"pushed to {pushed.reference} ({pushed.uploaded_bytes} bytes uploaded; "
+                f"platforms: {', '.join(pushed.platforms)})"
+            )
         return self._record([str(path) for path in published_paths(result)])
 
     def export_stack(self, directory: str, **build_data: Any) -> str:
