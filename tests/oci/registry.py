@@ -5,8 +5,8 @@ free port and, if asked, htpasswd (bcrypt) authentication. Its access log tells 
 reached it, its storage folder which blobs it holds, so tests prove what was uploaded and
 downloaded from the registry's side, not only from what the client says.
 
-On CI (``CI`` set) or as root a missing registry is a failure, not a skip: ``.ci/run``
-installs it (``apt-get install docker-registry apache2-utils``).
+With ``ENVSTACKS_REQUIRE_REGISTRY=1`` a missing registry is a failure, not a skip: ``.ci/run``
+installs it (``apt-get install docker-registry apache2-utils``) and sets the variable.
 """
 
 from __future__ import annotations
