@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envstacks import layout
+from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
 from envstacks.plan import Op, Plan, Request, make_plan
@@ -203,13 +204,17 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     plan = plan if plan is not None else session.plan(request.plan)
     if request.locks_must_be_valid is not None:
         _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
-    locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
-    built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
-    published = publish(session, plan, request.publish) if request.publish is not None else None
-    pushed = None
-    if published is not None and request.publish is not None and request.publish.push_to:
-        pushed = push(session, published, request.publish)
-    exported = tuple(export(session, plan, request.export)) if request.export is not None else ()
+    verb, folders = work_folders(session.spec, plan, request)
+    with guarded(verb, folders, session.reporter):
+        locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
+        built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+        published = publish(session, plan, request.publish) if request.publish is not None else None
+        pushed = None
+        if published is not None and request.publish is not None and request.publish.push_to:
+            pushed = push(session, published, request.publish)
+        exported = (
+            tuple(export(session, plan, request.export)) if request.export is not None else ()
+        )
     return StackResult(
         plan=plan,
         locked=locked,
@@ -218,6 +223,38 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
         pushed=pushed,
         exported=exported,
     )
+
+
+def work_folders(
+    spec: StackSpec, plan: Plan, request: StackRequest
+) -> tuple[str, list[WorkFolder]]:
+    """What a run is called in other runs' messages, and the folders it writes, in lock order.
+
+    The order is the same for every run (requirements, build, output, export folder), so two
+    runs never wait for each other in a circle. A dry-run publish writes nothing.
+    """
+    settings = spec.settings
+    publishing = request.publish is not None and not request.publish.dry_run
+    folders: dict[Path, WorkFolder] = {}
+    if plan.to_lock():  # committed by users: locked as a folder, no lock file in it
+        folders[settings.requirements_dir] = WorkFolder(
+            path=settings.requirements_dir, lock_file=None
+        )
+    if plan.to_lock() or plan.to_build() or publishing or request.export is not None:
+        folders.setdefault(settings.build_dir, WorkFolder(path=settings.build_dir))
+    if publishing and request.publish is not None:
+        output = request.publish.output_dir or settings.output_dir
+        folders.setdefault(output, WorkFolder(path=output))
+    if request.export is not None:
+        exported = request.export.output_dir or settings.export_dir
+        folders.setdefault(exported, WorkFolder(path=exported))
+    if publishing:
+        verb = "publish"
+    elif request.export is not None:
+        verb = "local-export"
+    else:
+        verb = "build" if plan.to_build() else "lock"
+    return verb, list(folders.values())
 
 
 def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> list[LockResult]:

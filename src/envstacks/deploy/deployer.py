@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pluggy
 
+from envstacks.boundary import WorkFolder, guarded
+from envstacks.deploy.budget import require_room
 from envstacks.deploy.fetch import fetch_verified
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
@@ -31,7 +33,7 @@ from envstacks.deploy.placement import (
     recover,
     run_postinstall,
 )
-from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
+from envstacks.deploy.record import LOCK_PATH, DeployedLayer, Deployment
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
 from envstacks.deploy.unpack import unpack_layer
@@ -79,7 +81,7 @@ def deploy(
     target.mkdir(parents=True, exist_ok=True)
     platform = platform if platform is not None else host_platform()
     refusals = Refusals()
-    with deploy_lock(target):
+    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
         src = (
             source
             if isinstance(source, Source)
@@ -89,6 +91,7 @@ def deploy(
         deployment = Deployment.load(target)
         recover(deployment, reporter)
         triage = _triage(selected, deployment, refusals)
+        require_room(target, (layer.unpacked_size for layer in triage.install))
         unpacked = _unpack_all(
             src, triage.install, target, pm=pm, reporter=reporter, jobs=jobs, refusals=refusals
         )
@@ -229,6 +232,8 @@ def _unpack_one(
                 archive_name=layer.archive_name,
                 target=target,
                 task=task,
+                unpacked_size=layer.unpacked_size,
+                unpacked_entries=layer.unpacked_entries,
             )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -6,11 +6,13 @@ current lock.
 
 Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
 and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
-§3.9.1-§3.9.2). envstacks adds three fields, which venvstacks consumers ignore:
+§3.9.1-§3.9.2). envstacks adds fields, which venvstacks consumers ignore:
 ``archive_format``; ``tree_hashes``, the hash of the normalised file tree (the same for every
-format and compression level, so recompressing keeps a layer's identity); and
+format and compression level, so recompressing keeps a layer's identity);
 ``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
-environment without changing the lock is republished).
+environment without changing the lock is republished); ``unpacked_size`` and
+``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
+deploy enforces (:mod:`envstacks.deploy.budget`).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a
@@ -40,7 +42,13 @@ from envstacks.spec.model import (
 
 SNIPPET_DIR = "env_metadata"
 #: Fields only known once the archive is written: left out of the build request.
-OUTPUT_FIELDS = ("archive_size", "archive_hashes", "tree_hashes")
+OUTPUT_FIELDS = (
+    "archive_size",
+    "archive_hashes",
+    "tree_hashes",
+    "unpacked_size",
+    "unpacked_entries",
+)
 #: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
 KIND_KEYS = {
     LayerKind.APPLICATION: "applications",

@@ -143,6 +143,8 @@ def pack_layer(
             "archive_size": temporary.stat().st_size,
             "archive_hashes": {"sha256": file_sha256(temporary)},
             "tree_hashes": {"sha256": tree},
+            "unpacked_size": content_size(entries),
+            "unpacked_entries": len(entries),
         }
     except BaseException:
         temporary.unlink(missing_ok=True)
