@@ -163,7 +163,7 @@ def runtime_python(runtime_dir: Path) -> Path | None:
         config = json.loads((runtime_dir / LAYER_CONFIG).read_text(encoding="utf-8"))
         if isinstance(config.get("python"), str):
             candidates.append(config["python"])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass
     candidates += ["bin/python3", "bin/python", "python.exe"]
     for relative in candidates:

@@ -127,7 +127,7 @@ def load_state(target: Path) -> dict[str, DeployedLayer]:
         return {
             name: DeployedLayer.from_json(name, record) for name, record in data["layers"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise DeployError(
             f"{path}: the deployment record is damaged ({exc}); nothing was changed",
             hint="deploy into a new folder, or move this folder's layers away and delete the file",
