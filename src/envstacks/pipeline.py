@@ -57,6 +57,8 @@ class PublishOptions:
     push_to: str | None = None
     #: Allow plain HTTP for a registry not on this machine.
     insecure: bool = False
+    #: Read every archive in the output folder again to check its sha256.
+    verify: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,6 +333,7 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
         tag_outputs=options.tag_outputs,
         force=options.force,
         dry_run=options.dry_run,
+        verify=options.verify,
     )
     for item in (item for item in result.layers if item.status == "published"):
         path, metadata = item.archive_path, item.metadata

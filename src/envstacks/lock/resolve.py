@@ -15,7 +15,6 @@ from pathlib import Path
 
 from envstacks import layout, proc
 from envstacks.errors import LockError
-from envstacks.fs import remove_stale_temporaries, temporary_name
 from envstacks.lock import markers, postprocess, uvproject
 from envstacks.lock.project import project_key
 from envstacks.lock.pylock import LockedLayer, LockedPackage, load_pylock
@@ -24,7 +23,7 @@ from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
 from envstacks.uvrun import run_uv
 
-#: File (in the generated project's folder, under a temporary name) that receives uv's raw export.
+#: File (in the generated project's folder) that receives uv's raw export.
 EXPORT_FILE = "pylock.export.toml"
 
 
@@ -149,8 +148,10 @@ def uv_export(project: UvProject, *, python: Path, layer: LayerSpec, reporter: R
     Raises:
         LockError: uv failed (its output is quoted).
     """
-    # A name of this process's own: a run that dies leaves it for the next to remove.
-    target = project.directory / temporary_name(EXPORT_FILE)
+    # A fixed name (uv accepts only pylock.toml or pylock.<name>.toml, no temporary name):
+    # two locks never share it, as each holds the build folder (envstacks.folderlock).
+    target = project.directory / EXPORT_FILE
+    target.unlink(missing_ok=True)
     result = _run_uv(
         project,
         "export",
@@ -250,21 +251,17 @@ def resolve_layer(
         reporter.debug(
             f"{name}: uv project {project.pyproject}:\n" + project.pyproject.read_text("utf-8")
         )
-        remove_stale_temporaries(project.directory)
         task.advance()
         task.note("resolving (uv lock)")
         uv_lock(project, python=python, layer=layer, reporter=reporter)
         task.advance()
         task.note("exporting (uv export)")
         exported = uv_export(project, python=python, layer=layer, reporter=reporter)
-        try:
-            text = exported.read_text("utf-8")
-        finally:
-            exported.unlink(missing_ok=True)
         task.advance()
         task.note("checking markers, shared packages and wheels")
         data = postprocess.postprocess(
-            tomllib.loads(text), _context(spec, layer, project, full_version, project_requires)
+            tomllib.loads(exported.read_text("utf-8")),
+            _context(spec, layer, project, full_version, project_requires),
         )
         task.advance()
     return postprocess.render(data, name)

@@ -28,8 +28,9 @@ from typing import Any, Protocol
 
 from envstacks.build.record import BuildRecord, require_current_build
 from envstacks.errors import EnvStacksError, PublishError
-from envstacks.fs import file_sha256, read_json
+from envstacks.fs import read_json
 from envstacks.layout import METADATA_DIR
+from envstacks.pack.hashcache import ArchiveHashes
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import (
     ApplicationSpec,
@@ -116,12 +117,14 @@ class PublishFolder:
         stem = f"{layer_name}-{self.platform}" if self.tag_outputs else layer_name
         return self.metadata_dir / SNIPPET_DIR / f"{stem}.json"
 
-    def published_layers(self, *, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def published_layers(
+        self, *, exclude: Iterable[str] = (), hashes: ArchiveHashes | None = None
+    ) -> list[dict[str, Any]]:
         """Every layer published here for the platform whose archive is present.
 
         A snippet counts when its file name is the one this naming mode gives its layer, it is
-        for the platform, and its archive exists with the recorded size. ``exclude`` drops
-        archive names.
+        for the platform, and its archive exists with the recorded size (and, given
+        ``hashes``, sha256). ``exclude`` drops archive names.
         """
         skipped = set(exclude)
         folder = self.metadata_dir / SNIPPET_DIR
@@ -136,7 +139,7 @@ class PublishFolder:
             archive = data.get("archive_name")
             if not isinstance(archive, str) or archive in skipped or "/" in archive:
                 continue
-            if archive_matches(self.output_dir / archive, data, check_hash=False):
+            if archive_matches(self.output_dir / archive, data, hashes=hashes):
                 layers.append(data)
         return layers
 
@@ -237,18 +240,20 @@ def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metadata.items() if key not in OUTPUT_FIELDS}
 
 
-def archive_matches(archive: Path, metadata: Mapping[str, Any], *, check_hash: bool) -> bool:
-    """Whether ``archive`` exists with the size (and, if asked, the sha256) the metadata records."""
+def archive_matches(
+    archive: Path, metadata: Mapping[str, Any], *, hashes: ArchiveHashes | None
+) -> bool:
+    """Whether ``archive`` exists with the size (and, given ``hashes``, the sha256) recorded."""
     try:
         size = archive.stat().st_size
     except OSError:
         return False
     if size != metadata.get("archive_size"):
         return False
-    if not check_hash:
+    if hashes is None:
         return True
-    hashes = metadata.get("archive_hashes")
-    return isinstance(hashes, Mapping) and hashes.get("sha256") == file_sha256(archive)
+    recorded = metadata.get("archive_hashes")
+    return isinstance(recorded, Mapping) and hashes.matches(archive, recorded.get("sha256"))
 
 
 def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:
