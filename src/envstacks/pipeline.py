@@ -233,12 +233,14 @@ def work_folders(
     """What a run is called in other runs' messages, and the folders it writes, in lock order.
 
     The order is the same for every run (requirements, build, output, export folder), so two
-    runs never wait for each other in a circle. A dry-run publish writes nothing.
+    runs never wait for each other in a circle. A dry-run publish writes nothing. The build
+    folder holds a lock file; the others are locked as folders, so that nothing is added to
+    what users commit (requirements) or ship (output and export folders).
     """
     settings = spec.settings
     publishing = request.publish is not None and not request.publish.dry_run
     folders: dict[Path, WorkFolder] = {}
-    if plan.to_lock():  # committed by users: locked as a folder, no lock file in it
+    if plan.to_lock():
         folders[settings.requirements_dir] = WorkFolder(
             path=settings.requirements_dir, lock_file=None
         )
@@ -246,10 +248,10 @@ def work_folders(
         folders.setdefault(settings.build_dir, WorkFolder(path=settings.build_dir))
     if publishing and request.publish is not None:
         output = request.publish.output_dir or settings.output_dir
-        folders.setdefault(output, WorkFolder(path=output))
+        folders.setdefault(output, WorkFolder(path=output, lock_file=None))
     if request.export is not None:
         exported = request.export.output_dir or settings.export_dir
-        folders.setdefault(exported, WorkFolder(path=exported))
+        folders.setdefault(exported, WorkFolder(path=exported, lock_file=None))
     if publishing:
         verb = "publish"
     elif request.export is not None:

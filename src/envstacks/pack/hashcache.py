@@ -3,7 +3,8 @@
 Publish checks that every archive it lists in the manifest still has the sha256 its snippet
 records: the archives it skips as unchanged, and those other runs published into the same
 folder (other layers, other builds). Reading every archive on every publish would cost seconds
-per gigabyte, so each hash computed is kept in ``<output>/.envstacks-hashes.json`` with the
+per gigabyte, so each hash computed is kept in the build folder (``archive-hashes.json``,
+by the archive's absolute path; the output folder holds only what is published) with the
 file's size, inode, device, modification and change times (nanoseconds). An archive whose five
 values are unchanged is not read again; any difference (a replaced, rewritten, copied or
 touched archive) means reading it again. ``publish --verify`` reads every archive regardless.
@@ -21,8 +22,8 @@ from typing import Any
 
 from envstacks.fs import file_sha256, read_json, write_json
 
-#: The cache file, at the top of the output folder.
-CACHE_FILE = ".envstacks-hashes.json"
+#: The cache file, at the top of the build folder.
+CACHE_FILE = "archive-hashes.json"
 _VERSION = 1
 
 
@@ -33,14 +34,16 @@ def _identity(info: os.stat_result) -> list[int]:
 class ArchiveHashes:
     """The sha256 of the archives in one output folder, read again only when a file changed."""
 
-    def __init__(self, output_dir: Path, *, verify: bool = False) -> None:
+    def __init__(self, output_dir: Path, cache: Path | None, *, verify: bool = False) -> None:
+        """Hashes of the archives in ``output_dir``, kept in ``cache`` (``None``: not kept)."""
         self.output_dir = output_dir
+        self.cache = cache
         self.verify = verify
         #: Archives whose sha256 differs from what their snippet records (for a warning).
         self.mismatched: dict[str, str] = {}
         self._entries: dict[str, Any] = {}
         self._changed = False
-        data = read_json(output_dir / CACHE_FILE)
+        data = read_json(cache) if cache is not None else None
         archives = data.get("archives") if data and data.get("version") == _VERSION else None
         if isinstance(archives, dict):
             self._entries = {
@@ -56,11 +59,11 @@ class ArchiveHashes:
             OSError: the archive cannot be read.
         """
         identity = _identity(archive.stat())
-        entry = self._entries.get(archive.name)
+        entry = self._entries.get(_key(archive))
         if not self.verify and entry is not None and entry.get("identity") == identity:
             return str(entry["sha256"])
         digest = file_sha256(archive)
-        self._keep(archive.name, identity, digest)
+        self._keep(archive, identity, digest)
         return digest
 
     def matches(self, archive: Path, expected: object) -> bool:
@@ -77,24 +80,22 @@ class ArchiveHashes:
 
     def record(self, archive: Path, sha256: str) -> None:
         """Remember the hash of an archive just written (computed before it was renamed)."""
-        self._keep(archive.name, _identity(archive.stat()), sha256)
+        self._keep(archive, _identity(archive.stat()), sha256)
         self.mismatched.pop(archive.name, None)
 
     def save(self) -> None:
         """Write the cache (only if it changed); entries of archives now gone are dropped."""
-        present = {
-            name: entry
-            for name, entry in self._entries.items()
-            if (self.output_dir / name).is_file()
-        }
+        if self.cache is None:
+            return
+        present = {name: entry for name, entry in self._entries.items() if Path(name).is_file()}
         if not self._changed and present == self._entries:
             return
-        write_json(
-            self.output_dir / CACHE_FILE,
-            {"version": _VERSION, "archives": present},
-            durable=False,
-        )
+        write_json(self.cache, {"version": _VERSION, "archives": present}, durable=False)
 
-    def _keep(self, name: str, identity: list[int], digest: str) -> None:
-        self._entries[name] = {"identity": identity, "sha256": digest}
+    def _keep(self, archive: Path, identity: list[int], digest: str) -> None:
+        self._entries[_key(archive)] = {"identity": identity, "sha256": digest}
         self._changed = True
+
+
+def _key(archive: Path) -> str:
+    return str(archive.absolute())

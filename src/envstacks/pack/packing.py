@@ -162,7 +162,7 @@ def commit_layers(
     archives' hashes are recorded) is the one their snippets record. Archives not committed
     when this fails are removed.
     """
-    hashes = hashes if hashes is not None else ArchiveHashes(folder.output_dir)
+    hashes = hashes if hashes is not None else ArchiveHashes(folder.output_dir, None)
     try:
         _drop_replaced_from_manifest(spec, packed, folder, hashes)
         for item in packed:

@@ -26,7 +26,7 @@ import pluggy
 
 from envstacks.pack import metadata as md
 from envstacks.pack.formats import get_format
-from envstacks.pack.hashcache import ArchiveHashes
+from envstacks.pack.hashcache import CACHE_FILE, ArchiveHashes
 from envstacks.pack.packing import PackedLayer, StageFunction, commit_layers, pack_layers
 from envstacks.pack.request import PublishPlan, plan_layer
 from envstacks.platforms import require_host_platform
@@ -122,7 +122,7 @@ def publish_layers(
     fmt = get_format(pm, format_name)
     host = platform or require_host_platform("publish")
     folder = md.PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
-    hashes = ArchiveHashes(output_dir, verify=verify)
+    hashes = ArchiveHashes(output_dir, spec.settings.build_dir / CACHE_FILE, verify=verify)
     plans = [
         plan_layer(spec, layer, lock_states, fmt, folder, force=force, hashes=hashes)
         for layer in layers

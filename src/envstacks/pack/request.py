@@ -72,7 +72,7 @@ def plan_layer(
         )
 
     same = request(last_build or 1)
-    hashes = hashes if hashes is not None else ArchiveHashes(output_dir)
+    hashes = hashes if hashes is not None else ArchiveHashes(output_dir, None)
     if not force and previous is not None and _still_published(previous, same, hashes):
         return PublishPlan(
             layer=layer,
