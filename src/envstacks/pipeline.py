@@ -390,6 +390,7 @@ def deploy(
     pm: pluggy.PluginManager | None = None,
     raise_on_refusal: bool = True,
     insecure: bool = False,
+    postinstall: bool = True,
 ) -> DeployResult:
     """Install published layers from a folder, manifest, URL or registry into ``target``.
 
@@ -397,7 +398,8 @@ def deploy(
     with plain HTTP for a registry away from this machine only when ``insecure``.
 
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
-    is then false) instead of raising, so a JSON summary can list them.
+    is then false) instead of raising, so a JSON summary can list them. Without
+    ``postinstall``, no code from the archives runs (layers are configured, not compiled).
     """
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
@@ -417,6 +419,7 @@ def deploy(
         pm=pm,
         reporter=reporter,
         raise_on_refusal=raise_on_refusal,
+        postinstall=postinstall,
     )
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)

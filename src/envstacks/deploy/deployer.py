@@ -24,6 +24,7 @@ import pluggy
 
 from envstacks.boundary import WorkFolder, guarded
 from envstacks.deploy.budget import require_room
+from envstacks.deploy.configure import configure_in_advance
 from envstacks.deploy.fetch import fetch_verified
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
@@ -58,6 +59,7 @@ def deploy(
     jobs: int | None = None,
     platform: str | None = None,
     raise_on_refusal: bool = True,
+    postinstall: bool = True,
 ) -> DeployResult:
     """Install the published layers of ``source`` (and the layers they need) into ``target``.
 
@@ -71,6 +73,8 @@ def deploy(
         jobs: archives fetched and unpacked at once (default: one per core).
         platform: the platform whose manifest to prefer (default: this machine's).
         raise_on_refusal: raise when a layer is refused (otherwise only report it).
+        postinstall: run each layer's ``postinstall.py`` (code from the archive). Without it,
+            layers are still configured (:mod:`envstacks.deploy.configure`), not byte-compiled.
 
     Raises:
         VerificationError: (first refusal) an archive's size or sha256 differs from the manifest.
@@ -96,7 +100,13 @@ def deploy(
             src, triage.install, target, pm=pm, reporter=reporter, jobs=jobs, refusals=refusals
         )
         installed = _place_all(
-            selected, unpacked, triage, deployment, reporter=reporter, refusals=refusals
+            selected,
+            unpacked,
+            triage,
+            deployment,
+            reporter=reporter,
+            refusals=refusals,
+            scripts=postinstall,
         )
         if not refusals:  # keep partial downloads for the next attempt to resume
             shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
@@ -250,6 +260,7 @@ def _place_all(
     *,
     reporter: Reporter,
     refusals: Refusals,
+    scripts: bool,
 ) -> tuple[str, ...]:
     """Place the unpacked layers in dependency order (runtime first); return those placed.
 
@@ -260,7 +271,7 @@ def _place_all(
     try:
         for layer in selected:
             if layer.install_target in triage.reconfigure:
-                _reconfigure(layer, deployment, reporter)
+                _reconfigure(layer, deployment, reporter, scripts=scripts)
             workdir = unpacked.pop(layer.install_target, None)
             if workdir is None:
                 continue
@@ -274,7 +285,7 @@ def _place_all(
                 )
                 shutil.rmtree(workdir, ignore_errors=True)
                 continue
-            _place(layer, workdir, deployment, reporter)
+            _place(layer, workdir, deployment, reporter, scripts=scripts)
             installed.append(layer.install_target)
     finally:
         for workdir in unpacked.values():
@@ -282,10 +293,21 @@ def _place_all(
     return tuple(installed)
 
 
-def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter: Reporter) -> None:
-    """Place one unpacked layer, recording each step so that a killed run can be undone."""
+def _place(
+    layer: ManifestLayer,
+    workdir: Path,
+    deployment: Deployment,
+    reporter: Reporter,
+    *,
+    scripts: bool,
+) -> None:
+    """Place one unpacked layer, recording each step so that a killed run can be undone.
+
+    The layer is configured before its rename; its postinstall (if ``scripts``) runs after.
+    """
     name = layer.install_target
     final = deployment.target / name
+    _configure(layer, workdir / name, final, reporter, scripts=scripts)
     aside = aside_path(final)
     before = deployment.get(name)
     new = DeployedLayer(
@@ -309,7 +331,7 @@ def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter
             workdir / name,
             final,
             aside=aside,
-            configure=lambda: _postinstall(layer, deployment.target, reporter),
+            configure=lambda: _postinstall(layer, deployment.target, reporter, scripts=scripts),
             configured=lambda: deployment.put(new),
         )
     except BaseException:
@@ -322,22 +344,43 @@ def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _reconfigure(layer: ManifestLayer, deployment: Deployment, reporter: Reporter) -> None:
-    """Run a reused layer's postinstall again: the deployment folder moved since it ran."""
+def _reconfigure(
+    layer: ManifestLayer, deployment: Deployment, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Configure a reused layer again: the deployment folder moved since it was configured."""
     name = layer.install_target
-    reporter.info(f"{name}: the deployment folder moved; running postinstall.py again")
-    _postinstall(layer, deployment.target, reporter)
+    final = deployment.target / name
+    reporter.info(f"{name}: the deployment folder moved; configuring it again")
+    _configure(layer, final, final, reporter, scripts=scripts)
+    _postinstall(layer, deployment.target, reporter, scripts=scripts)
     record = deployment.get(name)
     if record is not None:
         deployment.put(dataclasses.replace(record, path=str(deployment.target / name)))
 
 
-def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter) -> None:
+def _configure(
+    layer: ManifestLayer, layer_dir: Path, final: Path, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Write the layer's final configuration into ``layer_dir`` (the layer will be at ``final``)."""
+    what = f"layer {layer.install_target!r}"
+    configured = configure_in_advance(layer_dir, final, what=what, error=DeployError)
+    if not configured and not scripts:
+        reporter.warning(
+            f"{what} has no layer config envstacks can read, and --no-postinstall was given: "
+            f"it is not configured; run {final / 'postinstall.py'} (runtime layer first)"
+        )
+
+
+def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scripts: bool) -> None:
     """Run a placed layer's postinstall with the interpreter of its runtime layer.
+
+    Nothing runs without ``scripts`` (``deploy --no-postinstall``).
 
     Raises:
         DeployError: the script failed, or a layered env's runtime has no interpreter.
     """
+    if not scripts:
+        return
     name = layer.install_target
     with reporter.task(name, "postinstall"):
         python = postinstall_python(target, name, layer.runtime_layer)

@@ -30,6 +30,7 @@ from typing import Any
 
 from envstacks import layout, platforms
 from envstacks.build import stage_layer
+from envstacks.deploy.configure import configure_in_advance
 from envstacks.deploy.placement import aside_path, place_layer, run_postinstall
 from envstacks.errors import ExportError
 from envstacks.fs import (
@@ -183,6 +184,10 @@ def _stage_and_place(
 
         try:
             stage_layer(spec, layer, layout.env_path(spec, layer), staging, install_targets=targets)
+            # Configured before the rename: a layer is never exported unconfigured.
+            configure_in_advance(
+                staging, destination, what=f"layer {layer.build_name!r}", error=ExportError
+            )
             task.advance()
             place_layer(staging, destination, aside=aside_path(destination), configure=configure)
         finally:
