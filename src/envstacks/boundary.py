@@ -106,6 +106,15 @@ def explain(exc: OSError, *, verb: str, folders: Sequence[Path]) -> FileSystemEr
     return error
 
 
+def is_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has (next to) no space left.
+
+    For failures that reach envstacks as a program's exit status rather than an ``OSError``
+    (a layer's ``postinstall.py``), so the error can still say what to do.
+    """
+    return _shows(folder, errno.ENOSPC)
+
+
 def _folder_of(filename: str | None, folders: Sequence[Path], code: int | None) -> Path | str:
     """The run's folder the refusal concerns: the one holding ``filename``, else the likely one.
 

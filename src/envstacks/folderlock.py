@@ -37,7 +37,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from envstacks.errors import BusyError
+from envstacks.errors import BusyError, FileSystemError
+from envstacks.fs import process_alive
 from envstacks.report import Reporter
 
 #: The lock file envstacks keeps in a folder it writes (build, output and export folders).
@@ -157,12 +158,14 @@ class _LockHandle:
         self.fd = fd
         self.writable = writable
         self.locked = False
+        self.recorded = False
 
     @classmethod
     def open(cls, folder: Path, lock_file: str | None) -> _LockHandle:
         """Open the lock file (created if missing), read-only where the folder is, or the folder.
 
         Raises:
+            FileSystemError: the lock file's name is taken by a symbolic link.
             OSError: neither could be opened.
         """
         flags = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -177,6 +180,13 @@ class _LockHandle:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | flags, 0o666)
             return cls(fd, writable=True)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise FileSystemError(
+                    f"{path} is a symbolic link, not envstacks' lock file; it was not followed",
+                    hint="remove it (envstacks makes the file again), then run again",
+                    errno=exc.errno,
+                    filename=str(path),
+                ) from exc
             if exc.errno not in _READ_ONLY:
                 raise
             for candidate in (path, folder):  # a folder this process may only read
@@ -207,9 +217,12 @@ class _LockHandle:
         """Who holds the lock, as the lock file says (``publish (process 4242)``)."""
         try:
             info = json.loads(os.pread(self.fd, 4096, 0)) if not _WINDOWS else _read_start(self.fd)
-            return f"{info['verb']} (process {int(info['pid'])})"
+            pid = int(info["pid"])
+            if process_alive(pid):  # else written by a holder that died (the OS freed its lock)
+                return f"{info['verb']} (process {pid})"
         except (OSError, ValueError, TypeError, KeyError, RecursionError):
-            return "envstacks process"
+            pass
+        return "envstacks process"
 
     def record(self, verb: str) -> None:
         """Write this process's id and verb into a lock file it may write (for the message)."""
@@ -223,6 +236,7 @@ class _LockHandle:
             os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
             os.write(self.fd, data)
+            self.recorded = True
 
     def unlock(self) -> None:
         """Release the lock (closing the handle would too)."""
@@ -230,6 +244,8 @@ class _LockHandle:
             return
         self.locked = False
         with contextlib.suppress(OSError):
+            if self.recorded:  # a later holder that cannot write must not show our name
+                os.ftruncate(self.fd, 0)
             if _WINDOWS:
                 import msvcrt  # noqa: PLC0415
 

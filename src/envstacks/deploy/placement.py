@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envstacks import proc
+from envstacks.boundary import is_full
 from envstacks.deploy.record import LEGACY_ASIDE_PREFIX, DeployedLayer, Deployment, legacy_aside
-from envstacks.errors import EnvStacksError
+from envstacks.errors import EnvStacksError, NoSpaceError
 from envstacks.fs import discard, fsync_dir, remove_stale_temporaries, temporary_name
 from envstacks.layout import LAYER_CONFIG, POSTINSTALL
 from envstacks.report import Reporter
@@ -135,14 +136,25 @@ def run_postinstall(
     if not script.is_file():
         reporter.warning(f"{what} has no {POSTINSTALL}; not configured")
         return
-    proc.run(
-        # -I: ignore PYTHON* settings and the user's site-packages.
-        [python, "-X", "utf8", "-I", script],
-        cwd=layer_dir,
-        reporter=reporter,
-        what=f"run {POSTINSTALL} of {what}",
-        error=error,
-    )
+    try:
+        proc.run(
+            # -I: ignore PYTHON* settings and the user's site-packages.
+            [python, "-X", "utf8", "-I", script],
+            cwd=layer_dir,
+            reporter=reporter,
+            what=f"run {POSTINSTALL} of {what}",
+            error=error,
+        )
+    except EnvStacksError as exc:
+        if not is_full(layer_dir.parent):
+            raise
+        # The script's own OSError arrives as an exit status: say what it means and the fix.
+        raise NoSpaceError(
+            f"{what}: {POSTINSTALL} failed: the file system of {layer_dir.parent} is full; "
+            f"{exc.message}",
+            hint="free some space there (or use a folder on another file system), then run "
+            "again; the layer was not left half-configured under its name",
+        ) from exc
 
 
 def postinstall_python(target: Path, install_target: str, runtime_layer: str) -> Path | None:
