@@ -51,22 +51,22 @@ def guarded(verb: str, folders: Sequence[WorkFolder], reporter: Reporter) -> Ite
         FileSystemError: (a subclass) the file system refused a write inside the block.
         BusyError: another run held a folder longer than the wait allowed.
     """
-    with contextlib.ExitStack() as stack:
-        for folder in folders:
-            stack.enter_context(
-                folderlock.hold(
-                    folder.path, verb=verb, reporter=reporter, lock_file=folder.lock_file
+    try:
+        with contextlib.ExitStack() as stack:
+            for folder in folders:
+                stack.enter_context(
+                    folderlock.hold(
+                        folder.path, verb=verb, reporter=reporter, lock_file=folder.lock_file
+                    )
                 )
-            )
-        try:
             yield
-        except FileSystemError:
+    except FileSystemError:
+        raise
+    except OSError as exc:
+        error = explain(exc, verb=verb, folders=[folder.path for folder in folders])
+        if error is None:
             raise
-        except OSError as exc:
-            error = explain(exc, verb=verb, folders=[folder.path for folder in folders])
-            if error is None:
-                raise
-            raise error from exc
+        raise error from exc
 
 
 def explain(exc: OSError, *, verb: str, folders: Sequence[Path]) -> FileSystemError | None:
@@ -75,7 +75,7 @@ def explain(exc: OSError, *, verb: str, folders: Sequence[Path]) -> FileSystemEr
     filename = os.fsdecode(exc.filename) if exc.filename is not None else None
     where = _folder_of(filename, folders, code)
     writing = f" (at {filename})" if filename is not None and filename != str(where) else ""
-    kept = "; what was being written was removed, nothing half-made is left under a final name"
+    kept = "; nothing half-made was left under a final name"
     again = f"run {verb} again"
     error: FileSystemError
     if code in (errno.ENOSPC, errno.EDQUOT):
@@ -128,15 +128,30 @@ def _folder_of(filename: str | None, folders: Sequence[Path], code: int | None) 
             return max(inside, key=lambda folder: len(folder.parts))
         return path.parent
     suspects = [folder for folder in folders if _shows(folder, code)]
+    if not suspects and code in (errno.ENOSPC, errno.EDQUOT) and folders:
+        # What the failed write made is removed by now: the fullest file system is the one.
+        suspects = [min(folders, key=_free_space)]
     chosen = suspects or list(folders)
     return chosen[0] if len(chosen) == 1 else " or ".join(str(folder) for folder in chosen)
 
 
+def _free_space(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(_existing(folder)).free
+    except OSError:
+        return 1 << 62
+
+
+def _existing(folder: Path) -> Path:
+    """``folder``, or its nearest existing parent."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
 def _shows(folder: Path, code: int | None) -> bool:
     """Whether ``folder``'s file system shows the condition ``code`` stands for."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = _existing(folder)
     try:
         if code in (errno.ENOSPC, errno.EDQUOT):
             return shutil.disk_usage(probe).free < _NEARLY_FULL

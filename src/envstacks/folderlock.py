@@ -169,8 +169,11 @@ class _LockHandle:
             OSError: neither could be opened.
         """
         flags = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-        with contextlib.suppress(OSError):
+        try:
             folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            if not folder.is_dir():
+                raise
         if lock_file is None and not _WINDOWS:
             return cls(os.open(folder, os.O_RDONLY | flags), writable=False)
         path = folder / (lock_file or LOCK_FILE)
