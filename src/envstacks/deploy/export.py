@@ -36,7 +36,6 @@ from envstacks.errors import ExportError
 from envstacks.fs import (
     read_json,
     remove_path,
-    remove_stale_temporaries,
     temporary_name,
     write_json,
 )
@@ -85,7 +84,7 @@ def export_layers(
     wanted = {layer.build_name: _metadata(spec, layer, lock_states, platform) for layer in ordered}
     _check_lower_layers(spec, ordered, folder.output_dir, targets)
     folder.output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in remove_stale_temporaries(folder.output_dir):
+    for stale in folder.remove_stale_temporaries():
         reporter.debug(f"removed {stale}, left by an interrupted export")
     results = {
         layer.build_name: _export_one(

@@ -23,7 +23,7 @@ from envstacks.boundary import is_full
 from envstacks.deploy.record import LEGACY_ASIDE_PREFIX, DeployedLayer, Deployment, legacy_aside
 from envstacks.errors import EnvStacksError, NoSpaceError
 from envstacks.fs import discard, fsync_dir, remove_stale_temporaries, temporary_name
-from envstacks.layout import LAYER_CONFIG, POSTINSTALL
+from envstacks.layout import LAYER_CONFIG, METADATA_DIR, POSTINSTALL
 from envstacks.report import Reporter
 
 
@@ -94,8 +94,9 @@ def recover(deployment: Deployment, reporter: Reporter) -> None:
             f"layer {name!r} was left half-deployed by an interrupted deploy; "
             + ("restored the previous version" if restored is not None else "removed it")
         )
-    for path in remove_stale_temporaries(target):
-        reporter.debug(f"removed {path.name}, left by an interrupted deploy")
+    for folder in (target, target / METADATA_DIR):  # the record is written through temporaries
+        for path in remove_stale_temporaries(folder):
+            reporter.debug(f"removed {path.name}, left by an interrupted deploy")
     for entry in list(target.iterdir()):  # left unrestored by envstacks before ``aside``
         if entry.name.startswith(LEGACY_ASIDE_PREFIX):
             discard(entry)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from envstacks.build.record import BuildRecord, require_current_build
 from envstacks.errors import EnvStacksError, PublishError
-from envstacks.fs import read_json
+from envstacks.fs import read_json, remove_stale_temporaries
 from envstacks.layout import METADATA_DIR
 from envstacks.pack.hashcache import ArchiveHashes
 from envstacks.sourcetree import module_hash
@@ -112,10 +112,23 @@ class PublishFolder:
             return f"{install_target}-{self.platform}-{build}{suffix}"
         return f"{install_target}{suffix}"
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove what dead runs left in the folder and its metadata folders; what was removed."""
+        return [
+            path
+            for place in (self.output_dir, self.metadata_dir, self.snippet_dir)
+            for path in remove_stale_temporaries(place)
+        ]
+
+    @property
+    def snippet_dir(self) -> Path:
+        """``<output>/__venvstacks__/env_metadata``."""
+        return self.metadata_dir / SNIPPET_DIR
+
     def snippet_path(self, layer_name: str) -> Path:
         """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
         stem = f"{layer_name}-{self.platform}" if self.tag_outputs else layer_name
-        return self.metadata_dir / SNIPPET_DIR / f"{stem}.json"
+        return self.snippet_dir / f"{stem}.json"
 
     def published_layers(
         self, *, exclude: Iterable[str] = (), hashes: ArchiveHashes | None = None
@@ -127,7 +140,7 @@ class PublishFolder:
         ``hashes``, sha256). ``exclude`` drops archive names.
         """
         skipped = set(exclude)
-        folder = self.metadata_dir / SNIPPET_DIR
+        folder = self.snippet_dir
         layers: list[dict[str, Any]] = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
             data = read_json(path)

@@ -70,7 +70,7 @@ def pack_layers(
     :func:`envstacks.build.stage_layer`.
     """
     folder.output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder.output_dir)
+    folder.remove_stale_temporaries()
     remove_stale_temporaries(spec.settings.build_dir)
     if not plans:
         return []
