@@ -12,7 +12,6 @@ the same archive (reused) and those to install, then
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import shutil
@@ -44,6 +43,7 @@ from envstacks.layout import METADATA_DIR
 from envstacks.pack.formats import format_for_archive
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
+from envstacks.workers import Cancellation, run_parallel
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"
@@ -199,37 +199,57 @@ def _unpack_all(
     """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
 
     A layer whose archive is refused (verification, unsafe content, missing) joins
-    ``refusals``; any other failure removes every work folder and propagates.
+    ``refusals``; any other failure (or Ctrl-C) stops the other layers at their next chunk,
+    removes every work folder and propagates.
     """
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(layers) or 1))
+
+    def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
+        try:
+            return layer.install_target, _unpack_one(
+                src, layer, target, pm=pm, reporter=reporter, cancellation=cancellation
+            )
+        except DeployError as exc:  # a refusal: the other layers go on
+            return layer.install_target, exc
+
+    done = run_parallel(
+        unpack,
+        layers,
+        workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
+        name="deploy",
+        undo=_drop_work_folder,
+    )
     unpacked: dict[str, Path] = {}
-    failure: BaseException | None = None
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool:
-        futures = {
-            pool.submit(_unpack_one, src, layer, target, pm=pm, reporter=reporter): layer
-            for layer in layers
-        }
-        for future in concurrent.futures.as_completed(futures):
-            layer = futures[future]
-            try:
-                unpacked[layer.install_target] = future.result()
-            except DeployError as exc:
-                refusals.add(layer.install_target, exc)
-            except BaseException as exc:  # cleaned up and re-raised below
-                failure = failure or exc
-    if failure is not None:
-        for workdir in unpacked.values():
-            shutil.rmtree(workdir, ignore_errors=True)
-        raise failure
+    for name, outcome in done:
+        if isinstance(outcome, Path):
+            unpacked[name] = outcome
+        else:
+            refusals.add(name, outcome)
     return unpacked
 
 
+#: A layer's install target and its work folder, or the error that refused it.
+_Unpacked = tuple[str, Path | DeployError]
+
+
+def _drop_work_folder(item: _Unpacked) -> None:
+    """Remove the work folder of a layer unpacked before the run failed."""
+    if isinstance(item[1], Path):
+        shutil.rmtree(item[1], ignore_errors=True)
+
+
 def _unpack_one(
-    src: Source, layer: ManifestLayer, target: Path, *, pm: pluggy.PluginManager, reporter: Reporter
+    src: Source,
+    layer: ManifestLayer,
+    target: Path,
+    *,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    cancellation: Cancellation,
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
     archive = fetch_verified(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    cancellation.check()
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()
     try:
@@ -241,7 +261,7 @@ def _unpack_one(
                 install_target=layer.install_target,
                 archive_name=layer.archive_name,
                 target=target,
-                task=task,
+                task=cancellation.watch(task),
                 unpacked_size=layer.unpacked_size,
                 unpacked_entries=layer.unpacked_entries,
             )
