@@ -39,12 +39,7 @@ class UnpackBudget:
             UnsafeArchiveError: the archive holds more entries than its manifest records.
         """
         self.created += 1
-        if self.entry_limit is not None and self.created > self.entry_limit:
-            raise self._refuse(
-                name,
-                f"the archive holds more than the {self.entry_limit} entries "
-                "its manifest records (unpacked_entries)",
-            )
+        self._within(name, self.created, self.entry_limit, "unpacked_entries", "holds more than")
 
     def wrote(self, name: str, amount: int) -> None:
         """Count ``amount`` more bytes written for the file ``name``.
@@ -53,11 +48,15 @@ class UnpackBudget:
             UnsafeArchiveError: the archive expands beyond the size its manifest records.
         """
         self.written += amount
-        if self.size_limit is not None and self.written > self.size_limit:
+        self._within(name, self.written, self.size_limit, "unpacked_size", "expands beyond")
+
+    def _within(self, name: str, count: int, limit: int | None, field: str, verb: str) -> None:
+        if limit is not None and count > limit:
+            unit = "entries" if field == "unpacked_entries" else "bytes"
             raise self._refuse(
                 name,
-                f"the archive expands beyond the {self.size_limit} bytes its manifest "
-                "records (unpacked_size); unpacking stopped there",
+                f"the archive {verb} the {limit} {unit} its manifest records ({field}); "
+                "unpacking stopped there",
             )
 
     def counted(self, destination: BinaryIO, name: str) -> BinaryIO:
