@@ -13,6 +13,7 @@ from envstacks.errors import (
     FileSystemError,
     NameTooLongError,
     NoSpaceError,
+    NotAFolderError,
     ReadOnlyError,
 )
 from envstacks.report import RecordingReporter
@@ -26,8 +27,8 @@ BUILD, OUTPUT = Path("/work/project/_build"), Path("/srv/dist")
         (errno.ENOSPC, NoSpaceError, "no space left on the file system of", "free some space"),
         (errno.EDQUOT, NoSpaceError, "no disk quota left on the file system of", "free some"),
         (errno.EROFS, ReadOnlyError, "is on a read-only file system", "choose a writable folder"),
-        (errno.EACCES, AccessDeniedError, "permission denied in", "give this user write access"),
-        (errno.EPERM, AccessDeniedError, "permission denied in", "give this user write access"),
+        (errno.EACCES, AccessDeniedError, "permission denied in", "give this user access"),
+        (errno.EPERM, AccessDeniedError, "permission denied in", "give this user access"),
         (errno.ENAMETOOLONG, NameTooLongError, "longer than the file system allows", "shorter"),
     ],
 )
@@ -56,3 +57,19 @@ def test_guarded_raises_the_clear_error_and_lets_others_through(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "f"))
     with pytest.raises(KeyError), guarded("deploy", folders, RecordingReporter()):
         raise KeyError("a bug stays a bug")
+
+
+@pytest.mark.parametrize("below", [False, True], ids=["the-folder", "a-parent"])
+def test_a_file_where_a_folder_must_be(tmp_path, below):
+    blocker = tmp_path / "dist"
+    blocker.write_text("not a folder\n")
+    wanted = blocker / "sub" if below else blocker
+    folders = [WorkFolder(path=wanted, lock_file=None)]
+    with (
+        pytest.raises(NotAFolderError) as caught,
+        guarded("publish", folders, RecordingReporter()),
+    ):
+        pass  # holding the folder makes it
+    assert caught.value.message.startswith(f"publish: {blocker} is a file, but a folder is needed")
+    assert caught.value.hint is not None and "move it away" in caught.value.hint
+    assert blocker.read_text() == "not a folder\n"

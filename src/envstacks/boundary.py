@@ -3,7 +3,8 @@
 The orchestrator (:func:`envstacks.pipeline.run`) and deploy (:func:`envstacks.deploy.deploy`)
 each pass through :func:`guarded` once: it holds the run's folders for its whole duration
 (:mod:`envstacks.folderlock`), and when the file system refuses a write anywhere inside (a full
-disk, a read-only file system, a permission, a name too long), the ``OSError`` becomes one
+disk, a read-only file system, a permission, a name too long, a file where a folder must
+be), the ``OSError`` becomes one
 :class:`~envstacks.errors.FileSystemError` naming the folder and the fix, instead of reaching a
 front-end as an unexplained failure. Nothing below needs its own ``try``/``except`` for these:
 every stage writes through :mod:`envstacks.fs` (temporary names, then renames), so what a
@@ -27,6 +28,7 @@ from envstacks.errors import (
     FileSystemError,
     NameTooLongError,
     NoSpaceError,
+    NotAFolderError,
     ReadOnlyError,
 )
 from envstacks.report import Reporter
@@ -92,7 +94,12 @@ def explain(exc: OSError, *, verb: str, folders: Sequence[Path]) -> FileSystemEr
     elif code in (errno.EACCES, errno.EPERM):
         error = AccessDeniedError(
             f"{verb}: permission denied in {where}{writing}{kept}",
-            hint=f"give this user write access there (or choose another folder), then {again}",
+            hint=f"give this user access there (or choose another folder), then {again}",
+        )
+    elif code in (errno.EEXIST, errno.ENOTDIR) and (blocker := _file_in_the_way(filename)):
+        error = NotAFolderError(
+            f"{verb}: {blocker} is a file, but a folder is needed there{kept}",
+            hint=f"move it away (or choose another folder), then {again}",
         )
     elif code == errno.ENAMETOOLONG:
         error = NameTooLongError(
@@ -104,6 +111,17 @@ def explain(exc: OSError, *, verb: str, folders: Sequence[Path]) -> FileSystemEr
         return None
     error.errno, error.filename = code, filename
     return error
+
+
+def _file_in_the_way(filename: str | None) -> Path | None:
+    """The file (not folder) at ``filename`` or above it, which keeps a folder from being made."""
+    if filename is None:
+        return None
+    path = Path(filename)
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def is_full(folder: Path) -> bool:

@@ -114,3 +114,7 @@ class AccessDeniedError(FileSystemError):
 
 class NameTooLongError(FileSystemError):
     """A file name or path is longer than the file system allows (``ENAMETOOLONG``)."""
+
+
+class NotAFolderError(FileSystemError):
+    """A file stands where a folder is needed (``EEXIST`` or ``ENOTDIR`` on making a folder)."""

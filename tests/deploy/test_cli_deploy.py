@@ -82,3 +82,15 @@ def test_no_postinstall_runs_no_code_from_the_archives(
     assert not (target / "postinstall-order.txt").exists()
     assert f"home = {target / RUNTIME / 'bin'}" in (target / "app-one" / "pyvenv.cfg").read_text()
     assert "installed: app-one" in capsys.readouterr().out
+
+
+def test_a_target_that_is_a_file_is_a_clear_error(
+    publish_layers_to, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = publish_layers_to(tmp_path / "out")
+    target = tmp_path / "target"
+    target.write_text("a file\n")
+    assert main(["deploy", str(output), "--target", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: deploy: {target} is a file, but a folder is needed there" in err
+    assert "bug in envstacks" not in err

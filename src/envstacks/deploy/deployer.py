@@ -82,7 +82,6 @@ def deploy(
         DeployError: the source, the manifest, the deployment record or a postinstall failed.
     """
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
-    target.mkdir(parents=True, exist_ok=True)
     platform = platform if platform is not None else host_platform()
     refusals = Refusals()
     with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
