@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envstacks import layout
+from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
 from envstacks.plan import Op, Plan, Request, make_plan
@@ -56,6 +57,8 @@ class PublishOptions:
     push_to: str | None = None
     #: Allow plain HTTP for a registry not on this machine.
     insecure: bool = False
+    #: Read every archive in the output folder again to check its sha256.
+    verify: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,13 +206,17 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     plan = plan if plan is not None else session.plan(request.plan)
     if request.locks_must_be_valid is not None:
         _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
-    locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
-    built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
-    published = publish(session, plan, request.publish) if request.publish is not None else None
-    pushed = None
-    if published is not None and request.publish is not None and request.publish.push_to:
-        pushed = push(session, published, request.publish)
-    exported = tuple(export(session, plan, request.export)) if request.export is not None else ()
+    verb, folders = work_folders(session.spec, plan, request)
+    with guarded(verb, folders, session.reporter):
+        locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
+        built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+        published = publish(session, plan, request.publish) if request.publish is not None else None
+        pushed = None
+        if published is not None and request.publish is not None and request.publish.push_to:
+            pushed = push(session, published, request.publish)
+        exported = (
+            tuple(export(session, plan, request.export)) if request.export is not None else ()
+        )
     return StackResult(
         plan=plan,
         locked=locked,
@@ -218,6 +225,40 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
         pushed=pushed,
         exported=exported,
     )
+
+
+def work_folders(
+    spec: StackSpec, plan: Plan, request: StackRequest
+) -> tuple[str, list[WorkFolder]]:
+    """What a run is called in other runs' messages, and the folders it writes, in lock order.
+
+    The order is the same for every run (requirements, build, output, export folder), so two
+    runs never wait for each other in a circle. A dry-run publish writes nothing. The build
+    folder holds a lock file; the others are locked as folders, so that nothing is added to
+    what users commit (requirements) or ship (output and export folders).
+    """
+    settings = spec.settings
+    publishing = request.publish is not None and not request.publish.dry_run
+    folders: dict[Path, WorkFolder] = {}
+    if plan.to_lock():
+        folders[settings.requirements_dir] = WorkFolder(
+            path=settings.requirements_dir, lock_file=None
+        )
+    if plan.to_lock() or plan.to_build() or publishing or request.export is not None:
+        folders.setdefault(settings.build_dir, WorkFolder(path=settings.build_dir))
+    if publishing and request.publish is not None:
+        output = request.publish.output_dir or settings.output_dir
+        folders.setdefault(output, WorkFolder(path=output, lock_file=None))
+    if request.export is not None:
+        exported = request.export.output_dir or settings.export_dir
+        folders.setdefault(exported, WorkFolder(path=exported, lock_file=None))
+    if publishing:
+        verb = "publish"
+    elif request.export is not None:
+        verb = "local-export"
+    else:
+        verb = "build" if plan.to_build() else "lock"
+    return verb, list(folders.values())
 
 
 def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> list[LockResult]:
@@ -294,6 +335,7 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
         tag_outputs=options.tag_outputs,
         force=options.force,
         dry_run=options.dry_run,
+        verify=options.verify,
     )
     for item in (item for item in result.layers if item.status == "published"):
         path, metadata = item.archive_path, item.metadata
@@ -348,6 +390,7 @@ def deploy(
     pm: pluggy.PluginManager | None = None,
     raise_on_refusal: bool = True,
     insecure: bool = False,
+    postinstall: bool = True,
 ) -> DeployResult:
     """Install published layers from a folder, manifest, URL or registry into ``target``.
 
@@ -355,7 +398,8 @@ def deploy(
     with plain HTTP for a registry away from this machine only when ``insecure``.
 
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
-    is then false) instead of raising, so a JSON summary can list them.
+    is then false) instead of raising, so a JSON summary can list them. Without
+    ``postinstall``, no code from the archives runs (layers are configured, not compiled).
     """
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
@@ -375,6 +419,7 @@ def deploy(
         pm=pm,
         reporter=reporter,
         raise_on_refusal=raise_on_refusal,
+        postinstall=postinstall,
     )
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)

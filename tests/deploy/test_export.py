@@ -251,7 +251,8 @@ def test_failed_postinstall_puts_the_previous_export_back(
     inode = (app / "pyvenv.cfg").stat().st_ino
 
     def failing(layer_dir: Path, **kwargs: object) -> None:
-        assert layer_dir == app and not (app / "pyvenv.cfg").exists()  # the new copy, unconfigured
+        # The new copy, already configured before its rename (its own pyvenv.cfg).
+        assert layer_dir == app and (app / "pyvenv.cfg").stat().st_ino != inode
         raise ExportError("postinstall failed on purpose")
 
     monkeypatch.setattr(export_module, "run_postinstall", failing)

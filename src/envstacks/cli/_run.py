@@ -85,7 +85,7 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 def publish_options(
     opts: argparse.Namespace, *, force: bool, dry_run: bool = False
 ) -> pipeline.PublishOptions:
-    """``--output-dir``, ``--format``, ``--tag-outputs``, ``--to`` and ``--insecure``."""
+    """``--output-dir``, ``--format``, ``--tag-outputs``, ``--verify``, ``--to``, ``--insecure``."""
     return pipeline.PublishOptions(
         output_dir=output_dir(opts),
         format_name=opts.format_name,
@@ -94,6 +94,7 @@ def publish_options(
         dry_run=dry_run,
         push_to=opts.push_to,
         insecure=opts.insecure,
+        verify=getattr(opts, "verify", False),
     )
 
 

@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "deploy only matching layers and the layers they need (repeatable)",
     )
     add_insecure(parser)
+    parser.add_argument(
+        "--no-postinstall",
+        dest="postinstall",
+        action="store_false",
+        help="run no code from the archives: write each layer's pyvenv.cfg but do not run its "
+        "postinstall.py (no byte-compiling)",
+    )
     add_json(parser)
 
 
@@ -48,6 +55,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         # With --json, refusals are part of the summary (and the exit status), not an error.
         raise_on_refusal=not opts.json,
         insecure=opts.insecure,
+        postinstall=opts.postinstall,
     )
     if opts.json:
         print_json(inv.out, result)

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be published and stop"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every archive in the output folder, even those unchanged since last hashed",
+    )
     opt.add_also(parser, "publish")
     opt.add_show_options(parser)
 

@@ -166,7 +166,7 @@ def _open_local(path: Path, *, platform: str | None) -> FolderSource:
         raise DeployError(f"deploy source {path}: no such file or folder")
     try:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DeployError(f"manifest {manifest_path}: cannot be read as JSON ({exc})") from exc
     return FolderSource(manifest_location=str(manifest_path), manifest=data, folder=folder)
 
@@ -188,7 +188,7 @@ def _open_remote(url: str, *, platform: str | None, reporter: Reporter) -> HttpS
             continue
         try:
             data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise DeployError(f"manifest {candidate}: not JSON ({exc})") from exc
         return HttpSource(manifest_location=candidate, manifest=data, base_url=base)
     raise DeployError(

@@ -123,7 +123,7 @@ def read_meta(path: Path) -> LockMeta | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise LockError(f"{path}: unreadable lock metadata: {exc}") from exc
     try:
         extra = data.get("envstacks") or {}
