@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from envstacks import layout
 from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.plan import LayerOps, Op, Plan, Request, make_plan, unmatched_note
+from envstacks.readiness import require_built
 
 if TYPE_CHECKING:
     import pluggy
@@ -37,9 +38,20 @@ if TYPE_CHECKING:
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
 
-#: Builds the project's own wheel: ``(project root, output folder) -> wheel path``. Each
-#: front-end has its own (hatchling's builder, PDM's, a PEP 517 build in the CLI).
-WheelBuilder = Callable[[Path, Path], Path]
+
+class WheelBuilder(Protocol):
+    """Builds the project's own wheel; each front-end has its own.
+
+    Hatchling's builder under Hatch, PDM's under PDM, a PEP 517 ``uv build`` in the CLI.
+    """
+
+    def __call__(self, project_root: Path, out_dir: Path, *, python: Path) -> Path:
+        """Build the wheel of ``project_root`` into a fresh ``out_dir``; return its path.
+
+        ``python`` is the interpreter of the runtime layer the wheel goes into: compiled
+        extensions must be built for it, not for the Python running the front-end.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +136,8 @@ class Session:
         self.pm = pm if pm is not None else get_plugin_manager()
         self.project_wheel_builder = project_wheel_builder
         self._lock_states: Mapping[str, LockState] | None = None
-        self._project_wheel: Path | None = None
+        #: The project's wheel for each runtime (build name) that needed one.
+        self._project_wheels: dict[str, Path] = {}
 
     def lock_states(self) -> Mapping[str, LockState]:
         """The lock state of every enabled layer (read from the files once; uv never runs)."""
@@ -134,24 +147,44 @@ class Session:
             self._lock_states = lock_states(self.spec)
         return self._lock_states
 
-    def project_wheel(self, layers: Sequence[LayerSpec]) -> Path | None:
-        """The project's wheel if one of ``layers`` ships the project (built once per session)."""
+    def project_wheels(self, layers: Sequence[LayerSpec]) -> dict[str, Path]:
+        """The project's wheel for the runtime of each of ``layers`` that ships the project.
+
+        Keyed by the runtime's build name. Each wheel is built once per session, with the
+        runtime's own interpreter (provisioned if needed), so compiled extensions match the
+        layer; a pure-Python wheel (``py3-none-any``) serves every runtime.
+        """
         from envstacks.lock.project import requires_project  # noqa: PLC0415
 
-        if not any(requires_project(self.spec, layer) for layer in layers):
-            return None
-        if self._project_wheel is None and self.project_wheel_builder is not None:
-            out = self.spec.settings.build_dir / "project-wheel"
-            with self.reporter.task(self.spec.project_name or "project", "build wheel"):
-                self._project_wheel = self.project_wheel_builder(self.spec.root, out)
-            self.reporter.info(f"built the project's wheel {self._project_wheel.name}")
-        return self._project_wheel
+        if self.project_wheel_builder is None:
+            return {}
+        runtimes: dict[str, RuntimeSpec] = {}
+        for layer in layers:
+            if requires_project(self.spec, layer):
+                runtime = self.spec.runtime_of(layer)
+                runtimes[runtime.build_name] = runtime
+        for name, runtime in runtimes.items():
+            if name not in self._project_wheels:
+                pure = [w for w in self._project_wheels.values() if w.name.endswith("none-any.whl")]
+                self._project_wheels[name] = pure[0] if pure else self._build_wheel(runtime)
+        return {name: self._project_wheels[name] for name in runtimes}
+
+    def _build_wheel(self, runtime: RuntimeSpec) -> Path:
+        assert self.project_wheel_builder is not None
+        python = _lock_python(self, runtime)
+        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        with self.reporter.task(self.spec.project_name or "project", "build wheel"):
+            wheel = self.project_wheel_builder(self.spec.root, out, python=python)
+        self.reporter.info(f"built the project's wheel {wheel.name} for {runtime.build_name}")
+        return wheel
 
     def plan(self, request: Request) -> Plan:
         """The plan for ``request``; patterns that matched nothing are warned about."""
         plan = make_plan(self.spec, request)
         for pattern in plan.unmatched:
-            self.reporter.warning(f"no layer matches {pattern!r}")
+            self.reporter.warning(
+                f"no layer matches {pattern!r}{unmatched_note(self.spec, pattern)}"
+            )
         return plan
 
     def status(self, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
@@ -210,6 +243,14 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     with guarded(verb, folders, session.reporter):
         locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
         built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+        if request.publish is not None or request.export is not None:
+            require_built(
+                session.spec,
+                session.layers([ops.name for ops in plan.to_publish()]),
+                session.lock_states(),
+                include=request.plan.include,
+                verb="publish" if request.publish is not None else "export",
+            )
         published = publish(session, plan, request.publish) if request.publish is not None else None
         pushed = None
         if published is not None and request.publish is not None and request.publish.push_to:
@@ -266,27 +307,27 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     from envstacks.lock import LockOptions, LockRequest, lock_layers  # noqa: PLC0415
 
     spec = session.spec
-    planned = plan.to_lock()
     options = options or LockOptions()
-    wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
     # The session's states are reused (no second check of the layers below) and updated as
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
-    results = lock_layers(
-        spec,
-        [
-            LockRequest(
-                layer=spec.layer(ops.name), if_needed=ops.lock is Op.IF_NEEDED, reset=ops.reset_lock
-            )
-            for ops in planned
-        ],
-        python_for=functools.partial(_lock_python, session),
-        options=options,
-        reporter=session.reporter,
-        states=states,
-    )
+    results: list[LockResult] = []
+    for wheel, planned in _by_project_wheel(session, plan.to_lock()):
+        results += lock_layers(
+            spec,
+            [
+                LockRequest(
+                    layer=spec.layer(ops.name),
+                    if_needed=ops.lock is Op.IF_NEEDED,
+                    reset=ops.reset_lock,
+                )
+                for ops in planned
+            ],
+            python_for=functools.partial(_lock_python, session),
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+            reporter=session.reporter,
+            states=states,
+        )
     session.lock_states_changed(states)
     for r in results:
         session.notify_layer(
@@ -300,19 +341,17 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
     from envstacks.build import BuildOptions, build_layers  # noqa: PLC0415
 
     spec = session.spec
-    layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
     options = options or BuildOptions()
-    wheel = session.project_wheel([layer for layer, _ in layers])
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
-    results = build_layers(
-        spec,
-        layers,
-        lock_states=session.lock_states(),
-        pm=session.pm,
-        reporter=session.reporter,
-        options=options,
-    )
+    results: list[BuildResult] = []
+    for wheel, planned in _by_project_wheel(session, plan.to_build()):
+        results += build_layers(
+            spec,
+            [(spec.layer(ops.name), ops.build) for ops in planned],
+            lock_states=session.lock_states(),
+            pm=session.pm,
+            reporter=session.reporter,
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+        )
     for result in results:
         session.notify_layer("envstacks_layer_built", result.layer, env_path=result.env_path)
     return results
@@ -436,6 +475,27 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
     )
+
+
+def _by_project_wheel(
+    session: Session, planned: Sequence[LayerOps]
+) -> list[tuple[Path | None, list[LayerOps]]]:
+    """The planned layers in groups that share one project wheel, each with that wheel.
+
+    One group (the usual case) unless layers on runtimes needing different wheels (compiled
+    for different Pythons) ship the project; runtimes are independent, so each group can be
+    locked and built on its own. Layers that do not ship the project join the first group.
+    """
+    spec = session.spec
+    wheels = session.project_wheels(session.layers([ops.name for ops in planned]))
+    distinct = list(dict.fromkeys(wheels.values()))
+    if len(distinct) <= 1:
+        return [(distinct[0] if distinct else None, list(planned))] if planned else []
+    groups: dict[Path, list[LayerOps]] = {wheel: [] for wheel in distinct}
+    for ops in planned:
+        wheel = wheels.get(spec.runtime_of(spec.layer(ops.name)).build_name, distinct[0])
+        groups[wheel].append(ops)
+    return [(wheel, group) for wheel, group in groups.items() if group]
 
 
 def _lock_python(session: Session, runtime: RuntimeSpec) -> Path:
