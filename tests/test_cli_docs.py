@@ -38,11 +38,7 @@ def test_every_option_is_documented_in_its_section() -> None:
         for action in parser._actions:
             for option in action.option_strings:
                 if option.startswith("--") and option not in ("--help",):
-                    text = sections[name] + (
-                        shared
-                        if option in SHARED
-                        else ""
-                    )
+                    text = sections[name] + (shared if option in SHARED else "")
                     if f"`{option}" not in text and f" {option}" not in text:
                         missing.append(f"{name} {option}")
     assert not missing, f"undocumented options: {missing}"

@@ -272,8 +272,9 @@ def _report(
         )
 
 
-#: A feature version written in a name: ``3.12`` or ``3_12``, not part of a longer number.
-_NAMED_VERSION = re.compile(r"(?<![\d.])(\d+)[._](\d+)(?![\d])")
+#: A Python feature version written in a name: ``3.12`` or ``3_12``, not part of a longer
+#: number (``2024.10`` states no Python version).
+_NAMED_VERSION = re.compile(r"(?<![\d.])([23])[._](\d{1,2})(?!\d)")
 
 
 def name_version_mismatch(name: str, version: str) -> str | None:
