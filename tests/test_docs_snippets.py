@@ -7,7 +7,9 @@ before the fenced block:
 * ``<!-- test: file PATH -->``: a file the reader writes, at PATH (relative to the folder the
   reader is in at that point of the page);
 * ``<!-- test: skip: REASON -->``: an illustration or an output, not run (REASON says why);
-* ``<!-- test: python -->``: a Python example (a plugin), executed on its own.
+* ``<!-- test: python -->``: a Python example (a plugin), executed on its own;
+* ``<!-- test: output -->``: what the commands before it print; the session's output must
+  hold these lines as they are.
 
 Every ``sh``, ``console``, ``bash`` or ``shell`` block must be marked ``run`` or ``skip``,
 so a new snippet cannot go unnoticed. A page's ``run`` and ``file`` snippets make one
@@ -41,7 +43,7 @@ REPO = Path(__file__).parent.parent
 #: The public URL the docs clone; the sessions fetch it from a snapshot of this checkout.
 REPO_URL = "https://github.com/envstacks/envstacks"
 SHELL_LANGUAGES = {"sh", "console", "bash", "shell"}
-_MARKER = re.compile(r"^<!-- test: (?P<kind>run|file|skip|python)(?P<arg>.*?) -->$")
+_MARKER = re.compile(r"^<!-- test: (?P<kind>run|file|skip|python|output)(?P<arg>.*?) -->$")
 _FENCE = re.compile(r"^(?P<fence>```+)(?P<info>[^`]*)$")
 
 
@@ -263,6 +265,9 @@ def run_session(page: str, root: Path) -> tuple[str, list[tuple[str, float]]]:
         )  # fmt: skip
     text = log.read_text()
     assert done.returncode == 0, f"{page} does not run as written:\n{text[-6000:]}"
+    for snippet in snippets(page):
+        if snippet.kind == "output":
+            assert snippet.text in text, f"{page}:{snippet.line}: not printed as shown:\n{text}"
     marks = re.findall(r"^### (\S+) \((\d+\.\d+)\)$", text, flags=re.MULTILINE)
     times = [
         (where, float(end) - float(start)) for (where, start), (_, end) in itertools.pairwise(marks)
