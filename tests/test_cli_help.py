@@ -116,6 +116,7 @@ def test_color_always_colours_warnings_even_in_a_log(
 def test_color_never_and_no_color_print_plain_text(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
     assert "\x1b[" not in _warning_run(["--color", "never"], capsys)
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert "\x1b[" in _warning_run([], capsys)

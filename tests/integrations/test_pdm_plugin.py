@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 
 from envstacks import cli
 from envstacks.cli import VERBS
@@ -23,10 +24,11 @@ PROJECTS = Path(__file__).parent.parent / "projects"
 
 
 def _use_stack(project: Any, stack: dict[str, Any]) -> None:
-    """Put a ``[tool.venvstacks]`` table into the PDM test project's pyproject."""
-    doc = project.pyproject.open_for_write()
+    """Put a ``[tool.venvstacks]`` table into the PDM test project's pyproject (on disk)."""
+    path = Path(project.root) / "pyproject.toml"
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     doc.setdefault("tool", {})["venvstacks"] = stack
-    project.pyproject.write(show_message=False)
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 
 def _stackapp_table() -> dict[str, Any]:
@@ -37,7 +39,7 @@ def _stackapp_table() -> dict[str, Any]:
 
 def test_register_adds_the_command_group(core: Any) -> None:
     register(core)
-    assert COMMAND in core.commands
+    assert COMMAND in core.subparsers.choices
 
 
 def test_bare_group_is_a_usage_error_and_help_lists_every_verb(pdm: Any, project: Any) -> None:

@@ -4,7 +4,7 @@ Entry point: ``envstacks = "envstacks.integrations.pdm_plugin:register"`` in the
 PDM calls :func:`register` for every ``pdm`` invocation (and every ``Core()`` anyone creates),
 so it only registers the command class. The verbs, their arguments, their help and their
 output are the standalone CLI's (:mod:`envstacks.cli`); this module adds how the stack is read
-(``project.pyproject.open_for_read()``), how the project's wheel is built (PDM's builder, on
+(from the project's folder), how the project's wheel is built (PDM's builder, on
 the runtime layer's interpreter) and how errors are shown (PDM style: a message, no
 traceback unless ``-v``; exit status 1; ``interrupted`` and 130 on Ctrl-C).
 
@@ -160,10 +160,15 @@ def verb_command(verb: Verb) -> type[VerbCommand]:
 
 
 def load_spec(project: Project) -> StackSpec:
-    """The stack of a PDM project, read from the pyproject PDM has loaded (creating no tables)."""
-    from envstacks.integrations.common import load_project_spec  # noqa: PLC0415
+    """The stack of a PDM project: its folder, read as the standalone CLI reads a folder.
 
-    return load_project_spec(project.pyproject.open_for_read(), project.root / "pyproject.toml")
+    The ``pyproject.toml`` is read from disk rather than through PDM's project object, whose
+    reading API differs across the PDM versions supported (``open_for_read`` appeared in 2.26)
+    and whose ``settings`` would create a ``[tool.pdm]`` table.
+    """
+    from envstacks import spec as spec_loader  # noqa: PLC0415
+
+    return spec_loader.load(Path(project.root))
 
 
 def pdm_wheel_builder(project: Project) -> WheelBuilder:
