@@ -2,7 +2,8 @@
 
 Every front-end (the CLI, ``pdm venvstacks``, ``hatch build -t venvstacks``) prints the same
 words, built here from the run's result values:
-``done in 12.3 s: 2 layers locked, 1 unchanged; 3 built, 0 up to date; 3 archives written``.
+``done in 12.3 s: 2 layers locked, 1 unchanged; 3 layers built; 3 archives written``, or on
+a second run ``done in 1.2 s: 3 locks unchanged; 3 layers up to date; 3 archives unchanged``.
 """
 
 from __future__ import annotations
@@ -19,42 +20,40 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _pair(done: str, kept: int, kept_word: str) -> str:
-    """``"2 layers built, 1 up to date"`` (the second half only when something was kept)."""
-    return done + (f", {kept} {kept_word}" if kept else "")
+def _phrase(
+    done: int, did: str, kept: int, kept_word: str, *, noun: str = "layer", kept_noun: str = ""
+) -> str:
+    """``"2 layers built, 1 up to date"``, ``"3 layers built"`` or ``"3 locks unchanged"``."""
+    if done and kept:
+        return f"{_plural(done, noun)} {did}, {kept} {kept_word}"
+    if done or not kept:
+        return f"{_plural(done, noun)} {did}"
+    return f"{_plural(kept, kept_noun or noun)} {kept_word}"
 
 
 def stack_parts(result: StackResult) -> list[str]:
-    """One phrase per step that ran: locked, built, archives written (or not), exported.
-
-    The first phrase about layers says "layers"; the ones after it only give the count.
-    """
-    steps: list[tuple[int, str, int, str]] = []
+    """One phrase per step that ran: locks, builds, archives (written or not), exports."""
+    parts: list[str] = []
     if result.locked:
-        changed = sum(r.changed for r in result.locked)
-        steps.append((changed, "locked", len(result.locked) - changed, "unchanged"))
+        new = sum(r.changed for r in result.locked)
+        parts.append(
+            _phrase(new, "locked", len(result.locked) - new, "unchanged", kept_noun="lock")
+        )
     if result.built:
         built = sum(r.built for r in result.built)
-        steps.append((built, "built", len(result.built) - built, "up to date"))
-    parts = [
-        _pair(f"{_plural(done, 'layer') if not index else done} {word}", kept, kept_word)
-        for index, (done, word, kept, kept_word) in enumerate(steps)
-    ]
+        parts.append(_phrase(built, "built", len(result.built) - built, "up to date"))
     if result.published is not None:
         layers = result.published.layers
         written = sum(item.status == "published" for item in layers)
         planned = sum(item.status == "would publish" for item in layers)
         unchanged = len(layers) - written - planned
-        done = (
-            f"{_plural(planned, 'archive')} would be written"
-            if planned
-            else (f"{_plural(written, 'archive')} written")
-        )
-        parts.append(_pair(done, unchanged, "unchanged"))
+        did = "would be written" if planned else "written"
+        parts.append(_phrase(planned or written, did, unchanged, "unchanged", noun="archive"))
     if result.exported:
-        exported = sum(e.exported for e in result.exported)
-        noun = _plural(exported, "layer") if not parts else str(exported)
-        parts.append(_pair(f"{noun} exported", len(result.exported) - exported, "up to date"))
+        new = sum(e.exported for e in result.exported)
+        parts.append(
+            _phrase(new, "exported", len(result.exported) - new, "up to date", kept_noun="export")
+        )
     return parts
 
 
@@ -65,11 +64,8 @@ def stack_summary(result: StackResult, seconds: float) -> str:
 
 def deploy_summary(result: DeployResult, seconds: float) -> str:
     """The end line of a deploy."""
-    parts = [
-        _pair(
-            f"{_plural(len(result.installed), 'layer')} installed", len(result.reused), "up to date"
-        )
-    ]
+    installed, reused = len(result.installed), len(result.reused)
+    parts = [_phrase(installed, "installed", reused, "up to date")]
     if result.refused:
         parts.append(f"{len(result.refused)} refused")
     return finished(parts, seconds)
