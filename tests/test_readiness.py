@@ -85,7 +85,9 @@ def test_the_hint_keeps_the_selection_and_names_what_is_left(
     )
     assert "`envstacks build --include 'app-*' --publish`" in hint
     # Following the hint publishes everything: no next error.
+    capsys.readouterr()
     assert main(["-q", "build", "--include", "app-*", "--publish", str(locked)]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: nothing at all on success
     assert main(argv) == 0
 
 
