@@ -10,7 +10,8 @@ from envstacks.summary import deploy_summary, stack_summary
 
 
 def _result(**steps: object) -> NS:
-    return NS(**{"locked": (), "built": (), "published": None, "exported": (), **steps})
+    empty = {"locked": (), "built": (), "published": None, "pushed": None, "exported": ()}
+    return NS(**{**empty, **steps})
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,13 @@ def _result(**steps: object) -> NS:
         (
             _result(published=NS(layers=(NS(status="would publish"), NS(status="unchanged")))),
             "done in 12.3 s: 1 archive would be written, 1 unchanged",
+        ),
+        (
+            _result(
+                published=NS(layers=(NS(status="unchanged"),)),
+                pushed=NS(reference="oci://registry.example/team/stack:1"),
+            ),
+            "done in 12.3 s: 1 archive unchanged; pushed to oci://registry.example/team/stack:1",
         ),
         (
             _result(exported=(NS(exported=True), NS(exported=False))),

@@ -49,6 +49,8 @@ def stack_parts(result: StackResult) -> list[str]:
         unchanged = len(layers) - written - planned
         did = "would be written" if planned else "written"
         parts.append(_phrase(planned or written, did, unchanged, "unchanged", noun="archive"))
+    if result.pushed is not None:
+        parts.append(f"pushed to {result.pushed.reference}")
     if result.exported:
         new = sum(e.exported for e in result.exported)
         parts.append(

@@ -19,6 +19,7 @@ EXAMPLES = (
         "https://example.com/stack/ --target /opt/stack --include app-stats",
         "one application (and what it needs) from a web server",
     ),
+    ("oci://registry.example.com/team/stack:1.0 --target /opt/stack", "from an OCI registry"),
 )
 #: deploy works on published archives, not on a stack spec.
 USES_SPEC = False
