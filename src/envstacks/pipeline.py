@@ -13,13 +13,14 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from envstacks import layout
 from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
 from envstacks.plan import LayerOps, Op, Plan, Request, make_plan, unmatched_note
+from envstacks.project_wheel import ProjectWheels, WheelBuilder
 from envstacks.readiness import require_built
 
 if TYPE_CHECKING:
@@ -37,21 +38,6 @@ if TYPE_CHECKING:
 
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
-
-
-class WheelBuilder(Protocol):
-    """Builds the project's own wheel; each front-end has its own.
-
-    Hatchling's builder under Hatch, PDM's under PDM, a PEP 517 ``uv build`` in the CLI.
-    """
-
-    def __call__(self, project_root: Path, out_dir: Path, *, python: Path) -> Path:
-        """Build the wheel of ``project_root`` into a fresh ``out_dir``; return its path.
-
-        ``python`` is the interpreter of the runtime layer the wheel goes into: compiled
-        extensions must be built for it, not for the Python running the front-end.
-        """
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,8 +103,8 @@ class Session:
     """One front-end invocation's work on a stack: the shared inputs and what it computed once.
 
     The caches are explicit attributes, not hidden state: :meth:`lock_states` is computed on
-    first use and updated by a lock step, :meth:`project_wheel` is built at
-    most once.
+    first use and updated by a lock step, :meth:`project_wheels` builds each wheel at most
+    once.
     """
 
     def __init__(
@@ -136,8 +122,9 @@ class Session:
         self.pm = pm if pm is not None else get_plugin_manager()
         self.project_wheel_builder = project_wheel_builder
         self._lock_states: Mapping[str, LockState] | None = None
-        #: The project's wheel for each runtime (build name) that needed one.
-        self._project_wheels: dict[str, Path] = {}
+        self._wheels = ProjectWheels(
+            spec, project_wheel_builder, reporter, functools.partial(_lock_python, self)
+        )
 
     def lock_states(self) -> Mapping[str, LockState]:
         """The lock state of every enabled layer (read from the files once; uv never runs)."""
@@ -150,33 +137,14 @@ class Session:
     def project_wheels(self, layers: Sequence[LayerSpec]) -> dict[str, Path]:
         """The project's wheel for the runtime of each of ``layers`` that ships the project.
 
-        Keyed by the runtime's build name. Each wheel is built once per session, with the
-        runtime's own interpreter (provisioned if needed), so compiled extensions match the
-        layer; a pure-Python wheel (``py3-none-any``) serves every runtime.
+        Keyed by the runtime's build name; each is built once per session, with the
+        runtime's own interpreter (see :mod:`envstacks.project_wheel`).
         """
-        from envstacks.lock.project import requires_project  # noqa: PLC0415
+        return self._wheels.for_layers(layers)
 
-        if self.project_wheel_builder is None:
-            return {}
-        runtimes: dict[str, RuntimeSpec] = {}
-        for layer in layers:
-            if requires_project(self.spec, layer):
-                runtime = self.spec.runtime_of(layer)
-                runtimes[runtime.build_name] = runtime
-        for name, runtime in runtimes.items():
-            if name not in self._project_wheels:
-                pure = [w for w in self._project_wheels.values() if w.name.endswith("none-any.whl")]
-                self._project_wheels[name] = pure[0] if pure else self._build_wheel(runtime)
-        return {name: self._project_wheels[name] for name in runtimes}
-
-    def _build_wheel(self, runtime: RuntimeSpec) -> Path:
-        assert self.project_wheel_builder is not None
-        python = _lock_python(self, runtime)
-        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
-        with self.reporter.task(self.spec.project_name or "project", "build wheel"):
-            wheel = self.project_wheel_builder(self.spec.root, out, python=python)
-        self.reporter.info(f"built the project's wheel {wheel.name} for {runtime.build_name}")
-        return wheel
+    def wheel_groups(self, planned: Sequence[LayerOps]) -> list[tuple[Path | None, list[LayerOps]]]:
+        """The planned layers in groups sharing one project wheel (one group, usually)."""
+        return self._wheels.groups(planned, lambda ops: self.spec.layer(ops.name))
 
     def plan(self, request: Request) -> Plan:
         """The plan for ``request``; patterns that matched nothing are warned about."""
@@ -312,7 +280,7 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
     results: list[LockResult] = []
-    for wheel, planned in _by_project_wheel(session, plan.to_lock()):
+    for wheel, planned in session.wheel_groups(plan.to_lock()):
         results += lock_layers(
             spec,
             [
@@ -343,7 +311,7 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
     spec = session.spec
     options = options or BuildOptions()
     results: list[BuildResult] = []
-    for wheel, planned in _by_project_wheel(session, plan.to_build()):
+    for wheel, planned in session.wheel_groups(plan.to_build()):
         results += build_layers(
             spec,
             [(spec.layer(ops.name), ops.build) for ops in planned],
@@ -475,27 +443,6 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
     )
-
-
-def _by_project_wheel(
-    session: Session, planned: Sequence[LayerOps]
-) -> list[tuple[Path | None, list[LayerOps]]]:
-    """The planned layers in groups that share one project wheel, each with that wheel.
-
-    One group (the usual case) unless layers on runtimes needing different wheels (compiled
-    for different Pythons) ship the project; runtimes are independent, so each group can be
-    locked and built on its own. Layers that do not ship the project join the first group.
-    """
-    spec = session.spec
-    wheels = session.project_wheels(session.layers([ops.name for ops in planned]))
-    distinct = list(dict.fromkeys(wheels.values()))
-    if len(distinct) <= 1:
-        return [(distinct[0] if distinct else None, list(planned))] if planned else []
-    groups: dict[Path, list[LayerOps]] = {wheel: [] for wheel in distinct}
-    for ops in planned:
-        wheel = wheels.get(spec.runtime_of(spec.layer(ops.name)).build_name, distinct[0])
-        groups[wheel].append(ops)
-    return [(wheel, group) for wheel, group in groups.items() if group]
 
 
 def _lock_python(session: Session, runtime: RuntimeSpec) -> Path:

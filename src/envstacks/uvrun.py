@@ -141,5 +141,5 @@ def build_wheel(
 
 
 def wheel_builder(reporter: Reporter) -> Callable[..., Path]:
-    """The standalone CLI's project wheel builder (``pipeline.WheelBuilder``): ``uv build``."""
+    """The standalone CLI's project wheel builder (``project_wheel.WheelBuilder``): ``uv build``."""
     return functools.partial(build_wheel, reporter=reporter)

@@ -19,7 +19,7 @@ from envstacks.cli._parser import epilog
 if TYPE_CHECKING:
     import pluggy
 
-    from envstacks.pipeline import WheelBuilder
+    from envstacks.project_wheel import WheelBuilder
     from envstacks.report import Reporter
     from envstacks.spec.model import StackSpec
 

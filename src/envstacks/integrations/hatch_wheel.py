@@ -17,7 +17,7 @@ from typing import Any
 
 from envstacks import uvrun
 from envstacks.errors import BuildError
-from envstacks.pipeline import WheelBuilder
+from envstacks.project_wheel import WheelBuilder
 from envstacks.report import Reporter
 
 HATCHLING_BACKEND = "hatchling.build"

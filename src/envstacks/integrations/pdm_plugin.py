@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from pdm.project import Project
 
     from envstacks.cli import Verb
-    from envstacks.pipeline import WheelBuilder
+    from envstacks.project_wheel import WheelBuilder
     from envstacks.spec.model import StackSpec
 
 #: The command's name: ``pdm venvstacks ...``.
