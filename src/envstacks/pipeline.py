@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,9 @@ from envstacks import layout
 from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.plan import LayerOps, Op, Plan, Request, make_plan, unmatched_note
+from envstacks.project_wheel import ProjectWheels, WheelBuilder
+from envstacks.readiness import require_built
 
 if TYPE_CHECKING:
     import pluggy
@@ -36,10 +38,6 @@ if TYPE_CHECKING:
 
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
-
-#: Builds the project's own wheel: ``(project root, output folder) -> wheel path``. Each
-#: front-end has its own (hatchling's builder, PDM's, a PEP 517 build in the CLI).
-WheelBuilder = Callable[[Path, Path], Path]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,8 +103,8 @@ class Session:
     """One front-end invocation's work on a stack: the shared inputs and what it computed once.
 
     The caches are explicit attributes, not hidden state: :meth:`lock_states` is computed on
-    first use and updated by a lock step, :meth:`project_wheel` is built at
-    most once.
+    first use and updated by a lock step, :meth:`project_wheels` builds each wheel at most
+    once.
     """
 
     def __init__(
@@ -124,7 +122,9 @@ class Session:
         self.pm = pm if pm is not None else get_plugin_manager()
         self.project_wheel_builder = project_wheel_builder
         self._lock_states: Mapping[str, LockState] | None = None
-        self._project_wheel: Path | None = None
+        self._wheels = ProjectWheels(
+            spec, project_wheel_builder, reporter, functools.partial(_lock_python, self)
+        )
 
     def lock_states(self) -> Mapping[str, LockState]:
         """The lock state of every enabled layer (read from the files once; uv never runs)."""
@@ -134,24 +134,25 @@ class Session:
             self._lock_states = lock_states(self.spec)
         return self._lock_states
 
-    def project_wheel(self, layers: Sequence[LayerSpec]) -> Path | None:
-        """The project's wheel if one of ``layers`` ships the project (built once per session)."""
-        from envstacks.lock.project import requires_project  # noqa: PLC0415
+    def project_wheels(self, layers: Sequence[LayerSpec]) -> dict[str, Path]:
+        """The project's wheel for the runtime of each of ``layers`` that ships the project.
 
-        if not any(requires_project(self.spec, layer) for layer in layers):
-            return None
-        if self._project_wheel is None and self.project_wheel_builder is not None:
-            out = self.spec.settings.build_dir / "project-wheel"
-            with self.reporter.task(self.spec.project_name or "project", "build wheel"):
-                self._project_wheel = self.project_wheel_builder(self.spec.root, out)
-            self.reporter.info(f"built the project's wheel {self._project_wheel.name}")
-        return self._project_wheel
+        Keyed by the runtime's build name; each is built once per session, with the
+        runtime's own interpreter (see :mod:`envstacks.project_wheel`).
+        """
+        return self._wheels.for_layers(layers)
+
+    def wheel_groups(self, planned: Sequence[LayerOps]) -> list[tuple[Path | None, list[LayerOps]]]:
+        """The planned layers in groups sharing one project wheel (one group, usually)."""
+        return self._wheels.groups(planned, lambda ops: self.spec.layer(ops.name))
 
     def plan(self, request: Request) -> Plan:
         """The plan for ``request``; patterns that matched nothing are warned about."""
         plan = make_plan(self.spec, request)
         for pattern in plan.unmatched:
-            self.reporter.warning(f"no layer matches {pattern!r}")
+            self.reporter.warning(
+                f"no layer matches {pattern!r}{unmatched_note(self.spec, pattern)}"
+            )
         return plan
 
     def status(self, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
@@ -210,6 +211,14 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     with guarded(verb, folders, session.reporter):
         locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
         built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+        if request.publish is not None or request.export is not None:
+            require_built(
+                session.spec,
+                session.layers([ops.name for ops in plan.to_publish()]),
+                session.lock_states(),
+                include=request.plan.include,
+                verb="publish" if request.publish is not None else "export",
+            )
         published = publish(session, plan, request.publish) if request.publish is not None else None
         pushed = None
         if published is not None and request.publish is not None and request.publish.push_to:
@@ -266,27 +275,27 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     from envstacks.lock import LockOptions, LockRequest, lock_layers  # noqa: PLC0415
 
     spec = session.spec
-    planned = plan.to_lock()
     options = options or LockOptions()
-    wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
     # The session's states are reused (no second check of the layers below) and updated as
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
-    results = lock_layers(
-        spec,
-        [
-            LockRequest(
-                layer=spec.layer(ops.name), if_needed=ops.lock is Op.IF_NEEDED, reset=ops.reset_lock
-            )
-            for ops in planned
-        ],
-        python_for=functools.partial(_lock_python, session),
-        options=options,
-        reporter=session.reporter,
-        states=states,
-    )
+    results: list[LockResult] = []
+    for wheel, planned in session.wheel_groups(plan.to_lock()):
+        results += lock_layers(
+            spec,
+            [
+                LockRequest(
+                    layer=spec.layer(ops.name),
+                    if_needed=ops.lock is Op.IF_NEEDED,
+                    reset=ops.reset_lock,
+                )
+                for ops in planned
+            ],
+            python_for=functools.partial(_lock_python, session),
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+            reporter=session.reporter,
+            states=states,
+        )
     session.lock_states_changed(states)
     for r in results:
         session.notify_layer(
@@ -300,19 +309,17 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
     from envstacks.build import BuildOptions, build_layers  # noqa: PLC0415
 
     spec = session.spec
-    layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
     options = options or BuildOptions()
-    wheel = session.project_wheel([layer for layer, _ in layers])
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
-    results = build_layers(
-        spec,
-        layers,
-        lock_states=session.lock_states(),
-        pm=session.pm,
-        reporter=session.reporter,
-        options=options,
-    )
+    results: list[BuildResult] = []
+    for wheel, planned in session.wheel_groups(plan.to_build()):
+        results += build_layers(
+            spec,
+            [(spec.layer(ops.name), ops.build) for ops in planned],
+            lock_states=session.lock_states(),
+            pm=session.pm,
+            reporter=session.reporter,
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+        )
     for result in results:
         session.notify_layer("envstacks_layer_built", result.layer, env_path=result.env_path)
     return results

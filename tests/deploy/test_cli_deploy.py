@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,19 @@ def test_a_target_that_is_a_file_is_a_clear_error(
     err = capsys.readouterr().err
     assert f"error: deploy: {target} is a file, but a folder is needed there" in err
     assert "bug in envstacks" not in err
+
+
+def test_deploy_ends_with_the_summary_line_and_quiet_prints_nothing(
+    publish_layers_to, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = publish_layers_to(tmp_path / "out")
+    target = tmp_path / "target"
+    assert main(["deploy", str(output), "--target", str(target)]) == 0
+    first = capsys.readouterr()
+    assert first.out.count("installed: ") == 4
+    assert re.search(r"^done in \d+\.\d s: 4 layers installed$", first.err, flags=re.MULTILINE)
+    assert main(["-q", "deploy", str(output), "--target", str(target)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(["deploy", str(output), "--target", str(target)]) == 0
+    again = capsys.readouterr().err
+    assert re.search(r"^done in \d+\.\d s: 4 layers up to date$", again, re.M)

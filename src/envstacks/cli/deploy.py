@@ -9,6 +9,18 @@ from envstacks.cli._options import Invocation, add_insecure, add_json, add_repea
 
 NAME = "deploy"
 HELP = "install published layers into a deployment folder"
+DESCRIPTION = """\
+Install published layers into a deployment folder: read the manifest, fetch and verify each
+archive (size and sha256), unpack it safely, link the layers and run their postinstall.py.
+Layers already deployed from the same archive are left alone."""
+EXAMPLES = (
+    ("dist/venvstacks --target _deploy", "deploy a publish output folder"),
+    (
+        "https://example.com/stack/ --target /opt/stack --include app-stats",
+        "one application (and what it needs) from a web server",
+    ),
+    ("oci://registry.example.com/team/stack:1.0 --target /opt/stack", "from an OCI registry"),
+)
 #: deploy works on published archives, not on a stack spec.
 USES_SPEC = False
 
@@ -43,9 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Deploy; print what was installed, reused and refused (exit 1 if a layer was refused)."""
+    import time  # noqa: PLC0415
+
     from envstacks import pipeline  # noqa: PLC0415 - stage code loads only when run
     from envstacks.cli._run import print_json, write_lines  # noqa: PLC0415
+    from envstacks.summary import deploy_summary  # noqa: PLC0415
 
+    started = time.monotonic()
     result = pipeline.deploy(
         opts.source,
         opts.target.expanduser().resolve(),
@@ -59,6 +75,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     )
     if opts.json:
         print_json(inv.out, result)
-        return 0 if result.ok else 1
-    write_lines(inv.out, result.describe())
-    return 0
+    elif not inv.quiet:
+        write_lines(inv.out, result.describe())
+    inv.reporter.info(deploy_summary(result, time.monotonic() - started))
+    return 0 if result.ok else 1

@@ -14,6 +14,17 @@ if TYPE_CHECKING:
 
 NAME = "publish"
 HELP = "pack built layers into archives with metadata"
+DESCRIPTION = """\
+Pack every selected, built layer into one reproducible archive and write the venvstacks
+metadata (__venvstacks__/venvstacks.json and one file per layer) into the output folder
+(dist/venvstacks by default). Archives that are up to date are kept. With --to, the
+published layers are also pushed to an OCI registry."""
+EXAMPLES = (
+    ("", "publish every layer (build them first)"),
+    ("--format tar.xz --output-dir release", "venvstacks-compatible archives in release/"),
+    ("--to oci://registry.example.com/team/stack:1.0", "publish, then push to a registry"),
+    ("--dry-run", "show what would be published"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

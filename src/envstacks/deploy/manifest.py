@@ -81,6 +81,22 @@ def _name(entry: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def is_export_manifest(data: Any) -> bool:
+    """Whether a manifest lists layers without archives: the one ``local-export`` writes."""
+    layers_table = data.get("layers") if isinstance(data, Mapping) else None
+    if not isinstance(layers_table, Mapping):
+        return False
+    entries = [
+        entry
+        for key, _ in KIND_KEYS
+        for entry in (layers_table.get(key) or [])
+        if isinstance(entry, Mapping)
+    ]
+    return bool(entries) and all(
+        "install_target" in entry and "archive_name" not in entry for entry in entries
+    )
+
+
 def parse_manifest(data: Any, *, where: str) -> tuple[ManifestLayer, ...]:
     """The layers a manifest lists, runtimes first.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.deploy.download import download, get_document
+from envstacks.deploy.manifest import is_export_manifest
 from envstacks.errors import DeployError
 from envstacks.layout import METADATA_DIR
 from envstacks.report import Reporter, Task
@@ -168,6 +169,15 @@ def _open_local(path: Path, *, platform: str | None) -> FolderSource:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DeployError(f"manifest {manifest_path}: cannot be read as JSON ({exc})") from exc
+    if is_export_manifest(data):
+        raise DeployError(
+            f"deploy source {path} is a local export (made by `envstacks local-export`), not a "
+            f"publish output: its layers are already unpacked and ready to run in {folder}, "
+            "and it holds no archives to deploy",
+            hint="to install the layers in another folder, publish them (`envstacks publish "
+            "--output-dir DIR`) and deploy that folder; to move an export instead, move the "
+            "folder and rerun each layer's postinstall.py, runtime first",
+        )
     return FolderSource(manifest_location=str(manifest_path), manifest=data, folder=folder)
 
 

@@ -312,7 +312,7 @@ def _new_meta(
     """The metadata for a fresh resolution: new time and version only if the lock changed."""
     inputs, old = check.inputs, check.metadata
     version_hash = _version_inputs_hash(layer, check)
-    new_time = meta.format_time(meta.lock_time(now, inputs.cutoff))
+    new_time = meta.format_time(meta.lock_time(now, inputs.cutoff, meta.source_date_epoch()))
     if old is None:
         locked_at, version = new_time, 1
     elif (

@@ -22,7 +22,6 @@ from envstacks.spec.fields import (
     TomlPath,
     TomlTable,
     check_keys,
-    did_you_mean,
     expect_str,
     expect_str_list,
     expect_table,
@@ -32,6 +31,7 @@ from envstacks.spec.fields import (
 from envstacks.spec.indexes import IndexChoices, parse_index_keys
 from envstacks.spec.keys import layer_keys, legacy_keys
 from envstacks.spec.model import LayerKind
+from envstacks.suggest import did_you_mean
 
 #: macOS target when neither the spec nor ``MACOSX_DEPLOYMENT_TARGET`` gives one.
 DEFAULT_MACOSX = "13.0"
