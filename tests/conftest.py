@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -90,3 +90,95 @@ def kit() -> ModuleType:
     sys.modules[_KIT] = module
     spec.loader.exec_module(module)
     return module
+
+
+class SmallFileSystem:
+    """A tmpfs of a fixed size mounted for one test: a disk that fills up, or turns read-only."""
+
+    def __init__(self, path: Path, size: str) -> None:
+        self.path = path
+        self.size = size
+
+    def _mount(self, *options: str) -> None:
+        subprocess.run(["mount", *options], check=True, capture_output=True)
+
+    def read_only(self) -> None:
+        """Remount read-only (what a read-only target, output or build folder looks like)."""
+        self._mount("-o", "remount,ro", str(self.path))
+
+    def read_write(self, size: str | None = None) -> None:
+        """Remount writable, optionally with another size (freeing space, as a user would)."""
+        self.size = size or self.size
+        self._mount("-o", f"remount,rw,size={self.size}", str(self.path))
+
+    def fill(self, leave: int = 0) -> Path:
+        """Fill the file system, leaving about ``leave`` bytes free; returns the filler file."""
+        filler = self.path / "filler.bin"
+        free = shutil.disk_usage(self.path).free - leave
+        with filler.open("wb") as out:
+            chunk = b"\0" * (1 << 20)
+            while free > 0:
+                try:
+                    out.write(chunk[: min(len(chunk), free)])
+                    out.flush()
+                except OSError:
+                    break
+                free -= len(chunk)
+        return filler
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Callable[..., SmallFileSystem]]:
+    """Return ``mount(name, size="8m") -> SmallFileSystem`` (tmpfs, unmounted after the test).
+
+    Needs root on Linux (as on the CI machines); skips with the reason otherwise.
+    """
+    mounted: list[Path] = []
+
+    def mount(name: str = "small", size: str = "8m") -> SmallFileSystem:
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs needs root on Linux")
+        path = tmp_path / name
+        path.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(path)
+        return SmallFileSystem(path, size)
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def read_only_bind() -> Iterator[Callable[[Path], None]]:
+    """Return ``freeze(folder)``: make an existing folder read-only by a read-only bind mount.
+
+    Needs root on Linux; skips with the reason otherwise. Unmounted after the test.
+    """
+    mounted: list[Path] = []
+
+    def freeze(folder: Path) -> None:
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            pytest.skip("a read-only bind mount needs root on Linux")
+        for options in (["--bind"], ["-o", "remount,bind,ro"]):
+            done = subprocess.run(
+                ["mount", *options, str(folder), str(folder)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+            if options == ["--bind"]:
+                mounted.append(folder)
+
+    yield freeze
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)

@@ -11,6 +11,10 @@ from envstacks.cli import build_parser
 DOC = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
+#: Options documented once, in "Options for every command" and "Selecting layers".
+SHARED = ("--verbose", "--quiet", "--no-progress", "--color", "--include", "--allow-missing")
+
+
 def _sections() -> dict[str, str]:
     parts = re.split(r"^## `([a-z-]+)`$", DOC, flags=re.MULTILINE)
     return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
@@ -34,11 +38,7 @@ def test_every_option_is_documented_in_its_section() -> None:
         for action in parser._actions:
             for option in action.option_strings:
                 if option.startswith("--") and option not in ("--help",):
-                    text = sections[name] + (
-                        shared
-                        if option in ("--verbose", "--quiet", "--include", "--allow-missing")
-                        else ""
-                    )
+                    text = sections[name] + (shared if option in SHARED else "")
                     if f"`{option}" not in text and f" {option}" not in text:
                         missing.append(f"{name} {option}")
     assert not missing, f"undocumented options: {missing}"

@@ -189,3 +189,21 @@ def test_reset_lock_marks_only_layers_that_are_locked() -> None:
         _stack(), Request(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
     )
     assert not _ops(plan, "framework-layerA").reset_lock
+
+
+def test_a_layer_name_gets_the_build_name_it_meant() -> None:
+    """``--include empty`` names an application by its ``name``: say which build name matches."""
+    with pytest.raises(SelectionError) as info:
+        make_plan(_stack(), Request(lock=Op.RUN, include=["empty"]))
+    assert info.value.message == (
+        "No matching layers found for: 'empty' (that is the name of application 'empty'; "
+        "patterns match build names: use 'app-empty')"
+    )
+
+
+def test_a_typo_gets_the_closest_build_name() -> None:
+    with pytest.raises(SelectionError) as info:
+        make_plan(_stack(), Request(lock=Op.RUN, include=["framework-layrC", "zzz"]))
+    assert info.value.message == (
+        "No matching layers found for: 'framework-layrC' (did you mean 'framework-layerC'?), 'zzz'"
+    )

@@ -71,3 +71,50 @@ class VerificationError(DeployError):
 
 class UnsafeArchiveError(DeployError):
     """An archive holds an entry that would escape or endanger the deployment folder."""
+
+
+class BusyError(EnvStacksError, RuntimeError):
+    """Another envstacks process holds a folder this run needs, and waiting for it timed out."""
+
+
+class FileSystemError(EnvStacksError, OSError):
+    """The file system refused a write: full, read-only, not permitted, or a name too long.
+
+    Raised at a stage boundary (:mod:`envstacks.oserrors`) in place of the ``OSError``; the
+    message names the folder and the fix. ``errno`` and ``filename`` are those of the original.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        errno: int | None = None,
+        filename: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.errno = errno
+        self.filename = filename
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NoSpaceError(FileSystemError):
+    """No space (or quota) left on the file system being written (``ENOSPC``, ``EDQUOT``)."""
+
+
+class ReadOnlyError(FileSystemError):
+    """The folder is on a read-only file system (``EROFS``)."""
+
+
+class AccessDeniedError(FileSystemError):
+    """The operating system does not let this user write there (``EACCES``, ``EPERM``)."""
+
+
+class NameTooLongError(FileSystemError):
+    """A file name or path is longer than the file system allows (``ENAMETOOLONG``)."""
+
+
+class NotAFolderError(FileSystemError):
+    """A file stands where a folder is needed (``EEXIST`` or ``ENOTDIR`` on making a folder)."""

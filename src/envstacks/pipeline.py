@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envstacks import layout
+from envstacks.boundary import WorkFolder, guarded
 from envstacks.errors import LockError
 from envstacks.hooks import get_plugin_manager
-from envstacks.plan import Op, Plan, Request, make_plan
+from envstacks.plan import LayerOps, Op, Plan, Request, make_plan, unmatched_note
+from envstacks.project_wheel import ProjectWheels, WheelBuilder
+from envstacks.readiness import require_built
 
 if TYPE_CHECKING:
     import pluggy
 
     from envstacks.build import BuildOptions, BuildResult
     from envstacks.deploy import DeployResult, ExportResult
+    from envstacks.deploy.source import Source
     from envstacks.lock import LockOptions, LockResult, LockState
+    from envstacks.oci.push import PushResult
     from envstacks.pack.publish import PublishResult
     from envstacks.report import Reporter
     from envstacks.spec.model import LayerSpec, RuntimeSpec, StackSpec
@@ -33,10 +38,6 @@ if TYPE_CHECKING:
 
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
-
-#: Builds the project's own wheel: ``(project root, output folder) -> wheel path``. Each
-#: front-end has its own (hatchling's builder, PDM's, a PEP 517 build in the CLI).
-WheelBuilder = Callable[[Path, Path], Path]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +51,12 @@ class PublishOptions:
     force: bool = False
     #: Compute what would be published; write nothing.
     dry_run: bool = False
+    #: Then push the published layers to this ``oci://`` registry tag.
+    push_to: str | None = None
+    #: Allow plain HTTP for a registry not on this machine.
+    insecure: bool = False
+    #: Read every archive in the output folder again to check its sha256.
+    verify: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +94,8 @@ class StackResult:
     locked: tuple[LockResult, ...] = ()
     built: tuple[BuildResult, ...] = ()
     published: PublishResult | None = None
+    #: The push of the published layers to a registry (``PublishOptions.push_to``).
+    pushed: PushResult | None = None
     exported: tuple[ExportResult, ...] = ()
 
 
@@ -94,8 +103,8 @@ class Session:
     """One front-end invocation's work on a stack: the shared inputs and what it computed once.
 
     The caches are explicit attributes, not hidden state: :meth:`lock_states` is computed on
-    first use and updated by a lock step, :meth:`project_wheel` is built at
-    most once.
+    first use and updated by a lock step, :meth:`project_wheels` builds each wheel at most
+    once.
     """
 
     def __init__(
@@ -113,7 +122,9 @@ class Session:
         self.pm = pm if pm is not None else get_plugin_manager()
         self.project_wheel_builder = project_wheel_builder
         self._lock_states: Mapping[str, LockState] | None = None
-        self._project_wheel: Path | None = None
+        self._wheels = ProjectWheels(
+            spec, project_wheel_builder, reporter, functools.partial(_lock_python, self)
+        )
 
     def lock_states(self) -> Mapping[str, LockState]:
         """The lock state of every enabled layer (read from the files once; uv never runs)."""
@@ -123,24 +134,25 @@ class Session:
             self._lock_states = lock_states(self.spec)
         return self._lock_states
 
-    def project_wheel(self, layers: Sequence[LayerSpec]) -> Path | None:
-        """The project's wheel if one of ``layers`` ships the project (built once per session)."""
-        from envstacks.lock.project import requires_project  # noqa: PLC0415
+    def project_wheels(self, layers: Sequence[LayerSpec]) -> dict[str, Path]:
+        """The project's wheel for the runtime of each of ``layers`` that ships the project.
 
-        if not any(requires_project(self.spec, layer) for layer in layers):
-            return None
-        if self._project_wheel is None and self.project_wheel_builder is not None:
-            out = self.spec.settings.build_dir / "project-wheel"
-            with self.reporter.task(self.spec.project_name or "project", "build wheel"):
-                self._project_wheel = self.project_wheel_builder(self.spec.root, out)
-            self.reporter.info(f"built the project's wheel {self._project_wheel.name}")
-        return self._project_wheel
+        Keyed by the runtime's build name; each is built once per session, with the
+        runtime's own interpreter (see :mod:`envstacks.project_wheel`).
+        """
+        return self._wheels.for_layers(layers)
+
+    def wheel_groups(self, planned: Sequence[LayerOps]) -> list[tuple[Path | None, list[LayerOps]]]:
+        """The planned layers in groups sharing one project wheel (one group, usually)."""
+        return self._wheels.groups(planned, lambda ops: self.spec.layer(ops.name))
 
     def plan(self, request: Request) -> Plan:
         """The plan for ``request``; patterns that matched nothing are warned about."""
         plan = make_plan(self.spec, request)
         for pattern in plan.unmatched:
-            self.reporter.warning(f"no layer matches {pattern!r}")
+            self.reporter.warning(
+                f"no layer matches {pattern!r}{unmatched_note(self.spec, pattern)}"
+            )
         return plan
 
     def status(self, plan: Plan | None = None, *, with_operations: bool = False) -> StackStatus:
@@ -195,13 +207,67 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     plan = plan if plan is not None else session.plan(request.plan)
     if request.locks_must_be_valid is not None:
         _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
-    locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
-    built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
-    published = publish(session, plan, request.publish) if request.publish is not None else None
-    exported = tuple(export(session, plan, request.export)) if request.export is not None else ()
+    verb, folders = work_folders(session.spec, plan, request)
+    with guarded(verb, folders, session.reporter):
+        locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
+        built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
+        if request.publish is not None or request.export is not None:
+            require_built(
+                session.spec,
+                session.layers([ops.name for ops in plan.to_publish()]),
+                session.lock_states(),
+                include=request.plan.include,
+                verb="publish" if request.publish is not None else "export",
+            )
+        published = publish(session, plan, request.publish) if request.publish is not None else None
+        pushed = None
+        if published is not None and request.publish is not None and request.publish.push_to:
+            pushed = push(session, published, request.publish)
+        exported = (
+            tuple(export(session, plan, request.export)) if request.export is not None else ()
+        )
     return StackResult(
-        plan=plan, locked=locked, built=built, published=published, exported=exported
+        plan=plan,
+        locked=locked,
+        built=built,
+        published=published,
+        pushed=pushed,
+        exported=exported,
     )
+
+
+def work_folders(
+    spec: StackSpec, plan: Plan, request: StackRequest
+) -> tuple[str, list[WorkFolder]]:
+    """What a run is called in other runs' messages, and the folders it writes, in lock order.
+
+    The order is the same for every run (requirements, build, output, export folder), so two
+    runs never wait for each other in a circle. A dry-run publish writes nothing. The build
+    folder holds a lock file; the others are locked as folders, so that nothing is added to
+    what users commit (requirements) or ship (output and export folders).
+    """
+    settings = spec.settings
+    publishing = request.publish is not None and not request.publish.dry_run
+    folders: dict[Path, WorkFolder] = {}
+    if plan.to_lock():
+        folders[settings.requirements_dir] = WorkFolder(
+            path=settings.requirements_dir, lock_file=None
+        )
+    if plan.to_lock() or plan.to_build() or publishing or request.export is not None:
+        folders.setdefault(settings.build_dir, WorkFolder(path=settings.build_dir))
+    if publishing and request.publish is not None:
+        output = request.publish.output_dir or settings.output_dir
+        folders.setdefault(output, WorkFolder(path=output, lock_file=None))
+    if request.export is not None:
+        exported = request.export.output_dir or settings.export_dir
+        folders.setdefault(exported, WorkFolder(path=exported, lock_file=None))
+    if publishing:
+        verb = "publish"
+    elif request.export is not None:
+        verb = "local-export"
+    else:
+        verb = "build" if plan.to_build() else "lock"
+    return verb, list(folders.values())
 
 
 def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> list[LockResult]:
@@ -209,27 +275,27 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
     from envstacks.lock import LockOptions, LockRequest, lock_layers  # noqa: PLC0415
 
     spec = session.spec
-    planned = plan.to_lock()
     options = options or LockOptions()
-    wheel = session.project_wheel(session.layers([ops.name for ops in planned]))
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
     # The session's states are reused (no second check of the layers below) and updated as
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
-    results = lock_layers(
-        spec,
-        [
-            LockRequest(
-                layer=spec.layer(ops.name), if_needed=ops.lock is Op.IF_NEEDED, reset=ops.reset_lock
-            )
-            for ops in planned
-        ],
-        python_for=functools.partial(_lock_python, session),
-        options=options,
-        reporter=session.reporter,
-        states=states,
-    )
+    results: list[LockResult] = []
+    for wheel, planned in session.wheel_groups(plan.to_lock()):
+        results += lock_layers(
+            spec,
+            [
+                LockRequest(
+                    layer=spec.layer(ops.name),
+                    if_needed=ops.lock is Op.IF_NEEDED,
+                    reset=ops.reset_lock,
+                )
+                for ops in planned
+            ],
+            python_for=functools.partial(_lock_python, session),
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+            reporter=session.reporter,
+            states=states,
+        )
     session.lock_states_changed(states)
     for r in results:
         session.notify_layer(
@@ -243,19 +309,17 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
     from envstacks.build import BuildOptions, build_layers  # noqa: PLC0415
 
     spec = session.spec
-    layers = [(spec.layer(ops.name), ops.build) for ops in plan.to_build()]
     options = options or BuildOptions()
-    wheel = session.project_wheel([layer for layer, _ in layers])
-    if wheel is not None:
-        options = dataclasses.replace(options, project_wheel=wheel)
-    results = build_layers(
-        spec,
-        layers,
-        lock_states=session.lock_states(),
-        pm=session.pm,
-        reporter=session.reporter,
-        options=options,
-    )
+    results: list[BuildResult] = []
+    for wheel, planned in session.wheel_groups(plan.to_build()):
+        results += build_layers(
+            spec,
+            [(spec.layer(ops.name), ops.build) for ops in planned],
+            lock_states=session.lock_states(),
+            pm=session.pm,
+            reporter=session.reporter,
+            options=dataclasses.replace(options, project_wheel=wheel) if wheel else options,
+        )
     for result in results:
         session.notify_layer("envstacks_layer_built", result.layer, env_path=result.env_path)
     return results
@@ -278,6 +342,7 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
         tag_outputs=options.tag_outputs,
         force=options.force,
         dry_run=options.dry_run,
+        verify=options.verify,
     )
     for item in (item for item in result.layers if item.status == "published"):
         path, metadata = item.archive_path, item.metadata
@@ -285,6 +350,24 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
             "envstacks_layer_published", item.layer, archive_path=path, metadata=metadata
         )
     return result
+
+
+def push(session: Session, published: PublishResult, options: PublishOptions) -> PushResult | None:
+    """Push what ``published`` left in its folder to ``options.push_to`` (not in a dry run)."""
+    if options.dry_run or options.push_to is None:
+        return None
+    from envstacks.oci.push import push_published  # noqa: PLC0415
+    from envstacks.platforms import require_host_platform  # noqa: PLC0415
+
+    return push_published(
+        published.manifest,
+        published.output_dir,
+        options.push_to,
+        platform=require_host_platform("push"),
+        merge=options.tag_outputs,
+        reporter=session.reporter,
+        insecure=options.insecure,
+    )
 
 
 def export(
@@ -313,22 +396,37 @@ def deploy(
     include: Sequence[str] = (),
     pm: pluggy.PluginManager | None = None,
     raise_on_refusal: bool = True,
+    insecure: bool = False,
+    postinstall: bool = True,
 ) -> DeployResult:
-    """Install published layers from a folder, manifest or URL into ``target``.
+    """Install published layers from a folder, manifest, URL or registry into ``target``.
+
+    An ``oci://`` reference is resolved here (:func:`envstacks.oci.source.open_oci_source`),
+    with plain HTTP for a registry away from this machine only when ``insecure``.
 
     With ``raise_on_refusal`` false, refused layers are reported in the result (whose ``ok``
-    is then false) instead of raising, so a JSON summary can list them.
+    is then false) instead of raising, so a JSON summary can list them. Without
+    ``postinstall``, no code from the archives runs (layers are configured, not compiled).
     """
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
     pm = pm if pm is not None else get_plugin_manager()
+    opened: str | Path | Source = source
+    if isinstance(source, str) and source[:6].lower() == "oci://":
+        from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
+        from envstacks.platforms import host_platform  # noqa: PLC0415
+
+        opened = open_oci_source(
+            source, platform=host_platform(), reporter=reporter, insecure=insecure
+        )
     result = deploy_archives(
-        source,
+        opened,
         target,
         include=include,
         pm=pm,
         reporter=reporter,
         raise_on_refusal=raise_on_refusal,
+        postinstall=postinstall,
     )
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)

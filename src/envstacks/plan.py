@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from envstacks.errors import SelectionError
 from envstacks.platforms import host_platform
 from envstacks.spec.model import LayerSpec, StackSpec
+from envstacks.suggest import did_you_mean
 
 
 class Op(enum.IntEnum):
@@ -132,6 +133,24 @@ def match_layers(
     return tuple(matched), tuple(unmatched)
 
 
+def unmatched_note(spec: StackSpec, pattern: str) -> str:
+    """Why a pattern matched nothing, as a parenthesis: a layer's ``name``, or a close name.
+
+    Patterns match build names (``app-stats``), not the ``name`` written in the spec
+    (``stats``); a pattern that would match a name gets the build name it meant.
+    """
+    by_name = [
+        layer
+        for layer in spec.enabled_layers
+        if layer.kind.prefix and fnmatch.fnmatchcase(layer.name, pattern)
+    ]
+    if by_name:
+        meant = ", ".join(repr(layer.kind.prefix + pattern) for layer in by_name)
+        what = ", ".join(f"{layer.kind.value} {layer.name!r}" for layer in by_name)
+        return f" (that is the name of {what}; patterns match build names: use {meant})"
+    return did_you_mean(pattern, [layer.build_name for layer in spec.enabled_layers])
+
+
 def make_plan(spec: StackSpec, request: Request) -> Plan:
     """Decide the operations for every layer a request touches.
 
@@ -153,7 +172,8 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
     unmatched = (*reset_missing, *missing)
     if unmatched and not request.allow_missing:
         raise SelectionError(
-            f"No matching layers found for: {', '.join(repr(p) for p in unmatched)}",
+            "No matching layers found for: "
+            + ", ".join(f"{p!r}{unmatched_note(spec, p)}" for p in unmatched),
             hint="check the pattern against `envstacks show` (patterns match build names such as "
             "'app-*' or 'framework-x'), or pass --allow-missing to make this a warning",
         )

@@ -67,6 +67,7 @@ def run(
     what: str | None = None,
     error: type[EnvStacksError] = ToolError,
     timeout: float | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` (never through a shell), log it, and raise ``error`` if it fails.
 
@@ -81,6 +82,7 @@ def run(
         what: what the command does, for the error message ("lock layer 'app-x'").
         error: the exception class to raise on failure.
         timeout: seconds before the command is killed.
+        input: text written to the command's standard input (default: none).
     """
     reporter = reporter or NullReporter()
     args = [os.fspath(part) for part in argv]
@@ -94,6 +96,7 @@ def run(
             text=True,
             check=False,
             timeout=timeout,
+            input=input,
         )
     except FileNotFoundError as exc:
         raise ToolError(

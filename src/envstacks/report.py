@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
@@ -48,6 +49,22 @@ class Reporter(Protocol):
 
     def task(self, layer: str, action: str, total: int | None = None) -> Task:
         """Start a step for ``layer``; use the result as a context manager."""
+
+
+def progress_to(task: Task) -> Callable[[int], None]:
+    """A callback taking the units done so far (a transfer's bytes) that advances ``task``.
+
+    Counts that do not grow (a transfer started again) advance nothing.
+    """
+    reported = 0
+
+    def progress(done: int) -> None:
+        nonlocal reported
+        if done > reported:
+            task.advance(done - reported)
+            reported = done
+
+    return progress
 
 
 def started_line(label: str) -> str:

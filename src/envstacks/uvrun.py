@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from envstacks import proc
@@ -100,8 +100,14 @@ def run_uv(
     )
 
 
-def build_wheel(project_root: Path, out_dir: Path, *, reporter: Reporter) -> Path:
+def build_wheel(
+    project_root: Path, out_dir: Path, *, reporter: Reporter, python: Path | None = None
+) -> Path:
     """Build ``project_root``'s wheel with ``uv build`` (PEP 517) into a fresh ``out_dir``.
+
+    ``python`` is the interpreter the wheel is built for (and its build backend runs on): the
+    runtime layer's, so that compiled extensions match the layers they go into (default:
+    the Python running envstacks).
 
     Raises:
         BuildError: the build failed or did not give exactly one wheel.
@@ -115,10 +121,10 @@ def build_wheel(project_root: Path, out_dir: Path, *, reporter: Reporter) -> Pat
             "--wheel",
             "--out-dir",
             out_dir,
-            # The build backend runs in an isolated env made by uv; pin the interpreter so uv
-            # does not go looking for one (discovery trips over pyenv shims).
+            # The build backend runs in an isolated env made by uv on this interpreter; naming
+            # it also keeps uv from going looking for one (discovery trips over pyenv shims).
             "--python",
-            sys.executable,
+            python if python is not None else sys.executable,
             project_root,
         ],
         reporter=reporter,
@@ -132,3 +138,8 @@ def build_wheel(project_root: Path, out_dir: Path, *, reporter: Reporter) -> Pat
             "expected exactly one"
         )
     return wheels[0]
+
+
+def wheel_builder(reporter: Reporter) -> Callable[..., Path]:
+    """The standalone CLI's project wheel builder (``project_wheel.WheelBuilder``): ``uv build``."""
+    return functools.partial(build_wheel, reporter=reporter)

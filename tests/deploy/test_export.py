@@ -284,7 +284,8 @@ def test_failed_postinstall_puts_the_previous_export_back(
     inode = (app / "pyvenv.cfg").stat().st_ino
 
     def failing(layer_dir: Path, **kwargs: object) -> None:
-        assert layer_dir == app and not (app / "pyvenv.cfg").exists()  # the new copy, unconfigured
+        # The new copy, already configured before its rename (its own pyvenv.cfg).
+        assert layer_dir == app and (app / "pyvenv.cfg").stat().st_ino != inode
         raise ExportError("postinstall failed on purpose")
 
     monkeypatch.setattr(export_module, "run_postinstall", failing)
@@ -309,3 +310,23 @@ def test_failed_postinstall_puts_the_previous_export_back(
     )
     assert [r.exported for r in again] == [True]  # its metadata was removed: redone
     assert run_app(output)["answer"] == 42
+
+
+def test_deploying_an_export_says_what_it_is_and_what_to_deploy(
+    exported: tuple[Path, list], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from envstacks.cli import main
+
+    output, _ = exported
+    assert main(["deploy", str(output), "--target", str(tmp_path / "target")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: deploy source {output} is a local export (made by `envstacks local-export`), "
+        f"not a publish output: its layers are already unpacked and ready to run in {output}, "
+        "and it holds no archives to deploy\n"
+        "hint: to install the layers in another folder, publish them (`envstacks publish "
+        "--output-dir DIR`) and deploy that folder; to move an export instead, move the folder "
+        "and rerun each layer's postinstall.py, runtime first\n"
+    )
+    # Nothing was deployed (the folder holds at most deploy's own bookkeeping).
+    assert not [p for p in (tmp_path / "target").glob("*") if p.name != "__venvstacks__"]

@@ -158,3 +158,37 @@ def test_killed_while_replacing_a_layer_restores_the_previous_version(
     forward = deploy(v2, target, pm=pm, reporter=RecordingReporter())
     assert forward.installed == ("app-one",)
     _assert_all_working(target, (RUNTIME, FRAMEWORK, "app-one", "app-two@2"))
+
+
+#: A layer config as envstacks writes it, so deploy can configure the layer before its rename.
+CONFIG = {
+    "share/venv/metadata/venvstacks_layer.json": json.dumps(
+        {
+            "python": "bin/python",
+            "base_python": f"../{RUNTIME}/bin/python3",
+            "site_dir": "lib/python3.12/site-packages",
+            "py_version": "3.12.1",
+            "pylib_dirs": [f"../{RUNTIME}/lib/python3.12/site-packages"],
+            "dynlib_dirs": [],
+        }
+    )
+}
+
+
+def test_killed_during_postinstall_leaves_the_layer_configured(tmp_path, publish_layers_to, pm):
+    """The layer's final configuration is written before its rename, not by its postinstall."""
+    layers = default_layers()
+    layers[1] = Layer(FRAMEWORK, "frameworks", files=CONFIG)
+    output = publish_layers_to(tmp_path / "dist", layers)
+    target = tmp_path / "deployed"
+
+    _deploy_and_die(tmp_path, output, target, "postinstall", FRAMEWORK)
+
+    assert load_state(target)[FRAMEWORK].state == "installing"
+    assert not (target / FRAMEWORK / "postinstall.json").exists()  # its script never ran
+    config = (target / FRAMEWORK / "pyvenv.cfg").read_text()
+    assert f"home = {target / RUNTIME / 'bin'}\n" in config
+    assert f"executable = {target / RUNTIME / 'bin' / 'python3'}\n" in config
+    result = deploy(output, target, pm=pm, reporter=RecordingReporter())
+    assert FRAMEWORK in result.installed
+    assert (target / FRAMEWORK / "pyvenv.cfg").read_text() == config

@@ -257,3 +257,51 @@ def test_place_layer_drops_the_old_copy_only_once_configured(tmp_path):
 
     assert (final / "new").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layer"]
+
+
+@pytest.mark.parametrize("key", ["../victim", "ABSOLUTE"], ids=["parent", "absolute"])
+def test_cli_refuses_an_installing_record_outside_the_target(v1, tmp_path, key):
+    """The attack: an "installing" entry keyed outside the target; nothing there is touched."""
+    output, target = v1
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("outside the target\n")
+    name = str(victim) if key == "ABSOLUTE" else key
+    state = _state(target)
+    state["layers"][name] = {**state["layers"][APP], "state": "installing"}
+    _write_state(target, state)
+    before = snapshot(target)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "envstacks", "deploy", str(output), "--target", str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "the deployment record is damaged" in done.stderr
+    assert f"{name!r} is not a plain folder name" in done.stderr
+    assert "hint: " in done.stderr and "bug in envstacks" not in done.stderr
+    assert (victim / "keep.txt").read_text() == "outside the target\n"
+    assert snapshot(target) == before
+
+
+def test_a_record_nested_too_deeply_is_refused_as_damaged(v1, pm):
+    output, target = v1
+    state_path(target).write_text(_deep_json(_state(target), 5000))
+    before = snapshot(target)
+
+    with pytest.raises(DeployError, match="the deployment record is damaged"):
+        deploy(output, target, pm=pm, reporter=RecordingReporter())
+    assert snapshot(target) == before
+
+
+def _deep_json(state: dict[str, Any], depth: int) -> str:
+    """``state`` with the app's record nested ``depth`` levels deep through ``previous``."""
+    layers = dict(state["layers"])
+    inner = json.dumps({key: value for key, value in layers[APP].items() if key != "previous"})
+    head = inner[:-1] + ', "previous": '
+    nested = head * depth + inner + "}" * depth
+    layers[APP] = "@@"
+    return json.dumps({**state, "layers": layers}).replace('"@@"', nested)

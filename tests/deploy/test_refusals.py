@@ -12,7 +12,7 @@ import pytest
 
 from envstacks.deploy import deploy
 from envstacks.deploy.unpack import _Refusal, check_symlink
-from envstacks.errors import UnsafeArchiveError, VerificationError
+from envstacks.errors import DeployError, UnsafeArchiveError, VerificationError
 from envstacks.report import RecordingReporter
 
 from .conftest import RUNTIME, Layer, manifest_entry, snapshot, write_manifest
@@ -80,6 +80,29 @@ CRAFTED: dict[str, tuple[Callable[[], list[tuple[tarfile.TarInfo, bytes]]], str]
         "sets the setuid/setgid bit",
     ),
     "duplicate": (lambda: [_file(f"{EVIL}/a"), _file(f"{EVIL}/a", b"y")], "appears twice"),
+    # Names the file system cannot hold, and entries clashing with a folder an earlier entry
+    # made: refused like any other bad entry (they used to reach the "bug" message).
+    "name-too-long": (lambda: [_file(f"{EVIL}/" + "n" * 300)], "longer than 255 bytes"),
+    "path-too-long": (
+        lambda: [_file(f"{EVIL}/" + "/".join(["d" * 200] * 25) + "/f")],
+        "cannot be created by that name (File name too long)",
+    ),
+    "file-after-folder": (
+        lambda: [_file(f"{EVIL}/d/x"), _file(f"{EVIL}/d")],
+        "an earlier entry made a folder of that name",
+    ),
+    "symlink-after-folder": (
+        lambda: [_file(f"{EVIL}/d/x"), _link(f"{EVIL}/d", "x")],
+        "an earlier entry made a folder of that name",
+    ),
+    "hardlink-after-folder": (
+        lambda: [
+            _file(f"{EVIL}/a"),
+            _file(f"{EVIL}/d/x"),
+            _link(f"{EVIL}/d", f"{EVIL}/a", tarfile.LNKTYPE),
+        ],
+        "an earlier entry made a folder of that name",
+    ),
 }
 
 
@@ -214,3 +237,66 @@ def test_symlink_rule(link, target, ok):
     else:
         with pytest.raises(UnsafeArchiveError):
             check_symlink(parts, target, refuse)
+
+
+def _set_bounds(output: Path, install_target: str, **fields: int) -> None:
+    manifest_file = output / "__venvstacks__" / "venvstacks.json"
+    manifest = json.loads(manifest_file.read_text())
+    for entries in manifest["layers"].values():
+        for entry in entries:
+            if entry["install_target"] == install_target:
+                entry.update(fields)
+    manifest_file.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"unpacked_size": 100_000}, "expands beyond the 100000 bytes its manifest records"),
+        ({"unpacked_entries": 5}, "holds more than the 5 entries its manifest records"),
+    ],
+    ids=["size", "entries"],
+)
+def test_archive_expanding_beyond_its_recorded_bounds_is_refused(
+    deployed_runtime, publish_layers_to, pm, bounds, message
+):
+    """A small archive that unpacks to far more than publish recorded (a decompression bomb)."""
+    output, target = deployed_runtime
+    bomb = Layer("app-one", "applications", files={"zeros.txt": "0" * 20_000_000})
+    publish_layers_to(output, [Layer(RUNTIME, "runtimes"), bomb])
+    assert (output / "app-one.tar.zst").stat().st_size < 100_000
+    _set_bounds(output, "app-one", **bounds)
+    before = snapshot(target)
+
+    with pytest.raises(UnsafeArchiveError, match=message):
+        deploy(output, target, pm=pm, reporter=RecordingReporter())
+
+    assert snapshot(target) == before  # the work folder, and what it held, is gone
+
+
+def test_archive_within_its_recorded_bounds_deploys(deployed_runtime, publish_layers_to, pm):
+    output, target = deployed_runtime
+    layer = Layer("app-one", "applications", files={"zeros.txt": "0" * 1_000_000})
+    publish_layers_to(output, [Layer(RUNTIME, "runtimes"), layer])
+    _set_bounds(output, "app-one", unpacked_size=1_000_000 + 10_000, unpacked_entries=20)
+    result = deploy(output, target, pm=pm, reporter=RecordingReporter())
+    assert result.installed == ("app-one",)
+
+
+@pytest.mark.parametrize("value", [-1, "big", True, 1.5])
+def test_a_bad_unpacked_bound_in_the_manifest_is_refused(deployed_runtime, pm, value):
+    output, target = deployed_runtime
+    _set_bounds(output, RUNTIME, unpacked_size=value)
+    with pytest.raises(DeployError, match=r"unpacked_size: expected a non-negative integer"):
+        deploy(output, target, pm=pm, reporter=RecordingReporter())
+
+
+def test_a_manifest_nested_too_deeply_is_a_clear_error(tmp_path, pm):
+    output = tmp_path / "dist"
+    (output / "__venvstacks__").mkdir(parents=True)
+    depth = 100_000
+    (output / "__venvstacks__" / "venvstacks.json").write_text(
+        '{"layers": {"runtimes": ' + "[" * depth + "]" * depth + "}}"
+    )
+    with pytest.raises(DeployError, match=r"venvstacks\.json: cannot be read as JSON \(maximum"):
+        deploy(output, tmp_path / "target", pm=pm, reporter=RecordingReporter())

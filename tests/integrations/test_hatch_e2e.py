@@ -35,6 +35,14 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
         assert f"dist/venvstacks/{name}.tar.zst" in listed, built.stderr
         assert (out / f"{name}.tar.zst").is_file()
     assert "dist/venvstacks/__venvstacks__/venvstacks.json" in listed
+    # The same start, end and summary lines as the CLI and PDM print without a terminal.
+    assert "framework-six: build (clean)..." in listed
+    assert any(line.startswith("framework-six: build (clean): done in ") for line in listed)
+    assert any(
+        line.startswith("done in ")
+        and line.endswith(": 3 layers locked; 3 layers built; 3 archives written")
+        for line in listed
+    ), listed
 
     target = tmp_path / "deployed"
     run_tool("envstacks", ["deploy", str(out), "--target", str(target)], cwd=tmp_path)

@@ -32,6 +32,13 @@ def test_lock_build_publish(
 
     built = run_tool("pdm", ["venvstacks", "build"], cwd=project)
     assert "built: app-hello" in built.stdout
+    # The same start, end and summary lines as the CLI and Hatch print without a terminal.
+    lines = built.stderr.splitlines()
+    assert "framework-six: build (clean)..." in lines
+    assert any(line.startswith("framework-six: build (clean): done in ") for line in lines)
+    assert lines[-1].startswith("done in ") and lines[-1].endswith(": 3 layers built"), lines
+    quiet = run_tool("pdm", ["-q", "venvstacks", "build"], cwd=project)
+    assert (quiet.stdout, quiet.stderr) == ("", "")
     assert "built the project's wheel stackapp-0.1.0-py3-none-any.whl" in built.stderr
 
     out = tmp_path / "published"

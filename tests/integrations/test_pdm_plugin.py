@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 
 from envstacks import cli
 from envstacks.cli import VERBS
@@ -23,10 +24,11 @@ PROJECTS = Path(__file__).parent.parent / "projects"
 
 
 def _use_stack(project: Any, stack: dict[str, Any]) -> None:
-    """Put a ``[tool.venvstacks]`` table into the PDM test project's pyproject."""
-    doc = project.pyproject.open_for_write()
+    """Put a ``[tool.venvstacks]`` table into the PDM test project's pyproject (on disk)."""
+    path = Path(project.root) / "pyproject.toml"
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     doc.setdefault("tool", {})["venvstacks"] = stack
-    project.pyproject.write(show_message=False)
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 
 def _stackapp_table() -> dict[str, Any]:
@@ -37,16 +39,56 @@ def _stackapp_table() -> dict[str, Any]:
 
 def test_register_adds_the_command_group(core: Any) -> None:
     register(core)
-    assert COMMAND in core.commands
+    assert COMMAND in core.subparsers.choices
 
 
-def test_bare_group_and_help_list_every_verb(pdm: Any, project: Any) -> None:
+def test_bare_group_is_a_usage_error_and_help_lists_every_verb(pdm: Any, project: Any) -> None:
+    """One rule for ``envstacks`` and ``pdm venvstacks`` alone: the help on stderr, status 2."""
     bare = pdm([COMMAND], obj=project)
     helped = pdm([COMMAND, "--help"], obj=project)
-    assert bare.exit_code == 0 and helped.exit_code == 0
+    assert bare.exit_code == 2 and helped.exit_code == 0
+    assert bare.stdout == ""
     for verb in VERBS:
-        assert verb.name in bare.stdout
+        assert verb.name in bare.stderr
         assert verb.help in helped.stdout
+    assert "docs: https://" in helped.stdout
+
+
+def test_verb_help_has_a_description_examples_and_the_docs_link(pdm: Any, project: Any) -> None:
+    result = pdm([COMMAND, "build", "--help"], obj=project, strict=True)
+    assert "Build one environment per selected layer" in result.stdout
+    assert "pdm venvstacks build --lock-if-needed --publish" in result.stdout
+    assert "docs: https://envstacks.readthedocs.io/en/latest/cli/#build" in result.stdout
+
+
+def test_mistyped_verb_names_the_closest(pdm: Any, project: Any) -> None:
+    result = pdm([COMMAND, "buld"], obj=project)
+    assert result.exit_code == 2
+    assert "argument COMMAND: invalid choice: 'buld' (did you mean 'build'?)" in result.stderr
+    assert "argument :" not in result.stderr
+
+
+def test_mistyped_option_names_the_closest_with_the_verbs_usage(pdm: Any, project: Any) -> None:
+    result = pdm([COMMAND, "build", "--inclde", "app-*"], obj=project)
+    assert result.exit_code == 2
+    assert "pdm venvstacks build [-h]" in result.stderr
+    assert "unrecognized arguments: --inclde app-* (did you mean --include?)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-v", COMMAND, "show"],
+        [COMMAND, "-v", "show"],
+        [COMMAND, "show", "-v"],
+    ],
+    ids=["before-the-group", "before-the-verb", "after-the-verb"],
+)
+def test_verbose_counts_wherever_pdm_accepts_it(pdm: Any, project: Any, argv: list[str]) -> None:
+    """PDM's -v shows the traceback of an error, at every level of the command line."""
+    result = pdm(argv, obj=project)
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
 
 
 @pytest.mark.parametrize("verb", [v.name for v in VERBS])

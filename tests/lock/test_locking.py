@@ -212,6 +212,18 @@ def test_exclude_newer_sets_the_lock_time(
     assert read_lock(spec, spec.runtimes[0]).package("six").version == "1.16.0"
 
 
+def test_source_date_epoch_sets_the_lock_time_without_exclude_newer(
+    stacks: Any, tmp_path: Path, py312: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As hatchling and other build tools do: with no fixed lock time, SOURCE_DATE_EPOCH is it."""
+    monkeypatch.delenv("UV_EXCLUDE_NEWER", raising=False)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    spec = stacks.stack(tmp_path, [stacks.runtime(requirements=["six"])])
+    (result,) = lock_all(spec, py312)
+    assert result.state.locked_at == "2023-11-14T22:13:20+00:00"
+    assert lock_all(spec, py312, if_needed=True)[0].ran_uv is False
+
+
 def test_the_project_is_locked_without_a_pin(stacks: Any, tmp_path: Path, py312: Path) -> None:
     spec = stacks.stack(
         tmp_path,

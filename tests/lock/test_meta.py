@@ -40,6 +40,25 @@ def test_exclude_newer_forms(stacks: Any, tmp_path: Path, value: Any, expected: 
     assert meta.exclude_newer(spec, {}) == expected
 
 
+def test_source_date_epoch_replaces_now_only_without_a_cutoff() -> None:
+    epoch = meta.source_date_epoch({"SOURCE_DATE_EPOCH": "1756252800"})
+    assert epoch == T0
+    assert (
+        meta.source_date_epoch({}) is None
+        and meta.source_date_epoch({"SOURCE_DATE_EPOCH": ""}) is None
+    )
+    now = T0 + timedelta(days=30)
+    assert meta.lock_time(now, None, epoch) == T0
+    # An absolute exclude-newer already fixes the time; SOURCE_DATE_EPOCH does not move it.
+    assert meta.lock_time(now, T0 + timedelta(days=1), epoch) == T0 + timedelta(days=1)
+
+
+def test_a_bad_source_date_epoch_is_an_error_with_the_fix() -> None:
+    with pytest.raises(LockError, match=r"SOURCE_DATE_EPOCH='yesterday' is not a number") as info:
+        meta.source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+    assert info.value.hint is not None and "git log -1 --format=%ct" in info.value.hint
+
+
 def test_lock_time_is_clamped() -> None:
     assert meta.lock_time(T0 + timedelta(days=3), T0) == T0
     assert meta.lock_time(T0 - timedelta(days=3), T0) == T0 - timedelta(days=3)

@@ -316,3 +316,46 @@ def test_a_provider_returning_something_else_is_named(
         spec = stack_writer(tmp_path / "project", python="cpython@3.12", provider="wrong")
         with pytest.raises(RuntimeProvisionError, match="'wrong' returned str, not Provided"):
             _provision(spec, tmp_path / "runtime", pm)
+
+
+def test_a_runtime_named_for_another_version_is_warned_about(
+    tmp_path: Path, python_for: Callable[[str], Path], isolated
+) -> None:
+    """``cpython-3.12`` given CPython 3.13 builds, with a warning naming both and the fixes."""
+    python_for("3.13")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.venvstacks]\nruntime-provider = "local"\n\n'
+        '[[tool.venvstacks.runtimes]]\nname = "cpython-3.12"\n'
+        'python_implementation = "cpython@3.13"\nrequirements = []\n',
+        encoding="utf-8",
+    )
+    from envstacks.spec import load
+
+    with isolated(tmp_path / "cache"):
+        result, reporter = _provision(load(project / "pyproject.toml"), tmp_path / "rt")
+    assert result.version.startswith("3.13.")
+    assert reporter.texts("warning") == [
+        "runtime layer 'cpython-3.12' (tool.venvstacks.runtimes[0]): its name states Python "
+        f"3.12, but python_implementation = 'cpython@3.13' gave CPython {result.version}; "
+        "rename the layer (and the `runtime` keys naming it) or set "
+        "python_implementation = 'cpython@3.12'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "expected"),
+    [
+        ("cpython-3.12", "3.12.1", None),
+        ("cpython-3.12", "3.13.0", "3.12"),
+        ("cpython3_11", "3.12.1", "3.11"),
+        ("runtime", "3.13.0", None),
+        ("cpython-3.12.1", "3.12.4", None),
+        ("py-2024.10", "3.12.1", None),
+    ],
+)
+def test_name_version_mismatch(name: str, version: str, expected: str | None) -> None:
+    from envstacks.runtime.provision import name_version_mismatch
+
+    assert name_version_mismatch(name, version) == expected

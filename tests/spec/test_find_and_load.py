@@ -223,3 +223,15 @@ def test_warnings_from_venvstacks_uv_toml_name_the_file(
     uv_file = write_file("venvstacks.uv.toml", 'exclude-newr = "2025-01-01T00:00:00Z"\n')
     (warning,) = load(tmp_path).warnings
     assert warning.startswith(f"{uv_file}: exclude-newr: unknown uv setting 'exclude-newr'")
+
+
+def test_load_pyproject_data_nested_too_deeply_names_the_file(tmp_path: Path) -> None:
+    """A front-end's already parsed data, nested beyond the recursion limit."""
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    data = tomllib.loads(RUNTIME_PY.replace("requirements = []", 'requirements = ["x"]'))
+    data["tool"]["venvstacks"]["runtimes"][0]["requirements"] = deep
+    pyproject = tmp_path / "pyproject.toml"
+    with pytest.raises(SpecError, match=rf"{pyproject}: arrays or tables are nested too deeply"):
+        load_pyproject_data(data, pyproject)

@@ -129,7 +129,7 @@ def read_layer_config(env: Path) -> LayerConfig:
             dynlib_dirs=tuple(str(item) for item in data.get("dynlib_dirs", [])),
             launch_module=data.get("launch_module"),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BuildError(
             f"{path}: cannot read the layer config ({exc})",
             hint="rebuild the layer (envstacks build --clean --include <layer>)",

@@ -68,7 +68,7 @@ def drop_build_metadata(site_dir: Path) -> list[Path]:
 def _is_local_url(path: Path) -> bool:
     try:
         url = json.loads(path.read_text(encoding="utf-8")).get("url", "")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
     return isinstance(url, str) and url.startswith("file:")
 

@@ -26,6 +26,7 @@ from envstacks.build.record import (
     read_record,
 )
 from envstacks.errors import BuildError, EnvStacksError
+from envstacks.fs import remove_stale_temporaries
 from envstacks.lock import LockState
 from envstacks.plan import Op
 from envstacks.platforms import require_layer_platform
@@ -97,6 +98,8 @@ def build_layers(
             platform=require_layer_platform(layer),
         )
     _check_outside_dependencies(spec, wanted, jobs)
+    for stale in remove_stale_temporaries(spec.settings.build_dir):
+        reporter.debug(f"removed {stale.name}, left by an interrupted run")
     results = _run(spec, jobs, max(1, options.jobs))
     return [results[layer.build_name] for layer, _ in wanted]
 

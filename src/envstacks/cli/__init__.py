@@ -12,22 +12,46 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from envstacks import __version__
 from envstacks.cli import build, deploy, export, lock, publish, show
-from envstacks.cli._options import Invocation, Verb
+from envstacks.cli._options import Invocation, Verb, add_display_options, add_verbosity
+from envstacks.cli._output import (
+    INTERRUPTED_MESSAGE,
+    INTERRUPTED_STATUS,
+    make_reporter,
+    report_error,
+)
+from envstacks.cli._parser import DOCS_URL, SuggestingParser
 from envstacks.errors import EnvStacksError
 
-if TYPE_CHECKING:
-    from envstacks.report import Reporter
-
-__all__ = ["VERBS", "Invocation", "Verb", "build_parser", "main", "make_reporter", "verb"]
+__all__ = [
+    "VERBS",
+    "Invocation",
+    "Verb",
+    "build_parser",
+    "main",
+    "make_reporter",
+    "report_error",
+    "verb",
+]
 
 #: Every verb, in help order; the PDM command group registers the same ones.
 VERBS: tuple[Verb, ...] = tuple(
     Verb.from_module(module) for module in (show, lock, build, publish, export, deploy)
 )
+
+_EPILOG = f"""\
+examples:
+  # see the layers of the stack in the current folder
+  envstacks show
+  # lock what is missing or stale, build every layer, publish the archives
+  envstacks build --lock-if-needed --publish
+  # install the published layers somewhere else
+  envstacks deploy dist/venvstacks --target _deploy
+
+Run `envstacks COMMAND --help` for a command's options and examples.
+docs: {DOCS_URL}"""
 
 
 def verb(name: str) -> Verb:
@@ -40,15 +64,19 @@ def verb(name: str) -> Verb:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``envstacks`` with every verb."""
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog="envstacks",
         description="Lock, build, publish and deploy layered Python environments.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-V", "--version", action="version", version=f"envstacks {__version__}")
-    _verbosity(parser)
+    add_verbosity(parser)
+    add_display_options(parser)
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", title="commands")
     for item in VERBS:
-        sub = subparsers.add_parser(item.name, help=item.help, description=item.help)
+        sub = subparsers.add_parser(item.name, help=item.help)
+        item.describe(sub, parser.prog)
         if item.uses_spec:
             sub.add_argument(
                 "spec",
@@ -60,61 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                 "holding one (default: the current folder)",
             )
         item.add_arguments(sub)
-        _verbosity(sub, suppress=True)
+        # The global options are accepted after the verb too.
+        add_verbosity(sub, suppress=True)
+        add_display_options(sub, suppress=True)
     return parser
 
 
-def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    """-v/-q, accepted before or after the verb."""
-    default = argparse.SUPPRESS if suppress else 0
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=default,
-        help="more output; -v also shows tracebacks and the commands run",
-    )
-    parser.add_argument(
-        "-q",
-        "--quiet",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="only warnings, errors and results",
-    )
-
-
-def make_reporter(verbosity: int) -> Reporter:
-    """Live progress with rich on a terminal; plain start and end lines anywhere else."""
-    from envstacks.report import LineReporter  # noqa: PLC0415 - loads when a verb runs
-
-    if sys.stderr.isatty():
-        from envstacks.cli.console import RichReporter  # noqa: PLC0415
-
-        return RichReporter(verbosity=verbosity)
-    return LineReporter(sys.stderr, verbosity)
-
-
-def report_error(stream: TextIO, error: BaseException, *, verbose: bool) -> None:
-    """Print an error as a message and a hint; the traceback only when verbose."""
-    if verbose:
-        import traceback  # noqa: PLC0415 - only a verbose error needs it
-
-        traceback.print_exception(error, file=stream)
-    if isinstance(error, EnvStacksError):
-        stream.write(f"error: {error.message}\n")
-        if error.hint:
-            stream.write(f"hint: {error.hint}\n")
-    else:
-        stream.write(f"error: {error}\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``envstacks`` and return its exit status."""
+    """Run ``envstacks`` and return its exit status.
+
+    Without a command, the help goes to standard error and the status is 2 (a usage error),
+    as for ``pdm venvstacks`` without a verb.
+    """
     parser = build_parser()
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        parser.print_help(sys.stderr)
-        return 2
     try:
         opts = parser.parse_args(args)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
@@ -127,23 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
     """Run a parsed verb with the CLI's reporter, wheel builder and plugins."""
-    import functools  # noqa: PLC0415 - stage code and rich load only when a verb runs
-
-    import pluggy  # noqa: PLC0415
+    import pluggy  # noqa: PLC0415 - stage code and rich load only when a verb runs
 
     from envstacks import spec, uvrun  # noqa: PLC0415
     from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
     from envstacks.report import NORMAL, QUIET, VERBOSE  # noqa: PLC0415
 
     verbosity = QUIET if opts.quiet else (VERBOSE if opts.verbose else NORMAL)
-    reporter = make_reporter(verbosity)
+    reporter = make_reporter(verbosity, progress=opts.progress, color=opts.color)
     spec_arg: Path | None = getattr(opts, "spec", None)
     invocation = Invocation(
         load_spec=lambda: spec.load(spec_arg),
         reporter=reporter,
         out=sys.stdout,
         pm_factory=get_plugin_manager,
-        project_wheel_builder=functools.partial(uvrun.build_wheel, reporter=reporter),
+        project_wheel_builder=uvrun.wheel_builder(reporter),
+        quiet=bool(opts.quiet),
     )
     try:
         return chosen.run(invocation, opts)
@@ -151,8 +137,8 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
         report_error(sys.stderr, error, verbose=bool(opts.verbose))
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+        sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
+        return INTERRUPTED_STATUS
     except Exception as error:  # a bug: say so briefly; -v shows where
         report_error(sys.stderr, error, verbose=bool(opts.verbose))
         if not opts.verbose:

@@ -14,10 +14,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, TextIO
 
+from envstacks.cli._parser import epilog
+
 if TYPE_CHECKING:
     import pluggy
 
-    from envstacks.pipeline import WheelBuilder
+    from envstacks.project_wheel import WheelBuilder
     from envstacks.report import Reporter
     from envstacks.spec.model import StackSpec
 
@@ -34,6 +36,8 @@ class Invocation:
     pm_factory: Callable[[], pluggy.PluginManager]
     #: Builds the project's own wheel when a layer requires the project (front-end specific).
     project_wheel_builder: WheelBuilder | None = None
+    #: ``-q``: print no per-layer result lines (what ``--json`` or ``show`` asks for still is).
+    quiet: bool = False
 
 
 #: A verb's handler: runs it and returns the exit status.
@@ -45,7 +49,12 @@ class Verb:
     """One subcommand: its help, its arguments and its handler."""
 
     name: str
+    #: One line, for the list of commands.
     help: str
+    #: A few sentences for the verb's ``--help``.
+    description: str
+    #: ``(arguments, what they do)`` pairs, shown at the end of the verb's ``--help``.
+    examples: tuple[tuple[str, str], ...]
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Handler
     #: Whether the verb works on a stack spec (deploy works on published archives instead).
@@ -53,14 +62,73 @@ class Verb:
 
     @classmethod
     def from_module(cls, module: ModuleType) -> Verb:
-        """The verb a verb module defines: ``NAME``, ``HELP``, ``add_arguments`` and ``run``."""
+        """The verb a verb module defines.
+
+        A verb module has ``NAME``, ``HELP``, ``DESCRIPTION``, ``EXAMPLES``, ``add_arguments``
+        and ``run`` (and ``USES_SPEC = False`` when it does not read a stack).
+        """
         return cls(
             name=module.NAME,
             help=module.HELP,
+            description=module.DESCRIPTION,
+            examples=tuple(module.EXAMPLES),
             add_arguments=module.add_arguments,
             run=module.run,
             uses_spec=getattr(module, "USES_SPEC", True),
         )
+
+    def describe(self, parser: argparse.ArgumentParser, prog: str) -> None:
+        """Give the verb's parser its description and its epilog (examples, docs link)."""
+        parser.description = f"{self.help[0].upper()}{self.help[1:]}.\n\n{self.description}"
+        parser.epilog = epilog(prog, [(f"{self.name} {a}", w) for a, w in self.examples], self.name)
+        formatter = parser.formatter_class
+        if not (
+            isinstance(formatter, type)
+            and issubclass(formatter, argparse.RawDescriptionHelpFormatter)
+        ):
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def add_verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``-v``/``-q``; ``suppress`` keeps an earlier level's value (options after the verb)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="more output; -v also shows tracebacks and the commands run",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="only warnings, errors and what was asked for (trees, JSON): no progress, "
+        "no per-layer lines",
+    )
+
+
+#: The ``--color`` choices, as uv and pip spell them.
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def add_display_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--no-progress`` and ``--color``; ``suppress`` as for :func:`add_verbosity`."""
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=argparse.SUPPRESS if suppress else True,
+        help="no live progress bars: a line when each long step starts and ends instead",
+    )
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default=argparse.SUPPRESS if suppress else "auto",
+        metavar="WHEN",
+        help="colour the messages: auto (on a terminal, unless NO_COLOR is set), always or "
+        "never (default: auto)",
+    )
 
 
 def add_selection(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +214,7 @@ def add_reset_lock(parser: argparse.ArgumentParser) -> None:
 
 
 def add_publish_options(parser: argparse.ArgumentParser) -> None:
-    """``--format`` and ``--tag-outputs``."""
+    """``--format``, ``--tag-outputs``, ``--to`` and ``--insecure``."""
     parser.add_argument(
         "--format",
         dest="format_name",
@@ -158,6 +226,36 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the platform and build number to archive and metadata names",
     )
+    parser.add_argument(
+        "--to",
+        dest="push_to",
+        type=registry_reference,
+        metavar="oci://REGISTRY/REPO:TAG",
+        help="then push the published layers to this OCI registry tag (with --tag-outputs, "
+        "into the tag's multi-platform index); needs envstacks[oci]",
+    )
+    add_insecure(parser)
+
+
+def add_insecure(parser: argparse.ArgumentParser) -> None:
+    """``--insecure``."""
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP for a registry that is not on this machine "
+        "(one on localhost may always use it)",
+    )
+
+
+def registry_reference(text: str) -> str:
+    """An ``oci://`` reference, checked when the command line is read (before any build)."""
+    from envstacks.oci.reference import parse_reference  # noqa: PLC0415 - only when given
+
+    try:
+        parse_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def add_also(parser: argparse.ArgumentParser, what: str, *, dest: str | None = None) -> None:

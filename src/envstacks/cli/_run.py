@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import enum
 import json
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,6 +19,7 @@ from envstacks import pipeline
 from envstacks.cli._options import Invocation
 from envstacks.plan import Plan, Request
 from envstacks.status import render_tree
+from envstacks.summary import stack_summary
 
 
 def jsonable(value: Any) -> Any:
@@ -85,21 +87,27 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 def publish_options(
     opts: argparse.Namespace, *, force: bool, dry_run: bool = False
 ) -> pipeline.PublishOptions:
-    """``--output-dir``, ``--format`` and ``--tag-outputs`` as publish options."""
+    """``--output-dir``, ``--format``, ``--tag-outputs``, ``--verify``, ``--to``, ``--insecure``."""
     return pipeline.PublishOptions(
         output_dir=output_dir(opts),
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
+        push_to=opts.push_to,
+        insecure=opts.insecure,
+        verify=getattr(opts, "verify", False),
     )
 
 
 def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str]) -> int:
-    """Print the verb's result: ``data`` as JSON with ``--json``, else ``lines``; exit status 0."""
+    """Print the verb's result: ``data`` as JSON with ``--json``, else ``lines``; exit status 0.
+
+    ``-q`` drops the per-layer lines (``--json`` output is what was asked for and stays).
+    """
     if opts.json:
         print_json(inv.out, data)
-    else:
+    elif not inv.quiet:
         write_lines(inv.out, lines)
     return 0
 
@@ -129,10 +137,18 @@ Summary = Callable[[pipeline.StackResult], tuple[Any, list[str]]]
 def run_stack(
     inv: Invocation, opts: argparse.Namespace, request: pipeline.StackRequest, summary: Summary
 ) -> int:
-    """Plan, handle ``--show``/``--show-only``, run, print the summary; the exit status."""
+    """Plan, handle ``--show``/``--show-only``, run, print the results; the exit status.
+
+    The end line (what changed, how long it took) goes to the reporter, so standard output
+    holds only the results.
+    """
+    started = time.monotonic()
     session = open_session(inv, opts)
     plan = session.plan(request.plan)
     if shown(inv, opts, session, plan):
         return 0
-    data, lines = summary(pipeline.run(session, request, plan))
-    return finish(inv, opts, data, lines)
+    result = pipeline.run(session, request, plan)
+    data, lines = summary(result)
+    status = finish(inv, opts, data, lines)
+    inv.reporter.info(stack_summary(result, time.monotonic() - started))
+    return status

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 NAME = "build"
 HELP = "build the layer environments"
+DESCRIPTION = """\
+Build one environment per selected layer in the build folder (_build/ by default): the
+runtime first, then frameworks and applications, independent layers in parallel. A layer
+whose inputs did not change is left as it is."""
+EXAMPLES = (
+    ("--lock-if-needed", "lock what is missing or stale, then build every layer"),
+    ("--lock-if-needed --publish", "lock, build and publish in one go"),
+    ("--include 'app-*'", "build the applications (and, if needed, the layers below them)"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,4 +85,7 @@ def _summary(result: StackResult) -> tuple[object, list[str]]:
     if result.published is not None:
         data["published"] = result.published
         lines += result.published.describe()
+    if result.pushed is not None:
+        data["pushed"] = result.pushed
+        lines += result.pushed.describe()
     return data, lines

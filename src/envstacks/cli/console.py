@@ -1,4 +1,9 @@
-"""Render core output for people: a rich-backed Reporter with per-layer progress bars."""
+"""Render core output for people: a rich-backed Reporter with per-layer progress bars.
+
+Live bars are drawn only on a terminal (and without ``--no-progress``); otherwise each step
+prints a line when it starts and one when it ends, as :class:`envstacks.report.LineReporter`
+does, with the warnings and failures still in colour when colour is on.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,25 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from envstacks.report import NORMAL, QUIET, VERBOSE, finished_line
+from envstacks.report import NORMAL, QUIET, VERBOSE, finished_line, started_line
 
 
-def make_console(stream: IO[str] | None = None, *, stderr: bool = True) -> Console:
-    """A console for messages (stderr by default, so stdout stays clean for results and JSON)."""
-    return Console(file=stream, stderr=stderr and stream is None, highlight=False, soft_wrap=True)
+def make_console(
+    stream: IO[str] | None = None, *, stderr: bool = True, color: bool | None = None
+) -> Console:
+    """A console for messages (stderr by default, so stdout stays clean for results and JSON).
+
+    ``color`` forces colour on or off (``None``: rich decides, honouring ``NO_COLOR``).
+    """
+    return Console(
+        file=stream,
+        stderr=stderr and stream is None,
+        highlight=False,
+        soft_wrap=True,
+        no_color=None if color is None else not color,
+        # Colour wanted where rich would not detect a terminal (``--color always`` in a log).
+        force_terminal=True if color else None,
+    )
 
 
 class _RichTask:
@@ -40,10 +58,9 @@ class _RichTask:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self._id is not None:
-            elapsed = time.monotonic() - self._started
-            self._reporter.finish_task(self._id, self._label, elapsed, failed=exc_type is not None)
-            self._id = None
+        elapsed = time.monotonic() - self._started
+        self._reporter.finish_task(self._id, self._label, elapsed, failed=exc_type is not None)
+        self._id = None
 
     def advance(self, amount: int = 1) -> None:
         if self._id is not None:
@@ -57,18 +74,24 @@ class _RichTask:
     def note(self, text: str) -> None:
         if self._id is not None:
             self._reporter.progress.update(self._id, description=escape(f"{self._label} ({text})"))
+        else:
+            self._reporter.debug(f"{self._label}: {text}")
 
 
 class RichReporter:
     """A :class:`envstacks.report.Reporter` that prints to a rich console.
 
-    Tasks show as live progress bars while they run (one row per layer step, several at
-    once when layers are built or packed in parallel) and leave one summary line behind.
+    With ``live``, tasks show as progress bars while they run (one row per layer step,
+    several at once when layers are built or packed in parallel) and leave one summary line
+    behind; without it, a task prints a line when it starts and one when it ends.
     """
 
-    def __init__(self, console: Console | None = None, verbosity: int = NORMAL) -> None:
+    def __init__(
+        self, console: Console | None = None, verbosity: int = NORMAL, *, live: bool = True
+    ) -> None:
         self.console = console or make_console()
         self.verbosity = verbosity
+        self.live = live and verbosity > QUIET and self.console.is_terminal
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -77,7 +100,7 @@ class RichReporter:
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
-            disable=verbosity <= QUIET or not self.console.is_terminal,
+            disable=not self.live,
         )
         self._lock = threading.Lock()
         self._running = 0
@@ -100,21 +123,28 @@ class RichReporter:
         """A progress row for one layer step."""
         return _RichTask(self, layer, action, total)
 
-    def start_task(self, label: str, total: int | None) -> TaskID:
-        """Show a progress row (starting the live display for the first one)."""
+    def start_task(self, label: str, total: int | None) -> TaskID | None:
+        """Show a progress row (starting the live display for the first one), or a start line."""
+        if not self.live:
+            if self.verbosity > QUIET:
+                self.console.print(escape(started_line(label)))
+            return None
         with self._lock:
             if self._running == 0:
                 self.progress.start()
             self._running += 1
             return self.progress.add_task(escape(label), total=total)
 
-    def finish_task(self, task_id: TaskID, label: str, elapsed: float, *, failed: bool) -> None:
-        """Remove a progress row and leave a one-line summary."""
-        with self._lock:
-            self.progress.remove_task(task_id)
-            self._running -= 1
-            if self._running == 0:
-                self.progress.stop()
+    def finish_task(
+        self, task_id: TaskID | None, label: str, elapsed: float, *, failed: bool
+    ) -> None:
+        """Remove a progress row (if any) and leave a one-line summary."""
+        if task_id is not None:
+            with self._lock:
+                self.progress.remove_task(task_id)
+                self._running -= 1
+                if self._running == 0:
+                    self.progress.stop()
         if self.verbosity > QUIET:
             text = escape(finished_line(label, elapsed, failed=failed))
             self.console.print(f"[red]{text}[/red]" if failed else text)

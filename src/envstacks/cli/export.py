@@ -14,6 +14,14 @@ if TYPE_CHECKING:
 
 NAME = "local-export"
 HELP = "export built layers to a local folder, ready to run"
+DESCRIPTION = """\
+Copy the selected, built layers into a folder (_export/ by default) under their deployed
+names, linked and ready to run in place, without archives. Rerun each layer's postinstall.py
+after moving the folder; to install layers on another machine, publish and deploy instead."""
+EXAMPLES = (
+    ("", "export every built layer into _export/"),
+    ("--include app-stats --output-dir /opt/stats", "one application and what it needs"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 NAME = "lock"
 HELP = "lock the layers' requirements with uv"
+DESCRIPTION = """\
+Resolve each selected layer with uv, lowest layer first, into
+<requirements-dir>/<build name>/pylock.<build name>.toml (PEP 751; dots in the build name
+become underscores: pylock.cpython-3_12.toml) with its .meta.json. Commit these files."""
+EXAMPLES = (
+    ("", "lock every layer"),
+    ("--if-needed", "relock only layers whose lock is missing or stale"),
+    ("--include app-stats --reset-lock app-stats", "relock one application from scratch"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,17 @@ if TYPE_CHECKING:
 
 NAME = "publish"
 HELP = "pack built layers into archives with metadata"
+DESCRIPTION = """\
+Pack every selected, built layer into one reproducible archive and write the venvstacks
+metadata (__venvstacks__/venvstacks.json and one file per layer) into the output folder
+(dist/venvstacks by default). Archives that are up to date are kept. With --to, the
+published layers are also pushed to an OCI registry."""
+EXAMPLES = (
+    ("", "publish every layer (build them first)"),
+    ("--format tar.xz --output-dir release", "venvstacks-compatible archives in release/"),
+    ("--to oci://registry.example.com/team/stack:1.0", "publish, then push to a registry"),
+    ("--dry-run", "show what would be published"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be published and stop"
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every archive in the output folder, even those unchanged since last hashed",
     )
     opt.add_also(parser, "publish")
     opt.add_show_options(parser)
@@ -43,5 +59,10 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
-    published = result.published
-    return published, published.describe() if published is not None else []
+    published, pushed = result.published, result.pushed
+    lines = published.describe() if published is not None else []
+    if pushed is None:
+        return published, lines
+    from envstacks.cli._run import jsonable  # noqa: PLC0415
+
+    return {**jsonable(published), "pushed": pushed}, lines + pushed.describe()

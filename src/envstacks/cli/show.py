@@ -8,6 +8,15 @@ from envstacks.cli._options import Invocation, add_json, add_selection
 
 NAME = "show"
 HELP = "show the layers of the stack and their lock status"
+DESCRIPTION = """\
+Print the layers as a tree, each with the layers below it in sys.path order. A '*' marks a
+layer whose lock is missing or stale; 'name -> name@N' is the deployed name of a versioned
+layer. Nothing is locked or built."""
+EXAMPLES = (
+    ("", "the whole stack of the project in the current folder"),
+    ("--include 'app-*'", "only the applications, with the layers they need"),
+    ("--json > status.json", "venvstacks' status JSON, for scripts"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Print the stack's layers (a tree, or venvstacks' status JSON)."""
+    import time  # noqa: PLC0415
+
     from envstacks import pipeline  # noqa: PLC0415 - stage code loads only when a verb runs
     from envstacks.cli._run import plan_request, print_json  # noqa: PLC0415
     from envstacks.plan import Op  # noqa: PLC0415
     from envstacks.status import render_tree  # noqa: PLC0415
+    from envstacks.summary import status_summary  # noqa: PLC0415
 
+    started = time.monotonic()
     session = pipeline.Session(inv.load_spec(), reporter=inv.reporter, pm=inv.pm_factory())
     # With --include, show the layers a lock of the selection would touch.
     plan = session.plan(plan_request(opts, lock=Op.RUN)) if opts.include else None
@@ -31,4 +44,5 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         print_json(inv.out, status.to_json())
     else:
         inv.out.write(render_tree(status))
+    inv.reporter.info(status_summary(status, time.monotonic() - started))
     return 0

@@ -14,7 +14,6 @@ the same archive (reused) and those to install, then
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import shutil
@@ -24,6 +23,9 @@ from pathlib import Path
 
 import pluggy
 
+from envstacks.boundary import WorkFolder, guarded
+from envstacks.deploy.budget import require_room
+from envstacks.deploy.configure import configure_in_advance
 from envstacks.deploy.fetch import fetch_archive
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
@@ -33,7 +35,7 @@ from envstacks.deploy.placement import (
     recover,
     run_postinstall,
 )
-from envstacks.deploy.record import DeployedLayer, Deployment, deploy_lock
+from envstacks.deploy.record import LOCK_PATH, DeployedLayer, Deployment
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
 from envstacks.deploy.streaming import UnpackJob
@@ -44,13 +46,14 @@ from envstacks.layout import METADATA_DIR
 from envstacks.pack.formats import format_for_archive
 from envstacks.platforms import host_platform
 from envstacks.report import Reporter
+from envstacks.workers import Cancellation, run_parallel
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"
 
 
 def deploy(
-    source: str | Path,
+    source: str | Path | Source,
     target: Path,
     *,
     pm: pluggy.PluginManager,
@@ -59,11 +62,13 @@ def deploy(
     jobs: int | None = None,
     platform: str | None = None,
     raise_on_refusal: bool = True,
+    postinstall: bool = True,
 ) -> DeployResult:
     """Install the published layers of ``source`` (and the layers they need) into ``target``.
 
     Args:
-        source: a publish output folder, a manifest file, or an http(s):// or file:// URL.
+        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or a
+            source already opened (``envstacks.oci.source.open_oci_source`` for a registry).
         target: the deployment folder (created if missing); layers go side by side in it.
         pm: the plugin manager (archive formats).
         reporter: receives progress and messages.
@@ -71,6 +76,8 @@ def deploy(
         jobs: archives fetched and unpacked at once (default: one per core).
         platform: the platform whose manifest to prefer (default: this machine's).
         raise_on_refusal: raise when a layer is refused (otherwise only report it).
+        postinstall: run each layer's ``postinstall.py`` (code from the archive). Without it,
+            layers are still configured (:mod:`envstacks.deploy.configure`), not byte-compiled.
 
     Raises:
         VerificationError: (first refusal) an archive's size or sha256 differs from the manifest.
@@ -78,20 +85,30 @@ def deploy(
         DeployError: the source, the manifest, the deployment record or a postinstall failed.
     """
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
-    target.mkdir(parents=True, exist_ok=True)
     platform = platform if platform is not None else host_platform()
     refusals = Refusals()
-    with deploy_lock(target):
-        src = open_source(source, platform=platform, reporter=reporter)
+    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
+        src = (
+            source
+            if isinstance(source, Source)
+            else open_source(source, platform=platform, reporter=reporter)
+        )
         selected = _select(src, include, platform)
         deployment = Deployment.load(target)
         recover(deployment, reporter)
         triage = _triage(selected, deployment, refusals)
+        require_room(target, (layer.unpacked_size for layer in triage.install))
         unpacked = _unpack_all(
             src, triage.install, target, pm=pm, reporter=reporter, jobs=jobs, refusals=refusals
         )
         installed = _place_all(
-            selected, unpacked, triage, deployment, reporter=reporter, refusals=refusals
+            selected,
+            unpacked,
+            triage,
+            deployment,
+            reporter=reporter,
+            refusals=refusals,
+            scripts=postinstall,
         )
         if not refusals:  # keep partial downloads for the next attempt to resume
             shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
@@ -184,34 +201,49 @@ def _unpack_all(
     """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
 
     A layer whose archive is refused (verification, unsafe content, missing) joins
-    ``refusals``; any other failure removes every work folder and propagates.
+    ``refusals``; any other failure (or Ctrl-C) stops the other layers at their next chunk,
+    removes every work folder and propagates.
     """
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(layers) or 1))
+
+    def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
+        try:
+            return layer.install_target, _unpack_one(
+                src,
+                layer,
+                target,
+                pm=pm,
+                reporter=reporter,
+                unpackers=unpackers,
+                cancellation=cancellation,
+            )
+        except DeployError as exc:  # a refusal: the other layers go on
+            return layer.install_target, exc
+
+    with Unpackers(layers, jobs=jobs) as unpackers:
+        done = run_parallel(
+            unpack,
+            layers,
+            workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
+            name="deploy",
+            undo=_drop_work_folder,
+        )
     unpacked: dict[str, Path] = {}
-    failure: BaseException | None = None
-    with (
-        Unpackers(layers, jobs=jobs) as unpackers,
-        concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool,
-    ):
-        futures = {
-            pool.submit(
-                _unpack_one, src, layer, target, pm=pm, reporter=reporter, unpackers=unpackers
-            ): layer
-            for layer in layers
-        }
-        for future in concurrent.futures.as_completed(futures):
-            layer = futures[future]
-            try:
-                unpacked[layer.install_target] = future.result()
-            except DeployError as exc:
-                refusals.add(layer.install_target, exc)
-            except BaseException as exc:  # cleaned up and re-raised below
-                failure = failure or exc
-    if failure is not None:
-        for workdir in unpacked.values():
-            shutil.rmtree(workdir, ignore_errors=True)
-        raise failure
+    for name, outcome in done:
+        if isinstance(outcome, Path):
+            unpacked[name] = outcome
+        else:
+            refusals.add(name, outcome)
     return unpacked
+
+
+#: A layer's install target and its work folder, or the error that refused it.
+_Unpacked = tuple[str, Path | DeployError]
+
+
+def _drop_work_folder(item: _Unpacked) -> None:
+    """Remove the work folder of a layer unpacked before the run failed."""
+    if isinstance(item[1], Path):
+        shutil.rmtree(item[1], ignore_errors=True)
 
 
 def _unpack_one(
@@ -222,17 +254,19 @@ def _unpack_one(
     pm: pluggy.PluginManager,
     reporter: Reporter,
     unpackers: Unpackers,
+    cancellation: Cancellation,
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
     archive = fetch_archive(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    cancellation.check()
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()
     try:
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
             job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
-            unpackers.unpack(job, task)
+            unpackers.unpack(job, cancellation.watch(task))
     except BaseException as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         if isinstance(exc, VerificationError):
@@ -250,6 +284,7 @@ def _place_all(
     *,
     reporter: Reporter,
     refusals: Refusals,
+    scripts: bool,
 ) -> tuple[str, ...]:
     """Place the unpacked layers in dependency order (runtime first); return those placed.
 
@@ -260,7 +295,7 @@ def _place_all(
     try:
         for layer in selected:
             if layer.install_target in triage.reconfigure:
-                _reconfigure(layer, deployment, reporter)
+                _reconfigure(layer, deployment, reporter, scripts=scripts)
             workdir = unpacked.pop(layer.install_target, None)
             if workdir is None:
                 continue
@@ -274,7 +309,7 @@ def _place_all(
                 )
                 shutil.rmtree(workdir, ignore_errors=True)
                 continue
-            _place(layer, workdir, deployment, reporter)
+            _place(layer, workdir, deployment, reporter, scripts=scripts)
             installed.append(layer.install_target)
     finally:
         for workdir in unpacked.values():
@@ -282,10 +317,21 @@ def _place_all(
     return tuple(installed)
 
 
-def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter: Reporter) -> None:
-    """Place one unpacked layer, recording each step so that a killed run can be undone."""
+def _place(
+    layer: ManifestLayer,
+    workdir: Path,
+    deployment: Deployment,
+    reporter: Reporter,
+    *,
+    scripts: bool,
+) -> None:
+    """Place one unpacked layer, recording each step so that a killed run can be undone.
+
+    The layer is configured before its rename; its postinstall (if ``scripts``) runs after.
+    """
     name = layer.install_target
     final = deployment.target / name
+    _configure(layer, workdir / name, final, reporter, scripts=scripts)
     aside = aside_path(final)
     before = deployment.get(name)
     new = DeployedLayer(
@@ -309,7 +355,7 @@ def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter
             workdir / name,
             final,
             aside=aside,
-            configure=lambda: _postinstall(layer, deployment.target, reporter),
+            configure=lambda: _postinstall(layer, deployment.target, reporter, scripts=scripts),
             configured=lambda: deployment.put(new),
         )
     except BaseException:
@@ -322,22 +368,43 @@ def _place(layer: ManifestLayer, workdir: Path, deployment: Deployment, reporter
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _reconfigure(layer: ManifestLayer, deployment: Deployment, reporter: Reporter) -> None:
-    """Run a reused layer's postinstall again: the deployment folder moved since it ran."""
+def _reconfigure(
+    layer: ManifestLayer, deployment: Deployment, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Configure a reused layer again: the deployment folder moved since it was configured."""
     name = layer.install_target
-    reporter.info(f"{name}: the deployment folder moved; running postinstall.py again")
-    _postinstall(layer, deployment.target, reporter)
+    final = deployment.target / name
+    reporter.info(f"{name}: the deployment folder moved; configuring it again")
+    _configure(layer, final, final, reporter, scripts=scripts)
+    _postinstall(layer, deployment.target, reporter, scripts=scripts)
     record = deployment.get(name)
     if record is not None:
         deployment.put(dataclasses.replace(record, path=str(deployment.target / name)))
 
 
-def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter) -> None:
+def _configure(
+    layer: ManifestLayer, layer_dir: Path, final: Path, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Write the layer's final configuration into ``layer_dir`` (the layer will be at ``final``)."""
+    what = f"layer {layer.install_target!r}"
+    configured = configure_in_advance(layer_dir, final, what=what, error=DeployError)
+    if not configured and not scripts:
+        reporter.warning(
+            f"{what} has no layer config envstacks can read, and --no-postinstall was given: "
+            f"it is not configured; run {final / 'postinstall.py'} (runtime layer first)"
+        )
+
+
+def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scripts: bool) -> None:
     """Run a placed layer's postinstall with the interpreter of its runtime layer.
+
+    Nothing runs without ``scripts`` (``deploy --no-postinstall``).
 
     Raises:
         DeployError: the script failed, or a layered env's runtime has no interpreter.
     """
+    if not scripts:
+        return
     name = layer.install_target
     with reporter.task(name, "postinstall"):
         python = postinstall_python(target, name, layer.runtime_layer)

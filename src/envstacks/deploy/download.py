@@ -21,7 +21,7 @@ from pathlib import Path
 
 from envstacks.errors import DeployError
 from envstacks.fs import CHUNK
-from envstacks.report import Task
+from envstacks.report import Task, progress_to
 
 #: Download attempts per archive before giving up.
 ATTEMPTS = 5
@@ -89,14 +89,7 @@ def download(url: str, part: Path, *, size: int, task: Task, attempts: int = ATT
     Raises:
         DeployError: the server refuses the file, or every attempt failed.
     """
-    reported = 0
-
-    def progress(done: int) -> None:
-        nonlocal reported
-        if done > reported:
-            task.advance(done - reported)
-            reported = done
-
+    progress = progress_to(task)
     digest = _Digest()
     last_error: BaseException | None = None
     for attempt in range(attempts):

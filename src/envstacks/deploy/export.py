@@ -31,6 +31,7 @@ from typing import Any
 
 from envstacks import layout, platforms
 from envstacks.build import stage_layer
+from envstacks.deploy.configure import configure_in_advance
 from envstacks.deploy.placement import (
     aside_path,
     place_layer,
@@ -41,7 +42,6 @@ from envstacks.errors import ExportError
 from envstacks.fs import (
     read_json,
     remove_path,
-    remove_stale_temporaries,
     temporary_name,
     write_json,
 )
@@ -90,7 +90,7 @@ def export_layers(
     wanted = {layer.build_name: _metadata(spec, layer, lock_states, platform) for layer in ordered}
     _check_lower_layers(spec, ordered, folder.output_dir, targets)
     folder.output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in remove_stale_temporaries(folder.output_dir):
+    for stale in folder.remove_stale_temporaries():
         reporter.debug(f"removed {stale}, left by an interrupted export")
     results = {
         layer.build_name: _export_one(
@@ -193,6 +193,10 @@ def _stage_and_place(
 
         try:
             stage_layer(spec, layer, layout.env_path(spec, layer), staging, install_targets=targets)
+            # Configured before the rename: a layer is never exported unconfigured.
+            configure_in_advance(
+                staging, destination, what=f"layer {layer.build_name!r}", error=ExportError
+            )
             task.advance()
             place_layer(staging, destination, aside=aside_path(destination), configure=configure)
         finally:

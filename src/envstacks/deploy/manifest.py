@@ -1,8 +1,8 @@
 """Read a published manifest (``__venvstacks__/venvstacks*.json``) and select the layers to deploy.
 
 Manifests written by venvstacks load too: envstacks' extra fields (``archive_format``,
-``tree_hashes``) are optional. Names from a manifest become paths and URLs, so they are
-checked to be plain names before anything else uses them.
+``tree_hashes``, ``unpacked_size``, ``unpacked_entries``) are optional. Names from a manifest
+become paths and URLs, so they are checked to be plain names before anything else uses them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class ManifestLayer:
     #: envstacks' extra fields (absent in venvstacks manifests).
     archive_format: str | None = None
     tree_sha256: str | None = None
+    #: Bytes of file content and entries the archive unpacks to (``None``: not recorded).
+    unpacked_size: int | None = None
+    unpacked_entries: int | None = None
     #: The manifest entry as published.
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -76,6 +79,22 @@ def _name(entry: Mapping[str, Any], key: str, where: str) -> str:
             hint="the manifest may have been tampered with; republish the layers",
         )
     return value
+
+
+def is_export_manifest(data: Any) -> bool:
+    """Whether a manifest lists layers without archives: the one ``local-export`` writes."""
+    layers_table = data.get("layers") if isinstance(data, Mapping) else None
+    if not isinstance(layers_table, Mapping):
+        return False
+    entries = [
+        entry
+        for key, _ in KIND_KEYS
+        for entry in (layers_table.get(key) or [])
+        if isinstance(entry, Mapping)
+    ]
+    return bool(entries) and all(
+        "install_target" in entry and "archive_name" not in entry for entry in entries
+    )
 
 
 def parse_manifest(data: Any, *, where: str) -> tuple[ManifestLayer, ...]:
@@ -114,6 +133,8 @@ def _layer(entry: Mapping[str, Any], kind: LayerKind, spot: str) -> ManifestLaye
     fmt = entry.get("archive_format")
     platform = entry.get("target_platform")
     return ManifestLayer(
+        unpacked_size=_optional_count(entry, "unpacked_size", spot),
+        unpacked_entries=_optional_count(entry, "unpacked_entries", spot),
         kind=kind,
         layer_name=_field(entry, "layer_name", str, spot),
         install_target=_name(entry, "install_target", spot),
@@ -129,6 +150,19 @@ def _layer(entry: Mapping[str, Any], kind: LayerKind, spot: str) -> ManifestLaye
         tree_sha256=tree_sha if isinstance(tree_sha, str) else None,
         metadata=dict(entry),
     )
+
+
+def _optional_count(entry: Mapping[str, Any], key: str, spot: str) -> int | None:
+    """An optional non-negative integer field (envstacks' unpacked bounds)."""
+    if key not in entry:
+        return None
+    value = entry[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise DeployError(
+            f"{spot}.{key}: expected a non-negative integer, found {value!r}",
+            hint="the manifest is damaged or was tampered with; republish the layers",
+        )
+    return value
 
 
 def select_layers(

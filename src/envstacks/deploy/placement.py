@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envstacks import proc
+from envstacks.boundary import is_full
 from envstacks.deploy.record import LEGACY_ASIDE_PREFIX, DeployedLayer, Deployment, legacy_aside
-from envstacks.errors import EnvStacksError
+from envstacks.errors import EnvStacksError, NoSpaceError
 from envstacks.fs import discard, fsync_dir, remove_stale_temporaries, temporary_name
-from envstacks.layout import LAYER_CONFIG, POSTINSTALL
+from envstacks.layout import LAYER_CONFIG, METADATA_DIR, POSTINSTALL
 from envstacks.report import Reporter
 
 
@@ -93,8 +94,9 @@ def recover(deployment: Deployment, reporter: Reporter) -> None:
             f"layer {name!r} was left half-deployed by an interrupted deploy; "
             + ("restored the previous version" if restored is not None else "removed it")
         )
-    for path in remove_stale_temporaries(target):
-        reporter.debug(f"removed {path.name}, left by an interrupted deploy")
+    for folder in (target, target / METADATA_DIR):  # the record is written through temporaries
+        for path in remove_stale_temporaries(folder):
+            reporter.debug(f"removed {path.name}, left by an interrupted deploy")
     for entry in list(target.iterdir()):  # left unrestored by envstacks before ``aside``
         if entry.name.startswith(LEGACY_ASIDE_PREFIX):
             discard(entry)
@@ -135,15 +137,26 @@ def run_postinstall(
     if not script.is_file():
         reporter.warning(f"{what} has no {POSTINSTALL}; not configured")
         return
-    proc.run(
-        # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
-        # stdlib-only, so importing site would only cost start-up time.
-        [python, "-X", "utf8", "-I", "-S", script],
-        cwd=layer_dir,
-        reporter=reporter,
-        what=f"run {POSTINSTALL} of {what}",
-        error=error,
-    )
+    try:
+        proc.run(
+            # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
+            # stdlib-only, so importing site would only cost start-up time.
+            [python, "-X", "utf8", "-I", "-S", script],
+            cwd=layer_dir,
+            reporter=reporter,
+            what=f"run {POSTINSTALL} of {what}",
+            error=error,
+        )
+    except EnvStacksError as exc:
+        if not is_full(layer_dir.parent):
+            raise
+        # The script's own OSError arrives as an exit status: say what it means and the fix.
+        raise NoSpaceError(
+            f"{what}: {POSTINSTALL} failed: the file system of {layer_dir.parent} is full; "
+            f"{exc.message}",
+            hint="free some space there (or use a folder on another file system), then run "
+            "again; the layer was not left half-configured under its name",
+        ) from exc
 
 
 def postinstall_python(target: Path, install_target: str, runtime_layer: str) -> Path | None:
@@ -164,7 +177,7 @@ def runtime_python(runtime_dir: Path) -> Path | None:
         config = json.loads((runtime_dir / LAYER_CONFIG).read_text(encoding="utf-8"))
         if isinstance(config.get("python"), str):
             candidates.append(config["python"])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass
     candidates += ["bin/python3", "bin/python", "python.exe"]
     for relative in candidates:

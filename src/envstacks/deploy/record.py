@@ -1,4 +1,4 @@
-"""The deployment record of a target folder (``__venvstacks__/deployed.json``) and its lock.
+"""The deployment record of a target folder (``__venvstacks__/deployed.json``).
 
 Each layer's record says which archive (sha256, tree hash) it came from and whether it is
 ``installed`` or was being ``installing`` when the record was written. An ``installing`` record
@@ -17,10 +17,9 @@ folder, and recovery looks for the one name those versions used (:func:`legacy_a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +30,9 @@ from envstacks.fs import TEMP_PREFIX, write_json
 from envstacks.layout import METADATA_DIR
 
 STATE_FILE = "deployed.json"
-LOCK_FILE = "deploy.lock"
+#: The deploy lock file, relative to the target (:mod:`envstacks.folderlock`): always there
+#: once a deploy ran, and meaningless unless a running deploy holds its OS lock.
+LOCK_PATH = f"{METADATA_DIR}/deploy.lock"
 #: How envstacks before the ``aside`` field named a moved-aside version: ``<this><8 hex>.<name>``.
 LEGACY_ASIDE_PREFIX = ".envstacks-old."
 _STATE_VERSION = 1
@@ -126,7 +127,7 @@ def load_state(target: Path) -> dict[str, DeployedLayer]:
         return {
             name: DeployedLayer.from_json(name, record) for name, record in data["layers"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise DeployError(
             f"{path}: the deployment record is damaged ({exc}); nothing was changed",
             hint="deploy into a new folder, or move this folder's layers away and delete the file",
@@ -196,30 +197,3 @@ def legacy_aside(target: Path, install_target: str) -> str | None:
             "and deploy again",
         )
     return found[0] if found else None
-
-
-@contextlib.contextmanager
-def deploy_lock(target: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the deployment folder (one deploy at a time).
-
-    Raises:
-        DeployError: another deploy holds the lock.
-    """
-    folder = target / METADATA_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = (folder / LOCK_FILE).open("a+b")
-    try:
-        try:
-            import fcntl  # noqa: PLC0415 - POSIX only
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # Windows: no advisory locks; deploys must not overlap
-            pass
-        except OSError as exc:
-            raise DeployError(
-                f"{target}: another deploy is running in this folder",
-                hint="wait for it to finish, then run deploy again",
-            ) from exc
-        yield
-    finally:
-        handle.close()

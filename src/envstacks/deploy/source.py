@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.deploy.download import download, get_document
+from envstacks.deploy.manifest import is_export_manifest
 from envstacks.errors import DeployError
 from envstacks.layout import METADATA_DIR
 from envstacks.report import Reporter, Task
@@ -147,10 +148,17 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
         text = urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
     elif scheme in ("http", "https"):
         return _open_remote(text, platform=platform, reporter=reporter)
+    elif scheme == "oci":
+        raise DeployError(
+            f"deploy source {text!r}: a registry reference is resolved by the deploy command",
+            hint="from Python, call envstacks.pipeline.deploy(), or pass "
+            "envstacks.oci.source.open_oci_source(...) as the source",
+        )
     elif len(scheme) > 1:
         raise DeployError(
             f"deploy source {text!r}: unsupported URL scheme {scheme!r}",
-            hint="use a folder, a manifest file, or an http://, https:// or file:// URL",
+            hint="use a folder, a manifest file, an http://, https:// or file:// URL, "
+            "or an oci:// registry reference",
         )
     return _open_local(Path(text), platform=platform)
 
@@ -174,8 +182,17 @@ def _open_local(path: Path, *, platform: str | None) -> FolderSource:
         raise DeployError(f"deploy source {path}: no such file or folder")
     try:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DeployError(f"manifest {manifest_path}: cannot be read as JSON ({exc})") from exc
+    if is_export_manifest(data):
+        raise DeployError(
+            f"deploy source {path} is a local export (made by `envstacks local-export`), not a "
+            f"publish output: its layers are already unpacked and ready to run in {folder}, "
+            "and it holds no archives to deploy",
+            hint="to install the layers in another folder, publish them (`envstacks publish "
+            "--output-dir DIR`) and deploy that folder; to move an export instead, move the "
+            "folder and rerun each layer's postinstall.py, runtime first",
+        )
     return FolderSource(manifest_location=str(manifest_path), manifest=data, folder=folder)
 
 
@@ -196,7 +213,7 @@ def _open_remote(url: str, *, platform: str | None, reporter: Reporter) -> HttpS
             continue
         try:
             data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise DeployError(f"manifest {candidate}: not JSON ({exc})") from exc
         return HttpSource(manifest_location=candidate, manifest=data, base_url=base)
     raise DeployError(

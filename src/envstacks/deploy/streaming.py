@@ -104,6 +104,8 @@ def unpack_verified(job: UnpackJob, task: Task | None = None) -> Path:
             archive_name=layer.archive_name,
             target=job.target,
             task=task,
+            unpacked_size=layer.unpacked_size,
+            unpacked_entries=layer.unpacked_entries,
         )
 
     if job.archive.sha256 is not None:  # checked while it was fetched

@@ -10,7 +10,12 @@ to its siblings, never further):
 * a hard link must point at a regular file extracted earlier from the same archive;
 * nothing is written through a symlink, and no name appears twice;
 * devices, fifos and setuid/setgid files are refused; other modes are normalised (files
-  ``0o644``, or ``0o755`` when the owner may execute; folders ``0o755``).
+  ``0o644``, or ``0o755`` when the owner may execute; folders ``0o755``);
+* a name no file system can hold (a component over 255 bytes), a file or link arriving where
+  an earlier entry made a folder, or an entry the file system refuses to create by its name
+  (``File name too long``, ``File exists``) is refused like any other bad entry;
+* the archive may not expand beyond the size and entry count its manifest records
+  (:mod:`envstacks.deploy.budget`).
 
 Any refusal raises :class:`~envstacks.errors.UnsafeArchiveError`; the caller removes the
 work folder, so the deployment folder is left as it was.
@@ -19,12 +24,14 @@ work folder, so the deployment folder is left as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from envstacks.deploy.budget import UnpackBudget
 from envstacks.errors import UnsafeArchiveError
 from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
 from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
@@ -33,6 +40,12 @@ from envstacks.report import Task
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 #: Whether a file's mode and times can be set through its descriptor (not on Windows).
 _BY_FD = hasattr(os, "fchmod") and os.utime in os.supports_fd
+#: The longest file name (in bytes) common file systems hold.
+MAX_NAME_BYTES = 255
+#: What the file system says when an entry's own name or place is wrong (not a full disk).
+_ENTRY_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EILSEQ}
+)
 _CREATE_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -74,6 +87,8 @@ def _member_parts(member: ArchiveMember, root: str, refuse: _Refusal) -> tuple[s
         raise refuse(name, "'..' components would write outside the layer folder")
     if not parts or parts[0] != root:
         raise refuse(name, f"it lies outside the layer's top folder '{root}/'")
+    if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in parts):
+        raise refuse(name, f"a name in it is longer than {MAX_NAME_BYTES} bytes")
     return parts
 
 
@@ -111,6 +126,8 @@ def unpack_layer(
     archive_name: str,
     target: Path,
     task: Task | None = None,
+    unpacked_size: int | None = None,
+    unpacked_entries: int | None = None,
 ) -> Path:
     """Extract a layer archive into the empty folder ``workdir``; return the layer folder in it.
 
@@ -123,17 +140,28 @@ def unpack_layer(
         archive_name: the archive's name, for messages.
         target: the deployment folder, for messages.
         task: advances by the compressed bytes read.
+        unpacked_size: the bytes of file content the archive may unpack to (``None``: any).
+        unpacked_entries: the entries it may hold (``None``: any).
 
     Raises:
         UnsafeArchiveError: a member breaks one of the rules above.
         DeployError: the archive is damaged.
     """
-    extraction = _Extraction(workdir, install_target, _Refusal(archive_name, target))
+    refuse = _Refusal(archive_name, target)
+    budget = UnpackBudget(size=unpacked_size, entries=unpacked_entries, refuse=refuse)
+    extraction = _Extraction(workdir, install_target, refuse, budget)
     opened = archive.open("rb") if isinstance(archive, Path) else contextlib.nullcontext(archive)
     with opened as raw, fmt.open_reader(raw, task=task) as reader:
         for member in reader.members():
             parts = extraction.check(member)
-            extraction.write(member, parts, reader)
+            try:
+                extraction.write(member, parts, reader)
+            except OSError as exc:
+                if exc.errno not in _ENTRY_ERRNOS:
+                    raise  # a full disk, a read-only target: for the stage boundary
+                raise refuse(
+                    "/".join(parts), f"it cannot be created by that name ({exc.strerror})"
+                ) from exc
     root = workdir / install_target
     if not root.is_dir():
         raise extraction.refuse(install_target, "the archive holds no layer folder")
@@ -143,10 +171,11 @@ def unpack_layer(
 class _Extraction:
     """What one archive's extraction has made so far, and the rules each new member must meet."""
 
-    def __init__(self, workdir: Path, root: str, refuse: _Refusal) -> None:
+    def __init__(self, workdir: Path, root: str, refuse: _Refusal, budget: UnpackBudget) -> None:
         self.workdir = workdir
         self.root = root
         self.refuse = refuse
+        self.budget = budget
         self.seen: set[tuple[str, ...]] = set()
         self.links: set[tuple[str, ...]] = set()
         self.files: set[tuple[str, ...]] = set()
@@ -158,7 +187,10 @@ class _Extraction:
         name = "/".join(parts)
         if parts in self.seen:
             raise self.refuse(name, "the name appears twice in the archive")
+        if parts in self.dirs and member.kind is not MemberKind.DIR:
+            raise self.refuse(name, "an earlier entry made a folder of that name")
         self.seen.add(parts)
+        self.budget.entry(name)
         for depth in range(1, len(parts)):
             if parts[:depth] in self.links:
                 raise self.refuse(
@@ -198,7 +230,7 @@ class _Extraction:
         else:
             fd = os.open(path, _CREATE_FLAGS, 0o600)
             with os.fdopen(fd, "wb") as out:
-                reader.extract(member, out)
+                reader.extract(member, self.budget.counted(out, "/".join(parts)))
                 out.flush()
                 _set_mode_and_time(out.fileno(), path, member)
             self.files.add(parts)

@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any, NoReturn, Protocol
 
+from envstacks.cli._output import INTERRUPTED_MESSAGE, INTERRUPTED_STATUS
 from envstacks.errors import EnvStacksError
 from envstacks.report import finished_line, started_line
 
@@ -106,3 +107,12 @@ def abort_with(app: HatchApp, error: EnvStacksError) -> NoReturn:
     app.abort(message, 1)
     # ``abort`` exits; this line only runs if a host's app does not.
     raise SystemExit(1)
+
+
+def abort_interrupted(app: HatchApp) -> NoReturn:
+    """End a Ctrl-C'd run as the standalone CLI does: ``interrupted``, exit status 130.
+
+    Hatch (1.17.1 and later) leaves Ctrl-C to the build process and exits with its status.
+    """
+    app.abort(INTERRUPTED_MESSAGE, INTERRUPTED_STATUS)
+    raise SystemExit(INTERRUPTED_STATUS)

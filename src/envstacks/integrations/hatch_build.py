@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Generator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -29,13 +30,14 @@ from envstacks import layout, pipeline
 from envstacks.deploy.manifest import parse_manifest
 from envstacks.errors import EnvStacksError, PublishError
 from envstacks.integrations.common import load_project_spec
-from envstacks.integrations.hatch_app import HatchReporter, abort_with
+from envstacks.integrations.hatch_app import HatchReporter, abort_interrupted, abort_with
 from envstacks.integrations.hatch_build_config import VenvstacksBuilderConfig
-from envstacks.integrations.hatch_wheel import hatchling_wheel
+from envstacks.integrations.hatch_wheel import hatchling_wheel_builder
 from envstacks.pack.publish import PublishResult
 from envstacks.plan import Op, Request
 from envstacks.platforms import host_platform
 from envstacks.spec.model import StackSpec
+from envstacks.summary import stack_summary
 
 
 class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]):
@@ -75,13 +77,16 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
         """Hatchling's build, yielding every archive (or exported layer), not one path per version.
 
         envstacks errors end the build with their message (and hint), not a traceback;
-        ``hatch -v build`` shows the traceback too.
+        ``hatch -v build`` shows the traceback too. Ctrl-C ends it with ``interrupted`` and
+        exit status 130, once the steps under way have removed their temporaries.
         """
         try:
             for artifact in super().build(**kwargs):
                 yield from self._outputs.pop(artifact, [artifact])
         except EnvStacksError as error:
             abort_with(self.app, error)
+        except KeyboardInterrupt:
+            abort_interrupted(self.app)
 
     # -- versions ---------------------------------------------------------------------------
 
@@ -91,14 +96,18 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             output_dir=Path(directory),
             format_name=self.config.archive_format,
             tag_outputs=self.config.tag_outputs,
+            push_to=self.config.push_to,
+            insecure=self.config.push_insecure,
         )
-        result = self._run(publish=publish).published
+        run = self._run(publish=publish)
+        result = run.published
         assert result is not None  # a request with publish options publishes
-        written = sum(item.status == "published" for item in result.layers)
-        self.app.display_success(
-            f"{written} layer archives written, {len(result.layers) - written} unchanged, "
-            f"in {directory}"
-        )
+        if run.pushed is not None:
+            pushed = run.pushed
+            self.app.display_success(
+                f"pushed to {pushed.reference} ({pushed.uploaded_bytes} bytes uploaded; "
+                f"platforms: {', '.join(pushed.platforms)})"
+            )
         return self._record([str(path) for path in published_paths(result)])
 
     def export_stack(self, directory: str, **build_data: Any) -> str:
@@ -123,9 +132,15 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
         publish: pipeline.PublishOptions | None = None,
         export: pipeline.ExportOptions | None = None,
     ) -> pipeline.StackResult:
-        """Lock (or check the locks), build, then publish or export the selected layers."""
+        """Lock (or check the locks), build, then publish or export the selected layers.
+
+        Ends with the summary line every front-end prints (what changed, how long it took).
+        """
+        started = time.monotonic()
         session = pipeline.Session(
-            self.stack, reporter=self.reporter, project_wheel_builder=hatchling_wheel
+            self.stack,
+            reporter=self.reporter,
+            project_wheel_builder=hatchling_wheel_builder(self.reporter),
         )
         check_only = self.config.lock_policy == "check"
         request = Request(
@@ -137,7 +152,7 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             # are published with them.
             publish_dependencies=True,
         )
-        return pipeline.run(
+        result = pipeline.run(
             session,
             pipeline.StackRequest(
                 plan=request,
@@ -146,6 +161,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
                 locks_must_be_valid=self.config.field("lock") if check_only else None,
             ),
         )
+        self.app.display_success(stack_summary(result, time.monotonic() - started))
+        return result
 
     # -- clean ------------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ OPTION_EXAMPLES = {
     "tag-outputs": "true",
     "lock": '"check"',
     "export-directory": '"_export"',
+    "push-to": '"oci://ghcr.io/OWNER/STACK:1.0"',
+    "push-insecure": "true",
 }
 
 
@@ -80,6 +82,30 @@ class VenvstacksBuilderConfig(BuilderConfig):
             if value == policy:
                 return policy
         raise self._error("lock", 'either "if-needed" or "check"', value)
+
+    @cached_property
+    def push_to(self) -> str | None:
+        """``push-to``: push the published layers to this ``oci://`` registry tag."""
+        value = self.target_config.get("push-to")
+        if value is None:
+            return None
+        from envstacks.oci.reference import parse_reference  # noqa: PLC0415
+
+        if not isinstance(value, str):
+            raise self._error("push-to", "an oci://REGISTRY/REPOSITORY:TAG string", value)
+        try:
+            parse_reference(value)
+        except ValueError as exc:
+            raise self._error("push-to", f"an oci:// reference ({exc})", value) from exc
+        return value
+
+    @cached_property
+    def push_insecure(self) -> bool:
+        """``push-insecure``: allow plain HTTP for a registry not on this machine."""
+        value = self.target_config.get("push-insecure", False)
+        if not isinstance(value, bool):
+            raise self._error("push-insecure", "a boolean", value)
+        return value
 
     @cached_property
     def export_directory(self) -> Path | None:

@@ -32,7 +32,7 @@ from envstacks import layout, pipeline
 from envstacks.build.layerconfig import PYTHON
 from envstacks.errors import EnvStacksError, SpecError
 from envstacks.integrations.common import load_project_spec
-from envstacks.integrations.hatch_app import HatchReporter, abort_with
+from envstacks.integrations.hatch_app import HatchReporter, abort_interrupted, abort_with
 from envstacks.integrations.hatch_wheel import project_wheel_builder
 from envstacks.plan import Op, Request
 from envstacks.spec.model import ApplicationSpec, LayerSpec, StackSpec
@@ -48,7 +48,10 @@ _PYTHON_NOISE = ("PYTHONHOME", "__PYVENV_LAUNCHER__")
 def _reported(
     method: Callable[Concatenate[VenvstacksEnvironment, _P], _R],
 ) -> Callable[Concatenate[VenvstacksEnvironment, _P], _R]:
-    """Show envstacks errors raised by a Hatch-facing method as Hatch errors (no traceback)."""
+    """Show envstacks errors raised by a Hatch-facing method as Hatch errors (no traceback).
+
+    Ctrl-C ends the command with ``interrupted`` and exit status 130, as in every front-end.
+    """
 
     @functools.wraps(method)
     def wrapper(self: VenvstacksEnvironment, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -56,6 +59,8 @@ def _reported(
             return method(self, *args, **kwargs)
         except EnvStacksError as error:
             abort_with(self.app, error)
+        except KeyboardInterrupt:
+            abort_interrupted(self.app)
 
     return wrapper
 

@@ -1,19 +1,49 @@
-"""The project's own wheel under Hatch: hatchling's wheel builder, run in the current process."""
+"""The project's own wheel under Hatch: hatchling's wheel builder, for the runtime's Python.
+
+When the runtime layer runs the same Python (implementation and version) as Hatch's build
+environment, hatchling builds the wheel in this process, as ``hatch build -t wheel`` would.
+Otherwise a build hook compiling extensions here would build them for the wrong Python, so
+the wheel is built by hatchling on the runtime's interpreter in an isolated PEP 517 build
+(``uv build --python <runtime>``).
+"""
 
 from __future__ import annotations
 
-import functools
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from envstacks import uvrun
 from envstacks.errors import BuildError
-from envstacks.pipeline import WheelBuilder
+from envstacks.project_wheel import WheelBuilder
 from envstacks.report import Reporter
 
 HATCHLING_BACKEND = "hatchling.build"
+
+
+def hatchling_wheel_builder(reporter: Reporter) -> WheelBuilder:
+    """The Hatch build target's wheel builder: hatchling, in this process when it can."""
+
+    def _build(project_root: Path, out_dir: Path, *, python: Path) -> Path:
+        if same_python(python, reporter):
+            return hatchling_wheel(project_root, out_dir)
+        reporter.debug(f"building the project's wheel on {python} (not the Python running Hatch)")
+        return uvrun.build_wheel(project_root, out_dir, reporter=reporter, python=python)
+
+    return _build
+
+
+def same_python(python: Path, reporter: Reporter) -> bool:
+    """Whether ``python`` is the implementation and version of the running interpreter."""
+    from envstacks.runtime.probe import probe  # noqa: PLC0415
+
+    info = probe(python, reporter=reporter)
+    return (info.implementation, info.version[:2]) == (
+        sys.implementation.name,
+        sys.version_info[:2],
+    )
 
 
 def hatchling_wheel(project_root: Path, out_dir: Path) -> Path:
@@ -54,5 +84,5 @@ def project_wheel_builder(pyproject_data: Mapping[str, Any], reporter: Reporter)
     build_system = pyproject_data.get("build-system")
     backend = build_system.get("build-backend") if isinstance(build_system, Mapping) else None
     if backend == HATCHLING_BACKEND:
-        return hatchling_wheel
-    return functools.partial(uvrun.build_wheel, reporter=reporter)
+        return hatchling_wheel_builder(reporter)
+    return uvrun.wheel_builder(reporter)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from envstacks import layout
 from envstacks.errors import LockError
-from envstacks.fs import write_text
+from envstacks.fs import remove_stale_temporaries, write_text
 from envstacks.lock import hashes, meta, summary
 from envstacks.lock.project import requires_project, wheel_requires_dist
 from envstacks.lock.pylock import LockedLayer, load_pylock, parse_pylock
@@ -287,6 +287,7 @@ def _write_lock(
     """Write a fresh resolution and its metadata; returns whether the lock changed."""
     pylock_path = layout.pylock_path(spec, layer)
     locked = parse_pylock(text, layer=layer.build_name, path=pylock_path)
+    remove_stale_temporaries(pylock_path.parent)  # what a killed lock left while writing
     old = check.metadata
     new = _new_meta(layer, check, hashes.requirements_hash(locked), datetime.now().astimezone())
     write_text(pylock_path, text, durable=True)
@@ -311,7 +312,7 @@ def _new_meta(
     """The metadata for a fresh resolution: new time and version only if the lock changed."""
     inputs, old = check.inputs, check.metadata
     version_hash = _version_inputs_hash(layer, check)
-    new_time = meta.format_time(meta.lock_time(now, inputs.cutoff))
+    new_time = meta.format_time(meta.lock_time(now, inputs.cutoff, meta.source_date_epoch()))
     if old is None:
         locked_at, version = new_time, 1
     elif (

@@ -91,9 +91,38 @@ def exclude_newer(spec: StackSpec, environ: Mapping[str, str] | None = None) -> 
         return None
 
 
-def lock_time(moment: datetime, cutoff: datetime | None) -> datetime:
-    """The time to record for a lock made at ``moment``: never later than ``exclude-newer``."""
-    return min(moment, cutoff) if cutoff is not None else moment
+def source_date_epoch(environ: Mapping[str, str] | None = None) -> datetime | None:
+    """``SOURCE_DATE_EPOCH`` as an aware UTC time (``None`` when unset or empty).
+
+    The reproducible-builds convention other build tools (hatchling, pip, setuptools)
+    follow: when set, it replaces "now" in whatever a build records.
+
+    Raises:
+        LockError: the value is not a whole number of seconds since 1970.
+    """
+    value = (os.environ if environ is None else environ).get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise LockError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds since 1970-01-01",
+            hint="set it to an integer, such as the time of the last commit "
+            "(`git log -1 --format=%ct`), or unset it",
+        ) from exc
+
+
+def lock_time(moment: datetime, cutoff: datetime | None, epoch: datetime | None = None) -> datetime:
+    """The time to record for a lock made at ``moment``.
+
+    With an absolute ``exclude-newer`` (``cutoff``) the time is fixed by it: never later.
+    Without one, ``SOURCE_DATE_EPOCH`` (``epoch``), when set, replaces ``moment``, so that a
+    fresh lock (and the archive times taken from it) is the same in every build.
+    """
+    if cutoff is not None:
+        return min(moment, cutoff)
+    return epoch if epoch is not None else moment
 
 
 def time_problem(locked: datetime, cutoff: datetime | None, now: datetime) -> str | None:
@@ -123,7 +152,7 @@ def read_meta(path: Path) -> LockMeta | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise LockError(f"{path}: unreadable lock metadata: {exc}") from exc
     try:
         extra = data.get("envstacks") or {}

@@ -226,7 +226,7 @@ def parse_pylock(text: str, *, layer: str, path: Path) -> LockedLayer:
     """
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise LockError(
             f"{path}: the lock of layer {layer!r} is not valid TOML: {exc}",
             hint=f"relock it (`envstacks lock --reset-lock {layer}`)",

@@ -148,6 +148,8 @@ def uv_export(project: UvProject, *, python: Path, layer: LayerSpec, reporter: R
     Raises:
         LockError: uv failed (its output is quoted).
     """
+    # A fixed name (uv accepts only pylock.toml or pylock.<name>.toml, no temporary name):
+    # two locks never share it, as each holds the build folder (envstacks.folderlock).
     target = project.directory / EXPORT_FILE
     target.unlink(missing_ok=True)
     result = _run_uv(

@@ -6,11 +6,13 @@ current lock.
 
 Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
 and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
-§3.9.1-§3.9.2). envstacks adds three fields, which venvstacks consumers ignore:
+§3.9.1-§3.9.2). envstacks adds fields, which venvstacks consumers ignore:
 ``archive_format``; ``tree_hashes``, the hash of the normalised file tree (the same for every
-format and compression level, so recompressing keeps a layer's identity); and
+format and compression level, so recompressing keeps a layer's identity);
 ``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
-environment without changing the lock is republished).
+environment without changing the lock is republished); ``unpacked_size`` and
+``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
+deploy enforces (:mod:`envstacks.deploy.budget`).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a
@@ -26,8 +28,9 @@ from typing import Any, Protocol
 
 from envstacks.build.record import BuildRecord, require_current_build
 from envstacks.errors import EnvStacksError, PublishError
-from envstacks.fs import file_sha256, read_json
+from envstacks.fs import read_json, remove_stale_temporaries
 from envstacks.layout import METADATA_DIR
+from envstacks.pack.hashcache import ArchiveHashes
 from envstacks.sourcetree import module_hash
 from envstacks.spec.model import (
     ApplicationSpec,
@@ -40,7 +43,13 @@ from envstacks.spec.model import (
 
 SNIPPET_DIR = "env_metadata"
 #: Fields only known once the archive is written: left out of the build request.
-OUTPUT_FIELDS = ("archive_size", "archive_hashes", "tree_hashes")
+OUTPUT_FIELDS = (
+    "archive_size",
+    "archive_hashes",
+    "tree_hashes",
+    "unpacked_size",
+    "unpacked_entries",
+)
 #: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
 KIND_KEYS = {
     LayerKind.APPLICATION: "applications",
@@ -103,20 +112,35 @@ class PublishFolder:
             return f"{install_target}-{self.platform}-{build}{suffix}"
         return f"{install_target}{suffix}"
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove what dead runs left in the folder and its metadata folders; what was removed."""
+        return [
+            path
+            for place in (self.output_dir, self.metadata_dir, self.snippet_dir)
+            for path in remove_stale_temporaries(place)
+        ]
+
+    @property
+    def snippet_dir(self) -> Path:
+        """``<output>/__venvstacks__/env_metadata``."""
+        return self.metadata_dir / SNIPPET_DIR
+
     def snippet_path(self, layer_name: str) -> Path:
         """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
         stem = f"{layer_name}-{self.platform}" if self.tag_outputs else layer_name
-        return self.metadata_dir / SNIPPET_DIR / f"{stem}.json"
+        return self.snippet_dir / f"{stem}.json"
 
-    def published_layers(self, *, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+    def published_layers(
+        self, *, exclude: Iterable[str] = (), hashes: ArchiveHashes | None = None
+    ) -> list[dict[str, Any]]:
         """Every layer published here for the platform whose archive is present.
 
         A snippet counts when its file name is the one this naming mode gives its layer, it is
-        for the platform, and its archive exists with the recorded size. ``exclude`` drops
-        archive names.
+        for the platform, and its archive exists with the recorded size (and, given
+        ``hashes``, sha256). ``exclude`` drops archive names.
         """
         skipped = set(exclude)
-        folder = self.metadata_dir / SNIPPET_DIR
+        folder = self.snippet_dir
         layers: list[dict[str, Any]] = []
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
             data = read_json(path)
@@ -128,7 +152,7 @@ class PublishFolder:
             archive = data.get("archive_name")
             if not isinstance(archive, str) or archive in skipped or "/" in archive:
                 continue
-            if archive_matches(self.output_dir / archive, data, check_hash=False):
+            if archive_matches(self.output_dir / archive, data, hashes=hashes):
                 layers.append(data)
         return layers
 
@@ -229,18 +253,20 @@ def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metadata.items() if key not in OUTPUT_FIELDS}
 
 
-def archive_matches(archive: Path, metadata: Mapping[str, Any], *, check_hash: bool) -> bool:
-    """Whether ``archive`` exists with the size (and, if asked, the sha256) the metadata records."""
+def archive_matches(
+    archive: Path, metadata: Mapping[str, Any], *, hashes: ArchiveHashes | None
+) -> bool:
+    """Whether ``archive`` exists with the size (and, given ``hashes``, the sha256) recorded."""
     try:
         size = archive.stat().st_size
     except OSError:
         return False
     if size != metadata.get("archive_size"):
         return False
-    if not check_hash:
+    if hashes is None:
         return True
-    hashes = metadata.get("archive_hashes")
-    return isinstance(hashes, Mapping) and hashes.get("sha256") == file_sha256(archive)
+    recorded = metadata.get("archive_hashes")
+    return isinstance(recorded, Mapping) and hashes.matches(archive, recorded.get("sha256"))
 
 
 def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:

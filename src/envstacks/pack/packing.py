@@ -1,6 +1,8 @@
 """Pack planned layers (staged next to the build folder, in parallel) and commit them crash-safely.
 
 Packing writes each archive under a temporary name and fsyncs it; nothing visible changes.
+Layers are packed on worker threads (:func:`envstacks.workers.run_parallel`): when one fails or
+the run is interrupted (Ctrl-C), the others stop at their next chunk and every temporary goes.
 Committing renames archives into place, writes their snippets, and writes the manifest last,
 first dropping from the current manifest any archive about to be replaced, so the manifest
 on disk only ever names complete archives with the recorded size and hash.
@@ -8,7 +10,7 @@ on disk only ever names complete archives with the recorded size and hash.
 
 from __future__ import annotations
 
-import concurrent.futures
+import functools
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -30,10 +32,12 @@ from envstacks.fs import (
 )
 from envstacks.pack import metadata as md
 from envstacks.pack.archive_protocol import ArchiveFormat
+from envstacks.pack.hashcache import ArchiveHashes
 from envstacks.pack.layer_tree import content_size, lock_mtime, scan_tree, tree_hash
 from envstacks.pack.request import PublishPlan
 from envstacks.report import Reporter
 from envstacks.spec.model import StackSpec
+from envstacks.workers import Cancellation, run_parallel
 
 #: ``stage_layer(spec, layer, env_path, destination, *, install_targets) -> staged folder``.
 StageFunction = Callable[..., Path]
@@ -66,52 +70,43 @@ def pack_layers(
     :func:`envstacks.build.stage_layer`.
     """
     folder.output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder.output_dir)
+    folder.remove_stale_temporaries()
     remove_stale_temporaries(spec.settings.build_dir)
     if not plans:
         return []
     install_targets = {name: state.install_target for name, state in lock_states.items()}
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(plans)))
-    packed: list[PackedLayer] = []
-    failure: BaseException | None = None
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="pack") as pool:
-        futures = [
-            pool.submit(
-                pack_layer,
-                spec,
-                plan,
-                fmt,
-                install_targets,
-                reporter=reporter,
-                stage=stage or stage_layer,
-            )
-            for plan in plans
-        ]
-        for future in concurrent.futures.as_completed(futures):
-            try:
-                packed.append(future.result())
-            except BaseException as exc:  # every temporary is removed before re-raising
-                failure = failure or exc
-                for other in futures:
-                    other.cancel()
-    if failure is not None:
-        for item in packed:
-            item.temporary.unlink(missing_ok=True)
-        raise failure
-    order = {plan.layer.build_name: index for index, plan in enumerate(plans)}
-    return sorted(packed, key=lambda item: order[item.plan.layer.build_name])
+    return run_parallel(
+        functools.partial(
+            pack_layer,
+            spec,
+            fmt=fmt,
+            install_targets=install_targets,
+            reporter=reporter,
+            stage=stage or stage_layer,
+        ),
+        plans,
+        workers=min(jobs or os.cpu_count() or 1, len(plans)),
+        name="pack",
+        undo=lambda item: item.temporary.unlink(missing_ok=True),
+    )
 
 
 def pack_layer(
     spec: StackSpec,
     plan: PublishPlan,
+    cancellation: Cancellation | None = None,
+    *,
     fmt: ArchiveFormat,
     install_targets: Mapping[str, str],
-    *,
     reporter: Reporter,
     stage: StageFunction,
 ) -> PackedLayer:
-    """Stage a layer next to the build folder, hash its tree, pack it under a temporary name."""
+    """Stage a layer next to the build folder, hash its tree, pack it under a temporary name.
+
+    ``cancellation`` is checked between the steps, between files while hashing and between
+    chunks while packing; a cancelled layer removes its temporaries and raises ``Cancelled``.
+    """
+    cancel = cancellation or Cancellation()
     layer = plan.layer
     root_name = str(plan.request["install_target"])
     staging = spec.settings.build_dir / temporary_name(f"publish-{layer.build_name}")
@@ -125,17 +120,18 @@ def pack_layer(
             staging / root_name,
             install_targets=install_targets,
         )
+        cancel.check()
         entries = scan_tree(staged, root_name=root_name)
         with reporter.task(
             layer.build_name, f"pack {fmt.name}", total=content_size(entries)
         ) as task:
-            tree = tree_hash(entries)
+            tree = tree_hash(cancel.each(entries))
             fmt.pack(
                 staged,
                 temporary,
                 root_name=root_name,
                 mtime=lock_mtime(str(plan.request["locked_at"])),
-                task=task,
+                task=cancel.watch(task),
             )
             fsync_file(temporary)
         metadata = {
@@ -143,6 +139,8 @@ def pack_layer(
             "archive_size": temporary.stat().st_size,
             "archive_hashes": {"sha256": file_sha256(temporary)},
             "tree_hashes": {"sha256": tree},
+            "unpacked_size": content_size(entries),
+            "unpacked_entries": len(entries),
         }
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -153,28 +151,35 @@ def pack_layer(
 
 
 def commit_layers(
-    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder
+    spec: StackSpec,
+    packed: Sequence[PackedLayer],
+    folder: md.PublishFolder,
+    hashes: ArchiveHashes | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Rename archives into place, write snippets, then the manifest (see the module docstring).
 
-    Archives not committed when this fails are removed.
+    The manifest lists the archives whose sha256 (checked through ``hashes``, where the new
+    archives' hashes are recorded) is the one their snippets record. Archives not committed
+    when this fails are removed.
     """
+    hashes = hashes if hashes is not None else ArchiveHashes(folder.output_dir, None)
     try:
-        _drop_replaced_from_manifest(spec, packed, folder)
+        _drop_replaced_from_manifest(spec, packed, folder, hashes)
         for item in packed:
             commit(item.temporary, item.plan.archive)
+            hashes.record(item.plan.archive, item.metadata["archive_hashes"]["sha256"])
             write_json(item.plan.snippet, item.metadata)
         fsync_dir(folder.output_dir)
     finally:
         for item in packed:
             item.temporary.unlink(missing_ok=True)
-    manifest = md.manifest(spec, folder.published_layers())
+    manifest = md.manifest(spec, folder.published_layers(hashes=hashes))
     write_json(folder.manifest_path, manifest)
     return folder.manifest_path, manifest
 
 
 def _drop_replaced_from_manifest(
-    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder
+    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder, hashes: ArchiveHashes
 ) -> None:
     """Rewrite the manifest without the archives about to be replaced, if it names any."""
     replacing = {str(item.plan.request["archive_name"]) for item in packed}
@@ -186,5 +191,5 @@ def _drop_replaced_from_manifest(
         if isinstance(entry, Mapping)
     }
     if listed & replacing:
-        interim = folder.published_layers(exclude=replacing)
+        interim = folder.published_layers(exclude=replacing, hashes=hashes)
         write_json(folder.manifest_path, md.manifest(spec, interim))

@@ -10,7 +10,8 @@
 3. commit: if the current manifest names an archive about to be replaced, first rewrite it
    without that layer; then rename each archive into place and write its snippet; write the
    manifest last. At every moment the manifest on disk only names complete archives with the
-   recorded size and hash.
+   recorded size and hash: archives published earlier (other layers, other builds) are checked
+   too, cheaply (:mod:`envstacks.pack.hashcache`), and left out with a warning if they changed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pluggy
 
 from envstacks.pack import metadata as md
 from envstacks.pack.formats import get_format
+from envstacks.pack.hashcache import CACHE_FILE, ArchiveHashes
 from envstacks.pack.packing import PackedLayer, StageFunction, commit_layers, pack_layers
 from envstacks.pack.request import PublishPlan, plan_layer
 from envstacks.platforms import require_host_platform
@@ -88,6 +90,7 @@ def publish_layers(
     tag_outputs: bool = False,
     force: bool = False,
     dry_run: bool = False,
+    verify: bool = False,
     jobs: int | None = None,
     platform: str | None = None,
     stage: StageFunction | None = None,
@@ -106,6 +109,8 @@ def publish_layers(
             metadata names, so several platforms and builds share the folder.
         force: republish even unchanged layers (``archive_build`` goes up).
         dry_run: compute and return the build requests; write nothing.
+        verify: read every archive again to check its sha256, even those whose file is
+            unchanged since it was last hashed (:mod:`envstacks.pack.hashcache`).
         jobs: layers packed at once (default: one per core, at most one per layer).
         platform: the target platform (default: this machine's).
         stage: the staging function (default: :func:`envstacks.build.stage.stage_layer`).
@@ -117,7 +122,11 @@ def publish_layers(
     fmt = get_format(pm, format_name)
     host = platform or require_host_platform("publish")
     folder = md.PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
-    plans = [plan_layer(spec, layer, lock_states, fmt, folder, force=force) for layer in layers]
+    hashes = ArchiveHashes(output_dir, spec.settings.build_dir / CACHE_FILE, verify=verify)
+    plans = [
+        plan_layer(spec, layer, lock_states, fmt, folder, force=force, hashes=hashes)
+        for layer in layers
+    ]
     _report_plans(plans, reporter)
     if dry_run:
         outcomes = tuple(_outcome(plan, None) for plan in plans)
@@ -128,7 +137,14 @@ def publish_layers(
     packed = pack_layers(
         spec, to_pack, fmt, lock_states, folder, reporter=reporter, jobs=jobs, stage=stage
     )
-    manifest_file, manifest = commit_layers(spec, packed, folder)
+    manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
+    hashes.save()
+    for archive, actual in sorted(hashes.mismatched.items()):
+        reporter.warning(
+            f"{output_dir / archive}: its sha256 is {actual}, not the one its metadata records; "
+            "it was changed after it was published and is left out of the manifest "
+            "(publish its layer again, from its own build folder, to put it back)"
+        )
     written = {item.plan.layer.build_name: item for item in packed}
     return PublishResult(
         output_dir=output_dir,

@@ -16,6 +16,7 @@ from envstacks.errors import PublishError
 from envstacks.fs import json_sha256, read_json
 from envstacks.pack import metadata as md
 from envstacks.pack.archive_protocol import ArchiveFormat
+from envstacks.pack.hashcache import ArchiveHashes
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
@@ -39,8 +40,11 @@ def plan_layer(
     folder: md.PublishFolder,
     *,
     force: bool,
+    hashes: ArchiveHashes | None = None,
 ) -> PublishPlan:
     """The layer's build request, and the previous snippet if nothing changed since.
+
+    The previous archive's sha256 is checked through ``hashes`` (a fresh cache by default).
 
     Raises:
         PublishError: the layer does not target ``platform``, or has no valid lock.
@@ -68,7 +72,8 @@ def plan_layer(
         )
 
     same = request(last_build or 1)
-    if not force and previous is not None and _still_published(previous, same, output_dir):
+    hashes = hashes if hashes is not None else ArchiveHashes(output_dir, None)
+    if not force and previous is not None and _still_published(previous, same, hashes):
         return PublishPlan(
             layer=layer,
             request=same,
@@ -91,9 +96,9 @@ def _last_archive_build(previous: Mapping[str, Any] | None, *, lock_version: obj
 
 
 def _still_published(
-    previous: Mapping[str, Any], request: Mapping[str, Any], output_dir: Path
+    previous: Mapping[str, Any], request: Mapping[str, Any], hashes: ArchiveHashes
 ) -> bool:
     """Whether the last publish had this request and its archive is intact (size and sha256)."""
     return md.without_outputs(previous) == request and md.archive_matches(
-        output_dir / request["archive_name"], previous, check_hash=True
+        hashes.output_dir / request["archive_name"], previous, hashes=hashes
     )

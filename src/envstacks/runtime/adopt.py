@@ -15,12 +15,12 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks import proc
 from envstacks.errors import RuntimeProvisionError
+from envstacks.fs import temporary_name
 from envstacks.report import Reporter
 from envstacks.runtime import _copy, _elf, relocate
 from envstacks.runtime.contract import ProvidedRuntime, RuntimeRequest
@@ -149,10 +149,10 @@ def copy_installation(
     """
     source = info.prefix
     destination.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the destination (same file system) so the final rename is atomic.
-    work = Path(
-        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
-    )
+    # Built beside the destination (same file system) so the final rename is atomic, under a
+    # temporary name that records this process, so a later run removes it if this one dies.
+    work = destination.parent / temporary_name(destination.name)
+    work.mkdir(mode=0o700)
     try:
         with reporter.task(layer, "copy runtime") as task:
             task.note(f"from {source}")
@@ -161,7 +161,7 @@ def copy_installation(
         python = _copy.ensure_links(work, info)
         _make_independent(work, source, layer=layer, reporter=reporter)
         _self_check(work, python, info, reporter)
-        # mkdtemp made the folder private (0700); a runtime is as readable as its source.
+        # The folder was made private (0700); a runtime is as readable as its source.
         work.chmod(stat.S_IMODE(source.stat().st_mode) | stat.S_IRWXU)
         _move_into_place(work, destination)
         reporter.debug(f"{layer}: runtime size {_copy.tree_size(destination) / 2**20:.1f} MiB")

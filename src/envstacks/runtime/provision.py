@@ -9,6 +9,7 @@ makes is run before it is accepted; a broken result is removed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -260,3 +261,30 @@ def _report(
     )
     for entry in request.search_log:
         reporter.debug(f"{runtime.build_name}: {entry}")
+    mismatch = name_version_mismatch(runtime.name, result.version)
+    if mismatch is not None:
+        reporter.warning(
+            f"runtime layer '{runtime.build_name}' ({runtime.toml_path}): its name states "
+            f"Python {mismatch}, but python_implementation = "
+            f"{runtime.python_implementation!r} gave {implementation} {result.version}; "
+            "rename the layer (and the `runtime` keys naming it) or set "
+            f"python_implementation = '{runtime.implementation}@{mismatch}'"
+        )
+
+
+#: A Python feature version written in a name: ``3.12`` or ``3_12``, not part of a longer
+#: number (``2024.10`` states no Python version).
+_NAMED_VERSION = re.compile(r"(?<![\d.])([23])[._](\d{1,2})(?!\d)")
+
+
+def name_version_mismatch(name: str, version: str) -> str | None:
+    """The ``X.Y`` a runtime's name states when the interpreter it got is another one.
+
+    ``cpython-3.12`` given CPython 3.13.1 gives ``"3.12"``; a name stating no version, or the
+    interpreter's own, gives ``None``.
+    """
+    named = {f"{major}.{minor}" for major, minor in _NAMED_VERSION.findall(name)}
+    feature = ".".join(version.split(".")[:2])
+    if not named or feature in named:
+        return None
+    return sorted(named)[0]

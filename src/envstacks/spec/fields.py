@@ -8,7 +8,6 @@ unknown key or an empty string always produces the same kind of message,
 from __future__ import annotations
 
 import datetime
-import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import InvalidName, canonicalize_name
 
 from envstacks.errors import SpecError
+from envstacks.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from envstacks.spec.keys import KeyInfo
@@ -82,16 +82,6 @@ def show(value: object) -> str:
     else:
         text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + " ..."
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest choice, or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        lowered = {choice.lower().replace("-", "_"): choice for choice in choices}
-        hit = lowered.get(word.lower().replace("-", "_"))
-        close = [hit] if hit else []
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def quoted_list(names: Iterable[str]) -> str:

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from envstacks.errors import SpecError
-from envstacks.spec.fields import TomlPath, did_you_mean, quoted_list, spec_error
+from envstacks.spec.fields import TomlPath, quoted_list, spec_error
 from envstacks.spec.model import LayerKind
+from envstacks.suggest import did_you_mean
 
 
 class DepNode(Protocol):

@@ -22,7 +22,6 @@ from packaging.utils import canonicalize_name
 from envstacks.spec.fields import (
     TableView,
     TomlPath,
-    did_you_mean,
     expect_array,
     expect_bool,
     expect_str,
@@ -34,6 +33,7 @@ from envstacks.spec.fields import (
     unknown_keys,
 )
 from envstacks.spec.keys import INDEX_KEYS, OTHER_INDEX_KEYS
+from envstacks.suggest import did_you_mean
 
 #: A layer's ``package_indexes`` entry: ``(dist as written, normalised dist, index name)``.
 IndexChoice = tuple[str, str, str]

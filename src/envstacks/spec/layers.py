@@ -23,7 +23,6 @@ from envstacks.spec.fields import (
     TomlPath,
     TomlTable,
     check_keys,
-    did_you_mean,
     expect_str,
     expect_str_list,
     expect_table,
@@ -33,12 +32,17 @@ from envstacks.spec.fields import (
 from envstacks.spec.indexes import IndexChoices, parse_index_keys
 from envstacks.spec.keys import layer_keys, legacy_keys
 from envstacks.spec.model import LayerKind
+from envstacks.suggest import did_you_mean
 
 #: macOS target when neither the spec nor ``MACOSX_DEPLOYMENT_TARGET`` gives one.
 DEFAULT_MACOSX = "13.0"
 _PY_VERSION = re.compile(r"3\.\d+(\.\d+)?((a|b|rc)\d+)?")
 _LINUX_VERSION = re.compile(r"\d+\.\d+")
 _MACOS_VERSION = re.compile(r"\d+(\.\d+)?")
+#: The longest layer name, in UTF-8 bytes: file names derived from it (``pylock.framework-
+#: <name>.meta.json`` and its temporary, ``<name>@<N>-<platform>-<build>.tar.zst`` and its
+#: temporary) must stay under the 255 bytes file systems allow.
+MAX_NAME_BYTES = 100
 #: Characters Windows refuses in file names (layers are deployed there too).
 _WINDOWS_RESERVED = frozenset('<>:"|?*')
 _RESERVED_PREFIXES = tuple(kind.prefix for kind in LayerKind if kind.prefix)
@@ -201,6 +205,15 @@ def _name(value: object, where: TomlPath, kind: LayerKind) -> str:
     """The layer name at ``where``, or a SpecError saying why it cannot name a layer folder."""
     fix = 'use letters, digits, "-", "_", "." and "@", such as "cpython-3.12" or "my-app"'
     name = expect_str(value, where, fix=fix, allow_empty=True)
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise spec_error(
+            where,
+            f"{kind.value} name {name[:24]!r}... is {size} bytes long; layer names may be at "
+            f"most {MAX_NAME_BYTES} bytes (UTF-8), as they become parts of file and folder "
+            "names (lock files, archives, temporary names), which file systems limit",
+            "use a shorter name",
+        )
     problem = _name_problem(name)
     if problem:
         raise spec_error(where, f"{kind.value} name {name!r} {problem}", fix)

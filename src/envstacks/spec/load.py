@@ -98,7 +98,10 @@ def load_pyproject_data(data: Mapping[str, Any], pyproject_path: Path) -> StackS
     ``data`` may be a plain mapping or a tomlkit document; relative paths in it resolve
     against ``pyproject_path``'s folder.
     """
-    return _load_pyproject(_plain(data), Path(pyproject_path).expanduser().resolve())
+    path = Path(pyproject_path).expanduser().resolve()
+    with _in_file(path):
+        plain = _plain(data)
+    return _load_pyproject(plain, path)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -113,6 +116,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         ) from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise _LocatedSpecError(_too_deep(path)) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = _TOML_POSITION.search(message)
@@ -132,6 +137,15 @@ def _in_file(path: Path) -> Iterator[None]:
         raise
     except SpecError as error:
         raise _LocatedSpecError(f"{error.message} (in {path})", hint=error.hint) from None
+    except RecursionError:
+        raise _LocatedSpecError(_too_deep(path)) from None
+
+
+def _too_deep(path: Path) -> str:
+    return (
+        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion "
+        "limit); no stack spec nests more than a few levels, so flatten or remove them"
+    )
 
 
 def _has_venvstacks_table(data: Mapping[str, Any]) -> bool:

@@ -17,7 +17,6 @@ from envstacks.spec.fields import (
     TableView,
     TomlPath,
     TomlTable,
-    did_you_mean,
     expect_table,
     resolve_path,
     spec_error,
@@ -37,6 +36,7 @@ from envstacks.spec.model import (
     SourceFormat,
     UvConfig,
 )
+from envstacks.suggest import did_you_mean
 
 
 def parse_settings(

@@ -1,0 +1,111 @@
+"""Publishing or exporting before building: one error naming every layer, one command to fix it.
+
+A real stack (a local CPython 3.12 runtime, a framework and an application holding wheels
+made in the test), locked offline with ``--local-wheels``; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from envstacks.cli import main
+
+SPEC = """\
+[tool.venvstacks]
+runtime-provider = "local"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = []
+platforms = ["linux_x86_64"]
+
+[[tool.venvstacks.frameworks]]
+name = "pure"
+runtime = "cpython-3.12"
+requirements = ["demo-pure"]
+
+[[tool.venvstacks.applications]]
+name = "hello"
+frameworks = ["pure"]
+launch_module = "hello.py"
+requirements = []
+"""
+
+
+@pytest.fixture(scope="module")
+def locked(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> Path:
+    """The stack's folder, locked (offline), nothing built."""
+    python_for("3.12")
+    root = tmp_path_factory.mktemp("readiness")
+    kit.make_wheel(root / "wheels", "demo-pure", "1.0", {"demo_pure/__init__.py": b"X = 1\n"})
+    (root / "pyproject.toml").write_text(SPEC, encoding="utf-8")
+    (root / "hello.py").write_text("print('hello')\n", encoding="utf-8")
+    argv = ["-q", "lock", "--no-index", "--local-wheels", str(root / "wheels"), str(root)]
+    assert main(argv) == 0
+    return root
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    err = capsys.readouterr().err
+    message = next(line for line in err.splitlines() if line.startswith("error: "))
+    hint = next(line for line in err.splitlines() if line.startswith("hint: "))
+    return message, hint
+
+
+def test_publish_before_build_names_every_layer_and_one_command(
+    locked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["publish", str(locked)]) == 1
+    message, hint = _error(capsys)
+    assert message == (
+        "error: cannot publish: 3 of the selected layers are not built from the current lock: "
+        "cpython-3.12 (not built), framework-pure (not built), app-hello (not built)"
+    )
+    assert hint == (
+        "hint: build them all first: `envstacks build`; "
+        "or build and publish in one go: `envstacks build --publish`"
+    )
+
+
+def test_the_hint_keeps_the_selection_and_names_what_is_left(
+    locked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-q", "build", "--include", "cpython-3.12", str(locked)]) == 0
+    argv = ["publish", "--include", "app-*", "--publish-dependencies", str(locked)]
+    assert main(argv) == 1
+    message, hint = _error(capsys)
+    assert message == (
+        "error: cannot publish: 2 of the selected layers are not built from the current lock: "
+        "framework-pure (not built), app-hello (not built)"
+    )
+    assert "`envstacks build --include 'app-*' --publish`" in hint
+    # Following the hint publishes everything: no next error.
+    capsys.readouterr()
+    assert main(["-q", "build", "--include", "app-*", "--publish", str(locked)]) == 0
+    assert capsys.readouterr() == ("", "")  # -q: nothing at all on success
+    assert main(argv) == 0
+
+
+def test_export_before_build_says_the_same(
+    locked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = tmp_path / "fresh"  # the locked stack, never built
+    fresh.mkdir()
+    shutil.copytree(locked / "requirements", fresh / "requirements")
+    for name in ("pyproject.toml", "hello.py"):
+        shutil.copy2(locked / name, fresh / name)
+    assert main(["local-export", "--include", "app-hello", str(fresh)]) == 1
+    message, hint = _error(capsys)
+    assert message == (
+        "error: cannot export: 1 of the selected layers is not built from the current lock: "
+        "app-hello (not built)"
+    )
+    assert hint == (
+        "hint: build them all first: `envstacks build --include app-hello`, "
+        "then run local-export again"
+    )
