@@ -215,7 +215,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 # -- links and removal ---------------------------------------------------------------------
 
 
-def link_or_copy(source: Path, destination: Path) -> bool:
+def link_or_copy(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> bool:
     """Hard-link ``source`` to ``destination``, copying (with metadata) where linking fails.
 
     Returns whether a hard link was made (False: a copy, e.g. across file systems).

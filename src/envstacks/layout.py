@@ -10,6 +10,10 @@ from envstacks.spec.model import LayerSpec, StackSpec
 METADATA_DIR = "__venvstacks__"
 #: Per-layer metadata file inside every built and deployed layer.
 LAYER_CONFIG = "share/venv/metadata/venvstacks_layer.json"
+#: The entry-point scripts a layer exposes (``postinstall.py`` writes their launchers).
+SCRIPTS_CONFIG = "share/venv/metadata/envstacks_scripts.json"
+#: Which interpreter compiled a precompiled layer, and what it ships uncompiled.
+BYTECODE_RECORD = "share/venv/metadata/envstacks_bytecode.json"
 #: Folder inside a layer holding symlinks to the shared libraries it publishes.
 DYNLIB_DIR = "share/venv/dynlib"
 #: The post-installation script shipped at the top of every layer.

@@ -248,3 +248,72 @@ def files_containing(root: Path, needle: bytes) -> list[str]:
             elif path.is_file() and needle in path.read_bytes():
                 hits.append(str(path))
     return hits
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and mtime (folders: 0 and their mtime)."""
+    state: dict[str, tuple[int, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            info = Path(folder, name).lstat()
+            size = 0 if name in dirs else info.st_size
+            state[os.path.relpath(Path(folder, name), root)] = (size, info.st_mtime_ns)
+    return state
+
+
+#: Runs ``python -m MODULE ARGS`` and fails if anything tries to write byte code. The hook is
+#: installed after start-up, so a write during start-up shows in :func:`tree_state` instead.
+_NO_BYTECODE_WRITES = """\
+import os, runpy, sys
+attempts = []
+def hook(event, args):
+    if event == "os.mkdir" and "__pycache__" in str(args[0]):
+        attempts.append(str(args[0]))
+    elif event == "open" and args[0] is not None and "__pycache__" in str(args[0]):
+        mode, flags = args[1], args[2]
+        if (mode is None and flags & 3) or (mode and any(c in mode for c in "wax+")):
+            attempts.append(str(args[0]))
+sys.addaudithook(hook)
+module = sys.argv[1]
+del sys.argv[1]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+finally:
+    if attempts:
+        sys.stderr.write("byte code written: %r\\n" % attempts)
+        os._exit(99)
+"""
+
+
+def run_app_writing_no_bytecode(
+    python: Path, module: str, *args: str, read_only: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an application as a user would (bytecode writing allowed), refusing any pyc write.
+
+    With ``read_only``, that folder (a deployment) is made read-only for the run (which
+    stops nothing when the tests run as root: the audit hook still sees every attempt).
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env["PATH"] = "/usr/bin:/bin"
+    modes: dict[Path, int] = {}
+    if read_only is not None:
+        modes[read_only] = read_only.stat().st_mode
+        for folder, dirs, files in os.walk(read_only):
+            for name in [*dirs, *files]:
+                path = Path(folder, name)
+                if not path.is_symlink():
+                    modes[path] = path.stat().st_mode
+        for path, mode in modes.items():
+            path.chmod(mode & ~0o222)
+    try:
+        return subprocess.run(
+            [python, "-c", _NO_BYTECODE_WRITES, module, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            check=False,
+        )
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)

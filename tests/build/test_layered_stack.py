@@ -207,7 +207,9 @@ def test_staged_layers_hold_no_build_paths(stack: object, kit: ModuleType, tmp_p
         build_dir = os.fsencode(stack.spec.settings.build_dir)
         assert kit.files_containing(staged, build_dir) == [], layer.build_name
         assert not (staged / "pyvenv.cfg").exists()
-        assert not list(staged.rglob("__pycache__"))
+        # Precompiled (the default), without the regenerated chaining module's stale pyc.
+        assert list(staged.rglob("*.cpython-312.pyc"))
+        assert not list(staged.rglob(f"{CHAIN_MODULE}.*.pyc"))
     chain = tmp_path / "app-hello" / "lib/python3.12/site-packages" / f"{CHAIN_MODULE}.py"
     assert "framework-base@1/lib/python3.12/site-packages" in chain.read_text()
     assert "framework-base/" not in chain.read_text()

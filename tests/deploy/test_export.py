@@ -104,7 +104,7 @@ def run_app(deployment: Path) -> dict:
         [deployment / "app-useext" / "bin" / "python", "-m", "useext"],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},  # bytecode writing allowed
         check=False,
     )
     assert out.returncode == 0, out.stderr
@@ -130,9 +130,13 @@ def test_export_folder_layout_and_metadata(exported: tuple[Path, list]) -> None:
     assert not (output / "cpython-3.12@1" / "pyvenv.cfg").exists()
 
 
-def test_exported_app_runs_with_deployed_names(exported: tuple[Path, list], built: object) -> None:
+def test_exported_app_runs_with_deployed_names(
+    exported: tuple[Path, list], built: object, kit: ModuleType
+) -> None:
     output, _ = exported
-    report = run_app(output)
+    state = kit.tree_state(output)
+    report = run_app(output)  # the first run: the export shipped every pyc it needs
+    assert kit.tree_state(output) == state
     assert report["answer"] == 42
     assert Path(report["pure"]).is_relative_to(output / "app-useext")
     build_dir = str(built.spec.settings.build_dir)
@@ -154,6 +158,22 @@ def test_exported_files_are_hard_links_to_the_build(
     relative = Path("lib/python3.12/site-packages/demo_lib/libdemo.so.1")
     built_lib = built.env("framework-clib") / relative
     assert (output / "framework-clib@1" / relative).stat().st_ino == built_lib.stat().st_ino
+    pyc = Path("lib/python3.12/site-packages/demo_pure/__pycache__/__init__.cpython-312.pyc")
+    assert (output / "app-useext" / pyc).stat().st_ino == (
+        built.env("app-useext") / pyc
+    ).stat().st_ino
+
+
+def test_exported_app_writes_no_bytecode_even_read_only(
+    exported: tuple[Path, list], kit: ModuleType
+) -> None:
+    output, _ = exported
+    state = kit.tree_state(output)
+    python = output / "app-useext" / "bin" / "python"
+    ran = kit.run_app_writing_no_bytecode(python, "useext", read_only=output)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["answer"] == 42
+    assert kit.tree_state(output) == state
 
 
 def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) -> None:
@@ -168,7 +188,20 @@ def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) ->
         )
         assert (staged / "postinstall.py").is_file()
         assert not (staged / "pyvenv.cfg").exists()
-        assert not list(staged.rglob("__pycache__"))
+        # Precompiled (the default): one unchecked-hash pyc per kept module, none for the
+        # regenerated chaining module (postinstall compiles it where it is deployed).
+        pycs = list(staged.rglob("*.pyc"))
+        assert pycs
+        for pyc in pycs:
+            stem = pyc.name.split(".")[0]
+            assert (pyc.parent.parent / f"{stem}.py").is_file(), pyc
+            assert pyc.name.endswith(".cpython-312.pyc"), pyc
+            assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00", pyc  # PEP 552 unchecked-hash
+        assert not list(staged.rglob("_envstacks_layers.*.pyc"))
+        record = json.loads((staged / layout.BYTECODE_RECORD).read_text())
+        assert record["cache_tag"] == "cpython-312"
+        chain = ["lib/python3.12/site-packages/_envstacks_layers.py"]
+        assert record["compile"] == ([] if layer.build_name == "cpython-3.12" else chain)
         assert not [p for p in staged.iterdir() if p.name.startswith(".")]
         build_dir = os.fsencode(built.spec.settings.build_dir)
         assert kit.files_containing(staged, build_dir) == []

@@ -58,7 +58,8 @@ def test_same_bytes_from_different_folders_users_umasks_and_times(tmp_path, fmt_
     raw = _uncompressed(fmt_name, first)
     for leak in (str(tmp_path), "build-one", "elsewhere", "4321"):
         assert leak.encode() not in raw
-    assert b"__pycache__" not in raw
+    # Staging decides what ships; the formats archive pyc files like any file (issue 10).
+    assert b"__pycache__/__init__.cpython-312.pyc" in raw
 
 
 @pytest.mark.parametrize("fmt_name", FORMATS)
@@ -81,7 +82,9 @@ def test_members_are_normalised_and_read_back(tmp_path, fmt_name):
     assert members[root + "share/empty"].mode == 0o755
     assert members[root + "bin/python"].kind is MemberKind.SYMLINK
     assert members[root + "bin/python"].link_target == "../../cpython-3.12/bin/python3"
-    assert not [n for n in names if "__pycache__" in n]
+    pyc = root + "lib/python3.12/site-packages/pkg/__pycache__/__init__.cpython-312.pyc"
+    assert members[pyc].mode == 0o644
+    assert members[pyc].mtime == expected_mtime
     assert root + "lib/python3.12/site-packages/\u00fcnicode_n\u00e4me.py" in members
 
 

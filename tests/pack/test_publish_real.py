@@ -25,6 +25,7 @@ import pytest
 from envstacks.deploy import deploy
 from envstacks.hooks import get_plugin_manager
 from envstacks.lock import LockOptions, lock_states
+from envstacks.pack.formats import BUILTIN_FORMATS
 from envstacks.pack.publish import PublishResult, publish_layers
 from envstacks.report import RecordingReporter
 from envstacks.spec import load
@@ -135,6 +136,10 @@ def test_published_layers_are_identical_from_two_build_folders(checkouts, tmp_pa
     for a, b in zip(first.layers, second.layers, strict=True):
         assert a.archive_path.name == b.archive_path.name
         assert a.archive_path.read_bytes() == b.archive_path.read_bytes(), a.archive_path.name
+        # Precompiled (the default): the pyc files are in the archive, byte for byte the same.
+        with a.archive_path.open("rb") as raw, BUILTIN_FORMATS[fmt].open_reader(raw) as reader:
+            pycs = [m.name for m in reader.members() if m.name.endswith(".cpython-312.pyc")]
+        assert pycs, a.archive_path.name
     assert first.manifest == second.manifest
     for build in (one.spec.settings.build_dir, two.spec.settings.build_dir):  # type: ignore[attr-defined]
         assert not [
@@ -159,15 +164,25 @@ def test_published_stack_deploys_and_runs(checkouts, tmp_path, tag_outputs):
     )
 
     assert deployed.installed == LAYERS
+    kit = _kit()
+    state = kit.tree_state(target)
     ran = subprocess.run(
         [target / "app-useext" / "bin" / "python", "-m", "useext"],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},  # bytecode writing allowed
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
     assert report["answer"] == 42
     assert report["prefix"] == str(target / "app-useext")
-    assert list((target / "cpython-3.12" / "lib").rglob("__pycache__"))  # postinstall byte-compiled
+    # The layers shipped their pyc files (postinstall compiled only the regenerated chaining
+    # module): running the app, even on a read-only tree, writes none.
+    assert kit.tree_state(target) == state
+    python = target / "app-useext" / "bin" / "python"
+    again = kit.run_app_writing_no_bytecode(python, "useext", read_only=target)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["answer"] == 42
+    assert kit.tree_state(target) == state
+    assert list((target / "cpython-3.12" / "lib").rglob("__pycache__"))

@@ -114,6 +114,19 @@ def test_minimal_project_settings_defaults_differ_by_format() -> None:
         assert spec.settings.requirements_dir == root / "requirements"
         assert spec.settings.archive_format == "tar.zst"
         assert spec.settings.runtime_provider == "auto"
+        assert spec.settings.precompile is True
+        assert all(layer.precompile and layer.scripts is None for layer in spec.layers)
+
+
+def test_precompile_setting_and_layer_keys_and_scripts() -> None:
+    spec = load(GOOD / "precompile_scripts")
+    assert spec.settings.precompile is False
+    by_name = {layer.build_name: layer for layer in spec.layers}
+    assert by_name["cpython-3.12"].precompile is True  # the layer's key wins
+    assert by_name["framework-sci"].precompile is False  # the setting is the default
+    assert by_name["cpython-3.12"].scripts == ("f2py",)
+    assert by_name["app-tool"].scripts is None  # the kind's default
+    assert by_name["app-quiet"].scripts == ()
 
 
 def test_at_symbol_names_and_versioning() -> None:

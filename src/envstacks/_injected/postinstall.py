@@ -5,40 +5,81 @@ layers, runtime first, with any Python 3 interpreter::
 
     python3 <deployment folder>/<layer>/postinstall.py
 
-It is data-driven: everything it needs comes from ``share/venv/metadata/venvstacks_layer.json``
-beside it, whose paths are relative to the layer folder. It
+It is data-driven: everything it needs comes from ``share/venv/metadata/`` in the layer
+(``venvstacks_layer.json``, paths relative to the layer folder, and envstacks' records). It
 
 * checks that every path the config names stays inside the deployment folder (the folder
   holding the layers side by side) and that the layers this one needs are there;
 * writes ``pyvenv.cfg`` for a layered environment (framework or application), pointing at
   the deployed runtime's interpreter with absolute paths, as CPython requires;
-* byte-compiles the layer's ``lib`` folder with the layer's own runtime interpreter (pyc files
-  are specific to the Python version, which need not be the one running this script).
+* byte-compiles the modules of the layer's ``lib`` folder that have no ``__pycache__`` file
+  yet, with the layer's own runtime interpreter (pyc files are specific to the Python
+  version, which need not be the one running this script). A layer published precompiled
+  (envstacks' ``precompile``, the default) ships them and a record
+  (``share/venv/metadata/envstacks_bytecode.json``) of the interpreter that made them and of
+  the few modules staging regenerated: only those are compiled, and nothing else is even
+  looked at. An older archive, one published with ``precompile = false``, or one deployed
+  under another Python is looked at module by module, and what is missing is compiled;
+* writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes.
 
-It does not touch the layer chaining: the generated ``_envstacks_layers.py`` module (imported
-through a ``.pth`` file) computes the lower layers' ``site-packages`` folders relative to its
-own location, and the POSIX ``bin/python`` wrapper finds lower layers' shared libraries
-relative to itself. So only ``pyvenv.cfg`` holds absolute paths, and running this script again
-after the deployment folder moves is all a move needs. Running it twice changes nothing.
+The pyc files are PEP 552 "unchecked-hash" ones, whose ``co_filename`` is the path relative
+to the layer (Python puts the real one back on import): Python never rewrites them, whatever
+the mtimes, and they are the same bytes in any folder.
 
-This file must run on every Python 3 still in use (3.6 and later): no ``from __future__``
-imports, no assignment expressions, no ``removeprefix``; only the standard library.
+The layer chaining (``_envstacks_layers.py``, imported through a ``.pth`` file), the POSIX
+``bin/python`` wrapper and the launchers find what they need relative to themselves, so only
+``pyvenv.cfg`` holds absolute paths: running this script again after the deployment folder
+moves is all a move needs. Running it twice changes nothing.
+
+It must run on every Python 3 still in use (3.6 and later): no ``from __future__`` imports,
+no assignment expressions, no ``removeprefix``; only the standard library. envstacks builds
+layers with ``--compile LAYER_DIR --refresh``, run by the runtime's interpreter.
 """
 
 import json
 import os
-import subprocess
+import re
 import sys
-from typing import Any, Dict, List, Optional
+
+#: Only type checkers import ``typing`` (a tenth of a run's time): annotations are strings.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 LAYER_CONFIG = os.path.join("share", "venv", "metadata", "venvstacks_layer.json")
+SCRIPTS_CONFIG = os.path.join("share", "venv", "metadata", "envstacks_scripts.json")
+#: What a precompiled layer says of its pyc files: the interpreter's ``cache_tag`` and
+#: ``magic`` (hex), and the modules (relative paths) it ships without one, to ``compile``.
+BYTECODE_RECORD = os.path.join("share", "venv", "metadata", "envstacks_bytecode.json")
+#: Entry-point groups that become launchers (GUI scripts are plain launchers on POSIX too).
+SCRIPT_GROUPS = ("console_scripts", "gui_scripts")
+#: Files compiled per worker task when many modules need compiling.
+CHUNK = 64
+#: What a script may be called (a file name in ``bin/``), and the interpreter's own names there.
+SCRIPT_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
+INTERPRETER_NAME = re.compile(r"python(3(\.\d+)?)?_?")
+_ENTRY_POINT = re.compile(r"\s*([\w.]+)\s*:\s*([\w.]+)\s*(\[[^\]]*\])?\s*")
+#: A sh/Python polyglot: sh execs the interpreter next to the launcher (symlinks followed) on
+#: this file; Python sees a string, then the code.
+LAUNCHER = """\
+#!/bin/sh
+'''exec' "$(dirname -- "$(readlink -f -- "$0")")"/{python} "$0" "$@"
+' '''
+# {group} entry point {name} = {value}; written by envstacks' postinstall.py
+import re
+import sys
+from {module} import {head}
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit({call}())
+"""
 
 
 class PostInstallError(Exception):
     """A problem that stops the layer from working; the message says what to do."""
 
 
-def load_config(layer_dir: str) -> Dict[str, Any]:
+def load_config(layer_dir: str) -> "Dict[str, Any]":
     """Read the layer config of ``layer_dir``."""
     path = os.path.join(layer_dir, LAYER_CONFIG)
     try:
@@ -97,7 +138,7 @@ def pyvenv_cfg_text(base_python: str, py_version: str) -> str:
     )
 
 
-def write_text(path: str, text: str) -> bool:
+def write_text(path: str, text: str, mode: int = 0o644) -> bool:
     """Write ``text`` to ``path`` unless it already holds it; return whether it was written.
 
     The new content goes to a temporary file renamed over the old one, so a file that is a
@@ -107,11 +148,12 @@ def write_text(path: str, text: str) -> bool:
         with open(path, encoding="utf-8") as stream:
             if stream.read() == text:
                 return False
-    except OSError:
+    except (OSError, ValueError):
         pass
     temporary = "{}.{}.tmp".format(path, os.getpid())
     with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
         stream.write(text)
+    os.chmod(temporary, mode)
     os.replace(temporary, path)
     return True
 
@@ -124,28 +166,281 @@ def same_file(first: str, second: str) -> bool:
         return False
 
 
-def compile_layer(layer_dir: str, base_python: str) -> None:
-    """Byte-compile ``<layer>/lib`` for the layer's runtime (in this process if we are it)."""
-    lib_dir = os.path.join(layer_dir, "lib")
-    if not os.path.isdir(lib_dir):
-        lib_dir = os.path.join(layer_dir, "Lib")
-        if not os.path.isdir(lib_dir):
-            return
-    # workers=0 / -j 0: one process per core (a framework layer holds thousands of modules).
+def lib_folder(layer_dir: str) -> "Optional[str]":
+    """The layer's ``lib`` (POSIX) or ``Lib`` (Windows) folder, if it has one."""
+    for name in ("lib", "Lib"):
+        path = os.path.join(layer_dir, name)
+        if os.path.isdir(path):
+            return path
+    return None
+
+
+def stale_modules(lib_dir: str, refresh: bool, everything: bool = False) -> "List[str]":
+    """The ``.py`` files under ``lib_dir`` whose ``__pycache__`` file this interpreter lacks.
+
+    Without ``refresh``, a pyc file is taken as it is (checking one per layer for this
+    interpreter's magic number: a layer deployed under another Python is compiled anew).
+    With ``refresh`` (building), every pyc file must be the unchecked-hash one of its source's
+    current content, and ``__pycache__`` files that are anything else (other Python versions,
+    optimisation levels, removed sources) are deleted. Sorted, folder by folder.
+    """
+    tag = sys.implementation.cache_tag
+    stale = []  # type: List[str]
+    checked_magic = refresh or everything
+    for root, dirs, files in os.walk(lib_dir):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        cache = os.path.join(root, "__pycache__")
+        present = set(os.listdir(cache)) if os.path.isdir(cache) else set()
+        wanted = set()
+        for name in sorted(name for name in files if name.endswith(".py")):
+            pyc = "{}.{}.pyc".format(name[:-3], tag)
+            wanted.add(pyc)
+            source = os.path.join(root, name)
+            if (
+                everything
+                or pyc not in present
+                or (refresh and not _current_pyc(source, os.path.join(cache, pyc)))
+            ):
+                stale.append(source)
+            elif not checked_magic:
+                checked_magic = True
+                if not _current_pyc(None, os.path.join(cache, pyc)):
+                    return stale_modules(lib_dir, refresh, everything=True)
+        for name in sorted(present - wanted) if refresh else ():
+            os.unlink(os.path.join(cache, name))
+    return stale
+
+
+def _current_pyc(source: "Optional[str]", pyc: str) -> bool:
+    """Whether ``pyc`` is for this interpreter (and the unchecked-hash pyc of ``source``)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    try:
+        with open(pyc, "rb") as stream:
+            header = stream.read(16)
+        if header[:4] != importlib.util.MAGIC_NUMBER:
+            return False
+        if source is None:
+            return True
+        with open(source, "rb") as stream:
+            digest = importlib.util.source_hash(stream.read())
+    except OSError:
+        return False
+    # Flags 0b01: hash-based, source not checked (PEP 552); then the source's hash.
+    return header[4:8] == b"\x01\x00\x00\x00" and header[8:16] == digest
+
+
+def compile_modules(layer_dir: str, sources: "List[str]") -> int:
+    """Byte-compile ``sources`` for this interpreter (in parallel when many); return failures.
+
+    Each pyc is written atomically, records the path relative to ``layer_dir`` as its file
+    name, and is an unchecked-hash pyc where this Python has them (3.7+).
+    """
+    chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
+    workers = min(len(chunks), os.cpu_count() or 1)
+    if workers <= 1:
+        return sum(_compile_chunk(chunk) for chunk in chunks)
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
+
+    with ProcessPoolExecutor(workers) as pool:
+        return sum(pool.map(_compile_chunk, chunks))
+
+
+def _compile_chunk(chunk: "Any") -> int:
+    """Compile one ``(layer_dir, sources)`` chunk; return how many failed (syntax errors...)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+    import py_compile  # noqa: PLC0415 - only compiling needs it
+
+    layer_dir, sources = chunk
+    options = {}  # type: Dict[str, Any]
+    if hasattr(py_compile, "PycInvalidationMode"):
+        options["invalidation_mode"] = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    failures = 0
+    for source in sources:
+        shown = os.path.relpath(source, layer_dir).replace(os.sep, "/")
+        try:
+            py_compile.compile(
+                source,
+                cfile=importlib.util.cache_from_source(source),
+                dfile=shown,
+                doraise=True,
+                **options,
+            )
+        except (py_compile.PyCompileError, OSError, ValueError):
+            failures += 1
+    return failures
+
+
+def load_bytecode_record(layer_dir: str) -> "Optional[Dict[str, Any]]":
+    """The layer's bytecode record; ``None`` when it has none or it is unreadable."""
+    try:
+        with open(os.path.join(layer_dir, BYTECODE_RECORD), encoding="utf-8") as stream:
+            record = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    valid = (
+        isinstance(record, dict)
+        and all(isinstance(record.get(key), str) for key in ("cache_tag", "magic"))
+        and isinstance(record.get("compile", []), list)
+        and all(isinstance(item, str) for item in record.get("compile", []))
+    )
+    return record if valid else None
+
+
+def pending_modules(layer_dir: str, record: "Dict[str, Any]") -> "List[str]":
+    """The modules a bytecode record lists to compile that have no pyc file yet.
+
+    Raises:
+        PostInstallError: a module it lists lies outside the layer.
+    """
+    pending = []
+    for item in record.get("compile", []):
+        source = os.path.normpath(os.path.join(layer_dir, item))
+        if os.path.isabs(item) or os.path.commonpath([layer_dir, source]) != layer_dir:
+            raise PostInstallError("{}: {!r} lies outside the layer".format(BYTECODE_RECORD, item))
+        folder, name = os.path.split(source)
+        pyc = "{}/__pycache__/{}.{}.pyc".format(folder, name[:-3], record["cache_tag"])
+        if os.path.isfile(source) and not os.path.exists(pyc):
+            pending.append(source)
+    return pending
+
+
+def write_bytecode_record(layer_dir: str) -> None:
+    """Record which interpreter compiled the layer (building; staging adds what to compile)."""
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    record = {"cache_tag": sys.implementation.cache_tag, "magic": importlib.util.MAGIC_NUMBER.hex()}
+    path = os.path.join(layer_dir, BYTECODE_RECORD)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def compile_here(layer_dir: str, refresh: bool = False) -> str:
+    """Byte-compile what the layer's ``lib`` lacks (or, ``refresh``, has stale) with this Python.
+
+    A layer whose bytecode record names this interpreter ships its pyc files: only the modules
+    the record lists are compiled, nothing else is looked at.
+    """
+    lib_dir = lib_folder(layer_dir)
+    if lib_dir is None:
+        return "no lib folder to byte-compile"
+    import importlib.util  # noqa: PLC0415 - only compiling needs it
+
+    record = None if refresh else load_bytecode_record(layer_dir)
+    if record is not None and (record["cache_tag"], record["magic"]) == (
+        sys.implementation.cache_tag,
+        importlib.util.MAGIC_NUMBER.hex(),
+    ):
+        stale = pending_modules(layer_dir, record)
+    else:
+        stale = stale_modules(lib_dir, refresh)
+    failed = compile_modules(layer_dir, stale) if stale else 0
+    if refresh:
+        write_bytecode_record(layer_dir)
+    return "byte-compiled {} modules of {}{}".format(
+        len(stale) - failed,
+        lib_dir,
+        " ({} could not be compiled)".format(failed) if failed else "",
+    )
+
+
+def compile_layer(layer_dir: str, base_python: str) -> str:
+    """Byte-compile what the layer lacks with its runtime's interpreter (here if we are it)."""
     if same_file(sys.executable, base_python):
-        import compileall  # noqa: PLC0415 - only compiling needs it (envstacks imports this module)
-
-        compileall.compile_dir(lib_dir, optimize=0, quiet=1, workers=0)
-        return
+        return compile_here(layer_dir)
+    record = load_bytecode_record(layer_dir)
+    if record is not None and not pending_modules(layer_dir, record):
+        return "{} ships its pyc files".format(layer_dir)  # made by that runtime when built
     # pyc files are specific to one Python version: let the layer's own runtime write them.
-    result = subprocess.call([base_python, "-I", "-m", "compileall", "-q", "-j", "0", lib_dir])
-    if result < 0:
+    script = os.path.abspath(__file__)
+    command = [base_python, "-I", "-S", script, "--compile", layer_dir]
+    import subprocess  # noqa: PLC0415 - only compiling with another interpreter needs it
+
+    result = subprocess.call(command)
+    if result != 0:
         raise PostInstallError(
-            "byte-compiling {} with {} was killed (signal {})".format(lib_dir, base_python, -result)
+            "byte-compiling {} with {} failed ({})".format(
+                layer_dir,
+                base_python,
+                "signal {}".format(-result) if result < 0 else "exit status {}".format(result),
+            )
         )
+    return "byte-compiled {} with {}".format(layer_dir, base_python)
 
 
-def postinstall(layer_dir: str) -> List[str]:
+def load_scripts(layer_dir: str) -> "Dict[str, Dict[str, str]]":
+    """The layer's ``{group: {script name: entry point}}`` (empty without the file)."""
+    path = os.path.join(layer_dir, SCRIPTS_CONFIG)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise PostInstallError("cannot read the scripts config {}: {}".format(path, exc)) from exc
+    scripts = {}  # type: Dict[str, Dict[str, str]]
+    for group in SCRIPT_GROUPS:
+        entries = data.get(group, {}) if isinstance(data, dict) else None
+        if not isinstance(entries, dict) or not all(
+            isinstance(value, str) for value in entries.values()
+        ):
+            raise PostInstallError(
+                "scripts config {}: '{}' is not a table of strings".format(path, group)
+            )
+        for name in entries:
+            if not usable_script_name(name):
+                raise PostInstallError(
+                    "scripts config {}: {!r} cannot name a script in bin/".format(path, name)
+                )
+        scripts[group] = dict(entries)
+    return scripts
+
+
+def usable_script_name(name: str) -> bool:
+    """Whether ``name`` can be a launcher in ``bin/`` (a plain name, not the interpreter's)."""
+    return bool(SCRIPT_NAME.fullmatch(name)) and not INTERPRETER_NAME.fullmatch(name)
+
+
+def launcher_text(group: str, name: str, value: str, python: str) -> str:
+    """The ``bin/<name>`` launcher of the entry point ``name = value``.
+
+    Raises:
+        PostInstallError: ``value`` is not ``module:object`` (``[extras]`` are ignored).
+    """
+    match = _ENTRY_POINT.fullmatch(value)
+    parts = (match.group(1).split(".") + match.group(2).split(".")) if match else []
+    if not match or not all(part.isidentifier() for part in parts):
+        raise PostInstallError(
+            "{} entry point {} = {!r} is not of the form 'module:object'".format(group, name, value)
+        )
+    module, attribute = match.group(1), match.group(2)
+    return LAUNCHER.format(
+        python=os.path.basename(python),
+        group=group,
+        name=name,
+        value=value.strip(),
+        module=module,
+        head=attribute.split(".")[0],
+        call=attribute,
+    )
+
+
+def write_scripts(layer_dir: str, python: str) -> "List[str]":
+    """Write a launcher in ``bin/`` for every script the layer exposes; return the written."""
+    scripts = load_scripts(layer_dir)
+    bin_dir = os.path.dirname(python)
+    if os.name != "posix" or not any(scripts.values()):
+        return []
+    written = []
+    for group in SCRIPT_GROUPS:
+        for name, value in sorted(scripts.get(group, {}).items()):
+            path = os.path.join(bin_dir, name)
+            if write_text(path, launcher_text(group, name, value, python), mode=0o755):
+                written.append(path)
+    return written
+
+
+def postinstall(layer_dir: str) -> "List[str]":
     """Make the layer at ``layer_dir`` runnable where it is; return what was done."""
     layer_dir = os.path.abspath(layer_dir)
     config = load_config(layer_dir)
@@ -178,15 +473,22 @@ def postinstall(layer_dir: str) -> List[str]:
         cfg = os.path.join(layer_dir, "pyvenv.cfg")
         if write_text(cfg, pyvenv_cfg_text(base_python, config["py_version"])):
             done.append("wrote {}".format(cfg))
-    compile_layer(layer_dir, base_python)
-    done.append("byte-compiled {}".format(os.path.join(layer_dir, "lib")))
+    done.append(compile_layer(layer_dir, base_python))
+    done.extend("wrote {}".format(path) for path in write_scripts(layer_dir, python))
     return done
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry: ``postinstall.py [LAYER_DIR]`` (default: the folder of this file)."""
+def main(argv: "Optional[List[str]]" = None) -> int:
+    """Command-line entry: ``postinstall.py [LAYER_DIR]`` (default: the folder of this file).
+
+    ``postinstall.py --compile LAYER_DIR [--refresh]`` only byte-compiles, with the Python
+    running it (envstacks builds layers with it).
+    """
     args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+    if args[:1] == ["--compile"] and len(args) in (2, 3) and args[2:] in ([], ["--refresh"]):
+        compile_here(os.path.abspath(args[1]), refresh=len(args) == 3)
+        return 0
+    if len(args) > 1 or (args and args[0].startswith("-")):
         sys.stderr.write("usage: postinstall.py [LAYER_DIR]\n")
         return 2
     layer_dir = args[0] if args else os.path.dirname(os.path.abspath(__file__))

@@ -8,6 +8,8 @@ The steps, for the action :mod:`envstacks.build.record` decides:
   ``pyvenv.cfg``, the chaining hook and the interpreter wrapper (every action), sync its lock,
   install the project wheel where the lock asks for it, copy the application's modules,
   publish its shared libraries, write its layer config, clean up;
+* record the entry-point scripts it exposes and byte-compile it with its runtime's
+  interpreter (``precompile``; :mod:`envstacks.build.bytecode`), every action;
 * then start its interpreter to check ``sys.path``, ask the ``envstacks_check_layer`` plugins,
   write the build record (the orchestrator then calls ``envstacks_layer_built``).
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from envstacks import layout, proc
 from envstacks.build.appmodules import copy_modules
+from envstacks.build.bytecode import drop_bytecode, precompile_layer
 from envstacks.build.chain import link_layered_env, write_build_pyvenv_cfg
 from envstacks.build.checks import smoke_test
 from envstacks.build.dynlib import link_shared_libraries
@@ -36,6 +39,7 @@ from envstacks.build.record import (
     read_record,
     write_record,
 )
+from envstacks.build.scripts import layer_scripts, write_scripts_config
 from envstacks.build.sync import install_wheel, sync_lock
 from envstacks.errors import BuildError, EnvStacksError
 from envstacks.fs import remove_path
@@ -46,7 +50,7 @@ from envstacks.runtime.probe import probe
 from envstacks.spec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
 
 #: Progress steps of each action (the check counts as one).
-_STEPS = {Action.RELINK: 2, Action.UPDATE: 5, Action.CLEAN: 6}
+_STEPS = {Action.RELINK: 3, Action.UPDATE: 6, Action.CLEAN: 7}
 
 
 def build_layer(job: LayerBuild) -> BuildResult:
@@ -100,6 +104,7 @@ def _make(job: LayerBuild, work: LayerWork, locked: LockedLayer) -> None:
             )
         else:
             config, modules = _build_layered(job, work, previous=previous, locked=locked, task=task)
+        _finish(job, config, task)
         task.note("checking")
         _check(job, config)
         task.advance()
@@ -256,6 +261,21 @@ def _install(
         f"{layer.build_name}: removed {len(report.removed)} files, edited "
         f"{len(report.records_edited)} RECORDs, fixed {len(report.symlinks_fixed)} symlinks"
     )
+    task.advance()
+
+
+def _finish(job: LayerBuild, config: LayerConfig, task: Task) -> None:
+    """Record the layer's entry-point scripts, then byte-compile it (or drop its pyc files)."""
+    spec, layer = job.spec, job.layer
+    env = layout.env_path(spec, layer)
+    scripts = layer_scripts(spec, layer, env, py_version=config.py_version, reporter=job.reporter)
+    write_scripts_config(env, scripts)
+    if layer.precompile:
+        task.note("byte-compiling")
+        python = runtime_python(layout.env_path(spec, spec.runtime_of(layer)))
+        precompile_layer(env, python, layer=layer.build_name, reporter=job.reporter)
+    else:
+        drop_bytecode(env)
     task.advance()
 
 

@@ -154,6 +154,8 @@ def build_inputs(
         "dynlib_exclude": list(layer.dynlib_exclude),
         "linux_target": layer.linux_target,
         "macosx_target": layer.macosx_target,
+        "precompile": layer.precompile,
+        "scripts": None if layer.scripts is None else list(layer.scripts),
     }
     inputs: dict[str, Any] = {
         "format": RECORD_FORMAT,

@@ -4,20 +4,28 @@ Publishing archives the staged tree and ``local-export`` runs it in place. The c
 
 * hard-links every file of the build environment (copies where the file system refuses), and
   keeps symlinks as they are (the build made them relative);
-* leaves out ``__pycache__`` folders at any depth, ``pyvenv.cfg`` (``postinstall.py`` writes
-  the deployed one) and top-level dot files;
+* keeps the byte-compiled modules of a layer with ``precompile`` on: in ``__pycache__``
+  folders, the pyc files whose source is kept as it is (not those of regenerated modules,
+  which ``postinstall.py`` compiles on the target); a layer with ``precompile = false`` loses
+  its ``__pycache__`` folders at any depth;
+* leaves out ``pyvenv.cfg`` (``postinstall.py`` writes the deployed one) and top-level dot
+  files;
 * regenerates, as new files, what depends on folder names: the chaining module and the
   ``bin/python`` wrapper with its ``python_`` link (layered environments) and
   ``venvstacks_layer.json``, all naming lower layers by their install targets
   (``framework-sci@2``), not their build names;
-* adds ``postinstall.py``.
+* adds ``postinstall.py``, and for a precompiled layer the record of the interpreter that
+  compiled it with the regenerated modules it ships uncompiled
+  (``share/venv/metadata/envstacks_bytecode.json``), so that postinstall compiles those only.
 
 Nothing in the staged tree names the build folder: the only absolute paths of a build
-environment are in ``pyvenv.cfg`` (dropped) and ``__pycache__`` (dropped).
+environment are in ``pyvenv.cfg`` (dropped); pyc files record paths relative to the layer
+(:mod:`envstacks.build.bytecode`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -25,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from envstacks import layout
+from envstacks._injected import postinstall
 from envstacks.build.chain import BASE_LINK, CHAIN_MODULE, CHAIN_PTH, write_chain, write_interpreter
 from envstacks.build.layerconfig import (
     LayerConfig,
@@ -32,7 +41,7 @@ from envstacks.build.layerconfig import (
     read_layer_config,
     write_layer_config,
 )
-from envstacks.fs import link_or_copy, remove_path, write_bytes
+from envstacks.fs import link_or_copy, remove_path, write_bytes, write_text
 from envstacks.spec.model import LayerSpec, StackSpec
 
 
@@ -51,7 +60,7 @@ def deployed_config(
 
 def _regenerated(config: LayerConfig) -> set[str]:
     """Paths (relative to the layer) that staging writes itself rather than copies."""
-    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, "pyvenv.cfg"}
+    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, layout.BYTECODE_RECORD, "pyvenv.cfg"}
     if config.layered:
         major, minor = config.py_version.split(".")[:2]
         paths |= {
@@ -65,40 +74,72 @@ def _regenerated(config: LayerConfig) -> set[str]:
     return paths
 
 
-def copy_tree(source: Path, destination: Path, *, skip: set[str]) -> int:
+def copy_tree(source: Path, destination: Path, *, skip: set[str], bytecode: bool = False) -> int:
     """Hard-link (or copy) ``source`` into the new folder ``destination``, filtered.
 
-    ``skip`` holds paths relative to ``source`` (POSIX form) left out. Returns how many
-    files were copied instead of linked.
+    ``skip`` holds paths relative to ``source`` (POSIX form) left out. ``__pycache__`` folders
+    are left out unless ``bytecode``; then they keep only the pyc files of kept sources
+    (``name.<tag>.pyc`` beside a kept ``name.py``). Returns how many files were copied
+    instead of linked.
     """
-    copies = 0
     destination.mkdir(parents=True)
-    for root, dirs, files in os.walk(source):
-        here = Path(root)
-        relative = here.relative_to(source)
-        top = relative == Path()
-        kept_dirs = []
-        for name in sorted(dirs):
-            path = here / name
-            rel = (relative / name).as_posix()
-            if name == "__pycache__" or (top and name.startswith(".")) or rel in skip:
-                continue
-            if path.is_symlink():
-                (destination / rel).symlink_to(path.readlink())
-                continue
-            (destination / rel).mkdir()
-            kept_dirs.append(name)
-        dirs[:] = kept_dirs
-        for name in sorted(files):
-            path = here / name
-            rel = (relative / name).as_posix()
-            if (top and name.startswith(".")) or rel in skip:
-                continue
-            if path.is_symlink():
-                (destination / rel).symlink_to(path.readlink())
-            elif not link_or_copy(path, destination / rel):
-                copies += 1
-    return copies
+    copy = _TreeCopy(skip=skip, bytecode=bytecode)
+    copy.folder(os.fspath(source), os.fspath(destination), "")
+    return copy.copies
+
+
+class _TreeCopy:
+    """One filtered copy, folder by folder (``os.scandir``: one system call per folder read)."""
+
+    def __init__(self, *, skip: set[str], bytecode: bool) -> None:
+        self.skip = skip
+        self.bytecode = bytecode
+        self.copies = 0
+
+    def folder(self, source: str, destination: str, relative: str) -> None:
+        """Copy the folder ``source`` (``relative`` to the tree) into existing ``destination``."""
+        with os.scandir(source) as scan:
+            entries = [
+                (entry, f"{relative}/{entry.name}" if relative else entry.name)
+                for entry in sorted(scan, key=lambda entry: entry.name)
+            ]
+        kept = [
+            (entry, rel)
+            for entry, rel in entries
+            if rel not in self.skip and (relative or not entry.name.startswith("."))
+        ]
+        modules = {entry.name[:-3] for entry, _ in kept if entry.name.endswith(".py")}
+        # Strings and os functions: pathlib would cost more than the system calls (thousands
+        # of files per layer, on every export).
+        for entry, rel in kept:
+            target = f"{destination}/{entry.name}"
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)  # noqa: PTH115, PTH211
+            elif not entry.is_dir():
+                self.file(entry.path, target)
+            elif entry.name != "__pycache__":
+                os.mkdir(target)  # noqa: PTH102
+                self.folder(entry.path, target, rel)
+            elif self.bytecode:
+                os.mkdir(target)  # noqa: PTH102
+                self.cache(entry.path, target, modules)
+
+    def cache(self, source: str, destination: str, modules: set[str]) -> None:
+        """Copy the pyc files of ``modules`` (kept sources' names) from a ``__pycache__`` folder.
+
+        Only ``name.<tag>.pyc``: an optimised (``.opt-1``) or foreign file is left out (the
+        build compiles level 0 only), and so is the pyc of a source staging regenerates.
+        """
+        with os.scandir(source) as scan:
+            for entry in scan:
+                stem, _, rest = entry.name.partition(".")
+                if rest.endswith(".pyc") and rest.count(".") == 1 and stem in modules:
+                    self.file(entry.path, f"{destination}/{entry.name}")
+
+    def file(self, source: str, destination: str) -> None:
+        """Hard-link (or copy) one file."""
+        if not link_or_copy(source, destination):
+            self.copies += 1
 
 
 def stage_layer(
@@ -119,10 +160,30 @@ def stage_layer(
     config = deployed_config(spec, layer, env_path, install_targets)
     remove_path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    copy_tree(env_path, destination, skip=_regenerated(config))
+    copy_tree(env_path, destination, skip=_regenerated(config), bytecode=layer.precompile)
     if config.layered:
         write_chain(destination, config)
         write_interpreter(destination, config, platform=sys.platform)
     write_layer_config(destination, config)
     write_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
+    if layer.precompile:
+        _write_bytecode_record(env_path, destination, config)
     return destination
+
+
+def _write_bytecode_record(env_path: Path, destination: Path, config: LayerConfig) -> None:
+    """The build's bytecode record, plus the regenerated modules postinstall must compile.
+
+    Without a record in the build (it was not compiled), none is shipped and postinstall looks
+    at every module.
+    """
+    record = postinstall.load_bytecode_record(os.fspath(env_path))
+    if record is None:
+        return
+    regenerated = sorted(
+        path for path in _regenerated(config) if path.startswith("lib/") and path.endswith(".py")
+    )
+    shipped = {"cache_tag": record["cache_tag"], "magic": record["magic"], "compile": regenerated}
+    write_text(
+        destination / layout.BYTECODE_RECORD, json.dumps(shipped, indent=2, sort_keys=True) + "\n"
+    )

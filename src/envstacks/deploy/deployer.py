@@ -4,8 +4,10 @@
 repair what an interrupted run left, sort the selected layers into those deployed before from
 the same archive (reused) and those to install, then
 
-1. in parallel, for each layer to install: fetch its archive, verify size and sha256, unpack it
-   into a work folder inside the target (refusals end here and change nothing);
+1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
+   inside the target, verifying size and sha256 on the way (one read of the archive,
+   :mod:`envstacks.deploy.streaming`; large archives in worker processes,
+   :mod:`envstacks.deploy.unpackers`); refusals end here and change nothing;
 2. in dependency order (runtime first): place it (:mod:`envstacks.deploy.placement`), recording
    each step in ``deployed.json`` (:mod:`envstacks.deploy.record`).
 """
@@ -24,7 +26,7 @@ import pluggy
 from envstacks.boundary import WorkFolder, guarded
 from envstacks.deploy.budget import require_room
 from envstacks.deploy.configure import configure_in_advance
-from envstacks.deploy.fetch import fetch_verified
+from envstacks.deploy.fetch import fetch_archive
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
     aside_path,
@@ -36,8 +38,9 @@ from envstacks.deploy.placement import (
 from envstacks.deploy.record import LOCK_PATH, DeployedLayer, Deployment
 from envstacks.deploy.result import DeployResult, Refusals
 from envstacks.deploy.source import Source, open_source
-from envstacks.deploy.unpack import unpack_layer
-from envstacks.errors import DeployError
+from envstacks.deploy.streaming import UnpackJob
+from envstacks.deploy.unpackers import Unpackers
+from envstacks.errors import DeployError, VerificationError
 from envstacks.fs import temporary_name
 from envstacks.layout import METADATA_DIR
 from envstacks.pack.formats import format_for_archive
@@ -205,18 +208,25 @@ def _unpack_all(
     def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
         try:
             return layer.install_target, _unpack_one(
-                src, layer, target, pm=pm, reporter=reporter, cancellation=cancellation
+                src,
+                layer,
+                target,
+                pm=pm,
+                reporter=reporter,
+                unpackers=unpackers,
+                cancellation=cancellation,
             )
         except DeployError as exc:  # a refusal: the other layers go on
             return layer.install_target, exc
 
-    done = run_parallel(
-        unpack,
-        layers,
-        workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
-        name="deploy",
-        undo=_drop_work_folder,
-    )
+    with Unpackers(layers, jobs=jobs) as unpackers:
+        done = run_parallel(
+            unpack,
+            layers,
+            workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
+            name="deploy",
+            undo=_drop_work_folder,
+        )
     unpacked: dict[str, Path] = {}
     for name, outcome in done:
         if isinstance(outcome, Path):
@@ -243,29 +253,24 @@ def _unpack_one(
     *,
     pm: pluggy.PluginManager,
     reporter: Reporter,
+    unpackers: Unpackers,
     cancellation: Cancellation,
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
-    archive = fetch_verified(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    archive = fetch_archive(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
     cancellation.check()
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()
     try:
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
-            unpack_layer(
-                fmt,
-                archive.path,
-                workdir,
-                install_target=layer.install_target,
-                archive_name=layer.archive_name,
-                target=target,
-                task=cancellation.watch(task),
-                unpacked_size=layer.unpacked_size,
-                unpacked_entries=layer.unpacked_entries,
-            )
-    except BaseException:
+            # Verified (size, sha256) while unpacking: the archive is read once.
+            job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
+            unpackers.unpack(job, cancellation.watch(task))
+    except BaseException as exc:
         shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(exc, VerificationError):
+            archive.release()  # a bad download must not be reused by the next attempt
         raise
     archive.release()
     return workdir

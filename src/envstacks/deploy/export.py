@@ -4,9 +4,10 @@ local-export is a local deploy. Each layer is staged (:func:`envstacks.build.sta
 hard links to the build folder where the file system allows, names ``name@N`` for versioned
 layers) into a temporary folder beside its final place, then placed as deploy places a layer
 (:func:`envstacks.deploy.placement.place_layer`): the old copy moved aside, the new one renamed
-into place and made runnable by its own ``postinstall.py`` (run with envstacks' interpreter:
-any Python 3 can run it), the old copy dropped, or brought back if postinstall fails. Layers
-go lowest first, so a layer's postinstall finds the layers below it.
+into place and made runnable by its own ``postinstall.py``, the old copy dropped, or brought
+back if postinstall fails. Layers go lowest first, so a layer's postinstall finds the layers
+below it. Each postinstall runs with the exported runtime's interpreter, as deploy's do (a
+runtime's own with envstacks'), so it byte-compiles what staging regenerated in-process.
 
 Metadata goes where venvstacks puts it: ``<output>/__venvstacks__/env_metadata/<layer>.json``
 (the published fields of each layer, without the archive fields, plus ``build_id``: which
@@ -31,7 +32,12 @@ from typing import Any
 from envstacks import layout, platforms
 from envstacks.build import stage_layer
 from envstacks.deploy.configure import configure_in_advance
-from envstacks.deploy.placement import aside_path, place_layer, run_postinstall
+from envstacks.deploy.placement import (
+    aside_path,
+    place_layer,
+    postinstall_python,
+    run_postinstall,
+)
 from envstacks.errors import ExportError
 from envstacks.fs import (
     read_json,
@@ -170,12 +176,16 @@ def _stage_and_place(
         task.note("staging")
         staging = destination.parent / temporary_name(destination.name)
 
+        runtime = targets.get(spec.runtime_of(layer).build_name, destination.name)
+        # The runtime's interpreter, as deploy does: it byte-compiles in the same process.
+        python = postinstall_python(destination.parent, destination.name, runtime)
+
         def configure() -> None:
             task.advance()
             task.note("postinstall")
             run_postinstall(
                 destination,
-                python=Path(sys.executable),
+                python=python or Path(sys.executable),
                 what=f"the exported layer {destination}",
                 reporter=reporter,
                 error=ExportError,

@@ -139,8 +139,9 @@ def run_postinstall(
         return
     try:
         proc.run(
-            # -I: ignore PYTHON* settings and the user's site-packages.
-            [python, "-X", "utf8", "-I", script],
+            # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
+            # stdlib-only, so importing site would only cost start-up time.
+            [python, "-X", "utf8", "-I", "-S", script],
             cwd=layer_dir,
             reporter=reporter,
             what=f"run {POSTINSTALL} of {what}",

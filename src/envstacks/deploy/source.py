@@ -10,6 +10,7 @@ source is one more subclass of :class:`Source`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import json
 import os
 import urllib.parse
@@ -35,13 +36,23 @@ class FetchedArchive:
     path: Path
     #: Downloaded into the deployment folder (so removed once used); False: read where it is.
     downloaded: bool
-    #: The sha256 the source checked while fetching (``None``: not checked; fetch hashes it).
+    #: The sha256 the source computed while fetching (``None``: not computed; deploy hashes
+    #: the archive while unpacking it).
     sha256: str | None = None
+    #: Where a download goes once its sha256 matches the manifest (``None``: it is there).
+    final: Path | None = None
 
     def release(self) -> None:
         """Remove a downloaded copy (a source's own file stays)."""
         if self.downloaded:
             self.path.unlink(missing_ok=True)
+
+    def accepted(self) -> FetchedArchive:
+        """The archive under its final name (a download whose hash matched the manifest)."""
+        if self.final is None:
+            return self
+        self.path.replace(self.final)
+        return dataclasses.replace(self, path=self.final, final=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,16 +114,20 @@ class HttpSource(Source):
         return urllib.parse.urljoin(self.base_url, urllib.parse.quote(archive_name, safe="@+"))
 
     def fetch(self, archive_name: str, *, size: int, downloads: Path, task: Task) -> FetchedArchive:
-        """Download the archive into ``downloads``, resuming a ``.part`` file left there."""
+        """Download the archive into ``downloads``, resuming a ``.part`` file left there.
+
+        The download is hashed as it streams and stays a ``.part`` file: deploy gives it its
+        final name only once the hash matches the manifest (:meth:`FetchedArchive.accepted`),
+        so a file under an archive's name there was verified when it was downloaded.
+        """
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / archive_name
         if final.is_file() and final.stat().st_size == size:
             task.advance(size)
             return FetchedArchive(path=final, downloaded=True)
         part = downloads / f"{archive_name}.part"
-        download(self.archive_location(archive_name), part, size=size, task=task)
-        part.replace(final)
-        return FetchedArchive(path=final, downloaded=True)
+        digest = download(self.archive_location(archive_name), part, size=size, task=task)
+        return FetchedArchive(path=part, downloaded=True, sha256=digest, final=final)
 
 
 def manifest_names(platform: str | None) -> tuple[str, ...]:

@@ -23,11 +23,13 @@ work folder, so the deployment folder is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from envstacks.deploy.budget import UnpackBudget
 from envstacks.errors import UnsafeArchiveError
@@ -36,6 +38,8 @@ from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
 from envstacks.report import Task
 
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+#: Whether a file's mode and times can be set through its descriptor (not on Windows).
+_BY_FD = hasattr(os, "fchmod") and os.utime in os.supports_fd
 #: The longest file name (in bytes) common file systems hold.
 MAX_NAME_BYTES = 255
 #: What the file system says when an entry's own name or place is wrong (not a full disk).
@@ -115,7 +119,7 @@ def check_symlink(parts: tuple[str, ...], link_target: str, refuse: _Refusal) ->
 
 def unpack_layer(
     fmt: ArchiveFormat,
-    archive: Path,
+    archive: Path | BinaryIO,
     workdir: Path,
     *,
     install_target: str,
@@ -129,7 +133,8 @@ def unpack_layer(
 
     Args:
         fmt: the archive's format.
-        archive: the (verified) archive file.
+        archive: the archive file, or a binary stream of it (read front to back for the tar
+            formats; see :mod:`envstacks.deploy.streaming`).
         workdir: an empty folder inside the deployment folder ``target``.
         install_target: the layer's deployed name, which must be the archive's top folder.
         archive_name: the archive's name, for messages.
@@ -145,7 +150,8 @@ def unpack_layer(
     refuse = _Refusal(archive_name, target)
     budget = UnpackBudget(size=unpacked_size, entries=unpacked_entries, refuse=refuse)
     extraction = _Extraction(workdir, install_target, refuse, budget)
-    with archive.open("rb") as raw, fmt.open_reader(raw, task=task) as reader:
+    opened = archive.open("rb") if isinstance(archive, Path) else contextlib.nullcontext(archive)
+    with opened as raw, fmt.open_reader(raw, task=task) as reader:
         for member in reader.members():
             parts = extraction.check(member)
             try:
@@ -225,8 +231,8 @@ class _Extraction:
             fd = os.open(path, _CREATE_FLAGS, 0o600)
             with os.fdopen(fd, "wb") as out:
                 reader.extract(member, self.budget.counted(out, "/".join(parts)))
-            path.chmod(EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE)  # whatever the umask
-            os.utime(path, (member.mtime, member.mtime))
+                out.flush()
+                _set_mode_and_time(out.fileno(), path, member)
             self.files.add(parts)
 
     def _make_parents(self, parts: tuple[str, ...]) -> None:
@@ -239,6 +245,21 @@ class _Extraction:
             folder.mkdir(mode=DIR_MODE)
             folder.chmod(DIR_MODE)
             self.dirs.add(prefix)
+
+
+def _set_mode_and_time(fd: int, path: Path, member: ArchiveMember) -> None:
+    """Normalise a new file's mode (whatever the umask) and set its mtime, by its descriptor.
+
+    Through the open descriptor where the platform allows: no second path lookup per file.
+    """
+    mode = EXEC_MODE if member.mode & stat.S_IXUSR else FILE_MODE
+    times = (member.mtime, member.mtime)
+    if _BY_FD:
+        os.fchmod(fd, mode)
+        os.utime(fd, times)
+    else:
+        path.chmod(mode)
+        os.utime(path, times)
 
 
 def _hardlink_source(

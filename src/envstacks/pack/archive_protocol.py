@@ -79,7 +79,12 @@ class ArchiveReader(Protocol):
 
 
 class ArchiveFormat(Protocol):
-    """An archive format: a name, a file suffix, a reproducible writer and a reader."""
+    """An archive format: a name, a file suffix, a reproducible writer and a reader.
+
+    A format whose reader only ever reads the archive front to back, without seeking, may
+    also set ``sequential = True``: deploy then hashes the archive while unpacking it instead
+    of reading it twice (the built-in tar formats do; ``zip`` cannot).
+    """
 
     #: The name users give (``archive-format = "tar.zst"``).
     name: str

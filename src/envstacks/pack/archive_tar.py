@@ -33,6 +33,8 @@ from envstacks.report import Task
 ZSTD_LEVEL = 10
 #: xz preset of ``tar.xz`` archives (``tarfile``'s and venvstacks' default).
 XZ_PRESET = 6
+#: Bytes copied at a time when extracting a member.
+COPY_CHUNK = 1 << 16
 
 
 class _Sink(Protocol):
@@ -214,7 +216,8 @@ class TarReader(Closing):
         if source is None:
             raise DeployError(f"{self._what}: {member.name!r} has no content")
         try:
-            shutil.copyfileobj(source, destination, CHUNK)
+            # 64 KiB pieces: buffers that small are reused, not mapped and faulted in each time.
+            shutil.copyfileobj(source, destination, COPY_CHUNK)
         except tuple(error for error in self._errors if error is not OSError) as exc:
             raise DeployError(f"{self._what}: damaged archive at {member.name!r} ({exc})") from exc
 
@@ -229,6 +232,8 @@ class TarXzFormat:
 
     name = "tar.xz"
     suffix = ".tar.xz"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
 
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.tar.xz``."""
@@ -249,6 +254,8 @@ class TarZstFormat:
 
     name = "tar.zst"
     suffix = ".tar.zst"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
 
     def __init__(self, *, level: int = ZSTD_LEVEL, threads: int | None = None) -> None:
         self.level = level

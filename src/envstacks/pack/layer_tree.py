@@ -4,7 +4,9 @@ Archives must be byte-for-byte the same whichever folder, machine, user or umask
 them, so nothing about the staging folder may leak into them:
 
 * entries come in one fixed order: depth first, the children of each folder sorted by name;
-* ``__pycache__`` folders are left out at any depth;
+* everything staged is archived, ``__pycache__`` folders included: staging decides what a
+  layer ships (:func:`envstacks.build.stage_layer` keeps the reproducible pyc files of a
+  precompiled layer, :mod:`envstacks.build.bytecode`);
 * every entry gets the same integer mtime (the layer's lock time), owner root (uid/gid 0);
 * modes are normalised: folders and owner-executable files ``0o755``, other files ``0o644``,
   symlinks ``0o755`` (venvstacks' ``& 0o755`` with the umask taken out);
@@ -30,8 +32,6 @@ from envstacks.fs import file_sha256
 from envstacks.pack.archive_protocol import Closing, MemberKind
 from envstacks.report import Task
 
-#: Folder names never archived, at any depth.
-EXCLUDED_DIRS = frozenset({"__pycache__"})
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 DIR_MODE = 0o755
@@ -108,8 +108,6 @@ def _walk(folder: Path, prefix: str) -> Iterator[TreeEntry]:
                 link_target=os.readlink(path),  # noqa: PTH115
             )
         elif stat.S_ISDIR(info.st_mode):
-            if child.name in EXCLUDED_DIRS:
-                continue
             yield TreeEntry(name=name, kind=MemberKind.DIR, mode=DIR_MODE, source=path)
             yield from _walk(path, name)
         elif stat.S_ISREG(info.st_mode):

@@ -123,6 +123,16 @@ SETTINGS_KEYS: Mapping[str, KeyInfo] = _index(
             example='"local"',
         ),
         _key(
+            "precompile",
+            "boolean",
+            "true",
+            "Byte-compile every layer once, when it is built, with its runtime's interpreter, "
+            "and ship the `__pycache__` files in archives and exports, so deploying does not "
+            "compile and applications start warm. Each layer's `precompile` key overrides it. "
+            "Archives grow (see [Deploying](deploy.md#precompiled-layers)).",
+            example="false",
+        ),
+        _key(
             "python-search-path",
             "array of paths",
             "[]",
@@ -239,6 +249,27 @@ LAYER_KEYS: tuple[KeyInfo, ...] = (
         "`{lower index = index used here}`: accept that this layer installs a distribution "
         "from another index than a lower layer does.",
         example='{ pytorch-cpu = "pytorch-cu128" }',
+        kinds=_ALL_KINDS,
+    ),
+    _key(
+        "precompile",
+        "boolean",
+        "the `precompile` setting (`true`)",
+        "Ship this layer byte-compiled: its `__pycache__` files are made when it is built and "
+        "carried into its archive and exports (`postinstall.py` compiles only what is missing). "
+        "`false` keeps the archive smaller and leaves compiling to `postinstall.py`.",
+        example="false",
+        kinds=_ALL_KINDS,
+    ),
+    _key(
+        "scripts",
+        "array of strings",
+        "an application's: every script of its distributions; other layers: `[]`",
+        "The `console_scripts` and `gui_scripts` entry points that become `bin/<name>` "
+        "launchers when the layer is deployed or exported, running with this layer's "
+        "interpreter. The names may come from the layer's own distributions or from lower "
+        "layers'; `[]` makes none.",
+        example='["normalizer"]',
         kinds=_ALL_KINDS,
     ),
     _key(

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from envstacks._injected.postinstall import INTERPRETER_NAME, SCRIPT_NAME
 from envstacks.platforms import IMPLEMENTATIONS, TARGET_PLATFORMS
 from envstacks.spec.app_modules import AppModules, parse_app_modules
 from envstacks.spec.fields import (
@@ -69,6 +70,9 @@ class RawLayer:
     linux_target: str = "glibc@2.28"
     macosx_target: str = DEFAULT_MACOSX
     dynlib_exclude: tuple[str, ...] = ()
+    precompile: bool = True
+    #: ``None`` when the spec gives none (the kind's default).
+    scripts: tuple[str, ...] | None = None
     indexes: IndexChoices = field(default_factory=IndexChoices)
     #: Runtimes only.
     implementation: Implementation | None = None
@@ -91,9 +95,18 @@ class RawLayer:
 
 
 def parse_layer(
-    data: object, *, kind: LayerKind, where: TomlPath, root: Path, index_names: Sequence[str]
+    data: object,
+    *,
+    kind: LayerKind,
+    where: TomlPath,
+    root: Path,
+    index_names: Sequence[str],
+    precompile: bool = True,
 ) -> RawLayer:
-    """Check one layer table of ``kind`` found at ``where`` (relative paths against ``root``)."""
+    """Check one layer table of ``kind`` found at ``where`` (relative paths against ``root``).
+
+    ``precompile`` is the stack's setting, the default of the layer's own key.
+    """
     layer, warnings = _layer_table(data, kind, where)
     # The first problem found is the one reported: platforms and lower layers are checked
     # first, then the keys in the order of the fields below.
@@ -109,6 +122,8 @@ def parse_layer(
         linux_target=_linux_target(layer),
         macosx_target=_macosx_target(layer),
         dynlib_exclude=layer.strings("dynlib_exclude"),
+        precompile=layer.flag("precompile") if "precompile" in layer.data else precompile,
+        scripts=_scripts(layer) if "scripts" in layer.data else None,
         indexes=parse_index_keys(layer, index_names),
         implementation=_implementation(layer) if kind is LayerKind.RUNTIME else None,
         runtime=runtime,
@@ -283,6 +298,28 @@ def _requirement(text: str, where: TomlPath, label: str) -> str:
             'write a PEP 508 requirement such as "numpy>=2,<3" or "torch; sys_platform == '
             "'linux'\"",
         ) from None
+
+
+def _scripts(layer: TableView) -> tuple[str, ...]:
+    """Entry-point script names: plain names for ``bin/``, not the interpreter's, no repeats."""
+    fix = 'list entry-point script names, such as scripts = ["normalizer"], or [] for none'
+    at = layer.at("scripts")
+    names = expect_str_list(layer.data["scripts"], at, fix=fix, owner=layer.owner)
+    for i, name in enumerate(names):
+        if SCRIPT_NAME.fullmatch(name) is None:
+            raise spec_error(
+                at.item(i),
+                f"{layer.owner} lists {name!r} in scripts, which cannot name a file in bin/ "
+                "(letters, digits, '.', '_', '-' and '+' only, not starting with '.' or '-')",
+                fix,
+            )
+        if INTERPRETER_NAME.fullmatch(name):
+            raise spec_error(
+                at.item(i),
+                f"{layer.owner} lists {name!r} in scripts, the name of the layer's interpreter",
+                "leave the python* names to the interpreter; list only entry-point scripts",
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def _platforms(layer: TableView) -> tuple[str, ...]:

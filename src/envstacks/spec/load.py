@@ -265,7 +265,12 @@ def _raw_layers(
     tables = expect_table_array(table.get(kind.table, []), where, fix=fix)
     return tuple(
         parse_layer(
-            item, kind=kind, where=where.item(i), root=stack.root, index_names=stack.uv.index_names
+            item,
+            kind=kind,
+            where=where.item(i),
+            root=stack.root,
+            index_names=stack.uv.index_names,
+            precompile=stack.settings.precompile,
         )
         for i, item in enumerate(tables)
     )

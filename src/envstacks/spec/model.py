@@ -69,6 +69,11 @@ class LayerSpec:
     dynlib_exclude: tuple[str, ...] = ()
     package_indexes: Mapping[str, str] = field(default_factory=_frozen_map)
     priority_indexes: tuple[str, ...] = ()
+    #: Ship the layer byte-compiled (``__pycache__`` made at build time, kept when staging).
+    precompile: bool = True
+    #: Entry-point scripts made into ``bin/`` launchers on deploy; ``None``: the kind's default
+    #: (an application's own distributions' scripts, none for other layers).
+    scripts: tuple[str, ...] | None = None
 
     @property
     def build_name(self) -> str:
@@ -185,6 +190,8 @@ class Settings:
     runtime_provider: str = "auto"
     #: Extra folders searched for local interpreters (before the built-in places).
     python_search_path: tuple[Path, ...] = ()
+    #: Whether layers ship byte-compiled unless their own ``precompile`` key says otherwise.
+    precompile: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,6 +62,7 @@ def parse_settings(
         python_search_path=tuple(
             resolve_path(root, item) for item in settings.strings("python-search-path")
         ),
+        precompile=settings.flag("precompile"),
     )
 
 
@@ -177,6 +178,8 @@ def _runtime(raw: RawLayer) -> RuntimeSpec:
         linux_target=raw.linux_target,
         macosx_target=raw.macosx_target,
         dynlib_exclude=raw.dynlib_exclude,
+        precompile=raw.precompile,
+        scripts=raw.scripts,
         package_indexes=MappingProxyType({d: i for _, d, i in raw.indexes.package_indexes}),
         priority_indexes=raw.indexes.priority_indexes,
         python_implementation=implementation.text,
@@ -214,6 +217,8 @@ def _layered_fields(raw: RawLayer, below: Mapping[str, LayerSpec]) -> dict[str, 
         "linux_target": raw.linux_target,
         "macosx_target": raw.macosx_target,
         "dynlib_exclude": raw.dynlib_exclude,
+        "precompile": raw.precompile,
+        "scripts": raw.scripts,
         "package_indexes": MappingProxyType(merged),
         "priority_indexes": raw.indexes.priority_indexes,
         "runtime": runtime,
