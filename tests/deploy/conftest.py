@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from envstacks.hooks import get_plugin_manager
+from envstacks.pack.file_index import tree_hash
 from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.layer_tree import scan_tree, tree_hash
+from envstacks.pack.layer_tree import scan_tree
 from envstacks.platforms import host_platform
 from envstacks.report import NullReporter
 

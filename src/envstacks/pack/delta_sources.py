@@ -1,0 +1,170 @@
+"""Earlier published versions of layers (``publish --delta-from``): manifests and file indexes.
+
+A delta source is anything deploy reads (a publish folder, a manifest file, an http(s)://
+URL, an opened ``oci://`` source). Every layer its manifest lists for the platform becomes a
+:class:`~envstacks.pack.delta.DeltaBase`, known by its file index: the one published next to
+its snippet (``file_index`` in its metadata, checked against the recorded size and sha256),
+or, for a layer published without one (venvstacks, envstacks before 0.5, a registry), an
+index made by reading its archive (fetched like deploy does, then removed).
+
+Everything is read before the new layers are packed, so publishing into the folder a source
+names (``--delta-from dist/venvstacks`` when publishing there again) uses the versions that
+were there before this publish replaced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pluggy
+
+from envstacks.deploy.download import get_document
+from envstacks.deploy.manifest import ManifestLayer, is_plain_name, parse_manifest
+from envstacks.deploy.source import FolderSource, HttpSource, Source
+from envstacks.errors import EnvStacksError, PublishError
+from envstacks.layout import METADATA_DIR
+from envstacks.pack.archive_protocol import MemberKind
+from envstacks.pack.delta import DeltaBase
+from envstacks.pack.file_index import MAX_INDEX, FileIndex
+from envstacks.pack.formats import format_for_archive
+from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE, LINK_MODE
+from envstacks.pack.metadata import SNIPPET_DIR
+from envstacks.report import Reporter
+
+__all__ = ["load_delta_bases"]
+
+
+def load_delta_bases(
+    sources: Sequence[Source], *, platform: str, pm: pluggy.PluginManager, reporter: Reporter
+) -> dict[str, list[DeltaBase]]:
+    """The earlier versions the manifests of ``sources`` list for ``platform``, by layer name.
+
+    A layer whose index cannot be had (missing, damaged, not matching its tree hash) is left
+    out with a warning: its new version is still published, without a delta from it.
+
+    Raises:
+        DeployError: a source's manifest is not a venvstacks manifest.
+    """
+    bases: dict[str, list[DeltaBase]] = {}
+    for source in sources:
+        where = source.manifest_location
+        for layer in parse_manifest(source.manifest, where=where):
+            if layer.target_platform not in (None, platform):
+                continue
+            try:
+                index = _index_of(source, layer, pm=pm, reporter=reporter)
+            except EnvStacksError as exc:
+                reporter.warning(f"{where}: no delta from {layer.archive_name}: {exc.message}")
+                continue
+            if layer.tree_sha256 is not None and layer.tree_sha256 != index.tree_sha256:
+                reporter.warning(
+                    f"{where}: no delta from {layer.archive_name}: its file index hashes to "
+                    f"{index.tree_sha256}, the manifest records {layer.tree_sha256}"
+                )
+                continue
+            bases.setdefault(layer.layer_name, []).append(
+                DeltaBase(
+                    layer_name=layer.layer_name,
+                    install_target=layer.install_target,
+                    archive_name=layer.archive_name,
+                    archive_sha256=layer.archive_sha256,
+                    tree_sha256=index.tree_sha256,
+                    index=index,
+                    where=where,
+                )
+            )
+    return bases
+
+
+def _index_of(
+    source: Source, layer: ManifestLayer, *, pm: pluggy.PluginManager, reporter: Reporter
+) -> FileIndex:
+    """The published index of ``layer``, else one read from its archive."""
+    recorded = layer.metadata.get("file_index")
+    data = _published_index(source, recorded) if isinstance(recorded, Mapping) else None
+    if data is None or not isinstance(recorded, Mapping):
+        reporter.info(f"{layer.archive_name}: no file index published; indexing the archive")
+        return _index_archive(source, layer, pm=pm, reporter=reporter)
+    where = f"{recorded['name']} ({source.manifest_location})"
+    sha256 = hashlib.sha256(data).hexdigest()
+    if len(data) != recorded.get("size") or sha256 != recorded.get("sha256"):
+        raise PublishError(f"file index {where}: not the size and sha256 the manifest records")
+    return FileIndex.from_bytes(data, where=where)
+
+
+def _published_index(source: Source, recorded: Mapping[str, Any]) -> bytes | None:
+    """The bytes of a published index file, ``None`` where the source holds none."""
+    name = recorded.get("name")
+    if not isinstance(name, str) or not is_plain_name(name):
+        raise PublishError(f"file_index.name {name!r} is not a plain file name")
+    if isinstance(source, FolderSource):
+        path = source.folder / METADATA_DIR / SNIPPET_DIR / name
+        if not path.is_file() or path.stat().st_size > MAX_INDEX:
+            return None
+        return path.read_bytes()
+    if isinstance(source, HttpSource):
+        relative = f"{METADATA_DIR}/{SNIPPET_DIR}/{urllib.parse.quote(name, safe='@+')}"
+        url = urllib.parse.urljoin(source.base_url, relative)
+        return get_document(url, limit=MAX_INDEX, what="file index")
+    return None
+
+
+def _index_archive(
+    source: Source, layer: ManifestLayer, *, pm: pluggy.PluginManager, reporter: Reporter
+) -> FileIndex:
+    """An index made by reading ``layer``'s archive (fetched into a temporary folder)."""
+    fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
+    downloads = Path(tempfile.mkdtemp(prefix="envstacks-delta-base-"))
+    try:
+        with reporter.task(layer.install_target, "fetch base", total=layer.archive_size) as task:
+            fetched = source.fetch(
+                layer.archive_name, size=layer.archive_size, downloads=downloads, task=task
+            )
+        with fetched.path.open("rb") as raw, fmt.open_reader(raw) as reader:
+            return _members_index(reader, layer.install_target, where=layer.archive_name)
+    finally:
+        shutil.rmtree(downloads, ignore_errors=True)
+
+
+class _HashSink:
+    """A write-only file that hashes and counts what is written."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def _members_index(reader: Any, root: str, *, where: str) -> FileIndex:
+    """The index of an archive's members below ``root`` (the checks of a read index apply)."""
+    rows: list[list[Any]] = []
+    prefix = f"{root}/"
+    for member in reader.members():
+        name = member.name.rstrip("/")
+        if name == root:
+            continue
+        if not name.startswith(prefix):
+            raise PublishError(f"archive {where}: {member.name!r} lies outside {root}/")
+        path = name.removeprefix(prefix)
+        if member.kind is MemberKind.DIR:
+            rows.append([path, "d", DIR_MODE])
+        elif member.kind is MemberKind.SYMLINK:
+            rows.append([path, "l", LINK_MODE, member.link_target])
+        elif member.kind is MemberKind.FILE:
+            sink = _HashSink()
+            reader.extract(member, cast(BinaryIO, sink))
+            mode = EXEC_MODE if member.mode & 0o100 else FILE_MODE
+            rows.append([path, "f", mode, sink.size, sink.digest.hexdigest()])
+        else:
+            raise PublishError(f"archive {where}: {member.name!r} is not a file, folder or link")
+    return FileIndex.from_rows(root, rows, where=where)

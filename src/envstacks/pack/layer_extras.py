@@ -1,0 +1,127 @@
+"""What publish writes beside a layer's archive: its file index, its deltas to earlier versions.
+
+Both are written under temporary names while the layer is staged (the deltas link their
+payload from the staged tree), and committed with the archive, before its snippet: the
+snippet's ``file_index`` (name, size, sha256 of ``env_metadata/<archive>.files.json.gz``) and
+``deltas`` (one entry per earlier version, :mod:`envstacks.pack.delta`) only ever name files
+that are in place. A delta that would not be smaller than the archive itself is not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envstacks.fs import fsync_file, temporary_name
+from envstacks.pack.archive_protocol import ArchiveFormat
+from envstacks.pack.delta import DeltaBase, make_recipe, pack_delta
+from envstacks.pack.file_index import INDEX_SUFFIX, FileIndex
+from envstacks.report import Reporter
+from envstacks.workers import Cancellation
+
+__all__ = ["LayerExtras", "index_name", "pack_extras"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerExtras:
+    """Files written under temporary names for one layer, and the metadata that names them."""
+
+    #: ``(temporary, final)`` pairs, committed before the snippet.
+    files: tuple[tuple[Path, Path], ...] = ()
+    #: ``file_index`` and (when any) ``deltas``.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        """Remove the temporaries (a failed or cancelled publish)."""
+        for temporary, _final in self.files:
+            temporary.unlink(missing_ok=True)
+
+
+def index_name(archive_name: str) -> str:
+    """The file name of a layer's index: ``<archive name>.files.json.gz``."""
+    return f"{archive_name}{INDEX_SUFFIX}"
+
+
+def pack_extras(
+    staged: Path,
+    index: FileIndex,
+    *,
+    archive: Path,
+    archive_size: int,
+    snippet_dir: Path,
+    fmt: ArchiveFormat,
+    bases: Sequence[DeltaBase],
+    mtime: int,
+    workspace: Path,
+    reporter: Reporter,
+    cancel: Cancellation,
+) -> LayerExtras:
+    """Write the index of the layer staged at ``staged`` and its deltas against ``bases``.
+
+    ``archive`` is where the layer's archive goes (deltas go beside it); ``archive_size`` is
+    its size, which a delta must stay under to be kept.
+    """
+    snippet_dir.mkdir(parents=True, exist_ok=True)
+    final = snippet_dir / index_name(archive.name)
+    temporary = final.parent / temporary_name(final.name)
+    files: list[tuple[Path, Path]] = [(temporary, final)]
+    try:
+        data = index.to_bytes()
+        temporary.write_bytes(data)
+        fsync_file(temporary)
+        metadata: dict[str, Any] = {
+            "file_index": {
+                "name": final.name,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        }
+        deltas = []
+        tree = index.tree_sha256
+        for base in _distinct(bases, tree):
+            cancel.check()
+            recipe = make_recipe(index, base.index, base_tree_sha256=base.tree_sha256)
+            what = f"delta from {base.install_target} ({base.tree_sha256[:12]})"
+            with reporter.task(index.root, what, total=None) as task:
+                packed = pack_delta(
+                    staged,
+                    recipe,
+                    base,
+                    fmt=fmt,
+                    archive=archive,
+                    mtime=mtime,
+                    workspace=workspace,
+                    task=cancel.watch(task),
+                )
+            name = packed.entry["archive_name"]
+            files.append((packed.temporary, archive.parent / name))
+            if packed.entry["archive_size"] >= archive_size:
+                reporter.debug(f"{index.root}: {name} is not smaller than the archive; left out")
+                packed.temporary.unlink()
+                files.pop()
+                continue
+            reporter.debug(
+                f"{index.root}: {name}: {len(recipe.payload)} new files, "
+                f"{packed.entry['archive_size']} bytes"
+            )
+            deltas.append(packed.entry)
+        if deltas:
+            metadata["deltas"] = deltas
+    except BaseException:
+        LayerExtras(files=tuple(files)).discard()
+        raise
+    return LayerExtras(files=tuple(files), metadata=metadata)
+
+
+def _distinct(bases: Sequence[DeltaBase], tree: str) -> list[DeltaBase]:
+    """One base per earlier tree, leaving out the new tree itself."""
+    seen = {tree}
+    chosen = []
+    for base in bases:
+        if base.tree_sha256 not in seen:
+            seen.add(base.tree_sha256)
+            chosen.append(base)
+    return chosen
