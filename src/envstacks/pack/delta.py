@@ -117,16 +117,21 @@ class DeltaRecipe:
         index = FileIndex.from_document(document.get("index"), where=where, error=error)
         moved, remove, payload = (document.get(key) for key in ("moved", "remove", "payload"))
         base = document.get("base_tree_sha256")
+        files = {entry.path for entry in index.files()}
         if not (
             isinstance(base, str)
             and isinstance(moved, list)
-            and all(_pair(item) for item in moved)
+            and all(_pair(item) and item[0] in files and _relative(item[1]) for item in moved)
             and isinstance(remove, list)
-            and all(isinstance(item, str) for item in remove)
+            and all(_relative(item) for item in remove)
             and isinstance(payload, list)
-            and all(isinstance(item, str) for item in payload)
+            and all(isinstance(item, str) and item in files for item in payload)
         ):
-            raise error(f"delta recipe {where}: malformed 'base_tree_sha256', 'moved' or 'remove'")
+            raise error(
+                f"delta recipe {where}: malformed 'base_tree_sha256', 'moved', 'remove' or "
+                "'payload' (each path must be a plain relative path; new paths files of the index)",
+                hint="the delta is damaged or was tampered with; the full archive is used instead",
+            )
         return cls(
             base_tree_sha256=base,
             index=index,
@@ -134,6 +139,13 @@ class DeltaRecipe:
             remove=tuple(remove),
             payload=frozenset(payload),
         )
+
+
+def _relative(path: Any) -> bool:
+    """Whether ``path`` is a plain relative path: no empty, ``.`` or ``..`` component."""
+    return isinstance(path, str) and all(
+        part not in ("", ".", "..") and "\0" not in part for part in path.split("/")
+    )
 
 
 def _pair(item: Any) -> bool:
