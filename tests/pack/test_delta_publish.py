@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -107,13 +108,26 @@ def test_recipe_reuses_moved_content_and_lists_removals(tmp_path: Path):
     (site / "added.py").write_text("# new\n")  # new: in the payload
     shutil.rmtree(new / "share")  # removed
     base = index_tree(scan_tree(old, root_name="x"))
-    recipe = make_recipe(index_tree(scan_tree(new, root_name="x")), base, base_tree_sha256="b")
+    new_index = index_tree(scan_tree(new, root_name="x"))
+    recipe = make_recipe(new_index, base, base_tree_sha256=base.tree_sha256)
     prefix = "lib/python3.12/site-packages/"
     assert recipe.payload == {prefix + "pkg/__init__.py", prefix + "added.py"}
     assert dict(recipe.moved) == {prefix + "pkg/renamed.bin": prefix + "pkg/data.bin"}
     assert recipe.remove == (prefix + "pkg/data.bin", "share", "share/empty")
     again = DeltaRecipe.from_bytes(recipe.to_bytes(), where="t", error=PublishError)
     assert again == recipe
+    # Only what changed is in the recipe; applied to the base it gives the new index.
+    assert {entry.path for entry in recipe.changed} == {
+        prefix + "pkg/__init__.py",
+        prefix + "added.py",
+        prefix + "pkg/renamed.bin",
+    }
+    assert recipe.apply(base, error=PublishError) == new_index
+    with pytest.raises(PublishError, match="made against tree"):
+        recipe.apply(new_index, error=PublishError)
+    forged = dataclasses.replace(recipe, remove=recipe.remove[:1])  # keeps share/
+    with pytest.raises(PublishError, match="gives tree"):
+        forged.apply(base, error=PublishError)
 
 
 def test_publish_delta_from_an_earlier_publish(stack: Stack, tmp_path: Path):
@@ -148,7 +162,7 @@ def test_publish_delta_from_an_earlier_publish(stack: Stack, tmp_path: Path):
     recipe = DeltaRecipe.from_bytes(
         members[f"app-app/{RECIPE_MEMBER}"] or b"", where="t", error=PublishError
     )
-    assert recipe.index.tree_sha256 == app["tree_hashes"]["sha256"]
+    assert recipe.tree_sha256 == app["tree_hashes"]["sha256"]
     assert recipe.base_tree_sha256 == old_app["tree_hashes"]["sha256"]
     # Unchanged layers are not republished and carry no delta; venvstacks' fields are intact.
     assert "deltas" not in _entry(second.manifest, "framework-fw")

@@ -10,9 +10,10 @@ The deployer fetches, verifies and unpacks the delta like any archive (same size
 check, same unpack rules and bounds) into a work folder; :func:`assemble` then builds the new
 version there:
 
-1. the recipe (``.envstacks-delta.json``) is read and removed; it must be for this base and
-   this version (its index hashes to the manifest's tree hash), and the delta must hold
-   exactly the files the recipe says it brings;
+1. the recipe (``.envstacks-delta.json``) is read and removed, and applied to the installed
+   base's file index (kept by deploy, :mod:`envstacks.deploy.file_indexes`): the new index
+   must hash to the tree hash the manifest publishes; the delta must hold exactly the files
+   the recipe says it brings;
 2. folders and symlinks are made from the index (symlinks checked like archive members);
 3. every other file is hard-linked (copied where linking fails or the mode differs) from the
    installed base: the file at the same path, or the one the recipe names;
@@ -44,7 +45,7 @@ from envstacks.errors import DeployError, UnsafeArchiveError
 from envstacks.fs import file_sha256, link_or_copy
 from envstacks.pack.archive_protocol import MemberKind
 from envstacks.pack.delta import RECIPE_MEMBER, DeltaRecipe
-from envstacks.pack.file_index import IndexEntry
+from envstacks.pack.file_index import FileIndex, IndexEntry
 
 __all__ = ["DeltaMismatch", "DeltaOffer", "assemble", "choose_delta", "delta_layer", "offers"]
 
@@ -150,19 +151,26 @@ def delta_layer(layer: ManifestLayer, offer: DeltaOffer) -> ManifestLayer:
 
 
 def assemble(
-    layer: ManifestLayer, offer: DeltaOffer, *, root: Path, base: Path, target: Path
-) -> None:
+    layer: ManifestLayer,
+    offer: DeltaOffer,
+    *,
+    root: Path,
+    base: Path,
+    base_index: FileIndex,
+    target: Path,
+) -> FileIndex:
     """Turn the unpacked delta at ``root`` into the layer's new version (module docstring).
 
-    ``base`` is the installed version's folder, ``target`` the deployment folder.
+    ``base`` is the installed version's folder and ``base_index`` its index, ``target`` the
+    deployment folder. Returns the new version's index.
 
     Raises:
         DeltaMismatch: the delta does not make the published version from this base here.
         UnsafeArchiveError: the recipe names a symlink that could leave the target.
     """
     recipe = _read_recipe(root, layer, offer)
-    index = recipe.index
-    _check_payload(root, recipe, layer)
+    index = recipe.apply(base_index, error=DeltaMismatch)
+    _check_payload(root, recipe, index, layer)
     for entry in index.entries:
         path = root / entry.path
         if entry.kind is MemberKind.DIR:
@@ -175,6 +183,7 @@ def assemble(
         elif entry.path not in recipe.payload:
             _reuse(base, recipe.moved.get(entry.path, entry.path), path, entry, layer)
     _check_tree(root, index.entries, layer)
+    return index
 
 
 def _read_recipe(root: Path, layer: ManifestLayer, offer: DeltaOffer) -> DeltaRecipe:
@@ -191,21 +200,21 @@ def _read_recipe(root: Path, layer: ManifestLayer, offer: DeltaOffer) -> DeltaRe
             f"delta {offer.archive_name!r} is made against tree {recipe.base_tree_sha256[:12]}, "
             f"not the installed {offer.base_tree_sha256[:12]} its manifest entry names"
         )
-    if recipe.index.root != layer.install_target or recipe.index.tree_sha256 != layer.tree_sha256:
+    if recipe.root != layer.install_target or recipe.tree_sha256 != layer.tree_sha256:
         raise DeltaMismatch(
-            f"delta {offer.archive_name!r} makes tree {recipe.index.tree_sha256[:12]} of "
-            f"{recipe.index.root!r}, not {str(layer.tree_sha256)[:12]} of "
+            f"delta {offer.archive_name!r} makes tree {recipe.tree_sha256[:12]} of "
+            f"{recipe.root!r}, not {str(layer.tree_sha256)[:12]} of "
             f"{layer.install_target!r} that the manifest publishes"
         )
     return recipe
 
 
-def _check_payload(root: Path, recipe: DeltaRecipe, layer: ManifestLayer) -> None:
+def _check_payload(root: Path, recipe: DeltaRecipe, index: FileIndex, layer: ManifestLayer) -> None:
     """The delta brings exactly the files its recipe names, under folders the index lists.
 
     Only real folders and regular files count: a symlink in a delta is refused.
     """
-    kinds = {entry.path: entry.kind for entry in recipe.index.entries}
+    kinds = {entry.path: entry.kind for entry in index.entries}
     brought = set()
     for folder, dirs, files in os.walk(root):
         relative = Path(folder).relative_to(root)

@@ -6,14 +6,15 @@ layer's format, under the new version's top folder, holding
 * every file of the new version whose content (sha256) is nowhere in the base, at its new
   path: content the base holds under any path is reused, so moved and renamed files cost
   nothing;
-* the recipe, ``<root>/.envstacks-delta.json``: the new version's whole file index, the base
-  and new tree hashes, the files to take from another path of the base (``moved``) and the
-  base's entries the new version no longer has (``remove``).
+* the recipe, ``<root>/.envstacks-delta.json``: the base and new tree hashes, the index
+  entries that are new or changed (``changed``), the base's entries the new version no longer
+  has (``remove``), and for changed files whose content the base holds, where (``moved``).
 
-Every other file of the new version is the file at the same path of the base. Deploy
-(:mod:`envstacks.deploy.delta`) unpacks a delta with the same rules as any archive, then
-assembles the new version from it and the installed base, and checks every file against the
-recipe's index and the index against the published tree hash.
+Every other entry of the new version is the base's at the same path, so the recipe of a
+one-module change is a few hundred bytes. Deploy (:mod:`envstacks.deploy.delta`) unpacks a
+delta with the same rules as any archive, rebuilds the new index from the installed base's
+index and the recipe (checking it against the published tree hash), assembles the new
+version from the delta and the installed base, and checks every file against that index.
 
 A delta is reproducible: the same new tree and base give the same bytes (the recipe is
 canonical JSON, the payload is packed like any layer, with the layer's lock time).
@@ -30,8 +31,8 @@ from typing import Any
 
 from envstacks.errors import EnvStacksError
 from envstacks.fs import file_sha256, fsync_file, link_or_copy, temporary_name, write_bytes
-from envstacks.pack.archive_protocol import ArchiveFormat
-from envstacks.pack.file_index import FileIndex
+from envstacks.pack.archive_protocol import ArchiveFormat, MemberKind
+from envstacks.pack.file_index import FileIndex, IndexEntry, parse_row
 from envstacks.pack.layer_tree import scan_tree
 from envstacks.report import Task
 
@@ -70,35 +71,72 @@ class DeltaBase:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeltaRecipe:
-    """How to assemble the new version of a layer from its delta and its base."""
+    """How to make the new version of a layer from its base version and its delta.
+
+    The new version's index is the base's with ``remove`` taken out and ``changed`` put in
+    (entries new or different at their path), in archive order: :meth:`apply` rebuilds it and
+    checks it against ``tree_sha256``, so a recipe cannot make another tree than the one it
+    names.
+    """
 
     base_tree_sha256: str
-    #: The new version's index (its tree hash is the new version's).
-    index: FileIndex
-    #: New path -> base path, for files whose content the base holds under another path.
-    moved: Mapping[str, str]
-    #: Base entries the new version does not have.
+    tree_sha256: str
+    #: The new version's top folder.
+    root: str
+    #: Entries of the new version that the base does not have, or not the same, at their path.
+    changed: tuple[IndexEntry, ...]
+    #: Base paths the new version does not have.
     remove: tuple[str, ...]
+    #: New path -> base path, for changed files whose content the base holds (under any path).
+    moved: Mapping[str, str]
     #: New paths whose content is in the delta itself.
     payload: frozenset[str]
 
+    def apply(self, base: FileIndex, *, error: type[EnvStacksError]) -> FileIndex:
+        """The new version's index, made from ``base`` (whose tree hash must be the base's).
+
+        Raises:
+            EnvStacksError: (``error``) ``base`` is not this recipe's base, or the result is
+                not the tree the recipe names (a damaged or forged recipe).
+        """
+        if base.tree_sha256 != self.base_tree_sha256:
+            raise error(
+                f"delta recipe: made against tree {self.base_tree_sha256[:12]}, "
+                f"not {base.tree_sha256[:12]}"
+            )
+        entries = {entry.path: entry for entry in base.entries}
+        for path in self.remove:
+            entries.pop(path, None)
+        entries.update((entry.path, entry) for entry in self.changed)
+        ordered = sorted(entries.values(), key=lambda entry: entry.path.split("/"))
+        rows = FileIndex(root=self.root, entries=tuple(ordered)).to_document()["entries"]
+        index = FileIndex.from_rows(self.root, rows, where="delta recipe", error=error)
+        if index.tree_sha256 != self.tree_sha256:
+            raise error(
+                f"delta recipe: applied to its base, it gives tree {index.tree_sha256[:12]}, "
+                f"not the {self.tree_sha256[:12]} it names"
+            )
+        return index
+
     def to_bytes(self) -> bytes:
         """The recipe member's canonical JSON."""
+        changed = FileIndex(root=self.root, entries=self.changed).to_document()["entries"]
         document = {
             "format": _FORMAT,
             "version": _VERSION,
+            "root": self.root,
             "base_tree_sha256": self.base_tree_sha256,
-            "tree_sha256": self.index.tree_sha256,
-            "index": self.index.to_document(),
-            "moved": sorted([new, old] for new, old in self.moved.items()),
+            "tree_sha256": self.tree_sha256,
+            "changed": changed,
             "remove": list(self.remove),
+            "moved": sorted([new, old] for new, old in self.moved.items()),
             "payload": sorted(self.payload),
         }
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
 
     @classmethod
     def from_bytes(cls, data: bytes, *, where: str, error: type[EnvStacksError]) -> DeltaRecipe:
-        """Read a recipe (its index is checked entry by entry).
+        """Read a recipe, checking each path (:meth:`apply` checks the tree it makes).
 
         Raises:
             EnvStacksError: (``error``) it is not a recipe, or names unsafe paths.
@@ -114,12 +152,23 @@ class DeltaRecipe:
                 f"delta recipe {where}: version {document.get('version')!r} is not supported",
                 hint="upgrade envstacks",
             )
-        index = FileIndex.from_document(document.get("index"), where=where, error=error)
+        rows = document.get("changed")
+        changed = tuple(
+            parse_row(row, where=where, error=error)
+            for row in (rows if isinstance(rows, list) else ())
+        )
+        files = {entry.path for entry in changed if entry.kind is MemberKind.FILE}
+        root, base, tree = (
+            document.get(key) for key in ("root", "base_tree_sha256", "tree_sha256")
+        )
         moved, remove, payload = (document.get(key) for key in ("moved", "remove", "payload"))
-        base = document.get("base_tree_sha256")
-        files = {entry.path for entry in index.files()}
         if not (
-            isinstance(base, str)
+            isinstance(root, str)
+            and _relative(root)
+            and "/" not in root
+            and isinstance(base, str)
+            and isinstance(tree, str)
+            and isinstance(rows, list)
             and isinstance(moved, list)
             and all(_pair(item) and item[0] in files and _relative(item[1]) for item in moved)
             and isinstance(remove, list)
@@ -128,15 +177,17 @@ class DeltaRecipe:
             and all(isinstance(item, str) and item in files for item in payload)
         ):
             raise error(
-                f"delta recipe {where}: malformed 'base_tree_sha256', 'moved', 'remove' or "
-                "'payload' (each path must be a plain relative path; new paths files of the index)",
+                f"delta recipe {where}: malformed fields (each path must be a plain relative "
+                "path; moved and brought paths must be changed files)",
                 hint="the delta is damaged or was tampered with; the full archive is used instead",
             )
         return cls(
             base_tree_sha256=base,
-            index=index,
-            moved=dict(moved),
+            tree_sha256=tree,
+            root=root,
+            changed=changed,
             remove=tuple(remove),
+            moved=dict(moved),
             payload=frozenset(payload),
         )
 
@@ -153,14 +204,14 @@ def _pair(item: Any) -> bool:
 
 
 def make_recipe(new: FileIndex, base: FileIndex, *, base_tree_sha256: str) -> DeltaRecipe:
-    """What a delta from ``base`` to ``new`` holds: the content ``base`` lacks, and the rest."""
-    base_files = {entry.path: entry for entry in base.files()}
+    """What a delta from ``base`` to ``new`` holds: what changed, and the content ``base`` lacks."""
+    old = {entry.path: entry for entry in base.entries}
     by_content = base.by_content()
+    changed = tuple(entry for entry in new.entries if old.get(entry.path) != entry)
     moved: dict[str, str] = {}
     payload: set[str] = set()
-    for entry in new.files():
-        same = base_files.get(entry.path)
-        if same is not None and same.sha256 == entry.sha256:
+    for entry in changed:
+        if entry.kind is not MemberKind.FILE:
             continue
         source = by_content.get(entry.sha256)
         if source is None:
@@ -168,12 +219,13 @@ def make_recipe(new: FileIndex, base: FileIndex, *, base_tree_sha256: str) -> De
         else:
             moved[entry.path] = source.path
     kept = {entry.path for entry in new.entries}
-    remove = tuple(entry.path for entry in base.entries if entry.path not in kept)
     return DeltaRecipe(
         base_tree_sha256=base_tree_sha256,
-        index=new,
+        tree_sha256=new.tree_sha256,
+        root=new.root,
+        changed=changed,
+        remove=tuple(entry.path for entry in base.entries if entry.path not in kept),
         moved=moved,
-        remove=remove,
         payload=frozenset(payload),
     )
 
@@ -210,8 +262,8 @@ def pack_delta(
     payload is staged with hard links (removed again). The delta is written under a
     temporary name next to its final one (the new version's archive name with a delta tag).
     """
-    root = recipe.index.root
-    new_tree = recipe.index.tree_sha256
+    root = recipe.root
+    new_tree = recipe.tree_sha256
     name = delta_name(
         archive.name, suffix=fmt.suffix, base_tree=base.tree_sha256, new_tree=new_tree
     )

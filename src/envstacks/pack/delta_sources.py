@@ -17,24 +17,21 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pluggy
 
-from envstacks.deploy.download import get_document
-from envstacks.deploy.manifest import ManifestLayer, is_plain_name, parse_manifest
-from envstacks.deploy.source import FolderSource, HttpSource, Source
+from envstacks.deploy.file_indexes import read_metadata_file
+from envstacks.deploy.manifest import ManifestLayer, parse_manifest
+from envstacks.deploy.source import Source
 from envstacks.errors import EnvStacksError, PublishError
-from envstacks.layout import METADATA_DIR
 from envstacks.pack.archive_protocol import MemberKind
 from envstacks.pack.delta import DeltaBase
-from envstacks.pack.file_index import MAX_INDEX, FileIndex
+from envstacks.pack.file_index import FileIndex
 from envstacks.pack.formats import format_for_archive
 from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE, LINK_MODE
-from envstacks.pack.metadata import SNIPPET_DIR
 from envstacks.report import Reporter
 
 __all__ = ["load_delta_bases"]
@@ -87,7 +84,8 @@ def _index_of(
 ) -> FileIndex:
     """The published index of ``layer``, else one read from its archive."""
     recorded = layer.metadata.get("file_index")
-    data = _published_index(source, recorded) if isinstance(recorded, Mapping) else None
+    name = recorded.get("name") if isinstance(recorded, Mapping) else None
+    data = read_metadata_file(source, name) if isinstance(name, str) else None
     if data is None or not isinstance(recorded, Mapping):
         reporter.info(f"{layer.archive_name}: no file index published; indexing the archive")
         return _index_archive(source, layer, pm=pm, reporter=reporter)
@@ -96,23 +94,6 @@ def _index_of(
     if len(data) != recorded.get("size") or sha256 != recorded.get("sha256"):
         raise PublishError(f"file index {where}: not the size and sha256 the manifest records")
     return FileIndex.from_bytes(data, where=where)
-
-
-def _published_index(source: Source, recorded: Mapping[str, Any]) -> bytes | None:
-    """The bytes of a published index file, ``None`` where the source holds none."""
-    name = recorded.get("name")
-    if not isinstance(name, str) or not is_plain_name(name):
-        raise PublishError(f"file_index.name {name!r} is not a plain file name")
-    if isinstance(source, FolderSource):
-        path = source.folder / METADATA_DIR / SNIPPET_DIR / name
-        if not path.is_file() or path.stat().st_size > MAX_INDEX:
-            return None
-        return path.read_bytes()
-    if isinstance(source, HttpSource):
-        relative = f"{METADATA_DIR}/{SNIPPET_DIR}/{urllib.parse.quote(name, safe='@+')}"
-        url = urllib.parse.urljoin(source.base_url, relative)
-        return get_document(url, limit=MAX_INDEX, what="file index")
-    return None
 
 
 def _index_archive(

@@ -44,6 +44,7 @@ __all__ = [
     "FileIndex",
     "IndexEntry",
     "index_tree",
+    "parse_row",
     "tree_hash",
 ]
 
@@ -243,35 +244,52 @@ class _Checker:
         self._seen: set[str] = set()
 
     def entry(self, row: Any) -> IndexEntry:
-        """One checked entry (raises ``error`` naming the row)."""
-        if not isinstance(row, list) or len(row) < 3:
-            raise self._bad(row, "expected [path, kind, mode, ...]")
-        path, code, mode = row[0], row[1], row[2]
-        kind = _CODE_KINDS.get(code) if isinstance(code, str) else None
-        if not isinstance(path, str) or kind is None or mode not in _MODES:
-            raise self._bad(row, "bad path, kind or mode")
-        parts = path.split("/")
-        if not all(_plain(part) for part in parts):
-            raise self._bad(row, "the path is not a plain relative path")
-        if "/".join(parts[:-1]) not in self._dirs or path in self._seen:
-            raise self._bad(row, "its folder is not listed before it, or it is listed twice")
-        self._seen.add(path)
-        if kind is MemberKind.DIR:
-            self._dirs.add(path)
-            return IndexEntry(path=path, kind=kind, mode=mode)
-        if kind is MemberKind.SYMLINK:
-            if len(row) != 4 or not isinstance(row[3], str) or not row[3]:
-                raise self._bad(row, "a symlink needs its target")
-            return IndexEntry(path=path, kind=kind, mode=mode, link_target=row[3])
-        size, sha = row[3:5] if len(row) == 5 else (None, None)
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise self._bad(row, "a file needs its size")
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            raise self._bad(row, "a file needs its sha256 (64 lowercase hex digits)")
-        return IndexEntry(path=path, kind=kind, mode=mode, size=size, sha256=sha)
+        """One checked entry, in order (raises ``error`` naming the row)."""
+        entry = parse_row(row, where=self._where, error=self._error)
+        parent = entry.path.rpartition("/")[0]
+        if parent not in self._dirs or entry.path in self._seen:
+            raise _bad_row(
+                row,
+                "its folder is not listed before it, or it is listed twice",
+                self._where,
+                self._error,
+            )
+        self._seen.add(entry.path)
+        if entry.kind is MemberKind.DIR:
+            self._dirs.add(entry.path)
+        return entry
 
-    def _bad(self, row: Any, why: str) -> EnvStacksError:
-        return self._error(
-            f"file index {self._where}: entry {str(row)[:200]}: {why}",
-            hint="the index is damaged or was tampered with; publish the layer again",
-        )
+
+def parse_row(row: Any, *, where: str, error: type[EnvStacksError] = PublishError) -> IndexEntry:
+    """One serialised entry, checked on its own (a plain relative path, a known kind...).
+
+    Raises:
+        EnvStacksError: (``error``) the row is malformed.
+    """
+    if not isinstance(row, list) or len(row) < 3:
+        raise _bad_row(row, "expected [path, kind, mode, ...]", where, error)
+    path, code, mode = row[0], row[1], row[2]
+    kind = _CODE_KINDS.get(code) if isinstance(code, str) else None
+    if not isinstance(path, str) or kind is None or mode not in _MODES:
+        raise _bad_row(row, "bad path, kind or mode", where, error)
+    if not all(_plain(part) for part in path.split("/")):
+        raise _bad_row(row, "the path is not a plain relative path", where, error)
+    if kind is MemberKind.DIR:
+        return IndexEntry(path=path, kind=kind, mode=mode)
+    if kind is MemberKind.SYMLINK:
+        if len(row) != 4 or not isinstance(row[3], str) or not row[3]:
+            raise _bad_row(row, "a symlink needs its target", where, error)
+        return IndexEntry(path=path, kind=kind, mode=mode, link_target=row[3])
+    size, sha = row[3:5] if len(row) == 5 else (None, None)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _bad_row(row, "a file needs its size", where, error)
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise _bad_row(row, "a file needs its sha256 (64 lowercase hex digits)", where, error)
+    return IndexEntry(path=path, kind=kind, mode=mode, size=size, sha256=sha)
+
+
+def _bad_row(row: Any, why: str, where: str, error: type[EnvStacksError]) -> EnvStacksError:
+    return error(
+        f"file index {where}: entry {str(row)[:200]}: {why}",
+        hint="the index is damaged or was tampered with; publish the layer again",
+    )
