@@ -12,12 +12,13 @@ before):
 4. the runtime layer's requirements changed (certifi 2024.8.30 -> 2025.1.31).
 
 For each step it reports, per layer that changed, the full archive's bytes against the
-delta's, and the time of ``envstacks deploy`` of the new version over the previous one, in
-two deployment folders holding the same previous version: from a copy of the manifest
-without deltas (full archives) and from the manifest (deltas), as a ratio. ``--json`` of
-each deploy tells which path was taken and the bytes it fetched.
+delta's, and the time of ``envstacks deploy`` of the new version over the previous one: from
+a copy of the manifest without deltas (full archives) and from the manifest (deltas), each
+into the same deployment folder restored (``cp -a``, untimed) to the previous version before
+each round, rounds alternating which goes first; medians, and their ratio. ``--json`` of each
+deploy tells which path was taken and the bytes it fetched.
 
-Usage: python benchmarks/updates.py [--keep DIR] [--json out.json]
+Usage: python benchmarks/updates.py [--rounds N] [--keep DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,6 +177,7 @@ def trees(manifest: dict[str, Any]) -> dict[str, str]:
 def main() -> None:
     """Publish the versions, deploy each over the previous, print sizes and times."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="deploys of each kind per step")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -185,7 +188,7 @@ def main() -> None:
     envstacks = [sys.executable, "-m", "envstacks", "-q"]
     dist = project / "dist"
     manifest_path = dist / "__venvstacks__" / "venvstacks.json"
-    full_target, delta_target = work / "deployed-full", work / "deployed-delta"
+    target, pristine = work / "deployed", work / "previous"
     state: dict[str, Any] = {"ops": APP["ops.py"]}
     results: list[dict[str, Any]] = []
     previous: dict[str, str] = {}
@@ -196,21 +199,30 @@ def main() -> None:
         run([*envstacks, "build", "--lock-if-needed", "--publish", *delta_from], project)
         manifest = json.loads(manifest_path.read_text())
         if number == 0:
-            for target in (full_target, delta_target):
-                deploy(envstacks, dist, target, work)
+            deploy(envstacks, dist, target, work)
             previous = trees(manifest)
             continue
-        full_s, full_json = deploy(envstacks, without_deltas(manifest_path), full_target, work)
-        delta_s, delta_json = deploy(envstacks, dist, delta_target, work)
-        run([str(delta_target / "app-calc" / "bin" / "python"), "-m", "calc"], work)
+        shutil.rmtree(pristine, ignore_errors=True)
+        run(["cp", "-a", str(target), str(pristine)], work)
+        sources = {"full": without_deltas(manifest_path), "delta": dist}
+        times: dict[str, list[float]] = {"full": [], "delta": []}
+        summaries: dict[str, Any] = {}
+        for round_ in range(args.rounds):
+            for kind in ("full", "delta") if round_ % 2 == 0 else ("delta", "full"):
+                shutil.rmtree(target)
+                run(["cp", "-a", str(pristine), str(target)], work)
+                seconds, summaries[kind] = deploy(envstacks, sources[kind], target, work)
+                times[kind].append(seconds)
+        run([str(target / "app-calc" / "bin" / "python"), "-m", "calc"], work)
         results.append(
             {
                 "scenario": title,
                 "layers": layer_sizes(manifest, previous),
-                "deploy_full_s": full_s,
-                "deploy_delta_s": delta_s,
-                "transfers_full": full_json.get("transfers"),
-                "transfers_delta": delta_json.get("transfers"),
+                "deploy_full_s": statistics.median(times["full"]),
+                "deploy_delta_s": statistics.median(times["delta"]),
+                "deploy_times": times,
+                "transfers_full": summaries["full"].get("transfers"),
+                "transfers_delta": summaries["delta"].get("transfers"),
             }
         )
         previous = trees(manifest)
