@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -67,7 +68,7 @@ def updated(tmp_path: Path, publish_layers_to: Publisher, pm: Any) -> tuple[Path
     assert set(_methods(first).values()) == {"full"}
     kept = target / "__venvstacks__" / "file_indexes"
     assert sorted(p.name for p in kept.iterdir()) == sorted(
-        f"{name}.tar.zst.files.json.gz" for name in first.installed
+        f"{name}.files.json.gz" for name in first.installed
     )
     two = publish_layers_to(tmp_path / "two", _v2(), delta_from=one)
     return one, two, target
@@ -167,15 +168,23 @@ def test_without_a_kept_index_the_full_archive_is_used(updated: tuple[Path, Path
 
 
 def test_a_new_version_of_a_versioned_layer_is_assembled_beside_the_old_one(
-    tmp_path: Path, updated: tuple[Path, Path, Path], publish_layers_to: Publisher, pm: Any
+    tmp_path: Path, publish_layers_to: Publisher, pm: Any
 ):
-    one, _, target = updated
+    big = {f"{MODULE}/big.txt": "".join(hashlib.sha256(b"%d" % i).hexdigest() for i in range(3000))}
     layers = default_layers()
-    layers[3] = Layer("app-two@3", "applications", files={f"{MODULE}/more.py": "MORE = 3\n"})
+    layers[3].files = big
+    one = publish_layers_to(tmp_path / "one", layers, indexes=True)
+    target = tmp_path / "target"
+    deploy(one, target, pm=pm, reporter=RecordingReporter())
+    layers = default_layers()
+    layers[3] = Layer("app-two@3", "applications", files={**big, f"{MODULE}/more.py": "MORE = 3\n"})
     three = publish_layers_to(tmp_path / "three", layers, delta_from=one)
     result = deploy(three, target, include=["app-two@3"], pm=pm, reporter=RecordingReporter())
     transfer = {t.install_target: t for t in result.transfers}["app-two@3"]
     assert (transfer.method, transfer.base) == ("delta", "app-two@2")
     assert (target / "app-two@2" / "postinstall.json").is_file()
+    assert (target / "app-two@3" / "postinstall.json").is_file()
     assert (target / "app-two@3" / MODULE / "more.py").read_text() == "MORE = 3\n"
     assert (target / "app-two@3" / MODULE / "app_two.py").read_text() == "NAME = 'app-two@3'\n"
+    shared = [target / name / MODULE / "big.txt" for name in ("app-two@2", "app-two@3")]
+    assert shared[0].stat().st_ino == shared[1].stat().st_ino  # a hard link, not a copy
