@@ -111,9 +111,9 @@ def test_second_version_deploys_over_http_from_deltas_only(tmp_path: Path) -> No
         "app-hello",
         "framework-fw",
     ]
-    # Someone edited a file of the framework in the second deployment.
-    init = next((edited / "framework-fw").rglob("packaging/version.py"))
-    init.write_text(init.read_text() + "\n# edited\n")
+    # Someone edited a file of the framework (one that version B keeps) in the second deployment.
+    script = edited / "framework-fw" / "postinstall.py"
+    script.write_text(script.read_text() + "\n# edited\n")
 
     with serve(dist, QuietHandler) as url:
         summary = deploy_json(url, first, tmp_path)
