@@ -62,7 +62,7 @@ def envstacks(*args: str | Path, cwd: Path) -> str:
         check=False,
     )
     assert result.returncode == 0, f"envstacks {args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+    return result.stdout
 
 
 def write_version(project: Path, *, packaging: str, greeting: str) -> None:
@@ -86,7 +86,7 @@ def run_app(target: Path) -> str:
 
 def deploy_json(url: str, target: Path, cwd: Path) -> dict[str, Any]:
     out = envstacks("-q", "deploy", url, "--target", target, "--json", cwd=cwd)
-    return json.loads(out[out.index("{") :])
+    return json.loads(out)
 
 
 def test_second_version_deploys_over_http_from_deltas_only(tmp_path: Path) -> None:
