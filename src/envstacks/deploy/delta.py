@@ -33,11 +33,11 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
+from envstacks.deploy.budget import Refuse
 from envstacks.deploy.manifest import ManifestLayer, is_plain_name
 from envstacks.deploy.record import DeployedLayer
 from envstacks.deploy.unpack import check_symlink
@@ -178,7 +178,7 @@ def assemble(
             path.chmod(entry.mode)
         elif entry.kind is MemberKind.SYMLINK:
             parts = (layer.install_target, *entry.path.split("/"))
-            check_symlink(parts, entry.link_target, cast(Any, _refusal(layer, target)))
+            check_symlink(parts, entry.link_target, _refusal(layer, target))
             path.symlink_to(entry.link_target)
         elif entry.path not in recipe.payload:
             _reuse(base, recipe.moved.get(entry.path, entry.path), path, entry, layer)
@@ -280,7 +280,7 @@ def _modified(base: Path, relative: str, layer: ManifestLayer) -> DeltaMismatch:
     )
 
 
-def _refusal(layer: ManifestLayer, target: Path) -> Callable[[str, str], UnsafeArchiveError]:
+def _refusal(layer: ManifestLayer, target: Path) -> Refuse:
     def refuse(member: str, why: str) -> UnsafeArchiveError:
         return UnsafeArchiveError(
             f"delta for {layer.install_target!r}: refusing symlink {member!r}: {why}; "
