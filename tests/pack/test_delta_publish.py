@@ -176,6 +176,12 @@ def test_publish_delta_from_an_earlier_publish(stack: Stack, tmp_path: Path):
     data = archive.read_bytes()
     stack.publish(delta_from=[earlier], force=True)
     assert archive.read_bytes() == data
+    # A later version replaces the archive (untagged name): its old deltas go with it.
+    stack.rebuild("app-app", "lib/python3.12/site-packages/pkg/__init__.py", "VALUE = 3\n")
+    third = stack.publish(delta_from=[output])
+    (newer,) = _entry(third.manifest, "app-app")["deltas"]
+    assert not archive.exists()
+    assert (output / newer["archive_name"]).is_file()
 
 
 def test_delta_from_the_output_folder_itself_and_a_missing_delta_is_dropped(stack: Stack):

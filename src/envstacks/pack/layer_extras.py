@@ -10,6 +10,7 @@ that are in place. A delta that would not be smaller than the archive itself is 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from envstacks.pack.file_index import INDEX_SUFFIX, FileIndex
 from envstacks.report import Reporter
 from envstacks.workers import Cancellation
 
-__all__ = ["LayerExtras", "index_name", "pack_extras"]
+__all__ = ["LayerExtras", "index_name", "pack_extras", "remove_stale_deltas"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,8 @@ class LayerExtras:
     files: tuple[tuple[Path, Path], ...] = ()
     #: ``file_index`` and (when any) ``deltas``.
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The archive format's suffix (deltas are named ``<archive stem>.delta-...<suffix>``).
+    suffix: str = ""
 
     def discard(self) -> None:
         """Remove the temporaries (a failed or cancelled publish)."""
@@ -113,7 +116,7 @@ def pack_extras(
     except BaseException:
         LayerExtras(files=tuple(files)).discard()
         raise
-    return LayerExtras(files=tuple(files), metadata=metadata)
+    return LayerExtras(files=tuple(files), metadata=metadata, suffix=fmt.suffix)
 
 
 def _distinct(bases: Sequence[DeltaBase], tree: str) -> list[DeltaBase]:
@@ -125,3 +128,24 @@ def _distinct(bases: Sequence[DeltaBase], tree: str) -> list[DeltaBase]:
             seen.add(base.tree_sha256)
             chosen.append(base)
     return chosen
+
+
+def remove_stale_deltas(archive: Path, metadata: dict[str, Any], *, suffix: str) -> list[Path]:
+    """Remove the deltas an earlier publish wrote for the archive name ``archive`` now replaced.
+
+    They turn earlier versions into a tree no longer published under that name. Only files of
+    the exact delta name pattern of this archive are touched; those ``metadata`` lists stay.
+    """
+    keep = {delta["archive_name"] for delta in metadata.get("deltas", ())}
+    stem = archive.name.removesuffix(suffix)
+    pattern = re.compile(
+        re.escape(f"{stem}.delta-") + r"[0-9a-f]{12}-[0-9a-f]{12}" + re.escape(suffix)
+    )
+    stale = [
+        path
+        for path in archive.parent.iterdir()
+        if pattern.fullmatch(path.name) and path.name not in keep
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -35,7 +35,7 @@ from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.pack.delta import DeltaBase
 from envstacks.pack.file_index import index_tree
 from envstacks.pack.hashcache import ArchiveHashes
-from envstacks.pack.layer_extras import LayerExtras, pack_extras
+from envstacks.pack.layer_extras import LayerExtras, pack_extras, remove_stale_deltas
 from envstacks.pack.layer_tree import content_size, lock_mtime, scan_tree
 from envstacks.pack.request import PublishPlan
 from envstacks.report import Reporter
@@ -202,6 +202,9 @@ def commit_layers(
             item.discard()
     manifest = md.manifest(spec, folder.published_layers(hashes=hashes))
     write_json(folder.manifest_path, manifest)
+    for item in packed:  # deltas of an archive name now replaced: no manifest names them
+        if item.extras.suffix:
+            remove_stale_deltas(item.plan.archive, item.metadata, suffix=item.extras.suffix)
     return folder.manifest_path, manifest
 
 
