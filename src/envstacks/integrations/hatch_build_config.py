@@ -30,6 +30,7 @@ OPTION_EXAMPLES = {
     "export-directory": '"_export"',
     "push-to": '"oci://ghcr.io/OWNER/STACK:1.0"',
     "push-insecure": "true",
+    "delta-from": '["dist/previous"]',
 }
 
 
@@ -98,6 +99,14 @@ class VenvstacksBuilderConfig(BuilderConfig):
         except ValueError as exc:
             raise self._error("push-to", f"an oci:// reference ({exc})", value) from exc
         return value
+
+    @cached_property
+    def delta_from(self) -> tuple[str, ...]:
+        """``delta-from``: earlier publishes to write deltas from (folders, manifests, URLs)."""
+        value = self.target_config.get("delta-from", [])
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise self._error("delta-from", "an array of strings", value)
+        return tuple(value)
 
     @cached_property
     def push_insecure(self) -> bool:

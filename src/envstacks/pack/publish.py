@@ -77,6 +77,12 @@ class PublishResult:
                 lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
             else:
                 lines.append(f"{item.status}: {item.archive_path.relative_to(self.output_dir)}")
+                if item.status == "published":
+                    lines += [
+                        f"  delta from {delta['base_install_target']}: {delta['archive_name']} "
+                        f"({delta['archive_size']} bytes)"
+                        for delta in item.metadata.get("deltas", ())
+                    ]
         if self.manifest_path is not None:
             lines.append(f"manifest: {self.manifest_path.relative_to(self.output_dir)}")
         return lines
