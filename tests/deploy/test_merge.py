@@ -78,6 +78,12 @@ def test_merged_folder_deploys_this_platforms_archives_over_http(
     assert set(deployed.installed) == {RUNTIME, FRAMEWORK, "app-one", "app-two@2"}
     assert not (target / "app-one" / "lib/python3.12/site-packages/platform.txt").exists()
 
+    # The index of every platform deploys too: this machine's entries are picked.
+    from_index = deploy(
+        meta / "venvstacks.json", tmp_path / "t2", pm=pm, reporter=RecordingReporter()
+    )
+    assert set(from_index.installed) == set(deployed.installed)
+
     # Merging again (the merged folder as an input) changes nothing and copies nothing.
     again = _merge(merged, host, other, output=merged)
     assert again.copied == ()
