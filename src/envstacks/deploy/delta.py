@@ -18,7 +18,7 @@ version there:
 3. every other file is hard-linked (copied where linking fails or the mode differs) from the
    installed base: the file at the same path, or the one the recipe names;
 4. every file of the new tree, brought or linked, is checked against the index (a regular
-   file, its size and sha256), and nothing else is in the tree.
+   file, its mode, size and sha256), and nothing else is in the tree.
 
 Anything that does not match (a delta for another base, a tampered recipe, an installed file
 modified since it was deployed) raises :class:`DeltaMismatch`; the deployer then removes the
@@ -253,7 +253,7 @@ def _reuse(base: Path, relative: str, path: Path, entry: IndexEntry, layer: Mani
 
 
 def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer) -> None:
-    """Every file is the index's (regular, size, sha256); the tree holds nothing else."""
+    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else."""
     for entry in entries:
         if entry.kind is not MemberKind.FILE:
             continue
@@ -261,6 +261,7 @@ def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer)
         info = path.lstat()
         if (
             not stat.S_ISREG(info.st_mode)
+            or stat.S_IMODE(info.st_mode) != entry.mode
             or info.st_size != entry.size
             or file_sha256(path) != entry.sha256
         ):
