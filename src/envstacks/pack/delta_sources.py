@@ -114,15 +114,13 @@ def _index_archive(
 
 
 class _HashSink:
-    """A write-only file that hashes and counts what is written."""
+    """A write-only file that hashes what is written."""
 
     def __init__(self) -> None:
         self.digest = hashlib.sha256()
-        self.size = 0
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        self.size += len(data)
         return len(data)
 
 
@@ -145,7 +143,7 @@ def _members_index(reader: Any, root: str, *, where: str) -> FileIndex:
             sink = _HashSink()
             reader.extract(member, cast(BinaryIO, sink))
             mode = EXEC_MODE if member.mode & 0o100 else FILE_MODE
-            rows.append([path, "f", mode, sink.size, sink.digest.hexdigest()])
+            rows.append([path, "f", mode, member.size, sink.digest.hexdigest()])
         else:
             raise PublishError(f"archive {where}: {member.name!r} is not a file, folder or link")
     return FileIndex.from_rows(root, rows, where=where)
