@@ -160,7 +160,7 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
         fmt: str = "tar.zst",
         *,
         indexes: bool = False,
-        delta_from: Path | None = None,
+        delta_from: Path | str | None = None,
     ) -> Path:
         trees = tmp_path / "trees" / output.name
         shutil.rmtree(trees, ignore_errors=True)
@@ -185,7 +185,7 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
     return publish
 
 
-def _bases(earlier: Path) -> dict[str, list[DeltaBase]]:
+def _bases(earlier: Path | str) -> dict[str, list[DeltaBase]]:
     reporter = NullReporter()
     source = open_source(earlier, platform=host_platform(), reporter=reporter)
     pm = get_plugin_manager(load_entrypoints=False)

@@ -15,6 +15,7 @@ from envstacks.deploy import deploy
 from envstacks.report import RecordingReporter
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
+from .test_http import QuietHandler, serve
 
 MODULE = "lib/python3.12/site-packages"
 
@@ -188,3 +189,22 @@ def test_a_new_version_of_a_versioned_layer_is_assembled_beside_the_old_one(
     assert (target / "app-two@3" / MODULE / "app_two.py").read_text() == "NAME = 'app-two@3'\n"
     shared = [target / name / MODULE / "big.txt" for name in ("app-two@2", "app-two@3")]
     assert shared[0].stat().st_ino == shared[1].stat().st_ino  # a hard link, not a copy
+
+
+def test_deltas_from_a_publish_without_indexes_and_from_a_url(
+    tmp_path: Path, publish_layers_to: Publisher, pm: Any
+):
+    # Published without file indexes (as venvstacks or an older envstacks would): the
+    # earlier archives are read to index them, and their trees must hash as recorded.
+    plain = publish_layers_to(tmp_path / "plain")
+    two = publish_layers_to(tmp_path / "two", _v2(), delta_from=plain)
+    plain_manifest = json.loads((plain / "__venvstacks__" / "venvstacks.json").read_text())
+    old_tree = plain_manifest["layers"]["frameworks"][0]["tree_hashes"]
+    assert _delta_of(two, FRAMEWORK)["base_tree_hashes"] == old_tree
+    # Over HTTP, the published indexes are fetched instead.
+    indexed = publish_layers_to(tmp_path / "indexed", indexes=True)
+    with serve(indexed, QuietHandler) as url:
+        three = publish_layers_to(tmp_path / "three", _v2(), delta_from=url)
+    assert (
+        _delta_of(three, FRAMEWORK)["archive_hashes"] == _delta_of(two, FRAMEWORK)["archive_hashes"]
+    )  # the same two trees give the same delta bytes, whatever the source
