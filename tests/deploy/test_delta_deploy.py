@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from envstacks.deploy import deploy
+from envstacks.deploy.record import load_state
 from envstacks.report import RecordingReporter
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
 from .test_http import QuietHandler, serve
+from .test_kill import _deploy_and_die
 
 MODULE = "lib/python3.12/site-packages"
 
@@ -208,3 +210,22 @@ def test_deltas_from_a_publish_without_indexes_and_from_a_url(
     assert (
         _delta_of(three, FRAMEWORK)["archive_hashes"] == _delta_of(two, FRAMEWORK)["archive_hashes"]
     )  # the same two trees give the same delta bytes, whatever the source
+
+
+@pytest.mark.parametrize("when", ["unpack", "postinstall"])
+def test_a_deploy_killed_while_updating_from_a_delta_is_completed_by_the_next(
+    tmp_path: Path, updated: tuple[Path, Path, Path], pm: Any, when: str
+):
+    _, two, target = updated
+    _deploy_and_die(tmp_path, two, target, when, FRAMEWORK)
+    if when == "unpack":  # killed while unpacking the delta: the installed version is intact
+        assert load_state(target)[FRAMEWORK].state == "installed"
+        assert not (target / FRAMEWORK / MODULE / "fw_extra.py").exists()
+    else:
+        assert load_state(target)[FRAMEWORK].state == "installing"
+    result = deploy(two, target, pm=pm, reporter=RecordingReporter())
+    assert FRAMEWORK in result.installed
+    fresh = tmp_path / "fresh"
+    deploy(two, fresh, pm=pm, reporter=RecordingReporter())
+    assert _tree(target / FRAMEWORK) == _tree(fresh / FRAMEWORK)
+    assert not [p for p in target.iterdir() if p.name.startswith(".envstacks")]
