@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy.source import open_source
+from envstacks.deploy.source import Source, open_source
 from envstacks.hooks import get_plugin_manager
 from envstacks.pack.delta import DeltaBase
 from envstacks.pack.delta_sources import load_delta_bases
@@ -160,7 +160,7 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
         fmt: str = "tar.zst",
         *,
         indexes: bool = False,
-        delta_from: Path | str | None = None,
+        delta_from: Path | str | Source | None = None,
     ) -> Path:
         trees = tmp_path / "trees" / output.name
         shutil.rmtree(trees, ignore_errors=True)
@@ -185,9 +185,13 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
     return publish
 
 
-def _bases(earlier: Path | str) -> dict[str, list[DeltaBase]]:
+def _bases(earlier: Path | str | Source) -> dict[str, list[DeltaBase]]:
     reporter = NullReporter()
-    source = open_source(earlier, platform=host_platform(), reporter=reporter)
+    source = (
+        earlier
+        if isinstance(earlier, Source)
+        else open_source(earlier, platform=host_platform(), reporter=reporter)
+    )
     pm = get_plugin_manager(load_entrypoints=False)
     return load_delta_bases([source], platform=host_platform(), pm=pm, reporter=reporter)
 
