@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -162,10 +163,24 @@ def test_a_delta_for_another_base_is_not_applied(
     assert not (target / FRAMEWORK / MODULE / "other.py").exists()
 
 
-def test_without_a_kept_index_the_full_archive_is_used(updated: tuple[Path, Path, Path], pm: Any):
+def test_without_a_kept_index_the_base_index_is_fetched_else_the_full_archive_is_used(
+    tmp_path: Path, updated: tuple[Path, Path, Path], pm: Any
+):
     _, two, target = updated
-    for path in (target / "__venvstacks__" / "file_indexes").iterdir():
-        path.write_bytes(b"not an index")
+    kept = target / "__venvstacks__" / "file_indexes"
+    copy = tmp_path / "copy"
+    shutil.copytree(target, copy, symlinks=True)
+    for path in (*kept.iterdir(), *(copy / "__venvstacks__" / "file_indexes").iterdir()):
+        path.write_bytes(b"not an index")  # lost, or deployed before indexes were kept
+    result = deploy(two, target, pm=pm, reporter=RecordingReporter())
+    transfer = {t.install_target: t for t in result.transfers}[FRAMEWORK]
+    delta = _delta_of(two, FRAMEWORK)
+    assert transfer.method == "delta"
+    assert transfer.downloaded_bytes == delta["archive_size"] + delta["base_file_index"]["size"]
+    # Without the base's index in the source either, the full archive is used.
+    (two / "__venvstacks__" / "env_metadata" / delta["base_file_index"]["name"]).unlink()
+    shutil.rmtree(target)
+    copy.rename(target)
     result = deploy(two, target, pm=pm, reporter=RecordingReporter())
     assert _methods(result)[FRAMEWORK] == "full"
 

@@ -69,6 +69,8 @@ class DeltaOffer:
     base_tree_sha256: str
     unpacked_size: int | None
     unpacked_entries: int | None
+    #: ``{"name", "size", "sha256"}`` of the base's published index, if the entry names one.
+    base_index: Mapping[str, object] | None = None
 
 
 def offers(layer: ManifestLayer) -> tuple[DeltaOffer, ...]:
@@ -97,7 +99,14 @@ def _offer(item: Mapping[str, object]) -> DeltaOffer | None:
         base_tree_sha256=base,
         unpacked_size=_count(item.get("unpacked_size")),
         unpacked_entries=_count(item.get("unpacked_entries")),
+        base_index=_base_index(item.get("base_file_index")),
     )
+
+
+def _base_index(value: object) -> Mapping[str, object] | None:
+    if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+        return None
+    return value if _count(value.get("size")) is not None and _sha(value) else None
 
 
 def _sha(hashes: object) -> str | None:

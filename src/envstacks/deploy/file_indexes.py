@@ -29,7 +29,13 @@ from envstacks.fs import write_bytes
 from envstacks.layout import METADATA_DIR
 from envstacks.pack.file_index import INDEX_SUFFIX, MAX_INDEX, FileIndex
 
-__all__ = ["fetch_index", "load_index", "read_metadata_file", "store_index"]
+__all__ = [
+    "fetch_index",
+    "fetch_published_index",
+    "load_index",
+    "read_metadata_file",
+    "store_index",
+]
 
 #: Where the indexes of deployed layers are kept, inside ``<target>/__venvstacks__``.
 INDEX_DIR = "file_indexes"
@@ -63,7 +69,17 @@ def fetch_index(source: Source, layer: ManifestLayer) -> bytes | None:
     The index only serves later deltas, so any problem with it means "no index", never a
     refusal of the layer.
     """
-    recorded = layer.metadata.get("file_index")
+    fetched = fetch_published_index(source, layer.metadata.get("file_index"), layer.tree_sha256)
+    return fetched[0] if fetched is not None else None
+
+
+def fetch_published_index(
+    source: Source, recorded: object, tree_sha256: str | None
+) -> tuple[bytes, FileIndex] | None:
+    """The index a ``{"name", "size", "sha256"}`` field names, if it is that file of that tree.
+
+    ``None`` when the source has no such file, or it is not the recorded size, sha256 or tree.
+    """
     if not isinstance(recorded, Mapping) or not isinstance(recorded.get("name"), str):
         return None
     try:
@@ -78,7 +94,7 @@ def fetch_index(source: Source, layer: ManifestLayer) -> bytes | None:
         index = FileIndex.from_bytes(data, where=recorded["name"], error=DeployError)
     except DeployError:
         return None
-    return data if index.tree_sha256 == layer.tree_sha256 else None
+    return (data, index) if index.tree_sha256 == tree_sha256 else None
 
 
 def index_path(target: Path, install_target: str) -> Path:

@@ -1,12 +1,14 @@
 """How each layer to install reaches its work folder: a delta over an installed version, or whole.
 
 :func:`unpack_cheapest` is what the deployer runs for each layer to install: when a delta of
-the layer fits a version installed in the target and that version's file index is kept
-(:mod:`envstacks.deploy.file_indexes`), the delta is fetched, verified and unpacked like any
-archive and the new version assembled from it (:mod:`envstacks.deploy.delta`); if anything
-about it does not fit, a warning says why and the full archive is used, as it is when no
-delta fits. It returns the work folder, the layer's new file index (kept once the layer is
-placed) and what was fetched, for ``deploy --json``.
+the layer fits a version installed in the target and that version's file index is known
+(kept in the target, :mod:`envstacks.deploy.file_indexes`, or else fetched from the source,
+which publishes the index of each delta's base), the delta is fetched, verified and
+unpacked like any archive and the new version assembled from it
+(:mod:`envstacks.deploy.delta`); if anything about it does not fit, a warning says why and
+the full archive is used, as it is when no delta fits. It returns the work folder, the
+layer's new file index (kept once the layer is placed) and what was fetched, for
+``deploy --json``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks.deploy.delta import assemble, choose_delta, delta_layer
-from envstacks.deploy.file_indexes import fetch_index, load_index
+from envstacks.deploy.file_indexes import fetch_index, fetch_published_index, load_index
 from envstacks.deploy.manifest import ManifestLayer
 from envstacks.deploy.record import DeployedLayer
 from envstacks.deploy.result import LayerTransfer
@@ -62,8 +64,12 @@ def unpack_cheapest(
     if choice is not None and src.holds(choice[0].archive_name):
         offer, base = choice
         base_index = load_index(target, base)
+        if base_index is None:  # deployed before indexes were kept: the publish has it
+            fetched = fetch_published_index(src, offer.base_index, offer.base_tree_sha256)
+            spent += len(fetched[0]) if fetched is not None else 0
+            base_index = fetched[1] if fetched is not None else None
         if base_index is None:
-            reporter.debug(f"{name}: no file index kept for {base.install_target}; no delta")
+            reporter.debug(f"{name}: no file index of {base.install_target}; no delta")
         else:
             workdir: Path | None = None
             try:

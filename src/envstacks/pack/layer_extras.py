@@ -5,6 +5,9 @@ payload from the staged tree), and committed with the archive, before its snippe
 snippet's ``file_index`` (name, size, sha256 of ``env_metadata/<archive>.files.json.gz``) and
 ``deltas`` (one entry per earlier version, :mod:`envstacks.pack.delta`) only ever name files
 that are in place. A delta that would not be smaller than the archive itself is not kept.
+Each delta also names its base's index (``base_file_index``,
+``env_metadata/<base tree hash>.files.json.gz``), which deploy fetches when the target does
+not keep the index of its installed version.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from envstacks.pack.file_index import INDEX_SUFFIX, FileIndex
 from envstacks.report import Reporter
 from envstacks.workers import Cancellation
 
-__all__ = ["LayerExtras", "index_name", "pack_extras", "remove_stale_deltas"]
+__all__ = ["LayerExtras", "base_index_name", "index_name", "pack_extras", "remove_stale_deltas"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,19 +71,10 @@ def pack_extras(
     its size, which a delta must stay under to be kept.
     """
     snippet_dir.mkdir(parents=True, exist_ok=True)
-    final = snippet_dir / index_name(archive.name)
-    temporary = final.parent / temporary_name(final.name)
-    files: list[tuple[Path, Path]] = [(temporary, final)]
+    files: list[tuple[Path, Path]] = []
     try:
-        data = index.to_bytes()
-        temporary.write_bytes(data)
-        fsync_file(temporary)
         metadata: dict[str, Any] = {
-            "file_index": {
-                "name": final.name,
-                "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
+            "file_index": _write_index(index, snippet_dir / index_name(archive.name), files)
         }
         deltas = []
         tree = index.tree_sha256
@@ -110,6 +104,9 @@ def pack_extras(
                 f"{index.root}: {name}: {len(recipe.payload)} new files, "
                 f"{packed.entry['archive_size']} bytes"
             )
+            # The base's index too, for a target that does not keep it (deployed before).
+            base_index = snippet_dir / base_index_name(base.tree_sha256)
+            packed.entry["base_file_index"] = _write_index(base.index, base_index, files)
             deltas.append(packed.entry)
         if deltas:
             metadata["deltas"] = deltas
@@ -117,6 +114,21 @@ def pack_extras(
         LayerExtras(files=tuple(files)).discard()
         raise
     return LayerExtras(files=tuple(files), metadata=metadata, suffix=fmt.suffix)
+
+
+def base_index_name(tree_sha256: str) -> str:
+    """The file name of a delta base's index in a publish folder: ``<tree hash>.files.json.gz``."""
+    return f"{tree_sha256}{INDEX_SUFFIX}"
+
+
+def _write_index(index: FileIndex, final: Path, files: list[tuple[Path, Path]]) -> dict[str, Any]:
+    """Write ``index`` under a temporary name for ``final`` (noted in ``files``); its field."""
+    data = index.to_bytes()
+    temporary = final.parent / temporary_name(final.name)
+    files.append((temporary, final))
+    temporary.write_bytes(data)
+    fsync_file(temporary)
+    return {"name": final.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _distinct(bases: Sequence[DeltaBase], tree: str) -> list[DeltaBase]:

@@ -188,15 +188,17 @@ def _files(entries: Sequence[_Entry]) -> dict[str, tuple[Path, int, str]]:
 
 
 def _listed(data: Mapping[str, Any]) -> list[tuple[str, int, str]]:
-    """The files a layer entry names (relative to its folder): archive, deltas, file index."""
+    """The files a layer entry names (relative to its folder): archive, deltas, file indexes."""
     found = [_file(data, str(data["archive_name"]))]
+    indexes = [data.get("file_index")]
     for delta in data.get("deltas") or ():
         if isinstance(delta, Mapping) and isinstance(delta.get("archive_name"), str):
             found.append(_file(delta, delta["archive_name"]))
-    recorded = data.get("file_index")
-    if isinstance(recorded, Mapping) and isinstance(recorded.get("name"), str):
-        index = {"archive_size": recorded.get("size"), "archive_hashes": recorded}
-        found.append(_file(index, f"{METADATA_DIR}/{md.SNIPPET_DIR}/{recorded['name']}"))
+            indexes.append(delta.get("base_file_index"))
+    for recorded in indexes:
+        if isinstance(recorded, Mapping) and isinstance(recorded.get("name"), str):
+            index = {"archive_size": recorded.get("size"), "archive_hashes": recorded}
+            found.append(_file(index, f"{METADATA_DIR}/{md.SNIPPET_DIR}/{recorded['name']}"))
     return found
 
 
