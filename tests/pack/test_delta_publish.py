@@ -196,3 +196,10 @@ def test_delta_from_the_output_folder_itself_and_a_missing_delta_is_dropped(stac
     assert "deltas" not in _entry(again.manifest, "framework-fw")
     stack_layer = layout.env_path(stack.spec, stack.layer("framework-fw"))
     assert stack_layer.is_dir()
+
+
+def test_a_delta_source_that_cannot_be_read_is_a_clear_publish_error(stack: Stack, tmp_path: Path):
+    with pytest.raises(PublishError, match=r"--delta-from .*nothing: no such file") as caught:
+        stack.publish(delta_from=[tmp_path / "nothing"])
+    assert "first release" in (caught.value.hint or "")
+    assert not (stack.spec.settings.output_dir / "__venvstacks__" / "venvstacks.json").exists()

@@ -25,8 +25,8 @@ import pluggy
 
 from envstacks.deploy.file_indexes import read_metadata_file
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest
-from envstacks.deploy.source import Source
-from envstacks.errors import EnvStacksError, PublishError
+from envstacks.deploy.source import Source, open_source
+from envstacks.errors import DeployError, EnvStacksError, PublishError
 from envstacks.pack.archive_protocol import MemberKind
 from envstacks.pack.delta import DeltaBase
 from envstacks.pack.file_index import FileIndex
@@ -38,20 +38,29 @@ __all__ = ["load_delta_bases"]
 
 
 def load_delta_bases(
-    sources: Sequence[Source], *, platform: str, pm: pluggy.PluginManager, reporter: Reporter
+    sources: Sequence[str | Path | Source],
+    *,
+    platform: str,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
 ) -> dict[str, list[DeltaBase]]:
     """The earlier versions the manifests of ``sources`` list for ``platform``, by layer name.
 
-    A layer whose index cannot be had (missing, damaged, not matching its tree hash) is left
+    ``sources`` are what deploy reads (folders, manifest files, URLs) or opened sources. A
+    layer whose index cannot be had (missing, damaged, not matching its tree hash) is left
     out with a warning: its new version is still published, without a delta from it.
 
     Raises:
-        DeployError: a source's manifest is not a venvstacks manifest.
+        PublishError: a source cannot be opened, or its manifest is not a venvstacks manifest.
     """
     bases: dict[str, list[DeltaBase]] = {}
-    for source in sources:
+    for source in (_opened(item, platform, reporter) for item in sources):
         where = source.manifest_location
-        for layer in parse_manifest(source.manifest, where=where):
+        try:
+            layers = parse_manifest(source.manifest, where=where)
+        except DeployError as exc:
+            raise PublishError(f"--delta-from {where}: {exc.message}", hint=exc.hint) from exc
+        for layer in layers:
             if layer.target_platform not in (None, platform):
                 continue
             try:
@@ -77,6 +86,20 @@ def load_delta_bases(
                 )
             )
     return bases
+
+
+def _opened(source: str | Path | Source, platform: str, reporter: Reporter) -> Source:
+    """``source`` opened as deploy opens it; its refusals as publish errors."""
+    if isinstance(source, Source):
+        return source
+    try:
+        return open_source(source, platform=platform, reporter=reporter)
+    except DeployError as exc:
+        raise PublishError(
+            f"--delta-from {source}: {exc.message}",
+            hint="give an earlier publish folder, its manifest file or its URL "
+            "(or leave --delta-from out for a first release)",
+        ) from exc
 
 
 def _index_of(

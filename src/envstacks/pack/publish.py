@@ -185,16 +185,9 @@ def _delta_bases(
     reporter: Reporter,
 ) -> dict[str, list[DeltaBase]]:
     """Open the ``--delta-from`` sources and read the earlier versions they list."""
-    from envstacks.deploy.source import Source, open_source  # noqa: PLC0415 - only when asked
-    from envstacks.pack.delta_sources import load_delta_bases  # noqa: PLC0415
+    from envstacks.pack.delta_sources import load_delta_bases  # noqa: PLC0415 - only when asked
 
-    opened = [
-        source
-        if isinstance(source, Source)
-        else open_source(source, platform=platform, reporter=reporter)
-        for source in sources
-    ]
-    return load_delta_bases(opened, platform=platform, pm=pm, reporter=reporter)
+    return load_delta_bases(sources, platform=platform, pm=pm, reporter=reporter)
 
 
 def _report_plans(plans: Sequence[PublishPlan], reporter: Reporter) -> None:
