@@ -46,10 +46,12 @@ from pathlib import Path
 
 from envstacks.deploy.fetch import verify_archive
 from envstacks.deploy.unpack import unpack_layer
+from envstacks.fs import file_sha256
 from envstacks.pack.archive_protocol import ArchiveFormat
 from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat
+from envstacks.pack.file_index import tree_hash
 from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.layer_tree import file_sha256, scan_tree, tree_hash
+from envstacks.pack.layer_tree import scan_tree
 from envstacks.report import NullReporter
 
 REPO = Path(__file__).resolve().parent.parent

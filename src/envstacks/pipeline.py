@@ -57,6 +57,9 @@ class PublishOptions:
     insecure: bool = False
     #: Read every archive in the output folder again to check its sha256.
     verify: bool = False
+    #: Earlier publishes (folders, manifests, URLs, ``oci://`` references): deltas from the
+    #: versions they list are published with each layer packed now.
+    delta_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,6 +346,7 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
         force=options.force,
         dry_run=options.dry_run,
         verify=options.verify,
+        delta_from=_delta_sources(session, options),
     )
     for item in (item for item in result.layers if item.status == "published"):
         path, metadata = item.archive_path, item.metadata
@@ -350,6 +354,25 @@ def publish(session: Session, plan: Plan, options: PublishOptions | None = None)
             "envstacks_layer_published", item.layer, archive_path=path, metadata=metadata
         )
     return result
+
+
+def _delta_sources(session: Session, options: PublishOptions) -> list[str | Path | Source]:
+    """The ``delta_from`` sources, ``oci://`` references resolved (the other kinds open later)."""
+    if options.dry_run:
+        return []
+    return [_resolve_oci(s, session.reporter, options.insecure) for s in options.delta_from]
+
+
+def _resolve_oci(
+    source: str | Path | Source, reporter: Reporter, insecure: bool
+) -> str | Path | Source:
+    """An ``oci://`` reference opened for this machine's platform; anything else as it is."""
+    if not (isinstance(source, str) and source[:6].lower() == "oci://"):
+        return source
+    from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
+    from envstacks.platforms import host_platform  # noqa: PLC0415
+
+    return open_oci_source(source, platform=host_platform(), reporter=reporter, insecure=insecure)
 
 
 def push(session: Session, published: PublishResult, options: PublishOptions) -> PushResult | None:
@@ -411,14 +434,7 @@ def deploy(
     from envstacks.deploy import deploy as deploy_archives  # noqa: PLC0415
 
     pm = pm if pm is not None else get_plugin_manager()
-    opened: str | Path | Source = source
-    if isinstance(source, str) and source[:6].lower() == "oci://":
-        from envstacks.oci.source import open_oci_source  # noqa: PLC0415 - the oci extra
-        from envstacks.platforms import host_platform  # noqa: PLC0415
-
-        opened = open_oci_source(
-            source, platform=host_platform(), reporter=reporter, insecure=insecure
-        )
+    opened = _resolve_oci(source, reporter, insecure)
     result = deploy_archives(
         opened,
         target,

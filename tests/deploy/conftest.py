@@ -20,11 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.deploy.source import Source, open_source
 from envstacks.hooks import get_plugin_manager
+from envstacks.pack.delta import DeltaBase
+from envstacks.pack.delta_sources import load_delta_bases
+from envstacks.pack.file_index import index_tree, tree_hash
 from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.layer_tree import scan_tree, tree_hash
+from envstacks.pack.layer_extras import pack_extras
+from envstacks.pack.layer_tree import scan_tree
 from envstacks.platforms import host_platform
 from envstacks.report import NullReporter
+from envstacks.workers import Cancellation
 
 RUNTIME = "cpython-3.12"
 FRAMEWORK = "framework-fw"
@@ -141,11 +147,24 @@ Publisher = Callable[..., Path]
 
 @pytest.fixture
 def publish_layers_to(tmp_path: Path) -> Publisher:
-    """Return ``publish(output, layers=..., fmt=...) -> output``: pack trees, write the manifest."""
+    """Return ``publish(output, layers=..., fmt=...) -> output``: pack trees, write the manifest.
 
-    def publish(output: Path, layers: list[Layer] | None = None, fmt: str = "tar.zst") -> Path:
+    With ``indexes=True`` each layer also gets its file index, and with ``delta_from`` (an
+    earlier output) deltas from the versions it lists, written by publish's own code
+    (:func:`envstacks.pack.layer_extras.pack_extras`).
+    """
+
+    def publish(
+        output: Path,
+        layers: list[Layer] | None = None,
+        fmt: str = "tar.zst",
+        *,
+        indexes: bool = False,
+        delta_from: Path | str | Source | None = None,
+    ) -> Path:
         trees = tmp_path / "trees" / output.name
         shutil.rmtree(trees, ignore_errors=True)
+        bases = _bases(delta_from) if delta_from is not None else {}
         entries = []
         for layer in layers or default_layers():
             tree = write_tree(trees / layer.install_target, layer)
@@ -156,11 +175,54 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
                     tree, archive, root_name=layer.install_target, mtime=MTIME, task=task
                 )
             digest = tree_hash(scan_tree(tree, root_name=layer.install_target))
-            entries.append((layer, manifest_entry(layer, archive, fmt=fmt, tree=digest)))
+            entry = manifest_entry(layer, archive, fmt=fmt, tree=digest)
+            if indexes or delta_from is not None:
+                entry.update(_extras(tree, archive, layer, fmt=fmt, bases=bases, work=tmp_path))
+            entries.append((layer, entry))
         write_manifest(output, entries)
         return output
 
     return publish
+
+
+def _bases(earlier: Path | str | Source) -> dict[str, list[DeltaBase]]:
+    reporter = NullReporter()
+    source = (
+        earlier
+        if isinstance(earlier, Source)
+        else open_source(earlier, platform=host_platform(), reporter=reporter)
+    )
+    pm = get_plugin_manager(load_entrypoints=False)
+    return load_delta_bases([source], platform=host_platform(), pm=pm, reporter=reporter)
+
+
+def _extras(
+    tree: Path,
+    archive: Path,
+    layer: Layer,
+    *,
+    fmt: str,
+    bases: dict[str, list[DeltaBase]],
+    work: Path,
+) -> dict[str, object]:
+    """Write the layer's file index and deltas as publish does; their metadata fields."""
+    index = index_tree(scan_tree(tree, root_name=layer.install_target))
+    extras = pack_extras(
+        tree,
+        index,
+        archive=archive,
+        archive_size=archive.stat().st_size,
+        snippet_dir=archive.parent / "__venvstacks__" / "env_metadata",
+        fmt=BUILTIN_FORMATS[fmt],
+        bases=bases.get(layer.install_target.split("@")[0], ()),
+        mtime=MTIME,
+        workspace=work,
+        reporter=NullReporter(),
+        cancel=Cancellation(),
+    )
+    for temporary, final in extras.files:
+        temporary.replace(final)
+    return extras.metadata
 
 
 @pytest.fixture

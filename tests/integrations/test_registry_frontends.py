@@ -93,6 +93,8 @@ def test_pdm_publish_to_a_registry(
         ({}, "push_to", None),
         ({"push-insecure": True}, "push_insecure", True),
         ({}, "push_insecure", False),
+        ({"delta-from": ["dist/previous"]}, "delta_from", ("dist/previous",)),
+        ({}, "delta_from", ()),
     ],
 )
 def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) -> None:
@@ -105,6 +107,7 @@ def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) ->
         ({"push-to": "ghcr.io/acme/stack"}, "push_to", "must be an oci:// reference"),
         ({"push-to": 3}, "push_to", "must be an oci://REGISTRY/REPOSITORY:TAG string"),
         ({"push-insecure": "yes"}, "push_insecure", "must be a boolean"),
+        ({"delta-from": "dist/previous"}, "delta_from", "must be an array of strings"),
     ],
 )
 def test_bad_hatch_registry_options_name_the_field(

@@ -295,3 +295,29 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path, publish_layer
     ]  # the runtime's blob was asked for from the middle
     assert len(ranges) == 1
     shutil.rmtree(target)
+
+
+def test_deltas_from_a_registry_and_a_registry_deploy_uses_full_archives(
+    tmp_path, publish_layers_to, registry, pm
+):
+    from envstacks.oci.source import open_oci_source
+
+    one = publish_layers_to(tmp_path / "one", indexes=True)
+    url = registry.url("team/stack")
+    push(one, url)
+    target = tmp_path / "deployed"
+    deploy(url, target, pm=pm, reporter=RecordingReporter())
+    # A registry holds no file indexes: the earlier archives are fetched and indexed.
+    source = open_oci_source(url, platform=HOST, reporter=RecordingReporter())
+    two = publish_layers_to(tmp_path / "two", layers_with("framework-fw"), delta_from=source)
+    framework = manifest_of(two)["layers"]["frameworks"][0]
+    assert (
+        framework["deltas"][0]["base_tree_hashes"]
+        == (manifest_of(one)["layers"]["frameworks"][0]["tree_hashes"])
+    )
+    # Deltas are not pushed: a deploy from the registry installs the full archive.
+    push(two, url)
+    result = deploy(url, target, pm=pm, reporter=RecordingReporter())
+    methods = {t.install_target: t.method for t in result.transfers}
+    assert methods["framework-fw"] == "full"
+    assert (target / "framework-fw" / "CHANGED.txt").read_text() == "version 2\n"

@@ -15,8 +15,9 @@ import zstandard
 from envstacks.errors import PublishError, SpecError
 from envstacks.hooks import get_plugin_manager, hookimpl
 from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat, write_tar
+from envstacks.pack.file_index import tree_hash
 from envstacks.pack.formats import BUILTIN_FORMATS, MemberKind, format_for_archive, get_format
-from envstacks.pack.layer_tree import lock_mtime, scan_tree, tree_hash
+from envstacks.pack.layer_tree import lock_mtime, scan_tree
 from envstacks.report import RecordingReporter
 
 from .conftest import LOCK_MTIME, make_tree, modes_of

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from envstacks import __version__
-from envstacks.cli import build, deploy, export, lock, publish, show
+from envstacks.cli import build, deploy, export, lock, merge, publish, show
 from envstacks.cli._options import Invocation, Verb, add_display_options, add_verbosity
 from envstacks.cli._output import (
     INTERRUPTED_MESSAGE,
@@ -38,7 +38,7 @@ __all__ = [
 
 #: Every verb, in help order; the PDM command group registers the same ones.
 VERBS: tuple[Verb, ...] = tuple(
-    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy)
+    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy, merge)
 )
 
 _EPILOG = f"""\

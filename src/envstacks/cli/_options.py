@@ -214,7 +214,7 @@ def add_reset_lock(parser: argparse.ArgumentParser) -> None:
 
 
 def add_publish_options(parser: argparse.ArgumentParser) -> None:
-    """``--format``, ``--tag-outputs``, ``--to`` and ``--insecure``."""
+    """``--format``, ``--tag-outputs``, ``--to``, ``--delta-from`` and ``--insecure``."""
     parser.add_argument(
         "--format",
         dest="format_name",
@@ -233,6 +233,14 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         metavar="oci://REGISTRY/REPO:TAG",
         help="then push the published layers to this OCI registry tag (with --tag-outputs, "
         "into the tag's multi-platform index); needs envstacks[oci]",
+    )
+    parser.add_argument(
+        "--delta-from",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="also write, for each layer packed, a delta from every earlier version of it that "
+        "SOURCE lists (a publish folder, manifest, URL or oci:// reference; repeatable)",
     )
     add_insecure(parser)
 

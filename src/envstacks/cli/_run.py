@@ -87,7 +87,7 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 def publish_options(
     opts: argparse.Namespace, *, force: bool, dry_run: bool = False
 ) -> pipeline.PublishOptions:
-    """``--output-dir``, ``--format``, ``--tag-outputs``, ``--verify``, ``--to``, ``--insecure``."""
+    """The publish options of the command line (``--output-dir``, ``--delta-from``...)."""
     return pipeline.PublishOptions(
         output_dir=output_dir(opts),
         format_name=opts.format_name,
@@ -97,6 +97,7 @@ def publish_options(
         push_to=opts.push_to,
         insecure=opts.insecure,
         verify=getattr(opts, "verify", False),
+        delta_from=tuple(getattr(opts, "delta_from", ())),
     )
 
 

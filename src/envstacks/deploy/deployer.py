@@ -15,9 +15,10 @@ the same archive (reused) and those to install, then
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from envstacks.boundary import WorkFolder, guarded
 from envstacks.deploy.budget import require_room
 from envstacks.deploy.configure import configure_in_advance
 from envstacks.deploy.fetch import fetch_archive
+from envstacks.deploy.file_indexes import store_index
 from envstacks.deploy.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.deploy.placement import (
     aside_path,
@@ -36,9 +38,10 @@ from envstacks.deploy.placement import (
     run_postinstall,
 )
 from envstacks.deploy.record import LOCK_PATH, DeployedLayer, Deployment
-from envstacks.deploy.result import DeployResult, Refusals
+from envstacks.deploy.result import DeployResult, LayerTransfer, Refusals
 from envstacks.deploy.source import Source, open_source
 from envstacks.deploy.streaming import UnpackJob
+from envstacks.deploy.transfer import Unpacked, unpack_cheapest
 from envstacks.deploy.unpackers import Unpackers
 from envstacks.errors import DeployError, VerificationError
 from envstacks.fs import temporary_name
@@ -99,8 +102,16 @@ def deploy(
         triage = _triage(selected, deployment, refusals)
         require_room(target, (layer.unpacked_size for layer in triage.install))
         unpacked = _unpack_all(
-            src, triage.install, target, pm=pm, reporter=reporter, jobs=jobs, refusals=refusals
+            src,
+            triage.install,
+            target,
+            pm=pm,
+            reporter=reporter,
+            jobs=jobs,
+            refusals=refusals,
+            records=deployment.records,
         )
+        transfers = {name: item.transfer for name, item in unpacked.items()}
         installed = _place_all(
             selected,
             unpacked,
@@ -120,6 +131,10 @@ def deploy(
         installed=installed,
         reused=triage.reuse,
         refused=refusals.entries(),
+        transfers=(
+            *(transfers[name] for name in installed),
+            *(LayerTransfer(install_target=name, method="reused") for name in triage.reuse),
+        ),
     )
 
 
@@ -136,9 +151,14 @@ class _Triage:
 
 
 def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[ManifestLayer, ...]:
-    """The manifest's layers ``include`` selects, dependencies first; all for ``platform``."""
+    """The manifest's layers ``include`` selects, dependencies first; all for ``platform``.
+
+    A manifest of several platforms (``envstacks merge``'s index) gives its ``platform`` ones.
+    """
     where = src.manifest_location
     layers = parse_manifest(src.manifest, where=where)
+    if any(layer.target_platform == platform for layer in layers):
+        layers = tuple(layer for layer in layers if layer.target_platform in (platform, None))
     others = sorted(
         {layer.target_platform for layer in layers if layer.target_platform} - {platform}
     )
@@ -197,24 +217,29 @@ def _unpack_all(
     reporter: Reporter,
     jobs: int | None,
     refusals: Refusals,
-) -> dict[str, Path]:
+    records: Mapping[str, DeployedLayer],
+) -> dict[str, Unpacked]:
     """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
 
-    A layer whose archive is refused (verification, unsafe content, missing) joins
-    ``refusals``; any other failure (or Ctrl-C) stops the other layers at their next chunk,
-    removes every work folder and propagates.
+    Each layer takes the cheapest path: a delta over an installed version, else its full
+    archive (:mod:`envstacks.deploy.transfer`). A layer whose archive is refused
+    (verification, unsafe content, missing) joins ``refusals``; any other failure (or Ctrl-C)
+    stops the other layers at their next chunk, removes every work folder and propagates.
     """
 
     def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
+        archive = functools.partial(
+            _unpack_one,
+            src,
+            target=target,
+            pm=pm,
+            reporter=reporter,
+            unpackers=unpackers,
+            cancellation=cancellation,
+        )
         try:
-            return layer.install_target, _unpack_one(
-                src,
-                layer,
-                target,
-                pm=pm,
-                reporter=reporter,
-                unpackers=unpackers,
-                cancellation=cancellation,
+            return layer.install_target, unpack_cheapest(
+                archive, src, layer, target=target, records=records, reporter=reporter
             )
         except DeployError as exc:  # a refusal: the other layers go on
             return layer.install_target, exc
@@ -227,9 +252,9 @@ def _unpack_all(
             name="deploy",
             undo=_drop_work_folder,
         )
-    unpacked: dict[str, Path] = {}
+    unpacked: dict[str, Unpacked] = {}
     for name, outcome in done:
-        if isinstance(outcome, Path):
+        if isinstance(outcome, Unpacked):
             unpacked[name] = outcome
         else:
             refusals.add(name, outcome)
@@ -237,13 +262,13 @@ def _unpack_all(
 
 
 #: A layer's install target and its work folder, or the error that refused it.
-_Unpacked = tuple[str, Path | DeployError]
+_Unpacked = tuple[str, Unpacked | DeployError]
 
 
 def _drop_work_folder(item: _Unpacked) -> None:
     """Remove the work folder of a layer unpacked before the run failed."""
-    if isinstance(item[1], Path):
-        shutil.rmtree(item[1], ignore_errors=True)
+    if isinstance(item[1], Unpacked):
+        shutil.rmtree(item[1].workdir, ignore_errors=True)
 
 
 def _unpack_one(
@@ -278,7 +303,7 @@ def _unpack_one(
 
 def _place_all(
     selected: Sequence[ManifestLayer],
-    unpacked: dict[str, Path],
+    unpacked: dict[str, Unpacked],
     triage: _Triage,
     deployment: Deployment,
     *,
@@ -296,9 +321,10 @@ def _place_all(
         for layer in selected:
             if layer.install_target in triage.reconfigure:
                 _reconfigure(layer, deployment, reporter, scripts=scripts)
-            workdir = unpacked.pop(layer.install_target, None)
-            if workdir is None:
+            item = unpacked.pop(layer.install_target, None)
+            if item is None:
                 continue
+            workdir = item.workdir
             blocked = [dep for dep in layer.depends_on if dep in refusals]
             if blocked:
                 refusals.add(
@@ -310,10 +336,12 @@ def _place_all(
                 shutil.rmtree(workdir, ignore_errors=True)
                 continue
             _place(layer, workdir, deployment, reporter, scripts=scripts)
+            if item.index is not None:  # for the deltas of its next update
+                store_index(deployment.target, layer.install_target, item.index)
             installed.append(layer.install_target)
     finally:
-        for workdir in unpacked.values():
-            shutil.rmtree(workdir, ignore_errors=True)
+        for left in unpacked.values():
+            shutil.rmtree(left.workdir, ignore_errors=True)
     return tuple(installed)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from envstacks.errors import EnvStacksError
 
@@ -20,6 +21,20 @@ class RefusedLayer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LayerTransfer:
+    """How a selected layer was deployed, and what that fetched from the source."""
+
+    install_target: str
+    #: ``full`` (its archive), ``delta`` (a delta over an installed version) or ``reused``.
+    method: Literal["full", "delta", "reused"]
+    #: Bytes fetched from the source (downloaded from a URL or registry, read from a folder):
+    #: archives, deltas and file indexes; a delta that was not used counts too.
+    downloaded_bytes: int = 0
+    #: For a delta: the installed layer it was applied to.
+    base: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeployResult:
     """The outcome of one deploy into one target folder (for messages and ``--json``)."""
 
@@ -31,6 +46,8 @@ class DeployResult:
     #: Layers already deployed from the same archive, left as they were.
     reused: tuple[str, ...] = ()
     refused: tuple[RefusedLayer, ...] = ()
+    #: Per selected layer (refused ones aside): full, delta or reused, and the bytes fetched.
+    transfers: tuple[LayerTransfer, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -39,7 +56,12 @@ class DeployResult:
 
     def describe(self) -> list[str]:
         """One line per layer, for a front-end to print."""
-        lines = [f"installed: {name} ({self.target / name})" for name in self.installed]
+        deltas = {t.install_target: t for t in self.transfers if t.method == "delta"}
+        lines = [
+            f"installed: {name} ({self.target / name})"
+            + (f", from a delta of {deltas[name].downloaded_bytes} bytes" if name in deltas else "")
+            for name in self.installed
+        ]
         lines += [f"up to date: {name}" for name in self.reused]
         lines += [f"refused: {entry.install_target}: {entry.reason}" for entry in self.refused]
         return lines

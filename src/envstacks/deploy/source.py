@@ -68,6 +68,11 @@ class Source(abc.ABC):
     def archive_location(self, archive_name: str) -> str:
         """The path or URL of an archive, for messages."""
 
+    def holds(self, archive_name: str) -> bool:
+        """Whether the source can have the archive (a registry only has the blobs it lists)."""
+        del archive_name
+        return True
+
     @abc.abstractmethod
     def fetch(self, archive_name: str, *, size: int, downloads: Path, task: Task) -> FetchedArchive:
         """A local file holding the archive; downloads go into ``downloads``.

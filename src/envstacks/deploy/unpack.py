@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from envstacks.deploy.budget import UnpackBudget
+from envstacks.deploy.budget import Refuse, UnpackBudget
 from envstacks.errors import UnsafeArchiveError
 from envstacks.pack.archive_protocol import ArchiveFormat, ArchiveMember, ArchiveReader, MemberKind
 from envstacks.pack.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE
@@ -92,7 +92,7 @@ def _member_parts(member: ArchiveMember, root: str, refuse: _Refusal) -> tuple[s
     return parts
 
 
-def check_symlink(parts: tuple[str, ...], link_target: str, refuse: _Refusal) -> None:
+def check_symlink(parts: tuple[str, ...], link_target: str, refuse: Refuse) -> None:
     """Refuse a symlink at ``parts`` (relative to the deployment folder) that could leave it."""
     name = "/".join(parts)
     if not link_target:

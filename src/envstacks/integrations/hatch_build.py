@@ -98,6 +98,7 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             tag_outputs=self.config.tag_outputs,
             push_to=self.config.push_to,
             insecure=self.config.push_insecure,
+            delta_from=self.config.delta_from,
         )
         run = self._run(publish=publish)
         result = run.published

@@ -30,6 +30,7 @@ OPTION_EXAMPLES = {
     "export-directory": '"_export"',
     "push-to": '"oci://ghcr.io/OWNER/STACK:1.0"',
     "push-insecure": "true",
+    "delta-from": '["dist/previous"]',
 }
 
 
@@ -50,13 +51,17 @@ class VenvstacksBuilderConfig(BuilderConfig):
             hint=f"write it like {key} = {OPTION_EXAMPLES[key]}",
         )
 
+    def _strings(self, key: str) -> tuple[str, ...]:
+        """An option that is an array of non-empty strings (default: none)."""
+        value = self.target_config.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise self._error(key, "an array of strings", value)
+        return tuple(value)
+
     @cached_property
     def layers(self) -> tuple[str, ...]:
         """``include``: layer patterns to build and publish, with what they need (default: all)."""
-        value = self.target_config.get("include", [])
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise self._error("include", "an array of strings", value)
-        return tuple(value)
+        return self._strings("include")
 
     @cached_property
     def archive_format(self) -> str | None:
@@ -98,6 +103,11 @@ class VenvstacksBuilderConfig(BuilderConfig):
         except ValueError as exc:
             raise self._error("push-to", f"an oci:// reference ({exc})", value) from exc
         return value
+
+    @cached_property
+    def delta_from(self) -> tuple[str, ...]:
+        """``delta-from``: earlier publishes to write deltas from (folders, manifests, URLs)."""
+        return self._strings("delta-from")
 
     @cached_property
     def push_insecure(self) -> bool:

@@ -40,6 +40,10 @@ class OciSource(Source):
         digest = blob.digest if blob is not None else "?"
         return f"{self.client.registry}/{self.client.repository}@{digest} ({archive_name})"
 
+    def holds(self, archive_name: str) -> bool:
+        """Whether the image manifest has a blob for the archive (deltas are not pushed)."""
+        return archive_name in self.blobs
+
     def fetch(self, archive_name: str, *, size: int, downloads: Path, task: Task) -> FetchedArchive:
         """Download the archive's blob into ``downloads``, verified while it streams."""
         blob = self.blobs[archive_name]  # open_oci_source checked every archive has one

@@ -12,14 +12,14 @@ them, so nothing about the staging folder may leak into them:
   symlinks ``0o755`` (venvstacks' ``& 0o755`` with the umask taken out);
 * symlinks are stored as links with their (relative) target; other special files are refused.
 
-:func:`tree_hash` identifies a layer by this normalised content, independently of the archive
-format and compression level, so recompressing a layer does not change its identity.
+:func:`envstacks.pack.file_index.tree_hash` identifies a layer by this normalised content,
+independently of the archive format and compression level, so recompressing a layer does not
+change its identity.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from envstacks.errors import PublishError
-from envstacks.fs import file_sha256
 from envstacks.pack.archive_protocol import Closing, MemberKind
 from envstacks.report import Task
 
@@ -169,22 +168,3 @@ class ProgressReader(Closing):
     def close(self) -> None:
         """Close the underlying file."""
         self._file.close()
-
-
-def tree_hash(entries: Iterable[TreeEntry]) -> str:
-    """The hex sha256 of a normalised tree, independent of archive format and compression.
-
-    Each entry contributes ``kind NUL name NUL octal mode NUL payload LF``, where the payload
-    is the file's own hex sha256, the symlink's target, or nothing for a folder. The common
-    mtime is left out: it is recorded as ``locked_at`` already.
-    """
-    digest = hashlib.sha256()
-    for entry in entries:
-        if entry.kind is MemberKind.FILE:
-            payload = file_sha256(entry.source)
-        elif entry.kind is MemberKind.SYMLINK:
-            payload = entry.link_target
-        else:
-            payload = ""
-        digest.update(f"{entry.kind.value}\0{entry.name}\0{entry.mode:o}\0{payload}\n".encode())
-    return digest.hexdigest()

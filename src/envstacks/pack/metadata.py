@@ -12,7 +12,9 @@ format and compression level, so recompressing keeps a layer's identity);
 ``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
 environment without changing the lock is republished); ``unpacked_size`` and
 ``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
-deploy enforces (:mod:`envstacks.deploy.budget`).
+deploy enforces (:mod:`envstacks.deploy.budget`); ``file_index``, the name, size and sha256 of
+the layer's file index (:mod:`envstacks.pack.file_index`); ``deltas``, the delta archives that
+turn earlier versions into this one (:mod:`envstacks.pack.delta`).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a
@@ -49,6 +51,8 @@ OUTPUT_FIELDS = (
     "tree_hashes",
     "unpacked_size",
     "unpacked_entries",
+    "file_index",
+    "deltas",
 )
 #: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
 KIND_KEYS = {
@@ -153,8 +157,27 @@ class PublishFolder:
             if not isinstance(archive, str) or archive in skipped or "/" in archive:
                 continue
             if archive_matches(self.output_dir / archive, data, hashes=hashes):
-                layers.append(data)
+                layers.append(_present_deltas(self.output_dir, data))
         return layers
+
+
+def _present_deltas(output_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` listing only the deltas whose archives are present with the recorded size."""
+    deltas = data.get("deltas")
+    if not isinstance(deltas, list):
+        return data
+    present = [
+        delta
+        for delta in deltas
+        if isinstance(delta, Mapping)
+        and isinstance(delta.get("archive_name"), str)
+        and "/" not in delta["archive_name"]
+        and archive_matches(output_dir / delta["archive_name"], delta, hashes=None)
+    ]
+    if len(present) == len(deltas):
+        return data
+    trimmed = {key: value for key, value in data.items() if key != "deltas"}
+    return {**trimmed, "deltas": present} if present else trimmed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ import functools
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ from envstacks.fs import (
 )
 from envstacks.pack import metadata as md
 from envstacks.pack.archive_protocol import ArchiveFormat
+from envstacks.pack.delta import DeltaBase
+from envstacks.pack.file_index import index_tree
 from envstacks.pack.hashcache import ArchiveHashes
-from envstacks.pack.layer_tree import content_size, lock_mtime, scan_tree, tree_hash
+from envstacks.pack.layer_extras import LayerExtras, pack_extras, remove_stale_deltas
+from envstacks.pack.layer_tree import content_size, lock_mtime, scan_tree
 from envstacks.pack.request import PublishPlan
 from envstacks.report import Reporter
 from envstacks.spec.model import StackSpec
@@ -50,6 +53,13 @@ class PackedLayer:
     plan: PublishPlan
     temporary: Path
     metadata: dict[str, Any]
+    #: The layer's file index and deltas, under temporary names.
+    extras: LayerExtras = field(default_factory=LayerExtras)
+
+    def discard(self) -> None:
+        """Remove every temporary of this layer."""
+        self.temporary.unlink(missing_ok=True)
+        self.extras.discard()
 
 
 def pack_layers(
@@ -62,12 +72,14 @@ def pack_layers(
     reporter: Reporter,
     jobs: int | None,
     stage: StageFunction | None = None,
+    bases: Mapping[str, Sequence[DeltaBase]] | None = None,
 ) -> list[PackedLayer]:
     """Pack every planned layer (in parallel) under temporary names in the publish folder.
 
     What dead runs left in the publish and build folders is removed first. On any failure,
     every temporary is removed and the error raised. ``stage`` defaults to
-    :func:`envstacks.build.stage_layer`.
+    :func:`envstacks.build.stage_layer`. ``bases`` (earlier versions by layer name) get a
+    delta each (:mod:`envstacks.pack.layer_extras`).
     """
     folder.output_dir.mkdir(parents=True, exist_ok=True)
     folder.remove_stale_temporaries()
@@ -83,11 +95,12 @@ def pack_layers(
             install_targets=install_targets,
             reporter=reporter,
             stage=stage or stage_layer,
+            bases=bases or {},
         ),
         plans,
         workers=min(jobs or os.cpu_count() or 1, len(plans)),
         name="pack",
-        undo=lambda item: item.temporary.unlink(missing_ok=True),
+        undo=PackedLayer.discard,
     )
 
 
@@ -100,6 +113,7 @@ def pack_layer(
     install_targets: Mapping[str, str],
     reporter: Reporter,
     stage: StageFunction,
+    bases: Mapping[str, Sequence[DeltaBase]] | None = None,
 ) -> PackedLayer:
     """Stage a layer next to the build folder, hash its tree, pack it under a temporary name.
 
@@ -112,6 +126,8 @@ def pack_layer(
     staging = spec.settings.build_dir / temporary_name(f"publish-{layer.build_name}")
     staging.mkdir(parents=True)
     temporary = plan.archive.parent / temporary_name(plan.archive.name)
+    mtime = lock_mtime(str(plan.request["locked_at"]))
+    extras = LayerExtras()
     try:
         staged = stage(
             spec,
@@ -125,29 +141,38 @@ def pack_layer(
         with reporter.task(
             layer.build_name, f"pack {fmt.name}", total=content_size(entries)
         ) as task:
-            tree = tree_hash(cancel.each(entries))
-            fmt.pack(
-                staged,
-                temporary,
-                root_name=root_name,
-                mtime=lock_mtime(str(plan.request["locked_at"])),
-                task=cancel.watch(task),
-            )
+            index = index_tree(cancel.each(entries))
+            fmt.pack(staged, temporary, root_name=root_name, mtime=mtime, task=cancel.watch(task))
             fsync_file(temporary)
+        extras = pack_extras(
+            staged,
+            index,
+            archive=plan.archive,
+            archive_size=temporary.stat().st_size,
+            snippet_dir=plan.snippet.parent,
+            fmt=fmt,
+            bases=(bases or {}).get(layer.build_name, ()),
+            mtime=mtime,
+            workspace=staging,
+            reporter=reporter,
+            cancel=cancel,
+        )
         metadata = {
             **plan.request,
             "archive_size": temporary.stat().st_size,
             "archive_hashes": {"sha256": file_sha256(temporary)},
-            "tree_hashes": {"sha256": tree},
+            "tree_hashes": {"sha256": index.tree_sha256},
             "unpacked_size": content_size(entries),
             "unpacked_entries": len(entries),
+            **extras.metadata,
         }
     except BaseException:
         temporary.unlink(missing_ok=True)
+        extras.discard()
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return PackedLayer(plan=plan, temporary=temporary, metadata=metadata)
+    return PackedLayer(plan=plan, temporary=temporary, metadata=metadata, extras=extras)
 
 
 def commit_layers(
@@ -166,15 +191,20 @@ def commit_layers(
     try:
         _drop_replaced_from_manifest(spec, packed, folder, hashes)
         for item in packed:
+            for temporary, final in item.extras.files:
+                commit(temporary, final)
             commit(item.temporary, item.plan.archive)
             hashes.record(item.plan.archive, item.metadata["archive_hashes"]["sha256"])
             write_json(item.plan.snippet, item.metadata)
         fsync_dir(folder.output_dir)
     finally:
         for item in packed:
-            item.temporary.unlink(missing_ok=True)
+            item.discard()
     manifest = md.manifest(spec, folder.published_layers(hashes=hashes))
     write_json(folder.manifest_path, manifest)
+    for item in packed:  # deltas of an archive name now replaced: no manifest names them
+        if item.extras.suffix:
+            remove_stale_deltas(item.plan.archive, item.metadata, suffix=item.extras.suffix)
     return folder.manifest_path, manifest
 
 

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
@@ -32,6 +32,10 @@ from envstacks.pack.request import PublishPlan, plan_layer
 from envstacks.platforms import require_host_platform
 from envstacks.report import Reporter
 from envstacks.spec.model import LayerSpec, StackSpec
+
+if TYPE_CHECKING:
+    from envstacks.deploy.source import Source
+    from envstacks.pack.delta import DeltaBase
 
 Status = Literal["published", "unchanged", "would publish"]
 
@@ -73,6 +77,12 @@ class PublishResult:
                 lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
             else:
                 lines.append(f"{item.status}: {item.archive_path.relative_to(self.output_dir)}")
+                if item.status == "published":
+                    lines += [
+                        f"  delta from {delta['base_install_target']}: {delta['archive_name']} "
+                        f"({delta['archive_size']} bytes)"
+                        for delta in item.metadata.get("deltas", ())
+                    ]
         if self.manifest_path is not None:
             lines.append(f"manifest: {self.manifest_path.relative_to(self.output_dir)}")
         return lines
@@ -94,6 +104,7 @@ def publish_layers(
     jobs: int | None = None,
     platform: str | None = None,
     stage: StageFunction | None = None,
+    delta_from: Sequence[str | Path | Source] = (),
 ) -> PublishResult:
     """Archive built layers with their metadata into ``output_dir``.
 
@@ -114,6 +125,9 @@ def publish_layers(
         jobs: layers packed at once (default: one per core, at most one per layer).
         platform: the target platform (default: this machine's).
         stage: the staging function (default: :func:`envstacks.build.stage.stage_layer`).
+        delta_from: earlier publishes (folders, manifest files, URLs, opened sources): each
+            layer packed now also gets a delta from every other version of it they list
+            (:mod:`envstacks.pack.delta_sources`).
 
     Raises:
         SpecError: unknown archive format.
@@ -134,8 +148,17 @@ def publish_layers(
             output_dir=output_dir, format_name=fmt.name, dry_run=True, layers=outcomes
         )
     to_pack = [plan for plan in plans if plan.unchanged is None]
+    bases = _delta_bases(delta_from, host, pm, reporter) if to_pack and delta_from else {}
     packed = pack_layers(
-        spec, to_pack, fmt, lock_states, folder, reporter=reporter, jobs=jobs, stage=stage
+        spec,
+        to_pack,
+        fmt,
+        lock_states,
+        folder,
+        reporter=reporter,
+        jobs=jobs,
+        stage=stage,
+        bases=bases,
     )
     manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
     hashes.save()
@@ -153,6 +176,18 @@ def publish_layers(
         manifest_path=manifest_file,
         manifest=manifest,
     )
+
+
+def _delta_bases(
+    sources: Sequence[str | Path | Source],
+    platform: str,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+) -> dict[str, list[DeltaBase]]:
+    """Open the ``--delta-from`` sources and read the earlier versions they list."""
+    from envstacks.pack.delta_sources import load_delta_bases  # noqa: PLC0415 - only when asked
+
+    return load_delta_bases(sources, platform=platform, pm=pm, reporter=reporter)
 
 
 def _report_plans(plans: Sequence[PublishPlan], reporter: Reporter) -> None:
