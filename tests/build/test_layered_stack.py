@@ -207,12 +207,24 @@ def test_staged_layers_hold_no_build_paths(stack: object, kit: ModuleType, tmp_p
         build_dir = os.fsencode(stack.spec.settings.build_dir)
         assert kit.files_containing(staged, build_dir) == [], layer.build_name
         assert not (staged / "pyvenv.cfg").exists()
-        # Precompiled (the default), without the regenerated chaining module's stale pyc.
+        # Precompiled (the default); the regenerated chaining module keeps the built pyc only
+        # where staging wrote the very text the build compiled (never a stale pyc).
         assert list(staged.rglob("*.cpython-312.pyc"))
-        assert not list(staged.rglob(f"{CHAIN_MODULE}.*.pyc"))
-    chain = tmp_path / "app-hello" / "lib/python3.12/site-packages" / f"{CHAIN_MODULE}.py"
+        for pyc in staged.rglob(f"{CHAIN_MODULE}.*.pyc"):
+            source = pyc.parent.parent / f"{CHAIN_MODULE}.py"
+            built = stack.env(layer.build_name) / source.relative_to(staged)
+            assert source.read_bytes() == built.read_bytes(), layer.build_name
+            assert pyc.read_bytes() == (built.parent / "__pycache__" / pyc.name).read_bytes()
+    site_dir = "lib/python3.12/site-packages"
+    chain = tmp_path / "app-hello" / site_dir / f"{CHAIN_MODULE}.py"
     assert "framework-base@1/lib/python3.12/site-packages" in chain.read_text()
     assert "framework-base/" not in chain.read_text()
+    # app-hello's chain names framework-base@1, not the build name: postinstall compiles it.
+    assert not list((tmp_path / "app-hello").rglob(f"{CHAIN_MODULE}.*.pyc"))
+    record = json.loads((tmp_path / "app-hello" / layout.BYTECODE_RECORD).read_text())
+    assert record["compile"] == [f"{site_dir}/{CHAIN_MODULE}.py"]
+    # framework-base's chain names only the runtime, whose name did not change: shipped.
+    assert list((tmp_path / "framework-base").rglob(f"{CHAIN_MODULE}.*.pyc"))
 
 
 def test_rebuild_with_nothing_changed_does_nothing(stack: object, kit: ModuleType) -> None:

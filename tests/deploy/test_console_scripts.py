@@ -203,3 +203,111 @@ def test_exported_scripts_run(built: object, tmp_path: Path) -> None:
     (tmp_path / "sample.txt").write_bytes(SAMPLE.encode("utf-8"))
     assert detected(normalizer(output / "app-detect", str(tmp_path / "sample.txt"))) == "utf_8"
     assert not (output / "app-quiet" / "bin" / "normalizer").exists()
+
+
+def _postinstall_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record every command envstacks runs through ``proc.run`` that names a postinstall.py."""
+    from envstacks import proc
+
+    calls: list[list[str]] = []
+    real_run = proc.run
+
+    def recording(argv, **kwargs):  # type: ignore[no-untyped-def]
+        if any(str(part).endswith("postinstall.py") for part in argv):
+            calls.append([str(part) for part in argv])
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(proc, "run", recording)
+    return calls
+
+
+def test_envstacks_own_postinstall_runs_in_process(
+    deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _postinstall_runs(monkeypatch)
+    target = tmp_path / "again"
+    reporter = RecordingReporter()
+    dist = deployed.parent / "dist"
+    result = deploy(dist, target, pm=get_plugin_manager(load_entrypoints=False), reporter=reporter)
+
+    assert result.installed == LAYERS
+    assert calls == []  # no interpreter was started for a postinstall.py
+    in_process = [text for level, text in reporter.messages if "in this process" in text]
+    assert len(in_process) == len(LAYERS)
+    # ...and it did the whole job: configured layers, the chaining module's pyc, launchers.
+    for name in LAYERS[1:]:
+        assert (target / name / "pyvenv.cfg").is_file()
+    sample = tmp_path / "sample.txt"
+    sample.write_bytes(SAMPLE.encode("utf-8"))
+    assert detected(normalizer(target / "app-detect", str(sample))) == "utf_8"
+    pycache = target / "app-detect" / "lib" / "python3.12" / "site-packages" / "__pycache__"
+    assert (pycache / "_envstacks_layers.cpython-312.pyc").is_file()
+    for name in LAYERS:  # deployed names are the build names: the built pycs all ship
+        record = json.loads((target / name / layout.BYTECODE_RECORD).read_text())
+        assert record["compile"] == []
+
+
+def test_another_postinstall_runs_as_a_script_with_the_runtime(
+    deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envstacks.deploy.placement import postinstall_python, run_postinstall
+
+    copy = tmp_path / "copy"
+    shutil.copytree(deployed, copy, symlinks=True)
+    script = copy / "app-detect" / "postinstall.py"
+    script.write_text(script.read_text() + "# changed by the test\n")
+    (copy / "app-detect" / "bin" / "normalizer").unlink()
+    calls = _postinstall_runs(monkeypatch)
+    python = postinstall_python(copy, "app-detect", "cpython-3.12")
+    assert python is not None
+
+    run_postinstall(
+        copy / "app-detect",
+        python=python,
+        what="layer 'app-detect'",
+        reporter=RecordingReporter(),
+        error=BuildError,
+    )
+
+    assert [call[0] for call in calls] == [str(python)]
+    assert (copy / "app-detect" / "bin" / "normalizer").is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"site_dir": "../../outside"}, "layers must be deployed side by side"),
+        ({"python": None}, "'python'"),  # a key missing: the script's own KeyError, explained
+    ],
+)
+def test_a_hostile_layer_config_is_a_clear_error_in_process(
+    deployed: Path, tmp_path: Path, change: dict[str, object], words: str
+) -> None:
+    from envstacks.deploy.placement import postinstall_python, run_postinstall
+
+    copy = tmp_path / "copy"
+    shutil.copytree(deployed, copy, symlinks=True)
+    config_path = copy / "app-quiet" / layout.LAYER_CONFIG
+    config = json.loads(config_path.read_text())
+    for key, value in change.items():
+        if value is None:
+            del config[key]
+        else:
+            config[key] = value
+    config_path.write_text(json.dumps(config))
+    python = postinstall_python(copy, "app-quiet", "cpython-3.12")
+    assert python is not None
+
+    with pytest.raises(BuildError) as caught:  # the error class asked for: no "bug" catch-all
+        run_postinstall(
+            copy / "app-quiet",
+            python=python,
+            what="layer 'app-quiet'",
+            reporter=RecordingReporter(),
+            error=BuildError,
+        )
+
+    assert "failed to run postinstall.py of layer 'app-quiet'" in caught.value.message
+    assert words in caught.value.message
+    assert caught.value.hint and "republish" in caught.value.hint
+    assert not (tmp_path / "outside").exists()

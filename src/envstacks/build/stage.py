@@ -174,6 +174,8 @@ def stage_layer(
 def _write_bytecode_record(env_path: Path, destination: Path, config: LayerConfig) -> None:
     """The build's bytecode record, plus the regenerated modules postinstall must compile.
 
+    A regenerated module whose text is the built one (the lower layers keep their build names
+    when deployed) keeps the pyc the build made: it is the same source, so the same bytes.
     Without a record in the build (it was not compiled), none is shipped and postinstall looks
     at every module.
     """
@@ -181,9 +183,27 @@ def _write_bytecode_record(env_path: Path, destination: Path, config: LayerConfi
     if record is None:
         return
     regenerated = sorted(
-        path for path in _regenerated(config) if path.startswith("lib/") and path.endswith(".py")
+        path
+        for path in _regenerated(config)
+        if path.startswith("lib/")
+        and path.endswith(".py")
+        and not _keep_built_pyc(env_path, destination, path, record["cache_tag"])
     )
     shipped = {"cache_tag": record["cache_tag"], "magic": record["magic"], "compile": regenerated}
     write_text(
         destination / layout.BYTECODE_RECORD, json.dumps(shipped, indent=2, sort_keys=True) + "\n"
     )
+
+
+def _keep_built_pyc(env_path: Path, destination: Path, module: str, cache_tag: str) -> bool:
+    """Link the build's pyc of the regenerated ``module`` if its text did not change."""
+    built, staged = env_path / module, destination / module
+    pyc = Path(module).parent / "__pycache__" / f"{Path(module).stem}.{cache_tag}.pyc"
+    try:
+        if not (env_path / pyc).is_file() or built.read_bytes() != staged.read_bytes():
+            return False
+    except FileNotFoundError:
+        return False
+    (destination / pyc).parent.mkdir(exist_ok=True)
+    link_or_copy(env_path / pyc, destination / pyc)
+    return True

@@ -12,6 +12,7 @@ run left (work folders, old copies no record needs) has a temporary name, and
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -138,15 +139,21 @@ def run_postinstall(
         reporter.warning(f"{what} has no {POSTINSTALL}; not configured")
         return
     try:
-        proc.run(
-            # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
-            # stdlib-only, so importing site would only cost start-up time.
-            [python, "-X", "utf8", "-I", "-S", script],
-            cwd=layer_dir,
-            reporter=reporter,
-            what=f"run {POSTINSTALL} of {what}",
-            error=error,
-        )
+        if _is_ours(script):
+            # The very script this envstacks ships: run its code here, without starting an
+            # interpreter (it compiles with the layer's runtime itself when it must).
+            reporter.debug(f"running {script} in this process (envstacks' own postinstall)")
+            _postinstall_here(layer_dir, what=what, error=error)
+        else:
+            proc.run(
+                # -I: ignore PYTHON* settings and the user's site-packages; -S: the script is
+                # stdlib-only, so importing site would only cost start-up time.
+                [python, "-X", "utf8", "-I", "-S", script],
+                cwd=layer_dir,
+                reporter=reporter,
+                what=f"run {POSTINSTALL} of {what}",
+                error=error,
+            )
     except EnvStacksError as exc:
         if not is_full(layer_dir.parent):
             raise
@@ -156,6 +163,43 @@ def run_postinstall(
             f"{exc.message}",
             hint="free some space there (or use a folder on another file system), then run "
             "again; the layer was not left half-configured under its name",
+        ) from exc
+
+
+def _is_ours(script: Path) -> bool:
+    """Whether ``script`` is byte for byte the ``postinstall.py`` this envstacks ships."""
+    try:
+        return script.read_bytes() == _our_postinstall()
+    except OSError:
+        return False
+
+
+@functools.cache
+def _our_postinstall() -> bytes:
+    from envstacks._injected import postinstall  # noqa: PLC0415 - only placing needs it
+
+    return Path(postinstall.__file__).read_bytes()
+
+
+def _postinstall_here(layer_dir: Path, *, what: str, error: type[EnvStacksError]) -> None:
+    """Run envstacks' own postinstall code for ``layer_dir`` in this process.
+
+    Raises:
+        EnvStacksError: (``error``) the layer cannot be configured (what the script would
+            have printed before exiting with status 1).
+        OSError: the file system refused a write (for the stage boundary to explain).
+    """
+    from envstacks._injected import postinstall  # noqa: PLC0415 - only placing needs it
+
+    try:
+        postinstall.postinstall(os.fspath(layer_dir))
+    except OSError:
+        raise
+    except Exception as exc:  # the layer's own data is wrong: say so, as the script would
+        raise error(
+            f"failed to run {POSTINSTALL} of {what}: {exc}",
+            hint="the layer's metadata does not describe a deployable layer; republish it "
+            "from its build folder",
         ) from exc
 
 
