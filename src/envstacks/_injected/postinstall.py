@@ -12,28 +12,24 @@ It is data-driven: everything it needs comes from ``share/venv/metadata/`` in th
   holding the layers side by side) and that the layers this one needs are there;
 * writes ``pyvenv.cfg`` for a layered environment (framework or application), pointing at
   the deployed runtime's interpreter with absolute paths, as CPython requires;
-* byte-compiles the modules of the layer's ``lib`` folder that have no ``__pycache__`` file
-  yet, with the layer's own runtime interpreter (pyc files are specific to the Python
-  version, which need not be the one running this script). A layer published precompiled
-  (envstacks' ``precompile``, the default) ships them and a record
-  (``share/venv/metadata/envstacks_bytecode.json``) of the interpreter that made them and of
-  the few modules staging regenerated: only those are compiled, and nothing else is even
-  looked at. An older archive, one published with ``precompile = false``, or one deployed
-  under another Python is looked at module by module, and what is missing is compiled;
+* byte-compiles, with the layer's own runtime (pyc files are specific to a Python version),
+  the modules of its ``lib`` folder that have no pyc yet. A precompiled layer (the default)
+  ships them with a record (``envstacks_bytecode.json``) of the interpreter that made them
+  and of the modules staging changed: only those are compiled. Any other layer is looked at
+  module by module;
 * writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes.
 
-The pyc files are PEP 552 "unchecked-hash" ones, whose ``co_filename`` is the path relative
-to the layer (Python puts the real one back on import): Python never rewrites them, whatever
-the mtimes, and they are the same bytes in any folder.
+The pyc files are PEP 552 "unchecked-hash" ones recording the path relative to the layer:
+Python never rewrites them, whatever the mtimes, and they are the same bytes in any folder.
+Only ``pyvenv.cfg`` holds absolute paths (the chaining module, the ``bin/python`` wrapper and
+the launchers find what they need relative to themselves): after the deployment folder
+moves, run this script again. Running it twice changes nothing.
 
-The layer chaining (``_envstacks_layers.py``, imported through a ``.pth`` file), the POSIX
-``bin/python`` wrapper and the launchers find what they need relative to themselves, so only
-``pyvenv.cfg`` holds absolute paths: running this script again after the deployment folder
-moves is all a move needs. Running it twice changes nothing.
-
-It must run on every Python 3 still in use (3.6 and later): no ``from __future__`` imports,
-no assignment expressions, no ``removeprefix``; only the standard library. envstacks builds
-layers with ``--compile LAYER_DIR --refresh``, run by the runtime's interpreter.
+It is one file on purpose (it is shipped alone in every layer) and must run on every Python 3
+still in use (3.6 and later): no ``from __future__`` imports, no assignment expressions, no
+``removeprefix``; only the standard library. envstacks builds layers with
+``--compile LAYER_DIR --refresh``, run by the runtime's interpreter, and runs it in its own
+process when a layer's copy is byte for byte this file.
 """
 
 import json
