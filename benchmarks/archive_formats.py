@@ -44,15 +44,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from envstacks.deploy.fetch import verify_archive
-from envstacks.deploy.unpack import unpack_layer
-from envstacks.fs import file_sha256
-from envstacks.pack.archive_protocol import ArchiveFormat
-from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat
-from envstacks.pack.file_index import tree_hash
-from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.layer_tree import scan_tree
-from envstacks.report import NullReporter
+from envstacks.floor.fs import file_sha256
+from envstacks.floor.report import NullReporter
+from envstacks.published.archive_fetch import verify_archive
+from envstacks.published.archive_formats import BUILTIN_FORMATS
+from envstacks.published.archive_protocol import ArchiveFormat
+from envstacks.published.archive_tar import ZSTD_LEVEL, TarZstFormat
+from envstacks.published.file_index import tree_hash
+from envstacks.published.layer_tree import scan_tree
+from envstacks.published.safe_unpack import unpack_layer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_projects" / "sklearn-stack"
@@ -214,7 +214,7 @@ def bench_tree(
 
 def make_large(folder: Path, interpreter: Path) -> Path:
     """A venv with pandas, pyarrow and scipy (made once; reused when present)."""
-    from envstacks.uvrun import uv_bin  # noqa: PLC0415 - only for this tree
+    from envstacks.floor.uvrun import uv_bin  # noqa: PLC0415 - only for this tree
 
     python = folder / "bin" / "python"
     if not folder.exists():
@@ -231,9 +231,9 @@ def make_large(folder: Path, interpreter: Path) -> Path:
 
 def make_example(work: Path) -> list[Path]:
     """Build the example stack with the CLI and stage each layer as publish does."""
-    from envstacks.build.stage import stage_layer  # noqa: PLC0415
-    from envstacks.lock import lock_states  # noqa: PLC0415 - only for this tree
-    from envstacks.spec import load  # noqa: PLC0415
+    from envstacks.stages.building.staging import stage_layer  # noqa: PLC0415
+    from envstacks.stages.locking import lock_states  # noqa: PLC0415 - only for this tree
+    from envstacks.stages.stackspec import load  # noqa: PLC0415
 
     project = work / "sklearn-stack"
     if not project.exists():

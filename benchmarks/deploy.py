@@ -108,9 +108,10 @@ for kind in ("runtimes", "frameworks", "applications"):
 ENVSTACKS_DEPLOY = """\
 import sys
 from pathlib import Path
-from envstacks.deploy import deploy, unpackers
-from envstacks.hooks import get_plugin_manager
-from envstacks.report import NullReporter
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying import unpack_workers as unpackers
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.floor.report import NullReporter
 if sys.argv[4:] == ["threads"]:
     unpackers.PROCESS_MIN = 1 << 62
 deploy(sys.argv[1], Path(sys.argv[2]), jobs=int(sys.argv[3]),

@@ -161,11 +161,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
-    from envstacks.hooks import get_plugin_manager  # noqa: PLC0415
-    from envstacks.oci.push import push_published  # noqa: PLC0415
-    from envstacks.pipeline import deploy  # noqa: PLC0415 - after argument parsing
-    from envstacks.platforms import require_host_platform  # noqa: PLC0415
-    from envstacks.report import NullReporter  # noqa: PLC0415
+    from envstacks.floor.platforms import require_host_platform  # noqa: PLC0415
+    from envstacks.floor.report import NullReporter  # noqa: PLC0415
+    from envstacks.orchestrator.pipeline import deploy  # noqa: PLC0415 - after argument parsing
+    from envstacks.orchestrator.plugins import get_plugin_manager  # noqa: PLC0415
+    from envstacks.stages.oci.push_folder import push_published  # noqa: PLC0415
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="envstacks-bench-registry-"))
     work.mkdir(parents=True, exist_ok=True)

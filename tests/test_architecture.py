@@ -110,7 +110,7 @@ def test_every_module_states_its_job_in_its_first_line() -> None:
 def test_the_command_line_starts_without_stage_code() -> None:
     """``envstacks --version`` and parser building import no pipeline, no rich, no pluggy."""
     code = (
-        "import sys; from envstacks import cli; cli.build_parser(); "
+        "import sys; from envstacks.frontends import cli; cli.build_parser(); "
         "print(','.join(sorted(m for m in sys.modules if m.startswith(('envstacks', 'rich', "
         "'pluggy', 'packaging')))))"
     )

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.boundary import WorkFolder, explain, guarded
-from envstacks.errors import (
+from envstacks.floor.errors import (
     AccessDeniedError,
     FileSystemError,
     NameTooLongError,
@@ -16,7 +15,8 @@ from envstacks.errors import (
     NotAFolderError,
     ReadOnlyError,
 )
-from envstacks.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter
+from envstacks.floor.work_folders import WorkFolder, explain, guarded
 
 BUILD, OUTPUT = Path("/work/project/_build"), Path("/srv/dist")
 

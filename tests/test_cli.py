@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envstacks import __version__
-from envstacks.cli import main
+from envstacks.frontends.cli import main
 
 SPECS = Path(__file__).parent / "specs"
 BAD = sorted(

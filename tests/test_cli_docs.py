@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from envstacks.cli import build_parser
+from envstacks.frontends.cli import build_parser
 
 DOC = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.cli import VERBS, main
-from envstacks.cli._output import make_reporter, use_color
-from envstacks.cli._parser import DOCS_URL
-from envstacks.cli.console import RichReporter
-from envstacks.report import NORMAL, QUIET, LineReporter
+from envstacks.floor.report import NORMAL, QUIET, LineReporter
+from envstacks.frontends.cli import VERBS, main
+from envstacks.frontends.cli._output import make_reporter, use_color
+from envstacks.frontends.cli._parser import DOCS_URL
+from envstacks.frontends.cli.console import RichReporter
 
 SPEC = Path(__file__).parent / "specs" / "good" / "minimal_project.toml"
 CLI_DOC = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
@@ -159,6 +159,6 @@ def test_no_progress_prints_a_start_and_an_end_line_per_step() -> None:
 
 def make_reporter_for(stream: io.StringIO) -> RichReporter:
     """A reporter as ``--no-progress --color never`` makes it, writing to ``stream``."""
-    from envstacks.cli.console import make_console
+    from envstacks.frontends.cli.console import make_console
 
     return RichReporter(make_console(stream, color=False), verbosity=NORMAL, live=False)

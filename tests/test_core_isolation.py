@@ -1,4 +1,4 @@
-"""The core never imports hatch, hatchling or pdm: only envstacks.integrations may."""
+"""The core never imports hatch, hatchling or pdm: only envstacks.frontends.hatch_plugins may."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ def _core_modules() -> list[str]:
     return sorted(
         info.name
         for info in pkgutil.walk_packages(envstacks.__path__, "envstacks.")
-        if not info.name.startswith(("envstacks.integrations", "envstacks._injected"))
+        if not info.name.startswith(("envstacks.frontends.hatch_plugins", "envstacks._injected"))
         and info.name != "envstacks.__main__"  # runs the CLI on import
     )
 
 
 def test_core_modules_import_without_host_tools() -> None:
     modules = _core_modules()
-    assert "envstacks.pipeline" in modules and "envstacks.cli" in modules
+    assert "envstacks.orchestrator.pipeline" in modules and "envstacks.frontends.cli" in modules
     script = (
         "import sys, importlib\n"
         "class Block:\n"

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import spec as spec_loader
+from envstacks.stages import stackspec as spec_loader
 
 REPO = Path(__file__).parent.parent
 #: The public URL the docs clone; the sessions fetch it from a snapshot of this checkout.
@@ -152,7 +152,7 @@ def _python_snippets() -> list[Snippet]:
 @pytest.mark.parametrize("snippet", _python_snippets(), ids=lambda s: f"{s.page}:{s.line}")
 def test_python_examples_run(snippet: Snippet) -> None:
     """Each plugin example runs, registers with the plugin manager, and its hooks answer."""
-    from envstacks.hooks import get_plugin_manager
+    from envstacks.orchestrator.plugins import get_plugin_manager
 
     module = types.ModuleType(f"docs_example_{snippet.line}")
     exec(compile(snippet.text, f"{snippet.page}:{snippet.line}", "exec"), module.__dict__)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import BusyError, FileSystemError
-from envstacks.folderlock import LOCK_FILE, TIMEOUT_VARIABLE, hold
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import BusyError, FileSystemError
+from envstacks.floor.folderlock import LOCK_FILE, TIMEOUT_VARIABLE, hold
+from envstacks.floor.report import RecordingReporter
 
 #: Holds a folder (``file``: with the lock file, ``folder``: the folder itself) until stdin
 #: closes, then writes a marker file; a waiter reports whether the marker was there.
@@ -22,11 +22,11 @@ HOLD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from envstacks.folderlock import hold
-    from envstacks.report import LineReporter
+    from envstacks.floor.folderlock import hold
+    from envstacks.floor.report import LineReporter
 
     folder, verb, mode, marker = sys.argv[1:5]
-    lock_file = None if mode == "folder" else ".envstacks.lock"
+    lock_file = None if mode == "folder" else ".envstacks.stages.locking"
     with hold(Path(folder), verb=verb, reporter=LineReporter(sys.stderr), lock_file=lock_file):
         print("held", "after-release" if Path(marker).exists() else "first", flush=True)
         if verb == "holder":

@@ -12,18 +12,24 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from envstacks.errors import RuntimeProvisionError, SpecError
-from envstacks.hooks import BUILTIN_PLUGINS, DISABLE_ENV_VAR, get_plugin_manager, hookimpl
-from envstacks.hooks.registry import OTHERS, Registry
-from envstacks.pack.archive_tar import TarXzFormat
-from envstacks.pack.formats import BUILTIN_FORMATS, format_for_archive, format_names, get_format
-from envstacks.report import Reporter
-from envstacks.runtime import ProvidedRuntime, RuntimeRequest
-from envstacks.runtime.contract import AUTO
-from envstacks.runtime.local import LocalProvider
-from envstacks.runtime.provision import choose_providers, known_providers, provider_registry
-from envstacks.runtime.uv_managed import UvManagedProvider
-from envstacks.spec import StackSpec, load
+from envstacks.floor.errors import RuntimeProvisionError, SpecError
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.named_plugins import OTHERS, Registry
+from envstacks.floor.report import Reporter
+from envstacks.orchestrator.plugins import BUILTIN_PLUGINS, DISABLE_ENV_VAR, get_plugin_manager
+from envstacks.published.archive_formats import (
+    BUILTIN_FORMATS,
+    format_for_archive,
+    format_names,
+    get_format,
+)
+from envstacks.published.archive_tar import TarXzFormat
+from envstacks.stages.runtime import ProvidedRuntime, RuntimeRequest
+from envstacks.stages.runtime.contract import AUTO
+from envstacks.stages.runtime.local import LocalProvider
+from envstacks.stages.runtime.provision import choose_providers, known_providers, provider_registry
+from envstacks.stages.runtime.uv_managed import UvManagedProvider
+from envstacks.stages.stackspec import StackSpec, load
 
 
 def test_builtins_are_ordinary_plugins() -> None:

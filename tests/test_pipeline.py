@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
-from envstacks import pipeline, spec, uvrun
-from envstacks.errors import LockError
-from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.plan import Op, Request
-from envstacks.report import RecordingReporter
+from envstacks.floor import uvrun
+from envstacks.floor.errors import LockError
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator import pipeline
+from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages import stackspec as spec
 
 PROJECT = Path(__file__).parent / "projects" / "stackapp"
 LAYERS = ["cpython-3.12", "framework-six", "app-hello"]

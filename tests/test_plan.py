@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import SelectionError
-from envstacks.plan import Op, Request, make_plan
-from envstacks.spec.model import (
+from envstacks.floor.errors import SelectionError
+from envstacks.orchestrator.plan import Op, Request, make_plan
+from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
     RuntimeSpec,

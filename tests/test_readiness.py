@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.cli import main
+from envstacks.frontends.cli import main
 
 SPEC = """\
 [tool.venvstacks]

@@ -6,7 +6,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from envstacks.summary import deploy_summary, stack_summary
+from envstacks.frontends.verb_summary import deploy_summary, stack_summary
 
 
 def _result(**steps: object) -> NS:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from envstacks.report import NullReporter
-from envstacks.workers import Cancellation, Cancelled, run_parallel
+from envstacks.floor.report import NullReporter
+from envstacks.floor.workers import Cancellation, Cancelled, run_parallel
 
 
 def _endless(stopped: list[str]):  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 """Run the envstacks command line as ``python -m envstacks``."""
 
-from envstacks.cli import main
+from envstacks.frontends.cli import main
 
 raise SystemExit(main())

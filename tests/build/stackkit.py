@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pluggy
 
-from envstacks import layout
-from envstacks.build import BuildOptions, BuildResult, build_layers
-from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, LockRequest, lock_layers, lock_states
-from envstacks.plan import Op
-from envstacks.report import RecordingReporter
-from envstacks.runtime.provision import provision_runtime, runtime_python
-from envstacks.spec import load
-from envstacks.spec.model import RuntimeSpec, StackSpec
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plan import Op
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.building import BuildOptions, BuildResult, build_layers
+from envstacks.stages.locking import LockOptions, LockRequest, lock_layers, lock_states
+from envstacks.stages.runtime.provision import provision_runtime, runtime_python
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import RuntimeSpec, StackSpec
 
 
 def make_wheel(
@@ -222,7 +222,7 @@ def build_stack(
 
 
 def uv_calls(reporter: RecordingReporter) -> list[str]:
-    """The uv commands a reporter saw (debug lines of envstacks.proc)."""
+    """The uv commands a reporter saw (debug lines of envstacks.floor.proc)."""
     return [text for text in reporter.texts("debug") if text.startswith("$ ") and " pip " in text]
 
 

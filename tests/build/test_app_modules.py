@@ -12,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.stackspec import load
 
 SPEC = """\
 [project]

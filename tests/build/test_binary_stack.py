@@ -12,9 +12,9 @@ from types import ModuleType
 
 import pytest
 
-from envstacks import layout
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -81,7 +81,7 @@ def test_numpy_runtime_scipy_framework_app(kit: ModuleType, tmp_path: Path, pyth
         assert kit.record_problems(site) == []
     staged = tmp_path / "staged"
     targets = {layer.build_name: layer.build_name for layer in spec.layers}
-    from envstacks.build.stage import stage_layer
+    from envstacks.stages.building.staging import stage_layer
 
     for layer in spec.layers:
         tree = stage_layer(

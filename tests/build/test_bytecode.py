@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import layout
-from envstacks.build.bytecode import drop_bytecode, precompile_layer
-from envstacks.build.stage import copy_tree
-from envstacks.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.building.bytecode import drop_bytecode, precompile_layer
+from envstacks.stages.building.staging import copy_tree
+from envstacks.stages.stackspec import stack_paths as layout
 
 VERSIONS = ["3.11", "3.12", "3.13"]
 MODULES = {

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import layout
-from envstacks.build.dynlib import (
+from envstacks.floor.errors import BuildError
+from envstacks.stages.building.dynlib import (
     find_shared_libraries,
     is_shared_library,
     link_shared_libraries,
     translate_glob,
 )
-from envstacks.errors import BuildError
-from envstacks.spec.model import FrameworkSpec
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import FrameworkSpec
 
 
 @pytest.mark.parametrize(

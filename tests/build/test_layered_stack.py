@@ -21,16 +21,17 @@ from types import ModuleType
 
 import pytest
 
-from envstacks import layout
-from envstacks.build import BuildOptions, needs_build
-from envstacks.build.chain import CHAIN_MODULE, CHAIN_PTH
-from envstacks.build.stage import stage_layer
-from envstacks.errors import BuildError
-from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.lock import lock_states
-from envstacks.plan import Op
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.errors import BuildError
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plan import Op
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.building import BuildOptions, needs_build
+from envstacks.stages.building.chain import CHAIN_MODULE, CHAIN_PTH
+from envstacks.stages.building.staging import stage_layer
+from envstacks.stages.locking import lock_states
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.network
 

@@ -7,11 +7,12 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.build import BuildOptions
-from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.lock import LockOptions
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.building import BuildOptions
+from envstacks.stages.locking import LockOptions
+from envstacks.stages.stackspec import load
 
 SPEC = """\
 [project]

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from envstacks.build.portability import (
+from envstacks.stages.building.portability import (
     clean_scripts,
     convert_symlinks,
     drop_build_metadata,

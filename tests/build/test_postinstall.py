@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import layout
 from envstacks._injected import postinstall
-from envstacks.build.stage import postinstall_script
+from envstacks.stages.building.staging import postinstall_script
+from envstacks.stages.stackspec import stack_paths as layout
 
 ANY_PYTHON = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 

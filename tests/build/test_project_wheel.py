@@ -13,12 +13,12 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.build import BuildOptions
-from envstacks.errors import BuildError
-from envstacks.lock import LockOptions
-from envstacks.plan import Op
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.errors import BuildError
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plan import Op
+from envstacks.stages.building import BuildOptions
+from envstacks.stages.locking import LockOptions
+from envstacks.stages.stackspec import load
 
 SPEC = """\
 [project]

@@ -16,10 +16,10 @@ from types import ModuleType
 
 import pytest
 
-from envstacks import layout
-from envstacks.lock import LockOptions
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.locking import LockOptions
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,

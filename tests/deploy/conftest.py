@@ -20,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy.source import Source, open_source
-from envstacks.hooks import get_plugin_manager
-from envstacks.pack.delta import DeltaBase
-from envstacks.pack.delta_sources import load_delta_bases
-from envstacks.pack.file_index import index_tree, tree_hash
-from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.layer_extras import pack_extras
-from envstacks.pack.layer_tree import scan_tree
-from envstacks.platforms import host_platform
-from envstacks.report import NullReporter
-from envstacks.workers import Cancellation
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import NullReporter
+from envstacks.floor.workers import Cancellation
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.published.archive_formats import BUILTIN_FORMATS
+from envstacks.published.file_index import index_tree, tree_hash
+from envstacks.published.layer_tree import scan_tree
+from envstacks.published.sources import Source, open_source
+from envstacks.stages.packing.delta_writer import DeltaBase
+from envstacks.stages.packing.earlier_versions import load_delta_bases
+from envstacks.stages.packing.index_and_deltas import pack_extras
 
 RUNTIME = "cpython-3.12"
 FRAMEWORK = "framework-fw"
@@ -151,7 +151,7 @@ def publish_layers_to(tmp_path: Path) -> Publisher:
 
     With ``indexes=True`` each layer also gets its file index, and with ``delta_from`` (an
     earlier output) deltas from the versions it lists, written by publish's own code
-    (:func:`envstacks.pack.layer_extras.pack_extras`).
+    (:func:`envstacks.stages.packing.index_and_deltas.pack_extras`).
     """
 
     def publish(

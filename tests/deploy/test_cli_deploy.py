@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.cli import main
+from envstacks.frontends.cli import main
 
 from .conftest import RUNTIME, Layer
 

@@ -8,8 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from envstacks.cli import main
-from envstacks.deploy.record import LOCK_PATH, load_state
+from envstacks.frontends.cli import main
+from envstacks.stages.deploying.deploy_record import LOCK_PATH, load_state
 
 from .conftest import FRAMEWORK, RUNTIME
 
@@ -20,8 +20,8 @@ HOLD_DEPLOY_LOCK = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from envstacks.folderlock import hold
-    from envstacks.report import NullReporter
+    from envstacks.floor.folderlock import hold
+    from envstacks.floor.report import NullReporter
 
     with hold(Path(sys.argv[1]), verb="deploy", reporter=NullReporter(), lock_file=sys.argv[2]):
         print("held", flush=True)

@@ -21,15 +21,15 @@ from types import ModuleType
 
 import pytest
 
-from envstacks import layout
-from envstacks.build.scripts import layer_scripts
-from envstacks.deploy import deploy, export_layers
-from envstacks.errors import BuildError
-from envstacks.hooks import get_plugin_manager
-from envstacks.lock import lock_states
-from envstacks.pack.publish import publish_layers
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.errors import BuildError
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.building.entry_scripts import layer_scripts
+from envstacks.stages.deploying import deploy, export_layers
+from envstacks.stages.locking import lock_states
+from envstacks.stages.packing.publisher import publish_layers
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = [
     pytest.mark.network,
@@ -207,7 +207,7 @@ def test_exported_scripts_run(built: object, tmp_path: Path) -> None:
 
 def _postinstall_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Record every command envstacks runs through ``proc.run`` that names a postinstall.py."""
-    from envstacks import proc
+    from envstacks.floor import proc
 
     calls: list[list[str]] = []
     real_run = proc.run
@@ -250,7 +250,7 @@ def test_envstacks_own_postinstall_runs_in_process(
 def test_another_postinstall_runs_as_a_script_with_the_runtime(
     deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from envstacks.deploy.placement import postinstall_python, run_postinstall
+    from envstacks.stages.deploying.placement import postinstall_python, run_postinstall
 
     copy = tmp_path / "copy"
     shutil.copytree(deployed, copy, symlinks=True)
@@ -283,7 +283,7 @@ def test_another_postinstall_runs_as_a_script_with_the_runtime(
 def test_a_hostile_layer_config_is_a_clear_error_in_process(
     deployed: Path, tmp_path: Path, change: dict[str, object], words: str
 ) -> None:
-    from envstacks.deploy.placement import postinstall_python, run_postinstall
+    from envstacks.stages.deploying.placement import postinstall_python, run_postinstall
 
     copy = tmp_path / "copy"
     shutil.copytree(deployed, copy, symlinks=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.record import load_state
-from envstacks.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying.deploy_record import load_state
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
 from .test_http import QuietHandler, serve

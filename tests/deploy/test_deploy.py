@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.record import load_state
-from envstacks.errors import DeployError, SelectionError
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import DeployError, SelectionError
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying.deploy_record import load_state
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.cli import main
-from envstacks.deploy import deploy
-from envstacks.deploy.record import load_state
-from envstacks.errors import NoSpaceError
-from envstacks.fs import TEMP_PREFIX
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import NoSpaceError
+from envstacks.floor.fs import TEMP_PREFIX
+from envstacks.floor.report import RecordingReporter
+from envstacks.frontends.cli import main
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying.deploy_record import load_state
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot
 

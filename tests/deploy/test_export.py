@@ -19,14 +19,14 @@ from types import ModuleType
 
 import pytest
 
-from envstacks import layout
-from envstacks.build.stage import stage_layer
-from envstacks.deploy import export as export_module
-from envstacks.deploy.export import export_layers
-from envstacks.errors import ExportError
-from envstacks.lock import LockOptions, lock_states
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.errors import ExportError
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.building.staging import stage_layer
+from envstacks.stages.deploying import local_export as export_module
+from envstacks.stages.deploying.local_export import export_layers
+from envstacks.stages.locking import LockOptions, lock_states
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,
@@ -315,7 +315,7 @@ def test_failed_postinstall_puts_the_previous_export_back(
 def test_deploying_an_export_says_what_it_is_and_what_to_deploy(
     exported: tuple[Path, list], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from envstacks.cli import main
+    from envstacks.frontends.cli import main
 
     output, _ = exported
     assert main(["deploy", str(output), "--target", str(tmp_path / "target")]) == 1

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.download import download
-from envstacks.errors import DeployError
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import DeployError
+from envstacks.floor.report import RecordingReporter
+from envstacks.published.http_download import download
+from envstacks.stages.deploying import deploy
 
 from .conftest import FRAMEWORK, RUNTIME
 

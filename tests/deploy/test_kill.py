@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.record import load_state
-from envstacks.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying.deploy_record import load_state
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, default_layers
 
@@ -21,9 +21,9 @@ DEPLOY_AND_DIE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from envstacks.deploy import deploy
-    from envstacks.hooks import get_plugin_manager
-    from envstacks.report import NullReporter
+    from envstacks.stages.deploying import deploy
+    from envstacks.orchestrator.plugins import get_plugin_manager
+    from envstacks.floor.report import NullReporter
 
     source, target, when, layer = sys.argv[1:5]
     placed = []

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from envstacks.cli import main
-from envstacks.deploy import deploy
-from envstacks.errors import PublishError
-from envstacks.pack.merge import merge_outputs
-from envstacks.platforms import host_platform
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import PublishError
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import RecordingReporter
+from envstacks.frontends.cli import main
+from envstacks.stages.deploying import deploy
+from envstacks.stages.merging.combine import merge_outputs
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
 from .test_http import QuietHandler, serve

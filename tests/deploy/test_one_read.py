@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy, streaming, unpackers
-from envstacks.deploy import fetch as fetch_module
-from envstacks.deploy.download import download
-from envstacks.errors import VerificationError
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import VerificationError
+from envstacks.floor.report import RecordingReporter
+from envstacks.published import archive_fetch as fetch_module
+from envstacks.published import verified_unpack as streaming
+from envstacks.published.http_download import download
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying import unpack_workers as unpackers
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, snapshot
 from .test_http import QuietHandler, serve

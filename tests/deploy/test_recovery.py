@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.placement import place_layer
-from envstacks.deploy.record import load_state, state_path
-from envstacks.errors import DeployError
-from envstacks.fs import TEMP_PREFIX
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import DeployError
+from envstacks.floor.fs import TEMP_PREFIX
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying.deploy_record import load_state, state_path
+from envstacks.stages.deploying.placement import place_layer
 
 from .conftest import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.deploy.unpack import _Refusal, check_symlink
-from envstacks.errors import DeployError, UnsafeArchiveError, VerificationError
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import DeployError, UnsafeArchiveError, VerificationError
+from envstacks.floor.report import RecordingReporter
+from envstacks.published.safe_unpack import _Refusal, check_symlink
+from envstacks.stages.deploying import deploy
 
 from .conftest import RUNTIME, Layer, manifest_entry, snapshot, write_manifest
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import spec
-from envstacks.lock import lock_states
+from envstacks.stages import stackspec as spec
+from envstacks.stages.locking import lock_states
 
 EXAMPLES = Path(__file__).parent.parent.parent / "example_projects"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import SpecError
-from envstacks.integrations.hatch_build import VenvstacksBuilder
+from envstacks.floor.errors import SpecError
+from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
 
 PROJECTS = Path(__file__).parent.parent / "projects"
 TARGET = "tool.hatch.build.targets.venvstacks"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.fs import TEMP_PREFIX
+from envstacks.floor.fs import TEMP_PREFIX
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="process groups and SIGINT as on POSIX"

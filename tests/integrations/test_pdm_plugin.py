@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import tomlkit
 
-from envstacks import cli
-from envstacks.cli import VERBS
-from envstacks.integrations.pdm_plugin import COMMAND, register
+from envstacks.frontends import cli
+from envstacks.frontends.cli import VERBS
+from envstacks.frontends.pdm_commands import COMMAND, register
 
 PROJECTS = Path(__file__).parent.parent / "projects"
 

@@ -113,7 +113,7 @@ def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) ->
 def test_bad_hatch_registry_options_name_the_field(
     tmp_path: Path, options, attribute, message
 ) -> None:
-    from envstacks.errors import SpecError
+    from envstacks.floor.errors import SpecError
 
     with pytest.raises(SpecError) as caught:
         getattr(_builder(tmp_path, options).config, attribute)
@@ -126,7 +126,7 @@ def test_bad_hatch_registry_options_name_the_field(
 def _builder(tmp_path: Path, options: dict):  # type: ignore[no-untyped-def]
     import json
 
-    from envstacks.integrations.hatch_build import VenvstacksBuilder
+    from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
 
     text = (Path(__file__).parents[1] / "projects" / "stackapp" / "pyproject.toml").read_text()
     lines = [f"{key} = {json.dumps(value)}" for key, value in options.items()]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from envstacks.platforms import TARGET_PLATFORMS
-from envstacks.spec.model import (
+from envstacks.floor.platforms import TARGET_PLATFORMS
+from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
     LayerSpec,

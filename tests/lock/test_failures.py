@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import LockError
-from envstacks.lock import LockOptions, lock_layer
-from envstacks.report import RecordingReporter
-from envstacks.spec.model import LayerSpec, StackSpec
+from envstacks.floor.errors import LockError
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.locking import LockOptions, lock_layer
+from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
 def _lock(spec: StackSpec, layer: LayerSpec, python: Path, **options: Any) -> None:

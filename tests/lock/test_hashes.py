@@ -6,13 +6,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from envstacks import layout
-from envstacks.fs import strings_sha256
-from envstacks.lock import hashes
-from envstacks.lock.pylock import parse_pylock
-from envstacks.lock.validity import check_lock, layer_inputs
-from envstacks.sourcetree import dir_module_hash, file_module_hash, module_hash
-from envstacks.spec.model import StackSpec
+from envstacks.floor.fs import strings_sha256
+from envstacks.stages.locking import hashes
+from envstacks.stages.locking.pylock import parse_pylock
+from envstacks.stages.locking.validity import check_lock, layer_inputs
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import StackSpec
+from envstacks.stages.stackspec.sourcetree import dir_module_hash, file_module_hash, module_hash
 
 # tests/sample_project/requirements/app-scipy-import/pylock.app-scipy-import.toml of
 # venvstacks 0.8 (quoted in reference/venvstacks-behaviour.md §3.5.3), with venvstacks' header.

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from envstacks import layout
-from envstacks.lock import LockOptions, lock_layer, lock_states
-from envstacks.report import RecordingReporter
-from envstacks.spec.model import StackSpec
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.locking import LockOptions, lock_layer, lock_states
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import StackSpec
 
 pytestmark = pytest.mark.network
 

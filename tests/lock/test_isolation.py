@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from envstacks import layout
-from envstacks.lock import LockOptions, lock_layer, read_lock
-from envstacks.report import RecordingReporter
-from envstacks.spec.model import StackSpec
-from envstacks.uvrun import uv_bin, uv_environ
+from envstacks.floor.report import RecordingReporter
+from envstacks.floor.uvrun import uv_bin, uv_environ
+from envstacks.stages.locking import LockOptions, lock_layer, read_lock
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import StackSpec
 
 HOSTILE = """\
 no-index = true

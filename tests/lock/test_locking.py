@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from envstacks import layout
-from envstacks.errors import LockError
-from envstacks.lock import (
+from envstacks.floor.errors import LockError
+from envstacks.floor.report import RecordingReporter
+from envstacks.floor.uvrun import uv_bin
+from envstacks.stages.locking import (
     LockOptions,
     LockRequest,
     LockResult,
@@ -23,9 +24,8 @@ from envstacks.lock import (
     lock_states,
     read_lock,
 )
-from envstacks.report import RecordingReporter
-from envstacks.spec.model import RuntimeSpec, StackSpec
-from envstacks.uvrun import uv_bin
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import RuntimeSpec, StackSpec
 
 pytestmark = pytest.mark.network
 

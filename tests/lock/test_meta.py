@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import LockError
-from envstacks.lock import meta
+from envstacks.floor.errors import LockError
+from envstacks.stages.locking import lock_meta as meta
 
 T0 = datetime(2025, 8, 27, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import LockError
-from envstacks.lock import markers
-from envstacks.lock.postprocess import Context, postprocess, render
-from envstacks.lock.pylock import LockedPackage, parse_pylock
+from envstacks.floor.errors import LockError
+from envstacks.stages.locking import marker_eval as markers
+from envstacks.stages.locking.postprocess import Context, postprocess, render
+from envstacks.stages.locking.pylock import LockedPackage, parse_pylock
 
 HASH = {"sha256": "0" * 64}
 

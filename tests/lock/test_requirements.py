@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from envstacks.lock.project import wheel_requires_dist
-from envstacks.lock.requirements import (
+from envstacks.stages.locking.project_dist import wheel_requires_dist
+from envstacks.stages.locking.requirements import (
     canonical,
     clean_requirements,
     normalized,

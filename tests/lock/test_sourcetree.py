@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.sourcetree import git_work_tree, module_files, module_hash
+from envstacks.stages.stackspec.sourcetree import git_work_tree, module_files, module_hash
 
 
 def _tree(root: Path) -> Path:

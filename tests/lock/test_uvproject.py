@@ -6,8 +6,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from envstacks.lock.pylock import LockedLayer, LockedPackage
-from envstacks.lock.uvproject import SETTINGS_FILE, layer_indexes, lower_pins, write_project
+from envstacks.stages.locking.pylock import LockedLayer, LockedPackage
+from envstacks.stages.locking.uvproject import (
+    SETTINGS_FILE,
+    layer_indexes,
+    lower_pins,
+    write_project,
+)
 
 
 def _locked(name: str, *packages: LockedPackage) -> LockedLayer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envstacks.lock.wheels import availability_error, missing_platforms
+from envstacks.stages.locking.wheels import availability_error, missing_platforms
 
 GLIBC_228 = (2, 28)
 MACOS_13 = (13, 0)

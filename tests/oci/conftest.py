@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.hooks import get_plugin_manager
+from envstacks.orchestrator.plugins import get_plugin_manager
 
 _HERE = Path(__file__).parent
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.cli import main
-from envstacks.lock import LockOptions
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.report import RecordingReporter
+from envstacks.frontends.cli import main
+from envstacks.stages.locking import LockOptions
+from envstacks.stages.stackspec import load
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,
@@ -162,7 +162,7 @@ def test_missing_extra_is_explained(tmp_path: Path, registry) -> None:
     """Without urllib3 (the ``oci`` extra), a registry command says what to install."""
     script = (
         "import sys; sys.modules['urllib3'] = None\n"
-        "from envstacks.cli import main\n"
+        "from envstacks.frontends.cli import main\n"
         f"sys.exit(main(['deploy', {registry.url('stack')!r}, '--target', {str(tmp_path)!r}]))\n"
     )
     ran = subprocess.run(

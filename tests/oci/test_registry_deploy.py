@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import DeployError, PublishError, VerificationError
-from envstacks.oci import artifact as oa
-from envstacks.oci.client import RegistryClient
-from envstacks.oci.push import push_published
-from envstacks.oci.reference import parse_reference
-from envstacks.pipeline import deploy
-from envstacks.platforms import host_platform
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import DeployError, PublishError, VerificationError
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.pipeline import deploy
+from envstacks.published import oci_layout as oa
+from envstacks.stages.oci.client import RegistryClient
+from envstacks.stages.oci.push_folder import push_published
+from envstacks.stages.oci.reference import parse_reference
 
 from .conftest import layer_kit
 
@@ -248,7 +248,7 @@ def test_push_refuses_a_folder_whose_archive_changed(tmp_path, publish_layers_to
 
 
 def test_unknown_tag_and_foreign_artifact(tmp_path, publish_layers_to, registry, pm):
-    from envstacks.oci.errors import RegistryNotFoundError
+    from envstacks.stages.oci.registry_errors import RegistryNotFoundError
 
     with pytest.raises(RegistryNotFoundError, match="HTTP 404") as caught:
         deploy(registry.url("nothing"), tmp_path / "t", pm=pm, reporter=RecordingReporter())
@@ -300,7 +300,7 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path, publish_layer
 def test_deltas_from_a_registry_and_a_registry_deploy_uses_full_archives(
     tmp_path, publish_layers_to, registry, pm
 ):
-    from envstacks.oci.source import open_oci_source
+    from envstacks.stages.oci.registry_source import open_oci_source
 
     one = publish_layers_to(tmp_path / "one", indexes=True)
     url = registry.url("team/stack")

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from envstacks import layout
-from envstacks.build.record import BuildRecord, write_record
-from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockState
-from envstacks.pack.publish import PublishResult, publish_layers
-from envstacks.platforms import host_platform
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
-from envstacks.spec.model import LayerSpec, StackSpec
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.building.build_record import BuildRecord, write_record
+from envstacks.stages.locking import LockState
+from envstacks.stages.packing.publisher import PublishResult, publish_layers
+from envstacks.stages.stackspec import load
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 LOCKED_AT = "2026-01-02T03:04:05+00:00"
 LOCK_MTIME = 1767323045

@@ -12,13 +12,19 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from envstacks.errors import PublishError, SpecError
-from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.pack.archive_tar import ZSTD_LEVEL, TarZstFormat, write_tar
-from envstacks.pack.file_index import tree_hash
-from envstacks.pack.formats import BUILTIN_FORMATS, MemberKind, format_for_archive, get_format
-from envstacks.pack.layer_tree import lock_mtime, scan_tree
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import PublishError, SpecError
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.published.archive_formats import (
+    BUILTIN_FORMATS,
+    MemberKind,
+    format_for_archive,
+    get_format,
+)
+from envstacks.published.archive_tar import ZSTD_LEVEL, TarZstFormat, write_tar
+from envstacks.published.file_index import tree_hash
+from envstacks.published.layer_tree import lock_mtime, scan_tree
 
 from .conftest import LOCK_MTIME, make_tree, modes_of
 
@@ -198,7 +204,7 @@ def test_a_plugin_can_add_a_format_and_deploy_finds_it_by_suffix(tmp_path):
                 write_tar(scan_tree(source, root_name=root_name), out, mtime=mtime, task=task)
 
         def open_reader(self, archive, *, task=None):  # type: ignore[no-untyped-def]
-            from envstacks.pack.archive_tar import TarReader
+            from envstacks.published.archive_tar import TarReader
 
             return TarReader(archive, what="plain tar")
 

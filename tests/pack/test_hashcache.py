@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from envstacks import layout
-from envstacks.pack import hashcache
-from envstacks.pack.layer_tree import content_size, scan_tree
-from envstacks.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter
+from envstacks.published.layer_tree import content_size, scan_tree
+from envstacks.stages.packing import hashcache
+from envstacks.stages.stackspec import stack_paths as layout
 
 from .conftest import Stack
 

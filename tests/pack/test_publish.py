@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import NotBuiltError, PublishError, SpecError
-from envstacks.pack import packing as packing_module
-from envstacks.platforms import host_platform
-from envstacks.report import RecordingReporter
+from envstacks.floor.errors import NotBuiltError, PublishError, SpecError
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import RecordingReporter
+from envstacks.stages.packing import archiving as packing_module
 
 from .conftest import LOCKED_AT, Stack, lock_state
 

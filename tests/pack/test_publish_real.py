@@ -22,13 +22,13 @@ from types import ModuleType
 
 import pytest
 
-from envstacks.deploy import deploy
-from envstacks.hooks import get_plugin_manager
-from envstacks.lock import LockOptions, lock_states
-from envstacks.pack.formats import BUILTIN_FORMATS
-from envstacks.pack.publish import PublishResult, publish_layers
-from envstacks.report import RecordingReporter
-from envstacks.spec import load
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.published.archive_formats import BUILTIN_FORMATS
+from envstacks.stages.deploying import deploy
+from envstacks.stages.locking import LockOptions, lock_states
+from envstacks.stages.packing.publisher import PublishResult, publish_layers
+from envstacks.stages.stackspec import load
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,

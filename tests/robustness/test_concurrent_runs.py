@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from envstacks.fs import file_sha256
+from envstacks.floor.fs import file_sha256
 
 from .conftest import LAYERS, envstacks, leftovers, start
 
@@ -23,8 +23,8 @@ HOLD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from envstacks.folderlock import hold
-    from envstacks.report import NullReporter
+    from envstacks.floor.folderlock import hold
+    from envstacks.floor.report import NullReporter
 
     with hold(Path(sys.argv[1]), verb=sys.argv[2], reporter=NullReporter()):
         print("held", flush=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.spec import StackSpec, load
+from envstacks.stages.stackspec import StackSpec, load
 
 #: Environment variables that would make a test depend on the machine's settings.
 ISOLATED_VARS = (

@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-from envstacks.hooks import get_plugin_manager
-from envstacks.report import RecordingReporter
-from envstacks.runtime import (
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.runtime import (
     ProvidedRuntime,
     _elf,
     provision_runtime,
     relocate,
     runtime_python,
 )
-from envstacks.runtime.adopt import copy_installation
-from envstacks.runtime.probe import probe
+from envstacks.stages.runtime.adopt import copy_installation
+from envstacks.stages.runtime.probe import probe
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the local provider relocates ELF files only"

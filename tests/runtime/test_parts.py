@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import RuntimeProvisionError
-from envstacks.report import NullReporter
-from envstacks.runtime import VersionRequest, _elf, relocate
-from envstacks.runtime.local import candidates_in
-from envstacks.runtime.paths import user_cache_dir
-from envstacks.runtime.probe import InterpreterInfo, layout_problem
-from envstacks.runtime.provision import runtime_request
-from envstacks.runtime.uv_managed import reachability_problem
+from envstacks.floor.errors import RuntimeProvisionError
+from envstacks.floor.report import NullReporter
+from envstacks.stages.runtime import VersionRequest, _elf, relocate
+from envstacks.stages.runtime.local import candidates_in
+from envstacks.stages.runtime.paths import user_cache_dir
+from envstacks.stages.runtime.probe import InterpreterInfo, layout_problem
+from envstacks.stages.runtime.provision import runtime_request
+from envstacks.stages.runtime.uv_managed import reachability_problem
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ELF files")
 

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import RuntimeProvisionError
-from envstacks.hooks import get_plugin_manager, hookimpl
-from envstacks.report import RecordingReporter, Reporter
-from envstacks.runtime import ProvidedRuntime, RuntimeRequest, provision_runtime
+from envstacks.floor.errors import RuntimeProvisionError
+from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.report import RecordingReporter, Reporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.runtime import ProvidedRuntime, RuntimeRequest, provision_runtime
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -331,7 +332,7 @@ def test_a_runtime_named_for_another_version_is_warned_about(
         'python_implementation = "cpython@3.13"\nrequirements = []\n',
         encoding="utf-8",
     )
-    from envstacks.spec import load
+    from envstacks.stages.stackspec import load
 
     with isolated(tmp_path / "cache"):
         result, reporter = _provision(load(project / "pyproject.toml"), tmp_path / "rt")
@@ -356,6 +357,6 @@ def test_a_runtime_named_for_another_version_is_warned_about(
     ],
 )
 def test_name_version_mismatch(name: str, version: str, expected: str | None) -> None:
-    from envstacks.runtime.provision import name_version_mismatch
+    from envstacks.stages.runtime.provision import name_version_mismatch
 
     assert name_version_mismatch(name, version) == expected

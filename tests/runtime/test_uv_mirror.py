@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from envstacks.errors import RuntimeProvisionError
-from envstacks.hooks import get_plugin_manager
-from envstacks.report import RecordingReporter
-from envstacks.runtime import provision_runtime, runtime_python
+from envstacks.floor.errors import RuntimeProvisionError
+from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.runtime import provision_runtime, runtime_python
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.uname().machine != "x86_64",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import SpecError
-from envstacks.spec import load
+from envstacks.floor.errors import SpecError
+from envstacks.stages.stackspec import load
 
 BAD = Path(__file__).parent.parent / "specs" / "bad"
 

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.errors import SpecError
-from envstacks.spec import INDEX_KEYS, LAYER_KEYS, SETTINGS_KEYS, UV_KEYS, LayerKind, load
-from envstacks.spec.keys import LEGACY_LAYER_KEYS, VENVSTACKS_TOP_LEVEL_KEYS
+from envstacks.floor.errors import SpecError
+from envstacks.stages.stackspec import (
+    INDEX_KEYS,
+    LAYER_KEYS,
+    SETTINGS_KEYS,
+    UV_KEYS,
+    LayerKind,
+    load,
+)
+from envstacks.stages.stackspec.keys import LEGACY_LAYER_KEYS, VENVSTACKS_TOP_LEVEL_KEYS
 
 DOC = Path(__file__).parent.parent.parent / "docs" / "configuration.md"
 #: A TOML value of a type no key accepts (a local date), so probing never succeeds by accident.

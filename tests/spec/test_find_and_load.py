@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from envstacks.errors import SpecError
-from envstacks.spec import find_spec_file, load, load_pyproject_data
+from envstacks.floor.errors import SpecError
+from envstacks.stages.stackspec import find_spec_file, load, load_pyproject_data
 
 RUNTIME_VS = """
 [[runtimes]]

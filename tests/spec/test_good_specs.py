@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.platforms import TARGET_PLATFORMS
-from envstacks.spec import (
+from envstacks.floor.platforms import TARGET_PLATFORMS
+from envstacks.stages.stackspec import (
     ApplicationSpec,
     FrameworkSpec,
     LayeredSpec,

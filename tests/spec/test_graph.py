@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from envstacks.errors import SpecError
-from envstacks.spec.fields import TomlPath
-from envstacks.spec.graph import check_references, linearize
-from envstacks.spec.model import LayerKind
+from envstacks.floor.errors import SpecError
+from envstacks.stages.stackspec.fields import TomlPath
+from envstacks.stages.stackspec.graph import check_references, linearize
+from envstacks.stages.stackspec.model import LayerKind
 
 
 @dataclass(frozen=True)

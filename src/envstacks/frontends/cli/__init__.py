@@ -1,0 +1,150 @@
+"""The standalone ``envstacks`` command line; the only place that maps errors to exit codes.
+
+Exit status: 0 on success, 1 for a spec, stack or tool error (a message and a hint, no
+traceback unless ``-v``), 2 for a usage error, 130 when interrupted. Parsing imports only the
+verb modules (argparse definitions); stage code loads when a verb runs, so ``--version`` and
+``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from envstacks import __version__
+from envstacks.floor.errors import EnvStacksError
+from envstacks.frontends.cli import build, deploy, export, lock, merge, publish, show
+from envstacks.frontends.cli._options import Invocation, Verb, add_display_options, add_verbosity
+from envstacks.frontends.cli._output import (
+    INTERRUPTED_MESSAGE,
+    INTERRUPTED_STATUS,
+    make_reporter,
+    report_error,
+)
+from envstacks.frontends.cli._parser import DOCS_URL, SuggestingParser
+
+__all__ = [
+    "VERBS",
+    "Invocation",
+    "Verb",
+    "build_parser",
+    "main",
+    "make_reporter",
+    "report_error",
+    "verb",
+]
+
+#: Every verb, in help order; the PDM command group registers the same ones.
+VERBS: tuple[Verb, ...] = tuple(
+    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy, merge)
+)
+
+_EPILOG = f"""\
+examples:
+  # see the layers of the stack in the current folder
+  envstacks show
+  # lock what is missing or stale, build every layer, publish the archives
+  envstacks build --lock-if-needed --publish
+  # install the published layers somewhere else
+  envstacks deploy dist/venvstacks --target _deploy
+
+Run `envstacks COMMAND --help` for a command's options and examples.
+docs: {DOCS_URL}"""
+
+
+def verb(name: str) -> Verb:
+    """The verb called ``name``."""
+    for candidate in VERBS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``envstacks`` with every verb."""
+    parser = SuggestingParser(
+        prog="envstacks",
+        description="Lock, build, publish and deploy layered Python environments.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"envstacks {__version__}")
+    add_verbosity(parser)
+    add_display_options(parser)
+    subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", title="commands")
+    for item in VERBS:
+        sub = subparsers.add_parser(item.name, help=item.help)
+        item.describe(sub, parser.prog)
+        if item.uses_spec:
+            sub.add_argument(
+                "spec",
+                nargs="?",
+                type=Path,
+                default=None,
+                metavar="SPEC",
+                help="a pyproject.toml with [tool.venvstacks], a venvstacks.toml, or a folder "
+                "holding one (default: the current folder)",
+            )
+        item.add_arguments(sub)
+        # The global options are accepted after the verb too.
+        add_verbosity(sub, suppress=True)
+        add_display_options(sub, suppress=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``envstacks`` and return its exit status.
+
+    Without a command, the help goes to standard error and the status is 2 (a usage error),
+    as for ``pdm venvstacks`` without a verb.
+    """
+    parser = build_parser()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        opts = parser.parse_args(args)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    if opts.verb is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return _execute(verb(opts.verb), opts)
+
+
+def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
+    """Run a parsed verb with the CLI's reporter, wheel builder and plugins."""
+    import pluggy  # noqa: PLC0415 - stage code and rich load only when a verb runs
+
+    from envstacks.floor import uvrun  # noqa: PLC0415
+    from envstacks.floor.report import NORMAL, QUIET, VERBOSE  # noqa: PLC0415
+    from envstacks.orchestrator.plugins import get_plugin_manager  # noqa: PLC0415
+    from envstacks.stages import stackspec as spec  # noqa: PLC0415
+
+    verbosity = QUIET if opts.quiet else (VERBOSE if opts.verbose else NORMAL)
+    reporter = make_reporter(verbosity, progress=opts.progress, color=opts.color)
+    spec_arg: Path | None = getattr(opts, "spec", None)
+    invocation = Invocation(
+        load_spec=lambda: spec.load(spec_arg),
+        reporter=reporter,
+        out=sys.stdout,
+        pm_factory=get_plugin_manager,
+        project_wheel_builder=uvrun.wheel_builder(reporter),
+        quiet=bool(opts.quiet),
+    )
+    try:
+        return chosen.run(invocation, opts)
+    except (EnvStacksError, pluggy.PluginValidationError) as error:
+        report_error(sys.stderr, error, verbose=bool(opts.verbose))
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
+        return INTERRUPTED_STATUS
+    except Exception as error:  # a bug: say so briefly; -v shows where
+        report_error(sys.stderr, error, verbose=bool(opts.verbose))
+        if not opts.verbose:
+            sys.stderr.write(
+                "hint: this is a bug in envstacks or a plugin; rerun with -v to see "
+                "the traceback and report it\n"
+            )
+        return 1

@@ -1,0 +1,283 @@
+"""What every verb module shares without importing stage code: the Verb value and its options.
+
+The standalone CLI and the PDM command group both build their parsers from the verb modules,
+so the two front-ends take the same options and print the same output. Nothing here imports
+the pipeline: building a parser (PDM does it at every ``pdm`` start) stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, TextIO
+
+from envstacks.frontends.cli._parser import epilog
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from envstacks.floor.report import Reporter
+    from envstacks.orchestrator.project_wheel import WheelBuilder
+    from envstacks.stages.stackspec.model import StackSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invocation:
+    """What a front-end hands a verb: how to get the stack, where output goes, which plugins."""
+
+    #: Loads the stack (from the SPEC argument in the CLI, from the project in PDM).
+    load_spec: Callable[[], StackSpec]
+    reporter: Reporter
+    #: Where results (trees, JSON) are written: stdout.
+    out: TextIO
+    pm_factory: Callable[[], pluggy.PluginManager]
+    #: Builds the project's own wheel when a layer requires the project (front-end specific).
+    project_wheel_builder: WheelBuilder | None = None
+    #: ``-q``: print no per-layer result lines (what ``--json`` or ``show`` asks for still is).
+    quiet: bool = False
+
+
+#: A verb's handler: runs it and returns the exit status.
+Handler = Callable[[Invocation, argparse.Namespace], int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verb:
+    """One subcommand: its help, its arguments and its handler."""
+
+    name: str
+    #: One line, for the list of commands.
+    help: str
+    #: A few sentences for the verb's ``--help``.
+    description: str
+    #: ``(arguments, what they do)`` pairs, shown at the end of the verb's ``--help``.
+    examples: tuple[tuple[str, str], ...]
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Handler
+    #: Whether the verb works on a stack spec (deploy works on published archives instead).
+    uses_spec: bool = True
+
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Verb:
+        """The verb a verb module defines.
+
+        A verb module has ``NAME``, ``HELP``, ``DESCRIPTION``, ``EXAMPLES``, ``add_arguments``
+        and ``run`` (and ``USES_SPEC = False`` when it does not read a stack).
+        """
+        return cls(
+            name=module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            examples=tuple(module.EXAMPLES),
+            add_arguments=module.add_arguments,
+            run=module.run,
+            uses_spec=getattr(module, "USES_SPEC", True),
+        )
+
+    def describe(self, parser: argparse.ArgumentParser, prog: str) -> None:
+        """Give the verb's parser its description and its epilog (examples, docs link)."""
+        parser.description = f"{self.help[0].upper()}{self.help[1:]}.\n\n{self.description}"
+        parser.epilog = epilog(prog, [(f"{self.name} {a}", w) for a, w in self.examples], self.name)
+        formatter = parser.formatter_class
+        if not (
+            isinstance(formatter, type)
+            and issubclass(formatter, argparse.RawDescriptionHelpFormatter)
+        ):
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def add_verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``-v``/``-q``; ``suppress`` keeps an earlier level's value (options after the verb)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="more output; -v also shows tracebacks and the commands run",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="only warnings, errors and what was asked for (trees, JSON): no progress, "
+        "no per-layer lines",
+    )
+
+
+#: The ``--color`` choices, as uv and pip spell them.
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def add_display_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--no-progress`` and ``--color``; ``suppress`` as for :func:`add_verbosity`."""
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=argparse.SUPPRESS if suppress else True,
+        help="no live progress bars: a line when each long step starts and ends instead",
+    )
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default=argparse.SUPPRESS if suppress else "auto",
+        metavar="WHEN",
+        help="colour the messages: auto (on a terminal, unless NO_COLOR is set), always or "
+        "never (default: auto)",
+    )
+
+
+def add_selection(parser: argparse.ArgumentParser) -> None:
+    """``--include`` and ``--allow-missing``."""
+    add_repeatable(
+        parser,
+        "--include",
+        "PATTERN",
+        "only these layers (fnmatch on build names such as 'app-*'; repeatable), "
+        "with the layers they need and the layers built on them",
+    )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="warn instead of failing when a pattern matches no layer",
+    )
+
+
+def add_stack_options(parser: argparse.ArgumentParser, *, output: str | None = None) -> None:
+    """The layer selection and ``--build-dir``, and ``--output-dir`` when ``output`` is given.
+
+    ``output`` names the folder's default, for the help text.
+    """
+    add_selection(parser)
+    add_build_dir(parser)
+    if output is not None:
+        add_output_dir(parser, output)
+
+
+def add_show_options(parser: argparse.ArgumentParser) -> None:
+    """``--show``, ``--show-only`` and ``--json``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--show", action="store_true", help="print the planned operations first")
+    group.add_argument(
+        "--show-only", action="store_true", help="print the planned operations and stop"
+    )
+    add_json(parser)
+
+
+def add_json(parser: argparse.ArgumentParser, help: str = "print a JSON summary on stdout") -> None:
+    """``--json``."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def add_build_dir(parser: argparse.ArgumentParser) -> None:
+    """``--build-dir``."""
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder for layer environments (default: the build-dir setting, '_build')",
+    )
+
+
+def add_output_dir(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--output-dir``."""
+    parser.add_argument(
+        "--output-dir", type=Path, metavar="DIR", help=f"destination folder (default: {default})"
+    )
+
+
+_NO_INDEX_HELP = "do not query package indexes (use --local-wheels and find-links only)"
+_LOCAL_WHEELS_HELP = "a folder of wheels to lock against (repeatable)"
+_RESET_LOCK_HELP = "discard the existing lock of matching layers before locking them (repeatable)"
+
+
+def add_repeatable(
+    parser: argparse.ArgumentParser, flag: str, metavar: str, help: str, *, type: type = str
+) -> None:
+    """An option that may be given several times; its values make a list (empty by default)."""
+    parser.add_argument(flag, action="append", default=[], type=type, metavar=metavar, help=help)
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-index`` and ``--local-wheels``."""
+    parser.add_argument("--no-index", dest="index", action="store_false", help=_NO_INDEX_HELP)
+    add_repeatable(parser, "--local-wheels", "DIR", _LOCAL_WHEELS_HELP, type=Path)
+
+
+def add_reset_lock(parser: argparse.ArgumentParser) -> None:
+    """``--reset-lock``."""
+    add_repeatable(parser, "--reset-lock", "PATTERN", _RESET_LOCK_HELP)
+
+
+def add_publish_options(parser: argparse.ArgumentParser) -> None:
+    """``--format``, ``--tag-outputs``, ``--to``, ``--delta-from`` and ``--insecure``."""
+    parser.add_argument(
+        "--format",
+        dest="format_name",
+        metavar="NAME",
+        help="archive format: tar.zst, tar.xz, zip or a plugin's (default: archive-format setting)",
+    )
+    parser.add_argument(
+        "--tag-outputs",
+        action="store_true",
+        help="add the platform and build number to archive and metadata names",
+    )
+    parser.add_argument(
+        "--to",
+        dest="push_to",
+        type=registry_reference,
+        metavar="oci://REGISTRY/REPO:TAG",
+        help="then push the published layers to this OCI registry tag (with --tag-outputs, "
+        "into the tag's multi-platform index); needs envstacks[oci]",
+    )
+    parser.add_argument(
+        "--delta-from",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="also write, for each layer packed, a delta from every earlier version of it that "
+        "SOURCE lists (a publish folder, manifest, URL or oci:// reference; repeatable)",
+    )
+    add_insecure(parser)
+
+
+def add_insecure(parser: argparse.ArgumentParser) -> None:
+    """``--insecure``."""
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain HTTP for a registry that is not on this machine "
+        "(one on localhost may always use it)",
+    )
+
+
+def registry_reference(text: str) -> str:
+    """An ``oci://`` reference, checked when the command line is read (before any build)."""
+    from envstacks.stages.oci.reference import parse_reference  # noqa: PLC0415 - only when given
+
+    try:
+        parse_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def add_also(parser: argparse.ArgumentParser, what: str, *, dest: str | None = None) -> None:
+    """``--<what>-dependencies`` and ``--<what>-derived`` (``dest`` names the option group)."""
+    name = dest or what
+    parser.add_argument(
+        f"--{what}-dependencies",
+        dest=f"{name}_dependencies",
+        action="store_true",
+        help=f"also {what} the layers the included layers need",
+    )
+    parser.add_argument(
+        f"--{what}-derived",
+        dest=f"{name}_derived",
+        action="store_true",
+        help=f"also {what} the layers built on the included layers",
+    )

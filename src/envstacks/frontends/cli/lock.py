@@ -1,0 +1,77 @@
+"""``envstacks lock``: resolve the selected layers with uv into committed PEP 751 lock files."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from envstacks.frontends.cli import _options as opt
+from envstacks.frontends.cli._options import Invocation
+
+if TYPE_CHECKING:
+    from envstacks.orchestrator.pipeline import StackResult
+    from envstacks.stages.locking import LockOptions
+
+
+NAME = "lock"
+HELP = "lock the layers' requirements with uv"
+DESCRIPTION = """\
+Resolve each selected layer with uv, lowest layer first, into
+<requirements-dir>/<build name>/pylock.<build name>.toml (PEP 751; dots in the build name
+become underscores: pylock.cpython-3_12.toml) with its .meta.json. Commit these files."""
+EXAMPLES = (
+    ("", "lock every layer"),
+    ("--if-needed", "relock only layers whose lock is missing or stale"),
+    ("--include app-stats --reset-lock app-stats", "relock one application from scratch"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``lock``."""
+    opt.add_stack_options(parser)
+    parser.add_argument(
+        "--if-needed", action="store_true", help="only lock layers whose lock is missing or stale"
+    )
+    opt.add_reset_lock(parser)
+    parser.add_argument(
+        "--lock-dependencies",
+        action="store_true",
+        help="fully relock the dependencies of included layers too",
+    )
+    opt.add_index_options(parser)
+    opt.add_show_options(parser)
+
+
+def lock_options(opts: argparse.Namespace) -> LockOptions:
+    """``--no-index`` and ``--local-wheels`` as lock options (``build`` takes them too)."""
+    from envstacks.stages.locking import LockOptions  # noqa: PLC0415 - stage code loads only when run
+
+    return LockOptions(
+        index=opts.index, local_wheels=tuple(p.expanduser().resolve() for p in opts.local_wheels)
+    )
+
+
+def run(inv: Invocation, opts: argparse.Namespace) -> int:
+    """Lock the selected layers and print one line (or a JSON entry) per layer."""
+    from envstacks.frontends.cli._run import plan_request, run_stack  # noqa: PLC0415
+    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
+    from envstacks.orchestrator.plan import Op  # noqa: PLC0415
+
+    request = StackRequest(
+        plan=plan_request(
+            opts,
+            lock=Op.IF_NEEDED if opts.if_needed else Op.RUN,
+            lock_dependencies=opts.lock_dependencies,
+        ),
+        lock=lock_options(opts),
+    )
+    return run_stack(inv, opts, request, _summary)
+
+
+def _summary(result: StackResult) -> tuple[object, list[str]]:
+    lines = [
+        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} "
+        f"({r.state.install_target}, locked at {r.state.locked_at})"
+        for r in result.locked
+    ]
+    return {"locked": result.locked}, lines

@@ -1,0 +1,68 @@
+"""``envstacks publish``: pack built layers into reproducible archives with their metadata."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from envstacks.frontends.cli import _options as opt
+from envstacks.frontends.cli._options import Invocation
+
+if TYPE_CHECKING:
+    from envstacks.orchestrator.pipeline import StackResult
+
+
+NAME = "publish"
+HELP = "pack built layers into archives with metadata"
+DESCRIPTION = """\
+Pack every selected, built layer into one reproducible archive and write the venvstacks
+metadata (__venvstacks__/venvstacks.json and one file per layer) into the output folder
+(dist/venvstacks by default). Archives that are up to date are kept. With --to, the
+published layers are also pushed to an OCI registry."""
+EXAMPLES = (
+    ("", "publish every layer (build them first)"),
+    ("--format tar.xz --output-dir release", "venvstacks-compatible archives in release/"),
+    ("--to oci://registry.example.com/team/stack:1.0", "publish, then push to a registry"),
+    ("--dry-run", "show what would be published"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``publish``."""
+    opt.add_stack_options(parser, output="the output-dir setting")
+    opt.add_publish_options(parser)
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild archives even if nothing changed"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be published and stop"
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every archive in the output folder, even those unchanged since last hashed",
+    )
+    opt.add_also(parser, "publish")
+    opt.add_show_options(parser)
+
+
+def run(inv: Invocation, opts: argparse.Namespace) -> int:
+    """Publish the selected layers; print one line per archive and the manifest."""
+    from envstacks.frontends.cli._run import publish_options, publish_request, run_stack  # noqa: PLC0415
+    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
+
+    request = StackRequest(
+        plan=publish_request(opts),
+        publish=publish_options(opts, force=opts.force, dry_run=opts.dry_run),
+    )
+    return run_stack(inv, opts, request, _summary)
+
+
+def _summary(result: StackResult) -> tuple[object, list[str]]:
+    published, pushed = result.published, result.pushed
+    lines = published.describe() if published is not None else []
+    if pushed is None:
+        return published, lines
+    from envstacks.frontends.cli._run import jsonable  # noqa: PLC0415
+
+    return {**jsonable(published), "pushed": pushed}, lines + pushed.describe()

@@ -1,0 +1,233 @@
+"""The ``venvstacks`` Hatch build target: ``hatch build -t venvstacks`` locks, builds, publishes.
+
+Versions:
+
+* ``standard`` (the default): lock what needs locking, build the layer environments and
+  publish their archives with the ``__venvstacks__`` metadata into the target's directory
+  (default: the stack's ``output-dir``). The artifacts are the archives, then the manifest.
+* ``local-export``: lock and build as above, then export the layers, linked and ready to
+  run, into ``export-directory`` (default: the stack's ``export-dir``). The artifacts are
+  the exported layer folders.
+
+When a layer requires the project itself, the project's wheel is built with hatchling's
+wheel builder, in this process, and installed into that layer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Generator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.plugin.interface import BuilderInterface
+from hatchling.plugin.manager import PluginManager
+
+from envstacks.floor.errors import EnvStacksError, PublishError
+from envstacks.floor.platforms import host_platform
+from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
+from envstacks.frontends.hatch_plugins.target_options import VenvstacksBuilderConfig
+from envstacks.frontends.hatch_plugins.wheel_builder import hatchling_wheel_builder
+from envstacks.frontends.project_table import load_project_spec
+from envstacks.frontends.verb_summary import stack_summary
+from envstacks.orchestrator import pipeline
+from envstacks.orchestrator.plan import Op, Request
+from envstacks.published.manifest import parse_manifest
+from envstacks.stages.packing.publisher import PublishResult
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import StackSpec
+
+
+class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]):
+    """Builds and publishes the project's ``[tool.venvstacks]`` stack as a Hatch build target."""
+
+    PLUGIN_NAME = "venvstacks"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: What each version call made, keyed by the path it returned to hatchling.
+        self._outputs: dict[str, list[str]] = {}
+
+    @classmethod
+    def get_config_class(cls) -> type[VenvstacksBuilderConfig]:
+        """The target's options class."""
+        return VenvstacksBuilderConfig
+
+    def get_version_api(self) -> dict[str, Any]:
+        """``standard`` publishes archives; ``local-export`` exports ready-to-run layers."""
+        return {"standard": self.publish_stack, "local-export": self.export_stack}
+
+    def get_default_versions(self) -> list[str]:
+        """Only ``standard`` unless asked (``-t venvstacks:local-export``)."""
+        return ["standard"]
+
+    @cached_property
+    def stack(self) -> StackSpec:
+        """The project's stack, from the pyproject hatchling has already read."""
+        return load_project_spec(self.metadata.config, Path(self.root) / "pyproject.toml")
+
+    @cached_property
+    def reporter(self) -> HatchReporter:
+        """Core messages and progress, written through Hatch's ``app``."""
+        return HatchReporter(self.app)
+
+    def build(self, **kwargs: Any) -> Generator[str, None, None]:
+        """Hatchling's build, yielding every archive (or exported layer), not one path per version.
+
+        envstacks errors end the build with their message (and hint), not a traceback;
+        ``hatch -v build`` shows the traceback too. Ctrl-C ends it with ``interrupted`` and
+        exit status 130, once the steps under way have removed their temporaries.
+        """
+        try:
+            for artifact in super().build(**kwargs):
+                yield from self._outputs.pop(artifact, [artifact])
+        except EnvStacksError as error:
+            abort_with(self.app, error)
+        except KeyboardInterrupt:
+            abort_interrupted(self.app)
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def publish_stack(self, directory: str, **build_data: Any) -> str:
+        """``standard``: lock if needed, build, publish archives and metadata into ``directory``."""
+        publish = pipeline.PublishOptions(
+            output_dir=Path(directory),
+            format_name=self.config.archive_format,
+            tag_outputs=self.config.tag_outputs,
+            push_to=self.config.push_to,
+            insecure=self.config.push_insecure,
+            delta_from=self.config.delta_from,
+        )
+        run = self._run(publish=publish)
+        result = run.published
+        assert result is not None  # a request with publish options publishes
+        if run.pushed is not None:
+            pushed = run.pushed
+            self.app.display_success(
+                f"pushed to {pushed.reference} ({pushed.uploaded_bytes} bytes uploaded; "
+                f"platforms: {', '.join(pushed.platforms)})"
+            )
+        return self._record([str(path) for path in published_paths(result)])
+
+    def export_stack(self, directory: str, **build_data: Any) -> str:
+        """``local-export``: lock if needed, build, and export the layers, ready to run."""
+        export = pipeline.ExportOptions(output_dir=self.config.export_directory)
+        results = self._run(export=export).exported
+        return self._record([str(result.path) for result in results])
+
+    def _record(self, paths: Sequence[str]) -> str:
+        if not paths:
+            raise PublishError(
+                f"no layer of the stack targets this platform ({host_platform()}), so the "
+                "build target has nothing to publish",
+                hint="check the layers' `platforms` and the target's `include` option",
+            )
+        self._outputs[paths[-1]] = list(paths)
+        return paths[-1]
+
+    def _run(
+        self,
+        *,
+        publish: pipeline.PublishOptions | None = None,
+        export: pipeline.ExportOptions | None = None,
+    ) -> pipeline.StackResult:
+        """Lock (or check the locks), build, then publish or export the selected layers.
+
+        Ends with the summary line every front-end prints (what changed, how long it took).
+        """
+        started = time.monotonic()
+        session = pipeline.Session(
+            self.stack,
+            reporter=self.reporter,
+            project_wheel_builder=hatchling_wheel_builder(self.reporter),
+        )
+        check_only = self.config.lock_policy == "check"
+        request = Request(
+            include=self.config.layers,
+            lock=Op.SKIP if check_only else Op.IF_NEEDED,
+            build=Op.RUN,
+            publish=True,
+            # The output must be deployable on its own: the layers the selected ones need
+            # are published with them.
+            publish_dependencies=True,
+        )
+        result = pipeline.run(
+            session,
+            pipeline.StackRequest(
+                plan=request,
+                publish=publish,
+                export=export,
+                locks_must_be_valid=self.config.field("lock") if check_only else None,
+            ),
+        )
+        self.app.display_success(stack_summary(result, time.monotonic() - started))
+        return result
+
+    # -- clean ------------------------------------------------------------------------------
+
+    def clean(self, directory: str, versions: list[str]) -> None:
+        """``hatch build -c``: remove the archives, metadata and exports this target made.
+
+        Hatchling calls this from :meth:`build`, which turns envstacks errors into messages.
+        """
+        if "standard" in versions:
+            for path in clean_published(Path(directory)):
+                self.app.display_debug(f"removed {path}")
+        if "local-export" in versions:
+            export_dir = self.config.export_directory or self.stack.settings.export_dir
+            for path in clean_exported(export_dir, self.stack):
+                self.app.display_debug(f"removed {path}")
+
+
+def published_paths(result: PublishResult) -> list[Path]:
+    """The archives of every selected layer (written now or unchanged), then the manifest."""
+    paths = [item.archive_path for item in result.layers]
+    if result.manifest_path is not None:
+        paths.append(result.manifest_path)
+    return paths
+
+
+def clean_published(directory: Path) -> list[Path]:
+    """Remove what publish wrote into ``directory``: the archives its manifests list, the metadata.
+
+    Only files a manifest names are deleted, so a shared output folder (``dist/``, with the
+    project's wheels in it) keeps everything else.
+    """
+    removed: list[Path] = []
+    metadata = directory / layout.METADATA_DIR
+    if not metadata.is_dir():
+        return removed
+    for manifest in sorted(metadata.glob("venvstacks*.json")):
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            layers = parse_manifest(data, where=str(manifest))
+        except (OSError, ValueError, EnvStacksError):
+            continue  # a damaged manifest names nothing we may delete
+        for layer in layers:
+            archive = directory / layer.archive_name
+            if archive.is_file():
+                archive.unlink()
+                removed.append(archive)
+    shutil.rmtree(metadata)
+    removed.append(metadata)
+    return removed
+
+
+def clean_exported(export_dir: Path, spec: StackSpec) -> list[Path]:
+    """Remove the exported layer folders (and the export metadata) from ``export_dir``."""
+    removed: list[Path] = []
+    if not export_dir.is_dir():
+        return removed
+    names = {layer.build_name for layer in spec.layers}
+    for path in sorted(export_dir.iterdir()):
+        if path.is_dir() and path.name.split("@", 1)[0] in names:
+            shutil.rmtree(path)
+            removed.append(path)
+    metadata = export_dir / layout.METADATA_DIR
+    if metadata.is_dir():
+        shutil.rmtree(metadata)
+        removed.append(metadata)
+    return removed

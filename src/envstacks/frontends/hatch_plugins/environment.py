@@ -1,0 +1,268 @@
+"""The ``venvstacks`` Hatch environment type: ``hatch run <env>:<cmd>`` in a layered app env.
+
+Configuration: ``[tool.hatch.envs.<env>] type = "venvstacks"`` and ``layer = "<application>"``
+(the application's name as written in ``[[tool.venvstacks.applications]]``). Creating the
+environment locks what needs locking and builds the stack up to that application layer,
+then installs the project in development mode (editable, without its dependencies: those
+come from the layers). Commands run with the application layer's ``bin`` first on ``PATH``,
+so ``python`` is the layered interpreter that sees the framework and runtime layers below.
+
+The layers live in Hatch's data directory, one build folder per project and environment
+(``<data_directory>/<project>/<root id>/<env>``): Hatch's ``data_directory`` is shared by
+every project. The locks are the project's own (``requirements-dir``), as for every other
+front-end. When a lock changes, Hatch sees a new :meth:`dependency_hash` and resyncs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Generator, Iterable
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from hatch.env.plugin.interface import EnvironmentInterface
+from hatch.utils.structures import EnvVars
+
+from envstacks.floor.errors import EnvStacksError, SpecError
+from envstacks.floor.uvrun import run_uv
+from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
+from envstacks.frontends.hatch_plugins.wheel_builder import project_wheel_builder
+from envstacks.frontends.project_table import load_project_spec
+from envstacks.orchestrator import pipeline
+from envstacks.orchestrator.plan import Op, Request
+from envstacks.published.layer_config import PYTHON
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+#: Variables that would point the layered interpreter at another installation.
+_PYTHON_NOISE = ("PYTHONHOME", "__PYVENV_LAUNCHER__")
+
+
+def _reported(
+    method: Callable[Concatenate[VenvstacksEnvironment, _P], _R],
+) -> Callable[Concatenate[VenvstacksEnvironment, _P], _R]:
+    """Show envstacks errors raised by a Hatch-facing method as Hatch errors (no traceback).
+
+    Ctrl-C ends the command with ``interrupted`` and exit status 130, as in every front-end.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: VenvstacksEnvironment, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except EnvStacksError as error:
+            abort_with(self.app, error)
+        except KeyboardInterrupt:
+            abort_interrupted(self.app)
+
+    return wrapper
+
+
+class VenvstacksEnvironment(EnvironmentInterface):
+    """A Hatch environment that is one application layer of the project's stack."""
+
+    PLUGIN_NAME = "venvstacks"
+
+    @staticmethod
+    def get_option_types() -> dict[str, Any]:
+        """Options usable in matrix overrides."""
+        return {"layer": str}
+
+    # -- where things are -------------------------------------------------------------------
+
+    @cached_property
+    def storage_path(self) -> Path:
+        """This project's and environment's folder in Hatch's (shared) data directory."""
+        return Path(self.data_directory) / self.metadata.name / self.root.id / self.name
+
+    @cached_property
+    def stack(self) -> StackSpec:
+        """The project's stack, building into :attr:`storage_path`."""
+        spec = load_project_spec(self.metadata.config, Path(self.root) / "pyproject.toml")
+        return pipeline.with_dirs(spec, build_dir=self.storage_path)
+
+    @cached_property
+    def application(self) -> ApplicationSpec:
+        """The application layer named by the ``layer`` option."""
+        field = f"tool.hatch.envs.{self.name}.layer"
+        name = self.config.get("layer")
+        names = [app.name for app in self.stack.applications]
+        if not isinstance(name, str) or not name:
+            raise SpecError(
+                f"Field `{field}` must be the name of an application layer (got {name!r})",
+                hint=f'write it like layer = "{names[0] if names else "my-app"}"',
+            )
+        for app in self.stack.applications:
+            if name in (app.name, app.build_name):
+                return app
+        raise SpecError(
+            f"Field `{field}`: no application layer is called {name!r} "
+            f"(defined: {', '.join(repr(n) for n in names) or 'none'})",
+            hint="use the `name` of one of the [[tool.venvstacks.applications]] tables",
+        )
+
+    @cached_property
+    def env_path(self) -> Path:
+        """The application layer's environment: what ``hatch run`` runs in."""
+        return layout.env_path(self.stack, self.application)
+
+    @property
+    def python(self) -> Path:
+        """The application layer's interpreter."""
+        return self.env_path / PYTHON
+
+    @cached_property
+    def reporter(self) -> HatchReporter:
+        """Core messages and progress, written through Hatch's ``app``."""
+        return HatchReporter(self.app)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @_reported
+    def find(self) -> str:
+        """Where the application layer's environment is (``hatch env find``)."""
+        return str(self.env_path)
+
+    @_reported
+    def exists(self) -> bool:
+        """Whether the application layer has been built here."""
+        return self.python.is_file()
+
+    @_reported
+    def create(self) -> None:
+        """Lock if needed and build the stack up to the application layer."""
+        self._build_layers()
+
+    def remove(self) -> None:
+        """Delete every layer this environment built (the project's locks stay)."""
+        shutil.rmtree(self.storage_path, ignore_errors=True)
+
+    @_reported
+    def install_project(self) -> None:
+        """Install the project (not editable) into the application layer, without dependencies."""
+        self._install_project(editable=False)
+
+    @_reported
+    def install_project_dev_mode(self) -> None:
+        """Install the project in development mode: source edits show without rebuilding."""
+        self._install_project(editable=True)
+
+    @_reported
+    def dependency_hash(self) -> str:
+        """A hash of what the layers are made from.
+
+        Their locks and requirements, the project's dependencies (locked into a layer that
+        ships the project) and the environment's extra tools.
+        """
+        digest = hashlib.sha256()
+        for layer in self._layers():
+            digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
+            lock = layout.pylock_path(self.stack, layer)
+            digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
+        digest.update(repr(self.metadata.core.dependencies).encode())
+        digest.update(repr(self.environment_dependencies).encode())
+        return digest.hexdigest()
+
+    @_reported
+    def dependencies_in_sync(self) -> bool:
+        """Whether every lock is current and every layer was built from it."""
+        return pipeline.layers_up_to_date(self.session, self._layers())
+
+    @_reported
+    def sync_dependencies(self) -> None:
+        """Relock what is stale, rebuild what changed, reinstall the project and extra tools."""
+        self._build_layers()
+        if not self.skip_install:
+            self._install_project(editable=self.dev_mode)
+
+    # -- running commands -------------------------------------------------------------------
+
+    @contextmanager
+    def command_context(self) -> Generator[None, None, None]:
+        """Run commands with the application layer activated (``bin`` first on ``PATH``)."""
+        with self.get_env_vars(), EnvVars(self._activation(), exclude=_PYTHON_NOISE):
+            yield
+
+    def run_shell_command(self, command: str, **kwargs: Any) -> Any:
+        """Run a shell command in the application layer."""
+        kwargs.setdefault("shell", True)
+        with self.command_context():
+            return self.platform.run_command(command, **kwargs)
+
+    def enter_shell(self, name: str, path: str, args: Iterable[str]) -> None:
+        """``hatch shell``: a shell with the application layer activated."""
+        with self.command_context():
+            self.platform.exit_with_command([path, *args])
+
+    def _activation(self) -> dict[str, str]:
+        return {
+            "VIRTUAL_ENV": str(self.env_path),
+            "PATH": os.pathsep.join([str(self.python.parent), os.environ.get("PATH", os.defpath)]),
+        }
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _layers(self) -> list[LayerSpec]:
+        """The application layer and the layers below it."""
+        return [*self.stack.dependencies(self.application), self.application]
+
+    @cached_property
+    def session(self) -> pipeline.Session:
+        """The orchestrator's session for this environment's stack (spec warnings shown once)."""
+        return pipeline.Session(
+            self.stack,
+            reporter=self.reporter,
+            project_wheel_builder=project_wheel_builder(self.metadata.config, self.reporter),
+        )
+
+    def _build_layers(self) -> None:
+        request = Request(
+            include=[self.application.build_name],
+            lock=Op.IF_NEEDED,
+            # IF_NEEDED, not RUN: a layer found up to date is kept as it is, with the
+            # project's editable install and the environment's extra tools in it.
+            build=Op.IF_NEEDED,
+        )
+        pipeline.run(self.session, pipeline.StackRequest(plan=request))
+        self._install_tools()
+
+    def _install_project(self, *, editable: bool) -> None:
+        target = ["--editable", str(self.root)] if editable else [str(self.root)]
+        self._uv_install(
+            [
+                # The project's dependencies are in the layers' locks (and installed there);
+                # resolving them again here would shadow the framework layers' copies.
+                "--no-deps",
+                # Rebuild the project even if the same version is installed (from the wheel
+                # the layer was built with, or an earlier editable install).
+                "--reinstall-package",
+                self.metadata.name,
+                *target,
+            ],
+            what=f"install the project into {self.application.build_name}",
+        )
+
+    def _install_tools(self) -> None:
+        """The environment's own ``dependencies`` (test tools...), on top of the locked layer."""
+        if self.environment_dependencies:
+            self._uv_install(
+                list(self.environment_dependencies),
+                what=f"install the dependencies of the Hatch environment {self.name!r}",
+            )
+
+    def _uv_install(self, args: list[str], *, what: str) -> None:
+        run_uv(
+            # Install into the layer's own environment, whatever is active around Hatch.
+            ["pip", "install", "--python", str(self.python), *args],
+            reporter=self.reporter,
+            what=what,
+            cwd=Path(self.root),
+        )

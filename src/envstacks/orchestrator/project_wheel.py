@@ -1,0 +1,98 @@
+"""The project's own wheels in a run: one per runtime interpreter that ships the project.
+
+A layer that requires the project's own distribution gets the project's wheel, built by the
+front-end's :class:`WheelBuilder` with the interpreter of the layer's runtime, so that
+compiled extensions match the layer. A pure-Python wheel serves every runtime; a compiled
+one is built once per runtime, and the layers are then locked and built in groups that
+share a wheel (runtimes are independent of each other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from envstacks.floor.report import Reporter
+    from envstacks.stages.stackspec.model import LayerSpec, RuntimeSpec, StackSpec
+
+_T = TypeVar("_T")
+
+
+class WheelBuilder(Protocol):
+    """Builds the project's own wheel; each front-end has its own.
+
+    Hatchling's builder under Hatch, PDM's under PDM, a PEP 517 ``uv build`` in the CLI.
+    """
+
+    def __call__(self, project_root: Path, out_dir: Path, *, python: Path) -> Path:
+        """Build the wheel of ``project_root`` into a fresh ``out_dir``; return its path.
+
+        ``python`` is the interpreter of the runtime layer the wheel goes into: compiled
+        extensions must be built for it, not for the Python running the front-end.
+        """
+        ...
+
+
+class ProjectWheels:
+    """The wheels one session built, by runtime build name (each built at most once)."""
+
+    def __init__(
+        self,
+        spec: StackSpec,
+        builder: WheelBuilder | None,
+        reporter: Reporter,
+        python_for: Callable[[RuntimeSpec], Path],
+    ) -> None:
+        self.spec = spec
+        self.builder = builder
+        self.reporter = reporter
+        #: The runtime's interpreter (provisioned if the runtime layer does not exist yet).
+        self.python_for = python_for
+        self.built: dict[str, Path] = {}
+
+    def for_layers(self, layers: Sequence[LayerSpec]) -> dict[str, Path]:
+        """The wheel for the runtime of each of ``layers`` that ships the project."""
+        from envstacks.stages.locking.project_dist import requires_project  # noqa: PLC0415
+
+        if self.builder is None:
+            return {}
+        runtimes: dict[str, RuntimeSpec] = {}
+        for layer in layers:
+            if requires_project(self.spec, layer):
+                runtime = self.spec.runtime_of(layer)
+                runtimes[runtime.build_name] = runtime
+        for name, runtime in runtimes.items():
+            if name not in self.built:
+                pure = [w for w in self.built.values() if w.name.endswith("none-any.whl")]
+                self.built[name] = pure[0] if pure else self._build(runtime)
+        return {name: self.built[name] for name in runtimes}
+
+    def _build(self, runtime: RuntimeSpec) -> Path:
+        assert self.builder is not None
+        python = self.python_for(runtime)
+        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        with self.reporter.task(self.spec.project_name or "project", "build wheel"):
+            wheel = self.builder(self.spec.root, out, python=python)
+        self.reporter.info(f"built the project's wheel {wheel.name} for {runtime.build_name}")
+        return wheel
+
+    def groups(
+        self, planned: Sequence[_T], layer_of: Callable[[_T], LayerSpec]
+    ) -> list[tuple[Path | None, list[_T]]]:
+        """``planned`` in groups that share one project wheel, each with that wheel.
+
+        One group (the usual case) unless layers on runtimes needing different wheels
+        (compiled for different Pythons) ship the project. Layers that do not ship the
+        project join the first group.
+        """
+        wheels = self.for_layers([layer_of(item) for item in planned])
+        distinct = list(dict.fromkeys(wheels.values()))
+        if len(distinct) <= 1:
+            return [(distinct[0] if distinct else None, list(planned))] if planned else []
+        grouped: dict[Path, list[_T]] = {wheel: [] for wheel in distinct}
+        for item in planned:
+            runtime = self.spec.runtime_of(layer_of(item)).build_name
+            grouped[wheels.get(runtime, distinct[0])].append(item)
+        return [(wheel, group) for wheel, group in grouped.items() if group]

@@ -1,0 +1,135 @@
+"""The stack status: which layers exist, their deployed names, lock validity and dependencies.
+
+``envstacks show`` prints it as a tree or as venvstacks' status JSON; the operation commands
+print it with the planned operations for ``--show``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envstacks.orchestrator.plan import Plan
+from envstacks.stages.locking import LockState
+from envstacks.stages.stackspec.model import LayerKind, LayerSpec, StackSpec
+from envstacks.stages.stackspec.stack_paths import install_target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerStatus:
+    """One layer as ``show`` reports it."""
+
+    name: str
+    install_target: str
+    has_valid_lock: bool
+    #: Planned operation labels (``lock``, ``build-if-needed``...); ``None`` when not asked for.
+    selected_operations: tuple[str, ...] | None = None
+    #: Lower layers in ``sys.path`` order; ``None`` for runtimes.
+    dependencies: tuple[LayerStatus, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The venvstacks ``LayerStatus`` JSON object."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "install_target": self.install_target,
+            "has_valid_lock": self.has_valid_lock,
+            "selected_operations": (
+                list(self.selected_operations) if self.selected_operations is not None else None
+            ),
+        }
+        if self.dependencies is not None:
+            data["dependencies"] = [dep.to_json() for dep in self.dependencies]
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StackStatus:
+    """Every shown layer, grouped by kind, in definition order."""
+
+    spec_name: str
+    runtimes: tuple[LayerStatus, ...] = ()
+    frameworks: tuple[LayerStatus, ...] = ()
+    applications: tuple[LayerStatus, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Venvstacks' stack status JSON (``show --json``)."""
+        return {
+            "spec_name": self.spec_name,
+            "runtimes": [layer.to_json() for layer in self.runtimes],
+            "frameworks": [layer.to_json() for layer in self.frameworks],
+            "applications": [layer.to_json() for layer in self.applications],
+        }
+
+
+def stack_status(
+    spec: StackSpec,
+    lock_states: Mapping[str, LockState],
+    plan: Plan | None = None,
+    *,
+    with_operations: bool = False,
+) -> StackStatus:
+    """The status of the layers in ``plan`` (every enabled layer when there is no plan)."""
+    names = (
+        set(plan.names) if plan is not None else {layer.build_name for layer in spec.enabled_layers}
+    )
+
+    def entry(layer: LayerSpec, *, ops: bool) -> LayerStatus:
+        state = lock_states.get(layer.build_name)
+        operations = None
+        if ops and with_operations and plan is not None:
+            planned = plan.get(layer.build_name)
+            operations = planned.labels if planned is not None else ()
+        deps = None
+        if ops and layer.kind is not LayerKind.RUNTIME:
+            # Dependencies are listed one level deep, as venvstacks does.
+            deps = tuple(entry(dep, ops=False) for dep in spec.dependencies(layer))
+        return LayerStatus(
+            name=layer.build_name,
+            install_target=state.install_target if state else install_target(layer, None),
+            has_valid_lock=bool(state and state.has_valid_lock),
+            selected_operations=operations,
+            dependencies=deps,
+        )
+
+    shown = [layer for layer in spec.enabled_layers if layer.build_name in names]
+    return StackStatus(
+        spec_name=str(spec.spec_path),
+        runtimes=tuple(entry(x, ops=True) for x in shown if x.kind is LayerKind.RUNTIME),
+        frameworks=tuple(entry(x, ops=True) for x in shown if x.kind is LayerKind.FRAMEWORK),
+        applications=tuple(entry(x, ops=True) for x in shown if x.kind is LayerKind.APPLICATION),
+    )
+
+
+def _label(layer: LayerStatus) -> str:
+    mark = "" if layer.has_valid_lock else "*"
+    text = mark + layer.name
+    if layer.install_target != layer.name:
+        text += f" -> {layer.install_target}"
+    if layer.selected_operations:
+        text += f" ({', '.join(layer.selected_operations)})"
+    return text
+
+
+def render_tree(status: StackStatus) -> str:
+    """The status as venvstacks' ``show`` tree (``*`` marks a layer without a valid lock)."""
+    lines = [status.spec_name]
+    groups = [
+        ("Runtimes", status.runtimes),
+        ("Frameworks", status.frameworks),
+        ("Applications", status.applications),
+    ]
+    groups = [(title, layers) for title, layers in groups if layers]
+    for group_index, (title, layers) in enumerate(groups):
+        last_group = group_index == len(groups) - 1
+        lines.append(("└── " if last_group else "├── ") + title)
+        group_pad = "    " if last_group else "│   "
+        for layer_index, layer in enumerate(layers):
+            last_layer = layer_index == len(layers) - 1
+            lines.append(group_pad + ("└── " if last_layer else "├── ") + _label(layer))
+            layer_pad = group_pad + ("    " if last_layer else "│   ")
+            deps = layer.dependencies or ()
+            for dep_index, dep in enumerate(deps):
+                last_dep = dep_index == len(deps) - 1
+                lines.append(layer_pad + ("└── " if last_dep else "├── ") + _label(dep))
+    return "\n".join(lines) + "\n"

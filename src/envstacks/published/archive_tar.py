@@ -1,0 +1,276 @@
+"""The tar-based built-in formats: ``tar.xz`` (venvstacks-compatible) and multithreaded ``tar.zst``.
+
+Both write the same reproducible tar stream (PAX format, written by Python's ``tarfile`` from
+the normalised entries of :mod:`envstacks.published.layer_tree`) and differ only in the
+compressor behind it:
+
+* ``tar.xz``: ``lzma`` preset 6 with a CRC64 check, exactly what ``tarfile``'s ``w:xz`` mode
+  (and so venvstacks) produces; single-threaded and slow, kept for venvstacks consumers.
+* ``tar.zst``: zstandard on every core. Always the multithreaded code path, even with one
+  worker: libzstd's single-threaded path gives different bytes, and the archive must not depend
+  on how many cores the publishing machine has. ``zstandard`` before Python 3.14, the stdlib's
+  ``compression.zstd`` from 3.14 on.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import shutil
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Protocol, cast
+
+from envstacks.floor.errors import DeployError
+from envstacks.floor.fs import CHUNK
+from envstacks.floor.report import Task
+from envstacks.published.archive_protocol import ArchiveMember, Closing, CountingReader, MemberKind
+from envstacks.published.layer_tree import ProgressReader, TreeEntry, scan_tree
+
+#: zstd level of ``tar.zst`` archives, chosen from benchmarks/archive_formats.py (docs/archives.md).
+ZSTD_LEVEL = 10
+#: xz preset of ``tar.xz`` archives (``tarfile``'s and venvstacks' default).
+XZ_PRESET = 6
+#: Bytes copied at a time when extracting a member.
+COPY_CHUNK = 1 << 16
+
+
+class _Sink(Protocol):
+    """A compressor the tar stream is written into; ``close`` ends the compressed stream."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def worker_threads() -> int:
+    """Compression workers: every core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def write_tar(entries: tuple[TreeEntry, ...], sink: _Sink, *, mtime: int, task: Task) -> None:
+    """Write normalised entries as a reproducible PAX tar stream into ``sink``."""
+    # Stream mode ("w|") only ever calls sink.write(); the big buffer keeps compressor calls few.
+    with tarfile.open(
+        fileobj=cast("IO[bytes]", sink),
+        mode="w|",
+        format=tarfile.PAX_FORMAT,
+        encoding="utf-8",
+        bufsize=CHUNK,
+    ) as tar:
+        tar.copybufsize = CHUNK  # type: ignore[attr-defined]
+        for entry in entries:
+            info = tarfile.TarInfo(entry.name)
+            info.mtime = mtime
+            info.mode = entry.mode
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if entry.kind is MemberKind.DIR:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif entry.kind is MemberKind.SYMLINK:
+                info.type = tarfile.SYMTYPE
+                info.linkname = entry.link_target
+                tar.addfile(info)
+            else:
+                info.size = entry.size
+                with ProgressReader(entry, task) as reader:
+                    tar.addfile(info, reader)
+
+
+class _LzmaSink:
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._compressor = lzma.LZMACompressor(
+            format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
+        )
+
+    def write(self, data: bytes) -> int:
+        self._out.write(self._compressor.compress(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._out.write(self._compressor.flush())
+
+
+class _ZstdSink:
+    def __init__(self, out: BinaryIO, *, level: int, threads: int) -> None:
+        self._out = out
+        self._compressor = _zstd_compressor(level=level, threads=max(1, threads))
+
+    def write(self, data: bytes) -> int:
+        self._out.write(self._compressor.compress(data))
+        return len(data)
+
+    def close(self) -> None:
+        self._out.write(self._compressor.flush())
+
+
+def _zstd_compressor(*, level: int, threads: int) -> Any:
+    """A zstd compression object with ``compress``/``flush``, on the multithreaded path."""
+    if sys.version_info >= (3, 14):
+        from compression import zstd  # noqa: PLC0415 - only exists on 3.14+
+
+        return zstd.ZstdCompressor(
+            options={
+                zstd.CompressionParameter.compression_level: level,
+                zstd.CompressionParameter.nb_workers: threads,
+                zstd.CompressionParameter.checksum_flag: 1,
+            }
+        )
+    import zstandard  # noqa: PLC0415 - imported when first needed
+
+    return zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).compressobj()
+
+
+def _zstd_reader(file: BinaryIO) -> tuple[BinaryIO, tuple[type[Exception], ...]]:
+    """A readable stream of the decompressed content of a zstd file, and what it raises."""
+    if sys.version_info >= (3, 14):
+        from compression import zstd  # noqa: PLC0415 - only exists on 3.14+
+
+        return zstd.ZstdFile(file, "rb"), (zstd.ZstdError,)  # type: ignore[return-value]
+    import zstandard  # noqa: PLC0415 - imported when first needed
+
+    reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(
+        file, read_size=CHUNK, read_across_frames=True, closefd=False
+    )
+    return reader, (zstandard.ZstdError,)
+
+
+_SPECIAL = {
+    tarfile.CHRTYPE: "character device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "fifo",
+}
+
+
+def _member(info: tarfile.TarInfo) -> ArchiveMember:
+    if info.isdir():
+        kind = MemberKind.DIR
+    elif info.issym():
+        kind = MemberKind.SYMLINK
+    elif info.islnk():
+        kind = MemberKind.HARDLINK
+    elif info.isreg():
+        kind = MemberKind.FILE
+    else:
+        kind = MemberKind.OTHER
+    return ArchiveMember(
+        name=info.name,
+        kind=kind,
+        mode=info.mode & 0o7777,
+        size=info.size if info.isreg() else 0,
+        link_target=info.linkname,
+        mtime=int(info.mtime),
+        detail=_SPECIAL.get(info.type, f"tar entry of type {info.type!r}")
+        if kind is MemberKind.OTHER
+        else "",
+    )
+
+
+class TarReader(Closing):
+    """Reads a (decompressed) tar stream member by member."""
+
+    def __init__(
+        self, stream: BinaryIO, *, what: str, errors: tuple[type[Exception], ...] = ()
+    ) -> None:
+        self._stream = stream
+        self._what = what
+        #: What a damaged stream raises: tarfile's errors plus the decompressor's own.
+        self._errors: tuple[type[Exception], ...] = (
+            tarfile.TarError,
+            EOFError,
+            OSError,
+            lzma.LZMAError,
+            *errors,
+        )
+        try:
+            self._tar = tarfile.open(fileobj=stream, mode="r|", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except self._errors as exc:
+            raise DeployError(f"{what}: not a readable tar archive ({exc})") from exc
+        self._current: tarfile.TarInfo | None = None
+
+    def members(self) -> Iterator[ArchiveMember]:
+        """The members in archive order."""
+        iterator = iter(self._tar)
+        while True:
+            try:
+                info = next(iterator)
+            except StopIteration:
+                return
+            except self._errors as exc:
+                raise DeployError(f"{self._what}: damaged archive ({exc})") from exc
+            self._current = info
+            yield _member(info)
+
+    def extract(self, member: ArchiveMember, destination: BinaryIO) -> None:
+        """Copy the current member's content into ``destination``."""
+        if self._current is None or self._current.name != member.name:
+            raise DeployError(f"{self._what}: {member.name!r} is not the current member")
+        source = self._tar.extractfile(self._current)
+        if source is None:
+            raise DeployError(f"{self._what}: {member.name!r} has no content")
+        try:
+            # 64 KiB pieces: buffers that small are reused, not mapped and faulted in each time.
+            shutil.copyfileobj(source, destination, COPY_CHUNK)
+        except tuple(error for error in self._errors if error is not OSError) as exc:
+            raise DeployError(f"{self._what}: damaged archive at {member.name!r} ({exc})") from exc
+
+    def close(self) -> None:
+        """Close the tar stream and the decompressor."""
+        self._tar.close()
+        self._stream.close()
+
+
+class TarXzFormat:
+    """``tar.xz``: venvstacks' format (Python ``tarfile`` + ``lzma`` preset 6, one thread)."""
+
+    name = "tar.xz"
+    suffix = ".tar.xz"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
+
+    def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
+        """Write ``source`` as a reproducible ``.tar.xz``."""
+        entries = scan_tree(source, root_name=root_name)
+        with archive.open("wb") as out:
+            sink = _LzmaSink(out)
+            write_tar(entries, sink, mtime=mtime, task=task)
+            sink.close()
+
+    def open_reader(self, archive: BinaryIO, *, task: Task | None = None) -> TarReader:
+        """Read a ``.tar.xz`` member by member."""
+        stream = lzma.LZMAFile(CountingReader(archive, task), "rb")  # type: ignore[arg-type]  # noqa: SIM115 - closed by the reader
+        return TarReader(cast(BinaryIO, stream), what=getattr(archive, "name", "tar.xz archive"))
+
+
+class TarZstFormat:
+    """``tar.zst``: the same tar stream, zstd-compressed on every core."""
+
+    name = "tar.zst"
+    suffix = ".tar.zst"
+    #: The reader reads the archive front to back only (deploy hashes it while unpacking).
+    sequential = True
+
+    def __init__(self, *, level: int = ZSTD_LEVEL, threads: int | None = None) -> None:
+        self.level = level
+        self.threads = threads
+
+    def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
+        """Write ``source`` as a reproducible ``.tar.zst``."""
+        entries = scan_tree(source, root_name=root_name)
+        threads = self.threads if self.threads is not None else worker_threads()
+        with archive.open("wb") as out:
+            sink = _ZstdSink(out, level=self.level, threads=threads)
+            write_tar(entries, sink, mtime=mtime, task=task)
+            sink.close()
+
+    def open_reader(self, archive: BinaryIO, *, task: Task | None = None) -> TarReader:
+        """Read a ``.tar.zst`` member by member."""
+        stream, errors = _zstd_reader(CountingReader(archive, task))  # type: ignore[arg-type]
+        return TarReader(stream, what=getattr(archive, "name", "tar.zst archive"), errors=errors)

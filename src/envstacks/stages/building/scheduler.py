@@ -1,0 +1,168 @@
+"""Build many layers: lower layers before upper ones, independent layers in parallel threads.
+
+The work of a build is subprocesses (uv, the runtime's interpreter), so a thread pool is
+enough to overlap independent layers. :class:`graphlib.TopologicalSorter` hands out a layer
+when every lower layer in the same run has been built; after the first failure no new layer
+starts, the running ones finish, and one :class:`~envstacks.floor.errors.BuildError` reports
+every failure and every layer left unbuilt.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import graphlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pluggy
+
+from envstacks.floor.errors import BuildError, EnvStacksError
+from envstacks.floor.fs import remove_stale_temporaries
+from envstacks.floor.platforms import require_layer_platform
+from envstacks.floor.report import Reporter
+from envstacks.orchestrator.plan import Op
+from envstacks.stages.building.build_job import BuildOptions, BuildResult, LayerBuild, check_lock
+from envstacks.stages.building.build_record import (
+    Action,
+    build_inputs,
+    decide_from_record,
+    link_inputs,
+    read_record,
+)
+from envstacks.stages.building.builder import build_layer
+from envstacks.stages.locking import LockState
+from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+
+
+def needs_build(
+    spec: StackSpec, layer: LayerSpec, lock_state: LockState, *, project_wheel: Path | None = None
+) -> tuple[bool, str]:
+    """Whether building ``layer`` would change anything, and why (no side effects).
+
+    The project wheel is only compared when given (``show`` has none to compare).
+    """
+    if not lock_state.has_valid_lock:
+        return True, "its lock is not valid: " + "; ".join(lock_state.reasons)
+    try:
+        platform = require_layer_platform(layer)
+    except EnvStacksError as exc:
+        return True, exc.message
+    inputs = build_inputs(
+        spec,
+        layer,
+        requirements_hash=lock_state.requirements_hash,
+        platform=platform,
+        project_wheel=project_wheel,
+    )
+    decision = decide_from_record(
+        spec,
+        layer,
+        inputs=inputs,
+        links=link_inputs(spec, layer),
+        compare_project=project_wheel is not None,
+    )
+    return decision.action is not Action.NONE, decision.reason
+
+
+def build_layers(
+    spec: StackSpec,
+    layers: Sequence[tuple[LayerSpec, Op]],
+    *,
+    lock_states: Mapping[str, LockState],
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    options: BuildOptions,
+) -> list[BuildResult]:
+    """Build the given layers, lower layers first, independent ones in parallel.
+
+    ``Op.RUN`` brings a layer up to date and checks that its environment still matches its
+    lock (repairing drift); ``Op.IF_NEEDED`` only builds a missing or outdated layer.
+
+    Returns one result per built layer, in the order given.
+
+    Raises:
+        BuildError: a lock is invalid (nothing is built then), a lower layer outside the
+            selection has never been built, or layers failed (the others still finish).
+    """
+    wanted = [(layer, op) for layer, op in layers if op is not Op.SKIP]
+    jobs: dict[str, LayerBuild] = {}
+    for layer, op in wanted:
+        jobs[layer.build_name] = LayerBuild(
+            spec=spec,
+            layer=layer,
+            op=op,
+            lock_state=check_lock(layer, lock_states.get(layer.build_name)),
+            pm=pm,
+            reporter=reporter,
+            options=options,
+            platform=require_layer_platform(layer),
+        )
+    _check_outside_dependencies(spec, wanted, jobs)
+    for stale in remove_stale_temporaries(spec.settings.build_dir):
+        reporter.debug(f"removed {stale.name}, left by an interrupted run")
+    results = _run(spec, jobs, max(1, options.jobs))
+    return [results[layer.build_name] for layer, _ in wanted]
+
+
+def _check_outside_dependencies(
+    spec: StackSpec, wanted: Sequence[tuple[LayerSpec, Op]], jobs: Mapping[str, LayerBuild]
+) -> None:
+    for layer, _ in wanted:
+        for dependency in spec.dependencies(layer):
+            if dependency.build_name in jobs or read_record(spec, dependency) is not None:
+                continue
+            raise BuildError(
+                f"layer '{layer.build_name}' needs lower layer '{dependency.build_name}', "
+                "which has no complete build and is not part of this build",
+                hint=f"include it: `envstacks build --include {dependency.build_name}` "
+                "(or --build-dependencies)",
+            )
+
+
+def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[str, BuildResult]:
+    """Build ``jobs`` as soon as the layers below them in the run are built, ``workers`` at once."""
+    order = graphlib.TopologicalSorter(
+        {
+            name: [dep.build_name for dep in spec.dependencies(job.layer) if dep.build_name in jobs]
+            for name, job in jobs.items()
+        }
+    )
+    order.prepare()
+    results: dict[str, BuildResult] = {}
+    failures: dict[str, EnvStacksError] = {}
+    running: dict[concurrent.futures.Future[BuildResult], str] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        while True:
+            if not failures:
+                running.update(
+                    (pool.submit(build_layer, jobs[name]), name) for name in order.get_ready()
+                )
+            if not running:
+                break
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                name = running.pop(future)
+                try:
+                    results[name] = future.result()
+                except EnvStacksError as exc:
+                    failures[name] = exc
+                except OSError as exc:
+                    failures[name] = BuildError(f"layer '{name}': {exc}")
+                else:
+                    order.done(name)
+    if failures:
+        raise _failure(failures, [name for name in jobs if name not in results | failures])
+    return results
+
+
+def _failure(failures: Mapping[str, EnvStacksError], unbuilt: Sequence[str]) -> EnvStacksError:
+    if len(failures) == 1 and not unbuilt:
+        return next(iter(failures.values()))
+    parts = [f"{len(failures)} layer(s) failed to build:"]
+    parts += [f"  {name}: {exc.message}" for name, exc in failures.items()]
+    if unbuilt:
+        parts.append(f"not built because of the failure: {', '.join(unbuilt)}")
+    hints = [exc.hint for exc in failures.values() if exc.hint]
+    return BuildError("\n".join(parts), hint=hints[0] if hints else None)

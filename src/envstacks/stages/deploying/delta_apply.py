@@ -1,0 +1,300 @@
+"""Deploy a layer from a delta: choose one that fits an installed version, assemble it, check it.
+
+A manifest entry may list ``deltas`` (:mod:`envstacks.stages.packing.delta_writer`): archives that
+turn an earlier version of the layer (known by its tree hash) into this one. :func:`choose_delta`
+picks, for a layer to install, the smallest delta whose base is installed in the target (the same
+folder, or for a versioned layer another version of it), if it is smaller than the full archive.
+
+The deployer fetches, verifies and unpacks the delta like any archive (same size and sha256
+check, same unpack rules and bounds) into a work folder; :func:`assemble` then builds the new
+version there:
+
+1. the recipe (``.envstacks-delta.json``) is read and removed, and applied to the installed
+   base's file index (kept by deploy, :mod:`envstacks.stages.deploying.kept_indexes`): the new index
+   must hash to the tree hash the manifest publishes; the delta must hold exactly the files
+   the recipe says it brings;
+2. folders and symlinks are made from the index (symlinks checked like archive members);
+3. every other file is hard-linked (copied where linking fails or the mode differs) from the
+   installed base: the file at the same path, or the one the recipe names;
+4. every file of the new tree, brought or linked, is checked against the index (a regular
+   file, its mode, size and sha256), and nothing else is in the tree.
+
+Anything that does not match (a delta for another base, a tampered recipe, an installed file
+modified since it was deployed) raises :class:`DeltaMismatch`; the deployer then removes the
+work folder and installs the full archive instead. Nothing is placed before the check, and
+the installed base is only read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envstacks.floor.errors import DeployError, UnsafeArchiveError
+from envstacks.floor.fs import file_sha256, link_or_copy
+from envstacks.published.archive_protocol import MemberKind
+from envstacks.published.file_index import FileIndex, IndexEntry
+from envstacks.published.manifest import ManifestLayer, is_plain_name
+from envstacks.published.safe_unpack import check_symlink
+from envstacks.published.unpack_limits import Refuse
+from envstacks.stages.deploying.deploy_record import DeployedLayer
+from envstacks.stages.packing.delta_writer import RECIPE_MEMBER, DeltaRecipe
+
+__all__ = ["DeltaMismatch", "DeltaOffer", "assemble", "choose_delta", "delta_layer", "offers"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Largest recipe read (it holds the new version's index).
+MAX_RECIPE = 256 << 20
+
+
+class DeltaMismatch(DeployError):
+    """A delta cannot make the published version here; the full archive is used instead."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeltaOffer:
+    """One delta a manifest entry lists."""
+
+    archive_name: str
+    archive_size: int
+    archive_sha256: str
+    archive_format: str | None
+    base_tree_sha256: str
+    unpacked_size: int | None
+    unpacked_entries: int | None
+    #: ``{"name", "size", "sha256"}`` of the base's published index, if the entry names one.
+    base_index: Mapping[str, object] | None = None
+
+
+def offers(layer: ManifestLayer) -> tuple[DeltaOffer, ...]:
+    """The well-formed deltas of a manifest entry (others are ignored: the full archive stays)."""
+    found = []
+    for item in layer.metadata.get("deltas") or ():
+        offer = _offer(item) if isinstance(item, Mapping) else None
+        if offer is not None:
+            found.append(offer)
+    return tuple(found)
+
+
+def _offer(item: Mapping[str, object]) -> DeltaOffer | None:
+    name, size = item.get("archive_name"), item.get("archive_size")
+    sha, base = _sha(item.get("archive_hashes")), _sha(item.get("base_tree_hashes"))
+    fmt = item.get("archive_format")
+    if not (isinstance(name, str) and is_plain_name(name) and _count(size) is not None):
+        return None
+    if sha is None or base is None:
+        return None
+    return DeltaOffer(
+        archive_name=name,
+        archive_size=int(str(size)),
+        archive_sha256=sha,
+        archive_format=fmt if isinstance(fmt, str) else None,
+        base_tree_sha256=base,
+        unpacked_size=_count(item.get("unpacked_size")),
+        unpacked_entries=_count(item.get("unpacked_entries")),
+        base_index=_base_index(item.get("base_file_index")),
+    )
+
+
+def _base_index(value: object) -> Mapping[str, object] | None:
+    if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+        return None
+    return value if _count(value.get("size")) is not None and _sha(value) else None
+
+
+def _sha(hashes: object) -> str | None:
+    value = hashes.get("sha256") if isinstance(hashes, Mapping) else None
+    if not isinstance(value, str) or not _SHA256.fullmatch(value.lower()):
+        return None
+    return value.lower()
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def choose_delta(
+    layer: ManifestLayer, records: Mapping[str, DeployedLayer], target: Path
+) -> tuple[DeltaOffer, DeployedLayer] | None:
+    """The smallest delta of ``layer`` whose base is installed in ``target``, and that base.
+
+    A base is an installed record of the same deployed name, or of the same layer name (another
+    version of a versioned layer), whose tree hash the delta names and whose folder exists.
+    ``None`` when no delta fits, or none is smaller than the full archive.
+    """
+    bases = {
+        record.tree_sha256: record
+        for record in records.values()
+        if record.state == "installed"
+        and record.tree_sha256 is not None
+        and (record.install_target == layer.install_target or record.layer_name == layer.layer_name)
+        and (target / record.install_target).is_dir()
+    }
+    fitting = [
+        (offer, bases[offer.base_tree_sha256])
+        for offer in offers(layer)
+        if offer.base_tree_sha256 in bases and offer.archive_size < layer.archive_size
+    ]
+    return min(fitting, key=lambda pair: pair[0].archive_size) if fitting else None
+
+
+def delta_layer(layer: ManifestLayer, offer: DeltaOffer) -> ManifestLayer:
+    """The delta as a manifest entry of its own: fetched, verified and unpacked like one."""
+    return dataclasses.replace(
+        layer,
+        archive_name=offer.archive_name,
+        archive_size=offer.archive_size,
+        archive_sha256=offer.archive_sha256,
+        archive_format=offer.archive_format or layer.archive_format,
+        tree_sha256=None,
+        unpacked_size=offer.unpacked_size,
+        unpacked_entries=offer.unpacked_entries,
+    )
+
+
+def assemble(
+    layer: ManifestLayer,
+    offer: DeltaOffer,
+    *,
+    root: Path,
+    base: Path,
+    base_index: FileIndex,
+    target: Path,
+) -> FileIndex:
+    """Turn the unpacked delta at ``root`` into the layer's new version (module docstring).
+
+    ``base`` is the installed version's folder and ``base_index`` its index, ``target`` the
+    deployment folder. Returns the new version's index.
+
+    Raises:
+        DeltaMismatch: the delta does not make the published version from this base here.
+        UnsafeArchiveError: the recipe names a symlink that could leave the target.
+    """
+    recipe = _read_recipe(root, layer, offer)
+    index = recipe.apply(base_index, error=DeltaMismatch)
+    _check_payload(root, recipe, index, layer)
+    for entry in index.entries:
+        path = root / entry.path
+        if entry.kind is MemberKind.DIR:
+            path.mkdir(exist_ok=True)
+            path.chmod(entry.mode)
+        elif entry.kind is MemberKind.SYMLINK:
+            parts = (layer.install_target, *entry.path.split("/"))
+            check_symlink(parts, entry.link_target, _refusal(layer, target))
+            path.symlink_to(entry.link_target)
+        elif entry.path not in recipe.payload:
+            _reuse(base, recipe.moved.get(entry.path, entry.path), path, entry, layer)
+    _check_tree(root, index.entries, layer)
+    return index
+
+
+def _read_recipe(root: Path, layer: ManifestLayer, offer: DeltaOffer) -> DeltaRecipe:
+    where = f"{offer.archive_name} ({RECIPE_MEMBER})"
+    path = root / RECIPE_MEMBER
+    info = path.lstat() if os.path.lexists(path) else None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECIPE:
+        raise DeltaMismatch(f"delta {offer.archive_name!r}: it holds no recipe")
+    data = path.read_bytes()
+    path.unlink()
+    recipe = DeltaRecipe.from_bytes(data, where=where, error=DeltaMismatch)
+    if recipe.base_tree_sha256 != offer.base_tree_sha256:
+        raise DeltaMismatch(
+            f"delta {offer.archive_name!r} is made against tree {recipe.base_tree_sha256[:12]}, "
+            f"not the installed {offer.base_tree_sha256[:12]} its manifest entry names"
+        )
+    if recipe.root != layer.install_target or recipe.tree_sha256 != layer.tree_sha256:
+        raise DeltaMismatch(
+            f"delta {offer.archive_name!r} makes tree {recipe.tree_sha256[:12]} of "
+            f"{recipe.root!r}, not {str(layer.tree_sha256)[:12]} of "
+            f"{layer.install_target!r} that the manifest publishes"
+        )
+    return recipe
+
+
+def _check_payload(root: Path, recipe: DeltaRecipe, index: FileIndex, layer: ManifestLayer) -> None:
+    """The delta brings exactly the files its recipe names, under folders the index lists.
+
+    Only real folders and regular files count: a symlink in a delta is refused.
+    """
+    kinds = {entry.path: entry.kind for entry in index.entries}
+    brought = set()
+    for folder, dirs, files in os.walk(root):
+        relative = Path(folder).relative_to(root)
+        for name in dirs + files:
+            path = (relative / name).as_posix()
+            mode = (Path(folder) / name).lstat().st_mode
+            expected = MemberKind.DIR if stat.S_ISDIR(mode) else MemberKind.FILE
+            if kinds.get(path) is not expected or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                raise DeltaMismatch(
+                    f"delta for {layer.install_target!r}: {path} is not what the index lists"
+                )
+            if expected is MemberKind.FILE:
+                brought.add(path)
+    if brought != set(recipe.payload):
+        extra = sorted(brought ^ set(recipe.payload))[:3]
+        raise DeltaMismatch(
+            f"delta for {layer.install_target!r} does not bring the files its recipe names "
+            f"({', '.join(extra)})"
+        )
+
+
+def _reuse(base: Path, relative: str, path: Path, entry: IndexEntry, layer: ManifestLayer) -> None:
+    """Link (or copy) the installed file ``relative`` of ``base`` to ``path``."""
+    source = base.joinpath(*relative.split("/"))
+    try:
+        info = source.lstat()
+    except FileNotFoundError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+        raise _modified(base, relative, layer)
+    if stat.S_IMODE(info.st_mode) == entry.mode:
+        link_or_copy(source, path)
+    else:  # another mode: a linked file would change the installed one's too
+        shutil.copyfile(source, path)
+        path.chmod(entry.mode)
+
+
+def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer) -> None:
+    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else."""
+    for entry in entries:
+        if entry.kind is not MemberKind.FILE:
+            continue
+        path = root.joinpath(*entry.path.split("/"))
+        info = path.lstat()
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or stat.S_IMODE(info.st_mode) != entry.mode
+            or info.st_size != entry.size
+            or file_sha256(path) != entry.sha256
+        ):
+            raise DeltaMismatch(
+                f"layer {layer.install_target!r}: {entry.path} assembled from the delta is not "
+                "the published file (an installed file was modified since it was deployed?)"
+            )
+    count = sum(len(dirs) + len(files) for _folder, dirs, files in os.walk(root))
+    if count != len(entries):
+        raise DeltaMismatch(f"layer {layer.install_target!r}: the assembled tree has extra entries")
+
+
+def _modified(base: Path, relative: str, layer: ManifestLayer) -> DeltaMismatch:
+    return DeltaMismatch(
+        f"layer {layer.install_target!r}: the installed {base / relative} is missing or "
+        "modified since it was deployed, so the delta cannot be applied to it"
+    )
+
+
+def _refusal(layer: ManifestLayer, target: Path) -> Refuse:
+    def refuse(member: str, why: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(
+            f"delta for {layer.install_target!r}: refusing symlink {member!r}: {why}; "
+            f"nothing was deployed from it into {target}",
+            hint="the delta was not made by envstacks publish, or was tampered with",
+        )
+
+    return refuse

@@ -1,0 +1,454 @@
+"""Deploy published layers into a target folder: fetch, verify, unpack safely, place, postinstall.
+
+:func:`deploy` reads top to bottom: open the source and its manifest, select the layers,
+repair what an interrupted run left, sort the selected layers into those deployed before from
+the same archive (reused) and those to install, then
+
+1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
+   inside the target, verifying size and sha256 on the way (one read of the archive,
+   :mod:`envstacks.published.verified_unpack`; large archives in worker processes,
+   :mod:`envstacks.stages.deploying.unpack_workers`); refusals end here and change nothing;
+2. in dependency order (runtime first): place it (:mod:`envstacks.stages.deploying.placement`),
+recording
+   each step in ``deployed.json`` (:mod:`envstacks.stages.deploying.deploy_record`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pluggy
+
+from envstacks.floor.errors import DeployError, VerificationError
+from envstacks.floor.fs import temporary_name
+from envstacks.floor.platforms import host_platform
+from envstacks.floor.report import Reporter
+from envstacks.floor.work_folders import WorkFolder, guarded
+from envstacks.floor.workers import Cancellation, run_parallel
+from envstacks.published.archive_fetch import fetch_archive
+from envstacks.published.archive_formats import format_for_archive
+from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
+from envstacks.published.sources import Source, open_source
+from envstacks.published.unpack_limits import require_room
+from envstacks.published.verified_unpack import UnpackJob
+from envstacks.stages.deploying.configure import configure_in_advance
+from envstacks.stages.deploying.deploy_record import LOCK_PATH, DeployedLayer, Deployment
+from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
+from envstacks.stages.deploying.kept_indexes import store_index
+from envstacks.stages.deploying.placement import (
+    aside_path,
+    place_layer,
+    postinstall_python,
+    recover,
+    run_postinstall,
+)
+from envstacks.stages.deploying.transfer import Unpacked, unpack_cheapest
+from envstacks.stages.deploying.unpack_workers import Unpackers
+from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+
+#: Where downloaded archives are kept until their layer is in place.
+DOWNLOADS = ".envstacks-downloads"
+
+
+def deploy(
+    source: str | Path | Source,
+    target: Path,
+    *,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    include: Sequence[str] = (),
+    jobs: int | None = None,
+    platform: str | None = None,
+    raise_on_refusal: bool = True,
+    postinstall: bool = True,
+) -> DeployResult:
+    """Install the published layers of ``source`` (and the layers they need) into ``target``.
+
+    Args:
+        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or a
+            source already opened (``envstacks.stages.oci.registry_source.open_oci_source`` for a
+            registry).
+        target: the deployment folder (created if missing); layers go side by side in it.
+        pm: the plugin manager (archive formats).
+        reporter: receives progress and messages.
+        include: fnmatch patterns of layers to deploy (with what they need); empty: all.
+        jobs: archives fetched and unpacked at once (default: one per core).
+        platform: the platform whose manifest to prefer (default: this machine's).
+        raise_on_refusal: raise when a layer is refused (otherwise only report it).
+        postinstall: run each layer's ``postinstall.py`` (code from the archive). Without it,
+            layers are still configured (:mod:`envstacks.stages.deploying.configure`), not
+            byte-compiled.
+
+    Raises:
+        VerificationError: (first refusal) an archive's size or sha256 differs from the manifest.
+        UnsafeArchiveError: (first refusal) an archive holds an entry that could escape the target.
+        DeployError: the source, the manifest, the deployment record or a postinstall failed.
+    """
+    target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
+    platform = platform if platform is not None else host_platform()
+    refusals = Refusals()
+    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
+        src = (
+            source
+            if isinstance(source, Source)
+            else open_source(source, platform=platform, reporter=reporter)
+        )
+        selected = _select(src, include, platform)
+        deployment = Deployment.load(target)
+        recover(deployment, reporter)
+        triage = _triage(selected, deployment, refusals)
+        require_room(target, (layer.unpacked_size for layer in triage.install))
+        unpacked = _unpack_all(
+            src,
+            triage.install,
+            target,
+            pm=pm,
+            reporter=reporter,
+            jobs=jobs,
+            refusals=refusals,
+            records=deployment.records,
+        )
+        transfers = {name: item.transfer for name, item in unpacked.items()}
+        installed = _place_all(
+            selected,
+            unpacked,
+            triage,
+            deployment,
+            reporter=reporter,
+            refusals=refusals,
+            scripts=postinstall,
+        )
+        if not refusals:  # keep partial downloads for the next attempt to resume
+            shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
+    if refusals and raise_on_refusal:
+        raise refusals.combined()
+    return DeployResult(
+        target=target,
+        source=src.manifest_location,
+        installed=installed,
+        reused=triage.reuse,
+        refused=refusals.entries(),
+        transfers=(
+            *(transfers[name] for name in installed),
+            *(LayerTransfer(install_target=name, method="reused") for name in triage.reuse),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Triage:
+    """What to do with each selected layer, told from the deployment record."""
+
+    #: Deployed before from the same archive (or tree): left as they are.
+    reuse: tuple[str, ...]
+    #: Reused layers whose folder moved since their postinstall ran: run it again.
+    reconfigure: frozenset[str]
+    #: To fetch, unpack and place.
+    install: tuple[ManifestLayer, ...]
+
+
+def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[ManifestLayer, ...]:
+    """The manifest's layers ``include`` selects, dependencies first; all for ``platform``.
+
+    A manifest of several platforms (``envstacks merge``'s index) gives its ``platform`` ones.
+    """
+    where = src.manifest_location
+    layers = parse_manifest(src.manifest, where=where)
+    if any(layer.target_platform == platform for layer in layers):
+        layers = tuple(layer for layer in layers if layer.target_platform in (platform, None))
+    others = sorted(
+        {layer.target_platform for layer in layers if layer.target_platform} - {platform}
+    )
+    if platform is not None and others:
+        raise DeployError(
+            f"{where}: published for {', '.join(others)}, but this machine is {platform}",
+            hint="deploy the archives published on (or for) this platform",
+        )
+    return select_layers(layers, include, where=where)
+
+
+def _triage(
+    selected: Sequence[ManifestLayer], deployment: Deployment, refusals: Refusals
+) -> _Triage:
+    """Reuse what is deployed from the same archive; refuse folders envstacks did not make."""
+    target = deployment.target
+    reuse: list[str] = []
+    reconfigure: set[str] = set()
+    install: list[ManifestLayer] = []
+    for layer in selected:
+        name = layer.install_target
+        record = deployment.get(name)
+        if record is not None and _same_archive(record, layer) and (target / name).is_dir():
+            reuse.append(name)
+            if record.path != str(target / name):
+                reconfigure.add(name)
+        elif record is None and os.path.lexists(target / name):
+            refusals.add(
+                name,
+                DeployError(
+                    f"{target / name} exists but was not deployed by envstacks "
+                    f"(no record in {METADATA_DIR}/deployed.json); it was left untouched",
+                    hint="move it away or deploy into another folder",
+                ),
+            )
+        else:
+            install.append(layer)
+    return _Triage(reuse=tuple(reuse), reconfigure=frozenset(reconfigure), install=tuple(install))
+
+
+def _same_archive(record: DeployedLayer, layer: ManifestLayer) -> bool:
+    """Whether a deployed layer came from this archive (or the same tree, recompressed)."""
+    if record.state != "installed":
+        return False
+    if record.archive_sha256 == layer.archive_sha256:
+        return True
+    return record.tree_sha256 is not None and record.tree_sha256 == layer.tree_sha256
+
+
+def _unpack_all(
+    src: Source,
+    layers: Sequence[ManifestLayer],
+    target: Path,
+    *,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    jobs: int | None,
+    refusals: Refusals,
+    records: Mapping[str, DeployedLayer],
+) -> dict[str, Unpacked]:
+    """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
+
+    Each layer takes the cheapest path: a delta over an installed version, else its full
+    archive (:mod:`envstacks.stages.deploying.transfer`). A layer whose archive is refused
+    (verification, unsafe content, missing) joins ``refusals``; any other failure (or Ctrl-C)
+    stops the other layers at their next chunk, removes every work folder and propagates.
+    """
+
+    def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
+        archive = functools.partial(
+            _unpack_one,
+            src,
+            target=target,
+            pm=pm,
+            reporter=reporter,
+            unpackers=unpackers,
+            cancellation=cancellation,
+        )
+        try:
+            return layer.install_target, unpack_cheapest(
+                archive, src, layer, target=target, records=records, reporter=reporter
+            )
+        except DeployError as exc:  # a refusal: the other layers go on
+            return layer.install_target, exc
+
+    with Unpackers(layers, jobs=jobs) as unpackers:
+        done = run_parallel(
+            unpack,
+            layers,
+            workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
+            name="deploy",
+            undo=_drop_work_folder,
+        )
+    unpacked: dict[str, Unpacked] = {}
+    for name, outcome in done:
+        if isinstance(outcome, Unpacked):
+            unpacked[name] = outcome
+        else:
+            refusals.add(name, outcome)
+    return unpacked
+
+
+#: A layer's install target and its work folder, or the error that refused it.
+_Unpacked = tuple[str, Unpacked | DeployError]
+
+
+def _drop_work_folder(item: _Unpacked) -> None:
+    """Remove the work folder of a layer unpacked before the run failed."""
+    if isinstance(item[1], Unpacked):
+        shutil.rmtree(item[1].workdir, ignore_errors=True)
+
+
+def _unpack_one(
+    src: Source,
+    layer: ManifestLayer,
+    target: Path,
+    *,
+    pm: pluggy.PluginManager,
+    reporter: Reporter,
+    unpackers: Unpackers,
+    cancellation: Cancellation,
+) -> Path:
+    """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
+    fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
+    archive = fetch_archive(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    cancellation.check()
+    workdir = target / temporary_name(layer.install_target)
+    workdir.mkdir()
+    try:
+        with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
+            # Verified (size, sha256) while unpacking: the archive is read once.
+            job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
+            unpackers.unpack(job, cancellation.watch(task))
+    except BaseException as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(exc, VerificationError):
+            archive.release()  # a bad download must not be reused by the next attempt
+        raise
+    archive.release()
+    return workdir
+
+
+def _place_all(
+    selected: Sequence[ManifestLayer],
+    unpacked: dict[str, Unpacked],
+    triage: _Triage,
+    deployment: Deployment,
+    *,
+    reporter: Reporter,
+    refusals: Refusals,
+    scripts: bool,
+) -> tuple[str, ...]:
+    """Place the unpacked layers in dependency order (runtime first); return those placed.
+
+    Reused layers whose folder moved are configured again in the same order. A layer that
+    needs a refused one is refused too. Work folders not placed are removed in the end.
+    """
+    installed: list[str] = []
+    try:
+        for layer in selected:
+            if layer.install_target in triage.reconfigure:
+                _reconfigure(layer, deployment, reporter, scripts=scripts)
+            item = unpacked.pop(layer.install_target, None)
+            if item is None:
+                continue
+            workdir = item.workdir
+            blocked = [dep for dep in layer.depends_on if dep in refusals]
+            if blocked:
+                refusals.add(
+                    layer.install_target,
+                    DeployError(
+                        f"layer {layer.install_target!r} needs {blocked[0]!r}, which was refused"
+                    ),
+                )
+                shutil.rmtree(workdir, ignore_errors=True)
+                continue
+            _place(layer, workdir, deployment, reporter, scripts=scripts)
+            if item.index is not None:  # for the deltas of its next update
+                store_index(deployment.target, layer.install_target, item.index)
+            installed.append(layer.install_target)
+    finally:
+        for left in unpacked.values():
+            shutil.rmtree(left.workdir, ignore_errors=True)
+    return tuple(installed)
+
+
+def _place(
+    layer: ManifestLayer,
+    workdir: Path,
+    deployment: Deployment,
+    reporter: Reporter,
+    *,
+    scripts: bool,
+) -> None:
+    """Place one unpacked layer, recording each step so that a killed run can be undone.
+
+    The layer is configured before its rename; its postinstall (if ``scripts``) runs after.
+    """
+    name = layer.install_target
+    final = deployment.target / name
+    _configure(layer, workdir / name, final, reporter, scripts=scripts)
+    aside = aside_path(final)
+    before = deployment.get(name)
+    new = DeployedLayer(
+        path=str(final),
+        install_target=name,
+        layer_name=layer.layer_name,
+        archive_name=layer.archive_name,
+        archive_sha256=layer.archive_sha256,
+        tree_sha256=layer.tree_sha256,
+    )
+    deployment.put(
+        dataclasses.replace(
+            new,
+            state="installing",
+            previous=before if aside is not None else None,
+            aside=aside.name if aside is not None else None,
+        )
+    )
+    try:
+        place_layer(
+            workdir / name,
+            final,
+            aside=aside,
+            configure=lambda: _postinstall(layer, deployment.target, reporter, scripts=scripts),
+            configured=lambda: deployment.put(new),
+        )
+    except BaseException:
+        if before is not None:
+            deployment.put(before)
+        else:
+            deployment.drop(name)
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reconfigure(
+    layer: ManifestLayer, deployment: Deployment, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Configure a reused layer again: the deployment folder moved since it was configured."""
+    name = layer.install_target
+    final = deployment.target / name
+    reporter.info(f"{name}: the deployment folder moved; configuring it again")
+    _configure(layer, final, final, reporter, scripts=scripts)
+    _postinstall(layer, deployment.target, reporter, scripts=scripts)
+    record = deployment.get(name)
+    if record is not None:
+        deployment.put(dataclasses.replace(record, path=str(deployment.target / name)))
+
+
+def _configure(
+    layer: ManifestLayer, layer_dir: Path, final: Path, reporter: Reporter, *, scripts: bool
+) -> None:
+    """Write the layer's final configuration into ``layer_dir`` (the layer will be at ``final``)."""
+    what = f"layer {layer.install_target!r}"
+    configured = configure_in_advance(layer_dir, final, what=what, error=DeployError)
+    if not configured and not scripts:
+        reporter.warning(
+            f"{what} has no layer config envstacks can read, and --no-postinstall was given: "
+            f"it is not configured; run {final / 'postinstall.py'} (runtime layer first)"
+        )
+
+
+def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scripts: bool) -> None:
+    """Run a placed layer's postinstall with the interpreter of its runtime layer.
+
+    Nothing runs without ``scripts`` (``deploy --no-postinstall``).
+
+    Raises:
+        DeployError: the script failed, or a layered env's runtime has no interpreter.
+    """
+    if not scripts:
+        return
+    name = layer.install_target
+    with reporter.task(name, "postinstall"):
+        python = postinstall_python(target, name, layer.runtime_layer)
+        if python is None:
+            raise DeployError(
+                f"layer {name!r}: its runtime {layer.runtime_layer!r} has no "
+                "Python interpreter to run postinstall.py with",
+                hint="redeploy the runtime layer",
+            )
+        run_postinstall(
+            target / name,
+            python=python,
+            what=f"layer {name!r}",
+            reporter=reporter,
+            error=DeployError,
+        )

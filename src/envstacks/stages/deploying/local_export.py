@@ -1,0 +1,215 @@
+"""``local-export``: deploy built layers into a local folder, deployed names and all, ready to run.
+
+local-export is a local deploy. Each layer is staged (:func:`envstacks.stages.building.stage_layer`:
+hard links to the build folder where the file system allows, names ``name@N`` for versioned
+layers) into a temporary folder beside its final place, then placed as deploy places a layer
+(:func:`envstacks.stages.deploying.placement.place_layer`): the old copy moved aside, the new one
+renamed into place and made runnable by its own ``postinstall.py``, the old copy dropped, or brought
+back if postinstall fails. Layers go lowest first, so a layer's postinstall finds the layers below
+it. Each postinstall runs with the exported runtime's interpreter, as deploy's do (a runtime's own
+with envstacks'), so it byte-compiles what staging regenerated in-process.
+
+Metadata goes where venvstacks puts it: ``<output>/__venvstacks__/env_metadata/<layer>.json``
+(the published fields of each layer, without the archive fields, plus ``build_id``: which
+build the export was made from) and a ``venvstacks.json`` manifest of every layer currently
+exported there. A layer whose metadata is unchanged and whose folder exists is skipped; the
+folder checked is the install target, so versioned layers are skipped too (venvstacks
+compares the folder with the build name and re-exports them every time). A re-export removes
+the layer's metadata first, so an interrupted export is redone next time (and what it left
+under temporary names is removed). Older versions of a versioned layer (``name@1`` once
+``name@2`` is exported) are left in place for the applications exported with them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envstacks.floor import platforms
+from envstacks.floor.errors import ExportError
+from envstacks.floor.fs import (
+    read_json,
+    remove_path,
+    temporary_name,
+    write_json,
+)
+from envstacks.floor.report import Reporter
+from envstacks.stages.building import stage_layer
+from envstacks.stages.deploying.configure import configure_in_advance
+from envstacks.stages.deploying.placement import (
+    aside_path,
+    place_layer,
+    postinstall_python,
+    run_postinstall,
+)
+from envstacks.stages.locking import LockState
+from envstacks.stages.packing import describe as md
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportResult:
+    """What happened to one layer."""
+
+    layer: str
+    install_target: str
+    #: The exported layer folder.
+    path: Path
+    #: False: the export was up to date and left alone.
+    exported: bool
+    seconds: float
+
+
+def export_layers(
+    spec: StackSpec,
+    layers: Sequence[LayerSpec],
+    output_dir: Path,
+    *,
+    lock_states: Mapping[str, LockState],
+    reporter: Reporter,
+    force: bool = False,
+) -> list[ExportResult]:
+    """Export built layers into ``output_dir`` and make them runnable there.
+
+    Returns one result per layer, in the order given.
+
+    Raises:
+        ExportError: a layer has no valid lock, needs lower layers that are neither exported
+            nor part of this export, or its postinstall failed.
+        NotBuiltError: a layer is not built, or was built from another lock.
+    """
+    platform = platforms.require_host_platform("local-export")
+    folder = md.PublishFolder(output_dir=output_dir.absolute(), platform=platform)
+    order = {layer.build_name: index for index, layer in enumerate(spec.layers)}
+    ordered = sorted(layers, key=lambda layer: order[layer.build_name])
+    targets = {name: state.install_target for name, state in lock_states.items()}
+    wanted = {layer.build_name: _metadata(spec, layer, lock_states, platform) for layer in ordered}
+    _check_lower_layers(spec, ordered, folder.output_dir, targets)
+    folder.output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in folder.remove_stale_temporaries():
+        reporter.debug(f"removed {stale}, left by an interrupted export")
+    results = {
+        layer.build_name: _export_one(
+            spec, layer, folder, wanted[layer.build_name], targets, reporter=reporter, force=force
+        )
+        for layer in ordered
+    }
+    _write_manifest(spec, folder)
+    return [results[layer.build_name] for layer in layers]
+
+
+def _metadata(
+    spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockState], platform: str
+) -> dict[str, Any]:
+    """The layer's published fields, plus which build the export is made from."""
+    built = md.describe_built_layer(spec, layer, lock_states, platform=platform, error=ExportError)
+    return {**built.metadata, "build_id": built.build.build_id}
+
+
+def _check_lower_layers(
+    spec: StackSpec, ordered: Sequence[LayerSpec], output_dir: Path, targets: Mapping[str, str]
+) -> None:
+    """Refuse to export a layer whose lower layers are neither exported nor being exported."""
+    exporting = {layer.build_name for layer in ordered}
+    for layer in ordered:
+        missing = [
+            targets.get(dep.build_name, dep.build_name)
+            for dep in spec.dependencies(layer)
+            if dep.build_name not in exporting
+            and not (output_dir / targets.get(dep.build_name, dep.build_name)).is_dir()
+        ]
+        if missing:
+            raise ExportError(
+                f"layer '{layer.build_name}' needs {', '.join(repr(name) for name in missing)} "
+                f"beside it in {output_dir}, which this export does not provide",
+                hint="export the layers it depends on too "
+                "(--include them, or --publish-dependencies)",
+            )
+
+
+def _export_one(
+    spec: StackSpec,
+    layer: LayerSpec,
+    folder: md.PublishFolder,
+    metadata: Mapping[str, Any],
+    targets: Mapping[str, str],
+    *,
+    reporter: Reporter,
+    force: bool,
+) -> ExportResult:
+    """Export one layer unless its export is up to date."""
+    started = time.monotonic()
+    install_target = str(metadata["install_target"])
+    destination = folder.output_dir / install_target
+    snippet = folder.snippet_path(layer.build_name)
+    exported = force or read_json(snippet) != dict(metadata) or not destination.is_dir()
+    if exported:
+        snippet.unlink(missing_ok=True)
+        _stage_and_place(spec, layer, destination, targets, reporter=reporter)
+        write_json(snippet, dict(metadata))
+        reporter.info(f"{layer.build_name}: exported to {destination}")
+    else:
+        reporter.debug(f"{layer.build_name}: export {destination} is up to date")
+    return ExportResult(
+        layer=layer.build_name,
+        install_target=install_target,
+        path=destination,
+        exported=exported,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _stage_and_place(
+    spec: StackSpec,
+    layer: LayerSpec,
+    destination: Path,
+    targets: Mapping[str, str],
+    *,
+    reporter: Reporter,
+) -> None:
+    """Stage the built layer beside ``destination``, then place it there and run its postinstall."""
+    with reporter.task(layer.build_name, "export", total=3) as task:
+        task.note("staging")
+        staging = destination.parent / temporary_name(destination.name)
+
+        runtime = targets.get(spec.runtime_of(layer).build_name, destination.name)
+        # The runtime's interpreter, as deploy does: it byte-compiles in the same process.
+        python = postinstall_python(destination.parent, destination.name, runtime)
+
+        def configure() -> None:
+            task.advance()
+            task.note("postinstall")
+            run_postinstall(
+                destination,
+                python=python or Path(sys.executable),
+                what=f"the exported layer {destination}",
+                reporter=reporter,
+                error=ExportError,
+            )
+
+        try:
+            stage_layer(spec, layer, layout.env_path(spec, layer), staging, install_targets=targets)
+            # Configured before the rename: a layer is never exported unconfigured.
+            configure_in_advance(
+                staging, destination, what=f"layer {layer.build_name!r}", error=ExportError
+            )
+            task.advance()
+            place_layer(staging, destination, aside=aside_path(destination), configure=configure)
+        finally:
+            remove_path(staging)
+        task.advance()
+
+
+def _write_manifest(spec: StackSpec, folder: md.PublishFolder) -> None:
+    """List every layer of the stack currently exported in the folder."""
+    present = []
+    for layer in spec.layers:
+        data = read_json(folder.snippet_path(layer.build_name))
+        if data is not None and (folder.output_dir / str(data.get("install_target"))).is_dir():
+            present.append(data)
+    write_json(folder.manifest_path, md.manifest(spec, present))

@@ -1,0 +1,1 @@
+"""Merging: several publish folders (one per platform) combined into one folder and index."""

@@ -1,0 +1,65 @@
+"""OCI registries as a publish target and a deploy source (``oci://REGISTRY/REPOSITORY:TAG``).
+
+:func:`push_published` pushes a publish folder's layers for one platform into a tag's image
+index; :func:`open_oci_source` resolves a tag or digest to this platform's manifest for
+``deploy``. The HTTP client needs the ``envstacks[oci]`` extra (urllib3); the modules that
+do not send requests (references, credentials, the document shapes) import without it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from envstacks.floor.lazy_face import lazy_face
+
+if TYPE_CHECKING:
+    from envstacks.stages.oci.client import RegistryClient
+    from envstacks.stages.oci.credentials import Credentials, find_credentials
+    from envstacks.stages.oci.push_folder import PushResult, push_published
+    from envstacks.stages.oci.reference import Reference, is_oci, parse_reference
+    from envstacks.stages.oci.registry_errors import (
+        MissingExtraError,
+        ReferenceSyntaxError,
+        RegistryAuthError,
+        RegistryError,
+        RegistryNotFoundError,
+    )
+    from envstacks.stages.oci.registry_source import OciSource, open_oci_source
+
+#: Public name -> the submodule that defines it (loaded on first use; see
+#: envstacks.floor.lazy_face).
+FACE = {
+    "Credentials": "credentials",
+    "MissingExtraError": "registry_errors",
+    "OciSource": "registry_source",
+    "PushResult": "push_folder",
+    "Reference": "reference",
+    "ReferenceSyntaxError": "registry_errors",
+    "RegistryAuthError": "registry_errors",
+    "RegistryClient": "client",
+    "RegistryError": "registry_errors",
+    "RegistryNotFoundError": "registry_errors",
+    "find_credentials": "credentials",
+    "is_oci": "reference",
+    "open_oci_source": "registry_source",
+    "parse_reference": "reference",
+    "push_published": "push_folder",
+}
+__all__ = [
+    "Credentials",
+    "MissingExtraError",
+    "OciSource",
+    "PushResult",
+    "Reference",
+    "ReferenceSyntaxError",
+    "RegistryAuthError",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryNotFoundError",
+    "find_credentials",
+    "is_oci",
+    "open_oci_source",
+    "parse_reference",
+    "push_published",
+]
+__getattr__ = lazy_face(__name__, FACE)

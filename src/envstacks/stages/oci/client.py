@@ -1,0 +1,462 @@
+"""The registry API a push and a deploy need: blobs (HEAD, upload, download) and manifests.
+
+One :class:`RegistryClient` works on one repository with one scope (``pull``, or
+``pull,push``). Every request goes through :meth:`RegistryClient.request`, which answers
+``401`` challenges (:mod:`envstacks.stages.oci.auth`), retries ``429`` (after ``Retry-After``),
+``5xx`` and dropped connections, and turns any other refusal into an error naming the registry, the
+request and the fix. Blob downloads are resumed with ``Range`` and checked while they stream: never
+more bytes than expected, and the sha256 of what was received.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envstacks.floor.errors import VerificationError
+from envstacks.published.oci_layout import ACCEPT, MAX_DOCUMENT, digest_of
+from envstacks.stages.oci._blobio import Receiver, chunks, upload_body
+from envstacks.stages.oci._refusal import refusal
+from envstacks.stages.oci.auth import Authenticator
+from envstacks.stages.oci.credentials import Credentials, find_credentials
+from envstacks.stages.oci.reference import Reference
+from envstacks.stages.oci.registry_errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+)
+from envstacks.stages.oci.transport import Transport
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
+
+#: Attempts per request (or per blob upload) before giving up.
+ATTEMPTS = 5
+#: Answers worth waiting for and asking again.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Longest wait a ``Retry-After`` header may ask for.
+MAX_RETRY_AFTER = 60.0
+#: Blobs larger than this are uploaded in chunks of this size (``PATCH`` then ``PUT``).
+CHUNK_UPLOAD = 64 << 20
+
+
+@dataclass
+class Traffic:
+    """What a client moved: blob bytes and counts (read by push results and benchmarks)."""
+
+    uploaded_bytes: int = 0
+    uploaded_blobs: int = 0
+    downloaded_bytes: int = 0
+    downloaded_blobs: int = 0
+
+
+class RegistryClient:
+    """One repository of one registry, for pulling or for pushing."""
+
+    def __init__(
+        self,
+        reference: Reference,
+        *,
+        push: bool,
+        insecure: bool = False,
+        credentials: Credentials | None = None,
+        find: bool = True,
+        transport: Transport | None = None,
+        chunk_upload: int = CHUNK_UPLOAD,
+    ) -> None:
+        """Prepare a client (no request is sent yet).
+
+        Args:
+            reference: the repository (its tag or digest is not used here).
+            push: ask for ``pull,push`` access instead of ``pull``.
+            insecure: allow plain HTTP for a registry not on this machine.
+            credentials: what to log in with; by default (``find``) looked up as the Docker
+                and Podman tools do (:func:`envstacks.stages.oci.credentials.find_credentials`).
+            find: look credentials up when ``credentials`` is ``None``.
+            transport: the HTTP transport (default: a new pool).
+            chunk_upload: blobs larger than this are uploaded in chunks of this size.
+        """
+        self.reference = reference
+        self.registry = reference.registry
+        self.repository = reference.repository
+        self.push = push
+        self.insecure = insecure
+        self.chunk_upload = chunk_upload
+        self.scope = f"repository:{reference.repository}:{'pull,push' if push else 'pull'}"
+        self.transport = transport or Transport()
+        creds = credentials
+        if creds is None and find:
+            creds = find_credentials(reference.registry, reference.repository)
+        self.auth = Authenticator(
+            reference.registry,
+            creds,
+            self._fetch_token,
+            plain_http_ok=insecure or reference.is_loopback,
+        )
+        self.traffic = Traffic()
+        self._lock = threading.Lock()
+        self._base: str | None = None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def base_url(self) -> str:
+        """``https://host`` (or, on this machine or with ``insecure``, ``http://`` if needed)."""
+        with self._lock:
+            if self._base is None:
+                self._base = self._probe()
+            return self._base
+
+    def _probe(self) -> str:
+        """Find the scheme the registry answers on; check it speaks the distribution API."""
+        host = self.reference.api_host
+        plain_ok = self.insecure or self.reference.is_loopback
+        schemes = ("https", "http") if plain_ok else ("https",)
+        failure: BaseException | None = None
+        for scheme in schemes:
+            try:
+                response = self.transport.send("GET", f"{scheme}://{host}/v2/", headers={})
+            except self.transport.errors as exc:
+                failure = exc
+                continue
+            if response.status not in (200, 401) and response.status not in RETRY_STATUSES:
+                raise RegistryError(
+                    f"{scheme}://{host}/v2/ answered HTTP {response.status}: {self.registry} "
+                    "is not an OCI registry (no distribution API there)",
+                    hint="check the host name and port of the registry",
+                    status=response.status,
+                )
+            return f"{scheme}://{host}"
+        hint = (
+            "check the host name and that the registry is running"
+            if plain_ok
+            else f"if {self.registry} serves plain HTTP (a test registry), pass --insecure"
+        )
+        raise RegistryError(f"registry {self.registry}: cannot connect ({failure})", hint=hint)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        ok: tuple[int, ...] = (200,),
+        headers: dict[str, str] | None = None,
+        body: Callable[[], Any] | None = None,
+        stream: bool = False,
+        attempts: int = ATTEMPTS,
+        not_found: str | None = None,
+    ) -> BaseHTTPResponse:
+        """Send a request to the registry (``path`` absolute or from ``/v2/``), with auth.
+
+        ``body`` makes the request body (called again for each attempt).
+
+        Raises:
+            RegistryAuthError: 401 after answering the challenge, or 403.
+            RegistryNotFoundError: 404 (``not_found`` is the hint).
+            RegistryError: any other refusal, or every attempt failed.
+        """
+        base = self.base_url()
+        url = path if "://" in path else base + path
+        # Credentials go to the registry only, not to another host an upload Location names.
+        ours = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
+        auth_rounds = attempt = 0
+        while True:
+            sent = self.auth.header() if ours else None
+            request_headers = dict(headers or {})
+            if sent is not None:
+                request_headers["Authorization"] = sent
+            try:
+                response = self.transport.send(
+                    method,
+                    url,
+                    headers=request_headers,
+                    body=body() if body is not None else None,
+                    stream=stream,
+                )
+            except self.transport.errors as exc:
+                attempt += 1
+                if attempt >= attempts:
+                    raise RegistryError(
+                        f"registry {self.registry}: {what}: no answer after {attempt} "
+                        f"attempts ({exc})",
+                        hint="check the connection and run the command again",
+                    ) from exc
+                time.sleep(_backoff(attempt))
+                continue
+            if response.status == 401 and auth_rounds < 2:
+                challenge = response.headers.get("WWW-Authenticate", "")
+                _discard(response)
+                auth_rounds += 1
+                self.auth.answer(challenge, scope=self.scope, failed=sent)
+                continue
+            if response.status in RETRY_STATUSES and attempt + 1 < attempts:
+                attempt += 1
+                wait = _retry_after(response.headers.get("Retry-After"), attempt)
+                _discard(response)
+                time.sleep(wait)
+                continue
+            if response.status in ok:
+                return response
+            raise refusal(
+                response,
+                where=f"registry {self.registry}: {what}",
+                auth=self.auth,
+                action=f"{'push to' if self.push else 'pull from'} {self.repository}",
+                not_found=not_found or f"check the repository name {self.repository!r}",
+                attempts=attempt + 1,
+            )
+
+    def _fetch_token(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        """Ask a token service (the auth flow's transport)."""
+        try:
+            response = self.transport.send(method, url, headers=headers, body=body)
+        except self.transport.errors as exc:
+            raise RegistryAuthError(
+                f"registry {self.registry}: the token service {url} cannot be reached ({exc})"
+            ) from exc
+        return response.status, response.data
+
+    def _repo(self, kind: str, name: str = "") -> str:
+        return f"/v2/{self.repository}/{kind}/{name}"
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def blob_size(self, digest: str) -> int | None:
+        """The size of a blob the repository has, or ``None`` when it has none."""
+        try:
+            response = self.request(
+                "HEAD", self._repo("blobs", digest), what=f"check blob {digest}"
+            )
+        except RegistryNotFoundError:
+            return None
+        length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else 0
+
+    def upload_blob(
+        self, source: Path | bytes, digest: str, size: int, progress: Callable[[int], None]
+    ) -> None:
+        """Upload a blob (a file or bytes) in one ``PUT``, or in chunks when it is large.
+
+        The registry checks ``digest`` against what it received. A failed upload is started
+        again from the beginning, up to :data:`ATTEMPTS` times.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._upload_once(source, digest, size, progress)
+            except RegistryError as exc:
+                if exc.status is not None and exc.status not in RETRY_STATUSES:
+                    raise
+                if attempt == ATTEMPTS:
+                    raise
+                time.sleep(_backoff(attempt))
+                continue
+            with self._lock:
+                self.traffic.uploaded_bytes += size
+                self.traffic.uploaded_blobs += 1
+            return
+
+    def _upload_once(
+        self, source: Path | bytes, digest: str, size: int, progress: Callable[[int], None]
+    ) -> None:
+        started = self.request(
+            "POST",
+            self._repo("blobs", "uploads/"),
+            what=f"start the upload of {digest}",
+            ok=(202,),
+            headers={"Content-Length": "0"},
+            attempts=1,
+        )
+        location = _location(started, self.base_url())
+        if size > self.chunk_upload:
+            for offset, chunk in chunks(source, size, self.chunk_upload):
+                patched = self.request(
+                    "PATCH",
+                    location,
+                    what=f"upload bytes {offset}-{offset + len(chunk) - 1} of {digest}",
+                    ok=(202,),
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                        "Content-Length": str(len(chunk)),
+                    },
+                    body=lambda chunk=chunk: chunk,  # type: ignore[misc]
+                    attempts=1,
+                )
+                location = _location(patched, self.base_url())
+                progress(offset + len(chunk))
+            body: Callable[[], Any] | None = None
+            length = 0
+        else:
+            body, length = upload_body(source, progress), size
+        self.request(
+            "PUT",
+            _with_query(location, digest=digest),
+            what=f"upload blob {digest}",
+            ok=(201, 204),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
+            body=body,
+            attempts=1,
+        )
+
+    def get_blob(self, digest: str, size: int, *, what: str) -> bytes:
+        """A small blob (a config) read into memory, checked against ``digest`` and ``size``."""
+        response = self.request("GET", self._repo("blobs", digest), what=what, stream=True)
+        try:
+            data = response.read(size + 1)
+        finally:
+            response.release_conn()
+        if len(data) != size or digest_of(data) != digest:
+            raise VerificationError(
+                f"registry {self.registry}: {what}: received {len(data)} bytes with digest "
+                f"{digest_of(data)}, expected {size} bytes with {digest}",
+                hint="the registry's copy is damaged; push the stack again",
+            )
+        return data
+
+    def download_blob(
+        self, digest: str, size: int, part: Path, *, what: str, progress: Callable[[int], None]
+    ) -> None:
+        """Download a blob into ``part`` (resuming what is there), checking size and sha256.
+
+        Raises:
+            VerificationError: the registry sent more bytes than ``size``, or other content.
+            RegistryError: the registry refused, or every attempt failed.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            receiver = Receiver(part, size, f"registry {self.registry}: {what}", progress)
+            if receiver.have == size:
+                break
+            have = receiver.have
+            response = self.request(
+                "GET",
+                self._repo("blobs", digest),
+                what=what,
+                ok=(200, 206),
+                headers={"Range": f"bytes={have}-"} if have else {},
+                stream=True,
+            )
+            content_range = response.headers.get("Content-Range", "")
+            if not (response.status == 206 and content_range.startswith(f"bytes {have}-")):
+                receiver.restart()
+            try:
+                received = receiver.receive(response)
+            except self.transport.errors:
+                if attempt == ATTEMPTS:
+                    raise RegistryError(
+                        f"registry {self.registry}: {what}: the transfer failed {ATTEMPTS} times",
+                        hint="check the connection and deploy again; it resumes the download",
+                    ) from None
+                time.sleep(_backoff(attempt))
+                continue
+            finally:
+                response.release_conn()
+            with self._lock:
+                self.traffic.downloaded_bytes += received
+                self.traffic.downloaded_blobs += receiver.have == size
+            if receiver.have == size:
+                break
+        else:
+            raise RegistryError(
+                f"registry {self.registry}: {what}: the transfer ended early {ATTEMPTS} times",
+                hint="check the connection and deploy again; it resumes the download",
+            )
+        receiver.check(digest)
+
+    # -- manifests ---------------------------------------------------------------------------
+
+    def get_manifest(self, reference: str, *, what: str) -> tuple[bytes, str, str]:
+        """A manifest or index: ``(bytes, media type, digest)``; checked when asked by digest.
+
+        Raises:
+            RegistryNotFoundError: no such tag or digest in the repository.
+        """
+        response = self.request(
+            "GET",
+            self._repo("manifests", reference),
+            what=what,
+            headers={"Accept": ACCEPT},
+            stream=True,
+            not_found=f"nothing is published as {self.reference}; check the tag, or push "
+            "it with `envstacks publish --to`",
+        )
+        try:
+            data = response.read(MAX_DOCUMENT + 1)
+        finally:
+            response.release_conn()
+        if len(data) > MAX_DOCUMENT:
+            raise RegistryError(
+                f"registry {self.registry}: {what}: larger than {MAX_DOCUMENT} bytes"
+            )
+        digest = digest_of(data)
+        if reference.startswith("sha256:") and digest != reference:
+            raise VerificationError(
+                f"registry {self.registry}: {what}: the content's digest is {digest}, "
+                f"not the {reference} asked for",
+                hint="the registry's copy was modified or damaged; do not deploy it",
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            declared = json.loads(data).get("mediaType")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            declared = None
+        return data, declared if isinstance(declared, str) else media_type, digest
+
+    def put_manifest(self, reference: str, data: bytes, media_type: str, *, what: str) -> str:
+        """Store a manifest or index under a tag or its digest; return its digest."""
+        self.request(
+            "PUT",
+            self._repo("manifests", reference),
+            what=what,
+            ok=(201, 200, 204),
+            headers={"Content-Type": media_type, "Content-Length": str(len(data))},
+            body=lambda: data,
+        )
+        return digest_of(data)
+
+
+def manifest_json(data: bytes, *, where: str) -> dict[str, Any]:
+    """A manifest or index document as a JSON object (``RegistryError`` when it is not one)."""
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise RegistryError(f"{where}: not a JSON object")
+    return value
+
+
+def _discard(response: BaseHTTPResponse) -> None:
+    """Read what is left of an answer so that its connection can be reused."""
+    try:
+        response.drain_conn()
+    finally:
+        response.release_conn()
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    if value and value.strip().isdigit():
+        return min(float(value.strip()), MAX_RETRY_AFTER)
+    return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    return min(8.0, 0.25 * 2.0 ** (attempt - 1))
+
+
+def _location(response: BaseHTTPResponse, base: str) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        raise RegistryError(f"registry {base}: an upload answer had no Location header")
+    return urllib.parse.urljoin(base + "/", location)
+
+
+def _with_query(url: str, **params: str) -> str:
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(params)

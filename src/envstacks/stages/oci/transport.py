@@ -1,0 +1,106 @@
+"""HTTP for registries: pooled keep-alive connections through urllib3, proxies from the environment.
+
+urllib3 is the ``envstacks[oci]`` extra; :func:`load_urllib3` says how to install it when it
+is missing. Connections are reused across the many small requests a push or deploy makes
+(``HEAD`` per blob, token requests); a redirect to another host (registries send blob
+downloads to object storage) drops the ``Authorization`` header, as urllib3 does by default.
+``HTTP(S)_PROXY`` and ``NO_PROXY`` are honoured as ``curl`` and ``pip`` honour them; a
+registry on this machine is always reached directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+import urllib.request
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from envstacks.stages.oci.registry_errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse, PoolManager
+
+#: Seconds to wait for a connection, and for the next bytes of an answer.
+CONNECT_TIMEOUT = 30.0
+READ_TIMEOUT = 120.0
+USER_AGENT = "envstacks (oci)"
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def load_urllib3() -> ModuleType:
+    """The urllib3 module.
+
+    Raises:
+        MissingExtraError: the ``envstacks[oci]`` extra is not installed.
+    """
+    try:
+        import urllib3  # noqa: PLC0415 - the optional extra, loaded only for registry work
+    except ImportError as exc:
+        raise MissingExtraError(
+            "publishing to and deploying from OCI registries (oci://) needs the 'oci' extra "
+            "of envstacks (the urllib3 package), which is not installed",
+            hint="install it: pip install 'envstacks[oci]' (uv: uv tool install "
+            "'envstacks[oci]'; Hatch build target: requires = [\"envstacks[oci]\"])",
+        ) from exc
+    return urllib3
+
+
+class Transport:
+    """Sends requests through one pool per proxy (or none); safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._urllib3 = load_urllib3()
+        self._lock = threading.Lock()
+        self._pools: dict[str | None, PoolManager] = {}
+        #: The exceptions a failed connection or transfer raises (retried by the client).
+        self.errors: tuple[type[BaseException], ...] = (self._urllib3.exceptions.HTTPError,)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: Any = None,
+        stream: bool = False,
+    ) -> BaseHTTPResponse:
+        """Send one request (following redirects); the body is read unless ``stream``."""
+        retries = self._urllib3.Retry(
+            total=None, connect=0, read=0, status=0, other=0, redirect=5, raise_on_status=False
+        )
+        response: BaseHTTPResponse = self._pool(url).request(
+            method,
+            url,
+            headers={"User-Agent": USER_AGENT, **headers},
+            body=body,
+            preload_content=not stream,
+            retries=retries,
+        )
+        return response
+
+    def _pool(self, url: str) -> PoolManager:
+        proxy = _proxy_for(url)
+        with self._lock:
+            pool = self._pools.get(proxy)
+            if pool is None:
+                timeout = self._urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+                options = {"num_pools": 8, "maxsize": 8, "timeout": timeout, "blocksize": 1 << 16}
+                if proxy is None:
+                    pool = self._urllib3.PoolManager(**options)
+                else:
+                    pool = self._urllib3.ProxyManager(proxy, **options)
+                self._pools[proxy] = pool
+            return pool
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy URL for ``url`` from the environment (``None``: connect directly)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if host in _LOOPBACK or host.startswith("127."):
+        return None
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return proxy

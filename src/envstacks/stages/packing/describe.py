@@ -1,0 +1,312 @@
+"""Published metadata in venvstacks' schema: per-layer snippets, the manifest, names, skip checks.
+
+:func:`describe_built_layer` is the one place that describes a layer for the outside world
+(publish and ``local-export`` both write what it returns) and checks that it is built from its
+current lock.
+
+Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
+and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
+§3.9.1-§3.9.2). envstacks adds fields, which venvstacks consumers ignore:
+``archive_format``; ``tree_hashes``, the hash of the normalised file tree (the same for every
+format and compression level, so recompressing keeps a layer's identity);
+``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
+environment without changing the lock is republished); ``unpacked_size`` and
+``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
+deploy enforces (:mod:`envstacks.published.unpack_limits`); ``file_index``, the name, size and
+sha256 of the layer's file index (:mod:`envstacks.published.file_index`); ``deltas``, the delta
+archives that turn earlier versions into this one (:mod:`envstacks.stages.packing.delta_writer`).
+
+The manifest lists every layer currently published in the folder for the platform (read back
+from the snippets whose archives are present), not only the layers of the last run, so a
+deploy can always use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from envstacks.floor.errors import EnvStacksError, PublishError
+from envstacks.floor.fs import read_json, remove_stale_temporaries
+from envstacks.stages.building.build_record import BuildRecord, require_current_build
+from envstacks.stages.packing.hashcache import ArchiveHashes
+from envstacks.stages.stackspec.model import (
+    ApplicationSpec,
+    LayeredSpec,
+    LayerKind,
+    LayerSpec,
+    RuntimeSpec,
+    StackSpec,
+)
+from envstacks.stages.stackspec.sourcetree import module_hash
+from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+
+SNIPPET_DIR = "env_metadata"
+#: Fields only known once the archive is written: left out of the build request.
+OUTPUT_FIELDS = (
+    "archive_size",
+    "archive_hashes",
+    "tree_hashes",
+    "unpacked_size",
+    "unpacked_entries",
+    "file_index",
+    "deltas",
+)
+#: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
+KIND_KEYS = {
+    LayerKind.APPLICATION: "applications",
+    LayerKind.FRAMEWORK: "frameworks",
+    LayerKind.RUNTIME: "runtimes",
+}
+
+
+class LockInfo(Protocol):
+    """What publishing reads from a layer's lock state (a ``locking.LockState`` has it)."""
+
+    @property
+    def has_valid_lock(self) -> bool:
+        """Whether the committed lock matches the spec."""
+
+    @property
+    def lock_version(self) -> int | None:
+        """The lock version (``None`` without metadata)."""
+
+    @property
+    def locked_at(self) -> str | None:
+        """When the layer was locked (UTC ISO 8601)."""
+
+    @property
+    def requirements_hash(self) -> str | None:
+        """The lock's ``requirements_hash``."""
+
+    @property
+    def install_target(self) -> str:
+        """The deployed folder name."""
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the lock is not valid."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishFolder:
+    """A folder of published layers for one platform, and the names of its files."""
+
+    output_dir: Path
+    platform: str
+    #: Add ``-<platform>-<archive_build>`` to archive names and the platform to metadata names.
+    tag_outputs: bool = False
+
+    @property
+    def metadata_dir(self) -> Path:
+        """``<output>/__venvstacks__``."""
+        return self.output_dir / METADATA_DIR
+
+    @property
+    def manifest_path(self) -> Path:
+        """Where the manifest goes: ``__venvstacks__/venvstacks[-<platform>].json``."""
+        name = f"venvstacks-{self.platform}.json" if self.tag_outputs else "venvstacks.json"
+        return self.metadata_dir / name
+
+    def archive_name(self, install_target: str, *, suffix: str, build: int) -> str:
+        """``<install_target><suffix>``; tagged: ``<install_target>-<platform>-<build><suffix>``."""
+        if self.tag_outputs:
+            return f"{install_target}-{self.platform}-{build}{suffix}"
+        return f"{install_target}{suffix}"
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove what dead runs left in the folder and its metadata folders; what was removed."""
+        return [
+            path
+            for place in (self.output_dir, self.metadata_dir, self.snippet_dir)
+            for path in remove_stale_temporaries(place)
+        ]
+
+    @property
+    def snippet_dir(self) -> Path:
+        """``<output>/__venvstacks__/env_metadata``."""
+        return self.metadata_dir / SNIPPET_DIR
+
+    def snippet_path(self, layer_name: str) -> Path:
+        """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""
+        stem = f"{layer_name}-{self.platform}" if self.tag_outputs else layer_name
+        return self.snippet_dir / f"{stem}.json"
+
+    def published_layers(
+        self, *, exclude: Iterable[str] = (), hashes: ArchiveHashes | None = None
+    ) -> list[dict[str, Any]]:
+        """Every layer published here for the platform whose archive is present.
+
+        A snippet counts when its file name is the one this naming mode gives its layer, it is
+        for the platform, and its archive exists with the recorded size (and, given
+        ``hashes``, sha256). ``exclude`` drops archive names.
+        """
+        skipped = set(exclude)
+        folder = self.snippet_dir
+        layers: list[dict[str, Any]] = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            data = read_json(path)
+            if data is None or data.get("target_platform") != self.platform:
+                continue
+            name = data.get("layer_name")
+            if not isinstance(name, str) or path != self.snippet_path(name):
+                continue
+            archive = data.get("archive_name")
+            if not isinstance(archive, str) or archive in skipped or "/" in archive:
+                continue
+            if archive_matches(self.output_dir / archive, data, hashes=hashes):
+                layers.append(_present_deltas(self.output_dir, data))
+        return layers
+
+
+def _present_deltas(output_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` listing only the deltas whose archives are present with the recorded size."""
+    deltas = data.get("deltas")
+    if not isinstance(deltas, list):
+        return data
+    present = [
+        delta
+        for delta in deltas
+        if isinstance(delta, Mapping)
+        and isinstance(delta.get("archive_name"), str)
+        and "/" not in delta["archive_name"]
+        and archive_matches(output_dir / delta["archive_name"], delta, hashes=None)
+    ]
+    if len(present) == len(deltas):
+        return data
+    trimmed = {key: value for key, value in data.items() if key != "deltas"}
+    return {**trimmed, "deltas": present} if present else trimmed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltLayer:
+    """A built layer's description (the fields of §3.9.2) and the record of its current build."""
+
+    metadata: dict[str, Any]
+    build: BuildRecord
+
+
+def describe_built_layer(
+    spec: StackSpec,
+    layer: LayerSpec,
+    lock_states: Mapping[str, LockInfo],
+    *,
+    platform: str,
+    error: type[EnvStacksError] = PublishError,
+) -> BuiltLayer:
+    """What publish and ``local-export`` record about a layer, which must be built from its lock.
+
+    The fields are read from the locks of the layer and of the layers below it.
+
+    Raises:
+        EnvStacksError: (``error``) the layer or a layer below it has no valid lock.
+        NotBuiltError: the layer was never built, or was built from another lock.
+    """
+    state = _lock(layer, lock_states, error)
+    runtime = spec.runtime_of(layer)
+    data: dict[str, Any] = {
+        "layer_name": layer.build_name,
+        "install_target": state.install_target,
+        "requirements_hash": state.requirements_hash,
+        "lock_version": state.lock_version if state.lock_version is not None else 1,
+        "locked_at": state.locked_at,
+        "runtime_layer": _lock(runtime, lock_states, error).install_target,
+        "python_implementation": runtime.python_implementation,
+        # Layered envs on Windows copy the runtime's executables; elsewhere they link to it.
+        "bound_to_implementation": isinstance(layer, RuntimeSpec) or platform.startswith("win"),
+    }
+    if isinstance(layer, LayeredSpec):
+        data["required_layers"] = [
+            _lock(spec.layer(name), lock_states, error).install_target for name in layer.linearized
+        ]
+    if isinstance(layer, ApplicationSpec):
+        data.update(_application_fields(layer))
+    build = require_current_build(spec, layer, requirements_hash=state.requirements_hash)
+    return BuiltLayer(metadata=data, build=build)
+
+
+def _lock(
+    layer: LayerSpec, lock_states: Mapping[str, LockInfo], error: type[EnvStacksError]
+) -> LockInfo:
+    state = lock_states.get(layer.build_name)
+    if state is None or not state.has_valid_lock or state.locked_at is None:
+        reasons = "; ".join(state.reasons) if state is not None and state.reasons else "no lock"
+        raise error(
+            f"layer {layer.build_name!r} ({layer.toml_path}) "
+            f"cannot be published without a valid lock: {reasons}",
+            hint=f"run `envstacks lock --include {layer.build_name}` and build it again",
+        )
+    return state
+
+
+def _application_fields(layer: ApplicationSpec) -> dict[str, Any]:
+    """What an application layer adds: its launch module and the hashes of its modules."""
+    data: dict[str, Any] = {"app_launch_module": layer.module_name}
+    if layer.launch_module is not None:
+        data["app_launch_module_hash"] = module_hash(layer.launch_module)
+    if layer.support_modules:
+        data["app_support_modules"] = [
+            {"name": path.stem, "hash": module_hash(path)} for path in layer.support_modules
+        ]
+    return data
+
+
+def request_metadata(
+    base: Mapping[str, Any],
+    *,
+    archive_format: str,
+    archive_file: str,
+    archive_build: int,
+    platform: str,
+) -> dict[str, Any]:
+    """A layer's build request: its description plus the archive it should become."""
+    return {
+        **base,
+        "archive_build": archive_build,
+        "archive_format": archive_format,
+        "archive_name": archive_file,
+        "target_platform": platform,
+    }
+
+
+def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata minus the fields that only exist once the archive is written."""
+    return {key: value for key, value in metadata.items() if key not in OUTPUT_FIELDS}
+
+
+def archive_matches(
+    archive: Path, metadata: Mapping[str, Any], *, hashes: ArchiveHashes | None
+) -> bool:
+    """Whether ``archive`` exists with the size (and, given ``hashes``, the sha256) recorded."""
+    try:
+        size = archive.stat().st_size
+    except OSError:
+        return False
+    if size != metadata.get("archive_size"):
+        return False
+    if hashes is None:
+        return True
+    recorded = metadata.get("archive_hashes")
+    return isinstance(recorded, Mapping) and hashes.matches(archive, recorded.get("sha256"))
+
+
+def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:
+    """A published layer's kind, told from its fields as venvstacks consumers tell it."""
+    if metadata.get("runtime_layer") == metadata.get("install_target"):
+        return LayerKind.RUNTIME
+    if "app_launch_module" in metadata:
+        return LayerKind.APPLICATION
+    return LayerKind.FRAMEWORK
+
+
+def manifest(spec: StackSpec | None, layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The manifest of ``layers``: grouped by kind, in the spec's order, others after by name."""
+    order = {layer.build_name: index for index, layer in enumerate(spec.layers)} if spec else {}
+    grouped: dict[str, list[Mapping[str, Any]]] = {key: [] for key in KIND_KEYS.values()}
+    for data in layers:
+        grouped[KIND_KEYS[layer_kind(data)]].append(data)
+    for entries in grouped.values():
+        entries.sort(key=lambda d: (order.get(str(d["layer_name"]), len(order)), d["layer_name"]))
+    return {"layers": grouped}

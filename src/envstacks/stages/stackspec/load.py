@@ -1,0 +1,315 @@
+"""Find and read a stack spec (pyproject.toml or venvstacks.toml) and turn it into a StackSpec.
+
+This is the entry point of the ``spec`` package: it reads TOML (naming the file and line of
+syntax errors), picks the format, checks the top-level keys and hands the tables to
+``stack.py`` (settings, uv) and ``layers.py`` (each layer), then resolves the layers
+together. Every error is a SpecError that names the TOML path and ends with the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from envstacks.floor.errors import SpecError
+from envstacks.stages.stackspec.fields import (
+    TomlPath,
+    TomlTable,
+    check_keys,
+    expect_str,
+    expect_table,
+    expect_table_array,
+    quoted_list,
+    spec_error,
+)
+from envstacks.stages.stackspec.keys import (
+    PYPROJECT_TABLE_KEYS,
+    SETTINGS_KEYS,
+    VENVSTACKS_TOP_LEVEL_KEYS,
+)
+from envstacks.stages.stackspec.layers import RawLayer, parse_layer
+from envstacks.stages.stackspec.model import LayerKind, StackSpec, UvConfig
+from envstacks.stages.stackspec.stack import parse_settings, parse_uv_config, resolve_layers
+
+PYPROJECT = "pyproject.toml"
+VENVSTACKS = "venvstacks.toml"
+#: Baseline uv settings beside a venvstacks.toml that has no inline [tool.uv].
+VENVSTACKS_UV = "venvstacks.uv.toml"
+
+_TOML_POSITION = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)$")
+
+
+class _LocatedSpecError(SpecError):
+    """A SpecError whose message already names its file."""
+
+
+def find_spec_file(path: Path | None = None) -> Path:
+    """The spec file for ``path``: a pyproject.toml, a venvstacks.toml or a folder holding one.
+
+    In a folder (default: the current one), ``pyproject.toml`` wins if it has a
+    ``[tool.venvstacks]`` table, else ``venvstacks.toml``. A file is taken as given: any
+    file not called ``pyproject.toml`` is read as a venvstacks.toml. Returns an absolute path.
+
+    Raises:
+        SpecError: nothing usable was found.
+    """
+    target = (Path.cwd() if path is None else Path(path).expanduser()).resolve()
+    if target.is_file():
+        return target
+    if not target.is_dir():
+        raise SpecError(
+            f"{target}: no such file or folder; pass a pyproject.toml, a venvstacks.toml or the "
+            "folder holding one"
+        )
+    pyproject = target / PYPROJECT
+    has_pyproject = pyproject.is_file()
+    if has_pyproject and _has_venvstacks_table(read_toml(pyproject)):
+        return pyproject
+    venvstacks = target / VENVSTACKS
+    if venvstacks.is_file():
+        return venvstacks
+    found = f"{PYPROJECT} has no [tool.venvstacks] table" if has_pyproject else f"no {PYPROJECT}"
+    raise SpecError(
+        f"{target}: no stack specification found (looked for a {PYPROJECT} with a "
+        f"[tool.venvstacks] table and for a {VENVSTACKS}; {found}, no {VENVSTACKS}); add a "
+        f"[tool.venvstacks] table with [[tool.venvstacks.runtimes]] layers to {PYPROJECT}, "
+        f"or pass the path of a {VENVSTACKS}"
+    )
+
+
+def load(path: Path | None = None) -> StackSpec:
+    """Find (as :func:`find_spec_file` does), read and validate a stack spec.
+
+    Raises:
+        SpecError: the spec cannot be found, read or validated; the message names the TOML
+            path, the bad value and the fix.
+    """
+    spec_path = find_spec_file(path)
+    data = read_toml(spec_path)
+    if spec_path.name == PYPROJECT:
+        return _load_pyproject(data, spec_path)
+    return _load_venvstacks(data, spec_path)
+
+
+def load_pyproject_data(data: Mapping[str, Any], pyproject_path: Path) -> StackSpec:
+    """Validate an already parsed ``pyproject.toml`` (for front-ends that hold one).
+
+    ``data`` may be a plain mapping or a tomlkit document; relative paths in it resolve
+    against ``pyproject_path``'s folder.
+    """
+    path = Path(pyproject_path).expanduser().resolve()
+    with _in_file(path):
+        plain = _plain(data)
+    return _load_pyproject(plain, path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors become SpecErrors naming the file, line and column."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise _LocatedSpecError(f"{path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise _LocatedSpecError(
+            f"{path}: is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise _LocatedSpecError(_too_deep(path)) from None
+    except tomllib.TOMLDecodeError as error:
+        message = str(error)
+        match = _TOML_POSITION.search(message)
+        where = f" {match.group(1)}" if match else ""
+        reason = message[: match.start()] if match else message
+        raise _LocatedSpecError(
+            f"{path}: invalid TOML{where}: {reason}; fix the syntax there"
+        ) from None
+
+
+@contextmanager
+def _in_file(path: Path) -> Iterator[None]:
+    """Add the spec file to the messages of SpecErrors raised inside (once)."""
+    try:
+        yield
+    except _LocatedSpecError:
+        raise
+    except SpecError as error:
+        raise _LocatedSpecError(f"{error.message} (in {path})", hint=error.hint) from None
+    except RecursionError:
+        raise _LocatedSpecError(_too_deep(path)) from None
+
+
+def _too_deep(path: Path) -> str:
+    return (
+        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion "
+        "limit); no stack spec nests more than a few levels, so flatten or remove them"
+    )
+
+
+def _has_venvstacks_table(data: Mapping[str, Any]) -> bool:
+    tool = data.get("tool")
+    return isinstance(tool, Mapping) and "venvstacks" in tool
+
+
+def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
+    with _in_file(spec_path):
+        if not _has_venvstacks_table(data):
+            raise _LocatedSpecError(
+                f"{spec_path}: no [tool.venvstacks] table; add one with the stack's layers "
+                "([[tool.venvstacks.runtimes]], [[tool.venvstacks.frameworks]], "
+                "[[tool.venvstacks.applications]]), see docs/configuration.md"
+            )
+        where = TomlPath("tool.venvstacks")
+        table = expect_table(
+            data["tool"]["venvstacks"], where, fix="write [tool.venvstacks] as a table"
+        )
+        check_keys(
+            table,
+            (*SETTINGS_KEYS, *PYPROJECT_TABLE_KEYS),
+            where,
+            what="[tool.venvstacks] key",
+            fix=f"settings are {quoted_list(SETTINGS_KEYS)}; tables are "
+            f"{quoted_list(PYPROJECT_TABLE_KEYS)}",
+        )
+        settings = parse_settings(table, where, spec_path.parent, "pyproject")
+        origin = f"{spec_path} [{where.key('uv')}]"
+        uv, warnings = (
+            parse_uv_config(table["uv"], where.key("uv"), origin=origin)
+            if "uv" in table
+            else (UvConfig(origin=origin), ())
+        )
+        stack = StackSpec(
+            spec_path=spec_path,
+            source_format="pyproject",
+            project_name=_project_name(data),
+            project_dependencies=_project_dependencies(data),
+            settings=settings,
+            uv=uv,
+            warnings=warnings,
+        )
+        return _with_layers(stack, table, where)
+
+
+def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
+    root = TomlPath()
+    with _in_file(spec_path):
+        check_keys(
+            data,
+            VENVSTACKS_TOP_LEVEL_KEYS,
+            root,
+            what="top-level key",
+            fix=f"a venvstacks.toml holds {quoted_list(VENVSTACKS_TOP_LEVEL_KEYS)} "
+            "(other tools' settings go under [tool.<name>])",
+        )
+        tool = expect_table(data.get("tool", {}), root.key("tool"), fix="write [tool] as a table")
+    ignored = (
+        "tool.venvstacks: settings are only read from a pyproject.toml; this table in a "
+        f"{VENVSTACKS} is ignored (the defaults apply)"
+    )
+    uv, uv_warnings = _venvstacks_uv(tool, spec_path)
+    stack = StackSpec(
+        spec_path=spec_path,
+        source_format="venvstacks",
+        settings=parse_settings({}, root, spec_path.parent, "venvstacks"),
+        uv=uv,
+        warnings=(*([ignored] if "venvstacks" in tool else []), *uv_warnings),
+    )
+    with _in_file(spec_path):
+        return _with_layers(stack, data, root)
+
+
+def _venvstacks_uv(tool: TomlTable, spec_path: Path) -> tuple[UvConfig, tuple[str, ...]]:
+    """``[tool.uv]`` if present, else ``venvstacks.uv.toml`` beside the spec (never both)."""
+    if "uv" in tool:
+        where = TomlPath("tool.uv")
+        with _in_file(spec_path):
+            return parse_uv_config(tool["uv"], where, origin=f"{spec_path} [tool.uv]")
+    uv_file = spec_path.parent / VENVSTACKS_UV
+    if not uv_file.is_file():
+        return UvConfig(origin=str(spec_path)), ()
+    with _in_file(uv_file):
+        return parse_uv_config(read_toml(uv_file), TomlPath(), origin=str(uv_file))
+
+
+def _with_layers(stack: StackSpec, table: TomlTable, where: TomlPath) -> StackSpec:
+    """``stack`` with the layers of ``table`` (the table at ``where`` holding the arrays)."""
+    raw = {kind: _raw_layers(stack, table, where.key(kind.table), kind) for kind in LayerKind}
+    if not any(raw.values()):
+        runtimes = where.key(LayerKind.RUNTIME.table)
+        raise spec_error(
+            where,
+            "the stack defines no layers",
+            f"add at least one [[{runtimes.text}]] table (name, python_implementation, "
+            "requirements)",
+        )
+    layers = resolve_layers(
+        raw[LayerKind.RUNTIME], raw[LayerKind.FRAMEWORK], raw[LayerKind.APPLICATION]
+    )
+    layer_warnings = [w for kind in LayerKind for layer in raw[kind] for w in layer.warnings]
+    return dataclasses.replace(
+        stack,
+        runtimes=layers.runtimes,
+        frameworks=layers.frameworks,
+        applications=layers.applications,
+        warnings=(*stack.warnings, *layer_warnings),
+    )
+
+
+def _raw_layers(
+    stack: StackSpec, table: TomlTable, where: TomlPath, kind: LayerKind
+) -> tuple[RawLayer, ...]:
+    """The layers of ``kind``, each checked on its own (``where`` is their array)."""
+    fix = f"write each layer as a [[{where.text}]] table"
+    tables = expect_table_array(table.get(kind.table, []), where, fix=fix)
+    return tuple(
+        parse_layer(
+            item,
+            kind=kind,
+            where=where.item(i),
+            root=stack.root,
+            index_names=stack.uv.index_names,
+            precompile=stack.settings.precompile,
+        )
+        for i, item in enumerate(tables)
+    )
+
+
+def _project_name(data: Mapping[str, Any]) -> str | None:
+    project = data.get("project")
+    if not isinstance(project, Mapping) or "name" not in project:
+        return None
+    return expect_str(
+        project["name"], TomlPath("project.name"), fix='write name = "my-project" in [project]'
+    )
+
+
+def _project_dependencies(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Static ``[project].dependencies`` (``None`` if dynamic, absent or not a string list)."""
+    project = data.get("project")
+    if not isinstance(project, Mapping):
+        return None
+    dynamic = project.get("dynamic", ())
+    if isinstance(dynamic, list | tuple) and "dependencies" in dynamic:
+        return None
+    deps = project.get("dependencies", [])
+    if not isinstance(deps, list | tuple) or not all(isinstance(d, str) for d in deps):
+        return None
+    return tuple(str(d) for d in deps)
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts, lists and scalars from a mapping that may hold tomlkit items."""
+    unwrap = getattr(value, "unwrap", None)
+    if callable(unwrap):
+        return unwrap()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
