@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -75,21 +74,12 @@ def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
     return _write
 
 
-_KIT = "envstacks_tests_stackkit"
-
-
 @pytest.fixture(scope="session")
 def kit() -> ModuleType:
-    """The stack kit (tests/build/stackkit.py): write, lock and build stacks; build wheels."""
-    if _KIT in sys.modules:
-        return sys.modules[_KIT]
-    path = Path(__file__).parent / "build" / "stackkit.py"
-    spec = importlib.util.spec_from_file_location(_KIT, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_KIT] = module
-    spec.loader.exec_module(module)
-    return module
+    """The stack kit (:mod:`kits.stacks`): write, lock and build stacks, build wheels."""
+    from kits import stacks
+
+    return stacks
 
 
 class SmallFileSystem:

@@ -1,4 +1,4 @@
-"""The core never imports hatch, hatchling or pdm: only envstacks.frontends.hatch_plugins may."""
+"""The core never imports hatch, hatchling or pdm: only the Hatch and PDM front-ends may."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import sys
 
 import envstacks
 
+#: The front-ends that run inside Hatch or PDM (and only they import them).
+HOSTED = ("envstacks.frontends.hatch_plugins", "envstacks.frontends.pdm_commands")
+
 
 def _core_modules() -> list[str]:
     return sorted(
         info.name
         for info in pkgutil.walk_packages(envstacks.__path__, "envstacks.")
-        if not info.name.startswith(("envstacks.frontends.hatch_plugins", "envstacks._injected"))
+        if not info.name.startswith((*HOSTED, "envstacks._injected"))
         and info.name != "envstacks.__main__"  # runs the CLI on import
     )
 

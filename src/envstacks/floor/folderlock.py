@@ -42,7 +42,7 @@ from envstacks.floor.fs import process_alive
 from envstacks.floor.report import Reporter
 
 #: The lock file envstacks keeps in a folder it writes (build, output and export folders).
-LOCK_FILE = ".envstacks.stages.locking"
+LOCK_FILE = ".envstacks.lock"
 #: Environment variable: the longest wait for another run's lock, in seconds.
 TIMEOUT_VARIABLE = "ENVSTACKS_LOCK_TIMEOUT"
 #: Seconds between two "still waiting" notes.

@@ -19,7 +19,7 @@ interpreter, so a deploy that must compile what is missing does it the same way:
   code object: interned strings are always written as references, other objects by their
   reference count within it, and since Python 3.11 sets of constants are sorted (the compiler
   also runs with ``PYTHONHASHSEED=0``, for older runtimes). Two build folders, processes, hash
-  seeds and worker counts give the same bytes; tests/build/test_bytecode.py checks it with
+  seeds and worker counts give the same bytes; tests/stages/building/test_bytecode.py checks it with
   CPython 3.11, 3.12 and 3.13.
 
 The compiling writes ``share/venv/metadata/envstacks_bytecode.json``: the interpreter's cache

@@ -1,0 +1,44 @@
+"""docs/cli.md documents every option of every command (derived from the real parser)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from envstacks.frontends.cli import build_parser
+
+DOC = (Path(__file__).parents[3] / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+#: Options documented once, in "Options for every command" and "Selecting layers".
+SHARED = ("--verbose", "--quiet", "--no-progress", "--color", "--include", "--allow-missing")
+
+
+def _sections() -> dict[str, str]:
+    parts = re.split(r"^## `([a-z-]+)`$", DOC, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def _verbs() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_command_has_a_section() -> None:
+    assert set(_sections()) == set(_verbs())
+
+
+def test_every_option_is_documented_in_its_section() -> None:
+    sections = _sections()
+    shared = DOC.split("## `show`")[0]
+    missing = []
+    for name, parser in _verbs().items():
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option not in ("--help",):
+                    text = sections[name] + (shared if option in SHARED else "")
+                    if f"`{option}" not in text and f" {option}" not in text:
+                        missing.append(f"{name} {option}")
+    assert not missing, f"undocumented options: {missing}"

@@ -1,0 +1,1 @@
+"""Helpers the test folders share, importable as ``kits.<name>`` (``pythonpath = ["tests"]``)."""

@@ -1,0 +1,43 @@
+"""A really built stack that needs no network: a local CPython, a C library, an extension.
+
+Runtime ``cpython-3.12`` (a local CPython made relocatable) -> ``framework-clib@1`` (ships
+``libdemo.so.1``) -> ``app-useext`` (an extension module linking it). The wheels are compiled
+by the test (:func:`kits.stacks.build_dynlib_wheels`) and locked with ``--local-wheels``.
+"""
+
+from __future__ import annotations
+
+SPEC = """\
+[project]
+name = "publish-demo"
+version = "0"
+
+[tool.venvstacks]
+runtime-provider = "local"
+
+[[tool.venvstacks.runtimes]]
+name = "cpython-3.12"
+python_implementation = "cpython@3.12"
+requirements = []
+platforms = ["linux_x86_64"]
+
+[[tool.venvstacks.frameworks]]
+name = "clib"
+runtime = "cpython-3.12"
+requirements = ["demo-lib"]
+versioned = true
+
+[[tool.venvstacks.applications]]
+name = "useext"
+frameworks = ["clib"]
+launch_module = "useext.py"
+requirements = ["demo-ext"]
+"""
+
+APP = """\
+import json, sys
+import demo_ext
+print(json.dumps({"answer": demo_ext.answer(), "prefix": sys.prefix}))
+"""
+
+LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
