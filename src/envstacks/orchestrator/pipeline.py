@@ -309,7 +309,7 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
 
 def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:
     """Build (or update) the planned layer environments; their locks must be valid."""
-    from envstacks.stages.building import BuildOptions, build_layers  # noqa: PLC0415
+    from envstacks.stages.building import BuildOptions, LayerToBuild, build_layers  # noqa: PLC0415
 
     spec = session.spec
     options = options or BuildOptions()
@@ -317,7 +317,7 @@ def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> 
     for wheel, planned in session.wheel_groups(plan.to_build()):
         results += build_layers(
             spec,
-            [(spec.layer(ops.name), ops.build) for ops in planned],
+            [LayerToBuild(spec.layer(ops.name), requested=ops.build is Op.RUN) for ops in planned],
             lock_states=session.lock_states(),
             pm=session.pm,
             reporter=session.reporter,

@@ -36,8 +36,8 @@ from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Op, Request
 from envstacks.published.manifest import parse_manifest
+from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.stages.packing.publisher import PublishResult
-from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import StackSpec
 
 
@@ -197,7 +197,7 @@ def clean_published(directory: Path) -> list[Path]:
     project's wheels in it) keeps everything else.
     """
     removed: list[Path] = []
-    metadata = directory / layout.METADATA_DIR
+    metadata = directory / METADATA_DIR
     if not metadata.is_dir():
         return removed
     for manifest in sorted(metadata.glob("venvstacks*.json")):
@@ -226,7 +226,7 @@ def clean_exported(export_dir: Path, spec: StackSpec) -> list[Path]:
         if path.is_dir() and path.name.split("@", 1)[0] in names:
             shutil.rmtree(path)
             removed.append(path)
-    metadata = export_dir / layout.METADATA_DIR
+    metadata = export_dir / METADATA_DIR
     if metadata.is_dir():
         shutil.rmtree(metadata)
         removed.append(metadata)

@@ -34,6 +34,7 @@ from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
 from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
+from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.published.sources import Source, open_source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.verified_unpack import UnpackJob
@@ -50,7 +51,6 @@ from envstacks.stages.deploying.placement import (
 )
 from envstacks.stages.deploying.transfer import Unpacked, unpack_cheapest
 from envstacks.stages.deploying.unpack_workers import Unpackers
-from envstacks.stages.stackspec.stack_paths import METADATA_DIR
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"

@@ -38,7 +38,9 @@ from envstacks.floor.fs import (
     write_json,
 )
 from envstacks.floor.report import Reporter
+from envstacks.published.publish_folder import PublishFolder, manifest
 from envstacks.stages.building import stage_layer
+from envstacks.stages.building.layer_description import describe_built_layer
 from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.placement import (
     aside_path,
@@ -47,7 +49,6 @@ from envstacks.stages.deploying.placement import (
     run_postinstall,
 )
 from envstacks.stages.locking import LockState
-from envstacks.stages.packing import describe as md
 from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
@@ -84,7 +85,7 @@ def export_layers(
         NotBuiltError: a layer is not built, or was built from another lock.
     """
     platform = platforms.require_host_platform("local-export")
-    folder = md.PublishFolder(output_dir=output_dir.absolute(), platform=platform)
+    folder = PublishFolder(output_dir=output_dir.absolute(), platform=platform)
     order = {layer.build_name: index for index, layer in enumerate(spec.layers)}
     ordered = sorted(layers, key=lambda layer: order[layer.build_name])
     targets = {name: state.install_target for name, state in lock_states.items()}
@@ -107,7 +108,7 @@ def _metadata(
     spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockState], platform: str
 ) -> dict[str, Any]:
     """The layer's published fields, plus which build the export is made from."""
-    built = md.describe_built_layer(spec, layer, lock_states, platform=platform, error=ExportError)
+    built = describe_built_layer(spec, layer, lock_states, platform=platform, error=ExportError)
     return {**built.metadata, "build_id": built.build.build_id}
 
 
@@ -135,7 +136,7 @@ def _check_lower_layers(
 def _export_one(
     spec: StackSpec,
     layer: LayerSpec,
-    folder: md.PublishFolder,
+    folder: PublishFolder,
     metadata: Mapping[str, Any],
     targets: Mapping[str, str],
     *,
@@ -205,11 +206,11 @@ def _stage_and_place(
         task.advance()
 
 
-def _write_manifest(spec: StackSpec, folder: md.PublishFolder) -> None:
+def _write_manifest(spec: StackSpec, folder: PublishFolder) -> None:
     """List every layer of the stack currently exported in the folder."""
     present = []
     for layer in spec.layers:
         data = read_json(folder.snippet_path(layer.build_name))
         if data is not None and (folder.output_dir / str(data.get("install_target"))).is_dir():
             present.append(data)
-    write_json(folder.manifest_path, md.manifest(spec, present))
+    write_json(folder.manifest_path, manifest(order=spec.build_names, layers=present))

@@ -28,7 +28,8 @@ import pluggy
 from envstacks.floor.platforms import require_host_platform
 from envstacks.floor.report import Reporter
 from envstacks.published.archive_formats import get_format
-from envstacks.stages.packing import describe as md
+from envstacks.published.publish_folder import PublishFolder
+from envstacks.stages.building.layer_description import LockInfo
 from envstacks.stages.packing.archiving import (
     PackedLayer,
     StageFunction,
@@ -102,7 +103,7 @@ def publish_layers(
     reporter: Reporter,
     output_dir: Path,
     format_name: str,
-    lock_states: Mapping[str, md.LockInfo],
+    lock_states: Mapping[str, LockInfo],
     tag_outputs: bool = False,
     force: bool = False,
     dry_run: bool = False,
@@ -141,7 +142,7 @@ def publish_layers(
     """
     fmt = get_format(pm, format_name)
     host = platform or require_host_platform("publish")
-    folder = md.PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
+    folder = PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
     hashes = ArchiveHashes(output_dir, spec.settings.build_dir / CACHE_FILE, verify=verify)
     plans = [
         plan_layer(spec, layer, lock_states, fmt, folder, force=force, hashes=hashes)
