@@ -181,7 +181,7 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
         raise DeployError(
             f"deploy source {text!r}: a registry reference is resolved by the deploy command",
             hint="from Python, call envstacks.orchestrator.pipeline.deploy(), or pass "
-            "envstacks.stages.oci.registry_source.open_oci_source(...) as the source",
+            "envstacks.stages.oci.open_oci_source(...) as the source",
         )
     elif len(scheme) > 1:
         raise DeployError(

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.floor.errors import RegistryAuthError, RegistryError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.pipeline import deploy
 from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.push_folder import push_published
 from envstacks.stages.oci.reference import parse_reference
-from envstacks.stages.oci.registry_errors import RegistryAuthError, RegistryError
 
 from .conftest import PASSWORD, USER
 from .frontend import Frontend, Rule

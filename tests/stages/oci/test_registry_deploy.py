@@ -247,7 +247,7 @@ def test_push_refuses_a_folder_whose_archive_changed(tmp_path, publish_layers_to
 
 
 def test_unknown_tag_and_foreign_artifact(tmp_path, publish_layers_to, registry, pm):
-    from envstacks.stages.oci.registry_errors import RegistryNotFoundError
+    from envstacks.floor.errors import RegistryNotFoundError
 
     with pytest.raises(RegistryNotFoundError, match="HTTP 404") as caught:
         deploy(registry.url("nothing"), tmp_path / "t", pm=pm, reporter=RecordingReporter())

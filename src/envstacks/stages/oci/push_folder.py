@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor.errors import PublishError
+from envstacks.floor.errors import PublishError, RegistryNotFoundError
 from envstacks.floor.report import Reporter, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.manifest import ManifestLayer, parse_manifest
-from envstacks.stages.oci.client import ATTEMPTS, RegistryClient, manifest_json
+from envstacks.stages.oci.client import ATTEMPTS, RegistryClient
 from envstacks.stages.oci.reference import DEFAULT_TAG, Reference, parse_reference
-from envstacks.stages.oci.registry_errors import RegistryNotFoundError
 
 #: Blobs uploaded at once.
 PARALLEL_UPLOADS = 4
@@ -220,7 +219,7 @@ def _put_index(
         index = oa.merged_index(existing, entry)
         client.put_manifest(tag, index, oa.INDEX, what=f"store the index of tag {tag!r}")
         if not merge or entry["digest"] in _entry_digests(client, ref, tag):
-            entries = manifest_json(index, where="index")["manifests"]
+            entries = oa.manifest_json(index, where="index")["manifests"]
             return index, tuple(p for p in map(oa.entry_platform, entries) if p)
         # Another machine wrote the tag between our read and our write: merge again.
         time.sleep(random.uniform(0.1, 0.5) * attempt)  # noqa: S311 - jitter, not security
@@ -242,7 +241,7 @@ def _existing_entries(client: RegistryClient, ref: Reference, tag: str) -> list[
         data, media_type, digest = client.get_manifest(tag, what=f"read tag {tag!r}")
     except RegistryNotFoundError:
         return []
-    document = manifest_json(data, where=where)
+    document = oa.manifest_json(data, where=where)
     if media_type == oa.INDEX:
         entries = document.get("manifests")
         return (
