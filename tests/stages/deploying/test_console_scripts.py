@@ -23,12 +23,13 @@ import pytest
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.published.layer_config import BYTECODE_RECORD, LAYER_CONFIG, SCRIPTS_CONFIG
 from envstacks.stages.building.entry_scripts import layer_scripts
-from envstacks.stages.deploying import deploy, export_layers
+from envstacks.stages.deploying import ExportOptions, export_layers
 from envstacks.stages.locking import lock_states
-from envstacks.stages.packing.publisher import publish_layers
+from envstacks.stages.packing.publisher import PublishOptions, publish_layers
 from envstacks.stages.stackspec import load
 
 pytestmark = [
@@ -101,10 +102,9 @@ def deployed(built: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
     publish_layers(
         spec,
         spec.enabled_layers,
+        PublishOptions(output_dir=work / "dist", format_name="tar.zst"),
         pm=pm,
         reporter=RecordingReporter(),
-        output_dir=work / "dist",
-        format_name="tar.zst",
         lock_states=lock_states(spec),
     )
     target = work / "deployed"
@@ -196,7 +196,7 @@ def test_exported_scripts_run(built: object, tmp_path: Path) -> None:
     export_layers(
         spec,
         spec.enabled_layers,
-        output,
+        ExportOptions(output_dir=output),
         lock_states=lock_states(spec),
         reporter=RecordingReporter(),
     )

@@ -16,8 +16,9 @@ import pytest
 from envstacks.floor.errors import DeployError, PublishError, VerificationError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.pipeline import deploy
+from envstacks.orchestrator.distribution import deploy
 from envstacks.published import oci_layout as oa
+from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.push_folder import push_published
 from envstacks.stages.oci.reference import parse_reference
@@ -35,7 +36,7 @@ def push(output: Path, url: str, *, platform: str | None = None, merge: bool = F
     return push_published(
         manifest_of(output),
         output,
-        url,
+        PushOptions(target=url, insecure=kw.pop("insecure", False)),
         platform=platform or HOST,
         merge=merge,
         reporter=RecordingReporter(),

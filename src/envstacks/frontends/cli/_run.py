@@ -19,6 +19,7 @@ from envstacks.frontends.cli._options import Invocation
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Request
+from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.orchestrator.status import render_tree
 
 
@@ -52,10 +53,10 @@ def write_lines(out: TextIO, lines: list[str]) -> None:
         out.write(line + "\n")
 
 
-def open_session(inv: Invocation, opts: argparse.Namespace) -> pipeline.Session:
+def open_session(inv: Invocation, opts: argparse.Namespace) -> Session:
     """The session of a stack verb: the spec (with ``--build-dir``), plugins, wheel builder."""
-    spec = pipeline.with_dirs(inv.load_spec(), build_dir=getattr(opts, "build_dir", None))
-    return pipeline.Session(
+    spec = with_dirs(inv.load_spec(), build_dir=getattr(opts, "build_dir", None))
+    return Session(
         spec,
         reporter=inv.reporter,
         pm=inv.pm_factory(),
@@ -84,20 +85,33 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
     )
 
 
-def publish_options(
-    opts: argparse.Namespace, *, force: bool, dry_run: bool = False
-) -> pipeline.PublishOptions:
-    """The publish options of the command line (``--output-dir``, ``--delta-from``...)."""
-    return pipeline.PublishOptions(
+def publishing(
+    opts: argparse.Namespace,
+    plan: Request,
+    *,
+    force: bool,
+    dry_run: bool = False,
+    **steps: Any,
+) -> pipeline.StackRequest:
+    """The request of a verb that publishes: the publish options, and the push (``--to``).
+
+    ``steps`` are the request's other steps (``lock=``, ``build=``).
+    """
+    from envstacks.stages.oci import PushOptions  # noqa: PLC0415 - a value; no client loads
+    from envstacks.stages.packing.publisher import PublishOptions  # noqa: PLC0415
+
+    publish = PublishOptions(
         output_dir=output_dir(opts),
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
-        push_to=opts.push_to,
-        insecure=opts.insecure,
         verify=getattr(opts, "verify", False),
         delta_from=tuple(getattr(opts, "delta_from", ())),
+    )
+    push = PushOptions(target=opts.push_to, insecure=opts.insecure) if opts.push_to else None
+    return pipeline.StackRequest(
+        plan=plan, publish=publish, push=push, insecure=opts.insecure, **steps
     )
 
 
@@ -119,7 +133,7 @@ def output_dir(opts: argparse.Namespace) -> Path | None:
     return value.expanduser().resolve() if value is not None else None
 
 
-def shown(inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, plan: Plan) -> bool:
+def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Plan) -> bool:
     """Print the plan for ``--show``/``--show-only``; True when the command should stop here."""
     if not (opts.show or opts.show_only):
         return False

@@ -52,24 +52,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Build the selected layers; print one line per layer (and the publish summary)."""
-    from envstacks.frontends.cli._run import publish_options, publish_request, run_stack  # noqa: PLC0415
+    from envstacks.frontends.cli._run import publish_request, publishing, run_stack  # noqa: PLC0415
     from envstacks.frontends.cli.lock import lock_options  # noqa: PLC0415
     from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
     from envstacks.stages.building import BuildOptions  # noqa: PLC0415 - stage code loads only when run
 
-    request = StackRequest(
-        plan=publish_request(
-            opts,
-            publish=opts.publish,
-            lock=Op.IF_NEEDED if opts.lock_if_needed or opts.reset_lock else Op.SKIP,
-            build=Op.RUN,
-            build_dependencies=opts.build_dependencies,
-            build_derived=opts.build_derived,
-        ),
-        lock=lock_options(opts),
-        build=BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs)),
-        publish=publish_options(opts, force=opts.clean) if opts.publish else None,
+    plan = publish_request(
+        opts,
+        publish=opts.publish,
+        lock=Op.IF_NEEDED if opts.lock_if_needed or opts.reset_lock else Op.SKIP,
+        build=Op.RUN,
+        build_dependencies=opts.build_dependencies,
+        build_derived=opts.build_derived,
+    )
+    lock, build = lock_options(opts), BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs))
+    request = (
+        publishing(opts, plan, force=opts.clean, lock=lock, build=build)
+        if opts.publish
+        else StackRequest(plan=plan, lock=lock, build=build)
     )
     return run_stack(inv, opts, request, _summary)
 

@@ -48,13 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Publish the selected layers; print one line per archive and the manifest."""
-    from envstacks.frontends.cli._run import publish_options, publish_request, run_stack  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
+    from envstacks.frontends.cli._run import publish_request, publishing, run_stack  # noqa: PLC0415
 
-    request = StackRequest(
-        plan=publish_request(opts),
-        publish=publish_options(opts, force=opts.force, dry_run=opts.dry_run),
-    )
+    request = publishing(opts, publish_request(opts), force=opts.force, dry_run=opts.dry_run)
     return run_stack(inv, opts, request, _summary)
 
 

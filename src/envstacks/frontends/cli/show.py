@@ -31,12 +31,12 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
     from envstacks.frontends.cli._run import plan_request, print_json  # noqa: PLC0415
     from envstacks.frontends.verb_summary import status_summary  # noqa: PLC0415
-    from envstacks.orchestrator import pipeline  # noqa: PLC0415 - stage code loads only when a verb runs
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
+    from envstacks.orchestrator.session import Session  # noqa: PLC0415
     from envstacks.orchestrator.status import render_tree  # noqa: PLC0415
 
     started = time.monotonic()
-    session = pipeline.Session(inv.load_spec(), reporter=inv.reporter, pm=inv.pm_factory())
+    session = Session(inv.load_spec(), reporter=inv.reporter, pm=inv.pm_factory())
     # With --include, show the layers a lock of the selection would touch.
     plan = session.plan(plan_request(opts, lock=Op.RUN)) if opts.include else None
     status = session.status(plan)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from envstacks.floor.fs import (
     write_json,
 )
 from envstacks.floor.report import Reporter
-from envstacks.published.publish_folder import PublishFolder, manifest
+from envstacks.published.publish_folder import METADATA_DIR, PublishFolder, manifest
 from envstacks.stages.building import stage_layer
 from envstacks.stages.building.layer_description import describe_built_layer
 from envstacks.stages.deploying.configure import configure_in_advance
@@ -66,16 +66,24 @@ class ExportResult:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportOptions:
+    """Where layers are exported (``None``: the stack's ``export-dir``), and whether all are."""
+
+    output_dir: Path | None = None
+    #: Export layers whose export is up to date too.
+    force: bool = False
+
+
 def export_layers(
     spec: StackSpec,
     layers: Sequence[LayerSpec],
-    output_dir: Path,
+    options: ExportOptions = ExportOptions(),
     *,
     lock_states: Mapping[str, LockState],
     reporter: Reporter,
-    force: bool = False,
 ) -> list[ExportResult]:
-    """Export built layers into ``output_dir`` and make them runnable there.
+    """Export built layers into the export folder and make them runnable there.
 
     Returns one result per layer, in the order given.
 
@@ -84,6 +92,8 @@ def export_layers(
             nor part of this export, or its postinstall failed.
         NotBuiltError: a layer is not built, or was built from another lock.
     """
+    output_dir = options.output_dir or spec.settings.export_dir
+    force = options.force
     platform = platforms.require_host_platform("local-export")
     folder = PublishFolder(output_dir=output_dir.absolute(), platform=platform)
     order = {layer.build_name: index for index, layer in enumerate(spec.layers)}
@@ -214,3 +224,22 @@ def _write_manifest(spec: StackSpec, folder: PublishFolder) -> None:
         if data is not None and (folder.output_dir / str(data.get("install_target"))).is_dir():
             present.append(data)
     write_json(folder.manifest_path, manifest(order=spec.build_names, layers=present))
+
+
+def remove_exports(export_dir: Path, layer_names: Collection[str]) -> list[Path]:
+    """Remove the exported folders of the layers ``layer_names`` (build names) and the metadata.
+
+    Folders of other names (``name@N`` counts as ``name``) are left alone.
+    """
+    removed: list[Path] = []
+    if not export_dir.is_dir():
+        return removed
+    for path in sorted(export_dir.iterdir()):
+        if path.is_dir() and path.name.split("@", 1)[0] in layer_names:
+            remove_path(path)
+            removed.append(path)
+    metadata = export_dir / METADATA_DIR
+    if metadata.is_dir():
+        remove_path(metadata)
+        removed.append(metadata)
+    return removed

@@ -35,7 +35,6 @@ from envstacks.floor.fs import (
     write_json,
 )
 from envstacks.floor.report import Reporter
-from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.published.manifest import is_plain_name, parse_manifest
 from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, PublishFolder, manifest
 
@@ -85,7 +84,8 @@ class _Entry:
 def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> MergeResult:
     """Merge the publish folders ``inputs`` into ``output_dir`` (see the module docstring).
 
-    The output folder is held for the whole merge (a publish or another merge into it waits).
+    The orchestrator holds the output folder for the whole merge (a publish or another
+    merge into it waits): :func:`envstacks.orchestrator.distribution.merge`.
 
     Raises:
         PublishError: an input has no manifest or a damaged one, a listed file is missing or
@@ -93,11 +93,6 @@ def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporte
         FileSystemError: the file system refused a write (full, read-only...).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
-    with guarded("merge", [WorkFolder(path=output_dir, lock_file=None)], reporter):
-        return _merge(inputs, output_dir, reporter)
-
-
-def _merge(inputs: Sequence[Path], output_dir: Path, reporter: Reporter) -> MergeResult:
     entries = _agreed([entry for folder in inputs for entry in _read_input(folder)])
     files = _files(entries)
     (output_dir / METADATA_DIR / SNIPPET_DIR).mkdir(parents=True, exist_ok=True)

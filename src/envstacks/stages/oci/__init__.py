@@ -15,7 +15,7 @@ from envstacks.floor.lazy_face import lazy_face
 if TYPE_CHECKING:
     from envstacks.stages.oci.client import RegistryClient
     from envstacks.stages.oci.credentials import Credentials, find_credentials
-    from envstacks.stages.oci.push_folder import PushResult, push_published
+    from envstacks.stages.oci.push_folder import PushOptions, PushResult, push_published
     from envstacks.stages.oci.reference import Reference, is_oci, parse_reference
     from envstacks.stages.oci.registry_source import open_oci_source
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 #: envstacks.floor.lazy_face).
 FACE = {
     "Credentials": "credentials",
+    "PushOptions": "push_folder",
     "PushResult": "push_folder",
     "Reference": "reference",
     "RegistryClient": "client",
@@ -34,6 +35,7 @@ FACE = {
 }
 __all__ = [
     "Credentials",
+    "PushOptions",
     "PushResult",
     "Reference",
     "RegistryClient",

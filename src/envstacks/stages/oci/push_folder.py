@@ -81,33 +81,42 @@ class PushResult:
         return lines
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushOptions:
+    """Where a push goes."""
+
+    #: ``oci://REGISTRY/REPOSITORY[:TAG]`` (default tag ``latest``).
+    target: str
+    #: Allow plain HTTP for a registry not on this machine.
+    insecure: bool = False
+
+
 def push_published(
     manifest: Mapping[str, Any],
     folder: Path,
-    target: str,
+    options: PushOptions,
     *,
     platform: str,
     merge: bool,
     reporter: Reporter,
-    insecure: bool = False,
     client: RegistryClient | None = None,
 ) -> PushResult:
-    """Push the layers ``manifest`` lists (archives in ``folder``) to the tag ``target``.
+    """Push the layers ``manifest`` lists (archives in ``folder``) to the tag ``options.target``.
 
     Args:
         manifest: the published manifest for ``platform`` (as ``publish`` wrote it).
         folder: the publish folder holding the archives.
-        target: ``oci://REGISTRY/REPOSITORY[:TAG]`` (default tag ``latest``).
+        options: where to (see :class:`PushOptions`).
         platform: the platform the layers were published for.
         merge: keep other platforms' entries in the tag's index (``--tag-outputs``).
         reporter: receives per-blob progress.
-        insecure: allow plain HTTP for a registry not on this machine.
-        client: the registry client (default: one for ``target`` with push access).
+        client: the registry client (default: one for the target with push access).
 
     Raises:
         PublishError: the target is not a tag, or an archive is missing or changed.
         RegistryError: the registry refused (names the request and the fix).
     """
+    target, insecure = options.target, options.insecure
     ref = parse_reference(target, what="--to")
     if ref.digest is not None:
         raise PublishError(
