@@ -180,8 +180,8 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
     elif scheme == "oci":
         raise DeployError(
             f"deploy source {text!r}: a registry reference is resolved by the deploy command",
-            hint="from Python, call envstacks.orchestrator.pipeline.deploy(), or pass "
-            "envstacks.stages.oci.open_oci_source(...) as the source",
+            hint="from Python, call envstacks.orchestrator.distribution.deploy(), which opens "
+            "registry references too",
         )
     elif len(scheme) > 1:
         raise DeployError(

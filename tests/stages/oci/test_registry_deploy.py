@@ -300,7 +300,7 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path, publish_layer
 def test_deltas_from_a_registry_and_a_registry_deploy_uses_full_archives(
     tmp_path, publish_layers_to, registry, pm
 ):
-    from envstacks.stages.oci.registry_source import open_oci_source
+    from envstacks.stages.oci.deploy_source import open_oci_source
 
     one = publish_layers_to(tmp_path / "one", indexes=True)
     url = registry.url("team/stack")

@@ -15,9 +15,9 @@ from envstacks.floor.lazy_face import lazy_face
 if TYPE_CHECKING:
     from envstacks.stages.oci.client import RegistryClient
     from envstacks.stages.oci.credentials import Credentials, find_credentials
+    from envstacks.stages.oci.deploy_source import open_oci_source
     from envstacks.stages.oci.push_folder import PushOptions, PushResult, push_published
     from envstacks.stages.oci.reference import Reference, is_oci, parse_reference
-    from envstacks.stages.oci.registry_source import open_oci_source
 
 #: Public name -> the submodule that defines it (loaded on first use; see
 #: envstacks.floor.lazy_face).
@@ -29,7 +29,7 @@ FACE = {
     "RegistryClient": "client",
     "find_credentials": "credentials",
     "is_oci": "reference",
-    "open_oci_source": "registry_source",
+    "open_oci_source": "deploy_source",
     "parse_reference": "reference",
     "push_published": "push_folder",
 }
