@@ -141,7 +141,7 @@ def push(
         FileSystemError: the folder cannot be read.
     """
     from envstacks.floor.errors import PublishError  # noqa: PLC0415
-    from envstacks.stages.oci import push_folder  # noqa: PLC0415 - the oci extra
+    from envstacks.stages.oci import push_publish_folder  # noqa: PLC0415 - the oci extra
 
     if not folder.is_dir():
         raise PublishError(
@@ -150,4 +150,4 @@ def push(
             "`envstacks merge ... --output-dir DIR`)",
         )
     with guarded("push", [WorkFolder(path=folder, lock_file=None)], reporter):
-        return push_folder(folder, options, reporter=reporter, platforms=platforms)
+        return push_publish_folder(folder, options, reporter=reporter, platforms=platforms)

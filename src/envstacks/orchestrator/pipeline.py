@@ -263,9 +263,9 @@ def push(
     if published.dry_run:
         return None
     from envstacks.floor.platforms import require_host_platform  # noqa: PLC0415
-    from envstacks.stages.oci import push_folder  # noqa: PLC0415 - the oci extra
+    from envstacks.stages.oci import push_publish_folder  # noqa: PLC0415 - the oci extra
 
-    return push_folder(
+    return push_publish_folder(
         published.output_dir,
         options,
         platforms=(require_host_platform("push"),),

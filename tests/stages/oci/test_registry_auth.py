@@ -23,7 +23,7 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
-from envstacks.stages.oci.push_folder import push_folder
+from envstacks.stages.oci.push_folder import push_publish_folder
 from envstacks.stages.oci.reference import parse_reference
 
 from .conftest import PASSWORD, USER
@@ -31,7 +31,7 @@ from .frontend import Frontend, Rule
 
 
 def push(output: Path, url: str, **kw):
-    return push_folder(
+    return push_publish_folder(
         output,
         PushOptions(target=url, insecure=kw.pop("insecure", False)),
         platforms=(host_platform(),),

@@ -20,7 +20,7 @@ from envstacks.orchestrator.distribution import deploy
 from envstacks.published import oci_layout as oa
 from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
-from envstacks.stages.oci.push_folder import push_folder
+from envstacks.stages.oci.push_folder import push_publish_folder
 from envstacks.stages.oci.reference import parse_reference
 from kits import layers as layer_kit
 
@@ -33,7 +33,7 @@ def manifest_of(output: Path) -> dict:
 
 
 def push(output: Path, url: str, *, platform: str | None = None, merge: bool = False, **kw):
-    return push_folder(
+    return push_publish_folder(
         output,
         PushOptions(target=url, insecure=kw.pop("insecure", False)),
         platforms=(platform or HOST,),

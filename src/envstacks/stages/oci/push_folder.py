@@ -1,7 +1,7 @@
 """Push a publish folder's platforms to a registry tag, as an OCI artifact.
 
-:func:`push_folder` is what ``envstacks push FOLDER --to`` and ``publish --to`` run. It reads
-top to bottom:
+:func:`push_publish_folder` is what ``envstacks push FOLDER --to`` and ``publish --to`` run.
+It reads top to bottom:
 
 1. read the manifest of each platform the folder holds (the one ``deploy`` there reads:
    :mod:`envstacks.published.folder_manifests`), every name checked, and check that every
@@ -43,7 +43,7 @@ from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.reference import DEFAULT_TAG, Reference, parse_reference
 from envstacks.stages.oci.tag_index import update_tag
 
-__all__ = ["PushOptions", "PushResult", "PushedBlob", "push_folder"]
+__all__ = ["PushOptions", "PushResult", "PushedBlob", "push_publish_folder"]
 
 #: Blobs sent at once.
 PARALLEL_UPLOADS = 4
@@ -160,7 +160,7 @@ class _Platform:
     layers: tuple[oa.Descriptor, ...] = field(default=())
 
 
-def push_folder(
+def push_publish_folder(
     folder: Path,
     options: PushOptions,
     *,
