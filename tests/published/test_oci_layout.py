@@ -151,7 +151,7 @@ def test_damaged_auth_file_is_named(tmp_path):
     docker = tmp_path / ".docker" / "config.json"
     docker.parent.mkdir()
     docker.write_text("{not json")
-    with pytest.raises(Exception, match=r"config\.json: not JSON"):
+    with pytest.raises(Exception, match=r"config\.json: not valid JSON"):
         find_credentials("ghcr.io", "x", environ={"HOME": str(tmp_path)})
 
 

@@ -9,7 +9,6 @@ challenge's ``service`` and ``scope``, with Basic credentials (or, for an identi
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import urllib.parse
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import RegistryAuthError
 from envstacks.stages.oci.credentials import PASSWORD_VAR, USERNAME_VAR, Credentials
 
@@ -178,10 +178,13 @@ class Authenticator:
 
 
 def _token_from(data: bytes, realm: str) -> str:
-    try:
-        answer: Any = json.loads(data[:_MAX_TOKEN_RESPONSE])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegistryAuthError(f"the token service {realm} answered with no JSON ({exc})") from exc
+    answer: Any = bounded_json.loads(
+        data,
+        where=f"the token service {realm}'s answer",
+        max_bytes=_MAX_TOKEN_RESPONSE,
+        error=RegistryAuthError,
+        hint="the token service is not a registry's; check the registry's address",
+    )
     token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryAuthError(f"the token service {realm} answered without a token")

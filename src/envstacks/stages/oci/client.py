@@ -10,7 +10,6 @@ more bytes than expected, and the sha256 of what was received.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.parse
@@ -19,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import (
+    JSONDocumentError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -409,9 +410,10 @@ class RegistryClient:
             )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         try:
-            declared = json.loads(data).get("mediaType")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            declared = None
+            document = bounded_json.loads(data, where=what, max_bytes=MAX_DOCUMENT)
+        except JSONDocumentError:
+            document = None
+        declared = document.get("mediaType") if isinstance(document, dict) else None
         return data, declared if isinstance(declared, str) else media_type, digest
 
     def put_manifest(self, reference: str, data: bytes, media_type: str, *, what: str) -> str:
