@@ -72,9 +72,13 @@ def test_a_lock_timeout_that_is_no_number_of_seconds_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("ENVSTACKS_LOCK_TIMEOUT", value)
-    with pytest.raises(SettingError) as caught:  # used to wait forever, silently
-        with folderlock.hold(tmp_path, verb="deploy", reporter=RecordingReporter()):
-            pass
+    reporter = RecordingReporter()
+    # It used to be ignored silently (the run waited forever behind a busy folder).
+    with (
+        pytest.raises(SettingError) as caught,
+        folderlock.hold(tmp_path, verb="x", reporter=reporter),
+    ):
+        pass
     assert f"ENVSTACKS_LOCK_TIMEOUT={value!r}" in caught.value.message
     assert "unset it" in (caught.value.hint or "")
 

@@ -110,7 +110,7 @@ class Hostile(_Server):
                 if self.command == "GET" and "/blobs/sha256:" in self.path:
                     self.reply(307, b"", {"Location": f"http://{other}{self.path}"})
                     return
-                headers = {key: value for key, value in self.headers.items()}
+                headers = dict(self.headers.items())
                 self.forward(backend, headers)
 
             do_HEAD = do_PUT = do_POST = do_PATCH = do_GET
