@@ -36,8 +36,13 @@ def index_document(files: int) -> bytes:
             name = f"lib/python3.12/site-packages/pkg{folder}/module_{item}.py"
             digest = hashlib.sha256(name.encode()).hexdigest()
             rows.append([name, "f", 0o644, 1000 + item, digest])
-    document = {"format": "envstacks-file-index", "version": 1, "root": "layer",
-                "tree_sha256": "0" * 64, "entries": rows}
+    document = {
+        "format": "envstacks-file-index",
+        "version": 1,
+        "root": "layer",
+        "tree_sha256": "0" * 64,
+        "entries": rows,
+    }
     return json.dumps(document, separators=(",", ":")).encode()
 
 

@@ -1,6 +1,7 @@
 """Deltas and file indexes under attack (issue 20, classes 3, 5 and 6): crafted recipes,
 crafted installed trees and damaged kept indexes end in the full archive, never in a link
-across layers, a crash or a memory blow-up."""
+across layers, a crash or a memory blow-up.
+"""
 
 from __future__ import annotations
 
