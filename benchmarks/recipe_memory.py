@@ -31,7 +31,8 @@ count, mode = int(sys.argv[1]), sys.argv[2]
 base = FileIndex(root="fw", entries=(IndexEntry(path="a", kind=MemberKind.DIR, mode=0o755),))
 head = ('{"base_tree_sha256":"%s","changed":[],"format":"envstacks-delta","moved":[],'
         '"payload":[],"remove":[' % base.tree_sha256).encode()
-text = head + b",".join(b'"p%d"' % i for i in range(count)) + b'],"root":"fw","tree_sha256":"0","version":1}'
+tail = b'],"root":"fw","tree_sha256":"0","version":1}'
+text = head + b",".join(b'"p%d"' % i for i in range(count)) + tail
 tracemalloc.start()
 if mode == "before":
     document = json.loads(text)

@@ -1,6 +1,7 @@
-"""Deltas and file indexes under attack (issue 20, classes 3, 5 and 6): crafted recipes,
-crafted installed trees and damaged kept indexes end in the full archive, never in a link
-across layers, a crash or a memory blow-up.
+"""Deltas and file indexes under attack (issue 20, classes 3, 5 and 6).
+
+Crafted recipes, crafted installed trees and damaged kept indexes end in the full archive,
+never in a link across layers, a crash or a memory blow-up.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from envstacks.published.delta_recipe import DeltaRecipe
 from envstacks.published.file_index import FileIndex, IndexEntry
 from kits.layers import FRAMEWORK
 
-from .test_delta_deploy import MODULE, _methods, updated  # noqa: F401 - the fixture
+from .test_delta_deploy import MODULE, _methods
+from .test_delta_deploy import updated as updated  # the fixture
 
 SHA = "0" * 64
 
@@ -74,7 +76,8 @@ def test_a_deeply_nested_recipe_is_refused_not_a_bug(text: bytes) -> None:
 
 
 def test_a_damaged_kept_index_is_discarded_and_fetched_again(
-    updated: tuple[Path, Path, Path], pm: Any
+    updated: tuple[Path, Path, Path],  # noqa: F811 - the fixture
+    pm: Any,
 ) -> None:
     _one, two, target = updated
     kept = target / "__venvstacks__" / "file_indexes" / f"{FRAMEWORK}.files.json.gz"
@@ -88,7 +91,9 @@ def test_a_damaged_kept_index_is_discarded_and_fetched_again(
 
 
 def test_assembly_never_follows_a_link_in_the_installed_version(
-    updated: tuple[Path, Path, Path], pm: Any, tmp_path: Path
+    updated: tuple[Path, Path, Path],  # noqa: F811 - the fixture
+    pm: Any,
+    tmp_path: Path,
 ) -> None:
     """A folder of the installed base replaced by a link to identical files elsewhere."""
     _one, two, target = updated
