@@ -17,7 +17,7 @@ from envstacks.floor.folderlock import LOCK_FILE
 from envstacks.floor.fs import remove_path
 from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.orchestrator.pipeline import StackRequest, StackResult, layers_up_to_date, run
-from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
 from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec
@@ -47,7 +47,9 @@ def prepare(session: Session, app: ApplicationSpec, *, tools: Sequence[str]) -> 
 
     result = run(
         session,
-        StackRequest(plan=Request(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)),
+        StackRequest(
+            plan=Selection(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)
+        ),
     )
     with _held(session):
         install_tools(
