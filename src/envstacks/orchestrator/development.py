@@ -19,7 +19,7 @@ from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.orchestrator.pipeline import StackRequest, StackResult, layers_up_to_date, run
 from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec
 
 __all__ = [
@@ -53,7 +53,7 @@ def prepare(session: Session, app: ApplicationSpec, *, tools: Sequence[str]) -> 
     )
     with _held(session):
         install_tools(
-            layout.env_path(session.spec, app),
+            stack_paths.env_path(session.spec, app),
             tools,
             cwd=session.spec.root,
             reporter=session.reporter,
@@ -72,7 +72,7 @@ def install_project(
 
     with _held(session):
         install(
-            layout.env_path(session.spec, app),
+            stack_paths.env_path(session.spec, app),
             app,
             project,
             name=name,
@@ -94,7 +94,7 @@ def fingerprint(session: Session, app: ApplicationSpec, *, extra: Sequence[str])
     digest = hashlib.sha256()
     for layer in environment_layers(session, app):
         digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
-        lock = layout.pylock_path(session.spec, layer)
+        lock = stack_paths.pylock_path(session.spec, layer)
         digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
     for item in extra:
         digest.update(f"{item}\0".encode())
