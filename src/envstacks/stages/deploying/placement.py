@@ -193,7 +193,7 @@ def _postinstall_here(layer_dir: Path, *, what: str, error: type[EnvStacksError]
     Raises:
         EnvStacksError: (``error``) the layer cannot be configured (what the script would
             have printed before exiting with status 1).
-        OSError: the file system refused a write (for the stage boundary to explain).
+        OSError: the file system refused a write (``floor.work_folders`` explains it).
     """
     from envstacks._injected import postinstall  # noqa: PLC0415 - only placing needs it
 
