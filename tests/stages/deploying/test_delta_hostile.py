@@ -23,7 +23,7 @@ from envstacks.published.file_index import FileIndex, IndexEntry
 from kits.layers import FRAMEWORK
 
 from .test_delta_deploy import MODULE, _methods
-from .test_delta_deploy import updated as updated  # the fixture
+from .test_delta_deploy import updated as updated  # noqa: PLC0414 - the fixture, re-exported
 
 SHA = "0" * 64
 
@@ -76,7 +76,7 @@ def test_a_deeply_nested_recipe_is_refused_not_a_bug(text: bytes) -> None:
 
 
 def test_a_damaged_kept_index_is_discarded_and_fetched_again(
-    updated: tuple[Path, Path, Path],  # noqa: F811 - the fixture
+    updated: tuple[Path, Path, Path],
     pm: Any,
 ) -> None:
     _one, two, target = updated
@@ -91,7 +91,7 @@ def test_a_damaged_kept_index_is_discarded_and_fetched_again(
 
 
 def test_assembly_never_follows_a_link_in_the_installed_version(
-    updated: tuple[Path, Path, Path],  # noqa: F811 - the fixture
+    updated: tuple[Path, Path, Path],
     pm: Any,
     tmp_path: Path,
 ) -> None:

@@ -49,7 +49,7 @@ def configure_in_advance(
         here = os.fspath(layer_dir)
         for key in ("python", "site_dir"):
             inside = postinstall.deployed_path(here, config[key], key)
-            folder = os.path.dirname(inside) if key == "python" else inside
+            folder = os.fspath(Path(inside).parent) if key == "python" else inside
             postinstall.inside_layer(here, folder, f"{key}'s folder")
     except postinstall.PostInstallError as exc:
         raise error(
