@@ -149,7 +149,9 @@ def read_meta(path: Path) -> LockMeta | None:
         LockError: the file exists but is not valid lock metadata.
     """
     try:
-        data = bounded_json.read_file(path, error=LockError)
+        data = bounded_json.read_file(
+            path, where=f"{path}: unreadable lock metadata", error=LockError
+        )
     except FileNotFoundError:
         return None
     except OSError as exc:
