@@ -144,3 +144,11 @@ class RegistryNotFoundError(RegistryError):
 
 class MissingExtraError(EnvStacksError, RuntimeError):
     """Registry support needs the ``envstacks[oci]`` extra, which is not installed."""
+
+
+class JSONDocumentError(EnvStacksError, ValueError):
+    """A JSON document from outside is too large, nested too deeply, or not JSON at all."""
+
+
+class SettingError(EnvStacksError, ValueError):
+    """An environment variable envstacks reads holds a value it cannot use."""
