@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.errors import SelectionError
-from envstacks.orchestrator.plan import Op, Request, make_plan
+from envstacks.orchestrator.plan import Op, Selection, make_plan
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
@@ -99,7 +99,7 @@ def _ops(plan, name):  # type: ignore[no-untyped-def]
 
 def test_everything_enabled_without_include() -> None:
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, build=Op.RUN, publish=True, platform="linux_x86_64")
+        _stack(), Selection(lock=Op.RUN, build=Op.RUN, publish=True, platform="linux_x86_64")
     )
     assert "app-disabled" not in plan.names
     assert plan.names[0] == "cpython-3.11"
@@ -113,7 +113,7 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
     # cpython (lock-if-needed, build-if-needed), layerA (same) and layerC (build, publish).
     plan = make_plan(
         _stack(),
-        Request(
+        Selection(
             lock=Op.SKIP, build=Op.RUN, publish=True, include=["*-layerC"], platform="linux_x86_64"
         ),
     )
@@ -127,7 +127,7 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
 
 def test_lock_mode_relocks_derived_layers() -> None:
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, include=["framework-layerA"], platform="linux_x86_64")
+        _stack(), Selection(lock=Op.RUN, include=["framework-layerA"], platform="linux_x86_64")
     )
     assert _ops(plan, "cpython-3.11").lock is Op.IF_NEEDED
     for name in (
@@ -145,7 +145,7 @@ def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
     # layerB is derived from layerA and a dependency of layerD: with --build-derived it is built.
     plan = make_plan(
         _stack(),
-        Request(
+        Selection(
             build=Op.RUN,
             include=["framework-layerA", "framework-layerD"],
             build_derived=True,
@@ -155,7 +155,7 @@ def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
     assert _ops(plan, "framework-layerB").build is Op.RUN
     plan = make_plan(
         _stack(),
-        Request(
+        Selection(
             build=Op.RUN, include=["framework-layerA", "framework-layerD"], platform="linux_x86_64"
         ),
     )
@@ -164,10 +164,10 @@ def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
 
 def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
     with pytest.raises(SelectionError, match=r"No matching layers found for: 'app-nope'") as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["app-nope"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["app-nope"]))
     assert info.value.hint is not None and "--allow-missing" in info.value.hint
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, include=["app-nope", "app-empty"], allow_missing=True)
+        _stack(), Selection(lock=Op.RUN, include=["app-nope", "app-empty"], allow_missing=True)
     )
     assert plan.unmatched == ("app-nope",)
     assert "app-empty" in plan.names
@@ -175,18 +175,18 @@ def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
 
 def test_disabled_layers_never_match() -> None:
     with pytest.raises(SelectionError):
-        make_plan(_stack(), Request(lock=Op.RUN, include=["app-disabled"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["app-disabled"]))
 
 
 def test_reset_lock_marks_only_layers_that_are_locked() -> None:
     plan = make_plan(
         _stack(),
-        Request(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
+        Selection(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
     )
     assert _ops(plan, "framework-layerA").labels == ("reset-lock", "lock-if-needed")
     assert not _ops(plan, "framework-layerC").reset_lock
     plan = make_plan(
-        _stack(), Request(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
+        _stack(), Selection(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
     )
     assert not _ops(plan, "framework-layerA").reset_lock
 
@@ -194,7 +194,7 @@ def test_reset_lock_marks_only_layers_that_are_locked() -> None:
 def test_a_layer_name_gets_the_build_name_it_meant() -> None:
     """``--include empty`` names an application by its ``name``: say which build name matches."""
     with pytest.raises(SelectionError) as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["empty"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["empty"]))
     assert info.value.message == (
         "No matching layers found for: 'empty' (that is the name of application 'empty'; "
         "patterns match build names: use 'app-empty')"
@@ -203,7 +203,7 @@ def test_a_layer_name_gets_the_build_name_it_meant() -> None:
 
 def test_a_typo_gets_the_closest_build_name() -> None:
     with pytest.raises(SelectionError) as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["framework-layrC", "zzz"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["framework-layrC", "zzz"]))
     assert info.value.message == (
         "No matching layers found for: 'framework-layrC' (did you mean 'framework-layerC'?), 'zzz'"
     )

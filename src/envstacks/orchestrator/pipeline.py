@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from envstacks.floor.errors import LockError
 from envstacks.floor.work_folders import WorkFolder, guarded
-from envstacks.orchestrator.plan import Op, Plan, Request
+from envstacks.orchestrator.plan import Op, Plan, Selection
 from envstacks.orchestrator.readiness import require_built
 from envstacks.orchestrator.session import Session, lock_python
 
@@ -45,7 +45,7 @@ class StackRequest:
     """Everything one run is asked to do; every front-end builds one of these."""
 
     #: Which layers, and which operations for them.
-    plan: Request
+    plan: Selection
     #: How layers are locked and built (``None``: the defaults).
     lock: LockOptions | None = None
     build: BuildOptions | None = None

@@ -98,8 +98,12 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Request:
-    """What a command asks for; :func:`make_plan` applies it to the selected layers."""
+class Selection:
+    """Which layers a command selects and the operations it asks for them.
+
+    :func:`make_plan` applies it to the stack: the layers it names, their dependencies and
+    the layers derived from them, each with its operations.
+    """
 
     lock: Op = Op.SKIP
     build: Op = Op.SKIP
@@ -151,7 +155,7 @@ def unmatched_note(spec: StackSpec, pattern: str) -> str:
     return did_you_mean(pattern, [layer.build_name for layer in spec.enabled_layers])
 
 
-def make_plan(spec: StackSpec, request: Request) -> Plan:
+def make_plan(spec: StackSpec, request: Selection) -> Plan:
     """Decide the operations for every layer a request touches.
 
     Without ``include``, every enabled layer is selected. With it, the matching layers are
@@ -190,7 +194,7 @@ def make_plan(spec: StackSpec, request: Request) -> Plan:
 
 
 def _selected_ops(
-    spec: StackSpec, request: Request, selected: Sequence[LayerSpec]
+    spec: StackSpec, request: Selection, selected: Sequence[LayerSpec]
 ) -> dict[str, LayerOps]:
     """The operations of the selected layers and (with ``include``) their relatives, merged."""
     planned: dict[str, LayerOps] = {}

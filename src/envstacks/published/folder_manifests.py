@@ -17,7 +17,6 @@ file name, so a file is found only directly in the folder (archives, deltas) or 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -26,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from envstacks.floor.errors import DeployError, PublishError
+from envstacks.floor import bounded_json
+from envstacks.floor.errors import EnvStacksError, JSONDocumentError, PublishError
 from envstacks.published.manifest import ManifestLayer, is_plain_name, parse_manifest
 from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, manifest
 
@@ -176,8 +176,8 @@ def _read_manifest(
     try:
         data = load_manifest_json(path)
         layers = parse_manifest(data, where=str(path))
-    except (OSError, ValueError, DeployError) as exc:
-        message = exc.message if isinstance(exc, DeployError) else str(exc)
+    except (OSError, EnvStacksError) as exc:
+        message = exc.message if isinstance(exc, EnvStacksError) else str(exc)
         raise PublishError(
             f"{verb}: manifest {path} cannot be used ({message})",
             hint="publish that folder again",
@@ -186,25 +186,21 @@ def _read_manifest(
 
 
 def load_manifest_json(path: Path) -> Any:
-    """A JSON file of a publish folder: a regular file of at most :data:`MAX_MANIFEST` bytes.
+    """A JSON file of a publish folder: a regular file, read with the floor's bounds.
 
-    Opened without waiting (a fifo planted under the name cannot block the reader).
+    Opened without waiting (a fifo planted under the name cannot block the reader), then
+    parsed by :func:`envstacks.floor.bounded_json.loads` (at most :data:`MAX_MANIFEST` bytes).
 
     Raises:
-        ValueError: not a regular file, too large, or not JSON.
-        OSError: it cannot be read.
+        JSONDocumentError: not a regular file, too large, nested too deeply, or not JSON.
+        OSError: it cannot be opened.
     """
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(descriptor, "rb") as stream:
         if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise ValueError("not a regular file")
+            raise JSONDocumentError(f"{path}: not a regular file")
         data = stream.read(MAX_MANIFEST + 1)
-    if len(data) > MAX_MANIFEST:
-        raise ValueError(f"larger than {MAX_MANIFEST} bytes")
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise ValueError(f"not JSON ({exc})") from exc
+    return bounded_json.loads(data, where=str(path), max_bytes=MAX_MANIFEST)
 
 
 def _checked(layer: ManifestLayer, folder: Path, where: str, *, verb: str) -> FolderEntry:

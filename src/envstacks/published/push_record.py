@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from envstacks.floor.errors import EnvStacksError
 from envstacks.floor.fs import dumps_json, write_bytes
 from envstacks.published.folder_manifests import load_manifest_json
 from envstacks.published.publish_folder import METADATA_DIR
@@ -32,7 +33,7 @@ def pushed_repositories(folder: Path) -> tuple[str, ...]:
     """``registry/repository`` of the pushes recorded in ``folder``, most recent first."""
     try:
         data = load_manifest_json(folder / METADATA_DIR / RECORD_NAME)
-    except (OSError, ValueError):
+    except (OSError, EnvStacksError):
         return ()
     items = data.get("pushed_to") if isinstance(data, dict) else None
     if not isinstance(items, list):

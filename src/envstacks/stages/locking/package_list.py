@@ -6,7 +6,7 @@ from pathlib import Path
 
 from envstacks.floor.fs import write_text
 from envstacks.stages.locking.pylock import LockedLayer, LockedPackage
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: Comment added to the project's own line in a summary.
@@ -51,13 +51,13 @@ def requirements_in_text(layer: LayerSpec) -> str:
 
 def write_summary(spec: StackSpec, layer: LayerSpec, locked: LockedLayer) -> Path:
     """Write ``packages-<layer>.txt`` (unchanged files are not touched) and return its path."""
-    path = layout.summary_path(spec, layer)
+    path = stack_paths.summary_path(spec, layer)
     write_text(path, summary_text(locked))
     return path
 
 
 def write_requirements_in(spec: StackSpec, layer: LayerSpec) -> Path:
     """Write ``requirements-<layer>.in`` (unchanged files are not touched) and return its path."""
-    path = layout.requirements_in_path(spec, layer)
+    path = stack_paths.requirements_in_path(spec, layer)
     write_text(path, requirements_in_text(layer))
     return path
