@@ -272,6 +272,12 @@ def main() -> None:
             if entry["install_target"] == changed[0].install_target
         )
         figures["update layer bytes, registry"] = sum(t.downloaded_bytes for t in changed)
+        fresh(target)()
+        deploy(v1, target, pm=pm, reporter=reporter)
+        from_folder = deploy(v2, target, pm=pm, reporter=reporter)
+        figures["update layer bytes, folder"] = sum(
+            t.downloaded_bytes for t in from_folder.transfers if t.method != "reused"
+        )
         figures["update full archive bytes"] = app["archive_size"]
         figures["update method"] = 1.0 if changed[0].method == "delta" else 0.0
 
@@ -358,7 +364,8 @@ def report(f: dict[str, float]) -> None:
     method = "delta" if f["update method"] else "full"
     print(
         f"update of one app module from the registry ({method}): {int(layer):,} bytes for the "
-        f"layer, {int(full):,} for its full archive: {layer / full:.4f}"
+        f"layer, {int(full):,} for its full archive: {layer / full:.4f} (from the folder: "
+        f"{int(f['update layer bytes, folder']):,} bytes)"
     )
     print(
         f"push to a second repository: {int(f['second repository bytes uploaded']):,} blob "
