@@ -145,15 +145,7 @@ def envstacks_json(*args: str | Path) -> Any:
 
 
 def run_app(target: Path) -> str:
-    ran = subprocess.run(
-        [target / "app-useext" / "bin" / "python", "-m", "useext"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return ran.stdout.splitlines()[-1]
+    return clib_stack.run_app(target)[-1]
 
 
 def tag_platforms(url: str) -> set[str]:

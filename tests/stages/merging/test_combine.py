@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
 from envstacks.orchestrator.distribution import deploy, merge
 from envstacks.stages.deploying.deploy_record import load_state
+from kits.clib_stack import run_app
 from kits.http_server import QuietHandler, serve
 from kits.layers import Publisher, default_layers
 from kits.publishes import HOST, OTHER, Publishes, entries, relabel
@@ -65,18 +65,6 @@ def _edit(folder: Path, manifest: str, change: Callable[[dict[str, Any]], None])
     path.write_text(json.dumps(data))
 
 
-def _run_app(target: Path) -> list[str]:
-    ran = subprocess.run(
-        [target / "app-useext" / "bin" / "python", "-m", "useext"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return ran.stdout.splitlines()
-
-
 @pytest.fixture
 def two_platforms(tmp_path: Path, real_publishes: Publishes) -> tuple[Path, Path]:
     """Version 2 of the real stack for this platform, and relabelled for another."""
@@ -117,7 +105,7 @@ def test_real_tagged_publishes_merge_and_deploy_with_deltas_from_folder_and_http
         "framework-clib@1": "reused",
         "app-useext": "delta",
     }
-    assert _run_app(target)[-1] == '{"version": 2}'
+    assert run_app(target)[-1] == '{"version": 2}'
 
     # Over HTTP into a fresh folder: this platform's archives, whole.
     fresh = tmp_path / "fresh"
@@ -126,7 +114,7 @@ def test_real_tagged_publishes_merge_and_deploy_with_deltas_from_folder_and_http
     assert deployed.source == f"{url}{META}/venvstacks-{HOST}.json"
     records = load_state(fresh)
     assert all(f"-{HOST}-" in record.archive_name for record in records.values())
-    assert _run_app(fresh)[-1] == '{"version": 2}'
+    assert run_app(fresh)[-1] == '{"version": 2}'
 
     # Merging again (the merged folder as an input) changes nothing and copies nothing.
     again = _merge(merged, host, other, output=merged)

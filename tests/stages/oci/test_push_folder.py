@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from envstacks.published.push_record import pushed_repositories
 from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.reference import parse_reference
+from kits.clib_stack import run_app
 from kits.publishes import HOST, OTHER, Publishes, entries, relabel
 
 
@@ -39,18 +39,6 @@ def _merged(real_publishes: Publishes, version: str, tmp_path: Path) -> Path:  #
     output = tmp_path / f"merged-{version}"
     merge([host, other], output, reporter=RecordingReporter())
     return output
-
-
-def _run_app(target: Path) -> str:
-    ran = subprocess.run(
-        [target / "app-useext" / "bin" / "python", "-m", "useext"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return ran.stdout.splitlines()[-1]
 
 
 def test_merged_folders_pushed_then_deployed_with_deltas_from_the_registry(
@@ -84,7 +72,7 @@ def test_merged_folders_pushed_then_deployed_with_deltas_from_the_registry(
     assert transfers["app-useext"]["method"] == "delta"
     assert transfers["app-useext"]["downloaded_bytes"] == delta["archive_size"]
     assert f"sha256:{app['archive_hashes']['sha256']}" not in registry.blob_gets(mark)
-    assert _run_app(target) == '{"version": 2}'
+    assert run_app(target)[-1] == '{"version": 2}'
 
 
 def test_a_push_to_a_second_repository_mounts_every_blob(
