@@ -205,6 +205,15 @@ def test_ci_matrix_recipe_of_the_updates_page(checkout: Path, tmp_path: Path, re
                 shutil.copytree(job / "out", merge_job / "parts" / f"publish-{runner}")
             (merge,) = commands(jobs["merge"], here)
             run_steps(bash(merge, merge_job))
+            # docs/registries.md, "Pushing a folder that exists": the release to a repository
+            # of its own; the merged folder remembers where the jobs pushed: nothing uploaded
+            # (new blobs mounted, the others there since the first release).
+            release = f"oci://{registry.host}/acme/myapp-release:{version}"
+            (out,) = run_steps(bash(f"envstacks push release --to {release} --json", merge_job))
+            blobs = json.loads(out)["blobs"]
+            files = [blob for blob in blobs if blob["kind"] != "config"]
+            assert not any(blob["uploaded"] for blob in files), blobs  # in the registry already
+            assert {blob["mounted_from"] for blob in files} - {None} == {"acme/myapp"}, blobs
             # The release goes to the web server.
             shutil.rmtree(www)
             shutil.copytree(merge_job / "release", www)

@@ -270,6 +270,7 @@ def push(
         options,
         platforms=(require_host_platform("push"),),
         merge=tag_outputs,
+        manifest_name=published.manifest_path.name if published.manifest_path else None,
         reporter=session.reporter,
     )
 

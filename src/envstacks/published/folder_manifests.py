@@ -125,12 +125,15 @@ class PlatformManifest:
         return Path(self.where).name != UNTAGGED
 
 
-def read_folder(folder: Path, *, verb: str) -> dict[str, PlatformManifest]:
+def read_folder(
+    folder: Path, *, verb: str, manifest_name: str | None = None
+) -> dict[str, PlatformManifest]:
     """The manifest of each platform the publish folder ``folder`` holds, checked.
 
     For each platform, the manifest ``deploy`` on that platform reads:
     ``venvstacks-<platform>.json`` (``--tag-outputs``, a merge), else the entries of
-    ``venvstacks.json`` for that platform (an untagged publish).
+    ``venvstacks.json`` for that platform (an untagged publish). With ``manifest_name``, that
+    manifest only (the one a publish just wrote).
 
     Raises:
         PublishError: (naming ``verb``) no manifest, a manifest that is not one, an entry
@@ -141,6 +144,8 @@ def read_folder(folder: Path, *, verb: str) -> dict[str, PlatformManifest]:
     untagged = metadata / UNTAGGED
     tagged = sorted(metadata.glob(TAGGED_GLOB)) if metadata.is_dir() else []
     manifests = [*tagged, untagged] if untagged.is_file() else tagged
+    if manifest_name is not None:
+        manifests = [path for path in manifests if path.name == manifest_name]
     if not manifests:
         raise PublishError(
             f"{verb}: {folder} holds no manifest ({METADATA_DIR}/{UNTAGGED} or {TAGGED_GLOB})",

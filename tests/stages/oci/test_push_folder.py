@@ -171,3 +171,34 @@ def test_an_untagged_folder_replaces_the_tag_and_a_tagged_one_joins_it(
     assert _push(other, url).platforms == (OTHER,)
     assert _push(tagged, url).platforms == tuple(sorted([HOST, OTHER]))
     assert _push(untagged, url).platforms == (HOST,)
+
+
+def test_a_folder_holding_two_publishes_pushes_the_one_asked_for(
+    tmp_path: Path, real_publishes: Publishes, registry: Any
+):
+    """An untagged publish into a folder holding a tagged one.
+
+    ``publish --to`` pushes the manifest it wrote; ``push`` what deploy on each platform
+    reads (the tagged one).
+    """
+    from envstacks.stages.oci.push_folder import push_publish_folder
+
+    folder = shutil.copytree(real_publishes.tagged_v2, tmp_path / "both")
+    shutil.copytree(real_publishes.untagged_v1, folder, dirs_exist_ok=True)
+
+    def pushed(**kw: Any) -> set[str]:
+        result = push_publish_folder(
+            folder,
+            PushOptions(target=registry.url("team/stack")),
+            reporter=RecordingReporter(),
+            platforms=(HOST,),
+            **kw,
+        )
+        return {blob.name for blob in result.blobs if blob.kind == "archive"}
+
+    assert pushed(manifest_name="venvstacks.json", merge=False) == {
+        "cpython-3.12.tar.zst",
+        "framework-clib@1.tar.zst",
+        "app-useext.tar.zst",
+    }
+    assert all(f"-{HOST}-" in name for name in pushed())

@@ -167,6 +167,7 @@ def push_publish_folder(
     reporter: Reporter,
     platforms: Sequence[str] | None = None,
     merge: bool | None = None,
+    manifest_name: str | None = None,
     client: RegistryClient | None = None,
 ) -> PushResult:
     """Push the publish folder ``folder`` to the tag ``options.target`` (module docstring).
@@ -178,6 +179,8 @@ def push_publish_folder(
         platforms: the platforms to push (default: every platform the folder holds).
         merge: keep the tag's entries for other platforms (default: when every platform
             pushed has its own manifest, as after ``--tag-outputs`` or a merge).
+        manifest_name: push what this manifest of the folder lists (``publish --to``: the
+            one it wrote), not what ``deploy`` would read for each platform.
         client: the registry client (default: one for the target with push access).
 
     Raises:
@@ -193,7 +196,8 @@ def push_publish_folder(
             hint=f"write it like oci://{ref.registry}/{ref.repository}:TAG",
         )
     tag = ref.tag or DEFAULT_TAG
-    chosen = _chosen(read_folder(folder, verb=_VERB), platforms, folder)
+    found = read_folder(folder, verb=_VERB, manifest_name=manifest_name)
+    chosen = _chosen(found, platforms, folder)
     if merge is None:
         merge = all(item.tagged for item in chosen)
     planned = [_plan(item) for item in chosen]
