@@ -3,7 +3,7 @@
 One run, on one machine, with ratios against the baselines measured in the same run:
 
 * **push** of the example stack's publish folder: to a CNCF distribution registry on
-  127.0.0.1 (``envstacks`` ``push_published``: HEAD per blob, uploads, manifest, index)
+  127.0.0.1 (``envstacks`` ``push_publish_folder``: HEAD per blob, mounts, uploads, manifest, index)
   against copying the folder into another folder (what publishing to a shared folder or to
   the root of a web server costs);
 * **deploy** into a fresh folder: from the registry, from the publish folder, and from
