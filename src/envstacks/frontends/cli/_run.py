@@ -109,7 +109,15 @@ def publishing(
         verify=getattr(opts, "verify", False),
         delta_from=tuple(getattr(opts, "delta_from", ())),
     )
-    push = PushOptions(target=opts.push_to, insecure=opts.insecure) if opts.push_to else None
+    push = (
+        PushOptions(
+            target=opts.push_to,
+            insecure=opts.insecure,
+            mount_from=tuple(getattr(opts, "mount_from", ())),
+        )
+        if opts.push_to
+        else None
+    )
     return pipeline.StackRequest(
         plan=plan, publish=publish, push=push, insecure=opts.insecure, **steps
     )
