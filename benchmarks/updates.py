@@ -131,7 +131,7 @@ def without_deltas(manifest: Path) -> Path:
     return copy
 
 
-def deploy(envstacks: list[str], source: Path, target: Path, work: Path) -> tuple[float, Any]:
+def deploy(envstacks: list[str], source: Path | str, target: Path, work: Path) -> tuple[float, Any]:
     """Deploy with ``--json``; the wall time and the printed summary."""
     start = time.perf_counter()
     out = run([*envstacks, "deploy", str(source), "--target", str(target), "--json"], work)
@@ -180,27 +180,69 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="deploys of each kind per step")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--registry",
+        action="store_true",
+        help="also push each version and deploy it from a registry",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="envstacks-bench-updates-"))
     project = work / "stack"
     shutil.rmtree(work, ignore_errors=True)
     project.mkdir(parents=True)
     envstacks = [sys.executable, "-m", "envstacks", "-q"]
-    dist = project / "dist"
-    manifest_path = dist / "__venvstacks__" / "venvstacks.json"
-    target, pristine = work / "deployed", work / "previous"
     state: dict[str, Any] = {"ops": APP["ops.py"]}
     results: list[dict[str, Any]] = []
     previous: dict[str, str] = {}
+    registry = None
+    if args.registry:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from registry import Registry  # noqa: PLC0415 - the sibling benchmark's registry
+
+        (work / "registry").mkdir()
+        registry = Registry(work / "registry")
+    try:
+        _versions(args, work, project, envstacks, state, results, previous, registry)
+    finally:
+        if registry is not None:
+            registry.stop()
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _versions(  # noqa: PLR0917 - the benchmark's state, passed along once
+    args: argparse.Namespace,
+    work: Path,
+    project: Path,
+    envstacks: list[str],
+    state: dict[str, Any],
+    results: list[dict[str, Any]],
+    previous: dict[str, str],
+    registry: Any,
+) -> None:
+    """Publish each version, deploy it over the previous one, and record what it cost."""
+    dist = project / "dist"
+    manifest_path = dist / "__venvstacks__" / "venvstacks.json"
+    target, pristine = work / "deployed", work / "previous"
+    from_registry = work / "deployed-from-registry"
     for number, (title, change) in enumerate(VERSIONS):
         state.update(change)
         write_version(project, state)
         delta_from = ["--delta-from", str(dist)] if number else []
         run([*envstacks, "build", "--lock-if-needed", "--publish", *delta_from], project)
         manifest = json.loads(manifest_path.read_text())
+        url = None
+        if registry is not None:
+            url = f"oci://127.0.0.1:{registry.port}/updates:v{number}"
+            run([*envstacks, "push", str(dist), "--to", url], work)
         if number == 0:
             deploy(envstacks, dist, target, work)
-            previous = trees(manifest)
+            if url is not None:
+                deploy(envstacks, url, from_registry, work)
+            previous.update(trees(manifest))
             continue
         shutil.rmtree(pristine, ignore_errors=True)
         run(["cp", "-a", str(target), str(pristine)], work)
@@ -213,7 +255,13 @@ def main() -> None:
                 run(["cp", "-a", str(pristine), str(target)], work)
                 seconds, summaries[kind] = deploy(envstacks, sources[kind], target, work)
                 times[kind].append(seconds)
+        sources["full"].unlink()  # not a manifest of the publish folder (push would read it)
         run([str(target / "app-calc" / "bin" / "python"), "-m", "calc"], work)
+        registry_transfers = None
+        if url is not None:  # the update from the registry, over the previous version there
+            _, summary = deploy(envstacks, url, from_registry, work)
+            registry_transfers = summary.get("transfers")
+            run([str(from_registry / "app-calc" / "bin" / "python"), "-m", "calc"], work)
         results.append(
             {
                 "scenario": title,
@@ -223,14 +271,11 @@ def main() -> None:
                 "deploy_times": times,
                 "transfers_full": summaries["full"].get("transfers"),
                 "transfers_delta": summaries["delta"].get("transfers"),
+                "transfers_registry": registry_transfers,
             }
         )
-        previous = trees(manifest)
-    report(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    if args.keep is None:
-        shutil.rmtree(work, ignore_errors=True)
+        previous.clear()
+        previous.update(trees(manifest))
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -255,6 +300,26 @@ def report(results: list[dict[str, Any]]) -> None:
                     if first
                     else "| | |"
                 )
+            )
+    registry_rows = [
+        (result["scenario"], row)
+        for result in results
+        for row in result["layers"]
+        if result.get("transfers_registry")
+    ]
+    if registry_rows:
+        print("\n| scenario | layer | full archive | fetched from the registry | fetched / full |")
+        print("|---|---|---:|---:|---:|")
+        for title, row in registry_rows:
+            result = next(r for r in results if r["scenario"] == title)
+            fetched = next(
+                t["downloaded_bytes"]
+                for t in result["transfers_registry"]
+                if t["install_target"] == row["layer"]
+            )
+            print(
+                f"| {title} | {row['layer']} | {row['full_bytes']:,} | {fetched:,} | "
+                f"{fetched / row['full_bytes']:.4f} |"
             )
 
 
