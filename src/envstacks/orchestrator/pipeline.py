@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,8 @@ class ExportOptions:
     output_dir: Path | None = None
     #: Export layers whose export is up to date too.
     force: bool = False
+    #: Say what would be exported; write nothing.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,11 +187,17 @@ def with_dirs(
     output_dir: Path | None = None,
     export_dir: Path | None = None,
 ) -> StackSpec:
-    """The spec with folder overrides applied (relative to the current folder)."""
+    """The spec with folder overrides applied (relative paths start at the spec's folder).
+
+    As venvstacks resolves ``--build-dir`` and ``--output-dir``: against the spec's folder,
+    ``~`` expanded, ``..`` folded without following symlinks.
+    """
     settings = spec.settings
 
     def resolved(value: Path | None, current: Path) -> Path:
-        return current if value is None else value.expanduser().resolve()
+        if value is None:
+            return current
+        return Path(os.path.normpath(spec.root / value.expanduser()))
 
     new = dataclasses.replace(
         settings,
@@ -261,7 +270,7 @@ def work_folders(
     if publishing and request.publish is not None:
         output = request.publish.output_dir or settings.output_dir
         folders.setdefault(output, WorkFolder(path=output, lock_file=None))
-    if request.export is not None:
+    if request.export is not None and not request.export.dry_run:
         exported = request.export.output_dir or settings.export_dir
         folders.setdefault(exported, WorkFolder(path=exported, lock_file=None))
     if publishing:
@@ -279,6 +288,8 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
 
     spec = session.spec
     options = options or LockOptions()
+    if options.clean:
+        _clean_runtimes(session, plan)
     # The session's states are reused (no second check of the layers below) and updated as
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
@@ -408,6 +419,7 @@ def export(
         lock_states=session.lock_states(),
         reporter=session.reporter,
         force=options.force,
+        dry_run=options.dry_run,
     )
 
 
@@ -447,7 +459,7 @@ def deploy(
     )
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)
-    for name in result.reused:
+    for name in (*result.reused, *result.adopted):
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
     return result
 
@@ -460,6 +472,23 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
     )
+
+
+def _clean_runtimes(session: Session, plan: Plan) -> None:
+    """``lock --clean``: remove the build environments of the runtimes to lock.
+
+    Their build records go too, so that locking provisions them afresh and the next build
+    rebuilds them.
+    """
+    from envstacks.floor.fs import discard  # noqa: PLC0415
+    from envstacks.stages.stackspec.model import RuntimeSpec  # noqa: PLC0415
+
+    for ops in plan.to_lock():
+        layer = session.spec.layer(ops.name)
+        if isinstance(layer, RuntimeSpec):
+            session.reporter.info(f"{ops.name}: removing its build environment (--clean)")
+            layout.last_build_path(session.spec, layer).unlink(missing_ok=True)
+            discard(layout.env_path(session.spec, layer))
 
 
 def _lock_python(session: Session, runtime: RuntimeSpec) -> Path:

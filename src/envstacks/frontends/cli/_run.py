@@ -10,16 +10,20 @@ import argparse
 import dataclasses
 import enum
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from envstacks.frontends.cli._options import Invocation
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Request
 from envstacks.orchestrator.status import render_tree
+
+if TYPE_CHECKING:
+    from envstacks.stages.stackspec.model import StackSpec
 
 
 def jsonable(value: Any) -> Any:
@@ -52,15 +56,30 @@ def write_lines(out: TextIO, lines: list[str]) -> None:
         out.write(line + "\n")
 
 
-def open_session(inv: Invocation, opts: argparse.Namespace) -> pipeline.Session:
-    """The session of a stack verb: the spec (with ``--build-dir``), plugins, wheel builder."""
-    spec = pipeline.with_dirs(inv.load_spec(), build_dir=getattr(opts, "build_dir", None))
+def open_session(
+    inv: Invocation, opts: argparse.Namespace, *, output: str | None = None
+) -> pipeline.Session:
+    """The session of a stack verb: the spec with the command line's folders, plugins, wheels.
+
+    ``--build-dir`` and ``--output-dir`` (the output folder of ``output``: ``"output"`` for
+    publishing, ``"export"`` for local-export) are relative to the spec's folder, as in
+    venvstacks.
+    """
+    dirs = {"build_dir": getattr(opts, "build_dir", None)}
+    if output is not None:
+        dirs[f"{output}_dir"] = opts.output_dir
+    spec = pipeline.with_dirs(inv.load_spec(), **dirs)
     return pipeline.Session(
         spec,
         reporter=inv.reporter,
         pm=inv.pm_factory(),
         project_wheel_builder=inv.project_wheel_builder,
     )
+
+
+def spec_relative(spec: StackSpec, path: str | Path) -> Path:
+    """A path of the command line, made absolute against the spec's folder (``~`` expanded)."""
+    return Path(os.path.normpath(spec.root / Path(path).expanduser()))
 
 
 def plan_request(opts: argparse.Namespace, **ops: Any) -> Request:
@@ -73,11 +92,11 @@ def plan_request(opts: argparse.Namespace, **ops: Any) -> Request:
     )
 
 
-def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: Any) -> Request:
+def publish_request(opts: argparse.Namespace, **ops: Any) -> Request:
     """A plan request that publishes (or exports) the selection, with ``--publish-*`` options."""
     return plan_request(
         opts,
-        publish=publish,
+        publish=True,
         publish_dependencies=opts.publish_dependencies,
         publish_derived=opts.publish_derived,
         **ops,
@@ -85,11 +104,14 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 
 
 def publish_options(
-    opts: argparse.Namespace, *, force: bool, dry_run: bool = False
+    spec: StackSpec, opts: argparse.Namespace, *, force: bool, dry_run: bool = False
 ) -> pipeline.PublishOptions:
-    """The publish options of the command line (``--output-dir``, ``--delta-from``...)."""
+    """The publish options of the command line (``--format``, ``--delta-from``...).
+
+    The output folder is the spec's (``--output-dir`` applied by :func:`open_session`); local
+    ``--delta-from`` sources are relative to the spec's folder too.
+    """
     return pipeline.PublishOptions(
-        output_dir=output_dir(opts),
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
@@ -97,38 +119,39 @@ def publish_options(
         push_to=opts.push_to,
         insecure=opts.insecure,
         verify=getattr(opts, "verify", False),
-        delta_from=tuple(getattr(opts, "delta_from", ())),
+        delta_from=tuple(
+            source if "://" in source else str(spec_relative(spec, source))
+            for source in getattr(opts, "delta_from", ())
+        ),
     )
 
 
 def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str]) -> int:
-    """Print the verb's result: ``data`` as JSON with ``--json``, else ``lines``; exit status 0.
+    """Print the verb's result: ``data`` as JSON with ``--json-results``, else ``lines``; 0.
 
-    ``-q`` drops the per-layer lines (``--json`` output is what was asked for and stays).
+    ``-q`` drops the per-layer lines (``--json-results`` output is what was asked for).
     """
-    if opts.json:
+    if getattr(opts, "json_results", False):
         print_json(inv.out, data)
     elif not inv.quiet:
         write_lines(inv.out, lines)
     return 0
 
 
-def output_dir(opts: argparse.Namespace) -> Path | None:
-    """``--output-dir``, resolved against the current folder."""
-    value: Path | None = opts.output_dir
-    return value.expanduser().resolve() if value is not None else None
-
-
 def shown(inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, plan: Plan) -> bool:
-    """Print the plan for ``--show``/``--show-only``; True when the command should stop here."""
-    if not (opts.show or opts.show_only):
+    """Print the selection for ``--show``/``--show-only``/``--json``; True to stop there.
+
+    As in venvstacks: ``--json`` prints the status as JSON rather than as a tree, and without
+    ``--show`` it stops after that, as ``--show-only`` does.
+    """
+    if not (opts.show or opts.show_only or opts.json):
         return False
     status = session.status(plan, with_operations=True)
-    if opts.json and opts.show_only:
+    if opts.json:
         print_json(inv.out, status.to_json())
     else:
         inv.out.write(render_tree(status))
-    return bool(opts.show_only)
+    return bool(opts.show_only or (opts.json and not opts.show))
 
 
 #: Turns a run's result into what the verb prints: (JSON data, text lines).
@@ -136,15 +159,23 @@ Summary = Callable[[pipeline.StackResult], tuple[Any, list[str]]]
 
 
 def run_stack(
-    inv: Invocation, opts: argparse.Namespace, request: pipeline.StackRequest, summary: Summary
+    inv: Invocation,
+    opts: argparse.Namespace,
+    make_request: Callable[[StackSpec], pipeline.StackRequest],
+    summary: Summary,
+    *,
+    output: str | None = None,
 ) -> int:
-    """Plan, handle ``--show``/``--show-only``, run, print the results; the exit status.
+    """Plan, handle ``--show``/``--show-only``/``--json``, run, print the results; the status.
 
+    ``make_request`` turns the options into the run's request once the spec is read (its
+    folder is what relative paths start from); ``output`` is as for :func:`open_session`.
     The end line (what changed, how long it took) goes to the reporter, so standard output
     holds only the results.
     """
     started = time.monotonic()
-    session = open_session(inv, opts)
+    session = open_session(inv, opts, output=output)
+    request = make_request(session.spec)
     plan = session.plan(request.plan)
     if shown(inv, opts, session, plan):
         return 0
