@@ -163,8 +163,9 @@ def main() -> None:
     args = parser.parse_args()
     from envstacks.floor.platforms import require_host_platform  # noqa: PLC0415
     from envstacks.floor.report import NullReporter  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import deploy  # noqa: PLC0415 - after argument parsing
+    from envstacks.orchestrator.distribution import deploy  # noqa: PLC0415 - after argument parsing
     from envstacks.orchestrator.plugins import get_plugin_manager  # noqa: PLC0415
+    from envstacks.stages.oci import PushOptions  # noqa: PLC0415
     from envstacks.stages.oci.push_folder import push_published  # noqa: PLC0415
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="envstacks-bench-registry-"))
@@ -192,7 +193,12 @@ def main() -> None:
     def push(version: str, path: Path, tag: str) -> object:
         url = f"oci://127.0.0.1:{registries[-1].port}/example:{tag}"
         return push_published(
-            manifest[version], path, url, platform=platform, merge=False, reporter=reporter
+            manifest[version],
+            path,
+            PushOptions(target=url),
+            platform=platform,
+            merge=False,
+            reporter=reporter,
         )
 
     try:

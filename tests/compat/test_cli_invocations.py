@@ -24,6 +24,7 @@ from envstacks.floor.platforms import host_platform
 from envstacks.frontends.cli import main
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Op
+from envstacks.orchestrator.session import Session
 from kits import upstream
 from kits.upstream import MOCK_SPEC, CliInvocation
 
@@ -208,7 +209,7 @@ def test_the_same_operations_are_selected(
 class _Recorded:
     """What the command handed the pipeline (the run itself is not this test's subject)."""
 
-    session: pipeline.Session | None = None
+    session: Session | None = None
     request: pipeline.StackRequest | None = None
 
 
@@ -217,7 +218,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> _Recorded:
     recorded = _Recorded()
 
     def record(
-        session: pipeline.Session,
+        session: Session,
         request: pipeline.StackRequest,
         plan: Any = None,
     ) -> pipeline.StackResult:

@@ -22,9 +22,8 @@ from pathlib import Path
 import pluggy
 
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.plan import Op
 from envstacks.orchestrator.plugins import get_plugin_manager
-from envstacks.stages.building import BuildOptions, BuildResult, build_layers
+from envstacks.stages.building import BuildOptions, BuildResult, LayerToBuild, build_layers
 from envstacks.stages.locking import LockOptions, LockRequest, lock_layers, lock_states
 from envstacks.stages.runtime.provision import provision_runtime, runtime_python
 from envstacks.stages.stackspec import load
@@ -201,7 +200,7 @@ def build_stack(
     spec: StackSpec,
     reporter: RecordingReporter,
     *,
-    op: Op = Op.RUN,
+    requested: bool = True,
     names: Iterable[str] | None = None,
     options: BuildOptions | None = None,
     pm: pluggy.PluginManager | None = None,
@@ -209,7 +208,9 @@ def build_stack(
     """Build the (named) enabled layers with the real plugin manager."""
     wanted = set(names) if names is not None else None
     layers = [
-        (layer, op) for layer in spec.enabled_layers if wanted is None or layer.build_name in wanted
+        LayerToBuild(layer, requested)
+        for layer in spec.enabled_layers
+        if wanted is None or layer.build_name in wanted
     ]
     return build_layers(
         spec,

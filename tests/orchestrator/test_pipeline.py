@@ -20,9 +20,12 @@ from envstacks.floor.errors import LockError
 from envstacks.floor.hookmarkers import hookimpl
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator import pipeline
+from envstacks.orchestrator.distribution import deploy
 from envstacks.orchestrator.plan import Op, Request
 from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.orchestrator.session import Session
 from envstacks.stages import stackspec as spec
+from envstacks.stages.packing.publisher import PublishOptions
 
 PROJECT = Path(__file__).parents[1] / "projects" / "stackapp"
 LAYERS = ["cpython-3.12", "framework-six", "app-hello"]
@@ -73,7 +76,7 @@ def test_one_request_locks_builds_publishes_and_fires_each_hook_once(
     pm = get_plugin_manager(load_entrypoints=False)
     pm.register(listener)
     reporter = RecordingReporter()
-    session = pipeline.Session(
+    session = Session(
         spec.load(project),
         reporter=reporter,
         pm=pm,
@@ -81,7 +84,7 @@ def test_one_request_locks_builds_publishes_and_fires_each_hook_once(
     )
     request = pipeline.StackRequest(
         plan=Request(lock=Op.IF_NEEDED, build=Op.RUN, publish=True),
-        publish=pipeline.PublishOptions(output_dir=tmp_path / "dist"),
+        publish=PublishOptions(output_dir=tmp_path / "dist"),
     )
 
     result = pipeline.run(session, request)
@@ -101,8 +104,8 @@ def test_one_request_locks_builds_publishes_and_fires_each_hook_once(
     assert len(builds) == 1, builds
 
     target = tmp_path / "deployed"
-    pipeline.deploy(tmp_path / "dist", target, pm=pm, reporter=RecordingReporter())
-    pipeline.deploy(tmp_path / "dist", target, pm=pm, reporter=RecordingReporter())
+    deploy(tmp_path / "dist", target, pm=pm, reporter=RecordingReporter())
+    deploy(tmp_path / "dist", target, pm=pm, reporter=RecordingReporter())
     assert listener.of("deployed") == [
         *((name, False) for name in LAYERS),
         *((name, True) for name in LAYERS),
@@ -118,7 +121,7 @@ def test_one_request_locks_builds_publishes_and_fires_each_hook_once(
 
 def test_locks_must_be_valid_refuses_stale_locks_without_running_uv(project: Path) -> None:
     reporter = RecordingReporter()
-    session = pipeline.Session(spec.load(project), reporter=reporter)
+    session = Session(spec.load(project), reporter=reporter)
     request = pipeline.StackRequest(
         plan=Request(build=Op.RUN), locks_must_be_valid="tool.example.lock"
     )

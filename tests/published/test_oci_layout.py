@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from envstacks.floor.errors import DeployError
+from envstacks.floor.errors import DeployError, ReferenceSyntaxError
 from envstacks.published import oci_layout as oa
 from envstacks.stages.oci.auth import parse_challenge
 from envstacks.stages.oci.credentials import auth_files, find_credentials, normalize_key
 from envstacks.stages.oci.reference import parse_reference
-from envstacks.stages.oci.registry_errors import ReferenceSyntaxError
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -224,9 +223,9 @@ def test_documents_are_reproducible():
 
 
 def test_credentials_never_go_to_a_plain_http_token_service_of_a_tls_registry():
+    from envstacks.floor.errors import RegistryAuthError
     from envstacks.stages.oci.auth import Authenticator
     from envstacks.stages.oci.credentials import Credentials
-    from envstacks.stages.oci.registry_errors import RegistryAuthError
 
     asked: list[str] = []
 

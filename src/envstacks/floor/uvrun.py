@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from envstacks.floor import proc
@@ -103,7 +103,7 @@ def run_uv(
 def build_wheel(
     project_root: Path, out_dir: Path, *, reporter: Reporter, python: Path | None = None
 ) -> Path:
-    """Build ``project_root``'s wheel with ``uv build`` (PEP 517) into a fresh ``out_dir``.
+    """Build ``project_root``'s wheel with ``uv build`` (PEP 517) into ``out_dir`` (made fresh).
 
     ``python`` is the interpreter the wheel is built for (and its build backend runs on): the
     runtime layer's, so that compiled extensions match the layers they go into (default:
@@ -138,8 +138,3 @@ def build_wheel(
             "expected exactly one"
         )
     return wheels[0]
-
-
-def wheel_builder(reporter: Reporter) -> Callable[..., Path]:
-    """The standalone CLI's project wheel builder (``project_wheel.WheelBuilder``): ``uv build``."""
-    return functools.partial(build_wheel, reporter=reporter)

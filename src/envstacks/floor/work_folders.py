@@ -1,15 +1,15 @@
-"""The stage boundary of every run: hold the folders it writes, turn OS refusals into clear errors.
+"""The folders a run writes: held for the whole run, and the file system's refusals explained.
 
-The orchestrator (:func:`envstacks.orchestrator.pipeline.run`) and deploy
-(:func:`envstacks.stages.deploying.deploy`) each pass through :func:`guarded` once: it holds the
-run's folders for its whole duration (:mod:`envstacks.floor.folderlock`), and when the file system
-refuses a write anywhere inside (a full disk, a read-only file system, a permission, a name too
-long, a file where a folder must be), the ``OSError`` becomes one
-:class:`~envstacks.floor.errors.FileSystemError` naming the folder and the fix, instead of reaching
-a front-end as an unexplained failure. Nothing below needs its own ``try``/``except`` for these:
-every stage writes through :mod:`envstacks.floor.fs` (temporary names, then renames), so what a
-refused write leaves behind is a temporary, never a half-made file under a final name, and the next
-run removes it.
+Every verb enters through the orchestrator (:mod:`envstacks.orchestrator.pipeline` for the
+stack verbs, :mod:`envstacks.orchestrator.distribution` for deploy and merge), which passes
+through :func:`guarded` once: it holds the run's folders for its whole duration
+(:mod:`envstacks.floor.folderlock`), and when the file system refuses a write anywhere inside
+(a full disk, a read-only file system, a permission, a name too long, a file where a folder
+must be), the ``OSError`` becomes one :class:`~envstacks.floor.errors.FileSystemError` naming
+the folder and the fix, instead of reaching a front-end as an unexplained failure. Nothing
+below needs its own ``try``/``except`` for these: every stage writes through
+:mod:`envstacks.floor.fs` (temporary names, then renames), so what a refused write leaves
+behind is a temporary, never a half-made file under a final name, and the next run removes it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ declare ``-v``/``-q`` without a default.)
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -30,9 +29,13 @@ from pdm.cli.utils import ArgumentParser as PdmArgumentParser
 from rich.markup import escape
 
 from envstacks.floor.errors import BuildError, EnvStacksError
-from envstacks.frontends.cli._options import add_display_options
-from envstacks.frontends.cli._output import INTERRUPTED_MESSAGE, INTERRUPTED_STATUS
-from envstacks.frontends.cli._parser import DOCS_URL, SuggestingParser
+from envstacks.frontends.cli import (
+    DOCS_URL,
+    INTERRUPTED_MESSAGE,
+    INTERRUPTED_STATUS,
+    SuggestingParser,
+    add_display_options,
+)
 
 if TYPE_CHECKING:
     from pdm.core import Core
@@ -183,9 +186,6 @@ def pdm_wheel_builder(project: Project) -> WheelBuilder:
         from pdm.environments import PythonEnvironment  # noqa: PLC0415
         from pdm.exceptions import BuildError as PdmBuildError  # noqa: PLC0415
 
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
         environment = PythonEnvironment(project, python=str(python))
         try:
             return Path(WheelBuilder(project_root, environment).build(str(out_dir)))

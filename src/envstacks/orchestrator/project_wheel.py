@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from envstacks.floor.fs import remove_path
+
 if TYPE_CHECKING:
     from envstacks.floor.report import Reporter
     from envstacks.stages.stackspec.model import LayerSpec, RuntimeSpec, StackSpec
@@ -27,7 +29,7 @@ class WheelBuilder(Protocol):
     """
 
     def __call__(self, project_root: Path, out_dir: Path, *, python: Path) -> Path:
-        """Build the wheel of ``project_root`` into a fresh ``out_dir``; return its path.
+        """Build the wheel of ``project_root`` into ``out_dir`` (fresh, empty); return its path.
 
         ``python`` is the interpreter of the runtime layer the wheel goes into: compiled
         extensions must be built for it, not for the Python running the front-end.
@@ -73,6 +75,8 @@ class ProjectWheels:
         assert self.builder is not None
         python = self.python_for(runtime)
         out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        remove_path(out)  # the builders get a fresh, empty folder
+        out.mkdir(parents=True)
         with self.reporter.task(self.spec.project_name or "project", "build wheel"):
             wheel = self.builder(self.spec.root, out, python=python)
         self.reporter.info(f"built the project's wheel {wheel.name} for {runtime.build_name}")
@@ -96,3 +100,14 @@ class ProjectWheels:
             runtime = self.spec.runtime_of(layer_of(item)).build_name
             grouped[wheels.get(runtime, distinct[0])].append(item)
         return [(wheel, group) for wheel, group in grouped.items() if group]
+
+
+def pep517_builder(reporter: Reporter) -> WheelBuilder:
+    """The standard project wheel builder: ``uv build`` (PEP 517), for any build backend."""
+
+    def _build(project_root: Path, out_dir: Path, *, python: Path) -> Path:
+        from envstacks.floor.uvrun import build_wheel  # noqa: PLC0415
+
+        return build_wheel(project_root, out_dir, reporter=reporter, python=python)
+
+    return _build

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.orchestrator.plan import Plan
 from envstacks.stages.locking import LockState
-from envstacks.stages.stackspec.model import LayerKind, LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 from envstacks.stages.stackspec.stack_paths import install_target
 
 

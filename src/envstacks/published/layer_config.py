@@ -1,4 +1,4 @@
-"""The deployed layer config ``share/venv/metadata/venvstacks_layer.json``: its values and paths.
+"""What every layer holds for its tools: the layer config ``venvstacks_layer.json`` and file names.
 
 Every layer carries this file (venvstacks' format) so that host applications and
 ``postinstall.py`` can find a layer's interpreters and folders without hard-coding layouts.
@@ -17,18 +17,26 @@ staged for publishing or export. Example for an application on a versioned frame
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.fs import write_text
-from envstacks.stages.stackspec import stack_paths as layout
-from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
 
 #: The interpreter of every layer, relative to the layer folder (POSIX layout).
 PYTHON = "bin/python"
+#: Per-layer metadata file inside every built and deployed layer (venvstacks' name).
+LAYER_CONFIG = "share/venv/metadata/venvstacks_layer.json"
+#: The entry-point scripts a layer exposes (``postinstall.py`` writes their launchers).
+SCRIPTS_CONFIG = "share/venv/metadata/envstacks_scripts.json"
+#: Which interpreter compiled a precompiled layer, and what it ships uncompiled.
+BYTECODE_RECORD = "share/venv/metadata/envstacks_bytecode.json"
+#: Folder inside a layer holding symlinks to the shared libraries it publishes.
+DYNLIB_DIR = "share/venv/dynlib"
+#: The post-installation script shipped at the top of every layer.
+POSTINSTALL = "postinstall.py"
 
 
 def site_dir(py_version: str) -> str:
@@ -73,40 +81,36 @@ class LayerConfig:
 
 
 def make_layer_config(
-    spec: StackSpec,
-    layer: LayerSpec,
     *,
+    lower: Sequence[str],
     py_version: str,
-    folders: Mapping[str, str] | None = None,
+    launch_module: str | None = None,
 ) -> LayerConfig:
-    """The config of ``layer`` with lower layers in the folders ``folders`` names.
+    """The config of a layer whose lower layers are in the sibling folders ``lower``.
 
     Args:
-        spec: the stack.
-        layer: the layer the config is for.
+        lower: the folder names of the layers below, in ``sys.path`` order, the runtime last
+            (empty for a runtime layer).
         py_version: the runtime's full version (``3.12.1``).
-        folders: build name -> folder name of the lower layers (default: the build names).
+        launch_module: the module an application runs (``None`` for other layers).
     """
-    names = folders or {}
     sites = site_dir(py_version)
-    if not (dependencies := spec.dependencies(layer)):
+    if not lower:
         return LayerConfig(python=PYTHON, base_python=PYTHON, site_dir=sites, py_version=py_version)
-    runtime = spec.runtime_of(layer).build_name
-    lower = [names.get(dep.build_name, dep.build_name) for dep in dependencies]
     return LayerConfig(
         python=PYTHON,
-        base_python=f"../{names.get(runtime, runtime)}/{PYTHON}",
+        base_python=f"../{lower[-1]}/{PYTHON}",
         site_dir=sites,
         py_version=py_version,
         pylib_dirs=tuple(f"../{folder}/{sites}" for folder in lower),
-        dynlib_dirs=tuple(f"../{folder}/{layout.DYNLIB_DIR}" for folder in lower),
-        launch_module=layer.module_name if isinstance(layer, ApplicationSpec) else None,
+        dynlib_dirs=tuple(f"../{folder}/{DYNLIB_DIR}" for folder in lower),
+        launch_module=launch_module,
     )
 
 
 def write_layer_config(env: Path, config: LayerConfig) -> Path:
     """Write ``config`` into the layer folder ``env`` (replacing, never editing, the old file)."""
-    path = env / layout.LAYER_CONFIG
+    path = env / LAYER_CONFIG
     write_text(path, config.text())
     return path
 
@@ -117,7 +121,7 @@ def read_layer_config(env: Path) -> LayerConfig:
     Raises:
         BuildError: the file is missing or malformed (the layer was not built by envstacks).
     """
-    path = env / layout.LAYER_CONFIG
+    path = env / LAYER_CONFIG
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return LayerConfig(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envstacks.floor.errors import DeployError, SelectionError
-from envstacks.stages.stackspec.model import LayerKind
+from envstacks.floor.layer_kinds import LayerKind
 
 #: The manifest's ``layers`` keys, lowest kind first.
 KIND_KEYS: tuple[tuple[str, LayerKind], ...] = (

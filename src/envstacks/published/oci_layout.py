@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from envstacks.floor.errors import DeployError
+from envstacks.floor.errors import DeployError, RegistryError
 from envstacks.floor.platforms import PLATFORMS
 
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -231,3 +231,14 @@ def _descriptor(value: object, where: str) -> Descriptor:
         {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, Mapping) else {}
     )
     return Descriptor(media_type=media_type, digest=str(digest), size=size, annotations=notes)
+
+
+def manifest_json(data: bytes, *, where: str) -> dict[str, Any]:
+    """A manifest or index document as a JSON object (``RegistryError`` when it is not one)."""
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{where}: not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise RegistryError(f"{where}: not a JSON object")
+    return value

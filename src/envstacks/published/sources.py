@@ -22,11 +22,13 @@ from typing import Any
 from envstacks.floor.errors import DeployError
 from envstacks.floor.report import Reporter, Task
 from envstacks.published.http_download import download, get_document
-from envstacks.published.manifest import is_export_manifest
-from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+from envstacks.published.manifest import is_export_manifest, is_plain_name
+from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, manifest_names
 
 #: Largest manifest accepted (it is read into memory; archives never are).
 MAX_MANIFEST = 64 << 20
+#: Largest file of a source's metadata folder read into memory (a file index, say).
+MAX_METADATA_FILE = 256 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,21 @@ class Source(abc.ABC):
         del archive_name
         return True
 
+    def read_metadata_file(self, name: str) -> bytes | None:
+        """A file of the source's ``__venvstacks__/env_metadata/``; ``None`` if it has none.
+
+        Raises:
+            DeployError: ``name`` is not a plain file name, or the source failed.
+        """
+        if not is_plain_name(name):
+            raise DeployError(f"{self.manifest_location}: {name!r} is not a plain file name")
+        return self._metadata_file(name)
+
+    def _metadata_file(self, name: str) -> bytes | None:
+        """:meth:`read_metadata_file` for a checked name (this kind of source has none)."""
+        del name
+        return None
+
     @abc.abstractmethod
     def fetch(self, archive_name: str, *, size: int, downloads: Path, task: Task) -> FetchedArchive:
         """A local file holding the archive; downloads go into ``downloads``.
@@ -106,6 +123,13 @@ class FolderSource(Source):
         task.advance(size)
         return FetchedArchive(path=path, downloaded=False)
 
+    def _metadata_file(self, name: str) -> bytes | None:
+        """The file in the folder's ``__venvstacks__/env_metadata/``."""
+        path = self.folder / METADATA_DIR / SNIPPET_DIR / name
+        if not path.is_file() or path.stat().st_size > MAX_METADATA_FILE:
+            return None
+        return path.read_bytes()
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSource(Source):
@@ -134,11 +158,11 @@ class HttpSource(Source):
         digest = download(self.archive_location(archive_name), part, size=size, task=task)
         return FetchedArchive(path=part, downloaded=True, sha256=digest, final=final)
 
-
-def manifest_names(platform: str | None) -> tuple[str, ...]:
-    """Manifest file names to look for, most specific first."""
-    tagged = (f"venvstacks-{platform}.json",) if platform else ()
-    return (*tagged, "venvstacks.json")
+    def _metadata_file(self, name: str) -> bytes | None:
+        """The file under the base URL's ``__venvstacks__/env_metadata/``."""
+        relative = f"{METADATA_DIR}/{SNIPPET_DIR}/{urllib.parse.quote(name, safe='@+')}"
+        url = urllib.parse.urljoin(self.base_url, relative)
+        return get_document(url, limit=MAX_METADATA_FILE, what="file index")
 
 
 def open_source(source: str | Path, *, platform: str | None, reporter: Reporter) -> Source:
@@ -156,8 +180,8 @@ def open_source(source: str | Path, *, platform: str | None, reporter: Reporter)
     elif scheme == "oci":
         raise DeployError(
             f"deploy source {text!r}: a registry reference is resolved by the deploy command",
-            hint="from Python, call envstacks.orchestrator.pipeline.deploy(), or pass "
-            "envstacks.stages.oci.registry_source.open_oci_source(...) as the source",
+            hint="from Python, call envstacks.orchestrator.distribution.deploy(), which opens "
+            "registry references too",
         )
     elif len(scheme) > 1:
         raise DeployError(

@@ -13,8 +13,8 @@ from types import ModuleType
 import pytest
 
 from envstacks.floor.report import RecordingReporter
+from envstacks.published.layer_config import DYNLIB_DIR
 from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -72,9 +72,9 @@ def test_numpy_runtime_scipy_framework_app(kit: ModuleType, tmp_path: Path, pyth
     assert Path(report["numpy"]).is_relative_to(stack.env("cpython-3.12"))
     assert Path(report["scipy"]).is_relative_to(stack.env("framework-sci"))
     # The wheels' bundled libraries (auditwheel's *.libs folders) are published.
-    runtime_libs = [p.name for p in (stack.env("cpython-3.12") / layout.DYNLIB_DIR).iterdir()]
+    runtime_libs = [p.name for p in (stack.env("cpython-3.12") / DYNLIB_DIR).iterdir()]
     assert any(name.startswith("libscipy_openblas") for name in runtime_libs)
-    framework_libs = [p.name for p in (stack.env("framework-sci") / layout.DYNLIB_DIR).iterdir()]
+    framework_libs = [p.name for p in (stack.env("framework-sci") / DYNLIB_DIR).iterdir()]
     assert framework_libs
     for name in ("cpython-3.12", "framework-sci", "app-solve"):
         site = stack.env(name) / "lib" / "python3.12" / "site-packages"

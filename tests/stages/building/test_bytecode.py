@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.report import RecordingReporter
+from envstacks.published.layer_config import BYTECODE_RECORD
 from envstacks.stages.building.bytecode import drop_bytecode, precompile_layer
 from envstacks.stages.building.staging import copy_tree
-from envstacks.stages.stackspec import stack_paths as layout
 
 VERSIONS = ["3.11", "3.12", "3.13"]
 MODULES = {
@@ -97,7 +97,7 @@ def test_pyc_files_are_identical_across_folders_processes_seeds_and_workers(
         assert b"build-one" not in data
         assert str(tmp_path).encode() not in data
     assert f"{site}/consts.py".encode() in first[f"{site}/__pycache__/consts.{tag}.pyc"]
-    record = json.loads((one / layout.BYTECODE_RECORD).read_text())
+    record = json.loads((one / BYTECODE_RECORD).read_text())
     assert record["cache_tag"] == tag
     assert bytes.fromhex(record["magic"]) == first[f"{site}/__pycache__/consts.{tag}.pyc"][:4]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.errors import BuildError
+from envstacks.published.layer_config import DYNLIB_DIR
 from envstacks.stages.building.dynlib import (
     find_shared_libraries,
     is_shared_library,
     link_shared_libraries,
     translate_glob,
 )
-from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import FrameworkSpec
 
 
@@ -127,7 +127,7 @@ def test_libraries_are_linked_relatively_and_the_folder_is_emptied(tmp_path: Pat
         "numpy.libs/libscipy_openblas64_-ff651d7f.so",
         "torch/__pycache__/libcache.so",
     )
-    dynlib = tmp_path / layout.DYNLIB_DIR
+    dynlib = tmp_path / DYNLIB_DIR
     dynlib.mkdir(parents=True)
     (dynlib / "stale.so").symlink_to("nowhere")
     links = link_shared_libraries(tmp_path, site, layer())

@@ -24,14 +24,13 @@ import pytest
 from envstacks.floor.errors import BuildError
 from envstacks.floor.hookmarkers import hookimpl
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.plan import Op
 from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.published.layer_config import BYTECODE_RECORD, LAYER_CONFIG
 from envstacks.stages.building import BuildOptions, needs_build
 from envstacks.stages.building.chain import CHAIN_MODULE, CHAIN_PTH
 from envstacks.stages.building.staging import stage_layer
 from envstacks.stages.locking import lock_states
 from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.network
 
@@ -146,7 +145,7 @@ def test_lower_layer_packages_are_not_installed_again(stack: object) -> None:
 
 def test_layer_config_and_chaining_files(stack: object) -> None:
     app = stack.env("app-hello")
-    config = json.loads((app / layout.LAYER_CONFIG).read_text())
+    config = json.loads((app / LAYER_CONFIG).read_text())
     assert config == {
         "base_python": "../cpython-3.12/bin/python",
         "dynlib_dirs": [
@@ -165,7 +164,7 @@ def test_layer_config_and_chaining_files(stack: object) -> None:
         "site_dir": "lib/python3.12/site-packages",
     }
     assert config["py_version"].startswith("3.12.")
-    runtime = json.loads((stack.env("cpython-3.12") / layout.LAYER_CONFIG).read_text())
+    runtime = json.loads((stack.env("cpython-3.12") / LAYER_CONFIG).read_text())
     assert runtime["python"] == runtime["base_python"] == "bin/python"
     assert runtime["pylib_dirs"] == [] and "launch_module" not in runtime
     assert (site(stack, "app-hello") / CHAIN_PTH).read_text() == f"import {CHAIN_MODULE}\n"
@@ -222,7 +221,7 @@ def test_staged_layers_hold_no_build_paths(stack: object, kit: ModuleType, tmp_p
     assert "framework-base/" not in chain.read_text()
     # app-hello's chain names framework-base@1, not the build name: postinstall compiles it.
     assert not list((tmp_path / "app-hello").rglob(f"{CHAIN_MODULE}.*.pyc"))
-    record = json.loads((tmp_path / "app-hello" / layout.BYTECODE_RECORD).read_text())
+    record = json.loads((tmp_path / "app-hello" / BYTECODE_RECORD).read_text())
     assert record["compile"] == [f"{site_dir}/{CHAIN_MODULE}.py"]
     # framework-base's chain names only the runtime, whose name did not change: shipped.
     assert list((tmp_path / "framework-base").rglob(f"{CHAIN_MODULE}.*.pyc"))
@@ -231,7 +230,7 @@ def test_staged_layers_hold_no_build_paths(stack: object, kit: ModuleType, tmp_p
 def test_rebuild_with_nothing_changed_does_nothing(stack: object, kit: ModuleType) -> None:
     reporter = RecordingReporter()
     before = {p: p.stat().st_mtime_ns for p in stack.env("app-hello").rglob("*") if p.is_file()}
-    results = kit.build_stack(stack.spec, reporter, op=Op.RUN)
+    results = kit.build_stack(stack.spec, reporter, requested=True)
     assert [r.built for r in results] == [False] * 4
     assert kit.uv_calls(reporter) == []
     assert not [t for t in reporter.texts("debug") if "uv" in t and t.startswith("$")]
@@ -248,10 +247,10 @@ def test_run_repairs_a_hand_modified_environment(stack: object, kit: ModuleType)
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     reporter = RecordingReporter()
     # "if needed" trusts the build record ...
-    results = kit.build_stack(stack.spec, reporter, op=Op.IF_NEEDED, names=["framework-top"])
+    results = kit.build_stack(stack.spec, reporter, requested=False, names=["framework-top"])
     assert [r.built for r in results] == [False]
     # ... "run" checks the environment against its lock and syncs it.
-    results = kit.build_stack(stack.spec, reporter, op=Op.RUN, names=["framework-top"])
+    results = kit.build_stack(stack.spec, reporter, requested=True, names=["framework-top"])
     assert [(r.built, r.action) for r in results] == [(True, "update")]
     assert "attrs" in results[0].reason and "not installed" in results[0].reason
     assert len(kit.uv_calls(reporter)) == 1
@@ -259,14 +258,14 @@ def test_run_repairs_a_hand_modified_environment(stack: object, kit: ModuleType)
 
 
 def test_run_repairs_stale_links(stack: object, kit: ModuleType) -> None:
-    kit.build_stack(stack.spec, RecordingReporter(), op=Op.IF_NEEDED)  # relink after the repair
+    kit.build_stack(stack.spec, RecordingReporter(), requested=False)  # relink after the repair
     app = stack.env("app-hello")
     cfg = app / "pyvenv.cfg"
     good = cfg.read_text()
     cfg.write_text(good.replace(str(stack.spec.settings.build_dir), "/old/build/folder"))
     (app / "bin" / "python_").unlink()
     reporter = RecordingReporter()
-    results = kit.build_stack(stack.spec, reporter, op=Op.RUN, names=["app-hello"])
+    results = kit.build_stack(stack.spec, reporter, requested=True, names=["app-hello"])
     assert [r.action for r in results] == ["update"]
     assert "pyvenv.cfg is not the one envstacks wrote" in results[0].reason
     assert cfg.read_text() == good
@@ -283,13 +282,13 @@ def test_rebuilt_lower_layer_relinks_upper_layers(stack: object, kit: ModuleType
     kept = kit.build_stack(
         stack.spec,
         reporter,
-        op=Op.IF_NEEDED,
+        requested=False,
         names=["cpython-3.12"],
         options=BuildOptions(clean=True),
     )
     assert [(r.built, r.action) for r in kept] == [(False, "none")]
     reporter = RecordingReporter()
-    upper = kit.build_stack(stack.spec, reporter, op=Op.IF_NEEDED)
+    upper = kit.build_stack(stack.spec, reporter, requested=False)
     assert [(r.layer, r.action) for r in upper] == [
         ("cpython-3.12", "none"),
         ("framework-base", "none"),
@@ -328,7 +327,7 @@ def test_failed_layer_stops_the_layers_above_it(stack: object, kit: ModuleType) 
         kit.build_stack(stack.spec, RecordingReporter(), names=["app-hello"])
     assert "needs lower layer 'framework-top', which has no complete build" in caught.value.message
     # The failed layer has no record, so the next build starts it from scratch.
-    results = kit.build_stack(stack.spec, RecordingReporter(), op=Op.IF_NEEDED)
+    results = kit.build_stack(stack.spec, RecordingReporter(), requested=False)
     assert [(r.layer, r.action) for r in results][2:] == [
         ("framework-top", "clean"),
         ("app-hello", "relink"),

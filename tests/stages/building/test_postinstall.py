@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from envstacks._injected import postinstall
+from envstacks.published.layer_config import BYTECODE_RECORD, LAYER_CONFIG, SCRIPTS_CONFIG
 from envstacks.stages.building.staging import postinstall_script
-from envstacks.stages.stackspec import stack_paths as layout
 
 ANY_PYTHON = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 
 def make_layer(root: Path, name: str, config: dict[str, object]) -> Path:
     layer = root / name
-    (layer / layout.LAYER_CONFIG).parent.mkdir(parents=True)
-    (layer / layout.LAYER_CONFIG).write_text(json.dumps(config))
+    (layer / LAYER_CONFIG).parent.mkdir(parents=True)
+    (layer / LAYER_CONFIG).write_text(json.dumps(config))
     (layer / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
     (layer / "postinstall.py").write_bytes(postinstall_script())
     return layer
@@ -59,7 +59,7 @@ def deployment(root: Path, runtime_python: Path) -> tuple[Path, Path]:
     (app / site / "appmod.py").write_text(APPMOD)
     (app / "bin").mkdir()
     (app / "bin" / "python").symlink_to("../../cpython-3.12/bin/python")
-    (app / layout.SCRIPTS_CONFIG).write_text(
+    (app / SCRIPTS_CONFIG).write_text(
         json.dumps(
             {
                 "console_scripts": {"hello": "appmod:cli.main [extra]"},
@@ -157,9 +157,9 @@ def test_bad_configs_are_refused_with_the_place_and_the_fix(
     key: str, value: object, message: str, python_for, tmp_path: Path
 ) -> None:
     _, app = deployment(tmp_path / "deploy", python_for("3.12"))
-    config = json.loads((app / layout.LAYER_CONFIG).read_text())
+    config = json.loads((app / LAYER_CONFIG).read_text())
     config[key] = value
-    (app / layout.LAYER_CONFIG).write_text(json.dumps(config))
+    (app / LAYER_CONFIG).write_text(json.dumps(config))
     result = run(python_for("3.11"), app)
     assert result.returncode == 1
     assert result.stderr.startswith("postinstall.py: error: ")
@@ -238,7 +238,7 @@ def test_launchers_keep_working_after_a_move(python_for, tmp_path: Path) -> None
 )
 def test_bad_scripts_configs_are_refused(scripts, message, python_for, tmp_path: Path) -> None:
     runtime, app = deployment(tmp_path / "deploy", python_for("3.12"))
-    (app / layout.SCRIPTS_CONFIG).write_text(json.dumps(scripts))
+    (app / SCRIPTS_CONFIG).write_text(json.dumps(scripts))
     assert run(python_for("3.12"), runtime).returncode == 0
     result = run(python_for("3.12"), app)
     assert result.returncode == 1
@@ -256,7 +256,7 @@ def _record(layer: Path, python: Path, *, compile: list[str], tag: str | None = 
         text=True,
     ).split()
     record = {"cache_tag": tag or facts[0], "magic": facts[1], "compile": compile}
-    (layer / layout.BYTECODE_RECORD).write_text(json.dumps(record))
+    (layer / BYTECODE_RECORD).write_text(json.dumps(record))
 
 
 def test_a_bytecode_record_limits_compiling_to_the_modules_it_lists(

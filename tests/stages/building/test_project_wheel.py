@@ -15,7 +15,6 @@ import pytest
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.plan import Op
 from envstacks.stages.building import BuildOptions
 from envstacks.stages.locking import LockOptions
 from envstacks.stages.stackspec import load
@@ -101,7 +100,7 @@ def test_same_wheel_again_does_nothing_a_new_one_updates(stack: object, kit: Mod
     assert run_app(stack) == "hello again"
     # RUN checks the environment: the project's distribution is expected, not "unlocked".
     results = kit.build_stack(
-        stack.spec, reporter, op=Op.RUN, options=BuildOptions(project_wheel=newer)
+        stack.spec, reporter, requested=True, options=BuildOptions(project_wheel=newer)
     )
     assert [r.built for r in results] == [False, False]
 

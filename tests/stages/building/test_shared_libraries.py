@@ -17,9 +17,9 @@ from types import ModuleType
 import pytest
 
 from envstacks.floor.report import RecordingReporter
+from envstacks.published.layer_config import DYNLIB_DIR
 from envstacks.stages.locking import LockOptions
 from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,
@@ -71,14 +71,14 @@ def stack(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for)
 
 
 def test_versioned_soname_is_published_by_the_lower_layer(stack: object) -> None:
-    dynlib = stack.env("framework-clib") / layout.DYNLIB_DIR
+    dynlib = stack.env("framework-clib") / DYNLIB_DIR
     link = dynlib / "libdemo.so.1"
     assert link.is_symlink()
     assert os.readlink(link) == "../../../lib/python3.12/site-packages/demo_lib/libdemo.so.1"
     assert link.resolve().is_file()
     assert sorted(p.name for p in dynlib.iterdir()) == ["libdemo.so.1"]
     # The app's extension module is a Python extension, not a library to publish.
-    assert list((stack.env("app-useext") / layout.DYNLIB_DIR).iterdir()) == []
+    assert list((stack.env("app-useext") / DYNLIB_DIR).iterdir()) == []
 
 
 def test_app_extension_finds_the_library_through_the_wrapper(stack: object) -> None:
@@ -108,8 +108,8 @@ def test_app_extension_finds_the_library_through_the_wrapper(stack: object) -> N
     )
     assert shown[0] == "/opt/mine"
     assert shown[1:] == [
-        str(stack.env("framework-clib") / layout.DYNLIB_DIR),
-        str(stack.env("cpython-3.12") / layout.DYNLIB_DIR),
+        str(stack.env("framework-clib") / DYNLIB_DIR),
+        str(stack.env("cpython-3.12") / DYNLIB_DIR),
     ]
 
 

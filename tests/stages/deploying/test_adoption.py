@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.report import RecordingReporter
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
+from envstacks.published.layer_config import LAYER_CONFIG
 from envstacks.stages.deploying.deploy_record import load_state
-from envstacks.stages.stackspec.stack_paths import LAYER_CONFIG
 from kits.layers import FRAMEWORK, RUNTIME, Layer, Publisher, snapshot
 
 SITE = "lib/python3.12/site-packages"

@@ -23,13 +23,14 @@ import pytest
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.published.layer_config import BYTECODE_RECORD, LAYER_CONFIG, SCRIPTS_CONFIG
 from envstacks.stages.building.entry_scripts import layer_scripts
-from envstacks.stages.deploying import deploy, export_layers
+from envstacks.stages.deploying import ExportOptions, export_layers
 from envstacks.stages.locking import lock_states
-from envstacks.stages.packing.publisher import publish_layers
+from envstacks.stages.packing.publisher import PublishOptions, publish_layers
 from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = [
     pytest.mark.network,
@@ -101,10 +102,9 @@ def deployed(built: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
     publish_layers(
         spec,
         spec.enabled_layers,
+        PublishOptions(output_dir=work / "dist", format_name="tar.zst"),
         pm=pm,
         reporter=RecordingReporter(),
-        output_dir=work / "dist",
-        format_name="tar.zst",
         lock_states=lock_states(spec),
     )
     target = work / "deployed"
@@ -132,7 +132,7 @@ def detected(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_build_records_the_scripts_of_each_layer(built: object) -> None:
     records = {
-        name: json.loads((built.env(name) / layout.SCRIPTS_CONFIG).read_text())  # type: ignore[attr-defined]
+        name: json.loads((built.env(name) / SCRIPTS_CONFIG).read_text())  # type: ignore[attr-defined]
         for name in LAYERS
     }
     assert records["app-detect"]["console_scripts"] == {
@@ -196,7 +196,7 @@ def test_exported_scripts_run(built: object, tmp_path: Path) -> None:
     export_layers(
         spec,
         spec.enabled_layers,
-        output,
+        ExportOptions(output_dir=output),
         lock_states=lock_states(spec),
         reporter=RecordingReporter(),
     )
@@ -243,7 +243,7 @@ def test_envstacks_own_postinstall_runs_in_process(
     pycache = target / "app-detect" / "lib" / "python3.12" / "site-packages" / "__pycache__"
     assert (pycache / "_envstacks_layers.cpython-312.pyc").is_file()
     for name in LAYERS:  # deployed names are the build names: the built pycs all ship
-        record = json.loads((target / name / layout.BYTECODE_RECORD).read_text())
+        record = json.loads((target / name / BYTECODE_RECORD).read_text())
         assert record["compile"] == []
 
 
@@ -287,7 +287,7 @@ def test_a_hostile_layer_config_is_a_clear_error_in_process(
 
     copy = tmp_path / "copy"
     shutil.copytree(deployed, copy, symlinks=True)
-    config_path = copy / "app-quiet" / layout.LAYER_CONFIG
+    config_path = copy / "app-quiet" / LAYER_CONFIG
     config = json.loads(config_path.read_text())
     for key, value in change.items():
         if value is None:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from envstacks.floor.report import RecordingReporter
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
+from envstacks.stages.deploying import DeployOptions
 from envstacks.stages.deploying.deploy_record import load_state
 from kits.http_server import QuietHandler, serve
 from kits.layers import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
@@ -197,7 +198,9 @@ def test_a_new_version_of_a_versioned_layer_is_assembled_beside_the_old_one(
     layers = default_layers()
     layers[3] = Layer("app-two@3", "applications", files={**big, f"{MODULE}/more.py": "MORE = 3\n"})
     three = publish_layers_to(tmp_path / "three", layers, delta_from=one)
-    result = deploy(three, target, include=["app-two@3"], pm=pm, reporter=RecordingReporter())
+    result = deploy(
+        three, target, DeployOptions(include=["app-two@3"]), pm=pm, reporter=RecordingReporter()
+    )
     transfer = {t.install_target: t for t in result.transfers}["app-two@3"]
     assert (transfer.method, transfer.base) == ("delta", "app-two@2")
     assert (target / "app-two@2" / "postinstall.json").is_file()

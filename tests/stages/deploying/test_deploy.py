@@ -11,7 +11,8 @@ import pytest
 
 from envstacks.floor.errors import DeployError, SelectionError
 from envstacks.floor.report import RecordingReporter
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
+from envstacks.stages.deploying import DeployOptions
 from envstacks.stages.deploying.deploy_record import load_state
 from kits.layers import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot
 
@@ -65,16 +66,22 @@ def test_include_deploys_apps_with_what_they_need_once(tmp_path, publish_layers_
     output = publish_layers_to(tmp_path / "dist")
     target = tmp_path / "deployed"
 
-    first = deploy(output, target, include=["app-one"], pm=pm, reporter=RecordingReporter())
+    first = deploy(
+        output, target, DeployOptions(include=["app-one"]), pm=pm, reporter=RecordingReporter()
+    )
     assert first.installed == (RUNTIME, FRAMEWORK, "app-one")
     assert not (target / "app-two@2").exists()
 
-    second = deploy(output, target, include=["app-two"], pm=pm, reporter=RecordingReporter())
+    second = deploy(
+        output, target, DeployOptions(include=["app-two"]), pm=pm, reporter=RecordingReporter()
+    )
     assert second.installed == ("app-two@2",)
     assert second.reused == (RUNTIME,)
 
     with pytest.raises(SelectionError, match=r"no published layer matches 'app-nope'"):
-        deploy(output, target, include=["app-nope"], pm=pm, reporter=RecordingReporter())
+        deploy(
+            output, target, DeployOptions(include=["app-nope"]), pm=pm, reporter=RecordingReporter()
+        )
 
 
 def test_deploy_from_manifest_path_and_file_url(tmp_path, publish_layers_to, pm):
@@ -82,11 +89,19 @@ def test_deploy_from_manifest_path_and_file_url(tmp_path, publish_layers_to, pm)
     manifest = output / "__venvstacks__" / "venvstacks.json"
 
     by_path = deploy(
-        manifest, tmp_path / "a", include=["cpython-*"], pm=pm, reporter=RecordingReporter()
+        manifest,
+        tmp_path / "a",
+        DeployOptions(include=["cpython-*"]),
+        pm=pm,
+        reporter=RecordingReporter(),
     )
     assert by_path.installed == (RUNTIME,)
     by_url = deploy(
-        output.as_uri(), tmp_path / "b", include=["cpython-*"], pm=pm, reporter=RecordingReporter()
+        output.as_uri(),
+        tmp_path / "b",
+        DeployOptions(include=["cpython-*"]),
+        pm=pm,
+        reporter=RecordingReporter(),
     )
     assert by_url.installed == (RUNTIME,)
     assert by_url.source == str(manifest)
@@ -147,7 +162,9 @@ def test_folder_not_deployed_by_envstacks_is_refused_and_left_alone(
     (target / "app-one").mkdir(parents=True)
     (target / "app-one" / "mine.txt").write_text("user data")
 
-    result = deploy(output, target, pm=pm, reporter=RecordingReporter(), raise_on_refusal=False)
+    result = deploy(
+        output, target, DeployOptions(raise_on_refusal=False), pm=pm, reporter=RecordingReporter()
+    )
 
     assert [entry.install_target for entry in result.refused] == ["app-one"]
     assert "was not deployed by envstacks" in result.refused[0].reason

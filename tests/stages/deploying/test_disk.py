@@ -15,7 +15,7 @@ from envstacks.floor.errors import NoSpaceError
 from envstacks.floor.fs import TEMP_PREFIX
 from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.deploying.deploy_record import load_state
 from kits.layers import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot
 

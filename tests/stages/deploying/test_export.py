@@ -21,12 +21,13 @@ import pytest
 
 from envstacks.floor.errors import ExportError
 from envstacks.floor.report import RecordingReporter
+from envstacks.published.layer_config import BYTECODE_RECORD, LAYER_CONFIG
 from envstacks.stages.building.staging import stage_layer
+from envstacks.stages.deploying import ExportOptions
 from envstacks.stages.deploying import local_export as export_module
 from envstacks.stages.deploying.local_export import export_layers
 from envstacks.stages.locking import LockOptions, lock_states
 from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or shutil.which("gcc") is None,
@@ -92,7 +93,7 @@ def exported(built: object) -> tuple[Path, list]:
     results = export_layers(
         built.spec,
         built.spec.enabled_layers,
-        output,
+        ExportOptions(output_dir=output),
         lock_states=lock_states(built.spec),
         reporter=RecordingReporter(),
     )
@@ -147,7 +148,7 @@ def test_exported_app_runs_with_deployed_names(
     assert (
         os.readlink(output / "app-useext" / "bin" / "python_") == "../../cpython-3.12@1/bin/python"
     )
-    config = json.loads((output / "app-useext" / layout.LAYER_CONFIG).read_text())
+    config = json.loads((output / "app-useext" / LAYER_CONFIG).read_text())
     assert config["pylib_dirs"][0] == "../framework-clib@1/lib/python3.12/site-packages"
 
 
@@ -198,7 +199,7 @@ def test_staged_tree_is_clean(built: object, kit: ModuleType, tmp_path: Path) ->
             assert pyc.name.endswith(".cpython-312.pyc"), pyc
             assert pyc.read_bytes()[4:8] == b"\x01\x00\x00\x00", pyc  # PEP 552 unchecked-hash
         assert not list(staged.rglob("_envstacks_layers.*.pyc"))
-        record = json.loads((staged / layout.BYTECODE_RECORD).read_text())
+        record = json.loads((staged / BYTECODE_RECORD).read_text())
         assert record["cache_tag"] == "cpython-312"
         chain = ["lib/python3.12/site-packages/_envstacks_layers.py"]
         assert record["compile"] == ([] if layer.build_name == "cpython-3.12" else chain)
@@ -216,7 +217,7 @@ def test_unchanged_layers_are_not_exported_again(
     again = export_layers(
         built.spec,
         built.spec.enabled_layers,
-        output,
+        ExportOptions(output_dir=output),
         lock_states=lock_states(built.spec),
         reporter=reporter,
     )
@@ -224,10 +225,9 @@ def test_unchanged_layers_are_not_exported_again(
     forced = export_layers(
         built.spec,
         built.spec.layers[2:],
-        output,
+        ExportOptions(output_dir=output, force=True),
         lock_states=lock_states(built.spec),
         reporter=reporter,
-        force=True,
     )
     assert [(r.layer, r.exported) for r in forced] == [("app-useext", True)]
     assert run_app(output)["answer"] == 42
@@ -268,7 +268,7 @@ def test_export_needs_its_lower_layers(built: object, tmp_path: Path) -> None:
         export_layers(
             built.spec,
             [app],
-            tmp_path / "only-app",
+            ExportOptions(output_dir=tmp_path / "only-app"),
             lock_states=lock_states(built.spec),
             reporter=RecordingReporter(),
         )
@@ -293,10 +293,9 @@ def test_failed_postinstall_puts_the_previous_export_back(
         export_layers(
             built.spec,
             built.spec.layers[2:],
-            output,
+            ExportOptions(output_dir=output, force=True),
             lock_states=lock_states(built.spec),
             reporter=RecordingReporter(),
-            force=True,
         )
     assert (app / "pyvenv.cfg").stat().st_ino == inode  # the previous export, as it was
     assert not [p for p in output.iterdir() if p.name.startswith(".envstacks")]
@@ -304,7 +303,7 @@ def test_failed_postinstall_puts_the_previous_export_back(
     again = export_layers(
         built.spec,
         built.spec.layers[2:],
-        output,
+        ExportOptions(output_dir=output),
         lock_states=lock_states(built.spec),
         reporter=RecordingReporter(),
     )

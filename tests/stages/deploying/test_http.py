@@ -9,8 +9,9 @@ import pytest
 
 from envstacks.floor.errors import DeployError
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.published.http_download import download
-from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying import DeployOptions
 from kits.http_server import QuietHandler, serve
 from kits.layers import FRAMEWORK, RUNTIME
 
@@ -56,8 +57,12 @@ def test_deploy_over_http(tmp_path, publish_layers_to, pm):
     output = publish_layers_to(tmp_path / "dist")
     target = tmp_path / "deployed"
     with serve(output, QuietHandler) as url:
-        result = deploy(url, target, include=["app-one"], pm=pm, reporter=RecordingReporter())
-        again = deploy(url, target, include=["app-one"], pm=pm, reporter=RecordingReporter())
+        result = deploy(
+            url, target, DeployOptions(include=["app-one"]), pm=pm, reporter=RecordingReporter()
+        )
+        again = deploy(
+            url, target, DeployOptions(include=["app-one"]), pm=pm, reporter=RecordingReporter()
+        )
     assert result.installed == (RUNTIME, FRAMEWORK, "app-one")
     assert result.source == f"{url}__venvstacks__/venvstacks.json"
     assert (target / "app-one" / "postinstall.json").is_file()

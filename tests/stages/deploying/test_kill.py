@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.report import RecordingReporter
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.deploying.deploy_record import load_state
 from kits.layers import FRAMEWORK, RUNTIME, Layer, default_layers
 
@@ -20,8 +20,9 @@ DEPLOY_AND_DIE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from envstacks.stages.deploying import deploy
+    from envstacks.orchestrator.distribution import deploy
     from envstacks.orchestrator.plugins import get_plugin_manager
+    from envstacks.stages.deploying import DeployOptions
     from envstacks.floor.report import NullReporter
 
     source, target, when, layer = sys.argv[1:5]
@@ -56,7 +57,7 @@ DEPLOY_AND_DIE = textwrap.dedent(
             return task
 
     pm = get_plugin_manager(load_entrypoints=False)
-    deploy(source, Path(target), pm=pm, reporter=Reporter(), jobs=1)
+    deploy(source, Path(target), DeployOptions(jobs=1), pm=pm, reporter=Reporter())
     sys.exit("not killed")
     """
 )

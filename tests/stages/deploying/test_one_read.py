@@ -15,10 +15,11 @@ import pytest
 
 from envstacks.floor.errors import VerificationError
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.published import archive_fetch as fetch_module
 from envstacks.published import verified_unpack as streaming
 from envstacks.published.http_download import download
-from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying import DeployOptions
 from envstacks.stages.deploying import unpack_workers as unpackers
 from kits.http_server import QuietHandler, serve
 from kits.layers import FRAMEWORK, RUNTIME, Layer, snapshot
@@ -140,11 +141,13 @@ def test_large_archives_unpack_in_worker_processes(tmp_path, publish_layers_to, 
 
     monkeypatch.setattr(unpackers.Unpackers, "__enter__", enter)
     target = tmp_path / "deployed"
-    result = deploy(output, target, jobs=2, pm=pm, reporter=RecordingReporter())
+    result = deploy(output, target, DeployOptions(jobs=2), pm=pm, reporter=RecordingReporter())
     assert result.installed == (RUNTIME, FRAMEWORK, "app-one", "app-two@2")
     assert seen == [min(2, len(os.sched_getaffinity(0)))]
     # A refusal in a worker comes back as the same error.
     name = f"{FRAMEWORK}.tar.zst"
     _tamper(output, name, lambda data: data.__setitem__(len(data) // 2, data[len(data) // 2] ^ 1))
     with pytest.raises(VerificationError, match=name):
-        deploy(output, tmp_path / "again", jobs=2, pm=pm, reporter=RecordingReporter())
+        deploy(
+            output, tmp_path / "again", DeployOptions(jobs=2), pm=pm, reporter=RecordingReporter()
+        )

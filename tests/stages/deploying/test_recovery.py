@@ -18,7 +18,7 @@ import pytest
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import TEMP_PREFIX
 from envstacks.floor.report import RecordingReporter
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.deploying.deploy_record import load_state, state_path
 from envstacks.stages.deploying.placement import place_layer
 from kits.layers import FRAMEWORK, RUNTIME, Layer, default_layers, snapshot

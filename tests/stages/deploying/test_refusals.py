@@ -12,8 +12,9 @@ import pytest
 
 from envstacks.floor.errors import DeployError, UnsafeArchiveError, VerificationError
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.published.safe_unpack import _Refusal, check_symlink
-from envstacks.stages.deploying import deploy
+from envstacks.stages.deploying import DeployOptions
 from kits.layers import RUNTIME, Layer, manifest_entry, snapshot, write_manifest
 
 EVIL = "app-evil"
@@ -197,7 +198,9 @@ def test_other_layers_still_deploy_when_one_is_refused(deployed_runtime, publish
     manifest = json.loads(manifest_file.read_text())
     manifest["layers"]["applications"][0]["archive_hashes"]["sha256"] = "0" * 64
     manifest_file.write_text(json.dumps(manifest))
-    result = deploy(output, target, pm=pm, reporter=RecordingReporter(), raise_on_refusal=False)
+    result = deploy(
+        output, target, DeployOptions(raise_on_refusal=False), pm=pm, reporter=RecordingReporter()
+    )
     assert [entry.error for entry in result.refused] == ["VerificationError"]
     assert result.reused == (RUNTIME,)
     assert not result.ok

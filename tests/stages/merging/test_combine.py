@@ -13,8 +13,7 @@ from envstacks.floor.errors import PublishError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
-from envstacks.stages.deploying import deploy
-from envstacks.stages.merging.combine import merge_outputs
+from envstacks.orchestrator.distribution import deploy, merge
 from kits.http_server import QuietHandler, serve
 from kits.layers import FRAMEWORK, RUNTIME, Layer, Publisher, default_layers
 
@@ -37,7 +36,7 @@ def _tagged(folder: Path, platform: str) -> Path:
 
 
 def _merge(*inputs: Path, output: Path) -> Any:
-    return merge_outputs(list(inputs), output, reporter=RecordingReporter())
+    return merge(list(inputs), output, reporter=RecordingReporter())
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.floor.errors import RegistryAuthError, RegistryError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.pipeline import deploy
+from envstacks.orchestrator.distribution import deploy
+from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.push_folder import push_published
 from envstacks.stages.oci.reference import parse_reference
-from envstacks.stages.oci.registry_errors import RegistryAuthError, RegistryError
 
 from .conftest import PASSWORD, USER
 from .frontend import Frontend, Rule
@@ -37,7 +38,7 @@ def push(output: Path, url: str, **kw):
     return push_published(
         manifest_of(output),
         output,
-        url,
+        PushOptions(target=url, insecure=kw.pop("insecure", False)),
         platform=host_platform(),
         merge=False,
         reporter=RecordingReporter(),

@@ -16,8 +16,9 @@ import pytest
 from envstacks.floor.errors import DeployError, PublishError, VerificationError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
-from envstacks.orchestrator.pipeline import deploy
+from envstacks.orchestrator.distribution import deploy
 from envstacks.published import oci_layout as oa
+from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
 from envstacks.stages.oci.push_folder import push_published
 from envstacks.stages.oci.reference import parse_reference
@@ -35,7 +36,7 @@ def push(output: Path, url: str, *, platform: str | None = None, merge: bool = F
     return push_published(
         manifest_of(output),
         output,
-        url,
+        PushOptions(target=url, insecure=kw.pop("insecure", False)),
         platform=platform or HOST,
         merge=merge,
         reporter=RecordingReporter(),
@@ -247,7 +248,7 @@ def test_push_refuses_a_folder_whose_archive_changed(tmp_path, publish_layers_to
 
 
 def test_unknown_tag_and_foreign_artifact(tmp_path, publish_layers_to, registry, pm):
-    from envstacks.stages.oci.registry_errors import RegistryNotFoundError
+    from envstacks.floor.errors import RegistryNotFoundError
 
     with pytest.raises(RegistryNotFoundError, match="HTTP 404") as caught:
         deploy(registry.url("nothing"), tmp_path / "t", pm=pm, reporter=RecordingReporter())
@@ -299,7 +300,7 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path, publish_layer
 def test_deltas_from_a_registry_and_a_registry_deploy_uses_full_archives(
     tmp_path, publish_layers_to, registry, pm
 ):
-    from envstacks.stages.oci.registry_source import open_oci_source
+    from envstacks.stages.oci.deploy_source import open_oci_source
 
     one = publish_layers_to(tmp_path / "one", indexes=True)
     url = registry.url("team/stack")

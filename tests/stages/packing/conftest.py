@@ -21,7 +21,7 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.stages.building.build_record import BuildRecord, write_record
 from envstacks.stages.locking import LockState
-from envstacks.stages.packing.publisher import PublishResult, publish_layers
+from envstacks.stages.packing.publisher import PublishOptions, PublishResult, publish_layers
 from envstacks.stages.stackspec import load
 from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
@@ -84,13 +84,27 @@ class Stack:
         shutil.copytree(env, destination, symlinks=True)
         return destination
 
-    def publish(self, layers: list[str] | None = None, **options: Any) -> PublishResult:
-        options.setdefault("reporter", RecordingReporter())
+    def publish(
+        self,
+        layers: list[str] | None = None,
+        *,
+        reporter: RecordingReporter | None = None,
+        lock_states: dict[str, LockState] | None = None,
+        **options: Any,
+    ) -> PublishResult:
+        """Publish ``layers`` (all enabled ones by default); ``options``: PublishOptions fields."""
         options.setdefault("format_name", "tar.zst")
         options.setdefault("output_dir", self.spec.settings.output_dir)
-        options.setdefault("lock_states", self.lock_states)
         chosen = [self.layer(n) for n in layers] if layers else list(self.spec.enabled_layers)
-        return publish_layers(self.spec, chosen, pm=self.pm, stage=self.stage, **options)
+        return publish_layers(
+            self.spec,
+            chosen,
+            PublishOptions(**options),
+            lock_states=lock_states if lock_states is not None else self.lock_states,
+            pm=self.pm,
+            reporter=reporter or RecordingReporter(),
+            stage=self.stage,
+        )
 
     def rebuild(self, name: str, relative: str, text: str) -> None:
         """Change a built env (and its build inputs, as a real rebuild would)."""

@@ -14,9 +14,9 @@ from envstacks.floor.errors import PublishError
 from envstacks.floor.report import RecordingReporter
 from envstacks.published.archive_formats import get_format
 from envstacks.published.archive_protocol import MemberKind
+from envstacks.published.delta_recipe import RECIPE_MEMBER, DeltaRecipe, make_recipe
 from envstacks.published.file_index import FileIndex, index_tree, tree_hash
 from envstacks.published.layer_tree import scan_tree
-from envstacks.stages.packing.delta_writer import RECIPE_MEMBER, DeltaRecipe, make_recipe
 from envstacks.stages.stackspec import stack_paths as layout
 
 from .conftest import Stack, make_tree

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.report import RecordingReporter
+from envstacks.orchestrator.distribution import deploy
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.published.archive_formats import BUILTIN_FORMATS
-from envstacks.stages.deploying import deploy
 from envstacks.stages.locking import LockOptions, lock_states
-from envstacks.stages.packing.publisher import PublishResult, publish_layers
+from envstacks.stages.packing.publisher import PublishOptions, PublishResult, publish_layers
 from envstacks.stages.stackspec import load
 from kits import stacks
 from kits.clib_stack import APP, LAYERS, SPEC
@@ -53,12 +53,10 @@ def _publish(
     return publish_layers(
         spec,
         spec.enabled_layers,
+        PublishOptions(output_dir=output, format_name=fmt, tag_outputs=tag_outputs),
         pm=get_plugin_manager(load_entrypoints=False),
         reporter=RecordingReporter(),
-        output_dir=output,
-        format_name=fmt,
         lock_states=lock_states(spec),
-        tag_outputs=tag_outputs,
     )
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from envstacks.floor.errors import SpecError
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.stages.stackspec.fields import TomlPath
 from envstacks.stages.stackspec.graph import check_references, linearize
-from envstacks.stages.stackspec.model import LayerKind
 
 
 @dataclass(frozen=True)

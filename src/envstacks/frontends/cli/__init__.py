@@ -26,9 +26,14 @@ from envstacks.frontends.cli._output import (
 from envstacks.frontends.cli._parser import DOCS_URL, SuggestingParser
 
 __all__ = [
+    "DOCS_URL",
+    "INTERRUPTED_MESSAGE",
+    "INTERRUPTED_STATUS",
     "VERBS",
     "Invocation",
+    "SuggestingParser",
     "Verb",
+    "add_display_options",
     "build_parser",
     "main",
     "make_reporter",
@@ -117,9 +122,9 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
     """Run a parsed verb with the CLI's reporter, wheel builder and plugins."""
     import pluggy  # noqa: PLC0415 - stage code and rich load only when a verb runs
 
-    from envstacks.floor import uvrun  # noqa: PLC0415
     from envstacks.floor.report import NORMAL, QUIET, VERBOSE  # noqa: PLC0415
     from envstacks.orchestrator.plugins import get_plugin_manager  # noqa: PLC0415
+    from envstacks.orchestrator.project_wheel import pep517_builder  # noqa: PLC0415
     from envstacks.stages import stackspec as spec  # noqa: PLC0415
 
     verbosity = QUIET if opts.quiet else (VERBOSE if opts.verbose else NORMAL)
@@ -130,7 +135,7 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
         reporter=reporter,
         out=sys.stdout,
         pm_factory=get_plugin_manager,
-        project_wheel_builder=uvrun.wheel_builder(reporter),
+        project_wheel_builder=pep517_builder(reporter),
         quiet=bool(opts.quiet),
     )
     try:

@@ -20,6 +20,7 @@ from envstacks.frontends.cli._options import Invocation
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Request
+from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.orchestrator.status import render_tree
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def write_lines(out: TextIO, lines: list[str]) -> None:
 
 def open_session(
     inv: Invocation, opts: argparse.Namespace, *, output: str | None = None
-) -> pipeline.Session:
+) -> Session:
     """The session of a stack verb: the spec with the command line's folders, plugins, wheels.
 
     ``--build-dir`` and ``--output-dir`` (the output folder of ``output``: ``"output"`` for
@@ -68,8 +69,8 @@ def open_session(
     dirs = {"build_dir": getattr(opts, "build_dir", None)}
     if output is not None:
         dirs[f"{output}_dir"] = opts.output_dir
-    spec = pipeline.with_dirs(inv.load_spec(), **dirs)
-    return pipeline.Session(
+    spec = with_dirs(inv.load_spec(), **dirs)
+    return Session(
         spec,
         reporter=inv.reporter,
         pm=inv.pm_factory(),
@@ -103,26 +104,38 @@ def publish_request(opts: argparse.Namespace, **ops: Any) -> Request:
     )
 
 
-def publish_options(
-    spec: StackSpec, opts: argparse.Namespace, *, force: bool, dry_run: bool = False
-) -> pipeline.PublishOptions:
-    """The publish options of the command line (``--format``, ``--delta-from``...).
+def publishing(
+    spec: StackSpec,
+    opts: argparse.Namespace,
+    plan: Request,
+    *,
+    force: bool,
+    dry_run: bool = False,
+    **steps: Any,
+) -> pipeline.StackRequest:
+    """The request of a verb that publishes: the publish options, and the push (``--to``).
 
-    The output folder is the spec's (``--output-dir`` applied by :func:`open_session`); local
-    ``--delta-from`` sources are relative to the spec's folder too.
+    ``steps`` are the request's other steps (``lock=``, ``build=``). The output folder is the
+    spec's (``--output-dir`` applied by :func:`open_session`); local ``--delta-from`` sources
+    are relative to the spec's folder too.
     """
-    return pipeline.PublishOptions(
+    from envstacks.stages.oci import PushOptions  # noqa: PLC0415 - a value; no client loads
+    from envstacks.stages.packing.publisher import PublishOptions  # noqa: PLC0415
+
+    publish = PublishOptions(
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
-        push_to=opts.push_to,
-        insecure=opts.insecure,
         verify=getattr(opts, "verify", False),
         delta_from=tuple(
             source if "://" in source else str(spec_relative(spec, source))
             for source in getattr(opts, "delta_from", ())
         ),
+    )
+    push = PushOptions(target=opts.push_to, insecure=opts.insecure) if opts.push_to else None
+    return pipeline.StackRequest(
+        plan=plan, publish=publish, push=push, insecure=opts.insecure, **steps
     )
 
 
@@ -138,7 +151,7 @@ def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str
     return 0
 
 
-def shown(inv: Invocation, opts: argparse.Namespace, session: pipeline.Session, plan: Plan) -> bool:
+def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Plan) -> bool:
     """Print the selection for ``--show``/``--show-only``/``--json``; True to stop there.
 
     As in venvstacks: ``--json`` prints the status as JSON rather than as a tree, and without

@@ -9,7 +9,7 @@ from envstacks.frontends.cli import _options as opt
 from envstacks.frontends.cli._options import Invocation
 
 if TYPE_CHECKING:
-    from envstacks.orchestrator.pipeline import StackResult
+    from envstacks.orchestrator.pipeline import StackRequest, StackResult
     from envstacks.stages.stackspec.model import StackSpec
 
 
@@ -80,9 +80,8 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
     As in venvstacks, a build always ends with a publish: a dry run without ``--publish``.
     """
-    from envstacks.frontends.cli._run import plan_request, publish_options, run_stack  # noqa: PLC0415
+    from envstacks.frontends.cli._run import plan_request, publishing, run_stack  # noqa: PLC0415
     from envstacks.frontends.cli.lock import lock_options  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
     from envstacks.stages.building import BuildOptions  # noqa: PLC0415 - stage code loads only when run
 
@@ -98,19 +97,23 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         )
 
     def request(spec: StackSpec) -> StackRequest:
-        return StackRequest(
-            plan=plan_request(
-                opts,
-                lock=Op.IF_NEEDED if opts.lock_if_needed else Op.SKIP,
-                build=Op.RUN if opts.build else Op.SKIP,
-                publish=True,
-                build_derived=opts.build_derived,
-                publish_derived=opts.publish_derived,
-                **dependencies,
-            ),
+        plan = plan_request(
+            opts,
+            lock=Op.IF_NEEDED if opts.lock_if_needed else Op.SKIP,
+            build=Op.RUN if opts.build else Op.SKIP,
+            publish=True,
+            build_derived=opts.build_derived,
+            publish_derived=opts.publish_derived,
+            **dependencies,
+        )
+        return publishing(
+            spec,
+            opts,
+            plan,
+            force=opts.clean,
+            dry_run=not opts.publish,
             lock=lock_options(spec, opts),
             build=BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs)),
-            publish=publish_options(spec, opts, force=opts.clean, dry_run=not opts.publish),
         )
 
     return run_stack(inv, opts, request, _summary, output="output")

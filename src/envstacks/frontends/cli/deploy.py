@@ -59,19 +59,23 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
     from envstacks.frontends.cli._run import print_json, write_lines  # noqa: PLC0415
     from envstacks.frontends.verb_summary import deploy_summary  # noqa: PLC0415
-    from envstacks.orchestrator import pipeline  # noqa: PLC0415 - stage code loads only when run
+    from envstacks.orchestrator.distribution import deploy  # noqa: PLC0415 - stage code loads when run
+    from envstacks.stages.deploying import DeployOptions  # noqa: PLC0415
 
     started = time.monotonic()
-    result = pipeline.deploy(
-        opts.source,
-        opts.target.expanduser().resolve(),
-        include=opts.include,
-        pm=inv.pm_factory(),
-        reporter=inv.reporter,
+    options = DeployOptions(
+        include=tuple(opts.include),
         # With --json, refusals are part of the summary (and the exit status), not an error.
         raise_on_refusal=not opts.json,
-        insecure=opts.insecure,
         postinstall=opts.postinstall,
+    )
+    result = deploy(
+        opts.source,
+        opts.target.expanduser().resolve(),
+        options,
+        reporter=inv.reporter,
+        pm=inv.pm_factory(),
+        insecure=opts.insecure,
     )
     if opts.json:
         print_json(inv.out, result)

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Export the selected layers; print one line per layer."""
     from envstacks.frontends.cli._run import publish_request, run_stack  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import ExportOptions, StackRequest  # noqa: PLC0415
+    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415
+    from envstacks.stages.deploying import ExportOptions  # noqa: PLC0415
 
     def request(_spec: object) -> StackRequest:
         return StackRequest(

@@ -49,10 +49,10 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
 
     from envstacks.frontends.cli._run import print_json, write_lines  # noqa: PLC0415
     from envstacks.frontends.verb_summary import finished  # noqa: PLC0415
-    from envstacks.stages.merging.combine import merge_outputs  # noqa: PLC0415 - stage code loads when run
+    from envstacks.orchestrator.distribution import merge  # noqa: PLC0415 - stage code loads when run
 
     started = time.monotonic()
-    result = merge_outputs(
+    result = merge(
         [path.expanduser() for path in opts.inputs],
         opts.output_dir.expanduser(),
         reporter=inv.reporter,

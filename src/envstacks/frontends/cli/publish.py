@@ -9,7 +9,7 @@ from envstacks.frontends.cli import _options as opt
 from envstacks.frontends.cli._options import Invocation
 
 if TYPE_CHECKING:
-    from envstacks.orchestrator.pipeline import StackResult
+    from envstacks.orchestrator.pipeline import StackRequest, StackResult
     from envstacks.stages.stackspec.model import StackSpec
 
 
@@ -45,15 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Publish the selected layers; print one line per archive and the manifest."""
-    from envstacks.frontends.cli._run import publish_options, publish_request, run_stack  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
+    from envstacks.frontends.cli._run import publish_request, publishing, run_stack  # noqa: PLC0415
 
     def request(spec: StackSpec) -> StackRequest:
-        return StackRequest(
-            # venvstacks' publish neither locks nor builds, whatever the selection shows.
-            plan=publish_request(opts, steps=frozenset()),
-            publish=publish_options(spec, opts, force=opts.force, dry_run=opts.dry_run),
-        )
+        # venvstacks' publish neither locks nor builds, whatever the selection shows.
+        plan = publish_request(opts, steps=frozenset())
+        return publishing(spec, opts, plan, force=opts.force, dry_run=opts.dry_run)
 
     return run_stack(inv, opts, request, _summary, output="output")
 

@@ -15,8 +15,6 @@ wheel builder, in this process, and installed into that layer.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Generator, Sequence
 from functools import cached_property
@@ -35,9 +33,10 @@ from envstacks.frontends.project_table import load_project_spec
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Op, Request
-from envstacks.published.manifest import parse_manifest
-from envstacks.stages.packing.publisher import PublishResult
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.orchestrator.session import Session
+from envstacks.stages.deploying import ExportOptions
+from envstacks.stages.oci import PushOptions
+from envstacks.stages.packing.publisher import PublishOptions, PublishResult
 from envstacks.stages.stackspec.model import StackSpec
 
 
@@ -93,15 +92,16 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
     def publish_stack(self, directory: str, **build_data: Any) -> str:
         """``standard``: lock if needed, build, publish archives and metadata into ``directory``."""
-        publish = pipeline.PublishOptions(
+        publish = PublishOptions(
             output_dir=Path(directory),
             format_name=self.config.archive_format,
             tag_outputs=self.config.tag_outputs,
-            push_to=self.config.push_to,
-            insecure=self.config.push_insecure,
             delta_from=self.config.delta_from,
         )
-        run = self._run(publish=publish)
+        push_to = self.config.push_to
+        insecure = self.config.push_insecure
+        push = PushOptions(target=push_to, insecure=insecure) if push_to else None
+        run = self._run(publish=publish, push=push, insecure=insecure)
         result = run.published
         assert result is not None  # a request with publish options publishes
         if run.pushed is not None:
@@ -114,7 +114,7 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
     def export_stack(self, directory: str, **build_data: Any) -> str:
         """``local-export``: lock if needed, build, and export the layers, ready to run."""
-        export = pipeline.ExportOptions(output_dir=self.config.export_directory)
+        export = ExportOptions(output_dir=self.config.export_directory)
         results = self._run(export=export).exported
         return self._record([str(result.path) for result in results])
 
@@ -131,15 +131,17 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
     def _run(
         self,
         *,
-        publish: pipeline.PublishOptions | None = None,
-        export: pipeline.ExportOptions | None = None,
+        publish: PublishOptions | None = None,
+        push: PushOptions | None = None,
+        export: ExportOptions | None = None,
+        insecure: bool = False,
     ) -> pipeline.StackResult:
         """Lock (or check the locks), build, then publish or export the selected layers.
 
         Ends with the summary line every front-end prints (what changed, how long it took).
         """
         started = time.monotonic()
-        session = pipeline.Session(
+        session = Session(
             self.stack,
             reporter=self.reporter,
             project_wheel_builder=hatchling_wheel_builder(self.reporter),
@@ -160,7 +162,9 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             pipeline.StackRequest(
                 plan=request,
                 publish=publish,
+                push=push,
                 export=export,
+                insecure=insecure,
                 locks_must_be_valid=self.config.field("lock") if check_only else None,
             ),
         )
@@ -174,13 +178,14 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
 
         Hatchling calls this from :meth:`build`, which turns envstacks errors into messages.
         """
-        if "standard" in versions:
-            for path in clean_published(Path(directory)):
-                self.app.display_debug(f"removed {path}")
+        published = Path(directory) if "standard" in versions else None
+        exported = None
         if "local-export" in versions:
-            export_dir = self.config.export_directory or self.stack.settings.export_dir
-            for path in clean_exported(export_dir, self.stack):
-                self.app.display_debug(f"removed {path}")
+            exported = self.config.export_directory or self.stack.settings.export_dir
+        for path in pipeline.clean(
+            self.stack, reporter=self.reporter, published=published, exported=exported
+        ):
+            self.app.display_debug(f"removed {path}")
 
 
 def published_paths(result: PublishResult) -> list[Path]:
@@ -189,46 +194,3 @@ def published_paths(result: PublishResult) -> list[Path]:
     if result.manifest_path is not None:
         paths.append(result.manifest_path)
     return paths
-
-
-def clean_published(directory: Path) -> list[Path]:
-    """Remove what publish wrote into ``directory``: the archives its manifests list, the metadata.
-
-    Only files a manifest names are deleted, so a shared output folder (``dist/``, with the
-    project's wheels in it) keeps everything else.
-    """
-    removed: list[Path] = []
-    metadata = directory / layout.METADATA_DIR
-    if not metadata.is_dir():
-        return removed
-    for manifest in sorted(metadata.glob("venvstacks*.json")):
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            layers = parse_manifest(data, where=str(manifest))
-        except (OSError, ValueError, EnvStacksError):
-            continue  # a damaged manifest names nothing we may delete
-        for layer in layers:
-            archive = directory / layer.archive_name
-            if archive.is_file():
-                archive.unlink()
-                removed.append(archive)
-    shutil.rmtree(metadata)
-    removed.append(metadata)
-    return removed
-
-
-def clean_exported(export_dir: Path, spec: StackSpec) -> list[Path]:
-    """Remove the exported layer folders (and the export metadata) from ``export_dir``."""
-    removed: list[Path] = []
-    if not export_dir.is_dir():
-        return removed
-    names = {layer.build_name for layer in spec.layers}
-    for path in sorted(export_dir.iterdir()):
-        if path.is_dir() and path.name.split("@", 1)[0] in names:
-            shutil.rmtree(path)
-            removed.append(path)
-    metadata = export_dir / layout.METADATA_DIR
-    if metadata.is_dir():
-        shutil.rmtree(metadata)
-        removed.append(metadata)
-    return removed

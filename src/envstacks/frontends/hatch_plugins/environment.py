@@ -16,9 +16,7 @@ front-end. When a lock changes, Hatch sees a new :meth:`dependency_hash` and res
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import shutil
 from collections.abc import Callable, Generator, Iterable
 from contextlib import contextmanager
 from functools import cached_property
@@ -29,15 +27,14 @@ from hatch.env.plugin.interface import EnvironmentInterface
 from hatch.utils.structures import EnvVars
 
 from envstacks.floor.errors import EnvStacksError, SpecError
-from envstacks.floor.uvrun import run_uv
 from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
 from envstacks.frontends.hatch_plugins.wheel_builder import project_wheel_builder
 from envstacks.frontends.project_table import load_project_spec
-from envstacks.orchestrator import pipeline
-from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator import development
+from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.published.layer_config import PYTHON
 from envstacks.stages.stackspec import stack_paths as layout
-from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import ApplicationSpec, StackSpec
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -87,7 +84,7 @@ class VenvstacksEnvironment(EnvironmentInterface):
     def stack(self) -> StackSpec:
         """The project's stack, building into :attr:`storage_path`."""
         spec = load_project_spec(self.metadata.config, Path(self.root) / "pyproject.toml")
-        return pipeline.with_dirs(spec, build_dir=self.storage_path)
+        return with_dirs(spec, build_dir=self.storage_path)
 
     @cached_property
     def application(self) -> ApplicationSpec:
@@ -141,9 +138,10 @@ class VenvstacksEnvironment(EnvironmentInterface):
         """Lock if needed and build the stack up to the application layer."""
         self._build_layers()
 
+    @_reported
     def remove(self) -> None:
         """Delete every layer this environment built (the project's locks stay)."""
-        shutil.rmtree(self.storage_path, ignore_errors=True)
+        development.remove(self.session)
 
     @_reported
     def install_project(self) -> None:
@@ -162,19 +160,16 @@ class VenvstacksEnvironment(EnvironmentInterface):
         Their locks and requirements, the project's dependencies (locked into a layer that
         ships the project) and the environment's extra tools.
         """
-        digest = hashlib.sha256()
-        for layer in self._layers():
-            digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
-            lock = layout.pylock_path(self.stack, layer)
-            digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
-        digest.update(repr(self.metadata.core.dependencies).encode())
-        digest.update(repr(self.environment_dependencies).encode())
-        return digest.hexdigest()
+        return development.fingerprint(
+            self.session,
+            self.application,
+            extra=[repr(self.metadata.core.dependencies), repr(self.environment_dependencies)],
+        )
 
     @_reported
     def dependencies_in_sync(self) -> bool:
         """Whether every lock is current and every layer was built from it."""
-        return pipeline.layers_up_to_date(self.session, self._layers())
+        return development.in_sync(self.session, self.application)
 
     @_reported
     def sync_dependencies(self) -> None:
@@ -210,59 +205,25 @@ class VenvstacksEnvironment(EnvironmentInterface):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _layers(self) -> list[LayerSpec]:
-        """The application layer and the layers below it."""
-        return [*self.stack.dependencies(self.application), self.application]
-
     @cached_property
-    def session(self) -> pipeline.Session:
+    def session(self) -> Session:
         """The orchestrator's session for this environment's stack (spec warnings shown once)."""
-        return pipeline.Session(
+        return Session(
             self.stack,
             reporter=self.reporter,
             project_wheel_builder=project_wheel_builder(self.metadata.config, self.reporter),
         )
 
     def _build_layers(self) -> None:
-        request = Request(
-            include=[self.application.build_name],
-            lock=Op.IF_NEEDED,
-            # IF_NEEDED, not RUN: a layer found up to date is kept as it is, with the
-            # project's editable install and the environment's extra tools in it.
-            build=Op.IF_NEEDED,
+        development.prepare(
+            self.session, self.application, tools=list(self.environment_dependencies)
         )
-        pipeline.run(self.session, pipeline.StackRequest(plan=request))
-        self._install_tools()
 
     def _install_project(self, *, editable: bool) -> None:
-        target = ["--editable", str(self.root)] if editable else [str(self.root)]
-        self._uv_install(
-            [
-                # The project's dependencies are in the layers' locks (and installed there);
-                # resolving them again here would shadow the framework layers' copies.
-                "--no-deps",
-                # Rebuild the project even if the same version is installed (from the wheel
-                # the layer was built with, or an earlier editable install).
-                "--reinstall-package",
-                self.metadata.name,
-                *target,
-            ],
-            what=f"install the project into {self.application.build_name}",
-        )
-
-    def _install_tools(self) -> None:
-        """The environment's own ``dependencies`` (test tools...), on top of the locked layer."""
-        if self.environment_dependencies:
-            self._uv_install(
-                list(self.environment_dependencies),
-                what=f"install the dependencies of the Hatch environment {self.name!r}",
-            )
-
-    def _uv_install(self, args: list[str], *, what: str) -> None:
-        run_uv(
-            # Install into the layer's own environment, whatever is active around Hatch.
-            ["pip", "install", "--python", str(self.python), *args],
-            reporter=self.reporter,
-            what=what,
-            cwd=Path(self.root),
+        development.install_project(
+            self.session,
+            self.application,
+            Path(self.root),
+            name=self.metadata.name,
+            editable=editable,
         )

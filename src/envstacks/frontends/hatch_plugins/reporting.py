@@ -16,7 +16,7 @@ from typing import Any, NoReturn, Protocol
 
 from envstacks.floor.errors import EnvStacksError
 from envstacks.floor.report import finished_line, started_line
-from envstacks.frontends.cli._output import INTERRUPTED_MESSAGE, INTERRUPTED_STATUS
+from envstacks.frontends.cli import INTERRUPTED_MESSAGE, INTERRUPTED_STATUS
 
 
 class HatchApp(Protocol):

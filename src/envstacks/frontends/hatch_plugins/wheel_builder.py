@@ -9,16 +9,14 @@ the wheel is built by hatchling on the runtime's interpreter in an isolated PEP 
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor import uvrun
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
-from envstacks.orchestrator.project_wheel import WheelBuilder
+from envstacks.orchestrator.project_wheel import WheelBuilder, pep517_builder
 
 HATCHLING_BACKEND = "hatchling.build"
 
@@ -30,7 +28,7 @@ def hatchling_wheel_builder(reporter: Reporter) -> WheelBuilder:
         if same_python(python, reporter):
             return hatchling_wheel(project_root, out_dir)
         reporter.debug(f"building the project's wheel on {python} (not the Python running Hatch)")
-        return uvrun.build_wheel(project_root, out_dir, reporter=reporter, python=python)
+        return pep517_builder(reporter)(project_root, out_dir, python=python)
 
     return _build
 
@@ -47,16 +45,13 @@ def same_python(python: Path, reporter: Reporter) -> bool:
 
 
 def hatchling_wheel(project_root: Path, out_dir: Path) -> Path:
-    """Build ``project_root``'s wheel with hatchling into a fresh ``out_dir``; return its path.
+    """Build ``project_root``'s wheel with hatchling into ``out_dir`` (fresh, empty); its path.
 
     Runs in this process, as ``hatch build -t wheel`` would inside the build environment:
     the project's ``[tool.hatch.build.targets.wheel]`` settings and build hooks apply.
     """
     from hatchling.builders.wheel import WheelBuilder as HatchlingWheelBuilder  # noqa: PLC0415
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
     builder = HatchlingWheelBuilder(str(project_root))
     try:
         artifacts = [
@@ -85,4 +80,4 @@ def project_wheel_builder(pyproject_data: Mapping[str, Any], reporter: Reporter)
     backend = build_system.get("build-backend") if isinstance(build_system, Mapping) else None
     if backend == HATCHLING_BACKEND:
         return hatchling_wheel_builder(reporter)
-    return uvrun.wheel_builder(reporter)
+    return pep517_builder(reporter)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from envstacks.floor.lazy_face import lazy_face
 
 if TYPE_CHECKING:
-    from envstacks.stages.building.build_job import BuildOptions, BuildResult
+    from envstacks.stages.building.build_job import BuildOptions, BuildResult, LayerToBuild
     from envstacks.stages.building.scheduler import build_layers, needs_build
     from envstacks.stages.building.staging import stage_layer
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 FACE = {
     "BuildOptions": "build_job",
     "BuildResult": "build_job",
+    "LayerToBuild": "build_job",
     "build_layers": "scheduler",
     "needs_build": "scheduler",
     "stage_layer": "staging",
@@ -28,6 +29,7 @@ FACE = {
 __all__ = [
     "BuildOptions",
     "BuildResult",
+    "LayerToBuild",
     "build_layers",
     "needs_build",
     "stage_layer",

@@ -3,7 +3,7 @@
 :class:`BuildOptions` and :class:`BuildResult` are public (``envstacks.stages.building``);
 :class:`LayerBuild` bundles what one layer's build needs. :func:`decide` compares the layer's
 current inputs with its last build record (:mod:`envstacks.stages.building.build_record`) and, for
-``Op.RUN``, also compares the environment with its lock
+a requested layer, also compares the environment with its lock
 (:func:`envstacks.stages.building.layer_checks.drift`); its
 :class:`LayerWork` says what the build does and with which inputs and project wheel.
 """
@@ -19,8 +19,6 @@ import pluggy
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
-from envstacks.orchestrator.plan import Op
-from envstacks.published.layer_config import make_layer_config
 from envstacks.stages.building.build_record import (
     Action,
     Decision,
@@ -29,6 +27,7 @@ from envstacks.stages.building.build_record import (
     link_inputs,
     read_record,
 )
+from envstacks.stages.building.chain import layer_config_for
 from envstacks.stages.building.layer_checks import applies, drift
 from envstacks.stages.locking import LockedLayer, LockState
 from envstacks.stages.locking.project_dist import wheel_requires_dist
@@ -41,8 +40,8 @@ from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 class BuildOptions:
     """How layers are built."""
 
-    #: Delete and remake the layers asked for with ``Op.RUN`` (``--clean``); lower layers only
-    #: needed ``Op.IF_NEEDED`` are still rebuilt only if outdated.
+    #: Delete and remake the requested layers (``--clean``); layers only needed by them are
+    #: still rebuilt only if outdated.
     clean: bool = False
     #: How many independent layers are built at the same time.
     jobs: int = 2
@@ -65,13 +64,27 @@ class BuildResult:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LayerToBuild:
+    """A layer a build is asked for.
+
+    A ``requested`` layer (one the selection names) is brought up to date and checked against
+    its lock, drift repaired; one only needed by a layer above it is built if missing or
+    outdated.
+    """
+
+    layer: LayerSpec
+    requested: bool = True
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LayerBuild:
     """Everything one layer's build needs to know."""
 
     spec: StackSpec
     layer: LayerSpec
-    op: Op
+    #: Named by the selection (brought up to date, drift repaired), not only needed below one.
+    requested: bool
     lock_state: LockState
     pm: pluggy.PluginManager
     reporter: Reporter
@@ -168,11 +181,11 @@ def decide(job: LayerBuild, locked: LockedLayer) -> LayerWork:
         platform=job.platform,
         project_wheel=wheel,
     )
-    if job.options.clean and job.op is Op.RUN:
+    if job.options.clean and job.requested:
         decision = Decision(action=Action.CLEAN, reason="--clean")
     else:
         decision = decide_from_record(spec, layer, inputs=inputs, links=link_inputs(spec, layer))
-    if decision.action is Action.NONE and job.op is Op.RUN:
+    if decision.action is Action.NONE and job.requested:
         problems = _drift(job, locked, version, wheel)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -187,7 +200,7 @@ def _drift(job: LayerBuild, locked: LockedLayer, version: str, wheel: Path | Non
     record = read_record(spec, layer)
     return drift(
         layout.env_path(spec, layer),
-        make_layer_config(spec, layer, py_version=version),
+        layer_config_for(spec, layer, py_version=version),
         locked,
         platform=job.platform,
         implementation=spec.runtime_of(layer).implementation,

@@ -24,7 +24,7 @@ from envstacks.floor import proc
 from envstacks.floor.errors import BuildError, EnvStacksError
 from envstacks.floor.fs import remove_path
 from envstacks.floor.report import Task
-from envstacks.published.layer_config import LayerConfig, make_layer_config, write_layer_config
+from envstacks.published.layer_config import LayerConfig, write_layer_config
 from envstacks.stages.building.build_job import BuildResult, LayerBuild, LayerWork, decide
 from envstacks.stages.building.build_record import (
     BUILT_RUNTIME,
@@ -37,7 +37,11 @@ from envstacks.stages.building.build_record import (
     write_record,
 )
 from envstacks.stages.building.bytecode import drop_bytecode, precompile_layer
-from envstacks.stages.building.chain import link_layered_env, write_build_pyvenv_cfg
+from envstacks.stages.building.chain import (
+    layer_config_for,
+    link_layered_env,
+    write_build_pyvenv_cfg,
+)
 from envstacks.stages.building.copy_app_modules import copy_modules
 from envstacks.stages.building.dynlib import link_shared_libraries
 from envstacks.stages.building.entry_scripts import layer_scripts, write_scripts_config
@@ -150,7 +154,7 @@ def _build_runtime(
         remove_path(env)
         version = provision_runtime(spec, runtime, env, pm=job.pm, reporter=job.reporter).version
     task.advance()
-    config = make_layer_config(spec, runtime, py_version=version)
+    config = layer_config_for(spec, runtime, py_version=version)
     _install(
         job, work, env=env, python=runtime_python(env), config=config, locked=locked, task=task
     )
@@ -200,7 +204,7 @@ def _build_layered(
     runtime = spec.runtime_of(layer)
     runtime_record = read_record(spec, runtime)
     assert runtime_record is not None  # build_layer checked every lower layer's record
-    config = make_layer_config(spec, layer, py_version=runtime_record.runtime_version)
+    config = layer_config_for(spec, layer, py_version=runtime_record.runtime_version)
     clean = work.decision.action is Action.CLEAN or previous is None
     if clean:
         task.note("creating the virtual environment")

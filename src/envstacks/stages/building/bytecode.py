@@ -40,7 +40,7 @@ from envstacks._injected import postinstall
 from envstacks.floor import proc
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.published.layer_config import BYTECODE_RECORD
 
 __all__ = ["drop_bytecode", "precompile_layer"]
 
@@ -66,7 +66,7 @@ def precompile_layer(env: Path, python: Path, *, layer: str, reporter: Reporter)
 
 def drop_bytecode(env: Path) -> int:
     """Remove every ``__pycache__`` folder under ``env/lib``; return how many there were."""
-    (env / layout.BYTECODE_RECORD).unlink(missing_ok=True)
+    (env / BYTECODE_RECORD).unlink(missing_ok=True)
     removed = 0
     for root, dirs, _files in os.walk(env / "lib"):
         if "__pycache__" in dirs:

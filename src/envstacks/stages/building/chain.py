@@ -31,12 +31,13 @@ import os
 import posixpath
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from envstacks._injected.postinstall import pyvenv_cfg_text
 from envstacks.floor.fs import remove_path, write_text
-from envstacks.published.layer_config import LayerConfig
+from envstacks.published.layer_config import LayerConfig, make_layer_config
+from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
 
 #: The generated chaining module (in the layer's own site-packages).
 CHAIN_MODULE = "_envstacks_layers"
@@ -44,6 +45,26 @@ CHAIN_MODULE = "_envstacks_layers"
 CHAIN_PTH = "00-envstacks-layers.pth"
 #: The symlink from a layered environment's ``bin/`` to the runtime's interpreter.
 BASE_LINK = "python_"
+
+
+def layer_config_for(
+    spec: StackSpec,
+    layer: LayerSpec,
+    *,
+    py_version: str,
+    folders: Mapping[str, str] | None = None,
+) -> LayerConfig:
+    """The config of ``layer``, its lower layers in the folders ``folders`` names.
+
+    ``folders`` maps build names to folder names (default: the build names, as in the build
+    folder; staging passes the install targets).
+    """
+    names = folders or {}
+    return make_layer_config(
+        lower=[names.get(dep.build_name, dep.build_name) for dep in spec.dependencies(layer)],
+        py_version=py_version,
+        launch_module=layer.module_name if isinstance(layer, ApplicationSpec) else None,
+    )
 
 
 def chain_module_text(pylib_dirs: Sequence[str], site: str) -> str:

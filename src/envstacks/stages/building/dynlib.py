@@ -24,7 +24,7 @@ from pathlib import Path
 
 from envstacks.floor.errors import BuildError
 from envstacks.floor.fs import remove_path
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.published.layer_config import DYNLIB_DIR
 from envstacks.stages.stackspec.model import LayerSpec
 
 _SHARED_LIBRARY = re.compile(r"(\.so(\.\d+)*|\.dylib)\Z")
@@ -118,7 +118,7 @@ def link_shared_libraries(
     clashes = {name: paths for name, paths in by_name.items() if len(paths) > 1}
     if clashes:
         raise BuildError(_ambiguity_message(layer, site_dir, clashes, toml_path))
-    dynlib_dir = env / layout.DYNLIB_DIR
+    dynlib_dir = env / DYNLIB_DIR
     dynlib_dir.mkdir(parents=True, exist_ok=True)
     for entry in list(dynlib_dir.iterdir()):
         remove_path(entry)
@@ -135,7 +135,7 @@ def _ambiguity_message(
 ) -> str:
     lines = [
         f"layer '{layer.build_name}': shared libraries with the same file name cannot all be "
-        f"published in {layout.DYNLIB_DIR} (one link per name):",
+        f"published in {DYNLIB_DIR} (one link per name):",
         "",
     ]
     for name, paths in sorted(clashes.items()):

@@ -30,7 +30,7 @@ from envstacks._injected.postinstall import (
 from envstacks.floor.errors import BuildError
 from envstacks.floor.fs import write_text
 from envstacks.floor.report import Reporter
-from envstacks.published.layer_config import site_dir
+from envstacks.published.layer_config import SCRIPTS_CONFIG, site_dir
 from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
 
@@ -127,7 +127,7 @@ def _problem(group: str, name: str, value: str) -> str:
 
 def write_scripts_config(env: Path, scripts: Scripts) -> Path:
     """Write the layer's scripts record (replacing, never editing, an earlier one)."""
-    path = env / layout.SCRIPTS_CONFIG
+    path = env / SCRIPTS_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(scripts, indent=2, sort_keys=True) + "\n")
     return path

@@ -20,8 +20,13 @@ from envstacks.floor.errors import BuildError, EnvStacksError
 from envstacks.floor.fs import remove_stale_temporaries
 from envstacks.floor.platforms import require_layer_platform
 from envstacks.floor.report import Reporter
-from envstacks.orchestrator.plan import Op
-from envstacks.stages.building.build_job import BuildOptions, BuildResult, LayerBuild, check_lock
+from envstacks.stages.building.build_job import (
+    BuildOptions,
+    BuildResult,
+    LayerBuild,
+    LayerToBuild,
+    check_lock,
+)
 from envstacks.stages.building.build_record import (
     Action,
     build_inputs,
@@ -66,7 +71,7 @@ def needs_build(
 
 def build_layers(
     spec: StackSpec,
-    layers: Sequence[tuple[LayerSpec, Op]],
+    layers: Sequence[LayerToBuild],
     *,
     lock_states: Mapping[str, LockState],
     pm: pluggy.PluginManager,
@@ -75,8 +80,8 @@ def build_layers(
 ) -> list[BuildResult]:
     """Build the given layers, lower layers first, independent ones in parallel.
 
-    ``Op.RUN`` brings a layer up to date and checks that its environment still matches its
-    lock (repairing drift); ``Op.IF_NEEDED`` only builds a missing or outdated layer.
+    A requested layer is brought up to date and its environment checked against its lock
+    (drift repaired); one only needed below a requested one is built if missing or outdated.
 
     Returns one result per built layer, in the order given.
 
@@ -84,30 +89,30 @@ def build_layers(
         BuildError: a lock is invalid (nothing is built then), a lower layer outside the
             selection has never been built, or layers failed (the others still finish).
     """
-    wanted = [(layer, op) for layer, op in layers if op is not Op.SKIP]
     jobs: dict[str, LayerBuild] = {}
-    for layer, op in wanted:
+    for item in layers:
+        layer = item.layer
         jobs[layer.build_name] = LayerBuild(
             spec=spec,
             layer=layer,
-            op=op,
+            requested=item.requested,
             lock_state=check_lock(layer, lock_states.get(layer.build_name)),
             pm=pm,
             reporter=reporter,
             options=options,
             platform=require_layer_platform(layer),
         )
-    _check_outside_dependencies(spec, wanted, jobs)
+    _check_outside_dependencies(spec, [item.layer for item in layers], jobs)
     for stale in remove_stale_temporaries(spec.settings.build_dir):
         reporter.debug(f"removed {stale.name}, left by an interrupted run")
     results = _run(spec, jobs, max(1, options.jobs))
-    return [results[layer.build_name] for layer, _ in wanted]
+    return [results[item.layer.build_name] for item in layers]
 
 
 def _check_outside_dependencies(
-    spec: StackSpec, wanted: Sequence[tuple[LayerSpec, Op]], jobs: Mapping[str, LayerBuild]
+    spec: StackSpec, wanted: Sequence[LayerSpec], jobs: Mapping[str, LayerBuild]
 ) -> None:
-    for layer, _ in wanted:
+    for layer in wanted:
         for dependency in spec.dependencies(layer):
             if dependency.build_name in jobs or read_record(spec, dependency) is not None:
                 continue

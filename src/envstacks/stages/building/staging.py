@@ -35,8 +35,10 @@ from pathlib import Path
 from envstacks._injected import postinstall
 from envstacks.floor.fs import link_or_copy, remove_path, write_bytes, write_text
 from envstacks.published.layer_config import (
+    BYTECODE_RECORD,
+    LAYER_CONFIG,
+    POSTINSTALL,
     LayerConfig,
-    make_layer_config,
     read_layer_config,
     write_layer_config,
 )
@@ -44,10 +46,10 @@ from envstacks.stages.building.chain import (
     BASE_LINK,
     CHAIN_MODULE,
     CHAIN_PTH,
+    layer_config_for,
     write_chain,
     write_interpreter,
 )
-from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
@@ -61,12 +63,12 @@ def deployed_config(
 ) -> LayerConfig:
     """The layer config of a built layer, with lower layers named by their install targets."""
     built = read_layer_config(env_path)
-    return make_layer_config(spec, layer, py_version=built.py_version, folders=install_targets)
+    return layer_config_for(spec, layer, py_version=built.py_version, folders=install_targets)
 
 
 def _regenerated(config: LayerConfig) -> set[str]:
     """Paths (relative to the layer) that staging writes itself rather than copies."""
-    paths = {layout.LAYER_CONFIG, layout.POSTINSTALL, layout.BYTECODE_RECORD, "pyvenv.cfg"}
+    paths = {LAYER_CONFIG, POSTINSTALL, BYTECODE_RECORD, "pyvenv.cfg"}
     if config.layered:
         major, minor = config.py_version.split(".")[:2]
         paths |= {
@@ -171,7 +173,7 @@ def stage_layer(
         write_chain(destination, config)
         write_interpreter(destination, config, platform=sys.platform)
     write_layer_config(destination, config)
-    write_bytes(destination / layout.POSTINSTALL, postinstall_script(), mode=0o644)
+    write_bytes(destination / POSTINSTALL, postinstall_script(), mode=0o644)
     if layer.precompile:
         _write_bytecode_record(env_path, destination, config)
     return destination
@@ -196,9 +198,7 @@ def _write_bytecode_record(env_path: Path, destination: Path, config: LayerConfi
         and not _keep_built_pyc(env_path, destination, path, record["cache_tag"])
     )
     shipped = {"cache_tag": record["cache_tag"], "magic": record["magic"], "compile": regenerated}
-    write_text(
-        destination / layout.BYTECODE_RECORD, json.dumps(shipped, indent=2, sort_keys=True) + "\n"
-    )
+    write_text(destination / BYTECODE_RECORD, json.dumps(shipped, indent=2, sort_keys=True) + "\n")
 
 
 def _keep_built_pyc(env_path: Path, destination: Path, module: str, cache_tag: str) -> bool:

@@ -13,23 +13,27 @@ from envstacks.floor.lazy_face import lazy_face
 
 if TYPE_CHECKING:
     from envstacks.stages.deploying.deploy_result import DeployResult, RefusedLayer
-    from envstacks.stages.deploying.deployer import deploy
-    from envstacks.stages.deploying.local_export import ExportResult, export_layers
+    from envstacks.stages.deploying.deployer import DeployOptions, deploy_layers
+    from envstacks.stages.deploying.local_export import ExportOptions, ExportResult, export_layers
 
 #: Public name -> the submodule that defines it (loaded on first use; see
 #: envstacks.floor.lazy_face).
 FACE = {
+    "DeployOptions": "deployer",
     "DeployResult": "deploy_result",
+    "ExportOptions": "local_export",
     "ExportResult": "local_export",
     "RefusedLayer": "deploy_result",
-    "deploy": "deployer",
+    "deploy_layers": "deployer",
     "export_layers": "local_export",
 }
 __all__ = [
+    "DeployOptions",
     "DeployResult",
+    "ExportOptions",
     "ExportResult",
     "RefusedLayer",
-    "deploy",
+    "deploy_layers",
     "export_layers",
 ]
 __getattr__ = lazy_face(__name__, FACE)

@@ -23,8 +23,8 @@ from pathlib import Path
 from envstacks.floor.errors import PublishError
 from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.file_index import FileIndex, IndexEntry, index_tree
+from envstacks.published.layer_config import LAYER_CONFIG, SCRIPTS_CONFIG
 from envstacks.published.layer_tree import scan_tree
-from envstacks.stages.stackspec.stack_paths import LAYER_CONFIG, SCRIPTS_CONFIG
 
 __all__ = ["differences", "is_layer_folder", "tree_index"]
 

@@ -29,94 +29,29 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks.floor.errors import DeployError, UnsafeArchiveError
 from envstacks.floor.fs import file_sha256, link_or_copy
 from envstacks.published.archive_protocol import MemberKind
+from envstacks.published.delta_recipe import RECIPE_MEMBER, DeltaOffer, DeltaRecipe, offers
 from envstacks.published.file_index import FileIndex, IndexEntry
-from envstacks.published.manifest import ManifestLayer, is_plain_name
+from envstacks.published.manifest import ManifestLayer
 from envstacks.published.safe_unpack import check_symlink
 from envstacks.published.unpack_limits import Refuse
 from envstacks.stages.deploying.deploy_record import DeployedLayer
-from envstacks.stages.packing.delta_writer import RECIPE_MEMBER, DeltaRecipe
 
-__all__ = ["DeltaMismatch", "DeltaOffer", "assemble", "choose_delta", "delta_layer", "offers"]
+__all__ = ["DeltaMismatch", "assemble", "choose_delta", "delta_layer"]
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: Largest recipe read (it holds the new version's index).
 MAX_RECIPE = 256 << 20
 
 
 class DeltaMismatch(DeployError):
     """A delta cannot make the published version here; the full archive is used instead."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeltaOffer:
-    """One delta a manifest entry lists."""
-
-    archive_name: str
-    archive_size: int
-    archive_sha256: str
-    archive_format: str | None
-    base_tree_sha256: str
-    unpacked_size: int | None
-    unpacked_entries: int | None
-    #: ``{"name", "size", "sha256"}`` of the base's published index, if the entry names one.
-    base_index: Mapping[str, object] | None = None
-
-
-def offers(layer: ManifestLayer) -> tuple[DeltaOffer, ...]:
-    """The well-formed deltas of a manifest entry (others are ignored: the full archive stays)."""
-    found = []
-    for item in layer.metadata.get("deltas") or ():
-        offer = _offer(item) if isinstance(item, Mapping) else None
-        if offer is not None:
-            found.append(offer)
-    return tuple(found)
-
-
-def _offer(item: Mapping[str, object]) -> DeltaOffer | None:
-    name, size = item.get("archive_name"), item.get("archive_size")
-    sha, base = _sha(item.get("archive_hashes")), _sha(item.get("base_tree_hashes"))
-    fmt = item.get("archive_format")
-    if not (isinstance(name, str) and is_plain_name(name) and _count(size) is not None):
-        return None
-    if sha is None or base is None:
-        return None
-    return DeltaOffer(
-        archive_name=name,
-        archive_size=int(str(size)),
-        archive_sha256=sha,
-        archive_format=fmt if isinstance(fmt, str) else None,
-        base_tree_sha256=base,
-        unpacked_size=_count(item.get("unpacked_size")),
-        unpacked_entries=_count(item.get("unpacked_entries")),
-        base_index=_base_index(item.get("base_file_index")),
-    )
-
-
-def _base_index(value: object) -> Mapping[str, object] | None:
-    if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
-        return None
-    return value if _count(value.get("size")) is not None and _sha(value) else None
-
-
-def _sha(hashes: object) -> str | None:
-    value = hashes.get("sha256") if isinstance(hashes, Mapping) else None
-    if not isinstance(value, str) or not _SHA256.fullmatch(value.lower()):
-        return None
-    return value.lower()
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def choose_delta(

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import TEMP_PREFIX, write_json
 from envstacks.published.manifest import is_plain_name
-from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+from envstacks.published.publish_folder import METADATA_DIR
 
 STATE_FILE = "deployed.json"
 #: The deploy lock file, relative to the target (:mod:`envstacks.floor.folderlock`): always there

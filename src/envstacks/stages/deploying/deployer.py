@@ -32,20 +32,22 @@ from envstacks.floor.errors import DeployError, VerificationError
 from envstacks.floor.fs import temporary_name
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import Reporter
-from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
 from envstacks.published.file_index import FileIndex
+from envstacks.published.index_fetch import fetch_index
+from envstacks.published.layer_config import LAYER_CONFIG
 from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
-from envstacks.published.sources import Source, open_source
+from envstacks.published.publish_folder import METADATA_DIR
+from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.verified_unpack import UnpackJob
 from envstacks.stages.deploying.adoption import differences, is_layer_folder, tree_index
 from envstacks.stages.deploying.configure import configure_in_advance
-from envstacks.stages.deploying.deploy_record import LOCK_PATH, DeployedLayer, Deployment
+from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
-from envstacks.stages.deploying.kept_indexes import fetch_index, store_index
+from envstacks.stages.deploying.kept_indexes import store_index
 from envstacks.stages.deploying.placement import (
     aside_path,
     place_layer,
@@ -55,87 +57,88 @@ from envstacks.stages.deploying.placement import (
 )
 from envstacks.stages.deploying.transfer import Unpacked, unpack_cheapest
 from envstacks.stages.deploying.unpack_workers import Unpackers
-from envstacks.stages.stackspec.stack_paths import LAYER_CONFIG, METADATA_DIR
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"
 
 
-def deploy(
-    source: str | Path | Source,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployOptions:
+    """Which layers a deploy installs and how."""
+
+    #: fnmatch patterns of layers to deploy (with what they need); empty: all.
+    include: tuple[str, ...] = ()
+    #: Archives fetched and unpacked at once (default: one per core).
+    jobs: int | None = None
+    #: The platform whose layers to deploy (default: this machine's).
+    platform: str | None = None
+    #: Raise when a layer is refused (otherwise only report it in the result).
+    raise_on_refusal: bool = True
+    #: Run each layer's ``postinstall.py`` (code from the archive). Without it, layers are
+    #: still configured (:mod:`envstacks.stages.deploying.configure`), not byte-compiled.
+    postinstall: bool = True
+
+
+def deploy_layers(
+    source: Source,
     target: Path,
+    options: DeployOptions = DeployOptions(),
     *,
     pm: pluggy.PluginManager,
     reporter: Reporter,
-    include: Sequence[str] = (),
-    jobs: int | None = None,
-    platform: str | None = None,
-    raise_on_refusal: bool = True,
-    postinstall: bool = True,
 ) -> DeployResult:
     """Install the published layers of ``source`` (and the layers they need) into ``target``.
 
+    The orchestrator opens the source and holds ``target`` for the whole deploy
+    (:func:`envstacks.orchestrator.distribution.deploy`).
+
     Args:
-        source: a publish output folder, a manifest file, an http(s):// or file:// URL, or a
-            source already opened (``envstacks.stages.oci.registry_source.open_oci_source`` for a
-            registry).
+        source: the opened source (a folder, a manifest file, a URL or a registry).
         target: the deployment folder (created if missing); layers go side by side in it.
+        options: which layers and how (see :class:`DeployOptions`).
         pm: the plugin manager (archive formats).
         reporter: receives progress and messages.
-        include: fnmatch patterns of layers to deploy (with what they need); empty: all.
-        jobs: archives fetched and unpacked at once (default: one per core).
-        platform: the platform whose manifest to prefer (default: this machine's).
-        raise_on_refusal: raise when a layer is refused (otherwise only report it).
-        postinstall: run each layer's ``postinstall.py`` (code from the archive). Without it,
-            layers are still configured (:mod:`envstacks.stages.deploying.configure`), not
-            byte-compiled.
 
     Raises:
         VerificationError: (first refusal) an archive's size or sha256 differs from the manifest.
         UnsafeArchiveError: (first refusal) an archive holds an entry that could escape the target.
-        DeployError: the source, the manifest, the deployment record or a postinstall failed.
+        DeployError: the manifest, the deployment record or a postinstall failed.
     """
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
-    platform = platform if platform is not None else host_platform()
+    platform = options.platform if options.platform is not None else host_platform()
     refusals = Refusals()
-    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
-        src = (
-            source
-            if isinstance(source, Source)
-            else open_source(source, platform=platform, reporter=reporter)
-        )
-        selected = _select(src, include, platform)
-        deployment = Deployment.load(target)
-        recover(deployment, reporter)
-        triage = _adopt_by_index(src, target, _triage(selected, deployment, refusals), reporter)
-        require_room(target, (layer.unpacked_size for layer in triage.install))
-        unpacked = _unpack_all(
-            src,
-            triage.install,
-            target,
-            pm=pm,
-            reporter=reporter,
-            jobs=jobs,
-            refusals=refusals,
-            records=deployment.records,
-        )
-        transfers = {name: item.transfer for name, item in unpacked.items()}
-        placed = _place_all(
-            selected,
-            unpacked,
-            triage,
-            deployment,
-            reporter=reporter,
-            refusals=refusals,
-            scripts=postinstall,
-        )
-        if not refusals:  # keep partial downloads for the next attempt to resume
-            shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
-    if refusals and raise_on_refusal:
+    selected = _select(source, options.include, platform)
+    deployment = Deployment.load(target)
+    recover(deployment, reporter)
+    triage = _adopt_by_index(source, target, _triage(selected, deployment, refusals), reporter)
+    require_room(target, (layer.unpacked_size for layer in triage.install))
+    unpacked = _unpack_all(
+        source,
+        triage.install,
+        target,
+        pm=pm,
+        reporter=reporter,
+        jobs=options.jobs,
+        refusals=refusals,
+        records=deployment.records,
+    )
+    transfers = {name: item.transfer for name, item in unpacked.items()}
+    placed = _place_all(
+        selected,
+        unpacked,
+        triage,
+        deployment,
+        reporter=reporter,
+        refusals=refusals,
+        scripts=options.postinstall,
+    )
+    if not refusals:  # keep partial downloads for the next attempt to resume
+        shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
+    if refusals and options.raise_on_refusal:
         raise refusals.combined()
     return DeployResult(
         target=target,
-        source=src.manifest_location,
+        source=source.manifest_location,
         installed=placed.installed,
         reused=triage.reuse,
         adopted=placed.adopted,

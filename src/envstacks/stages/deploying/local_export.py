@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,9 @@ from envstacks.floor.fs import (
     write_json,
 )
 from envstacks.floor.report import Reporter
+from envstacks.published.publish_folder import METADATA_DIR, PublishFolder, manifest
 from envstacks.stages.building import stage_layer
+from envstacks.stages.building.layer_description import describe_built_layer
 from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.placement import (
     aside_path,
@@ -47,7 +49,6 @@ from envstacks.stages.deploying.placement import (
     run_postinstall,
 )
 from envstacks.stages.locking import LockState
-from envstacks.stages.packing import describe as md
 from envstacks.stages.stackspec import stack_paths as layout
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
@@ -67,19 +68,28 @@ class ExportResult:
     dry_run: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportOptions:
+    """Where layers are exported (``None``: the stack's ``export-dir``), and whether all are."""
+
+    output_dir: Path | None = None
+    #: Export layers whose export is up to date too.
+    force: bool = False
+    #: Say which layers would be exported; write nothing (``local-export --dry-run``).
+    dry_run: bool = False
+
+
 def export_layers(
     spec: StackSpec,
     layers: Sequence[LayerSpec],
-    output_dir: Path,
+    options: ExportOptions = ExportOptions(),
     *,
     lock_states: Mapping[str, LockState],
     reporter: Reporter,
-    force: bool = False,
-    dry_run: bool = False,
 ) -> list[ExportResult]:
-    """Export built layers into ``output_dir`` and make them runnable there.
+    """Export built layers into the export folder and make them runnable there.
 
-    Returns one result per layer, in the order given. A ``dry_run`` checks the same and says
+    Returns one result per layer, in the order given. A dry run checks the same and says
     which layers would be exported, writing nothing.
 
     Raises:
@@ -87,14 +97,16 @@ def export_layers(
             nor part of this export, or its postinstall failed.
         NotBuiltError: a layer is not built, or was built from another lock.
     """
+    output_dir = options.output_dir or spec.settings.export_dir
+    force = options.force
     platform = platforms.require_host_platform("local-export")
-    folder = md.PublishFolder(output_dir=output_dir.absolute(), platform=platform)
+    folder = PublishFolder(output_dir=output_dir.absolute(), platform=platform)
     order = {layer.build_name: index for index, layer in enumerate(spec.layers)}
     ordered = sorted(layers, key=lambda layer: order[layer.build_name])
     targets = {name: state.install_target for name, state in lock_states.items()}
     wanted = {layer.build_name: _metadata(spec, layer, lock_states, platform) for layer in ordered}
     _check_lower_layers(spec, ordered, folder.output_dir, targets)
-    if dry_run:
+    if options.dry_run:
         return [_would_export(layer, folder, wanted[layer.build_name], force) for layer in layers]
     folder.output_dir.mkdir(parents=True, exist_ok=True)
     for stale in folder.remove_stale_temporaries():
@@ -113,7 +125,7 @@ def _metadata(
     spec: StackSpec, layer: LayerSpec, lock_states: Mapping[str, LockState], platform: str
 ) -> dict[str, Any]:
     """The layer's published fields, plus which build the export is made from."""
-    built = md.describe_built_layer(spec, layer, lock_states, platform=platform, error=ExportError)
+    built = describe_built_layer(spec, layer, lock_states, platform=platform, error=ExportError)
     return {**built.metadata, "build_id": built.build.build_id}
 
 
@@ -138,7 +150,7 @@ def _check_lower_layers(
             )
 
 
-def _up_to_date(folder: md.PublishFolder, layer: LayerSpec, metadata: Mapping[str, Any]) -> bool:
+def _up_to_date(folder: PublishFolder, layer: LayerSpec, metadata: Mapping[str, Any]) -> bool:
     """Whether the layer is exported in ``folder`` from the same build, under the same name."""
     destination = folder.output_dir / str(metadata["install_target"])
     return read_json(folder.snippet_path(layer.build_name)) == dict(metadata) and (
@@ -147,7 +159,7 @@ def _up_to_date(folder: md.PublishFolder, layer: LayerSpec, metadata: Mapping[st
 
 
 def _would_export(
-    layer: LayerSpec, folder: md.PublishFolder, metadata: Mapping[str, Any], force: bool
+    layer: LayerSpec, folder: PublishFolder, metadata: Mapping[str, Any], force: bool
 ) -> ExportResult:
     """What exporting the layer would do (``local-export --dry-run``)."""
     return ExportResult(
@@ -163,7 +175,7 @@ def _would_export(
 def _export_one(
     spec: StackSpec,
     layer: LayerSpec,
-    folder: md.PublishFolder,
+    folder: PublishFolder,
     metadata: Mapping[str, Any],
     targets: Mapping[str, str],
     *,
@@ -233,11 +245,30 @@ def _stage_and_place(
         task.advance()
 
 
-def _write_manifest(spec: StackSpec, folder: md.PublishFolder) -> None:
+def _write_manifest(spec: StackSpec, folder: PublishFolder) -> None:
     """List every layer of the stack currently exported in the folder."""
     present = []
     for layer in spec.layers:
         data = read_json(folder.snippet_path(layer.build_name))
         if data is not None and (folder.output_dir / str(data.get("install_target"))).is_dir():
             present.append(data)
-    write_json(folder.manifest_path, md.manifest(spec, present))
+    write_json(folder.manifest_path, manifest(order=spec.build_names, layers=present))
+
+
+def remove_exports(export_dir: Path, layer_names: Collection[str]) -> list[Path]:
+    """Remove the exported folders of the layers ``layer_names`` (build names) and the metadata.
+
+    Folders of other names (``name@N`` counts as ``name``) are left alone.
+    """
+    removed: list[Path] = []
+    if not export_dir.is_dir():
+        return removed
+    for path in sorted(export_dir.iterdir()):
+        if path.is_dir() and path.name.split("@", 1)[0] in layer_names:
+            remove_path(path)
+            removed.append(path)
+    metadata = export_dir / METADATA_DIR
+    if metadata.is_dir():
+        remove_path(metadata)
+        removed.append(metadata)
+    return removed

@@ -25,13 +25,14 @@ from envstacks.floor.errors import EnvStacksError, NoSpaceError
 from envstacks.floor.fs import discard, fsync_dir, remove_stale_temporaries, temporary_name
 from envstacks.floor.report import Reporter
 from envstacks.floor.work_folders import is_full
+from envstacks.published.layer_config import LAYER_CONFIG, POSTINSTALL
+from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.stages.deploying.deploy_record import (
     LEGACY_ASIDE_PREFIX,
     DeployedLayer,
     Deployment,
     legacy_aside,
 )
-from envstacks.stages.stackspec.stack_paths import LAYER_CONFIG, METADATA_DIR, POSTINSTALL
 
 
 def aside_path(final: Path) -> Path | None:

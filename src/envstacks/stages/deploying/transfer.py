@@ -19,12 +19,13 @@ from pathlib import Path
 
 from envstacks.floor.errors import DeployError
 from envstacks.floor.report import Reporter
+from envstacks.published.index_fetch import fetch_index, fetch_published_index
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import Source
 from envstacks.stages.deploying.delta_apply import assemble, choose_delta, delta_layer
 from envstacks.stages.deploying.deploy_record import DeployedLayer
 from envstacks.stages.deploying.deploy_result import LayerTransfer
-from envstacks.stages.deploying.kept_indexes import fetch_index, fetch_published_index, load_index
+from envstacks.stages.deploying.kept_indexes import load_index
 
 __all__ = ["Unpacked", "unpack_cheapest"]
 

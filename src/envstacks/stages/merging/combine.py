@@ -35,10 +35,8 @@ from envstacks.floor.fs import (
     write_json,
 )
 from envstacks.floor.report import Reporter
-from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.published.manifest import is_plain_name, parse_manifest
-from envstacks.stages.packing import describe as md
-from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, PublishFolder, manifest
 
 __all__ = ["MergeResult", "merge_outputs"]
 
@@ -86,7 +84,8 @@ class _Entry:
 def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> MergeResult:
     """Merge the publish folders ``inputs`` into ``output_dir`` (see the module docstring).
 
-    The output folder is held for the whole merge (a publish or another merge into it waits).
+    The orchestrator holds the output folder for the whole merge (a publish or another
+    merge into it waits): :func:`envstacks.orchestrator.distribution.merge`.
 
     Raises:
         PublishError: an input has no manifest or a damaged one, a listed file is missing or
@@ -94,14 +93,9 @@ def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporte
         FileSystemError: the file system refused a write (full, read-only...).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
-    with guarded("merge", [WorkFolder(path=output_dir, lock_file=None)], reporter):
-        return _merge(inputs, output_dir, reporter)
-
-
-def _merge(inputs: Sequence[Path], output_dir: Path, reporter: Reporter) -> MergeResult:
     entries = _agreed([entry for folder in inputs for entry in _read_input(folder)])
     files = _files(entries)
-    (output_dir / METADATA_DIR / md.SNIPPET_DIR).mkdir(parents=True, exist_ok=True)
+    (output_dir / METADATA_DIR / SNIPPET_DIR).mkdir(parents=True, exist_ok=True)
     copied = [name for name, item in files.items() if _place(*item, final=output_dir / name)]
     fsync_dir(output_dir)
     reporter.debug(f"merge: {len(copied)} of {len(files)} files copied or linked")
@@ -109,15 +103,15 @@ def _merge(inputs: Sequence[Path], output_dir: Path, reporter: Reporter) -> Merg
     for entry in entries:
         platform = str(entry.data["target_platform"])
         by_platform.setdefault(platform, []).append(entry.data)
-        snippet = md.PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
+        snippet = PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
         write_json(snippet.snippet_path(str(entry.data["layer_name"])), entry.data)
     manifests = {}
     for platform, layers in sorted(by_platform.items()):
-        folder = md.PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
-        write_json(folder.manifest_path, md.manifest(None, layers))
+        folder = PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
+        write_json(folder.manifest_path, manifest(layers))
         manifests[platform] = str(folder.manifest_path.relative_to(output_dir))
     index = output_dir / METADATA_DIR / "venvstacks.json"
-    write_json(index, md.manifest(None, [entry.data for entry in entries]))
+    write_json(index, manifest([entry.data for entry in entries]))
     return MergeResult(
         output_dir=output_dir,
         manifests=manifests,
@@ -205,7 +199,7 @@ def _listed(data: Mapping[str, Any]) -> list[tuple[str, int, str]]:
     for recorded in indexes:
         if isinstance(recorded, Mapping) and isinstance(recorded.get("name"), str):
             index = {"archive_size": recorded.get("size"), "archive_hashes": recorded}
-            found.append(_file(index, f"{METADATA_DIR}/{md.SNIPPET_DIR}/{recorded['name']}"))
+            found.append(_file(index, f"{METADATA_DIR}/{SNIPPET_DIR}/{recorded['name']}"))
     return found
 
 

@@ -15,47 +15,30 @@ from envstacks.floor.lazy_face import lazy_face
 if TYPE_CHECKING:
     from envstacks.stages.oci.client import RegistryClient
     from envstacks.stages.oci.credentials import Credentials, find_credentials
-    from envstacks.stages.oci.push_folder import PushResult, push_published
+    from envstacks.stages.oci.deploy_source import open_oci_source
+    from envstacks.stages.oci.push_folder import PushOptions, PushResult, push_published
     from envstacks.stages.oci.reference import Reference, is_oci, parse_reference
-    from envstacks.stages.oci.registry_errors import (
-        MissingExtraError,
-        ReferenceSyntaxError,
-        RegistryAuthError,
-        RegistryError,
-        RegistryNotFoundError,
-    )
-    from envstacks.stages.oci.registry_source import OciSource, open_oci_source
 
 #: Public name -> the submodule that defines it (loaded on first use; see
 #: envstacks.floor.lazy_face).
 FACE = {
     "Credentials": "credentials",
-    "MissingExtraError": "registry_errors",
-    "OciSource": "registry_source",
+    "PushOptions": "push_folder",
     "PushResult": "push_folder",
     "Reference": "reference",
-    "ReferenceSyntaxError": "registry_errors",
-    "RegistryAuthError": "registry_errors",
     "RegistryClient": "client",
-    "RegistryError": "registry_errors",
-    "RegistryNotFoundError": "registry_errors",
     "find_credentials": "credentials",
     "is_oci": "reference",
-    "open_oci_source": "registry_source",
+    "open_oci_source": "deploy_source",
     "parse_reference": "reference",
     "push_published": "push_folder",
 }
 __all__ = [
     "Credentials",
-    "MissingExtraError",
-    "OciSource",
+    "PushOptions",
     "PushResult",
     "Reference",
-    "ReferenceSyntaxError",
-    "RegistryAuthError",
     "RegistryClient",
-    "RegistryError",
-    "RegistryNotFoundError",
     "find_credentials",
     "is_oci",
     "open_oci_source",

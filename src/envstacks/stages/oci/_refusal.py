@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from envstacks.stages.oci.auth import Authenticator
-from envstacks.stages.oci.registry_errors import (
+from envstacks.floor.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
 )
+from envstacks.stages.oci.auth import Authenticator
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envstacks.floor.errors import RegistryAuthError
 from envstacks.stages.oci.credentials import PASSWORD_VAR, USERNAME_VAR, Credentials
-from envstacks.stages.oci.registry_errors import RegistryAuthError
 
 _PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 #: Largest token response read.

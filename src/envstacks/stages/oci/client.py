@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envstacks.floor.errors import VerificationError
+from envstacks.floor.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    VerificationError,
+)
 from envstacks.published.oci_layout import ACCEPT, MAX_DOCUMENT, digest_of
 from envstacks.stages.oci._blobio import Receiver, chunks, upload_body
 from envstacks.stages.oci._refusal import refusal
 from envstacks.stages.oci.auth import Authenticator
 from envstacks.stages.oci.credentials import Credentials, find_credentials
 from envstacks.stages.oci.reference import Reference
-from envstacks.stages.oci.registry_errors import (
-    RegistryAuthError,
-    RegistryError,
-    RegistryNotFoundError,
-)
 from envstacks.stages.oci.transport import Transport
 
 if TYPE_CHECKING:
@@ -306,6 +306,11 @@ class RegistryClient:
             attempts=1,
         )
 
+    @property
+    def location(self) -> str:
+        """``registry/repository``, for messages."""
+        return f"{self.registry}/{self.repository}"
+
     def get_blob(self, digest: str, size: int, *, what: str) -> bytes:
         """A small blob (a config) read into memory, checked against ``digest`` and ``size``."""
         response = self.request("GET", self._repo("blobs", digest), what=what, stream=True)
@@ -420,17 +425,6 @@ class RegistryClient:
             body=lambda: data,
         )
         return digest_of(data)
-
-
-def manifest_json(data: bytes, *, where: str) -> dict[str, Any]:
-    """A manifest or index document as a JSON object (``RegistryError`` when it is not one)."""
-    try:
-        value = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{where}: not JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise RegistryError(f"{where}: not a JSON object")
-    return value
 
 
 def _discard(response: BaseHTTPResponse) -> None:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor.errors import EnvStacksError
-from envstacks.stages.oci.registry_errors import RegistryAuthError
+from envstacks.floor.errors import EnvStacksError, RegistryAuthError
 
 TOKEN_VAR = "ENVSTACKS_OCI_TOKEN"  # noqa: S105 - a variable name
 USERNAME_VAR = "ENVSTACKS_OCI_USERNAME"

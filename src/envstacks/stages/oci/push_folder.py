@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor.errors import PublishError
+from envstacks.floor.errors import PublishError, RegistryNotFoundError
 from envstacks.floor.report import Reporter, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.manifest import ManifestLayer, parse_manifest
-from envstacks.stages.oci.client import ATTEMPTS, RegistryClient, manifest_json
+from envstacks.stages.oci.client import ATTEMPTS, RegistryClient
 from envstacks.stages.oci.reference import DEFAULT_TAG, Reference, parse_reference
-from envstacks.stages.oci.registry_errors import RegistryNotFoundError
 
 #: Blobs uploaded at once.
 PARALLEL_UPLOADS = 4
@@ -82,33 +81,42 @@ class PushResult:
         return lines
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushOptions:
+    """Where a push goes."""
+
+    #: ``oci://REGISTRY/REPOSITORY[:TAG]`` (default tag ``latest``).
+    target: str
+    #: Allow plain HTTP for a registry not on this machine.
+    insecure: bool = False
+
+
 def push_published(
     manifest: Mapping[str, Any],
     folder: Path,
-    target: str,
+    options: PushOptions,
     *,
     platform: str,
     merge: bool,
     reporter: Reporter,
-    insecure: bool = False,
     client: RegistryClient | None = None,
 ) -> PushResult:
-    """Push the layers ``manifest`` lists (archives in ``folder``) to the tag ``target``.
+    """Push the layers ``manifest`` lists (archives in ``folder``) to the tag ``options.target``.
 
     Args:
         manifest: the published manifest for ``platform`` (as ``publish`` wrote it).
         folder: the publish folder holding the archives.
-        target: ``oci://REGISTRY/REPOSITORY[:TAG]`` (default tag ``latest``).
+        options: where to (see :class:`PushOptions`).
         platform: the platform the layers were published for.
         merge: keep other platforms' entries in the tag's index (``--tag-outputs``).
         reporter: receives per-blob progress.
-        insecure: allow plain HTTP for a registry not on this machine.
-        client: the registry client (default: one for ``target`` with push access).
+        client: the registry client (default: one for the target with push access).
 
     Raises:
         PublishError: the target is not a tag, or an archive is missing or changed.
         RegistryError: the registry refused (names the request and the fix).
     """
+    target, insecure = options.target, options.insecure
     ref = parse_reference(target, what="--to")
     if ref.digest is not None:
         raise PublishError(
@@ -220,7 +228,7 @@ def _put_index(
         index = oa.merged_index(existing, entry)
         client.put_manifest(tag, index, oa.INDEX, what=f"store the index of tag {tag!r}")
         if not merge or entry["digest"] in _entry_digests(client, ref, tag):
-            entries = manifest_json(index, where="index")["manifests"]
+            entries = oa.manifest_json(index, where="index")["manifests"]
             return index, tuple(p for p in map(oa.entry_platform, entries) if p)
         # Another machine wrote the tag between our read and our write: merge again.
         time.sleep(random.uniform(0.1, 0.5) * attempt)  # noqa: S311 - jitter, not security
@@ -242,7 +250,7 @@ def _existing_entries(client: RegistryClient, ref: Reference, tag: str) -> list[
         data, media_type, digest = client.get_manifest(tag, what=f"read tag {tag!r}")
     except RegistryNotFoundError:
         return []
-    document = manifest_json(data, where=where)
+    document = oa.manifest_json(data, where=where)
     if media_type == oa.INDEX:
         entries = document.get("manifests")
         return (

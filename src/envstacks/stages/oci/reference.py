@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from envstacks.stages.oci.registry_errors import ReferenceSyntaxError
+from envstacks.floor.errors import ReferenceSyntaxError
 
 SCHEME = "oci://"
 #: The tag used when a reference names neither a tag nor a digest (as ``docker pull``).

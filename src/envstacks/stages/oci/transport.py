@@ -16,7 +16,7 @@ import urllib.request
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from envstacks.stages.oci.registry_errors import MissingExtraError
+from envstacks.floor.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse, PoolManager

@@ -33,8 +33,9 @@ from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.file_index import index_tree
 from envstacks.published.layer_tree import content_size, lock_mtime, scan_tree
+from envstacks.published.publish_folder import PublishFolder, manifest
 from envstacks.stages.building import stage_layer
-from envstacks.stages.packing import describe as md
+from envstacks.stages.building.layer_description import LockInfo
 from envstacks.stages.packing.delta_writer import DeltaBase
 from envstacks.stages.packing.hashcache import ArchiveHashes
 from envstacks.stages.packing.index_and_deltas import LayerExtras, pack_extras, remove_stale_deltas
@@ -66,8 +67,8 @@ def pack_layers(
     spec: StackSpec,
     plans: Sequence[PublishPlan],
     fmt: ArchiveFormat,
-    lock_states: Mapping[str, md.LockInfo],
-    folder: md.PublishFolder,
+    lock_states: Mapping[str, LockInfo],
+    folder: PublishFolder,
     *,
     reporter: Reporter,
     jobs: int | None,
@@ -178,7 +179,7 @@ def pack_layer(
 def commit_layers(
     spec: StackSpec,
     packed: Sequence[PackedLayer],
-    folder: md.PublishFolder,
+    folder: PublishFolder,
     hashes: ArchiveHashes | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Rename archives into place, write snippets, then the manifest (see the module docstring).
@@ -200,16 +201,16 @@ def commit_layers(
     finally:
         for item in packed:
             item.discard()
-    manifest = md.manifest(spec, folder.published_layers(hashes=hashes))
-    write_json(folder.manifest_path, manifest)
+    document = manifest(order=spec.build_names, layers=folder.published_layers(hashes=hashes))
+    write_json(folder.manifest_path, document)
     for item in packed:  # deltas of an archive name now replaced: no manifest names them
         if item.extras.suffix:
             remove_stale_deltas(item.plan.archive, item.metadata, suffix=item.extras.suffix)
-    return folder.manifest_path, manifest
+    return folder.manifest_path, document
 
 
 def _drop_replaced_from_manifest(
-    spec: StackSpec, packed: Sequence[PackedLayer], folder: md.PublishFolder, hashes: ArchiveHashes
+    spec: StackSpec, packed: Sequence[PackedLayer], folder: PublishFolder, hashes: ArchiveHashes
 ) -> None:
     """Rewrite the manifest without the archives about to be replaced, if it names any."""
     replacing = {str(item.plan.request["archive_name"]) for item in packed}
@@ -222,4 +223,4 @@ def _drop_replaced_from_manifest(
     }
     if listed & replacing:
         interim = folder.published_layers(exclude=replacing, hashes=hashes)
-        write_json(folder.manifest_path, md.manifest(spec, interim))
+        write_json(folder.manifest_path, manifest(order=spec.build_names, layers=interim))

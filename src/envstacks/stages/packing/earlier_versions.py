@@ -31,7 +31,6 @@ from envstacks.published.file_index import FileIndex
 from envstacks.published.layer_tree import DIR_MODE, EXEC_MODE, FILE_MODE, LINK_MODE
 from envstacks.published.manifest import ManifestLayer, parse_manifest
 from envstacks.published.sources import Source, open_source
-from envstacks.stages.deploying.kept_indexes import read_metadata_file
 from envstacks.stages.packing.delta_writer import DeltaBase
 
 __all__ = ["load_delta_bases"]
@@ -108,7 +107,7 @@ def _index_of(
     """The published index of ``layer``, else one read from its archive."""
     recorded = layer.metadata.get("file_index")
     name = recorded.get("name") if isinstance(recorded, Mapping) else None
-    data = read_metadata_file(source, name) if isinstance(name, str) else None
+    data = source.read_metadata_file(name) if isinstance(name, str) else None
     if data is None or not isinstance(recorded, Mapping):
         reporter.info(f"{layer.archive_name}: no file index published; indexing the archive")
         return _index_archive(source, layer, pm=pm, reporter=reporter)

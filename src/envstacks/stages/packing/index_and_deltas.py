@@ -23,8 +23,9 @@ from envstacks.floor.fs import fsync_file, temporary_name
 from envstacks.floor.report import Reporter
 from envstacks.floor.workers import Cancellation
 from envstacks.published.archive_protocol import ArchiveFormat
+from envstacks.published.delta_recipe import make_recipe
 from envstacks.published.file_index import INDEX_SUFFIX, FileIndex
-from envstacks.stages.packing.delta_writer import DeltaBase, make_recipe, pack_delta
+from envstacks.stages.packing.delta_writer import DeltaBase, pack_delta
 
 __all__ = ["LayerExtras", "base_index_name", "index_name", "pack_extras", "remove_stale_deltas"]
 

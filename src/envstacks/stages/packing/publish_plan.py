@@ -15,7 +15,13 @@ from typing import Any
 from envstacks.floor.errors import PublishError
 from envstacks.floor.fs import json_sha256, read_json
 from envstacks.published.archive_protocol import ArchiveFormat
-from envstacks.stages.packing import describe as md
+from envstacks.published.publish_folder import (
+    PublishFolder,
+    archive_matches,
+    request_metadata,
+    without_outputs,
+)
+from envstacks.stages.building.layer_description import LockInfo, describe_built_layer
 from envstacks.stages.packing.hashcache import ArchiveHashes
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
@@ -35,9 +41,9 @@ class PublishPlan:
 def plan_layer(
     spec: StackSpec,
     layer: LayerSpec,
-    lock_states: Mapping[str, md.LockInfo],
+    lock_states: Mapping[str, LockInfo],
     fmt: ArchiveFormat,
-    folder: md.PublishFolder,
+    folder: PublishFolder,
     *,
     force: bool,
     hashes: ArchiveHashes | None = None,
@@ -57,7 +63,7 @@ def plan_layer(
             f"(platforms: {', '.join(layer.platforms) or 'none'})",
             hint="publish it on one of its platforms, or add this one to its `platforms`",
         )
-    built = md.describe_built_layer(spec, layer, lock_states, platform=platform)
+    built = describe_built_layer(spec, layer, lock_states, platform=platform)
     # What the build was made from (its content, never its paths): a rebuild that changed
     # the environment without changing the lock is republished.
     base = {**built.metadata, "build_inputs_hash": json_sha256(dict(built.build.inputs))}
@@ -67,7 +73,7 @@ def plan_layer(
 
     def request(build: int) -> dict[str, Any]:
         name = folder.archive_name(base["install_target"], suffix=fmt.suffix, build=build)
-        return md.request_metadata(
+        return request_metadata(
             base, archive_format=fmt.name, archive_file=name, archive_build=build, platform=platform
         )
 
@@ -99,6 +105,6 @@ def _still_published(
     previous: Mapping[str, Any], request: Mapping[str, Any], hashes: ArchiveHashes
 ) -> bool:
     """Whether the last publish had this request and its archive is intact (size and sha256)."""
-    return md.without_outputs(previous) == request and md.archive_matches(
+    return without_outputs(previous) == request and archive_matches(
         hashes.output_dir / request["archive_name"], previous, hashes=hashes
     )

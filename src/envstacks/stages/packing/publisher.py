@@ -28,7 +28,8 @@ import pluggy
 from envstacks.floor.platforms import require_host_platform
 from envstacks.floor.report import Reporter
 from envstacks.published.archive_formats import get_format
-from envstacks.stages.packing import describe as md
+from envstacks.published.publish_folder import PublishFolder
+from envstacks.stages.building.layer_description import LockInfo
 from envstacks.stages.packing.archiving import (
     PackedLayer,
     StageFunction,
@@ -94,54 +95,71 @@ class PublishResult:
         return lines
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishOptions:
+    """Where and how layers are published (``None`` fields take the stack's settings)."""
+
+    #: The publish folder (archives at its top, metadata in ``__venvstacks__``).
+    output_dir: Path | None = None
+    #: The archive format (``"tar.zst"``, ``"tar.xz"``, ``"zip"`` or a plugin's).
+    format_name: str | None = None
+    #: Add ``-<platform>-<archive_build>`` to archive names and the platform to metadata
+    #: names, so several platforms and builds share the folder.
+    tag_outputs: bool = False
+    #: Republish unchanged layers too (``archive_build`` goes up).
+    force: bool = False
+    #: Compute what would be published; write nothing.
+    dry_run: bool = False
+    #: Read every archive in the output folder again to check its sha256, even those whose
+    #: file is unchanged since it was last hashed (:mod:`envstacks.stages.packing.hashcache`).
+    verify: bool = False
+    #: Earlier publishes (folders, manifest files, URLs, opened sources): each layer packed
+    #: now also gets a delta from every other version of it they list
+    #: (:mod:`envstacks.stages.packing.earlier_versions`).
+    delta_from: tuple[str | Path | Source, ...] = ()
+    #: Layers packed at once (default: one per core, at most one per layer).
+    jobs: int | None = None
+    #: The target platform (default: this machine's).
+    platform: str | None = None
+
+
 def publish_layers(
     spec: StackSpec,
     layers: Sequence[LayerSpec],
+    options: PublishOptions = PublishOptions(),
     *,
+    lock_states: Mapping[str, LockInfo],
     pm: pluggy.PluginManager,
     reporter: Reporter,
-    output_dir: Path,
-    format_name: str,
-    lock_states: Mapping[str, md.LockInfo],
-    tag_outputs: bool = False,
-    force: bool = False,
-    dry_run: bool = False,
-    verify: bool = False,
-    jobs: int | None = None,
-    platform: str | None = None,
     stage: StageFunction | None = None,
-    delta_from: Sequence[str | Path | Source] = (),
 ) -> PublishResult:
-    """Archive built layers with their metadata into ``output_dir``.
+    """Archive built layers with their metadata into the output folder.
 
     Args:
         spec: the stack.
-        layers: the layers to publish (built, with valid locks, targeting ``platform``).
+        layers: the layers to publish (built, with valid locks, targeting the platform).
+        options: where and how (see :class:`PublishOptions`).
+        lock_states: lock states by build name (for every layer and the layers below them).
         pm: the plugin manager (archive formats).
         reporter: receives per-layer progress and messages.
-        output_dir: the publish folder (archives at its top, metadata in ``__venvstacks__``).
-        format_name: the archive format (``"tar.zst"``, ``"tar.xz"``, ``"zip"`` or a plugin's).
-        lock_states: lock states by build name (for every layer and the layers below them).
-        tag_outputs: add ``-<platform>-<archive_build>`` to archive names and the platform to
-            metadata names, so several platforms and builds share the folder.
-        force: republish even unchanged layers (``archive_build`` goes up).
-        dry_run: compute and return the build requests; write nothing.
-        verify: read every archive again to check its sha256, even those whose file is
-            unchanged since it was last hashed (:mod:`envstacks.stages.packing.hashcache`).
-        jobs: layers packed at once (default: one per core, at most one per layer).
-        platform: the target platform (default: this machine's).
         stage: the staging function (default: ``building.stage_layer``).
-        delta_from: earlier publishes (folders, manifest files, URLs, opened sources): each
-            layer packed now also gets a delta from every other version of it they list
-            (:mod:`envstacks.stages.packing.earlier_versions`).
 
     Raises:
         SpecError: unknown archive format.
         PublishError: a layer is not built, has no valid lock, or packing failed.
     """
+    output_dir = options.output_dir or spec.settings.output_dir
+    format_name = options.format_name or spec.settings.archive_format
+    tag_outputs, force, dry_run = options.tag_outputs, options.force, options.dry_run
+    verify, jobs, platform, delta_from = (
+        options.verify,
+        options.jobs,
+        options.platform,
+        options.delta_from,
+    )
     fmt = get_format(pm, format_name)
     host = platform or require_host_platform("publish")
-    folder = md.PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
+    folder = PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
     hashes = ArchiveHashes(output_dir, spec.settings.build_dir / CACHE_FILE, verify=verify)
     plans = [
         plan_layer(spec, layer, lock_states, fmt, folder, force=force, hashes=hashes)

@@ -15,6 +15,7 @@ The modules, in the order a spec flows through them:
 
 from __future__ import annotations
 
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.stages.stackspec.keys import (
     INDEX_KEYS,
     LAYER_KEYS,
@@ -28,7 +29,6 @@ from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
     LayeredSpec,
-    LayerKind,
     LayerSpec,
     RuntimeSpec,
     Settings,

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from envstacks.floor.errors import SpecError
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.floor.suggest import did_you_mean
 from envstacks.stages.stackspec.fields import TomlPath, quoted_list, spec_error
-from envstacks.stages.stackspec.model import LayerKind
 
 
 class DepNode(Protocol):

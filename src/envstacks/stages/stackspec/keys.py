@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from envstacks.stages.stackspec.model import LayerKind, SourceFormat
+from envstacks.floor.layer_kinds import LayerKind
+from envstacks.stages.stackspec.model import SourceFormat
 
 #: The default shown for keys that must be given.
 REQUIRED = "required"

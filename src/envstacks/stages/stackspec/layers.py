@@ -16,6 +16,7 @@ from typing import NamedTuple
 from packaging.requirements import InvalidRequirement, Requirement
 
 from envstacks._injected.postinstall import INTERPRETER_NAME, SCRIPT_NAME
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.floor.platforms import IMPLEMENTATIONS, TARGET_PLATFORMS
 from envstacks.floor.suggest import did_you_mean
 from envstacks.stages.stackspec.app_modules import AppModules, parse_app_modules
@@ -32,7 +33,6 @@ from envstacks.stages.stackspec.fields import (
 )
 from envstacks.stages.stackspec.indexes import IndexChoices, parse_index_keys
 from envstacks.stages.stackspec.keys import layer_keys, legacy_keys
-from envstacks.stages.stackspec.model import LayerKind
 
 #: macOS target when neither the spec nor ``MACOSX_DEPLOYMENT_TARGET`` gives one.
 DEFAULT_MACOSX = "13.0"

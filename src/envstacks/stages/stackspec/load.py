@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.floor.errors import SpecError
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.stages.stackspec.fields import (
     TomlPath,
     TomlTable,
@@ -33,7 +34,7 @@ from envstacks.stages.stackspec.keys import (
     VENVSTACKS_TOP_LEVEL_KEYS,
 )
 from envstacks.stages.stackspec.layers import RawLayer, parse_layer
-from envstacks.stages.stackspec.model import LayerKind, Settings, StackSpec, UvConfig
+from envstacks.stages.stackspec.model import Settings, StackSpec, UvConfig
 from envstacks.stages.stackspec.stack import parse_settings, parse_uv_config, resolve_layers
 
 PYPROJECT = "pyproject.toml"

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from envstacks.floor.layer_kinds import LayerKind
+
 #: Where a spec came from: a ``[tool.venvstacks]`` table or a standalone ``venvstacks.toml``.
 SourceFormat = Literal["pyproject", "venvstacks"]
-
-
-class LayerKind(enum.StrEnum):
-    """The three kinds of layer."""
-
-    RUNTIME = "runtime"
-    FRAMEWORK = "framework"
-    APPLICATION = "application"
-
-    @property
-    def prefix(self) -> str:
-        """The prefix that turns a layer name into its build name."""
-        return {"runtime": "", "framework": "framework-", "application": "app-"}[self.value]
-
-    @property
-    def table(self) -> str:
-        """The TOML array-of-tables key for this kind (``runtimes``...)."""
-        return {"runtime": "runtimes", "framework": "frameworks", "application": "applications"}[
-            self.value
-        ]
-
-    @property
-    def title(self) -> str:  # type: ignore[override]  # shadows str.title on purpose
-        """The kind as it starts a sentence in messages (``Framework 'x' ...``)."""
-        return {"runtime": "Runtime", "framework": "Framework", "application": "Application"}[
-            self.value
-        ]
 
 
 def _frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -257,6 +231,11 @@ class StackSpec:
     def layers(self) -> tuple[LayerSpec, ...]:
         """Every layer (including disabled ones) in definition order: runtimes, frameworks, apps."""
         return (*self.runtimes, *self.frameworks, *self.applications)
+
+    @property
+    def build_names(self) -> tuple[str, ...]:
+        """The build names of :attr:`layers`, in the same order (a manifest's order)."""
+        return tuple(layer.build_name for layer in self.layers)
 
     @property
     def enabled_layers(self) -> tuple[LayerSpec, ...]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.floor.platforms import TARGET_PLATFORMS
 from envstacks.floor.suggest import did_you_mean
 from envstacks.stages.stackspec.fields import (
@@ -39,7 +40,6 @@ from envstacks.stages.stackspec.layers import RawLayer
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
-    LayerKind,
     LayerSpec,
     RuntimeSpec,
     Settings,

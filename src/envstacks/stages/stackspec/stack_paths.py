@@ -1,23 +1,14 @@
-"""Where every file of a stack lives: lock files, build environments, outputs and deployed names."""
+"""Where a stack's own files live: lock files, build environments, and its deployed names.
+
+What a layer or a publish folder holds is the published format's
+(:mod:`envstacks.published.layer_config`, :mod:`envstacks.published.publish_folder`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
-
-#: Folder (inside an output, export or deploy folder) that holds envstacks/venvstacks metadata.
-METADATA_DIR = "__venvstacks__"
-#: Per-layer metadata file inside every built and deployed layer.
-LAYER_CONFIG = "share/venv/metadata/venvstacks_layer.json"
-#: The entry-point scripts a layer exposes (``postinstall.py`` writes their launchers).
-SCRIPTS_CONFIG = "share/venv/metadata/envstacks_scripts.json"
-#: Which interpreter compiled a precompiled layer, and what it ships uncompiled.
-BYTECODE_RECORD = "share/venv/metadata/envstacks_bytecode.json"
-#: Folder inside a layer holding symlinks to the shared libraries it publishes.
-DYNLIB_DIR = "share/venv/dynlib"
-#: The post-installation script shipped at the top of every layer.
-POSTINSTALL = "postinstall.py"
 
 
 def requirements_dir(spec: StackSpec, layer: LayerSpec) -> Path:

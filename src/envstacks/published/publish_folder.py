@@ -1,48 +1,36 @@
-"""Published metadata in venvstacks' schema: per-layer snippets, the manifest, names, skip checks.
+"""A publish folder as venvstacks defines it: its file names, the snippets, the manifest.
 
-:func:`describe_built_layer` is the one place that describes a layer for the outside world
-(publish and ``local-export`` both write what it returns) and checks that it is built from its
-current lock.
-
-Each published layer has a snippet ``__venvstacks__/env_metadata/<layer_name>[-<platform>].json``
-and an entry in the manifest ``__venvstacks__/venvstacks[-<platform>].json`` (reference
-§3.9.1-§3.9.2). envstacks adds fields, which venvstacks consumers ignore:
-``archive_format``; ``tree_hashes``, the hash of the normalised file tree (the same for every
-format and compression level, so recompressing keeps a layer's identity);
-``build_inputs_hash``, what the layer's build was made from (so a rebuild that changed the
-environment without changing the lock is republished); ``unpacked_size`` and
+Each published layer has an archive, a snippet
+``__venvstacks__/env_metadata/<layer_name>[-<platform>].json`` and an entry in the manifest
+``__venvstacks__/venvstacks[-<platform>].json`` (names tagged with the platform under
+``--tag-outputs``; reference §3.9.1-§3.9.2). envstacks adds fields, which venvstacks
+consumers ignore: ``archive_format``; ``tree_hashes``, the hash of the normalised file tree
+(the same for every format and compression level, so recompressing keeps a layer's
+identity); ``build_inputs_hash``, what the layer's build was made from; ``unpacked_size`` and
 ``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
 deploy enforces (:mod:`envstacks.published.unpack_limits`); ``file_index``, the name, size and
-sha256 of the layer's file index (:mod:`envstacks.published.file_index`); ``deltas``, the delta
-archives that turn earlier versions into this one (:mod:`envstacks.stages.packing.delta_writer`).
+sha256 of the layer's file index (:mod:`envstacks.published.file_index`); ``deltas``, the
+delta archives that turn earlier versions into this one
+(:mod:`envstacks.published.delta_recipe`).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a
-deploy can always use it.
+deploy can always use it. Reading a manifest is :mod:`envstacks.published.manifest`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from envstacks.floor.errors import EnvStacksError, PublishError
 from envstacks.floor.fs import read_json, remove_stale_temporaries
-from envstacks.stages.building.build_record import BuildRecord, require_current_build
-from envstacks.stages.packing.hashcache import ArchiveHashes
-from envstacks.stages.stackspec.model import (
-    ApplicationSpec,
-    LayeredSpec,
-    LayerKind,
-    LayerSpec,
-    RuntimeSpec,
-    StackSpec,
-)
-from envstacks.stages.stackspec.sourcetree import module_hash
-from envstacks.stages.stackspec.stack_paths import METADATA_DIR
+from envstacks.floor.layer_kinds import LayerKind
 
+#: Folder (inside an output, export or deploy folder) that holds envstacks/venvstacks metadata.
+METADATA_DIR = "__venvstacks__"
+#: Folder inside :data:`METADATA_DIR` with one snippet (and file index) per published layer.
 SNIPPET_DIR = "env_metadata"
 #: Fields only known once the archive is written: left out of the build request.
 OUTPUT_FIELDS = (
@@ -62,32 +50,18 @@ KIND_KEYS = {
 }
 
 
-class LockInfo(Protocol):
-    """What publishing reads from a layer's lock state (a ``locking.LockState`` has it)."""
+def manifest_names(platform: str | None) -> tuple[str, ...]:
+    """Manifest file names to look for, most specific first."""
+    tagged = (f"venvstacks-{platform}.json",) if platform else ()
+    return (*tagged, "venvstacks.json")
 
-    @property
-    def has_valid_lock(self) -> bool:
-        """Whether the committed lock matches the spec."""
 
-    @property
-    def lock_version(self) -> int | None:
-        """The lock version (``None`` without metadata)."""
+class HashMemo(Protocol):
+    """Remembered archive hashes (packing's hash cache is one)."""
 
-    @property
-    def locked_at(self) -> str | None:
-        """When the layer was locked (UTC ISO 8601)."""
-
-    @property
-    def requirements_hash(self) -> str | None:
-        """The lock's ``requirements_hash``."""
-
-    @property
-    def install_target(self) -> str:
-        """The deployed folder name."""
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        """Why the lock is not valid."""
+    def matches(self, archive: Path, expected: object) -> bool:
+        """Whether ``archive``'s sha256 is ``expected`` (reading it only when it changed)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +109,7 @@ class PublishFolder:
         return self.snippet_dir / f"{stem}.json"
 
     def published_layers(
-        self, *, exclude: Iterable[str] = (), hashes: ArchiveHashes | None = None
+        self, *, exclude: Iterable[str] = (), hashes: HashMemo | None = None
     ) -> list[dict[str, Any]]:
         """Every layer published here for the platform whose archive is present.
 
@@ -180,79 +154,6 @@ def _present_deltas(output_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
     return {**trimmed, "deltas": present} if present else trimmed
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BuiltLayer:
-    """A built layer's description (the fields of §3.9.2) and the record of its current build."""
-
-    metadata: dict[str, Any]
-    build: BuildRecord
-
-
-def describe_built_layer(
-    spec: StackSpec,
-    layer: LayerSpec,
-    lock_states: Mapping[str, LockInfo],
-    *,
-    platform: str,
-    error: type[EnvStacksError] = PublishError,
-) -> BuiltLayer:
-    """What publish and ``local-export`` record about a layer, which must be built from its lock.
-
-    The fields are read from the locks of the layer and of the layers below it.
-
-    Raises:
-        EnvStacksError: (``error``) the layer or a layer below it has no valid lock.
-        NotBuiltError: the layer was never built, or was built from another lock.
-    """
-    state = _lock(layer, lock_states, error)
-    runtime = spec.runtime_of(layer)
-    data: dict[str, Any] = {
-        "layer_name": layer.build_name,
-        "install_target": state.install_target,
-        "requirements_hash": state.requirements_hash,
-        "lock_version": state.lock_version if state.lock_version is not None else 1,
-        "locked_at": state.locked_at,
-        "runtime_layer": _lock(runtime, lock_states, error).install_target,
-        "python_implementation": runtime.python_implementation,
-        # Layered envs on Windows copy the runtime's executables; elsewhere they link to it.
-        "bound_to_implementation": isinstance(layer, RuntimeSpec) or platform.startswith("win"),
-    }
-    if isinstance(layer, LayeredSpec):
-        data["required_layers"] = [
-            _lock(spec.layer(name), lock_states, error).install_target for name in layer.linearized
-        ]
-    if isinstance(layer, ApplicationSpec):
-        data.update(_application_fields(layer))
-    build = require_current_build(spec, layer, requirements_hash=state.requirements_hash)
-    return BuiltLayer(metadata=data, build=build)
-
-
-def _lock(
-    layer: LayerSpec, lock_states: Mapping[str, LockInfo], error: type[EnvStacksError]
-) -> LockInfo:
-    state = lock_states.get(layer.build_name)
-    if state is None or not state.has_valid_lock or state.locked_at is None:
-        reasons = "; ".join(state.reasons) if state is not None and state.reasons else "no lock"
-        raise error(
-            f"layer {layer.build_name!r} ({layer.toml_path}) "
-            f"cannot be published without a valid lock: {reasons}",
-            hint=f"run `envstacks lock --include {layer.build_name}` and build it again",
-        )
-    return state
-
-
-def _application_fields(layer: ApplicationSpec) -> dict[str, Any]:
-    """What an application layer adds: its launch module and the hashes of its modules."""
-    data: dict[str, Any] = {"app_launch_module": layer.module_name}
-    if layer.launch_module is not None:
-        data["app_launch_module_hash"] = module_hash(layer.launch_module)
-    if layer.support_modules:
-        data["app_support_modules"] = [
-            {"name": path.stem, "hash": module_hash(path)} for path in layer.support_modules
-        ]
-    return data
-
-
 def request_metadata(
     base: Mapping[str, Any],
     *,
@@ -276,9 +177,7 @@ def without_outputs(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metadata.items() if key not in OUTPUT_FIELDS}
 
 
-def archive_matches(
-    archive: Path, metadata: Mapping[str, Any], *, hashes: ArchiveHashes | None
-) -> bool:
+def archive_matches(archive: Path, metadata: Mapping[str, Any], *, hashes: HashMemo | None) -> bool:
     """Whether ``archive`` exists with the size (and, given ``hashes``, the sha256) recorded."""
     try:
         size = archive.stat().st_size
@@ -301,12 +200,12 @@ def layer_kind(metadata: Mapping[str, Any]) -> LayerKind:
     return LayerKind.FRAMEWORK
 
 
-def manifest(spec: StackSpec | None, layers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The manifest of ``layers``: grouped by kind, in the spec's order, others after by name."""
-    order = {layer.build_name: index for index, layer in enumerate(spec.layers)} if spec else {}
+def manifest(layers: Iterable[Mapping[str, Any]], order: Sequence[str] = ()) -> dict[str, Any]:
+    """The manifest of ``layers``: grouped by kind, in ``order`` (layer names), others by name."""
+    rank = {name: index for index, name in enumerate(order)}
     grouped: dict[str, list[Mapping[str, Any]]] = {key: [] for key in KIND_KEYS.values()}
     for data in layers:
         grouped[KIND_KEYS[layer_kind(data)]].append(data)
     for entries in grouped.values():
-        entries.sort(key=lambda d: (order.get(str(d["layer_name"]), len(order)), d["layer_name"]))
+        entries.sort(key=lambda d: (rank.get(str(d["layer_name"]), len(rank)), d["layer_name"]))
     return {"layers": grouped}

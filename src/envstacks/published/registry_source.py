@@ -1,36 +1,63 @@
-"""Deploy from a registry: resolve ``oci://`` to this platform's manifest, download layer blobs.
+"""A deploy source in a registry: this platform's manifest of an artifact, archives as blobs.
 
-:func:`open_oci_source` reads the tag (or digest): an image index is resolved to the manifest
-of the deploying platform, whose config blob is the venvstacks manifest the deploy works from.
-Each archive the manifest lists must be one of the image manifest's layers with the same
-digest and size. :class:`OciSource` then downloads only the blobs the deployer asks for (the
-layers not deployed yet), checking size and sha256 while they stream; the deployer unpacks,
-places and records them exactly as for a folder.
+An artifact ``publish --to`` pushed (:mod:`envstacks.published.oci_layout`) is an image
+index with one image manifest per platform; each image manifest's config blob is the
+venvstacks manifest of that platform and its layers are the archives. :func:`open_registry_source`
+resolves a tag or digest to this platform's image manifest, reads the venvstacks manifest and
+checks that each archive it lists is one of the image manifest's layers with the same digest
+and size. :class:`RegistrySource` then downloads only the blobs the deployer asks for (the
+layers not deployed yet), checked while they stream; the deployer unpacks, places and records
+them exactly as from a folder.
+
+Speaking to the registry (HTTP, credentials, retries) is the registry client's
+(:mod:`envstacks.stages.oci`), which hands this module a :class:`BlobStore`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from envstacks.floor.errors import DeployError, VerificationError
+from envstacks.floor.errors import DeployError, RegistryError, VerificationError
 from envstacks.floor.report import Reporter, Task, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.manifest import parse_manifest
 from envstacks.published.sources import FetchedArchive, Source
-from envstacks.stages.oci.client import RegistryClient, manifest_json
-from envstacks.stages.oci.reference import parse_reference
-from envstacks.stages.oci.registry_errors import RegistryError
+
+__all__ = ["BlobStore", "RegistrySource", "open_registry_source"]
+
+
+class BlobStore(Protocol):
+    """One repository of a registry, as a deploy reads it."""
+
+    @property
+    def location(self) -> str:
+        """``registry/repository``, for messages."""
+        ...
+
+    def get_manifest(self, reference: str, *, what: str) -> tuple[bytes, str, str]:
+        """A manifest or index by tag or digest: ``(bytes, media type, digest)``."""
+        ...
+
+    def get_blob(self, digest: str, size: int, *, what: str) -> bytes:
+        """A small blob read into memory, checked against ``digest`` and ``size``."""
+        ...
+
+    def download_blob(
+        self, digest: str, size: int, part: Path, *, what: str, progress: Callable[[int], None]
+    ) -> None:
+        """Download a blob into ``part`` (resuming what is there), checking size and sha256."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OciSource(Source):
+class RegistrySource(Source):
     """A platform's manifest in a registry: archives are downloaded blob by blob."""
 
-    client: RegistryClient
+    store: BlobStore
     #: The image manifest's layers by archive file name.
     blobs: Mapping[str, oa.Descriptor] = field(default_factory=dict)
 
@@ -38,7 +65,7 @@ class OciSource(Source):
         """``registry/repository@digest`` of the archive's blob."""
         blob = self.blobs.get(archive_name)
         digest = blob.digest if blob is not None else "?"
-        return f"{self.client.registry}/{self.client.repository}@{digest} ({archive_name})"
+        return f"{self.store.location}@{digest} ({archive_name})"
 
     def holds(self, archive_name: str) -> bool:
         """Whether the image manifest has a blob for the archive (deltas are not pushed)."""
@@ -46,12 +73,12 @@ class OciSource(Source):
 
     def fetch(self, archive_name: str, *, size: int, downloads: Path, task: Task) -> FetchedArchive:
         """Download the archive's blob into ``downloads``, verified while it streams."""
-        blob = self.blobs[archive_name]  # open_oci_source checked every archive has one
+        blob = self.blobs[archive_name]  # open_registry_source checked every archive has one
         downloads.mkdir(parents=True, exist_ok=True)
         final = downloads / archive_name
         part = downloads / f"{archive_name}.part"
         try:
-            self.client.download_blob(
+            self.store.download_blob(
                 blob.digest, size, part, what=f"download {archive_name}", progress=progress_to(task)
             )
         except VerificationError:
@@ -64,26 +91,37 @@ class OciSource(Source):
         )
 
 
-def open_oci_source(
-    text: str, *, platform: str | None, reporter: Reporter, insecure: bool = False
-) -> OciSource:
-    """Resolve ``oci://REGISTRY/REPOSITORY[:TAG|@DIGEST]`` for ``platform`` and read its manifest.
+def open_registry_source(
+    store: BlobStore,
+    reference: str,
+    *,
+    where: str,
+    pinned: Callable[[str], str],
+    platform: str | None,
+    reporter: Reporter,
+) -> RegistrySource:
+    """Resolve a tag or digest of ``store`` for ``platform`` and read its venvstacks manifest.
+
+    Args:
+        store: the repository.
+        reference: the tag or digest to resolve.
+        where: the reference as the user wrote it, for messages.
+        pinned: the reference pinned to a manifest digest (for messages and the source's name).
+        platform: this machine's platform (needed when the reference is an index).
+        reporter: receives progress and messages.
 
     Raises:
         DeployError: nothing published for ``platform``, not an envstacks artifact, or the
             registry's manifest and the venvstacks metadata disagree.
         RegistryError: the registry refused (401/403/404/429...) or cannot be reached.
     """
-    ref = parse_reference(text, what="deploy source")
-    client = RegistryClient(ref, push=False, insecure=insecure)
-    where = str(ref)
     reporter.debug(f"resolving {where}")
-    data, media_type, digest = client.get_manifest(ref.manifest_reference, what=f"read {where}")
+    data, media_type, digest = store.get_manifest(reference, what=f"read {where}")
     if media_type in (oa.INDEX, oa.DOCKER_LIST):
         if platform is None:
             raise DeployError(f"{where}: an index of platforms, and this machine's is unknown")
-        chosen = oa.select_platform(manifest_json(data, where=where), platform, where=where)
-        data, media_type, digest = client.get_manifest(
+        chosen = oa.select_platform(oa.manifest_json(data, where=where), platform, where=where)
+        data, media_type, digest = store.get_manifest(
             chosen.digest, what=f"read the {platform} manifest of {where}"
         )
     if media_type != oa.MANIFEST:
@@ -91,15 +129,15 @@ def open_oci_source(
             f"{where}: holds {media_type or 'an unknown document'}, not an envstacks artifact",
             hint="deploy a reference that `envstacks publish --to` pushed",
         )
-    pinned = ref.with_digest(digest)
-    config, layers = oa.parse_image_manifest(manifest_json(data, where=where), where=str(pinned))
-    body = client.get_blob(config.digest, config.size, what=f"read the metadata of {pinned}")
+    name = pinned(digest)
+    config, layers = oa.parse_image_manifest(oa.manifest_json(data, where=where), where=name)
+    body = store.get_blob(config.digest, config.size, what=f"read the metadata of {name}")
     try:
         manifest: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DeployError(f"{pinned}: the metadata blob is not JSON ({exc})") from exc
-    blobs = _archive_blobs(manifest, layers, where=str(pinned))
-    return OciSource(manifest_location=str(pinned), manifest=manifest, client=client, blobs=blobs)
+        raise DeployError(f"{name}: the metadata blob is not JSON ({exc})") from exc
+    blobs = _archive_blobs(manifest, layers, where=name)
+    return RegistrySource(manifest_location=name, manifest=manifest, store=store, blobs=blobs)
 
 
 def _archive_blobs(

@@ -1,0 +1,123 @@
+"""Development environments on the stack (Hatch's environment type): one application layer.
+
+The environment is the application layer and the layers below it, built from the project's
+own locks into a build folder of the host's (Hatch's data directory); the project and the
+environment's tools are installed on top of the application layer for development. Every
+operation here enters like the other verbs: the build folder is held while it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from envstacks.floor.folderlock import LOCK_FILE
+from envstacks.floor.fs import remove_path
+from envstacks.floor.work_folders import WorkFolder, guarded
+from envstacks.orchestrator.pipeline import StackRequest, StackResult, layers_up_to_date, run
+from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.session import Session
+from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec
+
+__all__ = [
+    "environment_layers",
+    "fingerprint",
+    "in_sync",
+    "install_project",
+    "prepare",
+    "remove",
+]
+
+
+def environment_layers(session: Session, app: ApplicationSpec) -> list[LayerSpec]:
+    """The application layer and the layers below it."""
+    return [*session.spec.dependencies(app), app]
+
+
+def prepare(session: Session, app: ApplicationSpec, *, tools: Sequence[str]) -> StackResult:
+    """Lock what needs it, build the layers up to ``app`` if needed, then install ``tools``.
+
+    Layers found up to date are kept as they are, with the project's development install and
+    the tools already in them.
+    """
+    from envstacks.stages.building.develop_install import install_tools  # noqa: PLC0415
+
+    result = run(
+        session,
+        StackRequest(plan=Request(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)),
+    )
+    with _held(session):
+        install_tools(
+            layout.env_path(session.spec, app),
+            tools,
+            cwd=session.spec.root,
+            reporter=session.reporter,
+            what=f"install the environment's own dependencies into {app.build_name}",
+        )
+    return result
+
+
+def install_project(
+    session: Session, app: ApplicationSpec, project: Path, *, name: str, editable: bool
+) -> None:
+    """Install the project (distribution ``name`` at ``project``) into ``app``'s layer."""
+    from envstacks.stages.building.develop_install import (  # noqa: PLC0415
+        install_project as install,
+    )
+
+    with _held(session):
+        install(
+            layout.env_path(session.spec, app),
+            app,
+            project,
+            name=name,
+            editable=editable,
+            reporter=session.reporter,
+        )
+
+
+def in_sync(session: Session, app: ApplicationSpec) -> bool:
+    """Whether every layer up to ``app`` has a current lock and a build made from it."""
+    return layers_up_to_date(session, environment_layers(session, app))
+
+
+def fingerprint(session: Session, app: ApplicationSpec, *, extra: Sequence[str]) -> str:
+    """A hash of what the environment is made from: its layers' requirements and locks.
+
+    ``extra`` adds what the host knows besides (the project's dependencies, the tools).
+    """
+    digest = hashlib.sha256()
+    for layer in environment_layers(session, app):
+        digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
+        lock = layout.pylock_path(session.spec, layer)
+        digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
+    for item in extra:
+        digest.update(f"{item}\0".encode())
+    return digest.hexdigest()
+
+
+def remove(session: Session) -> None:
+    """Delete every layer the environment built (its build folder; the project's locks stay).
+
+    The folder is held while its content goes (a build of it waits); the lock file and the
+    emptied folder go last.
+    """
+    build_dir = session.spec.settings.build_dir
+    if not build_dir.is_dir():
+        return
+    with _held(session):
+        for entry in build_dir.iterdir():
+            if entry.name != LOCK_FILE:
+                remove_path(entry)
+    (build_dir / LOCK_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # another run took the folder again meanwhile
+        build_dir.rmdir()
+
+
+def _held(session: Session) -> contextlib.AbstractContextManager[None]:
+    """Hold the environment's build folder (what the verbs of this module write)."""
+    build_dir = session.spec.settings.build_dir
+    return guarded("develop", [WorkFolder(path=build_dir)], session.reporter)

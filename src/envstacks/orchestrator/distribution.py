@@ -1,0 +1,119 @@
+"""The verbs on published folders: deploy and merge enter here, as the stack verbs enter ``run``.
+
+Each opens what it reads first (a deploy's source: a folder, a manifest, a URL or an
+``oci://`` registry reference), then holds the folder it writes for its whole duration and
+turns the file system's refusals into clear errors (:func:`envstacks.floor.work_folders.guarded`),
+runs the stage with its options as one value, and fires the lifecycle hooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from envstacks.floor.work_folders import WorkFolder, guarded
+from envstacks.orchestrator.plugins import get_plugin_manager
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from envstacks.floor.report import Reporter
+    from envstacks.published.sources import Source
+    from envstacks.stages.deploying import DeployOptions, DeployResult
+    from envstacks.stages.merging.combine import MergeResult
+
+__all__ = ["deploy", "merge", "open_deploy_source", "open_registry"]
+
+
+def open_registry(reference: str, *, reporter: Reporter, insecure: bool) -> Source:
+    """An ``oci://`` reference opened for this machine's platform (needs the oci extra).
+
+    Plain HTTP to a registry away from this machine only when ``insecure``.
+    """
+    from envstacks.floor.platforms import host_platform  # noqa: PLC0415
+    from envstacks.stages.oci import open_oci_source  # noqa: PLC0415 - the oci extra
+
+    return open_oci_source(
+        reference, platform=host_platform(), reporter=reporter, insecure=insecure
+    )
+
+
+def open_deploy_source(
+    source: str | Path | Source,
+    *,
+    platform: str | None,
+    reporter: Reporter,
+    insecure: bool = False,
+) -> Source:
+    """The deploy source ``source`` names, opened: its manifest is read, nothing is written.
+
+    Raises:
+        DeployError: nothing usable at ``source``.
+        RegistryError: a registry refused or cannot be reached.
+    """
+    from envstacks.published.sources import Source, open_source  # noqa: PLC0415
+
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, str) and source[:6].lower() == "oci://":
+        return open_registry(source, reporter=reporter, insecure=insecure)
+    return open_source(source, platform=platform, reporter=reporter)
+
+
+def deploy(
+    source: str | Path | Source,
+    target: Path,
+    options: DeployOptions | None = None,
+    *,
+    reporter: Reporter,
+    pm: pluggy.PluginManager | None = None,
+    insecure: bool = False,
+) -> DeployResult:
+    """Install published layers from a folder, manifest, URL or registry into ``target``.
+
+    The source is opened before anything is written (a source that cannot be read leaves no
+    trace); then ``target`` is held for the whole deploy. With ``options.raise_on_refusal``
+    false, refused layers are reported in the result (whose ``ok`` is then false) instead of
+    raising, so a JSON summary can list them.
+
+    Raises:
+        DeployError: the source, the manifest, the deployment record or a postinstall failed
+            (:class:`VerificationError`, :class:`UnsafeArchiveError` for refused archives).
+        RegistryError: a registry refused or cannot be reached.
+        FileSystemError: the file system refused a write (full, read-only...).
+    """
+    from envstacks.floor.platforms import host_platform  # noqa: PLC0415
+    from envstacks.stages.deploying import DeployOptions, deploy_layers  # noqa: PLC0415
+    from envstacks.stages.deploying.deploy_record import LOCK_PATH  # noqa: PLC0415
+
+    options = options or DeployOptions()
+    if options.platform is None:
+        options = dataclasses.replace(options, platform=host_platform())
+    pm = pm if pm is not None else get_plugin_manager()
+    opened = open_deploy_source(
+        source, platform=options.platform, reporter=reporter, insecure=insecure
+    )
+    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
+        result = deploy_layers(opened, target, options, pm=pm, reporter=reporter)
+    for name in result.installed:
+        pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)
+    for name in (*result.reused, *result.adopted):
+        pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
+    return result
+
+
+def merge(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> MergeResult:
+    """Merge the publish folders ``inputs`` (one per platform) into ``output_dir``.
+
+    The output folder is held for the whole merge (a publish or another merge into it waits).
+
+    Raises:
+        PublishError: an input is damaged, or two inputs disagree about a layer or a file.
+        FileSystemError: the file system refused a write (full, read-only...).
+    """
+    from envstacks.stages.merging.combine import merge_outputs  # noqa: PLC0415
+
+    with guarded("merge", [WorkFolder(path=output_dir, lock_file=None)], reporter):
+        return merge_outputs(inputs, output_dir, reporter=reporter)

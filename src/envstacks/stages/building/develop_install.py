@@ -1,0 +1,74 @@
+"""Install into a built application layer for development: the project itself, and extra tools.
+
+Hatch's environment type runs a project's commands in its application layer. The layer is
+built from its lock as usual; on top of it go the project (editable, so source edits show
+without a rebuild) and the environment's own tools (test runners...). Neither is part of the
+lock or of what is published: they only change the development copy of the layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from envstacks.floor.report import Reporter
+from envstacks.floor.uvrun import run_uv
+from envstacks.published.layer_config import PYTHON
+from envstacks.stages.stackspec.model import ApplicationSpec
+
+__all__ = ["install_project", "install_tools"]
+
+
+def install_project(
+    env: Path,
+    layer: ApplicationSpec,
+    project: Path,
+    *,
+    name: str,
+    editable: bool,
+    reporter: Reporter,
+) -> None:
+    """Install the project at ``project`` (distribution ``name``) into the layer at ``env``.
+
+    Raises:
+        ToolError: uv failed.
+    """
+    target = ["--editable", str(project)] if editable else [str(project)]
+    _uv_install(
+        env,
+        [
+            # The project's dependencies are in the layers' locks (and installed there);
+            # resolving them again here would shadow the framework layers' copies.
+            "--no-deps",
+            # Rebuild the project even if the same version is installed (from the wheel
+            # the layer was built with, or an earlier editable install).
+            "--reinstall-package",
+            name,
+            *target,
+        ],
+        cwd=project,
+        reporter=reporter,
+        what=f"install the project into {layer.build_name}",
+    )
+
+
+def install_tools(
+    env: Path, requirements: Sequence[str], *, cwd: Path, reporter: Reporter, what: str
+) -> None:
+    """Install ``requirements`` (development tools) into the layer at ``env``, if any.
+
+    Raises:
+        ToolError: uv failed.
+    """
+    if requirements:
+        _uv_install(env, list(requirements), cwd=cwd, reporter=reporter, what=what)
+
+
+def _uv_install(env: Path, args: list[str], *, cwd: Path, reporter: Reporter, what: str) -> None:
+    run_uv(
+        # Install into the layer's own environment, whatever is active around the host tool.
+        ["pip", "install", "--python", str(env / PYTHON), *args],
+        reporter=reporter,
+        what=what,
+        cwd=cwd,
+    )
