@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).parents[2]
 #: Where the material is: ``ENVSTACKS_UPSTREAM``, else ``../shared/venvstacks-upstream``.
 UPSTREAM = Path(
     os.environ.get("ENVSTACKS_UPSTREAM", REPO_ROOT.parent / "shared" / "venvstacks-upstream")
-)
+).resolve()
 #: The spec path upstream's CLI tests pass to a mocked StackSpec.
 MOCK_SPEC = "/no/such/path/spec"
 #: The runtime versions upstream's specs name, by Python feature version (for messages).
