@@ -178,6 +178,8 @@ class _Reader:
                 return compare[type(node.ops[0])]()
         if isinstance(node, ast.Call):
             return self._call(node, names)
+        if isinstance(node, ast.Subscript):
+            return self.value(node.value, names)[self.value(node.slice, names)]
         raise _Unsupported(ast.dump(node)[:60])
 
     def _call(self, node: ast.Call, names: Mapping[str, Any]) -> Any:
@@ -185,7 +187,14 @@ class _Reader:
         args = [self.value(arg, names) for arg in node.args]
         kwargs = {k.arg: self.value(k.value, names) for k in node.keywords if k.arg}
         if isinstance(func, ast.Name):
-            builtins = {"dict": dict, "set": set, "sorted": sorted, "list": list, "tuple": tuple}
+            builtins = {
+                "dict": dict,
+                "set": set,
+                "sorted": sorted,
+                "list": list,
+                "tuple": tuple,
+                "str": str,
+            }
             if func.id in builtins:
                 return builtins[func.id](*args, **kwargs)
             if func.id in self.generators:
@@ -315,9 +324,23 @@ def cli_invocations() -> list[CliInvocation]:
     return _Reader(ast.parse(path.read_text("utf-8"))).invocations()
 
 
-def module_list(name: str) -> list[str]:
-    """A module-level list of strings of ``test_cli_invocation.py`` (``ACCEPTS_SHOW_ONLY``...)."""
-    path = upstream() / "tests" / "test_cli_invocation.py"
-    reader = _Reader(ast.parse(path.read_text("utf-8")))
-    reader.invocations()
-    return list(reader.names[name])
+def module_value(test_file: str, name: str, names: Mapping[str, Any] | None = None) -> Any:
+    """The value a module-level assignment of an upstream test file gives ``name``.
+
+    ``names`` gives the values of what the expression uses that is not data (a path the
+    test module computes, the build platform...); each is used as given.
+    """
+    tree = ast.parse((upstream() / "tests" / test_file).read_text("utf-8"))
+    reader = _Reader(tree)
+    known = dict(names or {})
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            assert isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None
+            return reader.value(node.value, known)
+        given = {t.id for t in targets if isinstance(t, ast.Name)} & set(names or {})
+        if isinstance(node, ast.Assign | ast.AnnAssign) and not given:
+            reader._assign(node, known)
+    raise LookupError(f"{test_file} assigns no {name}")
