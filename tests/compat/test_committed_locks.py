@@ -15,8 +15,7 @@ import pytest
 
 from envstacks.stages.locking import lock_states, read_lock
 from envstacks.stages.locking.package_list import requirements_in_text, summary_text
-from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import load, stack_paths
 from kits import upstream
 
 
@@ -54,7 +53,7 @@ def test_the_files_beside_each_lock_say_what_venvstacks_wrote(spec_path: Path) -
     spec = load(spec_path)
     for layer in spec.enabled_layers:
         locked = read_lock(spec, layer)
-        summary = layout.summary_path(spec, layer)
+        summary = stack_paths.summary_path(spec, layer)
         assert _below_header(summary) == _as_lines(summary_text(locked)), summary
-        declared = layout.requirements_in_path(spec, layer)
+        declared = stack_paths.requirements_in_path(spec, layer)
         assert _below_header(declared) == _as_lines(requirements_in_text(layer)), declared

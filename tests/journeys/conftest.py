@@ -12,13 +12,7 @@ from pathlib import Path
 import pytest
 
 from kits import registry as registry_kit
-
-TESTS_DIR = Path(__file__).parents[1]
-REPO_ROOT = TESTS_DIR.parent
-PROJECTS = TESTS_DIR / "projects"
-
-#: The placeholder requirement in fixture projects that the tests point at the plugin copy.
-PLUGIN_REQUIREMENT = 'dependencies = ["envstacks"]'
+from kits.projects import REPO_ROOT, copy_project
 
 
 @pytest.fixture(scope="session")
@@ -36,24 +30,6 @@ def plugin_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO_ROOT / name, dest / name)
     return dest
-
-
-def copy_project(name: str, dest: Path, plugin_source: Path | None = None) -> Path:
-    """Copy ``tests/projects/<name>`` to ``dest``, pointing its plugin requirement at the copy."""
-    root = dest / name
-    shutil.copytree(PROJECTS / name, root, ignore=shutil.ignore_patterns("_build", "dist"))
-    if plugin_source is not None:
-        pyproject = root / "pyproject.toml"
-        text = pyproject.read_text(encoding="utf-8")
-        assert PLUGIN_REQUIREMENT in text
-        pyproject.write_text(
-            text.replace(
-                PLUGIN_REQUIREMENT,
-                f'dependencies = ["envstacks @ {plugin_source.as_uri()}"]',
-            ),
-            encoding="utf-8",
-        )
-    return root
 
 
 @pytest.fixture

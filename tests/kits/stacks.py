@@ -26,8 +26,7 @@ from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.stages.building import BuildOptions, BuildResult, LayerToBuild, build_layers
 from envstacks.stages.locking import LockOptions, LockRequest, lock_layers, lock_states
 from envstacks.stages.runtime.provision import provision_runtime, runtime_python
-from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import load, stack_paths
 from envstacks.stages.stackspec.model import RuntimeSpec, StackSpec
 
 
@@ -158,7 +157,7 @@ class Stack:
 
     def env(self, build_name: str) -> Path:
         """The build environment of a layer."""
-        return layout.env_path(self.spec, self.spec.layer(build_name))
+        return stack_paths.env_path(self.spec, self.spec.layer(build_name))
 
     def reload(self) -> StackSpec:
         """Read the spec file again (after a test changed it)."""
@@ -177,7 +176,7 @@ def lock_stack(
     pm = get_plugin_manager(load_entrypoints=False)
 
     def python_for(runtime: RuntimeSpec) -> Path:
-        env = layout.env_path(spec, runtime)
+        env = stack_paths.env_path(spec, runtime)
         if not env.exists():
             provision_runtime(spec, runtime, env, pm=pm, reporter=reporter)
         return runtime_python(env)

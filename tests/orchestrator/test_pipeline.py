@@ -21,7 +21,7 @@ from envstacks.floor.hookmarkers import hookimpl
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.distribution import deploy
-from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.orchestrator.session import Session
 from envstacks.stages import stackspec as spec
@@ -83,7 +83,7 @@ def test_one_request_locks_builds_publishes_and_fires_each_hook_once(
         project_wheel_builder=functools.partial(uvrun.build_wheel, reporter=reporter),
     )
     request = pipeline.StackRequest(
-        plan=Request(lock=Op.IF_NEEDED, build=Op.RUN, publish=True),
+        plan=Selection(lock=Op.IF_NEEDED, build=Op.RUN, publish=True),
         publish=PublishOptions(output_dir=tmp_path / "dist"),
     )
 
@@ -123,7 +123,7 @@ def test_locks_must_be_valid_refuses_stale_locks_without_running_uv(project: Pat
     reporter = RecordingReporter()
     session = Session(spec.load(project), reporter=reporter)
     request = pipeline.StackRequest(
-        plan=Request(build=Op.RUN), locks_must_be_valid="tool.example.lock"
+        plan=Selection(build=Op.RUN), locks_must_be_valid="tool.example.lock"
     )
     with pytest.raises(LockError) as caught:
         pipeline.run(session, request)

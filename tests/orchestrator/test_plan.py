@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.errors import SelectionError
-from envstacks.orchestrator.plan import Op, Request, Step, make_plan
+from envstacks.orchestrator.plan import Op, Selection, Step, make_plan
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
@@ -99,7 +99,7 @@ def _ops(plan, name):  # type: ignore[no-untyped-def]
 
 def test_everything_enabled_without_include() -> None:
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, build=Op.RUN, publish=True, platform="linux_x86_64")
+        _stack(), Selection(lock=Op.RUN, build=Op.RUN, publish=True, platform="linux_x86_64")
     )
     assert "app-disabled" not in plan.names
     assert plan.names[0] == "cpython-3.11"
@@ -113,7 +113,7 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
     # cpython (lock-if-needed, build-if-needed), layerA (same) and layerC (build, publish).
     plan = make_plan(
         _stack(),
-        Request(
+        Selection(
             lock=Op.SKIP, build=Op.RUN, publish=True, include=["*-layerC"], platform="linux_x86_64"
         ),
     )
@@ -124,7 +124,7 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
     assert plan.names == ("cpython-3.11", "framework-layerA", "framework-layerC")
     derived = make_plan(
         _stack(),
-        Request(
+        Selection(
             build=Op.RUN,
             publish=True,
             include=["*-layerC"],
@@ -137,7 +137,7 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
 
 def test_lock_mode_relocks_derived_layers() -> None:
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, include=["framework-layerA"], platform="linux_x86_64")
+        _stack(), Selection(lock=Op.RUN, include=["framework-layerA"], platform="linux_x86_64")
     )
     assert _ops(plan, "cpython-3.11").lock is Op.IF_NEEDED
     for name in (
@@ -157,7 +157,7 @@ def test_a_layer_both_dependency_and_derived_with_other_operations_is_refused() 
     with pytest.raises(SelectionError) as info:
         make_plan(
             _stack(),
-            Request(
+            Selection(
                 build=Op.RUN,
                 include=["framework-layerA", "framework-layerD"],
                 build_derived=True,
@@ -170,10 +170,12 @@ def test_a_layer_both_dependency_and_derived_with_other_operations_is_refused() 
     assert info.value.hint is not None and "--build-dependencies" in info.value.hint
     # A full lock relocks derived layers; dependencies too only with --lock-dependencies.
     with pytest.raises(SelectionError, match=r"^Conflicting lock instructions"):
-        make_plan(_stack(), Request(lock=Op.RUN, include=["framework-layerA", "framework-layerD"]))
+        make_plan(
+            _stack(), Selection(lock=Op.RUN, include=["framework-layerA", "framework-layerD"])
+        )
     agreed = make_plan(
         _stack(),
-        Request(
+        Selection(
             lock=Op.RUN,
             include=["framework-layerA", "framework-layerD"],
             lock_dependencies=True,
@@ -184,7 +186,7 @@ def test_a_layer_both_dependency_and_derived_with_other_operations_is_refused() 
     # Without derived operations, the same selection is no conflict.
     plan = make_plan(
         _stack(),
-        Request(
+        Selection(
             build=Op.RUN, include=["framework-layerA", "framework-layerD"], platform="linux_x86_64"
         ),
     )
@@ -196,21 +198,21 @@ def test_steps_decide_what_runs_whatever_the_labels() -> None:
     # neither locks nor builds them.
     plan = make_plan(
         _stack(),
-        Request(publish=True, include=["framework-layerC"], steps=frozenset()),
+        Selection(publish=True, include=["framework-layerC"], steps=frozenset()),
     )
     assert _ops(plan, "framework-layerA").labels == ("lock-if-needed", "build-if-needed")
     assert plan.to_lock() == () and plan.to_build() == ()
     assert [ops.name for ops in plan.to_publish()] == ["framework-layerC"]
-    locking = make_plan(_stack(), Request(lock=Op.RUN, steps=frozenset({Step.LOCK})))
+    locking = make_plan(_stack(), Selection(lock=Op.RUN, steps=frozenset({Step.LOCK})))
     assert locking.to_lock() and locking.to_build() == ()
 
 
 def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
     with pytest.raises(SelectionError, match=r"No matching layers found for: 'app-nope'") as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["app-nope"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["app-nope"]))
     assert info.value.hint is not None and "--allow-missing" in info.value.hint
     plan = make_plan(
-        _stack(), Request(lock=Op.RUN, include=["app-nope", "app-empty"], allow_missing=True)
+        _stack(), Selection(lock=Op.RUN, include=["app-nope", "app-empty"], allow_missing=True)
     )
     assert plan.unmatched == ("app-nope",)
     assert "app-empty" in plan.names
@@ -218,20 +220,20 @@ def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
 
 def test_disabled_layers_never_match() -> None:
     with pytest.raises(SelectionError):
-        make_plan(_stack(), Request(lock=Op.RUN, include=["app-disabled"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["app-disabled"]))
 
 
 def test_reset_lock_labels_the_matching_layers_it_resets_when_locked() -> None:
     plan = make_plan(
         _stack(),
-        Request(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
+        Selection(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
     )
     assert _ops(plan, "framework-layerA").labels == ("reset-lock", "lock-if-needed")
     assert not _ops(plan, "framework-layerC").reset_lock
     # As venvstacks shows it: the request is labelled, though a build without a lock step
     # resets nothing (the lock step only resets the layers it locks).
     plan = make_plan(
-        _stack(), Request(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
+        _stack(), Selection(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
     )
     assert _ops(plan, "framework-layerA").labels == ("reset-lock", "build")
     assert plan.to_lock() == ()
@@ -240,7 +242,7 @@ def test_reset_lock_labels_the_matching_layers_it_resets_when_locked() -> None:
 def test_a_layer_name_gets_the_build_name_it_meant() -> None:
     """``--include empty`` names an application by its ``name``: say which build name matches."""
     with pytest.raises(SelectionError) as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["empty"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["empty"]))
     assert info.value.message == (
         "No matching layers found for: 'empty' (that is the name of application 'empty'; "
         "patterns match build names: use 'app-empty')"
@@ -249,7 +251,7 @@ def test_a_layer_name_gets_the_build_name_it_meant() -> None:
 
 def test_a_typo_gets_the_closest_build_name() -> None:
     with pytest.raises(SelectionError) as info:
-        make_plan(_stack(), Request(lock=Op.RUN, include=["framework-layrC", "zzz"]))
+        make_plan(_stack(), Selection(lock=Op.RUN, include=["framework-layrC", "zzz"]))
     assert info.value.message == (
         "No matching layers found for: 'framework-layrC' (did you mean 'framework-layerC'?), 'zzz'"
     )

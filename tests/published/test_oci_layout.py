@@ -151,7 +151,7 @@ def test_damaged_auth_file_is_named(tmp_path):
     docker = tmp_path / ".docker" / "config.json"
     docker.parent.mkdir()
     docker.write_text("{not json")
-    with pytest.raises(Exception, match=r"config\.json: not JSON"):
+    with pytest.raises(Exception, match=r"config\.json: not valid JSON"):
         find_credentials("ghcr.io", "x", environ={"HOME": str(tmp_path)})
 
 
@@ -238,6 +238,12 @@ def test_credentials_never_go_to_a_plain_http_token_service_of_a_tls_registry():
     with pytest.raises(RegistryAuthError, match="plain HTTP"):
         Authenticator("ghcr.io", creds, fetch).answer(challenge, scope="x", failed=None)
     assert asked == []
+    # A registry that may be plain (on this machine, or --insecure) sends them over plain HTTP
+    # to its own host only: a plain realm on another host gets nothing (issue 20, class 2).
     local = Authenticator("localhost:5000", creds, fetch, plain_http_ok=True)
-    assert local.answer(challenge, scope="repository:a:pull", failed=None) == "Bearer t"
-    assert asked == ["http://auth.example/token?service=s&scope=repository%3Aa%3Apull"]
+    with pytest.raises(RegistryAuthError, match="plain HTTP on another host"):
+        local.answer(challenge, scope="repository:a:pull", failed=None)
+    assert asked == []
+    own = 'Bearer realm="http://localhost:5000/token",service="s"'
+    assert local.answer(own, scope="repository:a:pull", failed=None) == "Bearer t"
+    assert asked == ["http://localhost:5000/token?service=s&scope=repository%3Aa%3Apull"]

@@ -9,7 +9,9 @@ It is data-driven: everything it needs comes from ``share/venv/metadata/`` in th
 (``venvstacks_layer.json``, paths relative to the layer folder, and envstacks' records). It
 
 * checks that every path the config names stays inside the deployment folder (the folder
-  holding the layers side by side) and that the layers this one needs are there;
+  holding the layers side by side), that what the layer writes (its interpreter's folder, its
+  ``site_dir``, the folders it compiles) lies inside the layer itself, symlinks resolved, and
+  that the layers this one needs are there;
 * writes ``pyvenv.cfg`` for a layered environment (framework or application), pointing at
   the deployed runtime's interpreter with absolute paths, as CPython requires;
 * byte-compiles, with the layer's own runtime (pyc files are specific to a Python version),
@@ -17,7 +19,8 @@ It is data-driven: everything it needs comes from ``share/venv/metadata/`` in th
   ships them with a record (``envstacks_bytecode.json``) of the interpreter that made them
   and of the modules staging changed: only those are compiled. Any other layer is looked at
   module by module;
-* writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes.
+* writes a ``bin/<name>`` launcher for each console or GUI script the layer exposes, from
+  validated names and ``module:object`` references only (anything else is refused).
 
 The pyc files are PEP 552 "unchecked-hash" ones recording the path relative to the layer:
 Python never rewrites them, whatever the mtimes, and they are the same bytes in any folder.
@@ -54,7 +57,15 @@ CHUNK = 64
 #: What a script may be called (a file name in ``bin/``), and the interpreter's own names there.
 SCRIPT_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]*")
 INTERPRETER_NAME = re.compile(r"python(3(\.\d+)?)?_?")
-_ENTRY_POINT = re.compile(r"\s*([\w.]+)\s*:\s*([\w.]+)\s*(\[[^\]]*\])?\s*")
+#: ``module:object [extras]``: dotted names, and extras that are plain names (no newline, no
+#: quote, nothing else can reach a launcher).
+_ENTRY_POINT = re.compile(
+    r"[ \t]*(\w+(?:\.\w+)*)[ \t]*:[ \t]*(\w+(?:\.\w+)*)[ \t]*"
+    r"(?:\[[ \t]*[A-Za-z0-9._-]+(?:[ \t]*,[ \t]*[A-Za-z0-9._-]+)*[ \t]*\])?[ \t]*"
+)
+#: Largest JSON file read from a layer, and the deepest nesting accepted in it.
+MAX_JSON_BYTES = 16 << 20
+MAX_JSON_DEPTH = 64
 #: A sh/Python polyglot: sh execs the interpreter next to the launcher (symlinks followed) on
 #: this file; Python sees a string, then the code.
 LAUNCHER = """\
@@ -75,12 +86,46 @@ class PostInstallError(Exception):
     """A problem that stops the layer from working; the message says what to do."""
 
 
+def read_json(path: str) -> "Any":
+    """Parse a JSON file of the layer, bounded in size and nesting depth.
+
+    The same bounds as envstacks' own reader (``envstacks.floor.bounded_json``): the size is
+    checked before reading, the nesting depth before parsing (strings and escapes removed,
+    then the innermost bracket pairs once per level), so a hostile file is an error, never a
+    ``RecursionError``.
+
+    Raises:
+        OSError: it cannot be read (``FileNotFoundError``: it does not exist).
+        ValueError: too large, nested too deeply, or not JSON.
+    """
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        raise ValueError("larger than {} bytes".format(MAX_JSON_BYTES))
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH:
+        structure = re.sub(rb"\\.", b"", data, flags=re.DOTALL)
+        keep = bytes(set(range(256)) - set(b'[]{}"'))
+        structure = structure.translate(None, keep).replace(b'""', b"")
+        structure = re.sub(rb'"[^"]*"', b"", structure)
+        for _ in range(MAX_JSON_DEPTH):
+            shorter = re.sub(rb"\[\]|\{\}", b"", structure)
+            if len(shorter) == len(structure):
+                break
+            structure = shorter
+        if structure:
+            raise ValueError(
+                "nested more than {} levels deep, or brackets that do not match".format(
+                    MAX_JSON_DEPTH
+                )
+            )
+    return json.loads(data.decode("utf-8"))
+
+
 def load_config(layer_dir: str) -> "Dict[str, Any]":
     """Read the layer config of ``layer_dir``."""
     path = os.path.join(layer_dir, LAYER_CONFIG)
     try:
-        with open(path, encoding="utf-8") as stream:
-            config = json.load(stream)
+        config = read_json(path)
     except (OSError, ValueError) as exc:
         raise PostInstallError(
             "cannot read the layer config {}: {} (is this a complete envstacks layer?)".format(
@@ -125,6 +170,26 @@ def deployed_path(layer_dir: str, relative: str, key: str) -> str:
     return path
 
 
+def inside_layer(layer_dir: str, path: str, what: str) -> str:
+    """``path`` (a folder the layer writes in, or a file it replaces), checked to be the layer's.
+
+    Symlinks are resolved: a folder that is, or lies behind, a link to another layer or
+    outside the deployment is refused, so nothing this script writes lands in another layer.
+
+    Raises:
+        PostInstallError: ``path`` does not lie inside ``layer_dir``.
+    """
+    real_layer = os.path.realpath(layer_dir)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_layer, real]) != real_layer:
+        raise PostInstallError(
+            "layer {}: {} {} lies outside the layer ({}); a layer writes only inside its own "
+            "folder (the layer was not made by envstacks or venvstacks, or was tampered "
+            "with)".format(layer_dir, what, path, real)
+        )
+    return path
+
+
 def pyvenv_cfg_text(base_python: str, py_version: str) -> str:
     """The ``pyvenv.cfg`` of a layered environment whose runtime interpreter is ``base_python``."""
     return (
@@ -146,11 +211,18 @@ def write_text(path: str, text: str, mode: int = 0o644) -> bool:
                 return False
     except (OSError, ValueError):
         pass
-    temporary = "{}.{}.tmp".format(path, os.getpid())
-    with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
-        stream.write(text)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
+    # A fresh name, created exclusively: never a file (or a link) the layer already holds.
+    temporary = "{}.{}-{}.tmp".format(path, os.getpid(), os.urandom(4).hex())
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with open(descriptor, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise
     return True
 
 
@@ -232,6 +304,7 @@ def compile_modules(layer_dir: str, sources: "List[str]") -> int:
     Each pyc is written atomically, records the path relative to ``layer_dir`` as its file
     name, and is an unchecked-hash pyc where this Python has them (3.7+).
     """
+    confine_compiled(layer_dir, sources)
     chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
     workers = min(len(chunks), os.cpu_count() or 1)
     if workers <= 1:
@@ -240,6 +313,21 @@ def compile_modules(layer_dir: str, sources: "List[str]") -> int:
 
     with ProcessPoolExecutor(workers) as pool:
         return sum(pool.map(_compile_chunk, chunks))
+
+
+def confine_compiled(layer_dir: str, sources: "List[str]") -> None:
+    """Check that the pyc files of ``sources`` are written inside the layer.
+
+    Each module's ``__pycache__`` folder (or, before it exists, the module's folder) must be
+    the layer's own, symlinks resolved.
+
+    Raises:
+        PostInstallError: one lies outside the layer.
+    """
+    for folder in sorted({os.path.dirname(source) for source in sources}):
+        cache = os.path.join(folder, "__pycache__")
+        where = cache if os.path.lexists(cache) else folder
+        inside_layer(layer_dir, where, "the bytecode folder")
 
 
 def _compile_chunk(chunk: "Any") -> int:
@@ -270,8 +358,7 @@ def _compile_chunk(chunk: "Any") -> int:
 def load_bytecode_record(layer_dir: str) -> "Optional[Dict[str, Any]]":
     """The layer's bytecode record; ``None`` when it has none or it is unreadable."""
     try:
-        with open(os.path.join(layer_dir, BYTECODE_RECORD), encoding="utf-8") as stream:
-            record = json.load(stream)
+        record = read_json(os.path.join(layer_dir, BYTECODE_RECORD))
     except (OSError, ValueError):
         return None
     valid = (
@@ -320,6 +407,7 @@ def compile_here(layer_dir: str, refresh: bool = False) -> str:
     lib_dir = lib_folder(layer_dir)
     if lib_dir is None:
         return "no lib folder to byte-compile"
+    inside_layer(layer_dir, lib_dir, "the lib folder")
     import importlib.util  # noqa: PLC0415 - only compiling needs it
 
     record = None if refresh else load_bytecode_record(layer_dir)
@@ -368,8 +456,7 @@ def load_scripts(layer_dir: str) -> "Dict[str, Dict[str, str]]":
     """The layer's ``{group: {script name: entry point}}`` (empty without the file)."""
     path = os.path.join(layer_dir, SCRIPTS_CONFIG)
     try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
+        data = read_json(path)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
@@ -383,11 +470,12 @@ def load_scripts(layer_dir: str) -> "Dict[str, Dict[str, str]]":
             raise PostInstallError(
                 "scripts config {}: '{}' is not a table of strings".format(path, group)
             )
-        for name in entries:
+        for name, value in entries.items():
             if not usable_script_name(name):
                 raise PostInstallError(
                     "scripts config {}: {!r} cannot name a script in bin/".format(path, name)
                 )
+            entry_point_parts(group, name, value)  # refused now, before any launcher is written
         scripts[group] = dict(entries)
     return scripts
 
@@ -397,24 +485,46 @@ def usable_script_name(name: str) -> bool:
     return bool(SCRIPT_NAME.fullmatch(name)) and not INTERPRETER_NAME.fullmatch(name)
 
 
+def entry_point_parts(group: str, name: str, value: str) -> "List[str]":
+    """``[module, object]`` of the entry point ``name = value`` (``[extras]`` are dropped).
+
+    Raises:
+        PostInstallError: ``value`` is not ``module:object [extras]`` made of Python
+            identifiers (a newline, a quote or any other character is refused), or ``name``
+            is not a plain script name.
+    """
+    import keyword  # noqa: PLC0415 - only launchers need it
+
+    match = _ENTRY_POINT.fullmatch(value) if isinstance(value, str) else None
+    parts = (match.group(1).split(".") + match.group(2).split(".")) if match else []
+    if (
+        not match
+        or not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts)
+        or not usable_script_name(name)
+    ):
+        raise PostInstallError(
+            "{} entry point {!r} = {!r} is not a script name and a reference of the form "
+            "'module:object' (the layer was not made by envstacks, or was tampered with)".format(
+                group, name, value
+            )
+        )
+    return [match.group(1), match.group(2)]
+
+
 def launcher_text(group: str, name: str, value: str, python: str) -> str:
     """The ``bin/<name>`` launcher of the entry point ``name = value``.
 
+    Only the validated name and ``module:object`` reach the launcher's text.
+
     Raises:
-        PostInstallError: ``value`` is not ``module:object`` (``[extras]`` are ignored).
+        PostInstallError: see :func:`entry_point_parts`.
     """
-    match = _ENTRY_POINT.fullmatch(value)
-    parts = (match.group(1).split(".") + match.group(2).split(".")) if match else []
-    if not match or not all(part.isidentifier() for part in parts):
-        raise PostInstallError(
-            "{} entry point {} = {!r} is not of the form 'module:object'".format(group, name, value)
-        )
-    module, attribute = match.group(1), match.group(2)
+    module, attribute = entry_point_parts(group, name, value)
     return LAUNCHER.format(
         python=os.path.basename(python),
         group=group,
         name=name,
-        value=value.strip(),
+        value="{}:{}".format(module, attribute),
         module=module,
         head=attribute.split(".")[0],
         call=attribute,
@@ -427,6 +537,7 @@ def write_scripts(layer_dir: str, python: str) -> "List[str]":
     bin_dir = os.path.dirname(python)
     if os.name != "posix" or not any(scripts.values()):
         return []
+    inside_layer(layer_dir, bin_dir, "the launchers' folder")
     written = []
     for group in SCRIPT_GROUPS:
         for name, value in sorted(scripts.get(group, {}).items()):
@@ -443,6 +554,10 @@ def postinstall(layer_dir: str) -> "List[str]":
     python = deployed_path(layer_dir, config["python"], "python")
     base_python = deployed_path(layer_dir, config["base_python"], "base_python")
     site_dir = deployed_path(layer_dir, config["site_dir"], "site_dir")
+    # The layer's own interpreter (its launchers go beside it) and site_dir are the layer's;
+    # only base_python and the lower layers' folders lie elsewhere, and they are only read.
+    inside_layer(layer_dir, os.path.dirname(python), "python's folder")
+    inside_layer(layer_dir, site_dir, "site_dir")
     pylib_dirs = [deployed_path(layer_dir, item, "pylib_dirs") for item in config["pylib_dirs"]]
     for item in config.get("dynlib_dirs", []):
         deployed_path(layer_dir, item, "dynlib_dirs")

@@ -80,8 +80,9 @@ class BusyError(EnvStacksError, RuntimeError):
 class FileSystemError(EnvStacksError, OSError):
     """The file system refused a write: full, read-only, not permitted, or a name too long.
 
-    Raised at a stage boundary (:mod:`envstacks.oserrors`) in place of the ``OSError``; the
-    message names the folder and the fix. ``errno`` and ``filename`` are those of the original.
+    Raised where a run holds its folders (:mod:`envstacks.floor.work_folders`) in place of the
+    ``OSError``; the message names the folder and the fix. ``errno`` and ``filename`` are
+    those of the original.
     """
 
     def __init__(
@@ -143,3 +144,11 @@ class RegistryNotFoundError(RegistryError):
 
 class MissingExtraError(EnvStacksError, RuntimeError):
     """Registry support needs the ``envstacks[oci]`` extra, which is not installed."""
+
+
+class JSONDocumentError(EnvStacksError, ValueError):
+    """A JSON document from outside is too large, nested too deeply, or not JSON at all."""
+
+
+class SettingError(EnvStacksError, ValueError):
+    """An environment variable envstacks reads holds a value it cannot use."""

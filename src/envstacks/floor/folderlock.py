@@ -28,15 +28,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import stat
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from envstacks.floor import bounded_json, env_settings
 from envstacks.floor.errors import BusyError, FileSystemError
 from envstacks.floor.fs import process_alive
 from envstacks.floor.report import Reporter
@@ -58,15 +57,12 @@ _held_guard = threading.Lock()
 
 
 def lock_timeout() -> float | None:
-    """The wait bound from :data:`TIMEOUT_VARIABLE` (``None``: wait as long as it takes)."""
-    value = os.environ.get(TIMEOUT_VARIABLE, "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return None if math.isnan(seconds) else max(seconds, 0.0)
+    """The wait bound from :data:`TIMEOUT_VARIABLE` (``None``: wait as long as it takes).
+
+    Raises:
+        SettingError: the variable holds something else than a number of seconds.
+    """
+    return env_settings.seconds(TIMEOUT_VARIABLE, default=None)
 
 
 @contextlib.contextmanager
@@ -219,11 +215,12 @@ class _LockHandle:
     def holder(self) -> str:
         """Who holds the lock, as the lock file says (``publish (process 4242)``)."""
         try:
-            info = json.loads(os.pread(self.fd, 4096, 0)) if not _WINDOWS else _read_start(self.fd)
+            data = os.pread(self.fd, 4096, 0) if not _WINDOWS else _read_start(self.fd)
+            info = bounded_json.loads(data, where="lock file", max_bytes=4096)
             pid = int(info["pid"])
             if process_alive(pid):  # else written by a holder that died (the OS freed its lock)
                 return f"{info['verb']} (process {pid})"
-        except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        except (OSError, ValueError, TypeError, KeyError):
             pass
         return "envstacks process"
 
@@ -264,7 +261,7 @@ class _LockHandle:
         os.close(self.fd)
 
 
-def _read_start(fd: int) -> Any:
-    """The JSON at the start of a lock file (Windows has no ``os.pread``)."""
+def _read_start(fd: int) -> bytes:
+    """The bytes at the start of a lock file (Windows has no ``os.pread``)."""
     os.lseek(fd, 0, os.SEEK_SET)
-    return json.loads(os.read(fd, 4096))
+    return os.read(fd, 4096)

@@ -28,6 +28,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from envstacks.floor import bounded_json
+from envstacks.floor.errors import EnvStacksError
+
 #: Every temporary file or folder envstacks makes beside a final one starts so.
 TEMP_PREFIX = ".envstacks-tmp."
 #: Read size for file contents (large enough to let hashlib and compressors release the GIL).
@@ -204,10 +207,14 @@ def write_json(path: Path, data: Any, *, durable: bool = True) -> bool:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file's content, or ``None`` when it is missing, unreadable or not an object."""
+    """A JSON object file's content, or ``None`` when it is missing, unreadable or not an object.
+
+    Read with the bounds of :mod:`envstacks.floor.bounded_json` (a document nested too deeply or
+    too large counts as unreadable).
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = bounded_json.read_file(path)
+    except (OSError, EnvStacksError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -17,9 +17,9 @@ from envstacks.floor.folderlock import LOCK_FILE
 from envstacks.floor.fs import remove_path
 from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.orchestrator.pipeline import StackRequest, StackResult, layers_up_to_date, run
-from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec
 
 __all__ = [
@@ -47,11 +47,13 @@ def prepare(session: Session, app: ApplicationSpec, *, tools: Sequence[str]) -> 
 
     result = run(
         session,
-        StackRequest(plan=Request(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)),
+        StackRequest(
+            plan=Selection(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)
+        ),
     )
     with _held(session):
         install_tools(
-            layout.env_path(session.spec, app),
+            stack_paths.env_path(session.spec, app),
             tools,
             cwd=session.spec.root,
             reporter=session.reporter,
@@ -70,7 +72,7 @@ def install_project(
 
     with _held(session):
         install(
-            layout.env_path(session.spec, app),
+            stack_paths.env_path(session.spec, app),
             app,
             project,
             name=name,
@@ -92,7 +94,7 @@ def fingerprint(session: Session, app: ApplicationSpec, *, extra: Sequence[str])
     digest = hashlib.sha256()
     for layer in environment_layers(session, app):
         digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
-        lock = layout.pylock_path(session.spec, layer)
+        lock = stack_paths.pylock_path(session.spec, layer)
         digest.update(lock.read_bytes() if lock.is_file() else b"no lock")
     for item in extra:
         digest.update(f"{item}\0".encode())

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from envstacks.floor.errors import LockError
 from envstacks.floor.work_folders import WorkFolder, guarded
-from envstacks.orchestrator.plan import Op, Plan, Request
+from envstacks.orchestrator.plan import Op, Plan, Selection
 from envstacks.orchestrator.readiness import require_built
 from envstacks.orchestrator.session import Session, lock_python
 
@@ -45,7 +45,7 @@ class StackRequest:
     """Everything one run is asked to do; every front-end builds one of these."""
 
     #: Which layers, and which operations for them.
-    plan: Request
+    plan: Selection
     #: How layers are locked and built (``None``: the defaults).
     lock: LockOptions | None = None
     build: BuildOptions | None = None
@@ -196,15 +196,15 @@ def _clean_runtimes(session: Session, plan: Plan) -> None:
     rebuilds them.
     """
     from envstacks.floor.fs import discard  # noqa: PLC0415
-    from envstacks.stages.stackspec import stack_paths as layout  # noqa: PLC0415
+    from envstacks.stages.stackspec import stack_paths  # noqa: PLC0415
     from envstacks.stages.stackspec.model import RuntimeSpec  # noqa: PLC0415
 
     for ops in plan.to_lock():
         layer = session.spec.layer(ops.name)
         if isinstance(layer, RuntimeSpec):
             session.reporter.info(f"{ops.name}: removing its build environment (--clean)")
-            layout.last_build_path(session.spec, layer).unlink(missing_ok=True)
-            discard(layout.env_path(session.spec, layer))
+            stack_paths.last_build_path(session.spec, layer).unlink(missing_ok=True)
+            discard(stack_paths.env_path(session.spec, layer))
 
 
 def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:

@@ -115,10 +115,12 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Request:
-    """What a command asks for; :func:`make_plan` applies it to the selected layers.
+class Selection:
+    """Which layers a command selects and the operations it asks for them.
 
-    The fields are venvstacks' ``select_layers`` arguments (``Op.RUN`` is its ``True``,
+    :func:`make_plan` applies it to the stack: the layers it names, their dependencies and
+    the layers derived from them, each with its operations. The fields are venvstacks'
+    ``select_layers`` arguments (``Op.RUN`` is its ``True``,
     ``Op.IF_NEEDED`` its ``None``, ``Op.SKIP`` its ``False``), so a command line venvstacks
     accepts selects the same operations.
     """
@@ -176,7 +178,7 @@ def unmatched_note(spec: StackSpec, pattern: str) -> str:
     return did_you_mean(pattern, [layer.build_name for layer in spec.enabled_layers])
 
 
-def make_plan(spec: StackSpec, request: Request) -> Plan:
+def make_plan(spec: StackSpec, request: Selection) -> Plan:
     """Decide the operations for every layer a request touches, as venvstacks 0.8 does.
 
     Without ``include`` or ``reset_lock``, every enabled layer gets the requested operations.
@@ -237,7 +239,7 @@ class _Related:
     publish_derived: bool
 
     @classmethod
-    def of(cls, request: Request) -> _Related:
+    def of(cls, request: Selection) -> _Related:
         """Dependencies and derived layers do no step the selected layers skip (venvstacks)."""
         lock_dependencies, build_dependencies = (
             request.lock_dependencies,
@@ -294,7 +296,7 @@ _CONFLICT_FIXES = {
 
 
 def _related_ops(
-    spec: StackSpec, request: Request, selected: Sequence[LayerSpec], reset: set[str]
+    spec: StackSpec, request: Selection, selected: Sequence[LayerSpec], reset: set[str]
 ) -> dict[str, LayerOps]:
     """The dependencies and derived layers of ``selected`` that are not selected themselves."""
     rules = _Related.of(request)

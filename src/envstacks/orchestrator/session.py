@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envstacks.orchestrator.plan import LayerOps, Plan, Request, make_plan, unmatched_note
+from envstacks.orchestrator.plan import LayerOps, Plan, Selection, make_plan, unmatched_note
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.orchestrator.project_wheel import ProjectWheels, WheelBuilder
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 
 if TYPE_CHECKING:
     import pluggy
@@ -78,7 +78,7 @@ class Session:
         """The planned layers in groups sharing one project wheel (one group, usually)."""
         return self._wheels.groups(planned, lambda ops: self.spec.layer(ops.name))
 
-    def plan(self, request: Request) -> Plan:
+    def plan(self, request: Selection) -> Plan:
         """The plan for ``request``; patterns that matched nothing are warned about."""
         plan = make_plan(self.spec, request)
         for pattern in plan.unmatched:
@@ -138,7 +138,7 @@ def lock_python(session: Session, runtime: RuntimeSpec) -> Path:
     """An interpreter for locking against ``runtime``: its build env, provisioned if missing."""
     from envstacks.stages.runtime import provision_runtime, runtime_python  # noqa: PLC0415
 
-    env = layout.env_path(session.spec, runtime)
+    env = stack_paths.env_path(session.spec, runtime)
     if not env.exists():
         provision_runtime(session.spec, runtime, env, pm=session.pm, reporter=session.reporter)
     return runtime_python(env)

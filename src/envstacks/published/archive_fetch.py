@@ -7,25 +7,33 @@ from pathlib import Path
 from envstacks.floor.errors import DeployError, VerificationError
 from envstacks.floor.fs import file_sha256
 from envstacks.floor.report import Reporter, Task
+from envstacks.floor.workers import Cancellation
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import FetchedArchive, Source
 
 
 def fetch_archive(
-    source: Source, layer: ManifestLayer, *, downloads: Path, reporter: Reporter
+    source: Source,
+    layer: ManifestLayer,
+    *,
+    downloads: Path,
+    reporter: Reporter,
+    cancellation: Cancellation | None = None,
 ) -> FetchedArchive:
     """The layer's archive as a local file; checked already if the source hashed it on the way.
 
     A download hashed while it streamed is compared with the manifest here and only then
     given its final name; an archive read where it is (a publish folder) is returned as it
     is, for :func:`envstacks.published.verified_unpack.unpack_verified` to hash while unpacking it.
-    Either way the archive is read once.
+    Either way the archive is read once. With ``cancellation``, a download stops at its next
+    chunk once the run is cancelled (Ctrl-C, or another layer failed).
 
     Raises:
         VerificationError: the download's size or sha256 differs from the manifest's.
         DeployError: the archive is missing or could not be downloaded.
     """
-    with reporter.task(layer.install_target, "fetch", total=layer.archive_size) as task:
+    with reporter.task(layer.install_target, "fetch", total=layer.archive_size) as shown:
+        task = cancellation.watch(shown) if cancellation is not None else shown
         archive = source.fetch(
             layer.archive_name, size=layer.archive_size, downloads=downloads, task=task
         )

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import EnvStacksError
 from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.file_index import FileIndex, IndexEntry, parse_row
 from envstacks.published.manifest import ManifestLayer, is_plain_name
 
 __all__ = [
+    "MAX_RECIPE",
     "RECIPE_MEMBER",
     "DeltaOffer",
     "DeltaRecipe",
@@ -45,6 +47,8 @@ __all__ = [
 RECIPE_MEMBER = ".envstacks-delta.json"
 _FORMAT = "envstacks-delta"
 _VERSION = 1
+#: Largest recipe read (it holds the new version's changed entries).
+MAX_RECIPE = 256 << 20
 #: Hex digits of each tree hash in a delta's file name.
 _NAME_DIGITS = 12
 
@@ -118,16 +122,48 @@ class DeltaRecipe:
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, where: str, error: type[EnvStacksError]) -> DeltaRecipe:
+    def from_bytes(
+        cls,
+        data: bytes,
+        *,
+        where: str,
+        error: type[EnvStacksError],
+        base: FileIndex | None = None,
+        max_entries: int | None = None,
+    ) -> DeltaRecipe:
         """Read a recipe, checking each path (:meth:`apply` checks the tree it makes).
 
+        The lists are read one entry at a time and bounded as they are read, so a recipe that
+        lists millions of entries is refused at the first one too many, having held no more
+        than the base's worth: with ``base``, every removal must be one of its paths (hence
+        at most its entry count); ``max_entries`` bounds the changed entries (the new tree's
+        entry count), and moved and brought files are changed ones.
+
         Raises:
-            EnvStacksError: (``error``) it is not a recipe, or names unsafe paths.
+            EnvStacksError: (``error``) it is not a recipe, names unsafe paths, or lists more
+                entries than its base and new tree can have.
         """
-        try:
-            document = json.loads(data)
-        except ValueError as exc:
-            raise error(f"delta recipe {where}: not JSON ({exc})") from exc
+        text = bounded_json.check(
+            data,
+            where=f"delta recipe {where}",
+            max_bytes=MAX_RECIPE,
+            error=error,
+            hint=_DAMAGED,
+        )
+        bounds = _Bounds(where=where, error=error, base=base, max_entries=max_entries)
+        rows: list[IndexEntry] = []
+        moved_pairs: list[tuple[str, str]] = []
+        remove_paths: list[str] = []
+        payload_paths: list[str] = []
+        lists: dict[str, Callable[[Any], None]] = {
+            "changed": lambda row: rows.append(bounds.changed(row)),
+            "moved": lambda item: moved_pairs.append(bounds.moved(item)),
+            "remove": lambda item: remove_paths.append(bounds.removed(item)),
+            "payload": lambda item: payload_paths.append(bounds.brought(item)),
+        }
+        document = _stream_object(
+            text, lists, bounds.fields, where=f"delta recipe {where}", error=error
+        )
         if not isinstance(document, Mapping) or document.get("format") != _FORMAT:
             raise error(f"delta recipe {where}: not an envstacks delta recipe")
         if document.get("version") != _VERSION:
@@ -135,43 +171,180 @@ class DeltaRecipe:
                 f"delta recipe {where}: version {document.get('version')!r} is not supported",
                 hint="upgrade envstacks",
             )
-        rows = document.get("changed")
-        changed = tuple(
-            parse_row(row, where=where, error=error)
-            for row in (rows if isinstance(rows, list) else ())
-        )
+        changed = tuple(rows)
         files = {entry.path for entry in changed if entry.kind is MemberKind.FILE}
-        root, base, tree = (
+        root, base_tree, tree = (
             document.get(key) for key in ("root", "base_tree_sha256", "tree_sha256")
         )
-        moved, remove, payload = (document.get(key) for key in ("moved", "remove", "payload"))
         if not (
             isinstance(root, str)
             and _relative(root)
             and "/" not in root
-            and isinstance(base, str)
+            and isinstance(base_tree, str)
             and isinstance(tree, str)
-            and isinstance(rows, list)
-            and isinstance(moved, list)
-            and all(_pair(item) and item[0] in files and _relative(item[1]) for item in moved)
-            and isinstance(remove, list)
-            and all(_relative(item) for item in remove)
-            and isinstance(payload, list)
-            and all(isinstance(item, str) and item in files for item in payload)
+            and set(lists) <= set(document)
+            and all(new in files for new, _old in moved_pairs)
+            and all(item in files for item in payload_paths)
         ):
             raise error(
                 f"delta recipe {where}: malformed fields (each path must be a plain relative "
                 "path; moved and brought paths must be changed files)",
-                hint="the delta is damaged or was tampered with; the full archive is used instead",
+                hint=_DAMAGED,
             )
         return cls(
-            base_tree_sha256=base,
+            base_tree_sha256=base_tree,
             tree_sha256=tree,
             root=root,
             changed=changed,
-            remove=tuple(remove),
-            moved=dict(moved),
-            payload=frozenset(payload),
+            remove=tuple(remove_paths),
+            moved=dict(moved_pairs),
+            payload=frozenset(payload_paths),
+        )
+
+
+_DAMAGED = "the delta is damaged or was tampered with; the full archive is used instead"
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_LISTED = object()
+
+
+def _stream_object(
+    text: str,
+    lists: Mapping[str, Callable[[Any], None]],
+    fields: dict[str, Any],
+    *,
+    where: str,
+    error: type[EnvStacksError],
+) -> dict[str, Any]:
+    """A JSON object's fields; the arrays of the keys in ``lists`` are handed over item by item.
+
+    Each item of such an array goes to its callback as soon as it is parsed (the callback
+    checks and bounds it) and the field is recorded as present, never kept as a list. The other
+    fields go into ``fields`` as they are read (callbacks may look at those before them). The
+    text was checked by :func:`envstacks.floor.bounded_json.check` (size, depth).
+    """
+    decoder = json.JSONDecoder()
+
+    def skip(position: int) -> int:
+        match = _WHITESPACE.match(text, position)
+        return match.end() if match else position
+
+    def expect(position: int, character: str) -> int:
+        if text[position : position + 1] != character:
+            raise error(f"{where}: not valid JSON (expected {character!r} at {position})")
+        return skip(position + 1)
+
+    def value(position: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, position)
+        except ValueError as exc:
+            raise error(f"{where}: not valid JSON ({exc})", hint=_DAMAGED) from None
+
+    position = expect(skip(0), "{")
+    while text[position : position + 1] != "}":
+        if fields:
+            position = expect(position, ",")
+        key, position = value(position)
+        if not isinstance(key, str) or key in fields:
+            raise error(f"{where}: a key is not a string, or is given twice", hint=_DAMAGED)
+        position = expect(skip(position), ":")
+        handle = lists.get(key)
+        if handle is None or text[position : position + 1] != "[":
+            fields[key], position = value(position)
+            position = skip(position)
+            if handle is not None:
+                raise error(f"{where}: {key!r} is not a list", hint=_DAMAGED)
+            continue
+        position = skip(position + 1)
+        first = True
+        while text[position : position + 1] != "]":
+            if not first:
+                position = expect(position, ",")
+            item, position = value(position)
+            handle(item)
+            position, first = skip(position), False
+        position = skip(position + 1)
+        fields[key] = _LISTED
+    if skip(position + 1) != len(text):
+        raise error(f"{where}: not valid JSON (extra data after the object)", hint=_DAMAGED)
+    return fields
+
+
+@dataclass(slots=True, kw_only=True)
+class _Bounds:
+    """Checks each listed item of a recipe as it is read, and counts them against the bounds."""
+
+    where: str
+    error: type[EnvStacksError]
+    base: FileIndex | None
+    max_entries: int | None
+    #: The recipe's fields read so far (its keys are sorted: the base tree comes first).
+    fields: dict[str, Any] = field(default_factory=dict)
+    _base_paths: frozenset[str] | None = None
+    _removed: set[str] = field(default_factory=set)
+    _changed: int = 0
+    _moved: int = 0
+    _brought: int = 0
+
+    def _paths(self) -> frozenset[str] | None:
+        """The base's paths, once the recipe is known to be made against this base."""
+        if self.base is None or self._base_paths is not None:
+            return self._base_paths
+        named = self.fields.get("base_tree_sha256")
+        if named != self.base.tree_sha256:
+            raise self.error(
+                f"delta recipe: made against tree {str(named)[:12]}, "
+                f"not {self.base.tree_sha256[:12]}"
+            )
+        self._base_paths = frozenset(entry.path for entry in self.base.entries)
+        return self._base_paths
+
+    def _over(self, what: str, bound: int) -> EnvStacksError:
+        return self.error(
+            f"delta recipe {self.where}: lists more {what} than the {bound} its base and new "
+            "tree allow",
+            hint=_DAMAGED,
+        )
+
+    def changed(self, row: Any) -> IndexEntry:
+        self._changed += 1
+        if self.max_entries is not None and self._changed > self.max_entries:
+            raise self._over("changed entries", self.max_entries)
+        return parse_row(row, where=self.where, error=self.error)
+
+    def moved(self, item: Any) -> tuple[str, str]:
+        self._moved += 1
+        if self.max_entries is not None and self._moved > self.max_entries:
+            raise self._over("moved files", self.max_entries)
+        if not (_pair(item) and _relative(item[0]) and _relative(item[1])):
+            raise self._malformed("moved", item)
+        paths = self._paths()
+        if paths is not None and item[1] not in paths:
+            raise self._malformed("moved (from a path its base does not have)", item)
+        return item[0], item[1]
+
+    def removed(self, item: Any) -> str:
+        if not _relative(item):
+            raise self._malformed("remove", item)
+        paths = self._paths()
+        if paths is not None:
+            if item not in paths or item in self._removed:
+                raise self._malformed("remove (a path its base does not have, or twice)", item)
+            self._removed.add(item)
+        return str(item)
+
+    def brought(self, item: Any) -> str:
+        self._brought += 1
+        if self.max_entries is not None and self._brought > self.max_entries:
+            raise self._over("brought files", self.max_entries)
+        if not isinstance(item, str):
+            raise self._malformed("payload", item)
+        return item
+
+    def _malformed(self, key: str, item: Any) -> EnvStacksError:
+        return self.error(
+            f"delta recipe {self.where}: {key}: {str(item)[:120]!r} is not a plain relative "
+            "path of the right kind",
+            hint=_DAMAGED,
         )
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import EnvStacksError, PublishError
 from envstacks.floor.fs import file_sha256
 from envstacks.published.archive_protocol import MemberKind
@@ -155,12 +156,18 @@ class FileIndex:
                 text = stream.read(MAX_INDEX + 1)
             if len(text) > MAX_INDEX:
                 raise ValueError(f"larger than {MAX_INDEX} bytes unpacked")
-            document = json.loads(text)
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise error(
                 f"file index {where}: cannot be read ({exc})",
                 hint="it is damaged or not an envstacks file index; publish the layer again",
             ) from exc
+        document = bounded_json.loads(
+            text,
+            where=f"file index {where}",
+            max_bytes=MAX_INDEX,
+            error=error,
+            hint="it is damaged or not an envstacks file index; publish the layer again",
+        )
         return cls.from_document(document, where=where, error=error)
 
     @classmethod

@@ -1,8 +1,11 @@
 """HTTP(S) transfers for deploy: small documents read into memory, archives streamed to disk.
 
-Archive downloads stream to a ``.part`` file (never held in memory), report progress, and are
-retried with an HTTP ``Range`` request that resumes where the last attempt stopped; a later
-deploy resumes a ``.part`` file an interrupted one left behind. The sha256 of what is written
+Archive downloads stream to a ``.part`` file (never held in memory), report progress after
+every read (whatever the server sent so far, so a cancelled run stops at the next bytes that
+arrive), and are retried with an HTTP ``Range`` request that resumes where the last attempt
+stopped; a later deploy resumes a ``.part`` file an interrupted one left behind. A server that
+sends nothing for ``ENVSTACKS_HTTP_TIMEOUT`` seconds (60 by default) ends the download at once
+with an error naming the URL. The sha256 of what is written
 is computed as it streams (a resumed file's first part is read once), so the download need not
 be read again to be verified.
 """
@@ -19,14 +22,16 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from envstacks.floor.env_settings import HTTP_TIMEOUT_VARIABLE, http_timeout
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import CHUNK
 from envstacks.floor.report import Task, progress_to
 
 #: Download attempts per archive before giving up.
 ATTEMPTS = 5
-#: Seconds a connection may stay silent.
-TIMEOUT = 60.0
+#: Most bytes read at once: a slow server's bytes are handed on (and Ctrl-C noticed) as they
+#: come, never after a whole large read.
+READ_SIZE = 1 << 16
 _USER_AGENT = "envstacks-deploy"
 
 
@@ -41,14 +46,17 @@ def get_document(url: str, *, limit: int, what: str) -> bytes | None:
     Raises:
         DeployError: (naming ``what``) any other HTTP error, no connection, or a larger body.
     """
+    timeout = http_timeout()
     try:
-        with urllib.request.urlopen(_request(url), timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(_request(url), timeout=timeout) as response:  # noqa: S310 - http(s) only
             body: bytes = response.read(limit + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
         raise DeployError(f"{what} {url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
+        if _stalled(exc):
+            raise _stall_error(what, url, timeout) from exc
         raise DeployError(f"{what} {url}: cannot be fetched ({exc})") from exc
     if len(body) > limit:
         raise DeployError(f"{what} {url}: larger than {limit} bytes")
@@ -91,6 +99,7 @@ def download(url: str, part: Path, *, size: int, task: Task, attempts: int = ATT
     """
     progress = progress_to(task)
     digest = _Digest()
+    timeout = http_timeout()
     last_error: BaseException | None = None
     for attempt in range(attempts):
         have = part.stat().st_size if part.exists() else 0
@@ -101,7 +110,9 @@ def download(url: str, part: Path, *, size: int, task: Task, attempts: int = ATT
         if have == size and size > 0:
             return digest.hasher.hexdigest()
         try:
-            _download_once(url, part, have=have, size=size, progress=progress, digest=digest)
+            _download_once(
+                url, part, have=have, size=size, progress=progress, digest=digest, timeout=timeout
+            )
         except urllib.error.HTTPError as exc:
             if exc.code == 416:  # our partial file does not fit the server's: start over
                 part.unlink(missing_ok=True)
@@ -111,6 +122,8 @@ def download(url: str, part: Path, *, size: int, task: Task, attempts: int = ATT
                 raise DeployError(f"archive {url}: HTTP {exc.code} {exc.reason}") from exc
             last_error = exc
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            if _stalled(exc):  # waited long enough already: say so now (deploy resumes it)
+                raise _stall_error("archive", url, timeout) from exc
             last_error = exc
         else:
             if part.stat().st_size == size:
@@ -133,9 +146,10 @@ def _download_once(
     size: int,
     progress: Callable[[int], None],
     digest: _Digest,
+    timeout: float | None,
 ) -> None:
     headers = {"Range": f"bytes={have}-"} if have else {}
-    with urllib.request.urlopen(_request(url, headers), timeout=TIMEOUT) as response:  # noqa: S310 - http(s) only
+    with urllib.request.urlopen(_request(url, headers), timeout=timeout) as response:  # noqa: S310 - http(s) only
         resumed = have > 0 and response.status == 206
         if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
             resumed = False
@@ -144,7 +158,7 @@ def _download_once(
             digest.reset()
         progress(written)
         with part.open("ab" if resumed else "wb") as out:
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(READ_SIZE):
                 written += len(chunk)
                 if written > size:
                     raise DeployError(
@@ -156,3 +170,17 @@ def _download_once(
             out.flush()
             with contextlib.suppress(OSError):
                 os.fsync(out.fileno())
+
+
+def _stalled(exc: BaseException) -> bool:
+    """Whether a failure is the server's silence outlasting the timeout."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, TimeoutError)
+
+
+def _stall_error(what: str, url: str, timeout: float | None) -> DeployError:
+    return DeployError(
+        f"{what} {url}: the server sent nothing for {timeout:g} seconds (it stalled)",
+        hint=f"deploy again later (a download resumes where it stopped); "
+        f"{HTTP_TIMEOUT_VARIABLE} sets how long to wait (seconds)",
+    )

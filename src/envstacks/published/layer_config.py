@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import BuildError
 from envstacks.floor.fs import write_text
 
@@ -37,6 +38,8 @@ BYTECODE_RECORD = "share/venv/metadata/envstacks_bytecode.json"
 DYNLIB_DIR = "share/venv/dynlib"
 #: The post-installation script shipped at the top of every layer.
 POSTINSTALL = "postinstall.py"
+#: Largest layer config read (a few hundred bytes in practice).
+MAX_LAYER_CONFIG = 1 << 20
 
 
 def site_dir(py_version: str) -> str:
@@ -123,7 +126,12 @@ def read_layer_config(env: Path) -> LayerConfig:
     """
     path = env / LAYER_CONFIG
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.read_file(
+            path,
+            max_bytes=MAX_LAYER_CONFIG,
+            error=BuildError,
+            hint="rebuild the layer (envstacks build --clean --include <layer>)",
+        )
         return LayerConfig(
             python=str(data["python"]),
             base_python=str(data["base_python"]),

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError, RegistryError
 from envstacks.floor.platforms import PLATFORMS
 
@@ -235,10 +236,7 @@ def _descriptor(value: object, where: str) -> Descriptor:
 
 def manifest_json(data: bytes, *, where: str) -> dict[str, Any]:
     """A manifest or index document as a JSON object (``RegistryError`` when it is not one)."""
-    try:
-        value = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{where}: not JSON ({exc})") from exc
+    value = bounded_json.loads(data, where=where, max_bytes=MAX_DOCUMENT, error=RegistryError)
     if not isinstance(value, dict):
         raise RegistryError(f"{where}: not a JSON object")
     return value

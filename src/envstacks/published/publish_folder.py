@@ -131,12 +131,17 @@ class PublishFolder:
             if not isinstance(archive, str) or archive in skipped or "/" in archive:
                 continue
             if archive_matches(self.output_dir / archive, data, hashes=hashes):
-                layers.append(_present_deltas(self.output_dir, data))
+                layers.append(_present_deltas(self.output_dir, data, hashes))
         return layers
 
 
-def _present_deltas(output_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` listing only the deltas whose archives are present with the recorded size."""
+def _present_deltas(
+    output_dir: Path, data: dict[str, Any], hashes: HashMemo | None
+) -> dict[str, Any]:
+    """``data`` listing only the deltas whose archives are present with the recorded size.
+
+    Given ``hashes``, also with the recorded sha256 (``publish --verify`` reads each again).
+    """
     deltas = data.get("deltas")
     if not isinstance(deltas, list):
         return data
@@ -146,7 +151,7 @@ def _present_deltas(output_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(delta, Mapping)
         and isinstance(delta.get("archive_name"), str)
         and "/" not in delta["archive_name"]
-        and archive_matches(output_dir / delta["archive_name"], delta, hashes=None)
+        and archive_matches(output_dir / delta["archive_name"], delta, hashes=hashes)
     ]
     if len(present) == len(deltas):
         return data

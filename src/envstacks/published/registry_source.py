@@ -15,12 +15,12 @@ Speaking to the registry (HTTP, credentials, retries) is the registry client's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError, RegistryError, VerificationError
 from envstacks.floor.report import Reporter, Task, progress_to
 from envstacks.published import oci_layout as oa
@@ -132,10 +132,9 @@ def open_registry_source(
     name = pinned(digest)
     config, layers = oa.parse_image_manifest(oa.manifest_json(data, where=where), where=name)
     body = store.get_blob(config.digest, config.size, what=f"read the metadata of {name}")
-    try:
-        manifest: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DeployError(f"{name}: the metadata blob is not JSON ({exc})") from exc
+    manifest: Any = bounded_json.loads(
+        body, where=f"{name}: the metadata blob", max_bytes=oa.MAX_DOCUMENT, error=DeployError
+    )
     blobs = _archive_blobs(manifest, layers, where=name)
     return RegistrySource(manifest_location=name, manifest=manifest, store=store, blobs=blobs)
 

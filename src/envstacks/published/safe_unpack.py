@@ -163,7 +163,7 @@ def unpack_layer(
                 extraction.write(member, parts, reader)
             except OSError as exc:
                 if exc.errno not in _ENTRY_ERRNOS:
-                    raise  # a full disk, a read-only target: for the stage boundary
+                    raise  # a full disk, a read-only target: floor.work_folders explains it
                 raise refuse(
                     "/".join(parts), f"it cannot be created by that name ({exc.strerror})"
                 ) from exc

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import json
 import os
 import urllib.parse
 import urllib.request
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError
 from envstacks.floor.report import Reporter, Task
 from envstacks.published.http_download import download, get_document
@@ -209,10 +209,9 @@ def _open_local(path: Path, *, platform: str | None) -> FolderSource:
         manifest_path, folder = found, path
     else:
         raise DeployError(f"deploy source {path}: no such file or folder")
-    try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DeployError(f"manifest {manifest_path}: cannot be read as JSON ({exc})") from exc
+    data = bounded_json.read_file(
+        manifest_path, where=f"manifest {manifest_path}", max_bytes=MAX_MANIFEST, error=DeployError
+    )
     if is_export_manifest(data):
         raise DeployError(
             f"deploy source {path} is a local export (made by `envstacks local-export`), not a "
@@ -240,10 +239,9 @@ def _open_remote(url: str, *, platform: str | None, reporter: Reporter) -> HttpS
         body = get_document(candidate, limit=MAX_MANIFEST, what="manifest")
         if body is None:
             continue
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise DeployError(f"manifest {candidate}: not JSON ({exc})") from exc
+        data = bounded_json.loads(
+            body, where=f"manifest {candidate}", max_bytes=MAX_MANIFEST, error=DeployError
+        )
         return HttpSource(manifest_location=candidate, manifest=data, base_url=base)
     raise DeployError(
         f"deploy source {url}: no manifest found (tried {', '.join(candidates)})",

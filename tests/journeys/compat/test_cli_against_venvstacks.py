@@ -15,6 +15,7 @@ them all stale); envstacks follows 0.8.0 (``tests/compat/test_committed_locks.py
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -142,19 +143,22 @@ def test_both_tools_select_the_same_operations(
     argv_file.write_text(json.dumps(command_lines))
     theirs = _venvstacks(venvstacks, tmp_path, "run", str(argv_file))
     assert len(theirs) == len(command_lines) > 100
-    differences = []
+    differences: list[str] = []
+    refused: list[list[str]] = []
     for argv, their in zip(command_lines, theirs, strict=True):
         code = main(argv)
         ours = capsys.readouterr()
-        if (code, their["code"]) == (1, 1) and argv[0] == "lock" and "--show-only" not in argv:
-            conflict = "Conflicting lock instructions for"
-            assert conflict in their["out"] and conflict in ours.err, (their, ours.err)
+        if (code, their["code"]) == (1, 1):
+            refusal = re.search(r"Conflicting \w+ instructions for \[[^]]*\]", their["out"])
+            assert refusal and refusal.group(0) in ours.err, (argv, their, ours.err)
+            refused.append(argv)
             continue
         if code != their["code"]:
             differences.append(f"{argv}: exit {code}, venvstacks {their['code']}: {ours.err}")
         elif code == 0:
             differences += _compare(argv, json.loads(ours.out), json.loads(their["out"]))
     assert not differences, "\n".join(differences)
+    assert [*CONFLICTING, str(command_lines[-1][-1])] in refused
 
 
 #: What a status JSON says of lock validity (see the module docstring).

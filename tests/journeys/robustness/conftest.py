@@ -21,43 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from kits import clib_stack
+
 #: What every folder of these tests has in its name: what shells, shebangs and configs trip on.
 AWKWARD = 'it\'s "quoted" ünï cödé $HOME'
 
-SPEC = """\
-[project]
-name = "robust-demo"
-version = "0"
-
-[tool.venvstacks]
-runtime-provider = "local"
-
-[[tool.venvstacks.runtimes]]
-name = "cpython-3.12"
-python_implementation = "cpython@3.12"
-requirements = []
-platforms = ["linux_x86_64"]
-
-[[tool.venvstacks.frameworks]]
-name = "clib"
-runtime = "cpython-3.12"
-requirements = ["demo-lib"]
-versioned = true
-
-[[tool.venvstacks.applications]]
-name = "useext"
-frameworks = ["clib"]
-launch_module = "useext.py"
-requirements = ["demo-ext"]
-"""
-
-APP = """\
-import json, sys
-import demo_ext
-print(json.dumps({"answer": demo_ext.answer(), "prefix": sys.prefix}))
-"""
-
-LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
+#: The stack of :mod:`kits.clib_stack`, under its own project name.
+SPEC = clib_stack.SPEC.replace('name = "publish-demo"', 'name = "robust-demo"')
+APP = clib_stack.APP
+LAYERS = clib_stack.LAYERS
 APP_LAYER = "app-useext"
 
 

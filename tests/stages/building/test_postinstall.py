@@ -232,7 +232,16 @@ def test_launchers_keep_working_after_a_move(python_for, tmp_path: Path) -> None
     [
         ({"console_scripts": {"python3": "appmod:gui"}}, "cannot name a script in bin/"),
         ({"console_scripts": {"../x": "appmod:gui"}}, "cannot name a script in bin/"),
-        ({"console_scripts": {"x": "appmod"}}, "is not of the form 'module:object'"),
+        ({"console_scripts": {"x": "appmod"}}, "a reference of the form 'module:object'"),
+        # Code injection through the entry point's text (issue 20, class 4): a newline inside
+        # the extras brackets, a quote, a keyword: refused before any launcher is written.
+        (
+            {"console_scripts": {"x": "appmod:main [a\nimport os; os.system('id')\n]"}},
+            "a reference of the form 'module:object'",
+        ),
+        ({"console_scripts": {"x": "appmod:main\nimport os"}}, "'module:object'"),
+        ({"console_scripts": {"x": "appmod:main [x'y]"}}, "'module:object'"),
+        ({"console_scripts": {"x": "import:main"}}, "'module:object'"),
         ({"gui_scripts": ["x"]}, "'gui_scripts' is not a table of strings"),
     ],
 )

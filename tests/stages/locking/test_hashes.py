@@ -10,7 +10,7 @@ from envstacks.floor.fs import strings_sha256
 from envstacks.stages.locking import hashes
 from envstacks.stages.locking.pylock import parse_pylock
 from envstacks.stages.locking.validity import check_lock, layer_inputs
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import StackSpec
 from envstacks.stages.stackspec.sourcetree import dir_module_hash, file_module_hash, module_hash
 
@@ -147,10 +147,10 @@ def test_venvstacks_lock_reads_as_valid(stacks: type, tmp_path: Path) -> None:
     (tmp_path / "scipy_import.py").write_text("import scipy\n")
     spec = _sample_stack(stacks, tmp_path)
     app = spec.layer("app-scipy-import")
-    pylock = layout.pylock_path(spec, app)
+    pylock = stack_paths.pylock_path(spec, app)
     pylock.parent.mkdir(parents=True)
     pylock.write_text(VENVSTACKS_APP_LOCK)
-    meta_path = layout.lock_meta_path(spec, app)
+    meta_path = stack_paths.lock_meta_path(spec, app)
     meta_path.write_text(json.dumps(VENVSTACKS_APP_META, indent=2, sort_keys=True) + "\n")
     check = check_lock(spec, app, layer_inputs(spec, app, environ={}))
     assert check.reasons == ()

@@ -17,7 +17,7 @@ import pytest
 
 from envstacks.floor.report import RecordingReporter
 from envstacks.stages.locking import LockOptions, lock_layer, lock_states
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import StackSpec
 
 pytestmark = pytest.mark.network
@@ -98,14 +98,14 @@ def _rename_modules(stacks: Any, spec: StackSpec, root: Path, mp: pytest.MonkeyP
 
 
 def _edit_lock(stacks: Any, spec: StackSpec, root: Path, mp: pytest.MonkeyPatch) -> StackSpec:
-    path = layout.pylock_path(spec, spec.layer(RUNTIME))
+    path = stack_paths.pylock_path(spec, spec.layer(RUNTIME))
     path.write_text(path.read_text().replace('name = "six"', 'name = "six-fork"'))
     return spec
 
 
 def _drop_in_files(stacks: Any, spec: StackSpec, root: Path, mp: pytest.MonkeyPatch) -> StackSpec:
     for layer in spec.layers:
-        layout.requirements_in_path(spec, layer).unlink()
+        stack_paths.requirements_in_path(spec, layer).unlink()
     return spec
 
 

@@ -20,7 +20,7 @@ import pytest
 from envstacks.floor.report import RecordingReporter
 from envstacks.floor.uvrun import uv_bin, uv_environ
 from envstacks.stages.locking import LockOptions, lock_layer, read_lock
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import StackSpec
 
 HOSTILE = """\
@@ -59,7 +59,7 @@ def test_no_config_would_drop_the_project_settings(
     )
     _lock(spec, python_for("3.12"))
     assert read_lock(spec, spec.runtimes[0]).package("six").version == "1.13.0"
-    project = layout.resolve_project_dir(spec, spec.runtimes[0])
+    project = stack_paths.resolve_project_dir(spec, spec.runtimes[0])
     ignored = _plain_uv_lock(project, python_for("3.12"), "--no-config", "--upgrade")
     assert ignored.returncode == 0
     # With --no-config uv ignored exclude-newer and took the newest six.
@@ -86,7 +86,7 @@ def test_hostile_uv_config_is_ignored(
     assert six is not None and six.version not in ("1.13.0", "1.14.0")
     assert six.index == "https://pypi.org/simple"
     # Control: a plain `uv lock` of the same project does read the hostile file.
-    project = layout.resolve_project_dir(spec, spec.runtimes[0])
+    project = stack_paths.resolve_project_dir(spec, spec.runtimes[0])
     control = _plain_uv_lock(project, python_for("3.12"), "--upgrade")
     assert control.returncode != 0
     assert "index lookups were disabled" in control.stderr, control.stderr
@@ -100,7 +100,7 @@ def test_local_wheels_are_locked_relative_and_install(
     stacks.make_wheel(wheels, "localtop", "2.0", ["localdep>=1"])
     spec = stacks.stack(tmp_path / "stack", [stacks.runtime(requirements=["localtop"])])
     _lock(spec, python_for("3.12"), index=False, local_wheels=(wheels,))
-    pylock = layout.pylock_path(spec, spec.runtimes[0])
+    pylock = stack_paths.pylock_path(spec, spec.runtimes[0])
     text = pylock.read_text()
     assert 'path = "../../../wheels/localdep-1.0-py3-none-any.whl"' in text
     assert str(tmp_path) not in text and "file:" not in text

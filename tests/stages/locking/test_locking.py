@@ -24,7 +24,7 @@ from envstacks.stages.locking import (
     lock_states,
     read_lock,
 )
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import RuntimeSpec, StackSpec
 
 pytestmark = pytest.mark.network
@@ -93,11 +93,11 @@ def test_shared_packages_are_skipped_by_installation(
     assert [p.name for p in framework.shared] == ["six"]
     assert [p.name for p in app.installed] == ["attrs"]
     assert sorted(p.name for p in app.shared) == ["idna", "six"]
-    summary = layout.summary_path(spec, spec.layer("app-a")).read_text()
+    summary = stack_paths.summary_path(spec, spec.layer("app-a")).read_text()
     assert "# Shared packages inherited from other layers\nidna==" in summary
-    app_lock = layout.pylock_path(spec, spec.layer("app-a"))
+    app_lock = stack_paths.pylock_path(spec, spec.layer("app-a"))
     assert set(installed_by(app_lock, py312, tmp_path / "venv-app")) == {"attrs"}
-    fw_lock = layout.pylock_path(spec, spec.layer("framework-fw"))
+    fw_lock = stack_paths.pylock_path(spec, spec.layer("framework-fw"))
     assert set(installed_by(fw_lock, py312, tmp_path / "venv-fw")) == {"idna"}
 
 
@@ -159,7 +159,7 @@ def test_lock_modes_keep_time_and_version(stacks: Any, tmp_path: Path, py312: Pa
     )
     first = lock_all(spec, py312)
     app = spec.layer("app-v")
-    meta_path = layout.lock_meta_path(spec, app)
+    meta_path = stack_paths.lock_meta_path(spec, app)
     recorded = meta_path.read_text()
     assert first[1].state.install_target == "app-v@1"
     # A full relock that resolves the same packages changes nothing.
@@ -177,7 +177,7 @@ def test_lock_modes_keep_time_and_version(stacks: Any, tmp_path: Path, py312: Pa
     assert (bumped.ran_uv, bumped.changed, bumped.state.install_target) == (False, True, "app-v@2")
     assert bumped.state.has_valid_lock
     # A hand-edited lock is reset and relocked.
-    pylock = layout.pylock_path(spec, app)
+    pylock = stack_paths.pylock_path(spec, app)
     original = pylock.read_text()
     pylock.write_text(original.replace('name = "idna"', 'name = "idna-fork"'))
     assert not lock_states(spec)["app-v"].has_valid_lock
@@ -215,7 +215,7 @@ def test_relocking_venvstacks_locks_with_nothing_changed_rewrites_no_file(
         [stacks.runtime(requirements=["six"]), stacks.application("empty", [], versioned=True)],
     )
     lock_all(spec, py312)
-    folders = [layout.requirements_dir(spec, layer) for layer in spec.layers]
+    folders = [stack_paths.requirements_dir(spec, layer) for layer in spec.layers]
     for folder in folders:
         _as_venvstacks_wrote_it(folder)
     before = {path: path.read_bytes() for folder in folders for path in folder.iterdir()}
@@ -276,10 +276,12 @@ def test_the_project_is_locked_without_a_pin(stacks: Any, tmp_path: Path, py312:
     assert locked.project is not None and locked.project.version is None
     assert locked.project.requires_dist == ("six",)
     assert [p.name for p in locked.installed] == ["six"]
-    text = layout.pylock_path(spec, app).read_text()
+    text = stack_paths.pylock_path(spec, app).read_text()
     assert "my_proj-0.1" not in text and str(tmp_path) not in text
     # Installing the lock skips the project (the build step installs the wheel itself).
-    assert set(installed_by(layout.pylock_path(spec, app), py312, tmp_path / "venv")) == {"six"}
+    assert set(installed_by(stack_paths.pylock_path(spec, app), py312, tmp_path / "venv")) == {
+        "six"
+    }
     # Editing the project (same dependencies) leaves the lock valid; new dependencies do not.
     edited = stacks.make_wheel(tmp_path / "dist2", "my_proj", "0.2", ["six"], content="x = 1\n")
     assert lock_states(spec)["app-me"].has_valid_lock

@@ -22,8 +22,7 @@ from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.stages.building.build_record import BuildRecord, write_record
 from envstacks.stages.locking import LockState
 from envstacks.stages.packing.publisher import PublishOptions, PublishResult, publish_layers
-from envstacks.stages.stackspec import load
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import load, stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 from kits.trees import LOCK_MTIME, make_tree, modes_of  # noqa: F401 - for the tests here
 
@@ -109,7 +108,7 @@ class Stack:
     def rebuild(self, name: str, relative: str, text: str) -> None:
         """Change a built env (and its build inputs, as a real rebuild would)."""
         layer = self.layer(name)
-        (layout.env_path(self.spec, layer) / relative).write_text(text)
+        (stack_paths.env_path(self.spec, layer) / relative).write_text(text)
         _record(self.spec, layer, self.lock_states[name].requirements_hash, extra=text)
 
 
@@ -134,7 +133,7 @@ def lock_state(layer: LayerSpec, *, version: int = 1) -> LockState:
         lock_version=version,
         locked_at=LOCKED_AT,
         requirements_hash="sha256:" + layer.build_name.encode().hex().ljust(64, "0")[:64],
-        install_target=layout.install_target(layer, version),
+        install_target=stack_paths.install_target(layer, version),
     )
 
 
@@ -148,7 +147,7 @@ def stack(tmp_path: Path) -> Stack:
     spec = load(project / "pyproject.toml")
     states = {layer.build_name: lock_state(layer) for layer in spec.layers}
     for layer in spec.enabled_layers:
-        make_tree(layout.env_path(spec, layer))
+        make_tree(stack_paths.env_path(spec, layer))
         _record(spec, layer, states[layer.build_name].requirements_hash)
     return Stack(spec=spec, lock_states=states)
 

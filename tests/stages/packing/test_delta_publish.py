@@ -17,7 +17,7 @@ from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.delta_recipe import RECIPE_MEMBER, DeltaRecipe, make_recipe
 from envstacks.published.file_index import FileIndex, index_tree, tree_hash
 from envstacks.published.layer_tree import scan_tree
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 
 from .conftest import Stack, make_tree
 
@@ -194,7 +194,7 @@ def test_delta_from_the_output_folder_itself_and_a_missing_delta_is_dropped(stac
     (output / delta["archive_name"]).unlink()
     again = stack.publish()
     assert "deltas" not in _entry(again.manifest, "framework-fw")
-    stack_layer = layout.env_path(stack.spec, stack.layer("framework-fw"))
+    stack_layer = stack_paths.env_path(stack.spec, stack.layer("framework-fw"))
     assert stack_layer.is_dir()
 
 

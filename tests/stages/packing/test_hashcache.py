@@ -10,7 +10,7 @@ import pytest
 from envstacks.floor.report import RecordingReporter
 from envstacks.published.layer_tree import content_size, scan_tree
 from envstacks.stages.packing import hashcache
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 
 from .conftest import Stack
 
@@ -70,6 +70,8 @@ def test_a_changed_archive_of_another_run_is_left_out_with_a_warning(stack: Stac
 def test_unpacked_size_and_entries_are_recorded(stack: Stack):
     result = stack.publish()
     for item in result.layers:
-        entries = scan_tree(layout.env_path(stack.spec, stack.layer(item.layer)), root_name="x")
+        entries = scan_tree(
+            stack_paths.env_path(stack.spec, stack.layer(item.layer)), root_name="x"
+        )
         assert item.metadata["unpacked_size"] == content_size(entries) > 0
         assert item.metadata["unpacked_entries"] == len(entries)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from envstacks.frontends.cli._options import Invocation
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
-from envstacks.orchestrator.plan import Plan, Request
+from envstacks.orchestrator.plan import Plan, Selection
 from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.orchestrator.status import render_tree
 
@@ -83,9 +83,9 @@ def spec_relative(spec: StackSpec, path: str | Path) -> Path:
     return Path(os.path.normpath(spec.root / Path(path).expanduser()))
 
 
-def plan_request(opts: argparse.Namespace, **ops: Any) -> Request:
+def plan_request(opts: argparse.Namespace, **ops: Any) -> Selection:
     """The plan request of a stack verb: its selection options plus the verb's operations."""
-    return Request(
+    return Selection(
         include=opts.include,
         allow_missing=opts.allow_missing,
         reset_lock=getattr(opts, "reset_lock", ()),
@@ -93,7 +93,7 @@ def plan_request(opts: argparse.Namespace, **ops: Any) -> Request:
     )
 
 
-def publish_request(opts: argparse.Namespace, **ops: Any) -> Request:
+def publish_request(opts: argparse.Namespace, **ops: Any) -> Selection:
     """A plan request that publishes (or exports) the selection, with ``--publish-*`` options."""
     return plan_request(
         opts,
@@ -107,7 +107,7 @@ def publish_request(opts: argparse.Namespace, **ops: Any) -> Request:
 def publishing(
     spec: StackSpec,
     opts: argparse.Namespace,
-    plan: Request,
+    plan: Selection,
     *,
     force: bool,
     dry_run: bool = False,

@@ -32,7 +32,7 @@ from envstacks.frontends.hatch_plugins.wheel_builder import hatchling_wheel_buil
 from envstacks.frontends.project_table import load_project_spec
 from envstacks.frontends.verb_summary import stack_summary
 from envstacks.orchestrator import pipeline
-from envstacks.orchestrator.plan import Op, Request
+from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
 from envstacks.stages.deploying import ExportOptions
 from envstacks.stages.oci import PushOptions
@@ -147,7 +147,7 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             project_wheel_builder=hatchling_wheel_builder(self.reporter),
         )
         check_only = self.config.lock_policy == "check"
-        request = Request(
+        request = Selection(
             include=self.config.layers,
             lock=Op.SKIP if check_only else Op.IF_NEEDED,
             build=Op.RUN,

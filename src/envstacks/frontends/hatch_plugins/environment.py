@@ -33,7 +33,7 @@ from envstacks.frontends.project_table import load_project_spec
 from envstacks.orchestrator import development
 from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.published.layer_config import PYTHON
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import ApplicationSpec, StackSpec
 
 _P = ParamSpec("_P")
@@ -109,7 +109,7 @@ class VenvstacksEnvironment(EnvironmentInterface):
     @cached_property
     def env_path(self) -> Path:
         """The application layer's environment: what ``hatch run`` runs in."""
-        return layout.env_path(self.stack, self.application)
+        return stack_paths.env_path(self.stack, self.application)
 
     @property
     def python(self) -> Path:

@@ -32,7 +32,7 @@ from envstacks.stages.building.layer_checks import applies, drift
 from envstacks.stages.locking import LockedLayer, LockState
 from envstacks.stages.locking.project_dist import wheel_requires_dist
 from envstacks.stages.locking.requirements import normalized
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
@@ -199,7 +199,7 @@ def _drift(job: LayerBuild, locked: LockedLayer, version: str, wheel: Path | Non
     spec, layer = job.spec, job.layer
     record = read_record(spec, layer)
     return drift(
-        layout.env_path(spec, layer),
+        stack_paths.env_path(spec, layer),
         layer_config_for(spec, layer, py_version=version),
         locked,
         platform=job.platform,

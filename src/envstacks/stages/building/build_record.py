@@ -30,7 +30,7 @@ from typing import Any, TypedDict
 
 from envstacks.floor.errors import NotBuiltError
 from envstacks.floor.fs import read_json, tagged_file_sha256, write_json
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     LayeredSpec,
@@ -93,7 +93,7 @@ def new_build_id() -> str:
 
 def read_record(spec: StackSpec, layer: LayerSpec) -> BuildRecord | None:
     """The record of the layer's last successful build, or ``None`` (missing or unreadable)."""
-    data = read_json(layout.last_build_path(spec, layer))
+    data = read_json(stack_paths.last_build_path(spec, layer))
     if data is None:
         return None
     try:
@@ -110,7 +110,7 @@ def read_record(spec: StackSpec, layer: LayerSpec) -> BuildRecord | None:
 
 def write_record(spec: StackSpec, layer: LayerSpec, record: BuildRecord) -> Path:
     """Write the record of a successful build."""
-    path = layout.last_build_path(spec, layer)
+    path = stack_paths.last_build_path(spec, layer)
     write_json(path, record.to_json(), durable=False)
     return path
 
@@ -124,7 +124,7 @@ def require_current_build(
         NotBuiltError: the layer was never built, or was built from another lock.
     """
     record = read_record(spec, layer)
-    env = layout.env_path(spec, layer)
+    env = stack_paths.env_path(spec, layer)
     if record is None or not env.is_dir():
         raise NotBuiltError(
             f"layer {layer.build_name!r} ({layer.toml_path}) is not built: no environment "
@@ -142,7 +142,7 @@ def require_current_build(
 
 def forget_record(spec: StackSpec, layer: LayerSpec) -> None:
     """Delete the record (a build is starting: until it succeeds, nothing is known good)."""
-    layout.last_build_path(spec, layer).unlink(missing_ok=True)
+    stack_paths.last_build_path(spec, layer).unlink(missing_ok=True)
 
 
 def build_inputs(
@@ -222,7 +222,7 @@ def decide_from_record(
     compare_project: bool = True,
 ) -> Decision:
     """Compare current inputs with the last build's record."""
-    env = layout.env_path(spec, layer)
+    env = stack_paths.env_path(spec, layer)
     if not env.is_dir():
         return Decision(action=Action.CLEAN, reason="the environment does not exist")
     record = read_record(spec, layer)

@@ -51,7 +51,7 @@ from envstacks.stages.building.portability import ensure_portability
 from envstacks.stages.locking import LockedLayer, read_lock
 from envstacks.stages.runtime import VersionRequest, provision_runtime, runtime_python
 from envstacks.stages.runtime.probe import probe
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
 
 #: Progress steps of each action (the check counts as one).
@@ -76,7 +76,7 @@ def build_layer(job: LayerBuild) -> BuildResult:
         _make(job, work, locked)
     return BuildResult(
         layer=layer.build_name,
-        env_path=layout.env_path(spec, layer),
+        env_path=stack_paths.env_path(spec, layer),
         built=action is not Action.NONE,
         seconds=time.monotonic() - started,
         action=action.name.lower(),
@@ -144,7 +144,7 @@ def _build_runtime(
     task: Task,
 ) -> tuple[LayerConfig, list[str]]:
     spec = job.spec
-    env = layout.env_path(spec, runtime)
+    env = stack_paths.env_path(spec, runtime)
     if previous is not None and work.decision.action is not Action.CLEAN:
         version = previous.runtime_version
     elif (kept := _reusable_runtime(job, runtime, env, previous)) is not None:
@@ -200,7 +200,7 @@ def _build_layered(
     task: Task,
 ) -> tuple[LayerConfig, list[str]]:
     spec, layer = job.spec, job.layer
-    env = layout.env_path(spec, layer)
+    env = stack_paths.env_path(spec, layer)
     runtime = spec.runtime_of(layer)
     runtime_record = read_record(spec, runtime)
     assert runtime_record is not None  # build_layer checked every lower layer's record
@@ -209,7 +209,7 @@ def _build_layered(
     if clean:
         task.note("creating the virtual environment")
         remove_path(env)
-        base = runtime_python(layout.env_path(spec, runtime))
+        base = runtime_python(stack_paths.env_path(spec, runtime))
         proc.run(
             # -I: the runtime must not see the caller's PYTHON* settings or user site.
             [base, "-X", "utf8", "-I", "-m", "venv", "--without-pip", "--symlinks", env],
@@ -272,12 +272,12 @@ def _install(
 def _finish(job: LayerBuild, config: LayerConfig, task: Task) -> None:
     """Record the layer's entry-point scripts, then byte-compile it (or drop its pyc files)."""
     spec, layer = job.spec, job.layer
-    env = layout.env_path(spec, layer)
+    env = stack_paths.env_path(spec, layer)
     scripts = layer_scripts(spec, layer, env, py_version=config.py_version, reporter=job.reporter)
     write_scripts_config(env, scripts)
     if layer.precompile:
         task.note("byte-compiling")
-        python = runtime_python(layout.env_path(spec, spec.runtime_of(layer)))
+        python = runtime_python(stack_paths.env_path(spec, spec.runtime_of(layer)))
         precompile_layer(env, python, layer=layer.build_name, reporter=job.reporter)
     else:
         drop_bytecode(env)
@@ -285,7 +285,7 @@ def _finish(job: LayerBuild, config: LayerConfig, task: Task) -> None:
 
 
 def _check(job: LayerBuild, config: LayerConfig) -> None:
-    env = layout.env_path(job.spec, job.layer)
+    env = stack_paths.env_path(job.spec, job.layer)
     smoke_test(env, config, layer=job.layer.build_name, reporter=job.reporter)
     answers = job.pm.hook.envstacks_check_layer(
         spec=job.spec, layer=job.layer, env_path=env, reporter=job.reporter

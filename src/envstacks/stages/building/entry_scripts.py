@@ -31,7 +31,7 @@ from envstacks.floor.errors import BuildError
 from envstacks.floor.fs import write_text
 from envstacks.floor.report import Reporter
 from envstacks.published.layer_config import SCRIPTS_CONFIG, site_dir
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
 
 __all__ = ["available_scripts", "layer_scripts", "write_scripts_config"]
@@ -77,7 +77,7 @@ def layer_scripts(
     else:
         lower = [
             available_scripts(
-                layout.env_path(spec, dep) / sites, reporter=reporter, layer=dep.build_name
+                stack_paths.env_path(spec, dep) / sites, reporter=reporter, layer=dep.build_name
             )
             for dep in spec.dependencies(layer)
         ]

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from envstacks.floor import bounded_json
+from envstacks.floor.errors import EnvStacksError
 from envstacks.floor.fs import link_or_copy, remove_path, write_text
 
 
@@ -67,8 +68,8 @@ def drop_build_metadata(site_dir: Path) -> list[Path]:
 
 def _is_local_url(path: Path) -> bool:
     try:
-        url = json.loads(path.read_text(encoding="utf-8")).get("url", "")
-    except (OSError, ValueError, AttributeError, RecursionError):
+        url = bounded_json.read_file(path).get("url", "")
+    except (OSError, EnvStacksError, AttributeError):
         return False
     return isinstance(url, str) and url.startswith("file:")
 

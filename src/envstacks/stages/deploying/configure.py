@@ -44,6 +44,13 @@ def configure_in_advance(
     try:
         python = postinstall.deployed_path(place, config["python"], "python")
         base_python = postinstall.deployed_path(place, config["base_python"], "base_python")
+        # The layer's own interpreter and site_dir lie inside it (symlinks resolved, here in
+        # the unpacked folder): what postinstall writes beside them stays in this layer.
+        here = os.fspath(layer_dir)
+        for key in ("python", "site_dir"):
+            inside = postinstall.deployed_path(here, config[key], key)
+            folder = os.fspath(Path(inside).parent) if key == "python" else inside
+            postinstall.inside_layer(here, folder, f"{key}'s folder")
     except postinstall.PostInstallError as exc:
         raise error(
             f"{what}: {exc}",

@@ -19,6 +19,11 @@ version there:
 4. every file of the new tree, brought or linked, is checked against the index (a regular
    file, its mode, size and sha256), and nothing else is in the tree.
 
+The recipe is bounded by its base before it is read (bytes, then entries as they are read: no
+more removals than the base has entries), and reuse never follows a link (a folder or file of
+the installed version that is a symlink is not reused), so assembly reads only the base layer's
+own files and writes only in the work folder.
+
 Anything that does not match (a delta for another base, a tampered recipe, an installed file
 modified since it was deployed) raises :class:`DeltaMismatch`; the deployer then removes the
 work folder and installs the full archive instead. Nothing is placed before the check, and
@@ -37,17 +42,25 @@ from pathlib import Path
 from envstacks.floor.errors import DeployError, UnsafeArchiveError
 from envstacks.floor.fs import file_sha256, link_or_copy
 from envstacks.published.archive_protocol import MemberKind
-from envstacks.published.delta_recipe import RECIPE_MEMBER, DeltaOffer, DeltaRecipe, offers
+from envstacks.published.delta_recipe import (
+    MAX_RECIPE,
+    RECIPE_MEMBER,
+    DeltaOffer,
+    DeltaRecipe,
+    offers,
+)
 from envstacks.published.file_index import FileIndex, IndexEntry
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.safe_unpack import check_symlink
 from envstacks.published.unpack_limits import Refuse
 from envstacks.stages.deploying.deploy_record import DeployedLayer
 
-__all__ = ["DeltaMismatch", "assemble", "choose_delta", "delta_layer"]
+__all__ = ["DeltaMismatch", "assemble", "choose_delta", "delta_layer", "recipe_bounds"]
 
-#: Largest recipe read (it holds the new version's index).
-MAX_RECIPE = 256 << 20
+#: What any recipe may take beyond its entries (its fixed fields).
+_RECIPE_FLOOR = 64 << 10
+#: Bytes each entry of a recipe may take at most (a path of 4,000 bytes and its row).
+_BYTES_PER_ENTRY = 4200
 
 
 class DeltaMismatch(DeployError):
@@ -111,9 +124,10 @@ def assemble(
         DeltaMismatch: the delta does not make the published version from this base here.
         UnsafeArchiveError: the recipe names a symlink that could leave the target.
     """
-    recipe = _read_recipe(root, layer, offer)
+    recipe = _read_recipe(root, layer, offer, base_index)
     index = recipe.apply(base_index, error=DeltaMismatch)
     _check_payload(root, recipe, index, layer)
+    installed = _InstalledBase(base, target, base_index, layer)
     for entry in index.entries:
         path = root / entry.path
         if entry.kind is MemberKind.DIR:
@@ -124,20 +138,45 @@ def assemble(
             check_symlink(parts, entry.link_target, _refusal(layer, target))
             path.symlink_to(entry.link_target)
         elif entry.path not in recipe.payload:
-            _reuse(base, recipe.moved.get(entry.path, entry.path), path, entry, layer)
+            installed.reuse(recipe.moved.get(entry.path, entry.path), path, entry)
     _check_tree(root, index.entries, layer)
     return index
 
 
-def _read_recipe(root: Path, layer: ManifestLayer, offer: DeltaOffer) -> DeltaRecipe:
+def recipe_bounds(layer: ManifestLayer, base_index: FileIndex) -> tuple[int, int]:
+    """The largest recipe (bytes), and most changed entries, of a delta over ``base_index``.
+
+    A recipe lists the new tree's changed entries (at most its entry count, which the manifest
+    records, else the base's and the delta's together) and the base's removed ones (at most
+    the base's); each takes well under :data:`_BYTES_PER_ENTRY` bytes.
+    """
+    base_entries = len(base_index.entries)
+    new_entries = layer.unpacked_entries
+    if new_entries is None:
+        new_entries = base_entries + (layer.archive_size // 64 + 1)
+    size = _RECIPE_FLOOR + _BYTES_PER_ENTRY * (base_entries + new_entries)
+    return min(MAX_RECIPE, size), new_entries
+
+
+def _read_recipe(
+    root: Path, layer: ManifestLayer, offer: DeltaOffer, base_index: FileIndex
+) -> DeltaRecipe:
     where = f"{offer.archive_name} ({RECIPE_MEMBER})"
     path = root / RECIPE_MEMBER
     info = path.lstat() if os.path.lexists(path) else None
-    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECIPE:
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise DeltaMismatch(f"delta {offer.archive_name!r}: it holds no recipe")
+    limit, max_entries = recipe_bounds(layer, base_index)
+    if info.st_size > limit:
+        raise DeltaMismatch(
+            f"delta {offer.archive_name!r}: its recipe ({info.st_size} bytes) is larger than a "
+            f"recipe over a base of {len(base_index.entries)} entries can be ({limit} bytes)"
+        )
     data = path.read_bytes()
     path.unlink()
-    recipe = DeltaRecipe.from_bytes(data, where=where, error=DeltaMismatch)
+    recipe = DeltaRecipe.from_bytes(
+        data, where=where, error=DeltaMismatch, base=base_index, max_entries=max_entries
+    )
     if recipe.base_tree_sha256 != offer.base_tree_sha256:
         raise DeltaMismatch(
             f"delta {offer.archive_name!r} is made against tree {recipe.base_tree_sha256[:12]}, "
@@ -179,20 +218,59 @@ def _check_payload(root: Path, recipe: DeltaRecipe, index: FileIndex, layer: Man
         )
 
 
-def _reuse(base: Path, relative: str, path: Path, entry: IndexEntry, layer: ManifestLayer) -> None:
-    """Link (or copy) the installed file ``relative`` of ``base`` to ``path``."""
-    source = base.joinpath(*relative.split("/"))
-    try:
-        info = source.lstat()
-    except FileNotFoundError:
-        info = None
-    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
-        raise _modified(base, relative, layer)
-    if stat.S_IMODE(info.st_mode) == entry.mode:
-        link_or_copy(source, path)
-    else:  # another mode: a linked file would change the installed one's too
-        shutil.copyfile(source, path)
-        path.chmod(entry.mode)
+class _InstalledBase:
+    """The installed version a delta is applied to: the files it may lend, found without links.
+
+    A file is reused only if the base's index lists it as a file of that content, and it is,
+    on disk, a regular file reached through real folders of the base layer: a symlink in the
+    installed tree (the layer's folder itself, a folder on the way, or the file) is never
+    followed, so nothing of another layer, or outside the target, is ever linked into the new
+    version.
+    """
+
+    def __init__(
+        self, base: Path, target: Path, base_index: FileIndex, layer: ManifestLayer
+    ) -> None:
+        self.base, self.layer = base, layer
+        self.files = {entry.path: entry for entry in base_index.files()}
+        self.real = Path(os.path.realpath(base))
+        if self.real != Path(os.path.realpath(target)) / base.name or base.parent != target:
+            raise DeltaMismatch(
+                f"layer {layer.install_target!r}: the installed {base} is a link, not a "
+                "layer folder of the target; the delta is not applied to it"
+            )
+        self._real_folders: dict[str, bool] = {"": True}
+
+    def reuse(self, relative: str, path: Path, entry: IndexEntry) -> None:
+        """Link (or copy) the installed file ``relative`` of the base to ``path``."""
+        listed = self.files.get(relative)
+        if listed is None or listed.sha256 != entry.sha256 or listed.size != entry.size:
+            raise DeltaMismatch(
+                f"layer {self.layer.install_target!r}: the delta takes {relative} from the "
+                "installed version, whose index has no such file with that content"
+            )
+        folder = relative.rpartition("/")[0]
+        source = self.base.joinpath(*relative.split("/"))
+        try:
+            info = source.lstat() if self._real_folder(folder) else None
+        except FileNotFoundError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+            raise _modified(self.base, relative, self.layer)
+        if stat.S_IMODE(info.st_mode) == entry.mode:
+            link_or_copy(source, path)
+        else:  # another mode: a linked file would change the installed one's too
+            shutil.copyfile(source, path, follow_symlinks=False)
+            path.chmod(entry.mode)
+
+    def _real_folder(self, folder: str) -> bool:
+        """Whether the base's ``folder`` is a real folder of it (no symlink on the way)."""
+        known = self._real_folders.get(folder)
+        if known is None:
+            parts = folder.split("/")
+            known = Path(os.path.realpath(self.base.joinpath(*parts))) == self.real.joinpath(*parts)
+            self._real_folders[folder] = known
+        return known
 
 
 def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer) -> None:

@@ -17,13 +17,13 @@ folder, and recovery looks for the one name those versions used (:func:`legacy_a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import TEMP_PREFIX, write_json
 from envstacks.published.manifest import is_plain_name
@@ -123,11 +123,11 @@ def load_state(target: Path) -> dict[str, DeployedLayer]:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.read_file(path, error=DeployError)
         return {
             name: DeployedLayer.from_json(name, record) for name, record in data["layers"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, DeployError) as exc:
         raise DeployError(
             f"{path}: the deployment record is damaged ({exc}); nothing was changed",
             hint="deploy into a new folder, or move this folder's layers away and delete the file",

@@ -360,7 +360,9 @@ def _unpack_one(
 ) -> Path:
     """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
-    archive = fetch_archive(src, layer, downloads=target / DOWNLOADS, reporter=reporter)
+    archive = fetch_archive(
+        src, layer, downloads=target / DOWNLOADS, reporter=reporter, cancellation=cancellation
+    )
     cancellation.check()
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()

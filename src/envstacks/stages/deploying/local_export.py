@@ -49,7 +49,7 @@ from envstacks.stages.deploying.placement import (
     run_postinstall,
 )
 from envstacks.stages.locking import LockState
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
@@ -233,7 +233,9 @@ def _stage_and_place(
             )
 
         try:
-            stage_layer(spec, layer, layout.env_path(spec, layer), staging, install_targets=targets)
+            stage_layer(
+                spec, layer, stack_paths.env_path(spec, layer), staging, install_targets=targets
+            )
             # Configured before the rename: a layer is never exported unconfigured.
             configure_in_advance(
                 staging, destination, what=f"layer {layer.build_name!r}", error=ExportError

@@ -14,18 +14,17 @@ has a temporary name, and
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from envstacks.floor import proc
+from envstacks.floor import bounded_json, proc
 from envstacks.floor.errors import EnvStacksError, NoSpaceError
 from envstacks.floor.fs import discard, fsync_dir, remove_stale_temporaries, temporary_name
 from envstacks.floor.report import Reporter
 from envstacks.floor.work_folders import is_full
-from envstacks.published.layer_config import LAYER_CONFIG, POSTINSTALL
+from envstacks.published.layer_config import LAYER_CONFIG, MAX_LAYER_CONFIG, POSTINSTALL
 from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.stages.deploying.deploy_record import (
     LEGACY_ASIDE_PREFIX,
@@ -194,7 +193,7 @@ def _postinstall_here(layer_dir: Path, *, what: str, error: type[EnvStacksError]
     Raises:
         EnvStacksError: (``error``) the layer cannot be configured (what the script would
             have printed before exiting with status 1).
-        OSError: the file system refused a write (for the stage boundary to explain).
+        OSError: the file system refused a write (``floor.work_folders`` explains it).
     """
     from envstacks._injected import postinstall  # noqa: PLC0415 - only placing needs it
 
@@ -222,17 +221,25 @@ def postinstall_python(target: Path, install_target: str, runtime_layer: str) ->
 
 
 def runtime_python(runtime_dir: Path) -> Path | None:
-    """The interpreter of a deployed runtime layer: its config's ``python``, or a usual name."""
+    """The interpreter of a deployed runtime layer: its config's ``python``, or a usual name.
+
+    Only a file inside the runtime layer counts (symlinks resolved): a config naming another
+    layer's or the system's program is passed over.
+    """
     candidates: list[str] = []
     try:
-        config = json.loads((runtime_dir / LAYER_CONFIG).read_text(encoding="utf-8"))
+        config = bounded_json.read_file(runtime_dir / LAYER_CONFIG, max_bytes=MAX_LAYER_CONFIG)
         if isinstance(config.get("python"), str):
             candidates.append(config["python"])
-    except (OSError, ValueError, AttributeError, RecursionError):
+    except (OSError, EnvStacksError, AttributeError):
         pass
     candidates += ["bin/python3", "bin/python", "python.exe"]
+    inside = os.path.realpath(runtime_dir)
     for relative in candidates:
         path = runtime_dir / relative
+        real = os.path.realpath(path)
+        if os.path.commonpath([inside, real]) != inside:
+            continue
         if path.is_file() and os.access(path, os.X_OK):
             return path
     return None

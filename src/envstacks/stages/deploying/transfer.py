@@ -25,7 +25,7 @@ from envstacks.published.sources import Source
 from envstacks.stages.deploying.delta_apply import assemble, choose_delta, delta_layer
 from envstacks.stages.deploying.deploy_record import DeployedLayer
 from envstacks.stages.deploying.deploy_result import LayerTransfer
-from envstacks.stages.deploying.kept_indexes import load_index
+from envstacks.stages.deploying.kept_indexes import load_index, store_index
 
 __all__ = ["Unpacked", "unpack_cheapest"]
 
@@ -63,11 +63,13 @@ def unpack_cheapest(
     choice = choose_delta(layer, records, target)
     if choice is not None and src.holds(choice[0].archive_name):
         offer, base = choice
-        base_index = load_index(target, base)
-        if base_index is None:  # deployed before indexes were kept: the publish has it
+        base_index = load_index(target, base, reporter)
+        if base_index is None:  # deployed before indexes were kept, or damaged: fetch it
             fetched = fetch_published_index(src, offer.base_index, offer.base_tree_sha256)
             spent += len(fetched[0]) if fetched is not None else 0
             base_index = fetched[1] if fetched is not None else None
+            if fetched is not None:  # kept again, for the updates after this one
+                store_index(target, base.install_target, fetched[0])
         if base_index is None:
             reporter.debug(f"{name}: no file index of {base.install_target}; no delta")
         else:

@@ -11,7 +11,6 @@ file.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import LockError
 from envstacks.floor.fs import write_json
 from envstacks.stages.stackspec.model import StackSpec
@@ -152,10 +152,12 @@ def read_meta(path: Path) -> LockMeta | None:
         LockError: the file exists but is not valid lock metadata.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.read_file(
+            path, where=f"{path}: unreadable lock metadata", error=LockError
+        )
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, RecursionError) as exc:
+    except OSError as exc:
         raise LockError(f"{path}: unreadable lock metadata: {exc}") from exc
     try:
         extra = data.get("envstacks") or {}

@@ -34,7 +34,7 @@ from envstacks.stages.locking.validity import (
     check_lock,
     record_check,
 )
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, RuntimeSpec, StackSpec
 
 #: Gives an interpreter of a runtime's Python feature version (asked once per runtime).
@@ -116,7 +116,7 @@ def lock_layers(
         results.append(
             LockResult(
                 layer=layer.build_name,
-                pylock_path=layout.pylock_path(spec, layer),
+                pylock_path=stack_paths.pylock_path(spec, layer),
                 ran_uv=ran_uv,
                 changed=changed,
                 state=state,
@@ -152,7 +152,7 @@ def read_lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
     Raises:
         LockError: the layer has no lock file, or it cannot be parsed.
     """
-    return load_pylock(layout.pylock_path(spec, layer), layer=layer.build_name)
+    return load_pylock(stack_paths.pylock_path(spec, layer), layer=layer.build_name)
 
 
 def _require_enabled(layer: LayerSpec) -> None:
@@ -214,7 +214,9 @@ def _lock(
     ):
         if not check.reasons:
             summary.write_summary(spec, layer, check.locked or read_lock(spec, layer))
-            reporter.debug(f"{layer.build_name}: lock is valid ({layout.pylock_path(spec, layer)})")
+            reporter.debug(
+                f"{layer.build_name}: lock is valid ({stack_paths.pylock_path(spec, layer)})"
+            )
             return False, False
         if check.version_only and check.metadata is not None and check.locked is not None:
             _bump_version(
@@ -228,7 +230,7 @@ def _lock(
             hint="lock through a front-end that builds the project's wheel (the envstacks CLI, "
             "`pdm venvstacks lock` or the Hatch plugin), or pass LockOptions.project_wheel",
         )
-    pylock_path = layout.pylock_path(spec, layer)
+    pylock_path = stack_paths.pylock_path(spec, layer)
     if request.reset and pylock_path.exists():
         reporter.info(f"{layer.build_name}: resetting the lock (removing {pylock_path})")
         pylock_path.unlink()
@@ -285,7 +287,7 @@ def _bump_version(
         version_inputs_hash=_version_inputs_hash(layer, check),
         lock_version=old.lock_version + 1,
     )
-    meta.write_meta(layout.lock_meta_path(spec, layer), new)
+    meta.write_meta(stack_paths.lock_meta_path(spec, layer), new)
     summary.write_summary(spec, layer, locked)
     reporter.info(f"{layer.build_name}: new layer version {new.lock_version} (lock unchanged)")
 
@@ -294,14 +296,14 @@ def _write_lock(
     spec: StackSpec, layer: LayerSpec, check: LockCheck, text: str, reporter: Reporter
 ) -> bool:
     """Write a fresh resolution and its metadata; returns whether the lock changed."""
-    pylock_path = layout.pylock_path(spec, layer)
+    pylock_path = stack_paths.pylock_path(spec, layer)
     locked = parse_pylock(text, layer=layer.build_name, path=pylock_path)
     remove_stale_temporaries(pylock_path.parent)  # what a killed lock left while writing
     old = check.metadata
     new = _new_meta(layer, check, hashes.requirements_hash(locked), datetime.now().astimezone())
     if not _holds(pylock_path, text):
         write_text(pylock_path, text, durable=True)
-    meta.write_meta(layout.lock_meta_path(spec, layer), new)
+    meta.write_meta(stack_paths.lock_meta_path(spec, layer), new)
     summary.write_summary(spec, layer, locked)
     changed = old is None or (old.requirements_hash, old.lock_version, old.locked_at) != (
         new.requirements_hash,

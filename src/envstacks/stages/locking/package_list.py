@@ -15,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 from envstacks.floor.fs import write_text
 from envstacks.stages.locking.pylock import LockedLayer, LockedPackage
 from envstacks.stages.locking.requirements import canonical
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: Comment added to the project's own line in a summary.
@@ -104,13 +104,13 @@ def write_generated(path: Path, text: str) -> bool:
 
 def write_summary(spec: StackSpec, layer: LayerSpec, locked: LockedLayer) -> Path:
     """Write ``packages-<layer>.txt`` (unless it lists the same) and return its path."""
-    path = layout.summary_path(spec, layer)
+    path = stack_paths.summary_path(spec, layer)
     write_generated(path, summary_text(locked))
     return path
 
 
 def write_requirements_in(spec: StackSpec, layer: LayerSpec) -> Path:
     """Write ``requirements-<layer>.in`` (unless it lists the same) and return its path."""
-    path = layout.requirements_in_path(spec, layer)
+    path = stack_paths.requirements_in_path(spec, layer)
     write_generated(path, requirements_in_text(layer))
     return path

@@ -22,7 +22,7 @@ from envstacks.stages.locking import postprocess, uvproject
 from envstacks.stages.locking.project_dist import project_key
 from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, load_pylock
 from envstacks.stages.locking.uvproject import UvProject
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: File (in the generated project's folder) that receives uv's raw export.
@@ -214,7 +214,7 @@ def python_version(python: Path, spec: StackSpec, layer: LayerSpec, reporter: Re
 
 def _lower_locks(spec: StackSpec, layer: LayerSpec) -> dict[str, LockedLayer]:
     return {
-        dep.build_name: load_pylock(layout.pylock_path(spec, dep), layer=dep.build_name)
+        dep.build_name: load_pylock(stack_paths.pylock_path(spec, dep), layer=dep.build_name)
         for dep in spec.dependencies(layer)
     }
 
@@ -288,7 +288,7 @@ def _context(
             python_full_version=full_version,
         ),
         pins=project.pins,
-        lock_dir=layout.requirements_dir(spec, layer),
+        lock_dir=stack_paths.requirements_dir(spec, layer),
         export_dir=project.directory,
         project=project_key(spec) if project_requires is not None else None,
         project_requires=project_requires or (),

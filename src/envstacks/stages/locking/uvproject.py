@@ -29,7 +29,7 @@ from envstacks.floor.fs import json_sha256, write_text
 from envstacks.stages.locking.project_dist import requires_project
 from envstacks.stages.locking.pylock import LockedLayer, LockedPackage
 from envstacks.stages.locking.requirements import clean_requirements
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: ``[tool.uv]`` keys uv only accepts in a ``pyproject.toml`` (never in a ``uv.toml``).
@@ -238,7 +238,7 @@ def write_project(
     }
     import tomlkit  # noqa: PLC0415 - only writing a uv project needs it (10 ms to import)
 
-    directory = layout.resolve_project_dir(spec, layer)
+    directory = stack_paths.resolve_project_dir(spec, layer)
     pyproject = directory / "pyproject.toml"
     write_text(pyproject, tomlkit.dumps(document))
     settings = directory / SETTINGS_FILE

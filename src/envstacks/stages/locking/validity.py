@@ -22,7 +22,7 @@ from envstacks.stages.locking import lock_meta as meta
 from envstacks.stages.locking.pylock import LockedLayer, load_pylock
 from envstacks.stages.locking.requirements import same_requirements
 from envstacks.stages.locking.uvproject import uv_inputs_hash
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: The reason given for a layer that depends on an unlocked layer (format with the name).
@@ -42,7 +42,7 @@ class LockState:
     locked_at: str | None
     #: The recorded hash of the lock file; ``None`` without metadata.
     requirements_hash: str | None
-    #: ``layout.install_target(layer, lock_version)``.
+    #: ``stack_paths.install_target(layer, lock_version)``.
     install_target: str
     #: Why the lock is not valid (empty when it is).
     reasons: tuple[str, ...] = ()
@@ -97,10 +97,10 @@ def _read_files(
     spec: StackSpec, layer: LayerSpec, inputs: LayerInputs
 ) -> tuple[meta.LockMeta | None, LockedLayer | None, list[str]]:
     """The layer's metadata and parsed lock (when its requirements are unchanged), and problems."""
-    pylock_path = layout.pylock_path(spec, layer)
+    pylock_path = stack_paths.pylock_path(spec, layer)
     reasons: list[str] = []
     try:
-        recorded = meta.read_meta(layout.lock_meta_path(spec, layer))
+        recorded = meta.read_meta(stack_paths.lock_meta_path(spec, layer))
     except LockError as exc:
         recorded = None
         reasons.append(exc.message)
@@ -194,7 +194,7 @@ def _own_state(layer: LayerSpec, check: LockCheck) -> LockState:
         lock_version=version,
         locked_at=recorded.locked_at if recorded is not None else None,
         requirements_hash=recorded.requirements_hash if recorded is not None else None,
-        install_target=layout.install_target(layer, version),
+        install_target=stack_paths.install_target(layer, version),
         reasons=check.reasons,
     )
 

@@ -19,12 +19,12 @@ output folder as one of the inputs adds platforms to an earlier merge.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError, PublishError
 from envstacks.floor.fs import (
     commit,
@@ -133,7 +133,7 @@ def _read_input(folder: Path) -> list[_Entry]:
     found: list[_Entry] = []
     for path in manifests:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = bounded_json.read_file(path, error=PublishError)
             layers = parse_manifest(data, where=str(path))
         except (OSError, ValueError, DeployError) as exc:
             raise PublishError(f"merge: manifest {path} cannot be used ({exc})") from exc

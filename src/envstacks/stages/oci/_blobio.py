@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from envstacks.floor.errors import VerificationError
 from envstacks.floor.fs import CHUNK
 
+#: Most bytes of a download read at once.
+READ_SIZE = 1 << 16
+
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
 
@@ -83,8 +86,11 @@ class Receiver:
             VerificationError: more bytes than the blob's size arrived.
         """
         received = 0
+        # Whatever arrived so far (at most READ_SIZE), so progress, and with it a cancelled
+        # run's stop, comes with every read of a slow registry.
+        read = getattr(response, "read1", None) or response.read
         with self.part.open("ab" if self.have else "wb") as out:
-            for chunk in response.stream(CHUNK):
+            while chunk := read(READ_SIZE):
                 received += len(chunk)
                 if self.have + len(chunk) > self.size:
                     out.close()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import (
     RegistryAuthError,
     RegistryError,
@@ -73,7 +73,7 @@ def _registry_errors(response: BaseHTTPResponse) -> tuple[set[str], str]:
     """The error codes of a refusal's body and a ``: CODE: message`` text for messages."""
     try:
         body = response.read(1 << 16) if not response.data else response.data
-        errors = json.loads(body).get("errors", [])
+        errors = bounded_json.loads(body, where="refusal", max_bytes=1 << 16).get("errors", [])
     except (ValueError, AttributeError, OSError):
         return set(), ""
     codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}

@@ -9,7 +9,6 @@ challenge's ``service`` and ``scope``, with Basic credentials (or, for an identi
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import urllib.parse
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import RegistryAuthError
 from envstacks.stages.oci.credentials import PASSWORD_VAR, USERNAME_VAR, Credentials
 
@@ -69,8 +69,11 @@ class Authenticator:
         fetch: TokenFetcher,
         *,
         plain_http_ok: bool = False,
+        api_host: str | None = None,
     ) -> None:
         self.registry = registry
+        #: The host (and port) the registry answers on: a realm elsewhere is another host.
+        self.api_host = (api_host or registry).lower()
         #: Whether credentials may go to a plain-HTTP token service (a local or --insecure one).
         self.plain_http_ok = plain_http_ok
         self.credentials = credentials
@@ -135,13 +138,25 @@ class Authenticator:
         realm = challenge.params.get("realm")
         if not realm or urllib.parse.urlsplit(realm).scheme not in ("http", "https"):
             raise self.refused(f"a Bearer challenge without a usable realm ({realm!r})")
-        plain = urllib.parse.urlsplit(realm).scheme == "http"
-        if plain and self.credentials is not None and not self.plain_http_ok:
-            raise RegistryAuthError(
-                f"registry {self.registry}: its token service {realm} is plain HTTP; "
-                f"the credentials from {self.credentials.source} are not sent there",
-                hint="pass --insecure only if this registry is meant to be used without TLS",
-            )
+        parts = urllib.parse.urlsplit(realm)
+        plain = parts.scheme == "http"
+        # Credentials go to a token service over HTTPS; over plain HTTP only to the registry's
+        # own host, and only when that registry may be plain (on this machine, or --insecure).
+        if plain and self.credentials is not None:
+            if parts.netloc.lower() != self.api_host:
+                raise RegistryAuthError(
+                    f"registry {self.registry}: its token service {realm} is plain HTTP on "
+                    f"another host; the credentials from {self.credentials.source} are not "
+                    "sent there",
+                    hint="a registry's token service on another host must use HTTPS; tell "
+                    "the registry's operators",
+                )
+            if not self.plain_http_ok:
+                raise RegistryAuthError(
+                    f"registry {self.registry}: its token service {realm} is plain HTTP; "
+                    f"the credentials from {self.credentials.source} are not sent there",
+                    hint="pass --insecure only if this registry is meant to be used without TLS",
+                )
         query: list[tuple[str, str]] = []
         if "service" in challenge.params:
             query.append(("service", challenge.params["service"]))
@@ -178,10 +193,13 @@ class Authenticator:
 
 
 def _token_from(data: bytes, realm: str) -> str:
-    try:
-        answer: Any = json.loads(data[:_MAX_TOKEN_RESPONSE])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RegistryAuthError(f"the token service {realm} answered with no JSON ({exc})") from exc
+    answer: Any = bounded_json.loads(
+        data,
+        where=f"the token service {realm}'s answer",
+        max_bytes=_MAX_TOKEN_RESPONSE,
+        error=RegistryAuthError,
+        hint="the token service is not a registry's; check the registry's address",
+    )
     token = answer.get("token") or answer.get("access_token") if isinstance(answer, dict) else None
     if not isinstance(token, str) or not token:
         raise RegistryAuthError(f"the token service {realm} answered without a token")

@@ -4,13 +4,17 @@ One :class:`RegistryClient` works on one repository with one scope (``pull``, or
 ``pull,push``). Every request goes through :meth:`RegistryClient.request`, which answers
 ``401`` challenges (:mod:`envstacks.stages.oci.auth`), retries ``429`` (after ``Retry-After``),
 ``5xx`` and dropped connections, and turns any other refusal into an error naming the registry, the
-request and the fix. Blob downloads are resumed with ``Range`` and checked while they stream: never
-more bytes than expected, and the sha256 of what was received.
+request and the fix. Credentials are scoped as Docker and containerd scope them: they go only to
+the registry's own scheme and host (never to an upload ``Location`` elsewhere), a redirect
+(registries send blob downloads to object storage) is followed without them and its answer's
+challenges are not answered, and the token flow sends them to a realm on another host only
+over HTTPS (:mod:`envstacks.stages.oci.auth`). Blob downloads are resumed with ``Range`` and
+checked while they stream: never more bytes than expected, and the sha256 of what was received;
+a registry that stalls (``ENVSTACKS_HTTP_TIMEOUT``) fails the download at once, naming it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.parse
@@ -19,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envstacks.floor import bounded_json
+from envstacks.floor.env_settings import HTTP_TIMEOUT_VARIABLE
 from envstacks.floor.errors import (
+    JSONDocumentError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -44,6 +51,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 #: Blobs larger than this are uploaded in chunks of this size (``PATCH`` then ``PUT``).
 CHUNK_UPLOAD = 64 << 20
+#: Redirects followed per request (reads only), as HTTP clients usually do.
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass
@@ -98,6 +108,7 @@ class RegistryClient:
             creds,
             self._fetch_token,
             plain_http_ok=insecure or reference.is_loopback,
+            api_host=reference.api_host,
         )
         self.traffic = Traffic()
         self._lock = threading.Lock()
@@ -163,9 +174,10 @@ class RegistryClient:
         """
         base = self.base_url()
         url = path if "://" in path else base + path
-        # Credentials go to the registry only, not to another host an upload Location names.
-        ours = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(base).netloc
-        auth_rounds = attempt = 0
+        # Credentials go to the registry only (its scheme and host), not to another host an
+        # upload Location or a redirect names.
+        ours = _origin(url) == _origin(base)
+        auth_rounds = attempt = redirects = 0
         while True:
             sent = self.auth.header() if ours else None
             request_headers = dict(headers or {})
@@ -189,7 +201,26 @@ class RegistryClient:
                     ) from exc
                 time.sleep(_backoff(attempt))
                 continue
-            if response.status == 401 and auth_rounds < 2:
+            if response.status in _REDIRECTS and method in ("GET", "HEAD"):
+                location = response.headers.get("Location", "")
+                _discard(response)
+                redirects += 1
+                if not location or redirects > MAX_REDIRECTS:
+                    raise RegistryError(
+                        f"registry {self.registry}: {what}: "
+                        + (
+                            "a redirect without a Location"
+                            if not location
+                            else "too many redirects"
+                        ),
+                        hint="the registry or its storage is misconfigured; tell its operators",
+                        status=response.status,
+                    )
+                # Followed without credentials, whatever the host: like Docker and containerd,
+                # a registry's blob storage gets none (CVE-2020-15157).
+                url, ours = urllib.parse.urljoin(url, location), False
+                continue
+            if response.status == 401 and ours and auth_rounds < 2:
                 challenge = response.headers.get("WWW-Authenticate", "")
                 _discard(response)
                 auth_rounds += 1
@@ -353,6 +384,13 @@ class RegistryClient:
                 receiver.restart()
             try:
                 received = receiver.receive(response)
+            except self.transport.stalled as exc:  # waited long enough already: say so now
+                raise RegistryError(
+                    f"registry {self.registry}: {what}: {self._repo('blobs', digest)} sent "
+                    f"nothing for {self.transport.read_timeout:g} seconds (it stalled)",
+                    hint=f"deploy again later (the download resumes); {HTTP_TIMEOUT_VARIABLE} "
+                    "sets how long to wait (seconds)",
+                ) from exc
             except self.transport.errors:
                 if attempt == ATTEMPTS:
                     raise RegistryError(
@@ -409,9 +447,10 @@ class RegistryClient:
             )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         try:
-            declared = json.loads(data).get("mediaType")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            declared = None
+            document = bounded_json.loads(data, where=what, max_bytes=MAX_DOCUMENT)
+        except JSONDocumentError:
+            document = None
+        declared = document.get("mediaType") if isinstance(document, dict) else None
         return data, declared if isinstance(declared, str) else media_type, digest
 
     def put_manifest(self, reference: str, data: bytes, media_type: str, *, what: str) -> str:
@@ -433,6 +472,12 @@ def _discard(response: BaseHTTPResponse) -> None:
         response.drain_conn()
     finally:
         response.release_conn()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """``(scheme, host:port)`` of a URL, lowercased: where credentials may go."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _retry_after(value: str | None, attempt: int) -> float:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor.errors import EnvStacksError, RegistryAuthError
+from envstacks.floor import bounded_json
+from envstacks.floor.errors import EnvStacksError, JSONDocumentError, RegistryAuthError
 
 TOKEN_VAR = "ENVSTACKS_OCI_TOKEN"  # noqa: S105 - a variable name
 USERNAME_VAR = "ENVSTACKS_OCI_USERNAME"
@@ -33,6 +33,8 @@ PASSWORD_VAR = "ENVSTACKS_OCI_PASSWORD"  # noqa: S105 - a variable name
 _DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 #: What a credential helper answers for an identity (refresh) token instead of a user name.
+#: Largest auth file or helper answer read.
+_MAX_AUTH_FILE = 4 << 20
 _TOKEN_USER = "<token>"  # noqa: S105 - the helpers' marker, not a secret
 
 
@@ -115,20 +117,15 @@ def _from_environment(env: Mapping[str, str]) -> Credentials | None:
 def _read_auth_file(path: Path) -> Mapping[str, Any] | None:
     """An auth file's JSON (``None`` when there is no such file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = bounded_json.read_file(
+            path,
+            where=f"registry auth file {path}",
+            max_bytes=_MAX_AUTH_FILE,
+            error=RegistryAuthError,
+            hint="fix or remove the file; `docker login` / `podman login` write it",
+        )
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise RegistryAuthError(
-            f"registry auth file {path}: cannot be read ({exc.strerror or exc})"
-        ) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RegistryAuthError(
-            f"registry auth file {path}: not JSON ({exc})",
-            hint="fix or remove the file; `docker login` / `podman login` write it",
-        ) from exc
     if not isinstance(data, Mapping):
         raise RegistryAuthError(f"registry auth file {path}: expected a JSON object")
     return data
@@ -241,7 +238,7 @@ def _from_helper(
         if result.returncode != 0:
             if "not found" in (result.stdout + result.stderr).lower():
                 continue  # the helper's way of saying "no credentials for this server"
-            said = result.stderr.strip() or result.stdout.strip()
+            said = _shown(result.stderr.strip() or result.stdout.strip())
             raise RegistryAuthError(
                 f"{source}: credential helper {program} failed for {server} "
                 f"(exit status {result.returncode}): {said}",
@@ -251,16 +248,33 @@ def _from_helper(
     return None
 
 
+def _shown(said: str) -> str:
+    """What a failed helper said, for a message: its first line, unless it may hold a secret.
+
+    A helper that fails after printing its answer (a JSON object) would show the secret, so
+    anything with braces is left out, as is all but the first 200 characters.
+    """
+    if "{" in said or "Secret" in said:
+        return "(its output is not shown: it may hold a secret)"
+    first = said.splitlines()[0] if said else "(no output)"
+    return first if len(first) <= 200 else first[:200] + "..."
+
+
 def _parse_helper_answer(text: str, source: str) -> Credentials:
+    """The credentials in a helper's answer (never shown in an error: it may hold a secret)."""
     try:
-        answer = json.loads(text)
-        username, secret = answer["Username"], answer["Secret"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise RegistryAuthError(
-            f"{source}: answered {text.strip()[:80]!r}, not JSON with Username and Secret"
-        ) from exc
+        answer = bounded_json.loads(text, where=source, max_bytes=_MAX_AUTH_FILE)
+    except JSONDocumentError:
+        answer = None
+    username = answer.get("Username") if isinstance(answer, dict) else None
+    secret = answer.get("Secret") if isinstance(answer, dict) else None
     if not isinstance(username, str) or not isinstance(secret, str):
-        raise RegistryAuthError(f"{source}: Username and Secret must be strings")
+        raise RegistryAuthError(
+            f"{source}: its answer ({len(text)} characters, not shown: it may hold a secret) "
+            "is not a JSON object with the strings Username and Secret",
+            hint="run the helper by hand (`echo <server> | docker-credential-<name> get`) "
+            "to see what it answers",
+        )
     if username == _TOKEN_USER:
         return Credentials(source=source, identity_token=secret)
     return Credentials(source=source, username=username, password=secret)

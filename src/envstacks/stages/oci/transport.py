@@ -2,8 +2,10 @@
 
 urllib3 is the ``envstacks[oci]`` extra; :func:`load_urllib3` says how to install it when it
 is missing. Connections are reused across the many small requests a push or deploy makes
-(``HEAD`` per blob, token requests); a redirect to another host (registries send blob
-downloads to object storage) drops the ``Authorization`` header, as urllib3 does by default.
+(``HEAD`` per blob, token requests). Redirects are not followed here: the client follows those
+of blob and manifest reads itself, without credentials
+(:meth:`envstacks.stages.oci.client.RegistryClient.request`). A server that sends nothing for
+``ENVSTACKS_HTTP_TIMEOUT`` seconds (60 by default) fails the request.
 ``HTTP(S)_PROXY`` and ``NO_PROXY`` are honoured as ``curl`` and ``pip`` honour them; a
 registry on this machine is always reached directly.
 """
@@ -16,14 +18,15 @@ import urllib.request
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from envstacks.floor.env_settings import http_timeout
 from envstacks.floor.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse, PoolManager
 
-#: Seconds to wait for a connection, and for the next bytes of an answer.
+#: Seconds to wait for a connection (the wait for the next bytes of an answer is
+#: ``ENVSTACKS_HTTP_TIMEOUT``).
 CONNECT_TIMEOUT = 30.0
-READ_TIMEOUT = 120.0
 USER_AGENT = "envstacks (oci)"
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
@@ -55,6 +58,10 @@ class Transport:
         self._pools: dict[str | None, PoolManager] = {}
         #: The exceptions a failed connection or transfer raises (retried by the client).
         self.errors: tuple[type[BaseException], ...] = (self._urllib3.exceptions.HTTPError,)
+        #: The exception of a server that stalled (sent nothing for :attr:`read_timeout`).
+        self.stalled: type[BaseException] = self._urllib3.exceptions.ReadTimeoutError
+        #: Seconds an answer may stay silent (``None``: no bound).
+        self.read_timeout = http_timeout()
 
     def send(
         self,
@@ -65,9 +72,9 @@ class Transport:
         body: Any = None,
         stream: bool = False,
     ) -> BaseHTTPResponse:
-        """Send one request (following redirects); the body is read unless ``stream``."""
+        """Send one request; the body is read unless ``stream`` (a redirect is an answer)."""
         retries = self._urllib3.Retry(
-            total=None, connect=0, read=0, status=0, other=0, redirect=5, raise_on_status=False
+            total=None, connect=0, read=0, status=0, other=0, redirect=0, raise_on_status=False
         )
         response: BaseHTTPResponse = self._pool(url).request(
             method,
@@ -76,6 +83,7 @@ class Transport:
             body=body,
             preload_content=not stream,
             retries=retries,
+            redirect=False,
         )
         return response
 
@@ -84,7 +92,7 @@ class Transport:
         with self._lock:
             pool = self._pools.get(proxy)
             if pool is None:
-                timeout = self._urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+                timeout = self._urllib3.Timeout(connect=CONNECT_TIMEOUT, read=self.read_timeout)
                 options = {"num_pools": 8, "maxsize": 8, "timeout": timeout, "blocksize": 1 << 16}
                 if proxy is None:
                     pool = self._urllib3.PoolManager(**options)

@@ -40,7 +40,7 @@ from envstacks.stages.packing.delta_writer import DeltaBase
 from envstacks.stages.packing.hashcache import ArchiveHashes
 from envstacks.stages.packing.index_and_deltas import LayerExtras, pack_extras, remove_stale_deltas
 from envstacks.stages.packing.publish_plan import PublishPlan
-from envstacks.stages.stackspec import stack_paths as layout
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import StackSpec
 
 #: ``stage_layer(spec, layer, env_path, destination, *, install_targets) -> staged folder``.
@@ -133,7 +133,7 @@ def pack_layer(
         staged = stage(
             spec,
             layer,
-            layout.env_path(spec, layer),
+            stack_paths.env_path(spec, layer),
             staging / root_name,
             install_targets=install_targets,
         )

@@ -6,9 +6,9 @@ project's wheels in it) keeps everything else; a damaged manifest names nothing 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from envstacks.floor import bounded_json
 from envstacks.floor.errors import EnvStacksError
 from envstacks.floor.fs import remove_path
 from envstacks.published.manifest import parse_manifest
@@ -25,9 +25,9 @@ def remove_published(directory: Path) -> list[Path]:
         return removed
     for manifest in sorted(metadata.glob("venvstacks*.json")):
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
+            data = bounded_json.read_file(manifest)
             layers = parse_manifest(data, where=str(manifest))
-        except (OSError, ValueError, RecursionError, EnvStacksError):
+        except (OSError, ValueError, EnvStacksError):
             continue  # a damaged manifest names nothing we may delete
         for layer in layers:
             archive = directory / layer.archive_name

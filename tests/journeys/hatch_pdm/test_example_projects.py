@@ -15,7 +15,7 @@ import pytest
 from envstacks.stages import stackspec as spec
 from envstacks.stages.locking import lock_states
 
-EXAMPLES = Path(__file__).parents[2] / "example_projects"
+EXAMPLES = Path(__file__).parents[3] / "example_projects"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kits.projects import PROJECTS
+
 RunTool = Callable[..., subprocess.CompletedProcess[str]]
 
 pytestmark = pytest.mark.network
@@ -107,7 +109,7 @@ def _builder(tmp_path: Path, options: dict):  # type: ignore[no-untyped-def]
 
     from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
 
-    text = (Path(__file__).parents[1] / "projects" / "stackapp" / "pyproject.toml").read_text()
+    text = (PROJECTS / "stackapp" / "pyproject.toml").read_text()
     lines = [f"{key} = {json.dumps(value)}" for key, value in options.items()]
     text = text.replace('dependencies = ["envstacks"]', "\n".join(lines))
     (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")

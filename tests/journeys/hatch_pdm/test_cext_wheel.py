@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_project
+from kits.projects import copy_project
 
 RunTool = Callable[..., subprocess.CompletedProcess[str]]
 
