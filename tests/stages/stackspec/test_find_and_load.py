@@ -216,6 +216,17 @@ def test_tool_envstacks_opts_a_venvstacks_toml_into_envstacks_settings(
         load(path)
 
 
+def test_tool_envstacks_in_a_pyproject_is_ignored_with_warning(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    text = '[tool.venvstacks]\n\n[tool.envstacks]\nbuild-dir = "x"\n\n' + RUNTIME_PY
+    spec = load(write_file("pyproject.toml", text))
+    assert spec.settings.build_dir == tmp_path / "_build"
+    (warning,) = spec.warnings
+    assert warning.startswith("tool.envstacks: a pyproject.toml does not read this table")
+    assert warning.endswith("put them in [tool.venvstacks] instead")
+
+
 def test_other_tool_tables_are_allowed(tmp_path: Path, write_file: WriteFile) -> None:
     path = write_file("venvstacks.toml", RUNTIME_VS + "\n[tool.ruff]\nline-length = 100\n")
     assert load(path).warnings == ()

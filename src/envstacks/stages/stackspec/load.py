@@ -194,9 +194,20 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             project_dependencies=_project_dependencies(data),
             settings=settings,
             uv=uv,
-            warnings=warnings,
+            warnings=(*warnings, *_misplaced_envstacks_table(data)),
         )
         return _with_layers(stack, table, where)
+
+
+def _misplaced_envstacks_table(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """A warning for ``[tool.envstacks]`` in a pyproject.toml (a venvstacks.toml's table)."""
+    tool = data.get("tool")
+    if not isinstance(tool, Mapping) or "envstacks" not in tool:
+        return ()
+    return (
+        f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' settings "
+        f"in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+    )
 
 
 def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
