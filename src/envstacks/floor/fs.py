@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -245,6 +246,45 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def remove_tree(path: Path) -> bool:
+    """Remove a folder and everything in it, read-only folders included; whether it is gone.
+
+    ``shutil.rmtree`` cannot delete the entries of a folder without write permission, nor
+    list one without read permission (an archive may hold such a folder, and a non-root user
+    cannot empty it): the folder is made accessible and the step tried again. What still
+    cannot be removed is left (the next run removes stale temporaries) and the answer is
+    false.
+    """
+
+    def retry(function: Any, name: str, _exc: BaseException) -> None:
+        if function in (os.unlink, os.remove, os.rmdir):
+            _allow(Path(name).parent)  # its folder refused the removal
+            function(name)
+        else:  # listing or opening a folder was refused
+            _allow(Path(name))
+            shutil.rmtree(name)
+
+    def retry_311(function: Any, name: str, info: Any) -> None:
+        retry(function, name, info[1])
+
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        with contextlib.suppress(OSError):
+            if sys.version_info >= (3, 12):
+                shutil.rmtree(path, onexc=retry)
+            else:  # pragma: no cover - Python 3.11
+                shutil.rmtree(
+                    path, onerror=lambda function, name, info: retry(function, name, info[1])
+                )
+    return not os.path.lexists(path)
+
+
+def _allow(folder: Path) -> None:
+    """Give the owner every permission on ``folder`` (so it can be listed and emptied)."""
+    folder.chmod(stat.S_IMODE(folder.lstat().st_mode) | stat.S_IRWXU)
+
+
 def discard(path: Path) -> None:
     """Remove a folder or file: first out of its name (atomically), then its content."""
     if not os.path.lexists(path):
@@ -252,10 +292,7 @@ def discard(path: Path) -> None:
     doomed = path.parent / temporary_name("discard")
     path.rename(doomed)
     fsync_dir(path.parent)
-    if doomed.is_dir() and not doomed.is_symlink():
-        shutil.rmtree(doomed, ignore_errors=True)
-    else:
-        doomed.unlink(missing_ok=True)
+    remove_tree(doomed)
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

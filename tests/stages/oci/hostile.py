@@ -15,6 +15,7 @@ import base64
 import http.client
 import http.server
 import threading
+import time
 
 
 class _Server:
@@ -112,6 +113,38 @@ class Hostile(_Server):
                     return
                 headers = dict(self.headers.items())
                 self.forward(backend, headers)
+
+            do_HEAD = do_PUT = do_POST = do_PATCH = do_GET
+
+        super().__init__(Handler)
+
+
+class Stalling(_Server):
+    """The registry's host, forwarding everything but blob reads, which stall after a few bytes.
+
+    The first ``forwarded`` blob reads are served (the metadata blob comes first). ``asked``
+    lists the blob paths it was asked for (to count retries).
+    """
+
+    def __init__(self, backend: str, *, forwarded: int = 0) -> None:
+        self.asked: list[str] = []
+        stalling = self
+
+        class Handler(_Handler):
+            def do_GET(self) -> None:
+                if self.command == "GET" and "/blobs/sha256:" in self.path:
+                    stalling.asked.append(self.path)
+                    if len(stalling.asked) <= forwarded:
+                        self.forward(backend, dict(self.headers.items()))
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(1 << 20))
+                    self.end_headers()
+                    self.wfile.write(b"\0" * 16)
+                    self.wfile.flush()
+                    time.sleep(30)  # then nothing: a stalled registry
+                    return
+                self.forward(backend, dict(self.headers.items()))
 
             do_HEAD = do_PUT = do_POST = do_PATCH = do_GET
 

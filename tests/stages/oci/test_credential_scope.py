@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.floor.errors import RegistryAuthError
+from envstacks.floor.errors import DeployError, RegistryAuthError, RegistryError
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.oci.credentials import find_credentials
 
 from .conftest import PASSWORD, USER
-from .hostile import Hostile, Recorder
+from .hostile import Hostile, Recorder, Stalling
 from .test_registry_auth import push
 
 
@@ -142,3 +142,26 @@ def test_a_failing_credential_helper_printing_its_answer_does_not_show_it(tmp_pa
         find_credentials("registry.example", "stack")
     assert SECRET not in f"{caught.value.message}\n{caught.value.hint}"
     assert "exit status 3" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "error"),
+    [(0, RegistryError), (1, DeployError)],
+    ids=["the metadata blob", "a layer archive"],
+)
+def test_a_stalled_blob_download_fails_once_naming_the_registry(  # noqa: PLR0917 - fixtures
+    tmp_path, pushed, pm, monkeypatch, forwarded, error
+):
+    """A registry that stops sending mid-blob ends the deploy after one timeout, not five."""
+    monkeypatch.setenv("ENVSTACKS_HTTP_TIMEOUT", "1")
+    stalling = Stalling(pushed.host, forwarded=forwarded)
+    try:
+        url = f"oci://{stalling.host}/stack:v1"
+        with pytest.raises(error) as caught:
+            deploy(url, tmp_path / "target", pm=pm, reporter=RecordingReporter())
+    finally:
+        stalling.stop()
+    assert "stalled" in caught.value.message and stalling.host in caught.value.message
+    assert "ENVSTACKS_HTTP_TIMEOUT" in (caught.value.hint or "")
+    assert len(stalling.asked) == len(set(stalling.asked))  # no blob was asked for twice
+    assert not list((tmp_path / "target").glob(".envstacks-tmp.*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,26 @@ def test_a_delta_source_that_cannot_be_read_is_a_clear_publish_error(stack: Stac
         stack.publish(delta_from=[tmp_path / "nothing"])
     assert "first release" in (caught.value.hint or "")
     assert not (stack.spec.settings.output_dir / "__venvstacks__" / "venvstacks.json").exists()
+
+
+def test_verify_reads_the_deltas_again_and_drops_one_that_changed(stack: Stack):
+    """``publish --verify`` checks every delta's sha256 too, not only its size and identity."""
+    stack.publish()
+    output = stack.spec.settings.output_dir
+    stack.rebuild("framework-fw", "bin/tool", "#!/bin/sh\necho tool 2\n")
+    fw = _entry(stack.publish(delta_from=[output]).manifest, "framework-fw")
+    (delta,) = fw["deltas"]
+    archive = output / delta["archive_name"]
+    # Same size and timestamps, other bytes: reading the delta again tells (before, only its
+    # size was compared, so a delta changed in place stayed listed).
+    info = archive.stat()
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    os.utime(archive, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+    reporter = RecordingReporter()
+    verified = stack.publish(verify=True, reporter=reporter)
+    assert "deltas" not in _entry(verified.manifest, "framework-fw")
+    warnings = [text for level, text in reporter.messages if level == "warning"]
+    assert any(delta["archive_name"] in text for text in warnings), warnings

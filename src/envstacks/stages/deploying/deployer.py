@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import pluggy
 
 from envstacks.floor.errors import DeployError, VerificationError
-from envstacks.floor.fs import temporary_name
+from envstacks.floor.fs import remove_tree, temporary_name
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
@@ -133,7 +132,7 @@ def deploy_layers(
         scripts=options.postinstall,
     )
     if not refusals:  # keep partial downloads for the next attempt to resume
-        shutil.rmtree(target / DOWNLOADS, ignore_errors=True)
+        remove_tree(target / DOWNLOADS)
     if refusals and options.raise_on_refusal:
         raise refusals.combined()
     return DeployResult(
@@ -345,7 +344,7 @@ _Unpacked = tuple[str, Unpacked | DeployError]
 def _drop_work_folder(item: _Unpacked) -> None:
     """Remove the work folder of a layer unpacked before the run failed."""
     if isinstance(item[1], Unpacked):
-        shutil.rmtree(item[1].workdir, ignore_errors=True)
+        remove_tree(item[1].workdir)
 
 
 def _unpack_one(
@@ -372,7 +371,7 @@ def _unpack_one(
             job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
             unpackers.unpack(job, cancellation.watch(task))
     except BaseException as exc:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
         if isinstance(exc, VerificationError):
             archive.release()  # a bad download must not be reused by the next attempt
         raise
@@ -434,10 +433,10 @@ def _place_all(
                     store_index(deployment.target, name, item.index)
                 installed.append(name)
             if item is not None:
-                shutil.rmtree(item.workdir, ignore_errors=True)
+                remove_tree(item.workdir)
     finally:
         for left in unpacked.values():
-            shutil.rmtree(left.workdir, ignore_errors=True)
+            remove_tree(left.workdir)
     return _Placed(installed=tuple(installed), adopted=tuple(adopted))
 
 
@@ -518,7 +517,7 @@ def _place(
             deployment.drop(name)
         raise
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
 
 
 def _reconfigure(

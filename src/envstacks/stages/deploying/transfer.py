@@ -12,12 +12,12 @@ layer's new file index (kept once the layer is placed) and what was fetched, for
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks.floor.errors import DeployError
+from envstacks.floor.fs import remove_tree
 from envstacks.floor.report import Reporter
 from envstacks.published.index_fetch import fetch_index, fetch_published_index
 from envstacks.published.manifest import ManifestLayer
@@ -85,9 +85,11 @@ def unpack_cheapest(
                     base_index=base_index,
                     target=target,
                 )
-            except DeployError as exc:
-                if workdir is not None:
-                    shutil.rmtree(workdir, ignore_errors=True)
+            except BaseException as exc:
+                if workdir is not None:  # whatever went wrong, no work folder stays behind
+                    remove_tree(workdir)
+                if not isinstance(exc, DeployError):
+                    raise
                 reporter.warning(
                     f"{name}: the delta {offer.archive_name} was not used ({exc.message}); "
                     "installing the full archive instead"
@@ -104,7 +106,11 @@ def unpack_cheapest(
                 )
                 return Unpacked(workdir=workdir, index=index.to_bytes(), transfer=transfer)
     workdir = unpack(layer)
-    data = fetch_index(src, layer)
+    try:
+        data = fetch_index(src, layer)
+    except BaseException:
+        remove_tree(workdir)
+        raise
     spent += layer.archive_size + (len(data) if data is not None else 0)
     transfer = LayerTransfer(install_target=name, method="full", downloaded_bytes=spent)
     return Unpacked(workdir=workdir, index=data, transfer=transfer)

@@ -337,6 +337,15 @@ class RegistryClient:
             attempts=1,
         )
 
+    def _stalled(self, what: str, path: str) -> RegistryError:
+        """The error for an answer that stopped coming: named, with how to wait longer."""
+        return RegistryError(
+            f"registry {self.registry}: {what}: {path} sent nothing for "
+            f"{self.transport.read_timeout:g} seconds (it stalled)",
+            hint=f"try again later (a download resumes); {HTTP_TIMEOUT_VARIABLE} sets how "
+            "long to wait (seconds)",
+        )
+
     @property
     def location(self) -> str:
         """``registry/repository``, for messages."""
@@ -344,9 +353,17 @@ class RegistryClient:
 
     def get_blob(self, digest: str, size: int, *, what: str) -> bytes:
         """A small blob (a config) read into memory, checked against ``digest`` and ``size``."""
-        response = self.request("GET", self._repo("blobs", digest), what=what, stream=True)
+        path = self._repo("blobs", digest)
+        response = self.request("GET", path, what=what, stream=True)
         try:
             data = response.read(size + 1)
+        except self.transport.stalled as exc:
+            raise self._stalled(what, path) from exc
+        except self.transport.errors as exc:
+            raise RegistryError(
+                f"registry {self.registry}: {what}: the transfer failed ({exc})",
+                hint="check the connection and try again",
+            ) from exc
         finally:
             response.release_conn()
         if len(data) != size or digest_of(data) != digest:
@@ -385,12 +402,7 @@ class RegistryClient:
             try:
                 received = receiver.receive(response)
             except self.transport.stalled as exc:  # waited long enough already: say so now
-                raise RegistryError(
-                    f"registry {self.registry}: {what}: {self._repo('blobs', digest)} sent "
-                    f"nothing for {self.transport.read_timeout:g} seconds (it stalled)",
-                    hint=f"deploy again later (the download resumes); {HTTP_TIMEOUT_VARIABLE} "
-                    "sets how long to wait (seconds)",
-                ) from exc
+                raise self._stalled(what, self._repo("blobs", digest)) from exc
             except self.transport.errors:
                 if attempt == ATTEMPTS:
                     raise RegistryError(
