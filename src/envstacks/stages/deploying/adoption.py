@@ -18,15 +18,26 @@ console-script launchers in ``bin/``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from envstacks.floor.errors import PublishError
+from envstacks.floor.errors import DeployError, PublishError
+from envstacks.floor.report import Reporter
 from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.file_index import FileIndex, IndexEntry, index_tree
+from envstacks.published.index_fetch import fetch_index
 from envstacks.published.layer_config import LAYER_CONFIG, SCRIPTS_CONFIG
 from envstacks.published.layer_tree import scan_tree
+from envstacks.published.manifest import ManifestLayer
+from envstacks.published.sources import Source
 
-__all__ = ["differences", "is_layer_folder", "tree_index"]
+__all__ = [
+    "differences",
+    "is_layer_folder",
+    "matching_indexes",
+    "same_as_unpacked",
+    "tree_index",
+]
 
 #: Differences named in a message (the comparison stops counting there).
 SHOWN = 5
@@ -105,3 +116,42 @@ def differences(folder: Path, reference: FileIndex) -> list[str]:
     extra = [path for path, entry in entries.items() if not _added_by_postinstall(entry, launchers)]
     problems += [f"{path} is not in the archive" for path in extra[: SHOWN - len(problems)]]
     return problems
+
+
+def matches(folder: Path, reference: FileIndex, reporter: Reporter) -> bool:
+    """Whether an unrecorded layer folder holds exactly the files of ``reference`` (said why)."""
+    problems = differences(folder, reference)
+    if problems:
+        reporter.info(
+            f"{folder.name}: deployed by another tool and not this version "
+            f"({'; '.join(problems)}); replacing it"
+        )
+        return False
+    reporter.info(f"{folder.name}: deployed by another tool with these very files; adopting it")
+    return True
+
+
+def matching_indexes(
+    source: Source, layers: Sequence[ManifestLayer], target: Path, reporter: Reporter
+) -> dict[str, bytes]:
+    """The published index of each of ``layers`` whose folder in ``target`` holds its files.
+
+    Layers published without an index (venvstacks) are not in the answer: their folders are
+    compared with their archives once unpacked (:func:`same_as_unpacked`).
+    """
+    found: dict[str, bytes] = {}
+    for layer in layers:
+        name = layer.install_target
+        data = fetch_index(source, layer)
+        if data is None:
+            continue
+        index = FileIndex.from_bytes(data, where=f"{name} file index", error=DeployError)
+        if matches(target / name, index, reporter):
+            found[name] = data
+    return found
+
+
+def same_as_unpacked(unpacked: Path, folder: Path, reporter: Reporter) -> bool:
+    """Whether ``folder`` holds what its archive unpacked to ``unpacked`` (its top folder)."""
+    reference = tree_index(unpacked, root=folder.name)
+    return reference is not None and matches(folder, reference, reporter)

@@ -34,15 +34,17 @@ from envstacks.floor.report import Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
-from envstacks.published.file_index import FileIndex
-from envstacks.published.index_fetch import fetch_index
 from envstacks.published.layer_config import LAYER_CONFIG
 from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.verified_unpack import UnpackJob
-from envstacks.stages.deploying.adoption import differences, is_layer_folder, tree_index
+from envstacks.stages.deploying.adoption import (
+    is_layer_folder,
+    matching_indexes,
+    same_as_unpacked,
+)
 from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
@@ -238,20 +240,12 @@ def _triage(
 
 
 def _adopt_by_index(src: Source, target: Path, triage: _Triage, reporter: Reporter) -> _Triage:
-    """Adopt the unrecorded layer folders whose files are those of their published index.
+    """The triage with the candidates whose files are their published index's set to adopt.
 
-    Candidates without a published index stay to install: their archive is compared once
-    unpacked (:func:`_place_all`). Reading the index costs a small file, not the archive.
+    The others stay to install: their archive is compared once unpacked (:func:`_place_all`).
     """
-    adopt: dict[str, bytes] = {}
-    for layer in triage.install:
-        name = layer.install_target
-        data = fetch_index(src, layer) if name in triage.candidates else None
-        if data is None:
-            continue
-        index = FileIndex.from_bytes(data, where=f"{name} file index", error=DeployError)
-        if _matches(target / name, index, reporter):
-            adopt[name] = data
+    layers = [layer for layer in triage.install if layer.install_target in triage.candidates]
+    adopt = matching_indexes(src, layers, target, reporter)
     if not adopt:
         return triage
     return dataclasses.replace(
@@ -260,19 +254,6 @@ def _adopt_by_index(src: Source, target: Path, triage: _Triage, reporter: Report
         candidates=triage.candidates - set(adopt),
         adopt=adopt,
     )
-
-
-def _matches(folder: Path, reference: FileIndex, reporter: Reporter) -> bool:
-    """Whether an unrecorded layer folder holds exactly the files of ``reference``."""
-    problems = differences(folder, reference)
-    if problems:
-        reporter.info(
-            f"{folder.name}: deployed by another tool and not this version "
-            f"({'; '.join(problems)}); replacing it"
-        )
-        return False
-    reporter.info(f"{folder.name}: deployed by another tool with these very files; adopting it")
-    return True
 
 
 def _same_archive(record: DeployedLayer, layer: ManifestLayer) -> bool:
@@ -422,7 +403,7 @@ def _place_all(
                 )
             elif item is None or (
                 name in triage.candidates
-                and _same_as_unpacked(item, deployment.target, name, reporter)
+                and same_as_unpacked(item.workdir / name, deployment.target / name, reporter)
             ):
                 index = triage.adopt[name] if item is None else item.index
                 _adopt(layer, deployment, reporter, scripts=scripts, index=index)
@@ -438,12 +419,6 @@ def _place_all(
         for left in unpacked.values():
             remove_tree(left.workdir)
     return _Placed(installed=tuple(installed), adopted=tuple(adopted))
-
-
-def _same_as_unpacked(item: Unpacked, target: Path, name: str, reporter: Reporter) -> bool:
-    """Whether the unrecorded folder ``name`` holds what its archive unpacked to."""
-    reference = tree_index(item.workdir / name, root=name)
-    return reference is not None and _matches(target / name, reference, reporter)
 
 
 def _adopt(
