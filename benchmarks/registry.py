@@ -3,19 +3,24 @@
 One run, on one machine, with ratios against the baselines measured in the same run:
 
 * **push** of the example stack's publish folder: to a CNCF distribution registry on
-  127.0.0.1 (``envstacks`` ``push_published``: HEAD per blob, uploads, manifest, index)
+  127.0.0.1 (``envstacks`` ``push_publish_folder``: HEAD per blob, mounts, uploads, manifest, index)
   against copying the folder into another folder (what publishing to a shared folder or to
   the root of a web server costs);
 * **deploy** into a fresh folder: from the registry, from the publish folder, and from
   ``http.server`` serving that folder;
-* a **second version** with one application changed: bytes uploaded by the push (the
-  registry already has every other blob) against the bytes a folder copy writes, and bytes
-  downloaded deploying it over the first version (registry and ``http.server``: from their
-  access logs).
+* a **second version** with one application changed, published with ``--delta-from`` the
+  first: bytes uploaded by the push (the registry already has every other blob) against the
+  bytes a folder copy writes, and bytes downloaded deploying it over the first version
+  (registry and ``http.server``: from their access logs), and the bytes the changed layer
+  cost (``deploy``'s transfers) against its full archive;
+* a **push to a second repository** of the same registry: blob bytes uploaded (the blobs are
+  mounted from the first repository, remembered in the folder);
+* **concurrent pushes**: in each round, two platforms pushed to one tag at the same moment
+  (the second platform is the first's folder relabelled); platforms the tag keeps.
 
 Needs ``docker-registry`` (Debian's package) on PATH and ``envstacks[oci]``.
 
-Usage: python benchmarks/registry.py [--rounds N] [--keep DIR] [--json FILE]
+Usage: python benchmarks/registry.py [--rounds N] [--concurrent-rounds N] [--keep DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_projects" / "sklearn-stack"
@@ -99,6 +106,11 @@ class Registry:
                 time.sleep(0.05)
         sys.exit(f"the registry did not start: {self.log.read_text()}")
 
+    def uploaded_blobs(self) -> int:
+        """Blob uploads completed so far (``PUT .../blobs/uploads/...`` answered 201)."""
+        text = self.log.read_text(errors="replace")
+        return len(re.findall(r'"PUT \S+/blobs/uploads/\S+ HTTP/[0-9.]+" 201', text))
+
     def blob_bytes(self) -> int:
         """Bytes of blob bodies served so far."""
         text = self.log.read_text(errors="replace")
@@ -150,14 +162,37 @@ def build_versions(work: Path) -> tuple[Path, Path]:
     if not (v2 / "__venvstacks__").exists():
         app = project / CHANGED_APP
         app.write_text(app.read_text() + "\n# version 2\n")
-        envstacks("build", "--lock-if-needed", "--publish", "--output-dir", str(v2), cwd=project)
+        envstacks(
+            "build",
+            "--lock-if-needed",
+            "--publish",
+            "--output-dir",
+            str(v2),
+            "--delta-from",
+            str(v1),
+            cwd=project,
+        )
     return v1, v2
+
+
+def relabelled(folder: Path, dest: Path, platform: str) -> Path:
+    """A copy of an untagged publish folder whose layers name ``platform`` (a second platform)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(folder, dest)
+    path = dest / "__venvstacks__" / "venvstacks.json"
+    data = json.loads(path.read_text())
+    for entries in data["layers"].values():
+        for entry in entries:
+            entry["target_platform"] = platform
+    path.write_text(json.dumps(data))
+    return dest
 
 
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--concurrent-rounds", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
@@ -166,7 +201,7 @@ def main() -> None:
     from envstacks.orchestrator.distribution import deploy  # noqa: PLC0415 - after argument parsing
     from envstacks.orchestrator.plugins import get_plugin_manager  # noqa: PLC0415
     from envstacks.stages.oci import PushOptions  # noqa: PLC0415
-    from envstacks.stages.oci.push_folder import push_published  # noqa: PLC0415
+    from envstacks.stages.oci.push_folder import push_publish_folder  # noqa: PLC0415
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="envstacks-bench-registry-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -175,6 +210,9 @@ def main() -> None:
         version: json.loads((path / "__venvstacks__" / "venvstacks.json").read_text())
         for version, path in (("v1", v1), ("v2", v2))
     }
+    # A kept work folder remembers earlier runs' registries: start without (fresh registries).
+    for folder in (v1, v2):
+        (folder / "__venvstacks__" / "pushed.json").unlink(missing_ok=True)
     platform = require_host_platform("benchmark")
     pm = get_plugin_manager()
     reporter = NullReporter()
@@ -190,15 +228,12 @@ def main() -> None:
         root = Path(tempfile.mkdtemp(prefix="registry-", dir=work))
         registries.append(Registry(root))
 
-    def push(version: str, path: Path, tag: str) -> object:
-        url = f"oci://127.0.0.1:{registries[-1].port}/example:{tag}"
-        return push_published(
-            manifest[version],
-            path,
-            PushOptions(target=url),
-            platform=platform,
-            merge=False,
-            reporter=reporter,
+    def push(
+        version: str, path: Path, tag: str, *, repository: str = "example", merge: bool = False
+    ) -> Any:
+        url = f"oci://127.0.0.1:{registries[-1].port}/{repository}:{tag}"
+        return push_publish_folder(
+            path, PushOptions(target=url), platforms=None, merge=merge, reporter=reporter
         )
 
     try:
@@ -223,13 +258,50 @@ def main() -> None:
 
         # Second version: what goes up, and what comes down over the first version.
         pushed = push("v2", v2, "v2")
-        figures["v2 bytes uploaded, registry"] = pushed.uploaded_bytes  # type: ignore[attr-defined]
+        figures["v2 bytes uploaded, registry"] = pushed.uploaded_bytes
         figures["v2 bytes written, folder copy"] = folder_bytes(v2)
         fresh(target)()
         deploy(url_v1, target, pm=pm, reporter=reporter)
         before = registry.blob_bytes()
-        deploy(url_v1.replace(":v1", ":v2"), target, pm=pm, reporter=reporter)
+        update = deploy(url_v1.replace(":v1", ":v2"), target, pm=pm, reporter=reporter)
         figures["v2 bytes downloaded, registry"] = registry.blob_bytes() - before
+        changed = [t for t in update.transfers if t.method != "reused"]
+        app = next(
+            entry
+            for entry in manifest["v2"]["layers"]["applications"]
+            if entry["install_target"] == changed[0].install_target
+        )
+        figures["update layer bytes, registry"] = sum(t.downloaded_bytes for t in changed)
+        fresh(target)()
+        deploy(v1, target, pm=pm, reporter=reporter)
+        from_folder = deploy(v2, target, pm=pm, reporter=reporter)
+        figures["update layer bytes, folder"] = sum(
+            t.downloaded_bytes for t in from_folder.transfers if t.method != "reused"
+        )
+        figures["update full archive bytes"] = app["archive_size"]
+        figures["update method"] = 1.0 if changed[0].method == "delta" else 0.0
+
+        # The same stack pushed to a second repository: every blob mounted from the first.
+        mark = registry.uploaded_blobs()
+        second = push("v2", v2, "v2", repository="example-release")
+        figures["second repository bytes uploaded"] = second.uploaded_bytes
+        figures["second repository blob uploads (registry log)"] = registry.uploaded_blobs() - mark
+        figures["second repository bytes mounted"] = second.mounted_bytes
+
+        # Concurrent pushes of two platforms to one tag, round after round.
+        other = relabelled(v1, work / "other-platform", "win_amd64")
+        kept = 0
+        for number in range(args.concurrent_rounds):
+            tag = f"concurrent-{number}"
+            with ThreadPoolExecutor(2) as pool:
+                for _result in pool.map(
+                    lambda folder, tag=tag: push("v1", folder, tag, merge=True), (v1, other)
+                ):
+                    pass  # a push that failed raises here
+            client_ref = f"oci://127.0.0.1:{registry.port}/example:{tag}"
+            kept += tag_platforms(client_ref) == {platform, "win_amd64"}
+        figures["concurrent rounds"] = args.concurrent_rounds
+        figures["concurrent rounds with both platforms kept"] = kept
         fresh(target)()
         server, base = serve(v1)
         deploy(base, target, pm=pm, reporter=reporter)
@@ -253,6 +325,20 @@ def main() -> None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
+def tag_platforms(url: str) -> set[str]:
+    """The envstacks platforms a tag's index lists."""
+    from envstacks.published import oci_layout as oa  # noqa: PLC0415
+    from envstacks.stages.oci.client import RegistryClient  # noqa: PLC0415
+    from envstacks.stages.oci.reference import parse_reference  # noqa: PLC0415
+
+    reference = parse_reference(url)
+    data, _, _ = RegistryClient(reference, push=False).get_manifest(
+        reference.tag or "", what="read"
+    )
+    entries = oa.manifest_json(data, where=url)["manifests"]
+    return {p for p in map(oa.entry_platform, entries) if p}
+
+
 def report(f: dict[str, float]) -> None:
     """Print times with ratios, then the bytes of the second version."""
     print(f"{'step':<34}{'seconds':>9}{'ratio':>9}")
@@ -273,6 +359,24 @@ def report(f: dict[str, float]) -> None:
     ):
         print(f"{name.removeprefix('v2 '):<34}{int(f[name]):>14,}{f[name] / total:>10.3f}")
     print(f"{'(all archives of the stack)':<34}{int(total):>14,}")
+    print()
+    layer, full = f["update layer bytes, registry"], f["update full archive bytes"]
+    method = "delta" if f["update method"] else "full"
+    print(
+        f"update of one app module from the registry ({method}): {int(layer):,} bytes for the "
+        f"layer, {int(full):,} for its full archive: {layer / full:.4f} (from the folder: "
+        f"{int(f['update layer bytes, folder']):,} bytes)"
+    )
+    print(
+        f"push to a second repository: {int(f['second repository bytes uploaded']):,} blob "
+        f"bytes uploaded ({int(f['second repository blob uploads (registry log)'])} blob "
+        f"uploads in the registry's log), {int(f['second repository bytes mounted']):,} mounted"
+    )
+    print(
+        f"concurrent pushes of two platforms: both kept in "
+        f"{int(f['concurrent rounds with both platforms kept'])} of "
+        f"{int(f['concurrent rounds'])} rounds"
+    )
 
 
 if __name__ == "__main__":

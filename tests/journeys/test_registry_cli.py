@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.floor.platforms import host_platform
 from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
 from envstacks.stages.locking import LockOptions
@@ -60,15 +61,7 @@ def cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
 
 
 def run_app(target: Path) -> dict:
-    ran = subprocess.run(
-        [target / "app-useext" / "bin" / "python", "-m", "useext"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert ran.returncode == 0, ran.stderr
-    return json.loads(ran.stdout)
+    return json.loads(clib_stack.run_app(target)[-1])
 
 
 def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - fixtures
@@ -82,7 +75,7 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     )
     assert code == 0, err
     assert f"pushed: {v1} for" in out
-    assert out.count("uploaded: ") == 4  # three archives and the config
+    assert out.count("uploaded: ") == 7  # three archives, their file indexes and the config
 
     target = tmp_path / "deployed"
     code, out, err = cli("deploy", v1, "--target", str(target), capsys=capsys)
@@ -111,15 +104,17 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     )
     assert code == 0, err
     pushed = json.loads(out)["pushed"]
-    sent = {blob["name"] for blob in pushed["blobs"] if blob["uploaded"]}
-    assert sent == {"app-useext.tar.zst", "config"}
-    app_blob = next(b["digest"] for b in pushed["blobs"] if b["name"] == "app-useext.tar.zst")
-    config_blob = next(b["digest"] for b in pushed["blobs"] if b["name"] == "config")
-    assert set(registry.blob_uploads(mark)) == {app_blob, config_blob}
+    sent = {blob["kind"]: blob for blob in pushed["blobs"] if blob["uploaded"]}
+    assert {kind: blob["name"] for kind, blob in sent.items()} == {
+        "archive": "app-useext.tar.zst",
+        "file index": "app-useext.tar.zst.files.json.gz",
+        "config": f"venvstacks-{host_platform()}.json",
+    }
+    digests = {blob["digest"] for blob in sent.values()}
+    assert set(registry.blob_uploads(mark)) == digests
     assert registry.stored_blobs() - stored == {
-        app_blob,
-        config_blob,
-        pushed["manifest_digest"],
+        *digests,
+        *pushed["manifests"].values(),
         pushed["index_digest"],
     }
 
@@ -129,14 +124,9 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     result = json.loads(out)
     assert result["installed"] == ["app-useext"]
     assert sorted(result["reused"]) == ["cpython-3.12", "framework-clib@1"]
-    assert set(registry.blob_gets(mark)) == {config_blob, app_blob}
-    ran = subprocess.run(
-        [target / "app-useext" / "bin" / "python", "-m", "useext"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(ran.stdout.splitlines()[-1]) == {"version": 2}
+    # The metadata, the archive, and its file index (kept in the target for later deltas).
+    assert set(registry.blob_gets(mark)) == digests
+    assert run_app(target) == {"version": 2}
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, registry, capsys) -> None:

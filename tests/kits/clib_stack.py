@@ -7,6 +7,9 @@ by the test (:func:`kits.stacks.build_dynlib_wheels`) and locked with ``--local-
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 SPEC = """\
 [project]
 name = "publish-demo"
@@ -41,3 +44,19 @@ print(json.dumps({"answer": demo_ext.answer(), "prefix": sys.prefix}))
 """
 
 LAYERS = ("cpython-3.12", "framework-clib@1", "app-useext")
+
+
+def run_app(target: Path) -> list[str]:
+    """Run the deployed application (``app-useext``) in ``target`` with a bare environment.
+
+    Returns the lines it printed; fails the test when it exits with an error.
+    """
+    ran = subprocess.run(
+        [target / "app-useext" / "bin" / "python", "-m", "useext"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout.splitlines()

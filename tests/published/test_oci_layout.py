@@ -187,8 +187,8 @@ def test_index_merge_keeps_other_platforms_and_foreign_entries():
     linux = oa.image_manifest(config, [], platform="linux_x86_64")
     win = oa.image_manifest(config, [], platform="win_amd64")
     foreign = {"mediaType": oa.MANIFEST, "digest": DIGEST, "size": 10}
-    first = json.loads(oa.merged_index([foreign], oa.index_entry(linux, "linux_x86_64")))
-    second = json.loads(oa.merged_index(first["manifests"], oa.index_entry(win, "win_amd64")))
+    first = json.loads(oa.merged_index([foreign], [oa.index_entry(linux, "linux_x86_64")]))
+    second = json.loads(oa.merged_index(first["manifests"], [oa.index_entry(win, "win_amd64")]))
     assert [oa.entry_platform(e) for e in second["manifests"]] == [
         None,
         "linux_x86_64",
@@ -196,13 +196,22 @@ def test_index_merge_keeps_other_platforms_and_foreign_entries():
     ]
     relinux = oa.image_manifest(oa.descriptor_of(oa.CONFIG, b"[]"), [], platform="linux_x86_64")
     third = json.loads(
-        oa.merged_index(second["manifests"], oa.index_entry(relinux, "linux_x86_64"))
+        oa.merged_index(second["manifests"], [oa.index_entry(relinux, "linux_x86_64")])
     )
     assert len(third["manifests"]) == 3
     chosen = oa.select_platform(third, "linux_x86_64", where="t")
     assert chosen.digest == oa.digest_of(relinux)
     with pytest.raises(DeployError, match="nothing published for macosx_arm64"):
         oa.select_platform(third, "macosx_arm64", where="t")
+    # Several platforms at once (a merged folder pushed): each replaces its own entry.
+    both = json.loads(
+        oa.merged_index(
+            third["manifests"],
+            [oa.index_entry(linux, "linux_x86_64"), oa.index_entry(relinux, "win_amd64")],
+        )
+    )
+    assert [oa.entry_platform(e) for e in both["manifests"]] == [None, "linux_x86_64", "win_amd64"]
+    assert oa.select_platform(both, "win_amd64", where="t").digest == oa.digest_of(relinux)
 
 
 def test_documents_are_reproducible():

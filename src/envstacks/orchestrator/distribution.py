@@ -1,9 +1,10 @@
-"""The verbs on published folders: deploy and merge enter here, as the stack verbs enter ``run``.
+"""The verbs on published folders: deploy, merge and push enter here, as stack verbs enter ``run``.
 
 Each opens what it reads first (a deploy's source: a folder, a manifest, a URL or an
-``oci://`` registry reference), then holds the folder it writes for its whole duration and
-turns the file system's refusals into clear errors (:func:`envstacks.floor.work_folders.guarded`),
-runs the stage with its options as one value, and fires the lifecycle hooks.
+``oci://`` registry reference), then holds the folder it writes (or pushes) for its whole
+duration and turns the file system's refusals into clear errors
+(:func:`envstacks.floor.work_folders.guarded`), runs the stage with its options as one value,
+and fires the lifecycle hooks.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from envstacks.published.sources import Source
     from envstacks.stages.deploying import DeployOptions, DeployResult
     from envstacks.stages.merging.combine import MergeResult
+    from envstacks.stages.oci import PushOptions, PushResult
 
-__all__ = ["deploy", "merge", "open_deploy_source", "open_registry"]
+__all__ = ["deploy", "merge", "open_deploy_source", "open_registry", "push"]
 
 
 def open_registry(reference: str, *, reporter: Reporter, insecure: bool) -> Source:
@@ -117,3 +119,35 @@ def merge(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> Me
 
     with guarded("merge", [WorkFolder(path=output_dir, lock_file=None)], reporter):
         return merge_outputs(inputs, output_dir, reporter=reporter)
+
+
+def push(
+    folder: Path,
+    options: PushOptions,
+    *,
+    reporter: Reporter,
+    platforms: Sequence[str] | None = None,
+) -> PushResult:
+    """Push the publish folder ``folder`` (merged or not) to the registry tag ``options.target``.
+
+    The folder is held for the whole push (a publish or a merge into it waits, so what is
+    pushed is one consistent publish); every platform it holds is pushed unless
+    ``platforms`` names some.
+
+    Raises:
+        PublishError: the folder holds nothing (for a platform asked for), a name in it is
+            not plain, or a listed file is missing or changed.
+        RegistryError: the registry refused or cannot be reached.
+        FileSystemError: the folder cannot be read.
+    """
+    from envstacks.floor.errors import PublishError  # noqa: PLC0415
+    from envstacks.stages.oci import push_publish_folder  # noqa: PLC0415 - the oci extra
+
+    if not folder.is_dir():
+        raise PublishError(
+            f"push: {folder} is not a folder",
+            hint="give a publish output folder (`envstacks publish --output-dir DIR`, "
+            "`envstacks merge ... --output-dir DIR`)",
+        )
+    with guarded("push", [WorkFolder(path=folder, lock_file=None)], reporter):
+        return push_publish_folder(folder, options, reporter=reporter, platforms=platforms)

@@ -275,18 +275,22 @@ def _delta_sources(
 def push(
     session: Session, published: PublishResult, options: PushOptions, *, tag_outputs: bool
 ) -> PushResult | None:
-    """Push what ``published`` left in its folder to ``options.target`` (not in a dry run)."""
+    """Push this platform's layers ``published`` left in its folder (not in a dry run).
+
+    The folder is held already (the run holds its output folder); a push of an existing
+    folder is :func:`envstacks.orchestrator.distribution.push`.
+    """
     if published.dry_run:
         return None
     from envstacks.floor.platforms import require_host_platform  # noqa: PLC0415
-    from envstacks.stages.oci import push_published  # noqa: PLC0415 - the oci extra
+    from envstacks.stages.oci import push_publish_folder  # noqa: PLC0415 - the oci extra
 
-    return push_published(
-        published.manifest,
+    return push_publish_folder(
         published.output_dir,
         options,
-        platform=require_host_platform("push"),
+        platforms=(require_host_platform("push"),),
         merge=tag_outputs,
+        manifest_name=published.manifest_path.name if published.manifest_path else None,
         reporter=session.reporter,
     )
 

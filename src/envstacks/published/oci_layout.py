@@ -2,12 +2,13 @@
 
 One published platform is one OCI image manifest (``artifactType``
 :data:`ARTIFACT_TYPE`): its config blob is the platform's venvstacks manifest
-(``__venvstacks__/venvstacks*.json``, every layer's metadata snippet in it), its layers are the
-layer archives, one blob each, with a media type per archive format and the archive's file name
-as ``org.opencontainers.image.title`` (so ``oras pull`` writes the archives under their
-names). A tag points at an OCI image index listing one manifest per platform. Documents are
-written as sorted, compact JSON without timestamps: pushing the same layers twice gives the
-same digests.
+(``__venvstacks__/venvstacks*.json``, every layer's metadata snippet in it); its layers are
+the files that manifest names, one blob each: the layer archives (a media type per archive
+format), their delta archives (:data:`DELTA_PREFIX` plus the format) and the file indexes
+(:data:`FILE_INDEX`: each layer's, and each delta's base's), each with its file name as
+``org.opencontainers.image.title`` (so ``oras pull`` writes them under their names). A tag
+points at an OCI image index listing one manifest per platform. Documents are written as
+sorted, compact JSON without timestamps: pushing the same layers twice gives the same digests.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ CONFIG = "application/vnd.envstacks.manifest.v1+json"
 #: Layer archives: this prefix plus the format (``tar+zstd``, ``tar+xz``, ``zip``).
 LAYER_PREFIX = "application/vnd.envstacks.layer.v1."
 LAYER_TYPES = {"tar.zst": "tar+zstd", "tar.xz": "tar+xz", "zip": "zip"}
+#: Delta archives: this prefix plus the format, as for layers.
+DELTA_PREFIX = "application/vnd.envstacks.delta.v1."
+#: A layer's file index: gzip-compressed JSON (:mod:`envstacks.published.file_index`).
+FILE_INDEX = "application/vnd.envstacks.file-index.v1.json+gzip"
 TITLE = "org.opencontainers.image.title"
 #: The envstacks platform of a manifest (on index entries and on the manifest itself).
 PLATFORM = "dev.envstacks.platform"
@@ -71,8 +76,17 @@ class Descriptor:
 
 def layer_media_type(format_name: str | None) -> str:
     """The media type of a layer archive in ``format_name`` (a plugin's format: its name)."""
+    return LAYER_PREFIX + _format_suffix(format_name)
+
+
+def delta_media_type(format_name: str | None) -> str:
+    """The media type of a delta archive in ``format_name``."""
+    return DELTA_PREFIX + _format_suffix(format_name)
+
+
+def _format_suffix(format_name: str | None) -> str:
     name = format_name or "tar.xz"  # venvstacks manifests name no format: theirs is tar.xz
-    return LAYER_PREFIX + LAYER_TYPES.get(name, name.replace(".", "+"))
+    return LAYER_TYPES.get(name, name.replace(".", "+"))
 
 
 def document(data: Mapping[str, Any]) -> bytes:
@@ -122,17 +136,19 @@ def index_entry(manifest: bytes, platform: str) -> dict[str, Any]:
     return entry
 
 
-def merged_index(existing: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> bytes:
-    """An index with ``existing`` entries for other platforms and ``entry`` for its own."""
-    platform = entry["annotations"][PLATFORM]
-    kept = [e for e in existing if entry_platform(e) != platform]
-    entries = sorted([*kept, dict(entry)], key=lambda e: entry_platform(e) or "")
+def merged_index(
+    existing: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]]
+) -> bytes:
+    """An index with ``existing`` entries for other platforms and ``entries`` for their own."""
+    platforms = {entry_platform(entry) for entry in entries}
+    kept = [e for e in existing if entry_platform(e) not in platforms]
+    ordered = sorted([*kept, *map(dict, entries)], key=lambda e: entry_platform(e) or "")
     return document(
         {
             "schemaVersion": 2,
             "mediaType": INDEX,
             "artifactType": ARTIFACT_TYPE,
-            "manifests": entries,
+            "manifests": ordered,
         }
     )
 

@@ -1,4 +1,4 @@
-"""The registry options of the Hatch target (``push-to``) and of ``pdm venvstacks publish --to``.
+"""The registry options of the Hatch target (``push-to``...) and of PDM (``publish --to``, push).
 
 Both run end to end in subprocesses against a real distribution registry on 127.0.0.1
 (tests/kits/registry.py); what they pushed is deployed with ``envstacks deploy oci://`` and
@@ -7,6 +7,7 @@ run.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -40,11 +41,15 @@ def test_hatch_build_target_pushes_to_a_registry(
     text = pyproject.read_text(encoding="utf-8").replace('["envstacks @ ', '["envstacks[oci] @ ')
     text = text.replace(
         "[tool.hatch.build.targets.venvstacks]\n",
-        f'[tool.hatch.build.targets.venvstacks]\npush-to = "{url}"\n',
+        f'[tool.hatch.build.targets.venvstacks]\npush-to = "{url}"\n'
+        'push-mount-from = ["team/base"]\n',
     )
     pyproject.write_text(text, encoding="utf-8")
     built = run_tool("hatch", ["build", "-t", "venvstacks"], cwd=stackapp)
     assert f"pushed to {url}" in built.stderr + built.stdout
+    # Each blob was first asked for from team/base (which holds none), then uploaded.
+    mounts = [r for r in registry.requests() if r[0] == "POST" and "from=team%2Fbase" in r[1]]
+    assert mounts
     assert "hello from stackapp" in _deploy_and_run(url, tmp_path, run_tool)
 
 
@@ -65,6 +70,14 @@ def test_pdm_publish_to_a_registry(
     )
     assert f"pushed: {url} for" in published.stdout
     assert "hello from stackapp" in _deploy_and_run(url, tmp_path, run_tool)
+    # The folder pushed again, to a release repository: every blob mounted, none uploaded.
+    release = registry.url("stackapp-release", "2.0")
+    pushed = run_tool(
+        "pdm", ["venvstacks", "push", str(out), "--to", release, "--json"], cwd=project
+    )
+    summary = json.loads(pushed.stdout)
+    assert {blob["mounted_from"] for blob in summary["blobs"]} == {"stackapp"}
+    assert not any(blob["uploaded"] for blob in summary["blobs"])
 
 
 @pytest.mark.parametrize(
@@ -76,6 +89,8 @@ def test_pdm_publish_to_a_registry(
         ({}, "push_insecure", False),
         ({"delta-from": ["dist/previous"]}, "delta_from", ("dist/previous",)),
         ({}, "delta_from", ()),
+        ({"push-mount-from": ["acme/base"]}, "push_mount_from", ("acme/base",)),
+        ({}, "push_mount_from", ()),
     ],
 )
 def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) -> None:
@@ -89,6 +104,7 @@ def test_hatch_registry_options(tmp_path: Path, options, attribute, expected) ->
         ({"push-to": 3}, "push_to", "must be an oci://REGISTRY/REPOSITORY:TAG string"),
         ({"push-insecure": "yes"}, "push_insecure", "must be a boolean"),
         ({"delta-from": "dist/previous"}, "delta_from", "must be an array of strings"),
+        ({"push-mount-from": "acme/base"}, "push_mount_from", "must be an array of strings"),
     ],
 )
 def test_bad_hatch_registry_options_name_the_field(

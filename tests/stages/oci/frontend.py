@@ -6,8 +6,11 @@ of the real registry: it answers ``/v2/`` requests without a token with ``401`` 
 ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` challenge, runs the token
 service at ``/token`` (Basic credentials, or anonymous with pull access only), refuses
 actions a token does not grant with ``403 DENIED``, and can be told to answer some requests
-with a canned status first (``429`` with ``Retry-After``, ``400 MANIFEST_INVALID``). Every
-other request is forwarded to the real registry unchanged.
+with a canned status first (``429`` with ``Retry-After``, ``400 MANIFEST_INVALID``). With
+``preconditions``, it honours ``If-Match`` and ``If-None-Match`` on manifest writes (``412``
+when the tag is not the one named), as a registry with conditional writes would; the
+distribution registry ignores them. Every other request is forwarded to the real registry
+unchanged.
 """
 
 from __future__ import annotations
@@ -48,7 +51,12 @@ class Frontend:
         self.rules: list[Rule] = []
         self.token_requests: list[tuple[str | None, str]] = []
         self.seen: list[tuple[str, str, int]] = []
+        #: Honour If-Match / If-None-Match on manifest PUTs (a registry with conditional writes).
+        self.preconditions = False
+        #: Manifest PUTs refused with 412.
+        self.refused_writes = 0
         self._lock = threading.Lock()
+        self._writes = threading.Lock()
         handler = type("Handler", (_Handler,), {"frontend": self})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -116,7 +124,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if match and f"{match.group(1)}:{needed}" not in granted:
             self.reply(403, _errors("DENIED", f"requested access to {needed} is denied"))
             return
+        if self.frontend.preconditions and self.command == "PUT" and "/manifests/" in path:
+            with self.frontend._writes:  # the check and the write as one step, as a registry's
+                if not self.precondition_holds(path):
+                    self.frontend.refused_writes += 1
+                    self.reply(412, _errors("PRECONDITION_FAILED", "the tag changed"))
+                    return
+                self.forward(body)
+            return
         self.forward(body)
+
+    def precondition_holds(self, path: str) -> bool:
+        """Whether the manifest at ``path`` is what ``If-Match`` / ``If-None-Match`` name."""
+        connection = http.client.HTTPConnection(self.frontend.backend, timeout=30)
+        accept = (
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
+        )
+        connection.request("HEAD", path, headers={"Accept": accept})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        etag = (
+            f'"{response.getheader("Docker-Content-Digest")}"' if response.status == 200 else None
+        )
+        if self.headers.get("If-None-Match") == "*" and etag is not None:
+            return False
+        wanted = self.headers.get("If-Match")
+        return wanted is None or (etag is not None and wanted in (etag, "*"))
 
     def token(self, path: str) -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)

@@ -23,23 +23,18 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
-from envstacks.stages.oci.push_folder import push_published
+from envstacks.stages.oci.push_folder import push_publish_folder
 from envstacks.stages.oci.reference import parse_reference
 
 from .conftest import PASSWORD, USER
 from .frontend import Frontend, Rule
 
 
-def manifest_of(output: Path) -> dict:
-    return json.loads((output / "__venvstacks__" / "venvstacks.json").read_text())
-
-
 def push(output: Path, url: str, **kw):
-    return push_published(
-        manifest_of(output),
+    return push_publish_folder(
         output,
         PushOptions(target=url, insecure=kw.pop("insecure", False)),
-        platform=host_platform(),
+        platforms=(host_platform(),),
         merge=False,
         reporter=RecordingReporter(),
         **kw,

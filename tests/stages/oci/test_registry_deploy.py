@@ -20,7 +20,7 @@ from envstacks.orchestrator.distribution import deploy
 from envstacks.published import oci_layout as oa
 from envstacks.stages.oci import PushOptions
 from envstacks.stages.oci.client import RegistryClient
-from envstacks.stages.oci.push_folder import push_published
+from envstacks.stages.oci.push_folder import push_publish_folder
 from envstacks.stages.oci.reference import parse_reference
 from kits import layers as layer_kit
 
@@ -33,11 +33,10 @@ def manifest_of(output: Path) -> dict:
 
 
 def push(output: Path, url: str, *, platform: str | None = None, merge: bool = False, **kw):
-    return push_published(
-        manifest_of(output),
+    return push_publish_folder(
         output,
         PushOptions(target=url, insecure=kw.pop("insecure", False)),
-        platform=platform or HOST,
+        platforms=(platform or HOST,),
         merge=merge,
         reporter=RecordingReporter(),
         **kw,
@@ -86,7 +85,7 @@ def test_push_then_deploy_into_a_fresh_folder(tmp_path, publish_layers_to, regis
     mark = registry.mark()
     deployed = deploy(url, target, pm=pm, reporter=RecordingReporter())
     assert deployed.installed == ("cpython-3.12", "framework-fw", "app-one", "app-two@2")
-    assert deployed.source == f"{url}@{result.manifest_digest}"
+    assert deployed.source == f"{url}@{result.manifests[HOST]}"
     # Postinstall ran with the runtime layer's interpreter, runtime first.
     order = (target / "postinstall-order.txt").read_text().split()
     assert order == ["cpython-3.12", "framework-fw", "app-one", "app-two@2"]
@@ -99,7 +98,7 @@ def test_push_then_deploy_into_a_fresh_folder(tmp_path, publish_layers_to, regis
     again = deploy(url, target, pm=pm, reporter=RecordingReporter())
     assert again.installed == ()
     assert set(again.reused) == set(deployed.installed)
-    config = next(blob.digest for blob in result.blobs if blob.name == "config")
+    config = next(blob.digest for blob in result.blobs if blob.kind == "config")
     assert registry.blob_gets(mark) == [config]  # the metadata only: no archive again
 
 
@@ -117,11 +116,11 @@ def test_second_version_sends_and_fetches_only_the_changed_layer(
     mark = registry.mark()
     second = push(v2, registry.url("stack", "v2"))
     uploaded = {blob.digest for blob in second.blobs if blob.uploaded}
-    config = next(blob.digest for blob in second.blobs if blob.name == "config")
+    config = next(blob.digest for blob in second.blobs if blob.kind == "config")
     assert uploaded == {changed, config}
     assert set(registry.blob_uploads(mark)) == {changed, config}  # the registry's own log
     new_blobs = registry.stored_blobs() - stored
-    assert new_blobs == {changed, config, second.manifest_digest, second.index_digest}
+    assert new_blobs == {changed, config, second.manifests[HOST], second.index_digest}
 
     target = tmp_path / "deployed"
     deploy(registry.url("stack", "v1"), target, pm=pm, reporter=RecordingReporter())
@@ -191,7 +190,7 @@ def test_platforms_pushed_from_several_machines_share_one_index(
     assert media_type == oa.INDEX
     assert digest == second.index_digest
     by_platform = {oa.entry_platform(e): e for e in index["manifests"]}
-    assert by_platform[HOST]["digest"] == second.manifest_digest
+    assert by_platform[HOST]["digest"] == second.manifests[HOST]
     assert by_platform[OTHER]["platform"] == {"os": "windows", "architecture": "amd64"}
     assert by_platform[HOST]["artifactType"] == oa.ARTIFACT_TYPE
 
@@ -199,10 +198,10 @@ def test_platforms_pushed_from_several_machines_share_one_index(
     result = deploy(url, target, pm=pm, reporter=RecordingReporter())
     assert (target / "app-two@2" / "CHANGED.txt").exists()
     assert not (target / "app-one" / "CHANGED.txt").exists()  # not the other platform's
-    assert result.source.endswith(second.manifest_digest)
+    assert result.source.endswith(second.manifests[HOST])
 
     # Pinned by digest: the index's, or this platform's manifest's.
-    for digest in (second.index_digest, second.manifest_digest):
+    for digest in (second.index_digest, second.manifests[HOST]):
         pinned = f"oci://{registry.host}/stack@{digest}"
         again = deploy(pinned, target, pm=pm, reporter=RecordingReporter())
         assert again.installed == ()
@@ -234,7 +233,7 @@ def test_unchanged_push_uploads_nothing(tmp_path, publish_layers_to, registry):
     again = push(output, registry.url("stack"))
     assert not any(blob.uploaded for blob in again.blobs)
     assert registry.blob_uploads(mark) == []
-    assert again.manifest_digest == first.manifest_digest  # same bytes, same digests
+    assert again.manifests == first.manifests  # same bytes, same digests
     assert again.index_digest == first.index_digest
 
 
@@ -297,27 +296,62 @@ def test_interrupted_download_resumes_from_the_part_file(tmp_path, publish_layer
     shutil.rmtree(target)
 
 
-def test_deltas_from_a_registry_and_a_registry_deploy_uses_full_archives(
+def test_deltas_and_file_indexes_travel_through_the_registry(
     tmp_path, publish_layers_to, registry, pm
 ):
     from envstacks.stages.oci.deploy_source import open_oci_source
 
     one = publish_layers_to(tmp_path / "one", indexes=True)
     url = registry.url("team/stack")
+    first = push(one, url)
+    indexes = [blob for blob in first.blobs if blob.kind == "file index"]
+    assert len(indexes) == 4 and all(blob.uploaded for blob in indexes)
+    target = tmp_path / "deployed"
+    deploy(url, target, pm=pm, reporter=RecordingReporter())
+
+    # The earlier versions' file indexes come from the registry: no archive is fetched.
+    mark = registry.mark()
+    source = open_oci_source(url, platform=HOST, reporter=RecordingReporter())
+    two = publish_layers_to(tmp_path / "two", layers_with("framework-fw"), delta_from=source)
+    archives = {archive_digest(one, t) for t in ("cpython-3.12", "framework-fw", "app-one")}
+    fetched = set(registry.blob_gets(mark))
+    assert fetched and not fetched & archives
+    (delta,) = manifest_of(two)["layers"]["frameworks"][0]["deltas"]
+
+    second = push(two, url)
+    (pushed_delta,) = [blob for blob in second.blobs if blob.kind == "delta"]
+    assert pushed_delta.uploaded and pushed_delta.name == delta["archive_name"]
+    mark = registry.mark()
+    result = deploy(url, target, pm=pm, reporter=RecordingReporter())
+    transfers = {t.install_target: t for t in result.transfers}
+    assert transfers["framework-fw"].method == "delta"
+    # Only the delta came down for the layer: the kept index of the installed version served.
+    assert transfers["framework-fw"].downloaded_bytes == delta["archive_size"]
+    gets = registry.blob_gets(mark)
+    assert pushed_delta.digest in gets
+    assert archive_digest(two, "framework-fw") not in gets
+    assert (target / "framework-fw" / "CHANGED.txt").read_text() == "version 2\n"
+
+
+def test_a_tampered_delta_in_the_registry_makes_deploy_use_the_full_archive(
+    tmp_path, publish_layers_to, registry, pm
+):
+    one = publish_layers_to(tmp_path / "one", indexes=True)
+    url = registry.url("stack")
     push(one, url)
     target = tmp_path / "deployed"
     deploy(url, target, pm=pm, reporter=RecordingReporter())
-    # A registry holds no file indexes: the earlier archives are fetched and indexed.
-    source = open_oci_source(url, platform=HOST, reporter=RecordingReporter())
-    two = publish_layers_to(tmp_path / "two", layers_with("framework-fw"), delta_from=source)
-    framework = manifest_of(two)["layers"]["frameworks"][0]
-    assert (
-        framework["deltas"][0]["base_tree_hashes"]
-        == (manifest_of(one)["layers"]["frameworks"][0]["tree_hashes"])
-    )
-    # Deltas are not pushed: a deploy from the registry installs the full archive.
-    push(two, url)
-    result = deploy(url, target, pm=pm, reporter=RecordingReporter())
+    two = publish_layers_to(tmp_path / "two", layers_with("framework-fw"), delta_from=one)
+    second = push(two, url)
+    (delta,) = [blob for blob in second.blobs if blob.kind == "delta"]
+    stored = registry.blob_file(delta.digest)
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    reporter = RecordingReporter()
+    result = deploy(url, target, pm=pm, reporter=reporter)
     methods = {t.install_target: t.method for t in result.transfers}
     assert methods["framework-fw"] == "full"
+    assert any("was not used" in text for text in reporter.texts("warning"))
     assert (target / "framework-fw" / "CHANGED.txt").read_text() == "version 2\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from envstacks import __version__
 from envstacks.floor.errors import EnvStacksError
-from envstacks.frontends.cli import build, deploy, export, lock, merge, publish, show
+from envstacks.frontends.cli import build, deploy, export, lock, merge, publish, push, show
 from envstacks.frontends.cli._options import Invocation, Verb, add_display_options, add_verbosity
 from envstacks.frontends.cli._output import (
     INTERRUPTED_MESSAGE,
@@ -43,7 +43,7 @@ __all__ = [
 
 #: Every verb, in help order; the PDM command group registers the same ones.
 VERBS: tuple[Verb, ...] = tuple(
-    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy, merge)
+    Verb.from_module(module) for module in (show, lock, build, publish, export, deploy, merge, push)
 )
 
 _EPILOG = f"""\

@@ -286,7 +286,10 @@ def add_reset_lock(parser: argparse.ArgumentParser) -> None:
 
 
 def add_publish_options(parser: argparse.ArgumentParser) -> None:
-    """``--format``, ``--tag-outputs``, ``--to``, ``--delta-from`` and ``--insecure``."""
+    """The publish options: format, tags, push (``--to``, ``--mount-from``), deltas, insecure.
+
+    The options a publish shares with ``build --publish``.
+    """
     parser.add_argument(
         "--format",
         dest="format_name",
@@ -315,7 +318,19 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         "SOURCE lists (a publish folder or manifest, relative to the spec's folder, a URL or "
         "an oci:// reference; repeatable)",
     )
+    add_mount_from(parser)
     add_insecure(parser)
+
+
+def add_mount_from(parser: argparse.ArgumentParser) -> None:
+    """``--mount-from``."""
+    add_repeatable(
+        parser,
+        "--mount-from",
+        "REPO",
+        "with --to: mount blobs that this repository of the same registry holds instead of "
+        "uploading them (repeatable; the repositories the folder was pushed to are tried too)",
+    )
 
 
 def add_insecure(parser: argparse.ArgumentParser) -> None:

@@ -133,7 +133,15 @@ def publishing(
             for source in getattr(opts, "delta_from", ())
         ),
     )
-    push = PushOptions(target=opts.push_to, insecure=opts.insecure) if opts.push_to else None
+    push = (
+        PushOptions(
+            target=opts.push_to,
+            insecure=opts.insecure,
+            mount_from=tuple(getattr(opts, "mount_from", ())),
+        )
+        if opts.push_to
+        else None
+    )
     return pipeline.StackRequest(
         plan=plan, publish=publish, push=push, insecure=opts.insecure, **steps
     )

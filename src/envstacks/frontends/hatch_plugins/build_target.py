@@ -100,7 +100,11 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
         )
         push_to = self.config.push_to
         insecure = self.config.push_insecure
-        push = PushOptions(target=push_to, insecure=insecure) if push_to else None
+        push = (
+            PushOptions(target=push_to, insecure=insecure, mount_from=self.config.push_mount_from)
+            if push_to
+            else None
+        )
         run = self._run(publish=publish, push=push, insecure=insecure)
         result = run.published
         assert result is not None  # a request with publish options publishes

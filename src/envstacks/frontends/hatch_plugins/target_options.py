@@ -30,6 +30,7 @@ OPTION_EXAMPLES = {
     "export-directory": '"_export"',
     "push-to": '"oci://ghcr.io/OWNER/STACK:1.0"',
     "push-insecure": "true",
+    "push-mount-from": '["acme/base-stack"]',
     "delta-from": '["dist/previous"]',
 }
 
@@ -108,6 +109,11 @@ class VenvstacksBuilderConfig(BuilderConfig):
     def delta_from(self) -> tuple[str, ...]:
         """``delta-from``: earlier publishes to write deltas from (folders, manifests, URLs)."""
         return self._strings("delta-from")
+
+    @cached_property
+    def push_mount_from(self) -> tuple[str, ...]:
+        """``push-mount-from``: repositories of the same registry to mount blobs from."""
+        return self._strings("push-mount-from")
 
     @cached_property
     def push_insecure(self) -> bool:

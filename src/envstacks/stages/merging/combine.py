@@ -1,48 +1,58 @@
 """Merge several publish folders (one per platform, say from a CI matrix) into one folder.
 
-:func:`merge_outputs` reads every manifest of every input folder, checks that no two inputs
-disagree about a layer (the same platform and deployed name, or the same file name, with
-other content), then copies (hard links where it can) every archive, delta and file index
-they list into the output folder, checking each file's size and sha256 on the way, and
-writes:
+:func:`merge_outputs` reads, in every input folder, the manifest of each platform it holds
+(the one ``deploy`` on that platform reads, :mod:`envstacks.published.folder_manifests`),
+checks every name as deploy checks it and that no two inputs disagree about a layer (the same
+platform and deployed name, or the same file name, with other content), then brings every
+archive, delta and file index they list into the output folder, verified: a file is hard-linked
+(a copy across file systems) under a temporary name, and that temporary must be a regular
+file with the size and sha256 the manifest records before it is renamed into place; an input
+file that is a symlink is copied (its content, read through the link and checked), never
+linked. It then writes:
 
 * one snippet per layer and platform (``env_metadata/<layer>-<platform>.json``);
 * one manifest per platform (``venvstacks-<platform>.json``), which ``deploy`` on that
   platform and venvstacks consumers read, as for ``publish --tag-outputs``;
+* the registry repositories the inputs were pushed to (for blob mounts of a later push);
 * last, the one index of the folder, ``venvstacks.json``: every platform's layers, each
   entry with its ``target_platform``; ``deploy`` picks the entries of its own platform.
 
-Inputs published without ``--tag-outputs`` name their archives alike on every platform, so
-merging two such folders of different platforms is refused, with that fix. Giving the
-output folder as one of the inputs adds platforms to an earlier merge.
+Merge writes only inside the output folder: every name taken from an input is a plain name,
+its ``__venvstacks__`` folders must be folders (not links elsewhere), and every file is
+written under a temporary name and renamed, which replaces a link rather than writing
+through it. Inputs published without ``--tag-outputs`` name their archives alike on every
+platform, so merging two such folders of different platforms is refused, with that fix.
+Giving the output folder as one of the inputs adds platforms to an earlier merge.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envstacks.floor import bounded_json
-from envstacks.floor.errors import DeployError, PublishError
-from envstacks.floor.fs import (
-    commit,
-    file_sha256,
-    fsync_dir,
-    link_or_copy,
-    temporary_name,
-    write_json,
-)
+from envstacks.floor.errors import PublishError
+from envstacks.floor.fs import commit, dumps_json, fsync_dir, temporary_name, write_bytes
 from envstacks.floor.report import Reporter
-from envstacks.published.manifest import is_plain_name, parse_manifest
+from envstacks.published.folder_manifests import (
+    FolderEntry,
+    ListedFile,
+    agreed,
+    read_folder,
+    unique_files,
+)
 from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, PublishFolder, manifest
+from envstacks.published.push_record import pushed_repositories, record_push
 
 __all__ = ["MergeResult", "merge_outputs"]
 
-_MANIFEST_GLOB = "venvstacks*.json"
-#: The identity of a layer version: what two inputs must agree on.
-_IDENTITY = ("archive_name", "archive_hashes", "tree_hashes")
+_VERB = "merge"
+#: Bytes read at a time when copying or hashing.
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,19 +78,6 @@ class MergeResult:
         return [*lines, f"index: {self.index}"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Entry:
-    """A layer entry of an input manifest and the folder its files are in."""
-
-    data: dict[str, Any]
-    folder: Path
-    where: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (str(self.data.get("target_platform")), str(self.data.get("install_target")))
-
-
 def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> MergeResult:
     """Merge the publish folders ``inputs`` into ``output_dir`` (see the module docstring).
 
@@ -88,30 +85,42 @@ def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporte
     merge into it waits): :func:`envstacks.orchestrator.distribution.merge`.
 
     Raises:
-        PublishError: an input has no manifest or a damaged one, a listed file is missing or
-            not what its manifest records, or two inputs disagree about a layer or a file name.
+        PublishError: an input has no manifest or a damaged one, a name in it is not a plain
+            name, a listed file is missing or not what its manifest records, two inputs
+            disagree about a layer or a file name, or the output's metadata folders are links.
         FileSystemError: the file system refused a write (full, read-only...).
     """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    entries = _agreed([entry for folder in inputs for entry in _read_input(folder)])
-    files = _files(entries)
-    (output_dir / METADATA_DIR / SNIPPET_DIR).mkdir(parents=True, exist_ok=True)
-    copied = [name for name, item in files.items() if _place(*item, final=output_dir / name)]
+    entries = agreed(
+        [
+            entry
+            for folder in inputs
+            for platform in read_folder(folder, verb=_VERB).values()
+            for entry in platform.entries
+        ],
+        verb=_VERB,
+    )
+    files = unique_files(entries, verb=_VERB)
+    snippets = _snippets(entries, output_dir, taken=set(files))
+    _make_metadata_folders(output_dir)
+    copied = [
+        relative
+        for relative, (item, entry) in files.items()
+        if _place(item, item.path_in(entry.folder), final=output_dir / relative)
+    ]
     fsync_dir(output_dir)
     reporter.debug(f"merge: {len(copied)} of {len(files)} files copied or linked")
-    by_platform: dict[str, list[dict[str, Any]]] = {}
-    for entry in entries:
-        platform = str(entry.data["target_platform"])
-        by_platform.setdefault(platform, []).append(entry.data)
-        snippet = PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
-        write_json(snippet.snippet_path(str(entry.data["layer_name"])), entry.data)
+    by_platform: dict[str, list[Mapping[str, Any]]] = {}
+    for entry, snippet in zip(entries, snippets, strict=True):
+        by_platform.setdefault(entry.platform, []).append(entry.data)
+        _write_json(snippet, entry.data)
     manifests = {}
     for platform, layers in sorted(by_platform.items()):
         folder = PublishFolder(output_dir=output_dir, platform=platform, tag_outputs=True)
-        write_json(folder.manifest_path, manifest(layers))
+        _write_json(folder.manifest_path, manifest(layers))
         manifests[platform] = str(folder.manifest_path.relative_to(output_dir))
+    _carry_push_records(inputs, output_dir, reporter)
     index = output_dir / METADATA_DIR / "venvstacks.json"
-    write_json(index, manifest([entry.data for entry in entries]))
+    _write_json(index, manifest([entry.data for entry in entries]))
     return MergeResult(
         output_dir=output_dir,
         manifests=manifests,
@@ -121,122 +130,124 @@ def merge_outputs(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporte
     )
 
 
-def _read_input(folder: Path) -> list[_Entry]:
-    """Every layer entry of every manifest in a publish folder."""
-    metadata = folder / METADATA_DIR
-    manifests = sorted(metadata.glob(_MANIFEST_GLOB)) if metadata.is_dir() else []
-    if not manifests:
-        raise PublishError(
-            f"merge: {folder} holds no manifest ({METADATA_DIR}/{_MANIFEST_GLOB})",
-            hint="give publish output folders (`envstacks publish --tag-outputs --output-dir`)",
-        )
-    found: list[_Entry] = []
-    for path in manifests:
-        try:
-            data = bounded_json.read_file(path, error=PublishError)
-            layers = parse_manifest(data, where=str(path))
-        except (OSError, ValueError, DeployError) as exc:
-            raise PublishError(f"merge: manifest {path} cannot be used ({exc})") from exc
-        for layer in layers:
-            if layer.target_platform is None:
-                raise PublishError(
-                    f"merge: {path}: layer {layer.install_target!r} names no target_platform",
-                    hint="publish it again with envstacks or venvstacks",
-                )
-            found.append(_Entry(data=dict(layer.metadata), folder=folder, where=str(path)))
-    return found
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write a JSON file under a temporary name, then rename it (a link there is replaced)."""
+    write_bytes(path, dumps_json(dict(data)).encode("utf-8"), durable=True)
 
 
-def _agreed(entries: Sequence[_Entry]) -> list[_Entry]:
-    """One entry per platform and layer; refuse two inputs that disagree about one."""
-    chosen: dict[tuple[str, str], _Entry] = {}
+def _snippets(entries: Sequence[FolderEntry], output_dir: Path, *, taken: set[str]) -> list[Path]:
+    """Each entry's snippet path in the output; two entries (or a listed file) on one is refused."""
+    paths: list[Path] = []
+    seen: dict[str, FolderEntry] = {}
     for entry in entries:
-        other = chosen.setdefault(entry.key, entry)
-        if other is entry:
-            continue
-        if [other.data.get(k) for k in _IDENTITY] != [entry.data.get(k) for k in _IDENTITY]:
-            platform, target = entry.key
+        folder = PublishFolder(output_dir=output_dir, platform=entry.platform, tag_outputs=True)
+        path = folder.snippet_path(entry.layer.layer_name)
+        relative = path.relative_to(output_dir).as_posix()
+        other = seen.setdefault(relative, entry)
+        if other is not entry or relative in taken:
             raise PublishError(
-                f"merge: {other.where} and {entry.where} disagree about layer {target!r} for "
-                f"{platform}: {_describe(other.data)} against {_describe(entry.data)}",
-                hint="merge the outputs of one build of each platform (publish each platform "
-                "once, with --tag-outputs), or leave the stale folder out",
+                f"{_VERB}: {entry.where}: the snippet of layer {entry.layer.install_target!r} "
+                f"for {entry.platform} would be {relative}, which "
+                + (f"{other.where} names too" if other is not entry else "is a listed file's name"),
+                hint="the manifests may have been tampered with; publish those folders again",
             )
-    return list(chosen.values())
+        paths.append(path)
+    return paths
 
 
-def _describe(data: Mapping[str, Any]) -> str:
-    hashes = data.get("archive_hashes")
-    sha = hashes.get("sha256", "?") if isinstance(hashes, Mapping) else "?"
-    return f"{data.get('archive_name')} (sha256 {str(sha)[:16]}...)"
+def _make_metadata_folders(output_dir: Path) -> None:
+    """Create the output's metadata folders; refuse them if they are links or not folders."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (output_dir / METADATA_DIR, output_dir / METADATA_DIR / SNIPPET_DIR):
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise PublishError(
+                f"{_VERB}: {folder} is {'a link' if folder.is_symlink() else 'not a folder'}; "
+                "merge writes only inside its output folder",
+                hint="remove it, or merge into another folder",
+            )
+        folder.mkdir(exist_ok=True)
 
 
-def _files(entries: Sequence[_Entry]) -> dict[str, tuple[Path, int, str]]:
-    """Every file to merge by its name in the output: (source, size, sha256); no name twice."""
-    files: dict[str, tuple[Path, int, str]] = {}
-    for entry in entries:
-        for name, size, sha in _listed(entry.data):
-            source = entry.folder / name
-            previous = files.setdefault(name, (source, size, sha))
-            if previous[2] != sha:
-                raise PublishError(
-                    f"merge: two inputs hold different files named {name!r} "
-                    f"({previous[0]} and {source})",
-                    hint="publish each platform with --tag-outputs, so that file names carry "
-                    "the platform and build",
-                )
-    return files
-
-
-def _listed(data: Mapping[str, Any]) -> list[tuple[str, int, str]]:
-    """The files a layer entry names (relative to its folder): archive, deltas, file indexes."""
-    found = [_file(data, str(data["archive_name"]))]
-    indexes = [data.get("file_index")]
-    for delta in data.get("deltas") or ():
-        if isinstance(delta, Mapping) and isinstance(delta.get("archive_name"), str):
-            found.append(_file(delta, delta["archive_name"]))
-            indexes.append(delta.get("base_file_index"))
-    for recorded in indexes:
-        if isinstance(recorded, Mapping) and isinstance(recorded.get("name"), str):
-            index = {"archive_size": recorded.get("size"), "archive_hashes": recorded}
-            found.append(_file(index, f"{METADATA_DIR}/{SNIPPET_DIR}/{recorded['name']}"))
-    return found
-
-
-def _file(data: Mapping[str, Any], name: str) -> tuple[str, int, str]:
-    hashes = data.get("archive_hashes")
-    sha = hashes.get("sha256") if isinstance(hashes, Mapping) else None
-    size = data.get("archive_size") if "archive_size" in data else data.get("size")
-    if not all(is_plain_name(part) for part in name.split("/")):
-        raise PublishError(f"merge: {name!r} is not a plain file name")
-    if not isinstance(size, int) or not isinstance(sha, str):
-        raise PublishError(f"merge: {name!r} has no recorded size and sha256")
-    return name, size, sha.lower()
-
-
-def _place(source: Path, size: int, sha256: str, *, final: Path) -> bool:
-    """Link or copy ``source`` to ``final`` after checking it; False if ``final`` is it already.
+def _place(item: ListedFile, source: Path, *, final: Path) -> bool:
+    """Bring ``source`` to ``final``, verified; False if ``final`` is that file already.
 
     Raises:
-        PublishError: ``source`` is missing or not the recorded size and sha256, or ``final``
-            exists with other content.
+        PublishError: ``source`` is missing, not a file, or not the recorded size and sha256.
     """
-    if final.exists() and _matches(final, size, sha256):
+    if _is_regular(final) and _content(final, item.size) == (item.size, item.sha256):
         return False
-    if not source.is_file() or not _matches(source, size, sha256):
-        raise PublishError(
-            f"merge: {source} is missing or not the {size} bytes with sha256 {sha256} its "
-            "manifest records",
-            hint="publish that input again, or copy the file back",
-        )
     temporary = final.parent / temporary_name(final.name)
     try:
-        link_or_copy(source, temporary)
+        if _is_regular(source):
+            try:
+                os.link(source, temporary)
+            except OSError:  # another file system, or links not allowed: copy
+                _copy(source, temporary, item.size)
+        else:
+            _copy(source, temporary, item.size)  # a link (or nothing): its content, checked
+        found = _content(temporary, item.size) if _is_regular(temporary) else None
+        if found != (item.size, item.sha256):
+            raise PublishError(
+                f"{_VERB}: {source} is not the {item.size} bytes with sha256 {item.sha256} its "
+                f"manifest records (found {_found(found)})",
+                hint="publish that input again, or copy the file back",
+            )
         commit(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)
     return True
 
 
-def _matches(path: Path, size: int, sha256: str) -> bool:
-    return path.stat().st_size == size and file_sha256(path) == sha256
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _copy(source: Path, destination: Path, size: int) -> None:
+    """Copy at most ``size + 1`` bytes of a regular file (read through a link) to ``destination``.
+
+    Raises:
+        PublishError: ``source`` is missing or not a regular file (a device, a fifo...).
+    """
+    try:
+        stream = source.open("rb")
+    except OSError as exc:
+        raise PublishError(
+            f"{_VERB}: {source} is listed in its manifest but cannot be read ({exc.strerror})",
+            hint="publish that input again, or copy the file back",
+        ) from exc
+    with stream, destination.open("xb") as out:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise PublishError(f"{_VERB}: {source} is not a regular file")
+        left = size + 1
+        while left > 0 and (chunk := stream.read(min(_CHUNK, left))):
+            out.write(chunk)
+            left -= len(chunk)
+
+
+def _content(path: Path, size: int) -> tuple[int, str] | None:
+    """The size and sha256 of a regular file, reading at most ``size + 1`` bytes."""
+    digest = hashlib.sha256()
+    read = 0
+    with path.open("rb") as stream:
+        while read <= size and (chunk := stream.read(min(_CHUNK, size + 1 - read))):
+            digest.update(chunk)
+            read += len(chunk)
+    return read, digest.hexdigest()
+
+
+def _found(found: tuple[int, str] | None) -> str:
+    return "no regular file" if found is None else f"{found[0]} bytes, sha256 {found[1]}"
+
+
+def _carry_push_records(inputs: Sequence[Path], output_dir: Path, reporter: Reporter) -> None:
+    """Remember in the output the registry repositories the inputs were pushed to."""
+    pushed = [location for folder in inputs for location in pushed_repositories(folder)]
+    if not pushed:
+        return
+    try:
+        record_push(output_dir, pushed)
+    except OSError as exc:
+        reporter.debug(f"merge: the registries the inputs were pushed to are not kept ({exc})")

@@ -15,6 +15,7 @@ a registry that stalls (``ENVSTACKS_HTTP_TIMEOUT``) fails the download at once, 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.parse
@@ -64,6 +65,8 @@ class Traffic:
     uploaded_blobs: int = 0
     downloaded_bytes: int = 0
     downloaded_blobs: int = 0
+    #: Blobs the registry mounted from another repository (nothing sent).
+    mounted_blobs: int = 0
 
 
 class RegistryClient:
@@ -79,6 +82,7 @@ class RegistryClient:
         find: bool = True,
         transport: Transport | None = None,
         chunk_upload: int = CHUNK_UPLOAD,
+        mount_from: tuple[str, ...] = (),
     ) -> None:
         """Prepare a client (no request is sent yet).
 
@@ -91,6 +95,8 @@ class RegistryClient:
             find: look credentials up when ``credentials`` is ``None``.
             transport: the HTTP transport (default: a new pool).
             chunk_upload: blobs larger than this are uploaded in chunks of this size.
+            mount_from: other repositories of the registry that blobs may be mounted from
+                (:meth:`mount_blob`); their ``pull`` access is asked for too.
         """
         self.reference = reference
         self.registry = reference.registry
@@ -99,6 +105,8 @@ class RegistryClient:
         self.insecure = insecure
         self.chunk_upload = chunk_upload
         self.scope = f"repository:{reference.repository}:{'pull,push' if push else 'pull'}"
+        # A cross-repository mount needs pull access to the repository mounted from.
+        self.scope += "".join(f" repository:{name}:pull" for name in mount_from)
         self.transport = transport or Transport()
         creds = credentials
         if creds is None and find:
@@ -337,6 +345,46 @@ class RegistryClient:
             attempts=1,
         )
 
+    def mount_blob(self, digest: str, source_repository: str) -> bool:
+        """Mount a blob another repository of the registry holds; whether it was mounted.
+
+        ``POST .../blobs/uploads/?mount=DIGEST&from=REPOSITORY``: the registry answers ``201``
+        when it mounted the blob (nothing is sent), ``202`` when it started an upload instead
+        (the source does not hold it, or the registry does not mount): that upload is
+        cancelled and the caller uploads the blob as usual. Refusals (the source repository
+        unknown or not readable) count as "not mounted".
+        """
+        query = urllib.parse.urlencode({"mount": digest, "from": source_repository})
+        try:
+            response = self.request(
+                "POST",
+                f"{self._repo('blobs', 'uploads/')}?{query}",
+                what=f"mount blob {digest} from {source_repository}",
+                ok=(201, 202),
+                headers={"Content-Length": "0"},
+            )
+        except (RegistryAuthError, RegistryNotFoundError):
+            return False
+        _discard(response)
+        if response.status == 201:
+            with self._lock:
+                self.traffic.mounted_blobs += 1
+            return True
+        location = response.headers.get("Location")
+        if location:
+            # A session left open expires on its own; cancelling it is a courtesy.
+            with contextlib.suppress(RegistryError):
+                _discard(
+                    self.request(
+                        "DELETE",
+                        urllib.parse.urljoin(self.base_url() + "/", location),
+                        what=f"cancel the upload the mount of {digest} started",
+                        ok=(200, 202, 204, 404),
+                        attempts=1,
+                    )
+                )
+        return False
+
     def _stalled(self, what: str, path: str) -> RegistryError:
         """The error for an answer that stopped coming: named, with how to wait longer."""
         return RegistryError(
@@ -433,6 +481,15 @@ class RegistryClient:
         Raises:
             RegistryNotFoundError: no such tag or digest in the repository.
         """
+        data, media_type, digest, _etag = self.read_manifest(reference, what=what)
+        return data, media_type, digest
+
+    def read_manifest(self, reference: str, *, what: str) -> tuple[bytes, str, str, str | None]:
+        """:meth:`get_manifest`, and the ``ETag`` the registry sent (for a conditional write).
+
+        Raises:
+            RegistryNotFoundError: no such tag or digest in the repository.
+        """
         response = self.request(
             "GET",
             self._repo("manifests", reference),
@@ -463,16 +520,34 @@ class RegistryClient:
         except JSONDocumentError:
             document = None
         declared = document.get("mediaType") if isinstance(document, dict) else None
-        return data, declared if isinstance(declared, str) else media_type, digest
+        kind = declared if isinstance(declared, str) else media_type
+        return data, kind, digest, response.headers.get("ETag")
 
-    def put_manifest(self, reference: str, data: bytes, media_type: str, *, what: str) -> str:
-        """Store a manifest or index under a tag or its digest; return its digest."""
+    def put_manifest(
+        self,
+        reference: str,
+        data: bytes,
+        media_type: str,
+        *,
+        what: str,
+        preconditions: dict[str, str] | None = None,
+    ) -> str:
+        """Store a manifest or index under a tag or its digest; return its digest.
+
+        ``preconditions`` are conditional request headers (``If-Match``, ``If-None-Match``):
+        a registry that honours them answers ``412`` when the tag changed, raised as a
+        :class:`RegistryError` whose ``status`` is 412; one that does not ignores them.
+        """
         self.request(
             "PUT",
             self._repo("manifests", reference),
             what=what,
             ok=(201, 200, 204),
-            headers={"Content-Type": media_type, "Content-Length": str(len(data))},
+            headers={
+                "Content-Type": media_type,
+                "Content-Length": str(len(data)),
+                **(preconditions or {}),
+            },
             body=lambda: data,
         )
         return digest_of(data)
