@@ -147,12 +147,14 @@ def publishing(
     )
 
 
-def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str]) -> int:
-    """Print the verb's result: ``data`` as JSON with ``--json-results``, else ``lines``; 0.
+def finish(inv: Invocation, as_json: bool, data: Any, lines: list[str]) -> int:
+    """Print a verb's result: ``data`` as JSON when asked (``as_json``), else ``lines``; 0.
 
-    ``-q`` drops the per-layer lines (``--json-results`` output is what was asked for).
+    ``-q`` drops the per-layer lines (JSON output is what was asked for). The stack verbs ask
+    with ``--json-results`` (their ``--json`` is venvstacks' status JSON), the verbs on
+    published folders with ``--json``.
     """
-    if getattr(opts, "json_results", False):
+    if as_json:
         print_json(inv.out, data)
     elif not inv.quiet:
         write_lines(inv.out, lines)
@@ -202,6 +204,6 @@ def run_stack(
         return 0
     result = pipeline.run(session, request, plan)
     data, lines = summary(result)
-    status = finish(inv, opts, data, lines)
+    status = finish(inv, opts.json_results, data, lines)
     inv.reporter.info(stack_summary(result, time.monotonic() - started))
     return status
