@@ -82,12 +82,14 @@ def test_committed_locks_are_valid(project: Path) -> None:
         "app-stats",
     ]
     assert all(x["has_valid_lock"] for x in layers), layers
-    locked = json.loads(envstacks("lock", "--if-needed", "--json", cwd=project).stdout)["locked"]
+    locked = json.loads(envstacks("lock", "--if-needed", "--json-results", cwd=project).stdout)[
+        "locked"
+    ]
     assert [r["ran_uv"] for r in locked] == [False] * 5
 
 
 def test_build_export_move_and_run(project: Path, tmp_path: Path) -> None:
-    built = json.loads(envstacks("build", "--json", cwd=project).stdout)["built"]
+    built = json.loads(envstacks("build", "--json-results", cwd=project).stdout)["built"]
     assert {r["layer"] for r in built} == {
         "cpython-3.12",
         "framework-scipy",
@@ -113,13 +115,13 @@ def test_build_export_move_and_run(project: Path, tmp_path: Path) -> None:
     assert str(moved) in cfg and str(export) not in cfg
 
     # Nothing changed: a second build does no work.
-    again = json.loads(envstacks("build", "--json", cwd=project).stdout)["built"]
+    again = json.loads(envstacks("build", "--json-results", cwd=project).stdout)["built"]
     assert not any(r["built"] for r in again)
 
 
 def test_publish_deploy_and_run(project: Path, tmp_path: Path) -> None:
     envstacks("build", cwd=project)
-    published = json.loads(envstacks("publish", "--json", cwd=project).stdout)
+    published = json.loads(envstacks("publish", "--json-results", cwd=project).stdout)
     out = project / "dist" / "venvstacks"
     manifest = json.loads((out / "__venvstacks__" / "venvstacks.json").read_text())
     names = sorted(x["install_target"] for kind in manifest["layers"].values() for x in kind)

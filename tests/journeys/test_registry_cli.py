@@ -93,7 +93,14 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     mark = registry.mark()
     v2 = registry.url("demo/stack", "2")
     code, out, err = cli(
-        "publish", spec, "--output-dir", str(tmp_path / "out"), "--to", v2, "--json", capsys=capsys
+        "publish",
+        spec,
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--to",
+        v2,
+        "--json-results",
+        capsys=capsys,
     )
     assert code == 0, err
     pushed = json.loads(out)["pushed"]

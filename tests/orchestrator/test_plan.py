@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from envstacks.floor.errors import SelectionError
-from envstacks.orchestrator.plan import Op, Selection, make_plan
+from envstacks.orchestrator.plan import Op, Selection, Step, make_plan
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
     FrameworkSpec,
@@ -117,12 +117,22 @@ def test_include_adds_dependencies_and_derived_like_venvstacks() -> None:
             lock=Op.SKIP, build=Op.RUN, publish=True, include=["*-layerC"], platform="linux_x86_64"
         ),
     )
-    assert _ops(plan, "cpython-3.11").labels == ("build-if-needed",)
-    assert _ops(plan, "framework-layerA").labels == ("build-if-needed",)
+    assert _ops(plan, "cpython-3.11").labels == ("lock-if-needed", "build-if-needed")
+    assert _ops(plan, "framework-layerA").labels == ("lock-if-needed", "build-if-needed")
     assert _ops(plan, "framework-layerC").labels == ("build", "publish")
-    # derived layers are in the plan (relocked when locking) but not built without --build-derived
-    assert _ops(plan, "framework-layerD").labels == ()
-    assert "framework-layerB" not in plan.names
+    # Without a full lock or --*-derived, derived layers are not part of the selection.
+    assert plan.names == ("cpython-3.11", "framework-layerA", "framework-layerC")
+    derived = make_plan(
+        _stack(),
+        Selection(
+            build=Op.RUN,
+            publish=True,
+            include=["*-layerC"],
+            build_derived=True,
+            platform="linux_x86_64",
+        ),
+    )
+    assert _ops(derived, "framework-layerD").labels == ("build",)  # published: --publish-derived
 
 
 def test_lock_mode_relocks_derived_layers() -> None:
@@ -141,18 +151,39 @@ def test_lock_mode_relocks_derived_layers() -> None:
     assert "app-no-framework" not in plan.names
 
 
-def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
-    # layerB is derived from layerA and a dependency of layerD: with --build-derived it is built.
-    plan = make_plan(
+def test_a_layer_both_dependency_and_derived_with_other_operations_is_refused() -> None:
+    # layerB and layerC are derived from layerA and dependencies of layerD: --build-derived
+    # builds them, as dependencies they are only built if needed. venvstacks refuses this.
+    with pytest.raises(SelectionError) as info:
+        make_plan(
+            _stack(),
+            Selection(
+                build=Op.RUN,
+                include=["framework-layerA", "framework-layerD"],
+                build_derived=True,
+                platform="linux_x86_64",
+            ),
+        )
+    assert info.value.message.startswith(
+        "Conflicting build instructions for ['framework-layerB', 'framework-layerC']: each is "
+    )
+    assert info.value.hint is not None and "--build-dependencies" in info.value.hint
+    # A full lock relocks derived layers; dependencies too only with --lock-dependencies.
+    with pytest.raises(SelectionError, match=r"^Conflicting lock instructions"):
+        make_plan(
+            _stack(), Selection(lock=Op.RUN, include=["framework-layerA", "framework-layerD"])
+        )
+    agreed = make_plan(
         _stack(),
         Selection(
-            build=Op.RUN,
+            lock=Op.RUN,
             include=["framework-layerA", "framework-layerD"],
-            build_derived=True,
+            lock_dependencies=True,
             platform="linux_x86_64",
         ),
     )
-    assert _ops(plan, "framework-layerB").build is Op.RUN
+    assert _ops(agreed, "framework-layerB").labels == ("lock", "build-if-needed")
+    # Without derived operations, the same selection is no conflict.
     plan = make_plan(
         _stack(),
         Selection(
@@ -160,6 +191,20 @@ def test_dependency_and_derived_merge_to_the_stronger_operation() -> None:
         ),
     )
     assert _ops(plan, "framework-layerB").build is Op.IF_NEEDED
+
+
+def test_steps_decide_what_runs_whatever_the_labels() -> None:
+    # venvstacks' publish labels the dependencies "lock-if-needed, build-if-needed", and
+    # neither locks nor builds them.
+    plan = make_plan(
+        _stack(),
+        Selection(publish=True, include=["framework-layerC"], steps=frozenset()),
+    )
+    assert _ops(plan, "framework-layerA").labels == ("lock-if-needed", "build-if-needed")
+    assert plan.to_lock() == () and plan.to_build() == ()
+    assert [ops.name for ops in plan.to_publish()] == ["framework-layerC"]
+    locking = make_plan(_stack(), Selection(lock=Op.RUN, steps=frozenset({Step.LOCK})))
+    assert locking.to_lock() and locking.to_build() == ()
 
 
 def test_unmatched_pattern_is_an_error_unless_allowed() -> None:
@@ -178,17 +223,20 @@ def test_disabled_layers_never_match() -> None:
         make_plan(_stack(), Selection(lock=Op.RUN, include=["app-disabled"]))
 
 
-def test_reset_lock_marks_only_layers_that_are_locked() -> None:
+def test_reset_lock_labels_the_matching_layers_it_resets_when_locked() -> None:
     plan = make_plan(
         _stack(),
         Selection(lock=Op.IF_NEEDED, reset_lock=["framework-layer[AB]"], platform="linux_x86_64"),
     )
     assert _ops(plan, "framework-layerA").labels == ("reset-lock", "lock-if-needed")
     assert not _ops(plan, "framework-layerC").reset_lock
+    # As venvstacks shows it: the request is labelled, though a build without a lock step
+    # resets nothing (the lock step only resets the layers it locks).
     plan = make_plan(
         _stack(), Selection(build=Op.RUN, reset_lock=["framework-layerA"], platform="linux_x86_64")
     )
-    assert not _ops(plan, "framework-layerA").reset_lock
+    assert _ops(plan, "framework-layerA").labels == ("reset-lock", "build")
+    assert plan.to_lock() == ()
 
 
 def test_a_layer_name_gets_the_build_name_it_meant() -> None:

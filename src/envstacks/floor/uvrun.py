@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -48,9 +49,23 @@ _UV_ENV_BLOCKLIST = (
 )
 
 
-@functools.cache
+#: Held while uv is looked for: builds run on threads, and ``uv.find_uv_bin`` reads
+#: ``sysconfig``, whose first use is not thread-safe (a thread that comes second may see its
+#: configuration half made, and ``EXE`` missing).
+_FINDING_UV = threading.Lock()
+
+
 def uv_bin() -> str:
-    """Locate the uv executable: the one installed with envstacks, else the one on PATH."""
+    """Locate the uv executable: the one installed with envstacks, else the one on PATH.
+
+    Looked for once per process, by one thread at a time.
+    """
+    with _FINDING_UV:
+        return _find_uv_bin()
+
+
+@functools.cache
+def _find_uv_bin() -> str:
     try:
         from uv import find_uv_bin  # noqa: PLC0415 - optional until first use
 

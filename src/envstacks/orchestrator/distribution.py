@@ -101,7 +101,7 @@ def deploy(
         result = deploy_layers(opened, target, options, pm=pm, reporter=reporter)
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)
-    for name in result.reused:
+    for name in (*result.reused, *result.adopted):
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
     return result
 

@@ -141,7 +141,7 @@ def work_folders(
     if publishing and request.publish is not None:
         output = request.publish.output_dir or settings.output_dir
         folders.setdefault(output, WorkFolder(path=output, lock_file=None))
-    if request.export is not None:
+    if request.export is not None and not request.export.dry_run:
         exported = request.export.output_dir or settings.export_dir
         folders.setdefault(exported, WorkFolder(path=exported, lock_file=None))
     if publishing:
@@ -159,6 +159,8 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
 
     spec = session.spec
     options = options or LockOptions()
+    if options.clean:
+        _clean_runtimes(session, plan)
     # The session's states are reused (no second check of the layers below) and updated as
     # layers are locked, the cascade to the layers above them included.
     states = dict(session.lock_states())
@@ -185,6 +187,24 @@ def lock(session: Session, plan: Plan, options: LockOptions | None = None) -> li
             "envstacks_layer_locked", r.layer, lock_path=r.pylock_path, changed=r.changed
         )
     return results
+
+
+def _clean_runtimes(session: Session, plan: Plan) -> None:
+    """``lock --clean``: remove the build environments of the runtimes to lock.
+
+    Their build records go too, so that locking provisions them afresh and the next build
+    rebuilds them.
+    """
+    from envstacks.floor.fs import discard  # noqa: PLC0415
+    from envstacks.stages.stackspec import stack_paths  # noqa: PLC0415
+    from envstacks.stages.stackspec.model import RuntimeSpec  # noqa: PLC0415
+
+    for ops in plan.to_lock():
+        layer = session.spec.layer(ops.name)
+        if isinstance(layer, RuntimeSpec):
+            session.reporter.info(f"{ops.name}: removing its build environment (--clean)")
+            stack_paths.last_build_path(session.spec, layer).unlink(missing_ok=True)
+            discard(stack_paths.env_path(session.spec, layer))
 
 
 def build(session: Session, plan: Plan, options: BuildOptions | None = None) -> list[BuildResult]:

@@ -64,6 +64,17 @@ class LayerOps:
         )
 
 
+class Step(enum.Enum):
+    """A step of a run that works on layers before publishing or exporting them."""
+
+    LOCK = "lock"
+    BUILD = "build"
+
+
+#: Every step (what a front-end that just wants its layers ready asks for).
+ALL_STEPS = frozenset(Step)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """The layers an operation touches, in definition order (runtimes, frameworks, apps)."""
@@ -71,6 +82,8 @@ class Plan:
     layers: tuple[LayerOps, ...] = ()
     #: Patterns that matched no layer (only kept when ``allow_missing`` was given).
     unmatched: tuple[str, ...] = ()
+    #: The steps the command runs: a layer's lock and build operations only happen in them.
+    steps: frozenset[Step] = ALL_STEPS
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,10 +99,14 @@ class Plan:
 
     def to_lock(self) -> tuple[LayerOps, ...]:
         """Layers whose lock step runs (always or if needed)."""
+        if Step.LOCK not in self.steps:
+            return ()
         return tuple(ops for ops in self.layers if ops.lock is not Op.SKIP)
 
     def to_build(self) -> tuple[LayerOps, ...]:
         """Layers whose build step runs (always or if needed)."""
+        if Step.BUILD not in self.steps:
+            return ()
         return tuple(ops for ops in self.layers if ops.build is not Op.SKIP)
 
     def to_publish(self) -> tuple[LayerOps, ...]:
@@ -102,7 +119,10 @@ class Selection:
     """Which layers a command selects and the operations it asks for them.
 
     :func:`make_plan` applies it to the stack: the layers it names, their dependencies and
-    the layers derived from them, each with its operations.
+    the layers derived from them, each with its operations. The fields are venvstacks'
+    ``select_layers`` arguments (``Op.RUN`` is its ``True``,
+    ``Op.IF_NEEDED`` its ``None``, ``Op.SKIP`` its ``False``), so a command line venvstacks
+    accepts selects the same operations.
     """
 
     lock: Op = Op.SKIP
@@ -118,6 +138,9 @@ class Selection:
     publish_derived: bool = False
     #: The platform to build and publish for; default: the host's.
     platform: str | None = field(default_factory=host_platform)
+    #: The steps the command runs (venvstacks' ``publish`` and ``local-export`` neither lock
+    #: nor build, whatever operations their selection shows for the layers below).
+    steps: frozenset[Step] = ALL_STEPS
 
 
 def match_layers(
@@ -156,24 +179,26 @@ def unmatched_note(spec: StackSpec, pattern: str) -> str:
 
 
 def make_plan(spec: StackSpec, request: Selection) -> Plan:
-    """Decide the operations for every layer a request touches.
+    """Decide the operations for every layer a request touches, as venvstacks 0.8 does.
 
-    Without ``include``, every enabled layer is selected. With it, the matching layers are
-    selected; their dependencies are added (locked and built if needed unless
-    ``*_dependencies`` asks for more) and so are the layers derived from them (relocked
-    when locking; built or published only with ``*_derived``). A layer that is both
-    dependency and derived keeps the stronger operation of each kind. Layers that do not
-    target the build platform are only ever locked: locks are cross-platform, builds are not.
+    Without ``include`` or ``reset_lock``, every enabled layer gets the requested operations.
+    Otherwise the matching layers (every layer without ``include``) get them, and
+    :func:`_related_ops` adds their dependencies (locked and built if needed, unless
+    ``*_dependencies`` asks for more) and the layers derived from them (relocked when
+    locking; built or published only with ``*_derived``). Layers that do not target the build
+    platform are only ever locked: locks are cross-platform, builds are not.
 
     Raises:
-        SelectionError: a pattern matched no layer and ``allow_missing`` is false.
+        SelectionError: a pattern matched no layer and ``allow_missing`` is false, or a layer
+            is both a dependency and a derived layer of the selection with different
+            operations (venvstacks refuses such "conflicting instructions" too).
     """
     reset_hits, reset_missing = match_layers(spec, request.reset_lock)
     if request.include:
         selected, missing = match_layers(spec, request.include)
     else:
         selected, missing = spec.enabled_layers, ()
-    unmatched = (*reset_missing, *missing)
+    unmatched = (*missing, *reset_missing)
     if unmatched and not request.allow_missing:
         raise SelectionError(
             "No matching layers found for: "
@@ -181,76 +206,168 @@ def make_plan(spec: StackSpec, request: Selection) -> Plan:
             hint="check the pattern against `envstacks show` (patterns match build names such as "
             "'app-*' or 'framework-x'), or pass --allow-missing to make this a warning",
         )
-    planned = _selected_ops(spec, request, selected)
     reset = {layer.build_name for layer in reset_hits}
-    layers = tuple(
-        _for_platform(
-            layer, planned[layer.build_name], request.platform, reset=layer.build_name in reset
+    planned = {
+        layer.build_name: LayerOps(
+            name=layer.build_name,
+            lock=request.lock,
+            build=request.build,
+            publish=request.publish,
+            reset_lock=layer.build_name in reset,
         )
+        for layer in selected
+    }
+    if request.include or request.reset_lock:
+        planned.update(_related_ops(spec, request, selected, reset))
+    layers = tuple(
+        _for_platform(layer, planned[layer.build_name], request.platform)
         for layer in spec.enabled_layers
         if layer.build_name in planned
     )
-    return Plan(layers=layers, unmatched=unmatched)
+    return Plan(layers=layers, unmatched=unmatched, steps=request.steps)
 
 
-def _selected_ops(
-    spec: StackSpec, request: Selection, selected: Sequence[LayerSpec]
-) -> dict[str, LayerOps]:
-    """The operations of the selected layers and (with ``include``) their relatives, merged."""
-    planned: dict[str, LayerOps] = {}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Related:
+    """The operations of the layers related to the selection (venvstacks' flag rules applied)."""
 
-    def add(ops: LayerOps) -> None:
-        planned[ops.name] = planned[ops.name].merged(ops) if ops.name in planned else ops
+    lock_dependencies: bool
+    build_dependencies: bool
+    publish_dependencies: bool
+    lock_derived: bool
+    build_derived: bool
+    publish_derived: bool
 
-    for layer in selected:
-        add(
-            LayerOps(
-                name=layer.build_name,
-                lock=request.lock,
-                build=request.build,
-                publish=request.publish,
-            )
+    @classmethod
+    def of(cls, request: Selection) -> _Related:
+        """Dependencies and derived layers do no step the selected layers skip (venvstacks)."""
+        lock_dependencies, build_dependencies = (
+            request.lock_dependencies,
+            request.build_dependencies,
         )
-    if not request.include:
-        return planned
-    for layer in selected:
-        for dep in spec.dependencies(layer):
-            add(
-                LayerOps(
-                    name=dep.build_name,
-                    lock=_dependency_op(request.lock, request.lock_dependencies),
-                    build=_dependency_op(request.build, request.build_dependencies),
-                    publish=request.publish and request.publish_dependencies,
-                    reason="dependency",
-                )
-            )
-        for derived in spec.derived(layer):
-            if derived.enabled:
-                add(
-                    LayerOps(
-                        name=derived.build_name,
-                        lock=request.lock,
-                        build=request.build if request.build_derived else Op.SKIP,
-                        publish=request.publish and request.publish_derived,
-                        reason="derived",
-                    )
-                )
-    return planned
+        publish_dependencies = request.publish_dependencies
+        build_derived, publish_derived = request.build_derived, request.publish_derived
+        # Only a full lock relocks derived layers ("if needed" is not a request to lock).
+        lock_derived = request.lock is Op.RUN
+        if lock_derived and not lock_dependencies:
+            build_dependencies = publish_dependencies = False
+        elif not lock_derived:
+            lock_dependencies = False
+        if request.build is Op.RUN:
+            # Layers that are not built are not published.
+            publish_dependencies = publish_dependencies and build_dependencies
+            publish_derived = publish_derived and build_derived
+        else:
+            build_derived = build_dependencies = False
+        if not request.publish:
+            publish_derived = publish_dependencies = False
+        return cls(
+            lock_dependencies=lock_dependencies,
+            build_dependencies=build_dependencies,
+            publish_dependencies=publish_dependencies,
+            lock_derived=lock_derived,
+            build_derived=build_derived,
+            publish_derived=publish_derived,
+        )
+
+    @property
+    def any_derived(self) -> bool:
+        """Whether derived layers take part at all."""
+        return self.lock_derived or self.build_derived or self.publish_derived
+
+    def conflict(self) -> str | None:
+        """The operation a layer both dependency and derived would get twice, differently."""
+        for what, dependency, derived in (
+            ("lock", self.lock_dependencies, self.lock_derived),
+            ("build", self.build_dependencies, self.build_derived),
+            ("publication", self.publish_dependencies, self.publish_derived),
+        ):
+            if dependency != derived:
+                return what
+        return None
 
 
-def _for_platform(
-    layer: LayerSpec, ops: LayerOps, platform: str | None, *, reset: bool
+#: How to settle each kind of conflicting instruction.
+_CONFLICT_FIXES = {
+    "lock": "--lock-dependencies (dependencies are then relocked, as derived layers are)",
+    "build": "--build-dependencies, or leave out --build-derived",
+    "publication": "--publish-dependencies, or leave out --publish-derived",
+}
+
+
+def _related_ops(
+    spec: StackSpec, request: Selection, selected: Sequence[LayerSpec], reset: set[str]
+) -> dict[str, LayerOps]:
+    """The dependencies and derived layers of ``selected`` that are not selected themselves."""
+    rules = _Related.of(request)
+    names = {layer.build_name for layer in selected}
+    dependencies: list[str] = []
+    derived: list[str] = []
+    for layer in spec.enabled_layers:
+        if layer.build_name in names:
+            dependencies += [
+                d.build_name for d in spec.dependencies(layer) if d.build_name not in names
+            ]
+        elif rules.any_derived and any(d.build_name in names for d in spec.dependencies(layer)):
+            derived.append(layer.build_name)
+    both = sorted(set(dependencies) & set(derived))
+    cause = rules.conflict() if both else None
+    if cause is not None:
+        raise SelectionError(
+            f"Conflicting {cause} instructions for {both}: each is a dependency of a selected "
+            f"layer and built on another selected layer, and the two get different operations",
+            hint=f"pass {_CONFLICT_FIXES[cause]}, or --include {' '.join(both)} as well",
+        )
+    related = {
+        name: _related_layer(
+            name,
+            lock=rules.lock_derived,
+            build=rules.build_derived,
+            publish=rules.publish_derived,
+            reset=name in reset,
+            reason="derived",
+        )
+        for name in derived
+    }
+    related.update(
+        (
+            name,
+            _related_layer(
+                name,
+                lock=rules.lock_dependencies,
+                build=rules.build_dependencies,
+                publish=rules.publish_dependencies,
+                reset=name in reset,
+                reason="dependency",
+            ),
+        )
+        for name in dependencies
+    )
+    return related
+
+
+def _related_layer(
+    name: str, *, lock: bool, build: bool, publish: bool, reset: bool, reason: str
 ) -> LayerOps:
-    """``ops`` limited to locking off the build platform, with ``reset_lock`` where it applies."""
+    """A related layer's operations: what is asked of it, else (dependencies) if needed.
+
+    Dependencies are always locked and built if needed (in the steps that run); derived
+    layers only do what is asked of them. A lock reset applies to a layer fully relocked.
+    """
+    otherwise = Op.IF_NEEDED if reason == "dependency" else Op.SKIP
+    return LayerOps(
+        name=name,
+        lock=Op.RUN if lock else otherwise,
+        build=Op.RUN if build else otherwise,
+        publish=publish,
+        reset_lock=lock and reset,
+        reason=reason,
+    )
+
+
+def _for_platform(layer: LayerSpec, ops: LayerOps, platform: str | None) -> LayerOps:
+    """``ops`` limited to locking off the build platform."""
     if platform is None or not layer.targets(platform):
         # Locks are cross-platform; environments and archives are made on their platform.
-        ops = dataclasses.replace(ops, build=Op.SKIP, publish=False)
-    if reset and ops.lock is not Op.SKIP:
-        ops = dataclasses.replace(ops, reset_lock=True)
+        return dataclasses.replace(ops, build=Op.SKIP, publish=False)
     return ops
-
-
-def _dependency_op(requested: Op, always: bool) -> Op:
-    if requested is Op.SKIP:
-        return Op.SKIP
-    return Op.RUN if always else Op.IF_NEEDED

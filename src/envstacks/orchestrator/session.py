@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,11 +113,17 @@ def with_dirs(
     output_dir: Path | None = None,
     export_dir: Path | None = None,
 ) -> StackSpec:
-    """The spec with folder overrides applied (relative to the current folder)."""
+    """The spec with folder overrides applied (relative paths start at the spec's folder).
+
+    As venvstacks resolves ``--build-dir`` and ``--output-dir``: against the spec's folder,
+    ``~`` expanded, ``..`` folded without following symlinks.
+    """
     settings = spec.settings
 
     def resolved(value: Path | None, current: Path) -> Path:
-        return current if value is None else value.expanduser().resolve()
+        if value is None:
+            return current
+        return Path(os.path.normpath(spec.root / value.expanduser()))
 
     new = dataclasses.replace(
         settings,

@@ -70,7 +70,11 @@ def stack_status(
     *,
     with_operations: bool = False,
 ) -> StackStatus:
-    """The status of the layers in ``plan`` (every enabled layer when there is no plan)."""
+    """The status of the layers in ``plan`` (every enabled layer when there is no plan).
+
+    ``with_operations`` (``--show``) gives each layer its planned operations and no
+    dependencies; otherwise (``show``) each layer lists its dependencies.
+    """
     names = (
         set(plan.names) if plan is not None else {layer.build_name for layer in spec.enabled_layers}
     )
@@ -82,8 +86,9 @@ def stack_status(
             planned = plan.get(layer.build_name)
             operations = planned.labels if planned is not None else ()
         deps = None
-        if ops and layer.kind is not LayerKind.RUNTIME:
-            # Dependencies are listed one level deep, as venvstacks does.
+        if ops and not with_operations and layer.kind is not LayerKind.RUNTIME:
+            # ``show`` lists dependencies one level deep; ``--show`` lists operations instead
+            # (venvstacks' include_deps and report_ops).
             deps = tuple(entry(dep, ops=False) for dep in spec.dependencies(layer))
         return LayerStatus(
             name=layer.build_name,

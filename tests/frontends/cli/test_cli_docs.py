@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from envstacks.frontends.cli import build_parser
+from envstacks.frontends.cli._options import Flag
 
 DOC = (Path(__file__).parents[3] / "docs" / "cli.md").read_text(encoding="utf-8")
 
@@ -30,13 +31,20 @@ def test_every_command_has_a_section() -> None:
     assert set(_sections()) == set(_verbs())
 
 
+#: How the page documents the ``--no-`` form of every on/off option at once.
+NO_FORMS = "Every on/off option also has a `--no-` form"
+
+
 def test_every_option_is_documented_in_its_section() -> None:
     sections = _sections()
     shared = DOC.split("## `show`")[0]
+    assert NO_FORMS in shared
     missing = []
     for name, parser in _verbs().items():
         for action in parser._actions:
             for option in action.option_strings:
+                if isinstance(action, Flag) and option.startswith("--no-"):
+                    continue  # documented by NO_FORMS, with the option it turns off
                 if option.startswith("--") and option not in ("--help",):
                     text = sections[name] + (shared if option in SHARED else "")
                     if f"`{option}" not in text and f" {option}" not in text:

@@ -189,6 +189,43 @@ def test_lock_modes_keep_time_and_version(stacks: Any, tmp_path: Path, py312: Pa
     assert pylock.read_text() == original
 
 
+def _as_venvstacks_wrote_it(folder: Path) -> None:
+    """Give the lock files of a layer venvstacks 0.8's headers (and its empty-lock spelling)."""
+    for path in folder.iterdir():
+        text = path.read_text()
+        if path.name.endswith(".meta.json"):
+            data = json.loads(text)
+            data.pop("envstacks")
+            text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        elif path.name.startswith("pylock."):
+            text = text.replace("by envstacks", "by venvstacks").replace(
+                "#         envstacks lock", "#         python -Im venvstacks lock"
+            )
+            text = text.replace("packages = []\n", "")
+        else:
+            text = text.replace("by envstacks", "by venvstacks")
+        path.write_text(text)
+
+
+def test_relocking_venvstacks_locks_with_nothing_changed_rewrites_no_file(
+    stacks: Any, tmp_path: Path, py312: Path
+) -> None:
+    spec = stacks.stack(
+        tmp_path,
+        [stacks.runtime(requirements=["six"]), stacks.application("empty", [], versioned=True)],
+    )
+    lock_all(spec, py312)
+    folders = [stack_paths.requirements_dir(spec, layer) for layer in spec.layers]
+    for folder in folders:
+        _as_venvstacks_wrote_it(folder)
+    before = {path: path.read_bytes() for folder in folders for path in folder.iterdir()}
+    assert all(state.has_valid_lock for state in lock_states(spec).values())
+    again = lock_all(spec, py312)
+    assert [(r.ran_uv, r.changed) for r in again] == [(True, False), (True, False)]
+    after = {path: path.read_bytes() for folder in folders for path in folder.iterdir()}
+    assert after == before
+
+
 def test_exclude_newer_sets_the_lock_time(
     stacks: Any, tmp_path: Path, py312: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,7 +111,7 @@ def test_generated_project_and_settings_file(stacks: Any, tmp_path: Path) -> Non
     )
     pyproject = tomllib.loads(project.pyproject.read_text())
     assert pyproject["project"]["requires-python"] == "==3.12.*"
-    assert pyproject["project"]["dependencies"] == ["numpy>=2", "six; sys_platform == 'win32'"]
+    assert pyproject["project"]["dependencies"] == ["numpy>=2", 'six; sys_platform == "win32"']
     tool = pyproject["tool"]["uv"]
     assert tool["no-build"] is True and tool["no-index"] is True
     assert tool["find-links"] == [str(tmp_path / "wheels"), str(tmp_path / "local")]

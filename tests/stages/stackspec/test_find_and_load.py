@@ -11,6 +11,7 @@ import tomlkit
 
 from envstacks.floor.errors import SpecError
 from envstacks.stages.stackspec import find_spec_file, load, load_pyproject_data
+from envstacks.stages.stackspec.keys import venvstacks_defaults
 
 RUNTIME_VS = """
 [[runtimes]]
@@ -181,7 +182,49 @@ def test_tool_venvstacks_in_venvstacks_toml_is_ignored_with_warning(
     spec = load(path)
     assert spec.settings.build_dir == tmp_path / "_build"
     (warning,) = spec.warnings
-    assert warning.startswith("tool.venvstacks: settings are only read from a pyproject.toml")
+    assert warning.startswith("tool.venvstacks: a venvstacks.toml does not read this table")
+    assert warning.endswith("put envstacks' settings in [tool.envstacks] instead")
+
+
+def test_venvstacks_toml_publishes_what_venvstacks_consumers_read(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    settings = load(write_file("venvstacks.toml", RUNTIME_VS)).settings
+    assert (settings.archive_format, settings.output_dir) == ("tar.xz", tmp_path / "_artifacts")
+    assert venvstacks_defaults("nt")["archive-format"] == "zip"
+    assert venvstacks_defaults("posix")["archive-format"] == "tar.xz"
+
+
+def test_tool_envstacks_opts_a_venvstacks_toml_into_envstacks_settings(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    path = write_file(
+        "venvstacks.toml",
+        RUNTIME_VS + '\n[tool.envstacks]\narchive-format = "tar.zst"\nbuild-dir = "b"\n',
+    )
+    spec = load(path)
+    assert (spec.settings.archive_format, spec.settings.build_dir) == ("tar.zst", tmp_path / "b")
+    assert spec.warnings == ()
+    write_file("venvstacks.toml", RUNTIME_VS + '\n[tool.envstacks]\narchive-formats = "zip"\n')
+    with pytest.raises(SpecError) as caught:
+        load(path)
+    message = caught.value.message
+    assert message.startswith("tool.envstacks.archive-formats: unknown [tool.envstacks] key")
+    assert "did you mean 'archive-format'" in message
+    write_file("venvstacks.toml", RUNTIME_VS + '\n[tool.envstacks]\nrequirements = ["x"]\n')
+    with pytest.raises(SpecError, match=r"layers stay at the top level"):
+        load(path)
+
+
+def test_tool_envstacks_in_a_pyproject_is_ignored_with_warning(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    text = '[tool.venvstacks]\n\n[tool.envstacks]\nbuild-dir = "x"\n\n' + RUNTIME_PY
+    spec = load(write_file("pyproject.toml", text))
+    assert spec.settings.build_dir == tmp_path / "_build"
+    (warning,) = spec.warnings
+    assert warning.startswith("tool.envstacks: a pyproject.toml does not read this table")
+    assert warning.endswith("put them in [tool.venvstacks] instead")
 
 
 def test_other_tool_tables_are_allowed(tmp_path: Path, write_file: WriteFile) -> None:

@@ -108,11 +108,12 @@ def test_minimal_project_settings_defaults_differ_by_format() -> None:
     py = load(MINIMAL["pyproject"])
     assert vs.settings.output_dir == GOOD / "_artifacts"
     assert py.settings.output_dir == GOOD / "minimal_project" / "dist" / "venvstacks"
+    # A venvstacks.toml publishes what venvstacks' consumers read; pyproject.toml, zstd.
+    assert (vs.settings.archive_format, py.settings.archive_format) == ("tar.xz", "tar.zst")
     for spec, root in ((vs, GOOD), (py, GOOD / "minimal_project")):
         assert spec.settings.build_dir == root / "_build"
         assert spec.settings.export_dir == root / "_export"
         assert spec.settings.requirements_dir == root / "requirements"
-        assert spec.settings.archive_format == "tar.zst"
         assert spec.settings.runtime_provider == "auto"
         assert spec.settings.precompile is True
         assert all(layer.precompile and layer.scripts is None for layer in spec.layers)

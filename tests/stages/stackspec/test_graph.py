@@ -114,7 +114,8 @@ def test_cycle_reported_before_forward_reference() -> None:
 
 def test_forward_reference_without_cycle_says_defined_later() -> None:
     frameworks = _stack({"A": ("B",), "B": ()})
-    with pytest.raises(SpecError, match=r"'B', which is defined later \(frameworks\[1\]\)"):
+    expected = r"unknown framework 'B' \(it is only defined later, at frameworks\[1\]\)"
+    with pytest.raises(SpecError, match=expected):
         check_references([Node("rt", kind=LayerKind.RUNTIME)], frameworks, [])
 
 

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lock, build, publish and deploy layered Python environments.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("-V", "--version", action="version", version=f"envstacks {__version__}")
     add_verbosity(parser)

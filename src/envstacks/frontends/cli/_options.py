@@ -78,7 +78,11 @@ class Verb:
         )
 
     def describe(self, parser: argparse.ArgumentParser, prog: str) -> None:
-        """Give the verb's parser its description and its epilog (examples, docs link)."""
+        """Give the verb's parser its description and its epilog (examples, docs link).
+
+        Abbreviated options are refused (``--lock`` must not stand for ``--lock-dependencies``).
+        """
+        parser.allow_abbrev = False
         parser.description = f"{self.help[0].upper()}{self.help[1:]}.\n\n{self.description}"
         parser.epilog = epilog(prog, [(f"{self.name} {a}", w) for a, w in self.examples], self.name)
         formatter = parser.formatter_class
@@ -87,6 +91,53 @@ class Verb:
             and issubclass(formatter, argparse.RawDescriptionHelpFormatter)
         ):
             parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+class Flag(argparse.Action):
+    """A boolean option with a ``--no-`` form for each of its names, as venvstacks spells them.
+
+    venvstacks' command line (typer) accepts ``--publish`` and ``--no-publish``, ``--show``
+    and ``--no-show``... for every flag; the last one given wins. With ``default=None`` the
+    option has three states (``--include-dependencies``): unset, on or off.
+    """
+
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        default: bool | None = False,
+        help: str | None = None,
+    ) -> None:
+        names = [*option_strings, *("--no-" + name[2:] for name in option_strings)]
+        super().__init__(names, dest, nargs=0, default=default, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        """Set the option: true for its names, false for their ``--no-`` forms."""
+        setattr(namespace, self.dest, not (option_string or "").startswith("--no-"))
+
+    def format_usage(self) -> str:
+        """``--show | --no-show`` in the usage line."""
+        return " | ".join(self.option_strings)
+
+
+def add_flag(
+    parser: argparse.ArgumentParser,
+    *names: str,
+    help: str,
+    dest: str | None = None,
+    default: bool | None = False,
+) -> None:
+    """A :class:`Flag` (``--name`` and ``--no-name``); ``dest`` defaults to the first name's."""
+    if dest is None:
+        parser.add_argument(*names, action=Flag, default=default, help=help)
+    else:
+        parser.add_argument(*names, action=Flag, default=default, help=help, dest=dest)
 
 
 def add_verbosity(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -140,10 +191,8 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
         "only these layers (fnmatch on build names such as 'app-*'; repeatable), "
         "with the layers they need and the layers built on them",
     )
-    parser.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="warn instead of failing when a pattern matches no layer",
+    add_flag(
+        parser, "--allow-missing", help="warn instead of failing when a pattern matches no layer"
     )
 
 
@@ -159,18 +208,33 @@ def add_stack_options(parser: argparse.ArgumentParser, *, output: str | None = N
 
 
 def add_show_options(parser: argparse.ArgumentParser) -> None:
-    """``--show``, ``--show-only`` and ``--json``."""
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--show", action="store_true", help="print the planned operations first")
-    group.add_argument(
-        "--show-only", action="store_true", help="print the planned operations and stop"
+    """``--show``, ``--show-only``, ``--json`` (venvstacks' meanings) and ``--json-results``."""
+    add_flag(parser, "--show", help="print the selected layers and their operations first")
+    add_flag(parser, "--show-only", help="print the selected layers and their operations, and stop")
+    add_json(
+        parser,
+        help="print the selection as venvstacks' status JSON; without --show, stop there "
+        "(as --show-only)",
+        negatable=True,
     )
-    add_json(parser)
+    parser.add_argument(
+        "--json-results",
+        action="store_true",
+        help="print what the command did as JSON on stdout (instead of one line per layer)",
+    )
 
 
-def add_json(parser: argparse.ArgumentParser, help: str = "print a JSON summary on stdout") -> None:
-    """``--json``."""
-    parser.add_argument("--json", action="store_true", help=help)
+def add_json(
+    parser: argparse.ArgumentParser,
+    help: str = "print a JSON summary on stdout",
+    *,
+    negatable: bool = False,
+) -> None:
+    """``--json`` (``negatable``: and ``--no-json``, as venvstacks' commands take it)."""
+    if negatable:
+        add_flag(parser, "--json", help=help)
+    else:
+        parser.add_argument("--json", action="store_true", help=help)
 
 
 def add_build_dir(parser: argparse.ArgumentParser) -> None:
@@ -179,19 +243,27 @@ def add_build_dir(parser: argparse.ArgumentParser) -> None:
         "--build-dir",
         type=Path,
         metavar="DIR",
-        help="folder for layer environments (default: the build-dir setting, '_build')",
+        help="folder for layer environments, relative to the spec's folder (default: the "
+        "build-dir setting, '_build')",
     )
 
 
 def add_output_dir(parser: argparse.ArgumentParser, default: str) -> None:
     """``--output-dir``."""
     parser.add_argument(
-        "--output-dir", type=Path, metavar="DIR", help=f"destination folder (default: {default})"
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"destination folder, relative to the spec's folder (default: {default})",
     )
 
 
-_NO_INDEX_HELP = "do not query package indexes (use --local-wheels and find-links only)"
-_LOCAL_WHEELS_HELP = "a folder of wheels to lock against (repeatable)"
+_INDEX_HELP = (
+    "query the package indexes (the default); --no-index: only --local-wheels and find-links"
+)
+_LOCAL_WHEELS_HELP = (
+    "a folder of wheels to lock against, relative to the spec's folder (repeatable)"
+)
 _RESET_LOCK_HELP = "discard the existing lock of matching layers before locking them (repeatable)"
 
 
@@ -203,8 +275,8 @@ def add_repeatable(
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
-    """``--no-index`` and ``--local-wheels``."""
-    parser.add_argument("--no-index", dest="index", action="store_false", help=_NO_INDEX_HELP)
+    """``--index``/``--no-index`` and ``--local-wheels``."""
+    add_flag(parser, "--index", default=True, help=_INDEX_HELP)
     add_repeatable(parser, "--local-wheels", "DIR", _LOCAL_WHEELS_HELP, type=Path)
 
 
@@ -224,9 +296,9 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="archive format: tar.zst, tar.xz, zip or a plugin's (default: archive-format setting)",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--tag-outputs",
-        action="store_true",
         help="add the platform and build number to archive and metadata names",
     )
     parser.add_argument(
@@ -243,7 +315,8 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SOURCE",
         help="also write, for each layer packed, a delta from every earlier version of it that "
-        "SOURCE lists (a publish folder, manifest, URL or oci:// reference; repeatable)",
+        "SOURCE lists (a publish folder or manifest, relative to the spec's folder, a URL or "
+        "an oci:// reference; repeatable)",
     )
     add_mount_from(parser)
     add_insecure(parser)
@@ -281,18 +354,21 @@ def registry_reference(text: str) -> str:
     return text
 
 
-def add_also(parser: argparse.ArgumentParser, what: str, *, dest: str | None = None) -> None:
-    """``--<what>-dependencies`` and ``--<what>-derived`` (``dest`` names the option group)."""
-    name = dest or what
-    parser.add_argument(
-        f"--{what}-dependencies",
-        dest=f"{name}_dependencies",
-        action="store_true",
-        help=f"also {what} the layers the included layers need",
-    )
-    parser.add_argument(
-        f"--{what}-derived",
-        dest=f"{name}_derived",
-        action="store_true",
-        help=f"also {what} the layers built on the included layers",
-    )
+def add_also(parser: argparse.ArgumentParser, what: str, *aliases: str) -> None:
+    """``--<what>-dependencies`` and ``--<what>-derived`` (and their ``--no-`` forms).
+
+    ``aliases`` are other words for ``what`` (local-export takes venvstacks'
+    ``--publish-dependencies`` and envstacks' ``--export-dependencies``).
+    """
+    verb = aliases[0] if aliases else what
+    for relation, whom in (
+        ("dependencies", "the layers the included layers need"),
+        ("derived", "the layers built on the included layers"),
+    ):
+        add_flag(
+            parser,
+            f"--{what}-{relation}",
+            *(f"--{alias}-{relation}" for alias in aliases),
+            dest=f"{what}_{relation}",
+            help=f"also {verb} {whom}",
+        )

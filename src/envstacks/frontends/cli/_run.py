@@ -10,10 +10,11 @@ import argparse
 import dataclasses
 import enum
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from envstacks.frontends.cli._options import Invocation
 from envstacks.frontends.verb_summary import stack_summary
@@ -21,6 +22,9 @@ from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Selection
 from envstacks.orchestrator.session import Session, with_dirs
 from envstacks.orchestrator.status import render_tree
+
+if TYPE_CHECKING:
+    from envstacks.stages.stackspec.model import StackSpec
 
 
 def jsonable(value: Any) -> Any:
@@ -53,15 +57,30 @@ def write_lines(out: TextIO, lines: list[str]) -> None:
         out.write(line + "\n")
 
 
-def open_session(inv: Invocation, opts: argparse.Namespace) -> Session:
-    """The session of a stack verb: the spec (with ``--build-dir``), plugins, wheel builder."""
-    spec = with_dirs(inv.load_spec(), build_dir=getattr(opts, "build_dir", None))
+def open_session(
+    inv: Invocation, opts: argparse.Namespace, *, output: str | None = None
+) -> Session:
+    """The session of a stack verb: the spec with the command line's folders, plugins, wheels.
+
+    ``--build-dir`` and ``--output-dir`` (the output folder of ``output``: ``"output"`` for
+    publishing, ``"export"`` for local-export) are relative to the spec's folder, as in
+    venvstacks.
+    """
+    dirs = {"build_dir": getattr(opts, "build_dir", None)}
+    if output is not None:
+        dirs[f"{output}_dir"] = opts.output_dir
+    spec = with_dirs(inv.load_spec(), **dirs)
     return Session(
         spec,
         reporter=inv.reporter,
         pm=inv.pm_factory(),
         project_wheel_builder=inv.project_wheel_builder,
     )
+
+
+def spec_relative(spec: StackSpec, path: str | Path) -> Path:
+    """A path of the command line, made absolute against the spec's folder (``~`` expanded)."""
+    return Path(os.path.normpath(spec.root / Path(path).expanduser()))
 
 
 def plan_request(opts: argparse.Namespace, **ops: Any) -> Selection:
@@ -74,11 +93,11 @@ def plan_request(opts: argparse.Namespace, **ops: Any) -> Selection:
     )
 
 
-def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: Any) -> Selection:
+def publish_request(opts: argparse.Namespace, **ops: Any) -> Selection:
     """A plan request that publishes (or exports) the selection, with ``--publish-*`` options."""
     return plan_request(
         opts,
-        publish=publish,
+        publish=True,
         publish_dependencies=opts.publish_dependencies,
         publish_derived=opts.publish_derived,
         **ops,
@@ -86,6 +105,7 @@ def publish_request(opts: argparse.Namespace, *, publish: bool = True, **ops: An
 
 
 def publishing(
+    spec: StackSpec,
     opts: argparse.Namespace,
     plan: Selection,
     *,
@@ -95,19 +115,23 @@ def publishing(
 ) -> pipeline.StackRequest:
     """The request of a verb that publishes: the publish options, and the push (``--to``).
 
-    ``steps`` are the request's other steps (``lock=``, ``build=``).
+    ``steps`` are the request's other steps (``lock=``, ``build=``). The output folder is the
+    spec's (``--output-dir`` applied by :func:`open_session`); local ``--delta-from`` sources
+    are relative to the spec's folder too.
     """
     from envstacks.stages.oci import PushOptions  # noqa: PLC0415 - a value; no client loads
     from envstacks.stages.packing.publisher import PublishOptions  # noqa: PLC0415
 
     publish = PublishOptions(
-        output_dir=output_dir(opts),
         format_name=opts.format_name,
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
         verify=getattr(opts, "verify", False),
-        delta_from=tuple(getattr(opts, "delta_from", ())),
+        delta_from=tuple(
+            source if "://" in source else str(spec_relative(spec, source))
+            for source in getattr(opts, "delta_from", ())
+        ),
     )
     push = (
         PushOptions(
@@ -123,34 +147,34 @@ def publishing(
     )
 
 
-def finish(inv: Invocation, opts: argparse.Namespace, data: Any, lines: list[str]) -> int:
-    """Print the verb's result: ``data`` as JSON with ``--json``, else ``lines``; exit status 0.
+def finish(inv: Invocation, as_json: bool, data: Any, lines: list[str]) -> int:
+    """Print a verb's result: ``data`` as JSON when asked (``as_json``), else ``lines``; 0.
 
-    ``-q`` drops the per-layer lines (``--json`` output is what was asked for and stays).
+    ``-q`` drops the per-layer lines (JSON output is what was asked for). The stack verbs ask
+    with ``--json-results`` (their ``--json`` is venvstacks' status JSON), the verbs on
+    published folders with ``--json``.
     """
-    if opts.json:
+    if as_json:
         print_json(inv.out, data)
     elif not inv.quiet:
         write_lines(inv.out, lines)
     return 0
 
 
-def output_dir(opts: argparse.Namespace) -> Path | None:
-    """``--output-dir``, resolved against the current folder."""
-    value: Path | None = opts.output_dir
-    return value.expanduser().resolve() if value is not None else None
-
-
 def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Plan) -> bool:
-    """Print the plan for ``--show``/``--show-only``; True when the command should stop here."""
-    if not (opts.show or opts.show_only):
+    """Print the selection for ``--show``/``--show-only``/``--json``; True to stop there.
+
+    As in venvstacks: ``--json`` prints the status as JSON rather than as a tree, and without
+    ``--show`` it stops after that, as ``--show-only`` does.
+    """
+    if not (opts.show or opts.show_only or opts.json):
         return False
     status = session.status(plan, with_operations=True)
-    if opts.json and opts.show_only:
+    if opts.json:
         print_json(inv.out, status.to_json())
     else:
         inv.out.write(render_tree(status))
-    return bool(opts.show_only)
+    return bool(opts.show_only or (opts.json and not opts.show))
 
 
 #: Turns a run's result into what the verb prints: (JSON data, text lines).
@@ -158,20 +182,28 @@ Summary = Callable[[pipeline.StackResult], tuple[Any, list[str]]]
 
 
 def run_stack(
-    inv: Invocation, opts: argparse.Namespace, request: pipeline.StackRequest, summary: Summary
+    inv: Invocation,
+    opts: argparse.Namespace,
+    make_request: Callable[[StackSpec], pipeline.StackRequest],
+    summary: Summary,
+    *,
+    output: str | None = None,
 ) -> int:
-    """Plan, handle ``--show``/``--show-only``, run, print the results; the exit status.
+    """Plan, handle ``--show``/``--show-only``/``--json``, run, print the results; the status.
 
+    ``make_request`` turns the options into the run's request once the spec is read (its
+    folder is what relative paths start from); ``output`` is as for :func:`open_session`.
     The end line (what changed, how long it took) goes to the reporter, so standard output
     holds only the results.
     """
     started = time.monotonic()
-    session = open_session(inv, opts)
+    session = open_session(inv, opts, output=output)
+    request = make_request(session.spec)
     plan = session.plan(request.plan)
     if shown(inv, opts, session, plan):
         return 0
     result = pipeline.run(session, request, plan)
     data, lines = summary(result)
-    status = finish(inv, opts, data, lines)
+    status = finish(inv, opts.json_results, data, lines)
     inv.reporter.info(stack_summary(result, time.monotonic() - started))
     return status

@@ -9,7 +9,8 @@ from envstacks.frontends.cli import _options as opt
 from envstacks.frontends.cli._options import Invocation
 
 if TYPE_CHECKING:
-    from envstacks.orchestrator.pipeline import StackResult
+    from envstacks.orchestrator.pipeline import StackRequest, StackResult
+    from envstacks.stages.stackspec.model import StackSpec
 
 
 NAME = "build"
@@ -28,21 +29,45 @@ EXAMPLES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``build``."""
     opt.add_stack_options(parser, output="the output-dir setting")
-    parser.add_argument(
+    opt.add_flag(
+        parser,
+        "--clean",
+        help="delete and recreate the selected environments (and, with --publish, their archives)",
+    )
+    opt.add_flag(
+        parser,
         "--lock-if-needed",
         "--lock",
         dest="lock_if_needed",
-        action="store_true",
         help="lock layers whose lock is missing or stale before building",
     )
-    opt.add_reset_lock(parser)
-    parser.add_argument(
-        "--clean", action="store_true", help="delete and recreate the selected environments"
+    opt.add_flag(
+        parser,
+        "--build",
+        default=True,
+        help="build the layers (the default); --no-build: only lock (if asked) and publish",
     )
-    parser.add_argument("--publish", action="store_true", help="publish archives after building")
+    opt.add_flag(
+        parser,
+        "--publish",
+        help="publish archives after building (without it: say what would be published)",
+    )
+    opt.add_reset_lock(parser)
     opt.add_publish_options(parser)
+    opt.add_flag(
+        parser,
+        "--lock-dependencies",
+        help="accepted as venvstacks accepts it, and as there without effect: build locks the "
+        "dependencies of included layers only if needed",
+    )
     opt.add_also(parser, "build")
     opt.add_also(parser, "publish")
+    opt.add_flag(
+        parser,
+        "--include-dependencies",
+        default=None,
+        help="set --lock-dependencies, --build-dependencies and --publish-dependencies at once",
+    )
     parser.add_argument(
         "--jobs", type=int, default=2, metavar="N", help="layers built at once (default: 2)"
     )
@@ -51,28 +76,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
-    """Build the selected layers; print one line per layer (and the publish summary)."""
-    from envstacks.frontends.cli._run import publish_request, publishing, run_stack  # noqa: PLC0415
+    """Build the selected layers; print one line per layer (and the publish summary).
+
+    As in venvstacks, a build always ends with a publish: a dry run without ``--publish``.
+    """
+    from envstacks.frontends.cli._run import plan_request, publishing, run_stack  # noqa: PLC0415
     from envstacks.frontends.cli.lock import lock_options  # noqa: PLC0415
-    from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
     from envstacks.stages.building import BuildOptions  # noqa: PLC0415 - stage code loads only when run
 
-    plan = publish_request(
-        opts,
-        publish=opts.publish,
-        lock=Op.IF_NEEDED if opts.lock_if_needed or opts.reset_lock else Op.SKIP,
-        build=Op.RUN,
-        build_dependencies=opts.build_dependencies,
-        build_derived=opts.build_derived,
-    )
-    lock, build = lock_options(opts), BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs))
-    request = (
-        publishing(opts, plan, force=opts.clean, lock=lock, build=build)
-        if opts.publish
-        else StackRequest(plan=plan, lock=lock, build=build)
-    )
-    return run_stack(inv, opts, request, _summary)
+    dependencies = {
+        name: getattr(opts, name)
+        for name in ("lock_dependencies", "build_dependencies", "publish_dependencies")
+    }
+    if opts.include_dependencies is not None:
+        dependencies = dict.fromkeys(dependencies, opts.include_dependencies)
+    if opts.reset_lock and not opts.lock_if_needed:
+        inv.reporter.warning(
+            "--reset-lock has no effect without --lock-if-needed: build only locks when asked to"
+        )
+
+    def request(spec: StackSpec) -> StackRequest:
+        plan = plan_request(
+            opts,
+            lock=Op.IF_NEEDED if opts.lock_if_needed else Op.SKIP,
+            build=Op.RUN if opts.build else Op.SKIP,
+            publish=True,
+            build_derived=opts.build_derived,
+            publish_derived=opts.publish_derived,
+            **dependencies,
+        )
+        return publishing(
+            spec,
+            opts,
+            plan,
+            force=opts.clean,
+            dry_run=not opts.publish,
+            lock=lock_options(spec, opts),
+            build=BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs)),
+        )
+
+    return run_stack(inv, opts, request, _summary, output="output")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
@@ -85,7 +129,13 @@ def _summary(result: StackResult) -> tuple[object, list[str]]:
     ]
     if result.published is not None:
         data["published"] = result.published
-        lines += result.published.describe()
+        if result.published.dry_run:
+            lines += [
+                f"{item.status}: {item.archive_path.name}" for item in result.published.layers
+            ]
+            lines.append("archives not created (pass --publish to create them)")
+        else:
+            lines += result.published.describe()
     if result.pushed is not None:
         data["pushed"] = result.pushed
         lines += result.pushed.describe()

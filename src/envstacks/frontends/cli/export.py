@@ -27,24 +27,34 @@ EXAMPLES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``local-export``."""
     opt.add_stack_options(parser, output="the export-dir setting, '_export'")
-    parser.add_argument("--force", action="store_true", help="export even if nothing changed")
-    opt.add_also(parser, "export", dest="publish")
+    opt.add_flag(parser, "--force", help="export even if nothing changed")
+    opt.add_flag(parser, "--dry-run", help="print what would be exported and stop")
+    opt.add_also(parser, "publish", "export")
     opt.add_show_options(parser)
 
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Export the selected layers; print one line per layer."""
-    from envstacks.frontends.cli._run import output_dir, publish_request, run_stack  # noqa: PLC0415
+    from envstacks.frontends.cli._run import publish_request, run_stack  # noqa: PLC0415
     from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415
     from envstacks.stages.deploying import ExportOptions  # noqa: PLC0415
 
-    request = StackRequest(
-        plan=publish_request(opts),
-        export=ExportOptions(output_dir=output_dir(opts), force=opts.force),
-    )
-    return run_stack(inv, opts, request, _summary)
+    def request(_spec: object) -> StackRequest:
+        return StackRequest(
+            # venvstacks' local-export neither locks nor builds, whatever the selection shows.
+            plan=publish_request(opts, steps=frozenset()),
+            export=ExportOptions(force=opts.force, dry_run=opts.dry_run),
+        )
+
+    return run_stack(inv, opts, request, _summary, output="export")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
-    lines = [f"{'exported' if e.exported else 'up to date'}: {e.path}" for e in result.exported]
+    lines = [f"{_verb(e.exported, e.dry_run)}: {e.path}" for e in result.exported]
     return {"exported": result.exported}, lines
+
+
+def _verb(exported: bool, dry_run: bool) -> str:
+    if not exported:
+        return "up to date"
+    return "would export" if dry_run else "exported"

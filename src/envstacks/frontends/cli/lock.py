@@ -11,6 +11,7 @@ from envstacks.frontends.cli._options import Invocation
 if TYPE_CHECKING:
     from envstacks.orchestrator.pipeline import StackResult
     from envstacks.stages.locking import LockOptions
+    from envstacks.stages.stackspec.model import StackSpec
 
 
 NAME = "lock"
@@ -29,25 +30,33 @@ EXAMPLES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``lock``."""
     opt.add_stack_options(parser)
-    parser.add_argument(
-        "--if-needed", action="store_true", help="only lock layers whose lock is missing or stale"
+    opt.add_flag(
+        parser,
+        "--clean",
+        help="remove the build environments of the runtimes first (locking makes them again)",
     )
+    opt.add_flag(parser, "--if-needed", help="only lock layers whose lock is missing or stale")
     opt.add_reset_lock(parser)
-    parser.add_argument(
-        "--lock-dependencies",
-        action="store_true",
-        help="fully relock the dependencies of included layers too",
+    opt.add_flag(
+        parser, "--lock-dependencies", help="fully relock the dependencies of included layers too"
     )
     opt.add_index_options(parser)
     opt.add_show_options(parser)
 
 
-def lock_options(opts: argparse.Namespace) -> LockOptions:
-    """``--no-index`` and ``--local-wheels`` as lock options (``build`` takes them too)."""
+def lock_options(spec: StackSpec, opts: argparse.Namespace, *, clean: bool = False) -> LockOptions:
+    """``--index`` and ``--local-wheels`` as lock options (``build`` takes them too).
+
+    ``--local-wheels`` folders are relative to the spec's folder, as in venvstacks. ``clean``
+    is ``lock --clean`` (``build --clean`` rebuilds the runtimes itself).
+    """
+    from envstacks.frontends.cli._run import spec_relative  # noqa: PLC0415
     from envstacks.stages.locking import LockOptions  # noqa: PLC0415 - stage code loads only when run
 
     return LockOptions(
-        index=opts.index, local_wheels=tuple(p.expanduser().resolve() for p in opts.local_wheels)
+        index=opts.index,
+        local_wheels=tuple(spec_relative(spec, path) for path in opts.local_wheels),
+        clean=clean,
     )
 
 
@@ -55,16 +64,19 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Lock the selected layers and print one line (or a JSON entry) per layer."""
     from envstacks.frontends.cli._run import plan_request, run_stack  # noqa: PLC0415
     from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
-    from envstacks.orchestrator.plan import Op  # noqa: PLC0415
+    from envstacks.orchestrator.plan import Op, Step  # noqa: PLC0415
 
-    request = StackRequest(
-        plan=plan_request(
-            opts,
-            lock=Op.IF_NEEDED if opts.if_needed else Op.RUN,
-            lock_dependencies=opts.lock_dependencies,
-        ),
-        lock=lock_options(opts),
-    )
+    def request(spec: StackSpec) -> StackRequest:
+        return StackRequest(
+            plan=plan_request(
+                opts,
+                lock=Op.IF_NEEDED if opts.if_needed else Op.RUN,
+                lock_dependencies=opts.lock_dependencies,
+                steps=frozenset({Step.LOCK}),
+            ),
+            lock=lock_options(spec, opts, clean=opts.clean),
+        )
+
     return run_stack(inv, opts, request, _summary)
 
 

@@ -9,7 +9,8 @@ from envstacks.frontends.cli import _options as opt
 from envstacks.frontends.cli._options import Invocation
 
 if TYPE_CHECKING:
-    from envstacks.orchestrator.pipeline import StackResult
+    from envstacks.orchestrator.pipeline import StackRequest, StackResult
+    from envstacks.stages.stackspec.model import StackSpec
 
 
 NAME = "publish"
@@ -31,12 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``publish``."""
     opt.add_stack_options(parser, output="the output-dir setting")
     opt.add_publish_options(parser)
-    parser.add_argument(
-        "--force", action="store_true", help="rebuild archives even if nothing changed"
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be published and stop"
-    )
+    opt.add_flag(parser, "--force", help="rebuild archives even if nothing changed")
+    opt.add_flag(parser, "--dry-run", help="print what would be published and stop")
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -50,8 +47,12 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Publish the selected layers; print one line per archive and the manifest."""
     from envstacks.frontends.cli._run import publish_request, publishing, run_stack  # noqa: PLC0415
 
-    request = publishing(opts, publish_request(opts), force=opts.force, dry_run=opts.dry_run)
-    return run_stack(inv, opts, request, _summary)
+    def request(spec: StackSpec) -> StackRequest:
+        # venvstacks' publish neither locks nor builds, whatever the selection shows.
+        plan = publish_request(opts, steps=frozenset())
+        return publishing(spec, opts, plan, force=opts.force, dry_run=opts.dry_run)
+
+    return run_stack(inv, opts, request, _summary, output="output")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:

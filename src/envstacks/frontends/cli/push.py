@@ -82,7 +82,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         reporter=inv.reporter,
         platforms=tuple(opts.platform) or None,
     )
-    status = finish(inv, opts, result, result.describe())
+    status = finish(inv, opts.json, result, result.describe())
     sent = sum(blob.uploaded for blob in result.blobs)
     inv.reporter.info(
         finished(

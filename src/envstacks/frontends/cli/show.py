@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from envstacks.frontends.cli._options import Invocation, add_json, add_selection
+from envstacks.frontends.cli._options import Invocation, add_build_dir, add_json, add_selection
 
 NAME = "show"
 HELP = "show the layers of the stack and their lock status"
@@ -22,23 +22,24 @@ EXAMPLES = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``show``."""
     add_selection(parser)
-    add_json(parser, help="print venvstacks' status JSON")
+    add_build_dir(parser)
+    add_json(parser, help="print venvstacks' status JSON", negatable=True)
 
 
 def run(inv: Invocation, opts: argparse.Namespace) -> int:
     """Print the stack's layers (a tree, or venvstacks' status JSON)."""
     import time  # noqa: PLC0415
 
-    from envstacks.frontends.cli._run import plan_request, print_json  # noqa: PLC0415
+    from envstacks.frontends.cli._run import open_session, plan_request, print_json  # noqa: PLC0415
     from envstacks.frontends.verb_summary import status_summary  # noqa: PLC0415
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
-    from envstacks.orchestrator.session import Session  # noqa: PLC0415
     from envstacks.orchestrator.status import render_tree  # noqa: PLC0415
 
     started = time.monotonic()
-    session = Session(inv.load_spec(), reporter=inv.reporter, pm=inv.pm_factory())
-    # With --include, show the layers a lock of the selection would touch.
-    plan = session.plan(plan_request(opts, lock=Op.RUN)) if opts.include else None
+    session = open_session(inv, opts)
+    # With --include, show the layers a full lock of the selection would touch (venvstacks).
+    selection = plan_request(opts, lock=Op.RUN, lock_dependencies=True, steps=frozenset())
+    plan = session.plan(selection) if opts.include else None
     status = session.status(plan)
     if opts.json:
         print_json(inv.out, status.to_json())

@@ -157,7 +157,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             build=Op.RUN,
             publish=True,
             # The output must be deployable on its own: the layers the selected ones need
-            # are published with them.
+            # are built (if outdated) and published with them.
+            build_dependencies=True,
             publish_dependencies=True,
         )
         result = pipeline.run(

@@ -249,7 +249,7 @@ def _install(
 ) -> None:
     spec, layer = job.spec, job.layer
     task.note("installing")
-    sync_lock(layer, python, locked.path, platform=job.platform, reporter=job.reporter)
+    sync_lock(layer, python, locked, platform=job.platform, reporter=job.reporter)
     if work.project_wheel is not None:
         install_wheel(
             layer, python, work.project_wheel, platform=job.platform, reporter=job.reporter

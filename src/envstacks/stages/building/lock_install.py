@@ -6,16 +6,25 @@ the unmatchable marker ``sys_platform == 'from_lower_layer'``, so uv skips them.
 does not linger in an existing build environment until ``--clean``. Packages found through
 the chaining ``.pth`` hook are not in the environment's own ``site-packages`` and uv leaves
 them alone (tested).
+
+A lock that installs nothing is synced as the empty set. venvstacks writes the lock of a layer
+with ``requirements = []`` without a ``packages`` key, which uv refuses to read ("missing field
+`packages`"), so such a layer is synced from an equivalent lock with ``packages = []``.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from envstacks.floor import platforms
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
 from envstacks.floor.uvrun import run_uv
+from envstacks.stages.locking import LockedLayer
 from envstacks.stages.stackspec.model import LayerSpec
 
 
@@ -57,32 +66,50 @@ def _uv_pip(
 
 
 def sync_lock(
-    layer: LayerSpec, python: Path, pylock: Path, *, platform: str, reporter: Reporter
+    layer: LayerSpec, python: Path, locked: LockedLayer, *, platform: str, reporter: Reporter
 ) -> None:
-    """Make the environment of ``python`` hold exactly what ``pylock`` lists for ``platform``.
+    """Make the environment of ``python`` hold exactly what the lock lists for ``platform``.
 
     Raises:
         BuildError: uv failed; the message quotes uv's explanation.
     """
-    _uv_pip(
-        "sync",
-        layer,
-        python,
-        [
-            # pylock.toml input is a preview feature in uv 0.8+; opting in silences the warning
-            # it otherwise prints on every install.
-            "--preview-features",
-            "pylock",
-            # Only wheels are locked; never fall back to building an sdist on the build machine.
-            "--no-build",
-            # A layer whose packages all come from lower layers installs nothing: not an error.
-            "--allow-empty-requirements",
-            pylock,
-        ],
-        platform=platform,
-        reporter=reporter,
-        what=f"install the lock of layer '{layer.build_name}' ({pylock})",
-    )
+    with _readable_by_uv(locked) as pylock:
+        _uv_pip(
+            "sync",
+            layer,
+            python,
+            [
+                # pylock.toml input is a preview feature in uv 0.8+; opting in silences the
+                # warning it otherwise prints on every install.
+                "--preview-features",
+                "pylock",
+                # Only wheels are locked; never fall back to building an sdist here.
+                "--no-build",
+                # A layer whose packages all come from lower layers installs nothing.
+                "--allow-empty-requirements",
+                pylock,
+            ],
+            platform=platform,
+            reporter=reporter,
+            what=f"install the lock of layer '{layer.build_name}' ({locked.path})",
+        )
+
+
+@contextmanager
+def _readable_by_uv(locked: LockedLayer) -> Iterator[Path]:
+    """The lock's path, or for a lock with no package an empty lock uv can read (docstring)."""
+    if locked.packages:
+        yield locked.path
+        return
+    lines = ['lock-version = "1.0"', 'created-by = "envstacks"']
+    if locked.requires_python:
+        lines.append(f"requires-python = {json.dumps(locked.requires_python)}")
+    lines.append("packages = []")
+    with tempfile.TemporaryDirectory(prefix="envstacks-empty-lock-") as folder:
+        # uv reads only files named pylock.toml or pylock.<name>.toml.
+        empty = Path(folder) / "pylock.toml"
+        empty.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield empty
 
 
 def install_wheel(

@@ -1,4 +1,4 @@
-"""What a deploy did: the layers installed, reused and refused, and the refusals on the way."""
+"""What a deploy did: the layers installed, reused, adopted and refused, and the refusals."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ class LayerTransfer:
     """How a selected layer was deployed, and what that fetched from the source."""
 
     install_target: str
-    #: ``full`` (its archive), ``delta`` (a delta over an installed version) or ``reused``.
-    method: Literal["full", "delta", "reused"]
+    #: ``full`` (its archive), ``delta`` (a delta over an installed version), ``reused``, or
+    #: ``adopted`` (found in place, deployed by another tool, with its archive's files).
+    method: Literal["full", "delta", "reused", "adopted"]
     #: Bytes fetched from the source (downloaded from a URL or registry, read from a folder):
     #: archives, deltas and file indexes; a delta that was not used counts too.
     downloaded_bytes: int = 0
@@ -45,6 +46,9 @@ class DeployResult:
     installed: tuple[str, ...] = ()
     #: Layers already deployed from the same archive, left as they were.
     reused: tuple[str, ...] = ()
+    #: Layers found in place that another tool deployed (venvstacks' procedure), holding
+    #: their archive's files: recorded and configured again, nothing unpacked over them.
+    adopted: tuple[str, ...] = ()
     refused: tuple[RefusedLayer, ...] = ()
     #: Per selected layer (refused ones aside): full, delta or reused, and the bytes fetched.
     transfers: tuple[LayerTransfer, ...] = ()
@@ -63,6 +67,9 @@ class DeployResult:
             for name in self.installed
         ]
         lines += [f"up to date: {name}" for name in self.reused]
+        lines += [
+            f"adopted: {name} (deployed by another tool, same files)" for name in self.adopted
+        ]
         lines += [f"refused: {entry.install_target}: {entry.reason}" for entry in self.refused]
         return lines
 

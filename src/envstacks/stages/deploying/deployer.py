@@ -9,8 +9,11 @@ the same archive (reused) and those to install, then
    :mod:`envstacks.published.verified_unpack`; large archives in worker processes,
    :mod:`envstacks.stages.deploying.unpack_workers`); refusals end here and change nothing;
 2. in dependency order (runtime first): place it (:mod:`envstacks.stages.deploying.placement`),
-recording
-   each step in ``deployed.json`` (:mod:`envstacks.stages.deploying.deploy_record`).
+   recording each step in ``deployed.json`` (:mod:`envstacks.stages.deploying.deploy_record`).
+
+A layer folder the record does not list (deployed by venvstacks' documented procedure) is
+adopted if its files are its archive's, else replaced
+(:mod:`envstacks.stages.deploying.adoption`).
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from envstacks.floor.report import Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
+from envstacks.published.layer_config import LAYER_CONFIG
 from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
 from envstacks.published.publish_folder import METADATA_DIR
 from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.verified_unpack import UnpackJob
+from envstacks.stages.deploying.adoption import (
+    is_layer_folder,
+    matching_indexes,
+    same_as_unpacked,
+)
 from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
@@ -102,7 +111,7 @@ def deploy_layers(
     selected = _select(source, options.include, platform)
     deployment = Deployment.load(target)
     recover(deployment, reporter)
-    triage = _triage(selected, deployment, refusals)
+    triage = _adopt_by_index(source, target, _triage(selected, deployment, refusals), reporter)
     require_room(target, (layer.unpacked_size for layer in triage.install))
     unpacked = _unpack_all(
         source,
@@ -115,7 +124,7 @@ def deploy_layers(
         records=deployment.records,
     )
     transfers = {name: item.transfer for name, item in unpacked.items()}
-    installed = _place_all(
+    placed = _place_all(
         selected,
         unpacked,
         triage,
@@ -131,12 +140,23 @@ def deploy_layers(
     return DeployResult(
         target=target,
         source=source.manifest_location,
-        installed=installed,
+        installed=placed.installed,
         reused=triage.reuse,
+        adopted=placed.adopted,
         refused=refusals.entries(),
         transfers=(
-            *(transfers[name] for name in installed),
+            *(transfers[name] for name in placed.installed),
             *(LayerTransfer(install_target=name, method="reused") for name in triage.reuse),
+            *(
+                LayerTransfer(
+                    install_target=name,
+                    method="adopted",
+                    downloaded_bytes=transfers[name].downloaded_bytes
+                    if name in transfers
+                    else len(triage.adopt.get(name) or b""),
+                )
+                for name in placed.adopted
+            ),
         ),
     )
 
@@ -151,6 +171,12 @@ class _Triage:
     reconfigure: frozenset[str]
     #: To fetch, unpack and place.
     install: tuple[ManifestLayer, ...]
+    #: Layers to install whose folder is there, unrecorded (deployed by venvstacks' procedure):
+    #: adopted if the unpacked archive shows the same files, else replaced.
+    candidates: frozenset[str] = frozenset()
+    #: Unrecorded folders found to hold their published file index's files: adopted as they
+    #: are, without unpacking (the index kept, for deltas).
+    adopt: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[ManifestLayer, ...]:
@@ -176,11 +202,12 @@ def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[
 def _triage(
     selected: Sequence[ManifestLayer], deployment: Deployment, refusals: Refusals
 ) -> _Triage:
-    """Reuse what is deployed from the same archive; refuse folders envstacks did not make."""
+    """Reuse what is deployed from the same archive; refuse folders that are not layers."""
     target = deployment.target
     reuse: list[str] = []
     reconfigure: set[str] = set()
     install: list[ManifestLayer] = []
+    candidates: set[str] = set()
     for layer in selected:
         name = layer.install_target
         record = deployment.get(name)
@@ -189,17 +216,44 @@ def _triage(
             if record.path != str(target / name):
                 reconfigure.add(name)
         elif record is None and os.path.lexists(target / name):
+            if is_layer_folder(target / name):
+                candidates.add(name)
+                install.append(layer)
+                continue
             refusals.add(
                 name,
                 DeployError(
-                    f"{target / name} exists but was not deployed by envstacks "
-                    f"(no record in {METADATA_DIR}/deployed.json); it was left untouched",
+                    f"{target / name} exists, is not a layer (no {LAYER_CONFIG}) and was not "
+                    f"deployed by envstacks (no record in {METADATA_DIR}/deployed.json); it was "
+                    "left untouched",
                     hint="move it away or deploy into another folder",
                 ),
             )
         else:
             install.append(layer)
-    return _Triage(reuse=tuple(reuse), reconfigure=frozenset(reconfigure), install=tuple(install))
+    return _Triage(
+        reuse=tuple(reuse),
+        reconfigure=frozenset(reconfigure),
+        install=tuple(install),
+        candidates=frozenset(candidates),
+    )
+
+
+def _adopt_by_index(src: Source, target: Path, triage: _Triage, reporter: Reporter) -> _Triage:
+    """The triage with the candidates whose files are their published index's set to adopt.
+
+    The others stay to install: their archive is compared once unpacked (:func:`_place_all`).
+    """
+    layers = [layer for layer in triage.install if layer.install_target in triage.candidates]
+    adopt = matching_indexes(src, layers, target, reporter)
+    if not adopt:
+        return triage
+    return dataclasses.replace(
+        triage,
+        install=tuple(layer for layer in triage.install if layer.install_target not in adopt),
+        candidates=triage.candidates - set(adopt),
+        adopt=adopt,
+    )
 
 
 def _same_archive(record: DeployedLayer, layer: ManifestLayer) -> bool:
@@ -306,6 +360,16 @@ def _unpack_one(
     return workdir
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Placed:
+    """The layers a deploy put in place, in the order it did."""
+
+    #: Unpacked and placed.
+    installed: tuple[str, ...]
+    #: Found in place, unrecorded, with their archive's files: recorded and configured.
+    adopted: tuple[str, ...]
+
+
 def _place_all(
     selected: Sequence[ManifestLayer],
     unpacked: dict[str, Unpacked],
@@ -315,39 +379,76 @@ def _place_all(
     reporter: Reporter,
     refusals: Refusals,
     scripts: bool,
-) -> tuple[str, ...]:
-    """Place the unpacked layers in dependency order (runtime first); return those placed.
+) -> _Placed:
+    """Place (or adopt) the layers in dependency order (runtime first).
 
     Reused layers whose folder moved are configured again in the same order. A layer that
     needs a refused one is refused too. Work folders not placed are removed in the end.
     """
     installed: list[str] = []
+    adopted: list[str] = []
     try:
         for layer in selected:
-            if layer.install_target in triage.reconfigure:
+            name = layer.install_target
+            if name in triage.reconfigure:
                 _reconfigure(layer, deployment, reporter, scripts=scripts)
-            item = unpacked.pop(layer.install_target, None)
-            if item is None:
+            item = unpacked.pop(name, None)
+            if item is None and name not in triage.adopt:
                 continue
-            workdir = item.workdir
             blocked = [dep for dep in layer.depends_on if dep in refusals]
             if blocked:
                 refusals.add(
-                    layer.install_target,
-                    DeployError(
-                        f"layer {layer.install_target!r} needs {blocked[0]!r}, which was refused"
-                    ),
+                    name,
+                    DeployError(f"layer {name!r} needs {blocked[0]!r}, which was refused"),
                 )
-                remove_tree(workdir)
-                continue
-            _place(layer, workdir, deployment, reporter, scripts=scripts)
-            if item.index is not None:  # for the deltas of its next update
-                store_index(deployment.target, layer.install_target, item.index)
-            installed.append(layer.install_target)
+            elif item is None or (
+                name in triage.candidates
+                and same_as_unpacked(item.workdir / name, deployment.target / name, reporter)
+            ):
+                index = triage.adopt[name] if item is None else item.index
+                _adopt(layer, deployment, reporter, scripts=scripts, index=index)
+                adopted.append(name)
+            else:
+                _place(layer, item.workdir, deployment, reporter, scripts=scripts)
+                if item.index is not None:  # for the deltas of its next update
+                    store_index(deployment.target, name, item.index)
+                installed.append(name)
+            if item is not None:
+                remove_tree(item.workdir)
     finally:
         for left in unpacked.values():
             remove_tree(left.workdir)
-    return tuple(installed)
+    return _Placed(installed=tuple(installed), adopted=tuple(adopted))
+
+
+def _adopt(
+    layer: ManifestLayer,
+    deployment: Deployment,
+    reporter: Reporter,
+    *,
+    scripts: bool,
+    index: bytes | None,
+) -> None:
+    """Record a layer found in place with its archive's files, and configure it where it is."""
+    name = layer.install_target
+    final = deployment.target / name
+    _configure(layer, final, final, reporter, scripts=scripts)
+    _postinstall(layer, deployment.target, reporter, scripts=scripts)
+    deployment.put(_record(layer, final))
+    if index is not None:  # for the deltas of its next update
+        store_index(deployment.target, name, index)
+
+
+def _record(layer: ManifestLayer, final: Path) -> DeployedLayer:
+    """The record of ``layer`` deployed (and configured) at ``final``."""
+    return DeployedLayer(
+        path=str(final),
+        install_target=layer.install_target,
+        layer_name=layer.layer_name,
+        archive_name=layer.archive_name,
+        archive_sha256=layer.archive_sha256,
+        tree_sha256=layer.tree_sha256,
+    )
 
 
 def _place(
@@ -367,14 +468,7 @@ def _place(
     _configure(layer, workdir / name, final, reporter, scripts=scripts)
     aside = aside_path(final)
     before = deployment.get(name)
-    new = DeployedLayer(
-        path=str(final),
-        install_target=name,
-        layer_name=layer.layer_name,
-        archive_name=layer.archive_name,
-        archive_sha256=layer.archive_sha256,
-        tree_sha256=layer.tree_sha256,
-    )
+    new = _record(layer, final)
     deployment.put(
         dataclasses.replace(
             new,

@@ -61,9 +61,11 @@ class ExportResult:
     install_target: str
     #: The exported layer folder.
     path: Path
-    #: False: the export was up to date and left alone.
+    #: False: the export was up to date and left alone (dry run: would be left alone).
     exported: bool
     seconds: float
+    #: Nothing was written: ``exported`` says whether the layer would be exported.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,8 @@ class ExportOptions:
     output_dir: Path | None = None
     #: Export layers whose export is up to date too.
     force: bool = False
+    #: Say which layers would be exported; write nothing (``local-export --dry-run``).
+    dry_run: bool = False
 
 
 def export_layers(
@@ -85,7 +89,8 @@ def export_layers(
 ) -> list[ExportResult]:
     """Export built layers into the export folder and make them runnable there.
 
-    Returns one result per layer, in the order given.
+    Returns one result per layer, in the order given. A dry run checks the same and says
+    which layers would be exported, writing nothing.
 
     Raises:
         ExportError: a layer has no valid lock, needs lower layers that are neither exported
@@ -101,6 +106,8 @@ def export_layers(
     targets = {name: state.install_target for name, state in lock_states.items()}
     wanted = {layer.build_name: _metadata(spec, layer, lock_states, platform) for layer in ordered}
     _check_lower_layers(spec, ordered, folder.output_dir, targets)
+    if options.dry_run:
+        return [_would_export(layer, folder, wanted[layer.build_name], force) for layer in layers]
     folder.output_dir.mkdir(parents=True, exist_ok=True)
     for stale in folder.remove_stale_temporaries():
         reporter.debug(f"removed {stale}, left by an interrupted export")
@@ -143,6 +150,28 @@ def _check_lower_layers(
             )
 
 
+def _up_to_date(folder: PublishFolder, layer: LayerSpec, metadata: Mapping[str, Any]) -> bool:
+    """Whether the layer is exported in ``folder`` from the same build, under the same name."""
+    destination = folder.output_dir / str(metadata["install_target"])
+    return read_json(folder.snippet_path(layer.build_name)) == dict(metadata) and (
+        destination.is_dir()
+    )
+
+
+def _would_export(
+    layer: LayerSpec, folder: PublishFolder, metadata: Mapping[str, Any], force: bool
+) -> ExportResult:
+    """What exporting the layer would do (``local-export --dry-run``)."""
+    return ExportResult(
+        layer=layer.build_name,
+        install_target=str(metadata["install_target"]),
+        path=folder.output_dir / str(metadata["install_target"]),
+        exported=force or not _up_to_date(folder, layer, metadata),
+        seconds=0.0,
+        dry_run=True,
+    )
+
+
 def _export_one(
     spec: StackSpec,
     layer: LayerSpec,
@@ -158,7 +187,7 @@ def _export_one(
     install_target = str(metadata["install_target"])
     destination = folder.output_dir / install_target
     snippet = folder.snippet_path(layer.build_name)
-    exported = force or read_json(snippet) != dict(metadata) or not destination.is_dir()
+    exported = force or not _up_to_date(folder, layer, metadata)
     if exported:
         snippet.unlink(missing_ok=True)
         _stage_and_place(spec, layer, destination, targets, reporter=reporter)

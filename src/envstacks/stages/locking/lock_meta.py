@@ -4,6 +4,9 @@ The file keeps venvstacks' six fields (four input/output hashes, ``lock_version`
 ``locked_at``), so venvstacks and envstacks read each other's metadata. envstacks adds one
 object, ``"envstacks"``, with inputs venvstacks does not record (target platforms and the uv
 configuration); when it is missing (a lock written by venvstacks) those checks are skipped.
+Metadata that records what is to be written already (the extra object aside, when the file has
+none) is left as it is, so that relocking a venvstacks stack with nothing changed rewrites no
+file.
 """
 
 from __future__ import annotations
@@ -172,9 +175,26 @@ def read_meta(path: Path) -> LockMeta | None:
     return meta
 
 
+def _records_same(old: LockMeta, new: LockMeta) -> bool:
+    """Whether ``old`` already records ``new`` (envstacks' extra inputs, if ``old`` has them)."""
+    venvstacks_fields = (*HASH_FIELDS, "lock_version", "locked_at")
+    if any(getattr(old, name) != getattr(new, name) for name in venvstacks_fields):
+        return False
+    if old.platforms is None and old.uv_inputs_hash is None:
+        return True  # written by venvstacks: keep its file as it is
+    return (old.platforms, old.uv_inputs_hash) == (new.platforms, new.uv_inputs_hash)
+
+
 def write_meta(path: Path, meta: LockMeta) -> bool:
     """Write lock metadata as venvstacks does (sorted keys, 2-space indent, LF); True if changed.
 
-    The file is replaced atomically and flushed to disk: it is committed with the lock.
+    Metadata that already records the same is kept as it is (module docstring). The file is
+    replaced atomically and flushed to disk: it is committed with the lock.
     """
+    try:
+        old = read_meta(path)
+    except LockError:
+        old = None
+    if old is not None and _records_same(old, meta):
+        return False
     return write_json(path, meta.to_json(), durable=True)

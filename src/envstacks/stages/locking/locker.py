@@ -24,7 +24,7 @@ from envstacks.stages.locking import hashes
 from envstacks.stages.locking import lock_meta as meta
 from envstacks.stages.locking import package_list as summary
 from envstacks.stages.locking.project_dist import requires_project, wheel_requires_dist
-from envstacks.stages.locking.pylock import LockedLayer, load_pylock, parse_pylock
+from envstacks.stages.locking.pylock import LockedLayer, load_pylock, parse_pylock, same_lock_data
 from envstacks.stages.locking.requirements import same_requirements
 from envstacks.stages.locking.resolve import LockOptions, python_version, resolve_layer
 from envstacks.stages.locking.validity import (
@@ -301,7 +301,8 @@ def _write_lock(
     remove_stale_temporaries(pylock_path.parent)  # what a killed lock left while writing
     old = check.metadata
     new = _new_meta(layer, check, hashes.requirements_hash(locked), datetime.now().astimezone())
-    write_text(pylock_path, text, durable=True)
+    if not _holds(pylock_path, text):
+        write_text(pylock_path, text, durable=True)
     meta.write_meta(stack_paths.lock_meta_path(spec, layer), new)
     summary.write_summary(spec, layer, locked)
     changed = old is None or (old.requirements_hash, old.lock_version, old.locked_at) != (
@@ -315,6 +316,15 @@ def _write_lock(
         + (f", {len(locked.shared)} from lower layers" if locked.shared else "")
     )
     return changed
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether the lock file already says what ``text`` says (its header comments aside)."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return old == text or same_lock_data(old, text)
 
 
 def _new_meta(

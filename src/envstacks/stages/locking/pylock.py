@@ -245,6 +245,21 @@ def parse_pylock(text: str, *, layer: str, path: Path) -> LockedLayer:
     )
 
 
+def same_lock_data(first: str, second: str) -> bool:
+    """Whether two lock texts hold the same TOML data (comments aside; no ``packages`` = none).
+
+    venvstacks and envstacks write different header comments, and venvstacks leaves the
+    ``packages`` key out of an empty layer's lock; neither changes what the lock says.
+    """
+    try:
+        parsed = [tomllib.loads(text) for text in (first, second)]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return False
+    for data in parsed:
+        data.setdefault("packages", [])
+    return parsed[0] == parsed[1]
+
+
 def load_pylock(path: Path, *, layer: str) -> LockedLayer:
     """Read and parse a layer lock file.
 

@@ -6,8 +6,9 @@
   duplicates and spelling (the project's wheel against its lock entry, its static
   ``[project].dependencies`` against the same entry);
 * :func:`clean_requirements` turns declared requirement lines into the list venvstacks hashes
-  (``lock_input_hash``) and the generated uv project declares: comments, blanks and
-  ``--hash`` options dropped, markers single-quoted, sorted.
+  (``lock_input_hash``) and the generated uv project declares: each in packaging's spelling
+  (markers double-quoted, as ``str(Requirement(...))`` writes them), comments, blanks and
+  ``--hash`` options dropped, sorted.
 
 A string packaging cannot parse is kept as written: it is compared as text, and uv reports it.
 """
@@ -67,15 +68,17 @@ def same_requirements(
 
 
 def clean_requirements(lines: Iterable[str]) -> list[str]:
-    """Requirement lines as venvstacks hashes them: comments, blanks and hashes dropped, sorted.
+    """Requirement lines as venvstacks 0.8 hashes them: canonical, filtered, sorted.
 
-    Markers are single-quoted: venvstacks hashes requirements as written in the TOML file,
-    where markers are almost always single-quoted inside a double-quoted string, while the
-    spec loader (and packaging) spell them with double quotes.
+    venvstacks parses every declared requirement when it loads the spec and hashes
+    ``str(Requirement(text))`` (``dlltracer; sys_platform == "win32"``, double quotes however
+    the TOML file wrote them), after dropping comments, blank lines and ``--hash`` options.
+    Anything else (single quotes, say) would make every venvstacks lock of a layer with a
+    marker look stale, and each tool relock the other's locks.
     """
     cleaned: list[str] = []
     for line in lines:
-        text = line.rstrip("\\").strip().partition("#")[0].strip()
+        text = canonical(line.strip()).rstrip("\\").strip().partition("#")[0].strip()
         if text and "--hash" not in text:
-            cleaned.append(canonical(text).replace('"', "'"))
+            cleaned.append(text)
     return sorted(cleaned)

@@ -39,6 +39,9 @@ class LockOptions:
     local_wheels: tuple[Path, ...] = ()
     #: The project's freshly built wheel, for layers that require the project itself.
     project_wheel: Path | None = None
+    #: ``lock --clean``: provision afresh the runtime environments locking uses (the
+    #: orchestrator removes them first).
+    clean: bool = False
 
 
 def _uv_explanation(output: str) -> str:

@@ -43,7 +43,7 @@ def parse_app_modules(app: TableView, root: Path) -> AppModules:
     if missing:
         raise spec_error(
             app.at("support_modules"),
-            f"support modules of {label} do not exist: {', '.join(str(p) for p in missing)}",
+            f"{label}: support modules do not exist: {', '.join(str(p) for p in missing)}",
             f"create them or fix the paths (relative to {root})",
         )
     ordered = tuple(sorted(support, key=str))

@@ -97,8 +97,8 @@ def check_references(
                 table = node.where.text.rpartition("[")[0]
                 raise spec_error(
                     node.where.key("frameworks").item(i),
-                    f"{node.label} depends on framework {dep!r}, which is defined later "
-                    f"({frameworks[position[dep]].where})",
+                    f"{node.label} references unknown framework {dep!r} (it is only defined "
+                    f"later, at {frameworks[position[dep]].where})",
                     f"move the [[{table}]] table of {dep!r} above the one of {node.name!r}: a "
                     "framework can only depend on frameworks defined before it",
                 )

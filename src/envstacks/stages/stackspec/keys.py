@@ -7,6 +7,7 @@ documented (or the reverse).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ SETTINGS_KEYS: Mapping[str, KeyInfo] = _index(
             '"tar.zst"',
             "The archive format `publish` uses unless told otherwise. The name is checked when "
             "publishing, against the formats the installed plugins offer (`tar.xz`, `zip`, "
-            "`tar.zst` are built in).",
+            "`tar.zst` are built in). A standalone `venvstacks.toml` uses what venvstacks "
+            'publishes: `"tar.xz"`, or `"zip"` on Windows.',
             example='"tar.xz"',
         ),
         _key(
@@ -145,14 +147,22 @@ SETTINGS_KEYS: Mapping[str, KeyInfo] = _index(
 )
 
 
-#: Where a standalone ``venvstacks.toml`` keeps venvstacks' own defaults.
-_VENVSTACKS_DEFAULTS = MappingProxyType({"output-dir": "_artifacts"})
+def venvstacks_defaults(os_name: str = os.name) -> Mapping[str, object]:
+    """Where a standalone ``venvstacks.toml`` keeps venvstacks' own defaults.
+
+    Its output folder, and the archives venvstacks' consumers read: ``tar.xz``, or ``zip`` on
+    Windows (the documented deploy procedure opens them with Python's ``tarfile`` and
+    ``zipfile``; ``tarfile`` reads zstd only from Python 3.14).
+    """
+    return MappingProxyType(
+        {"output-dir": "_artifacts", "archive-format": "zip" if os_name == "nt" else "tar.xz"}
+    )
 
 
 def setting_defaults(source_format: SourceFormat) -> Mapping[str, object]:
     """The settings' defaults as Python values: the TOML values the docs show, parsed."""
     shown = {key: tomllib.loads(f"v = {info.default}")["v"] for key, info in SETTINGS_KEYS.items()}
-    own = _VENVSTACKS_DEFAULTS if source_format == "venvstacks" else {}
+    own = venvstacks_defaults() if source_format == "venvstacks" else {}
     return MappingProxyType({**shown, **own})
 
 

@@ -149,7 +149,7 @@ def _layer_table(
     )
     if "name" not in table:
         raise spec_error(
-            where, f"{kind.value} layer without a 'name'", f'add name = "<{kind.value} name>"'
+            where, f"missing 'name' in {kind.value} layer", f'add name = "<{kind.value} name>"'
         )
     name = _name(table["name"], where.key("name"), kind)
     label = f"{kind.value} {name!r}"

@@ -34,13 +34,15 @@ from envstacks.stages.stackspec.keys import (
     VENVSTACKS_TOP_LEVEL_KEYS,
 )
 from envstacks.stages.stackspec.layers import RawLayer, parse_layer
-from envstacks.stages.stackspec.model import StackSpec, UvConfig
+from envstacks.stages.stackspec.model import Settings, StackSpec, UvConfig
 from envstacks.stages.stackspec.stack import parse_settings, parse_uv_config, resolve_layers
 
 PYPROJECT = "pyproject.toml"
 VENVSTACKS = "venvstacks.toml"
 #: Baseline uv settings beside a venvstacks.toml that has no inline [tool.uv].
 VENVSTACKS_UV = "venvstacks.uv.toml"
+#: The table of envstacks' settings in a venvstacks.toml (which venvstacks ignores).
+ENVSTACKS_TABLE = "tool.envstacks"
 
 _TOML_POSITION = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)$")
 
@@ -192,9 +194,20 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             project_dependencies=_project_dependencies(data),
             settings=settings,
             uv=uv,
-            warnings=warnings,
+            warnings=(*warnings, *_misplaced_envstacks_table(data)),
         )
         return _with_layers(stack, table, where)
+
+
+def _misplaced_envstacks_table(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """A warning for ``[tool.envstacks]`` in a pyproject.toml (a venvstacks.toml's table)."""
+    tool = data.get("tool")
+    if not isinstance(tool, Mapping) or "envstacks" not in tool:
+        return ()
+    return (
+        f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' settings "
+        f"in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+    )
 
 
 def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
@@ -209,20 +222,42 @@ def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
             "(other tools' settings go under [tool.<name>])",
         )
         tool = expect_table(data.get("tool", {}), root.key("tool"), fix="write [tool] as a table")
+        settings = _envstacks_settings(tool, spec_path)
     ignored = (
-        "tool.venvstacks: settings are only read from a pyproject.toml; this table in a "
-        f"{VENVSTACKS} is ignored (the defaults apply)"
+        f"tool.venvstacks: a {VENVSTACKS} does not read this table (venvstacks ignores it, and "
+        f"so does envstacks); put envstacks' settings in [{ENVSTACKS_TABLE}] instead"
     )
     uv, uv_warnings = _venvstacks_uv(tool, spec_path)
     stack = StackSpec(
         spec_path=spec_path,
         source_format="venvstacks",
-        settings=parse_settings({}, root, spec_path.parent, "venvstacks"),
+        settings=settings,
         uv=uv,
         warnings=(*([ignored] if "venvstacks" in tool else []), *uv_warnings),
     )
     with _in_file(spec_path):
         return _with_layers(stack, data, root)
+
+
+def _envstacks_settings(tool: TomlTable, spec_path: Path) -> Settings:
+    """A venvstacks.toml's settings: venvstacks' defaults, changed by ``[tool.envstacks]``.
+
+    venvstacks ignores every ``[tool.*]`` table but ``[tool.uv]``, so this one opts a
+    venvstacks.toml into envstacks' settings without venvstacks refusing the file.
+    """
+    where = TomlPath(ENVSTACKS_TABLE)
+    table = expect_table(
+        tool.get("envstacks", {}), where, fix=f"write [{ENVSTACKS_TABLE}] as a table"
+    )
+    check_keys(
+        table,
+        SETTINGS_KEYS,
+        where,
+        what=f"[{ENVSTACKS_TABLE}] key",
+        fix=f"its settings are {quoted_list(SETTINGS_KEYS)} (in a {VENVSTACKS}, layers stay at "
+        "the top level and uv settings in [tool.uv])",
+    )
+    return parse_settings(table, where, spec_path.parent, "venvstacks")
 
 
 def _venvstacks_uv(tool: TomlTable, spec_path: Path) -> tuple[UvConfig, tuple[str, ...]]:
