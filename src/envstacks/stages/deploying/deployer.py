@@ -34,15 +34,11 @@ from envstacks.floor.report import Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
-from envstacks.published.layer_config import LAYER_CONFIG
-from envstacks.published.manifest import ManifestLayer, parse_manifest, select_layers
-from envstacks.published.publish_folder import METADATA_DIR
+from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.verified_unpack import UnpackJob
 from envstacks.stages.deploying.adoption import (
-    is_layer_folder,
-    matching_indexes,
     same_as_unpacked,
 )
 from envstacks.stages.deploying.configure import configure_in_advance
@@ -57,6 +53,12 @@ from envstacks.stages.deploying.placement import (
     run_postinstall,
 )
 from envstacks.stages.deploying.transfer import Unpacked, unpack_cheapest
+from envstacks.stages.deploying.triage import (
+    Triage,
+    adopt_by_index,
+    select_for_platform,
+    triage_layers,
+)
 from envstacks.stages.deploying.unpack_workers import Unpackers
 
 #: Where downloaded archives are kept until their layer is in place.
@@ -108,10 +110,10 @@ def deploy_layers(
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
     platform = options.platform if options.platform is not None else host_platform()
     refusals = Refusals()
-    selected = _select(source, options.include, platform)
+    selected = select_for_platform(source, options.include, platform)
     deployment = Deployment.load(target)
     recover(deployment, reporter)
-    triage = _adopt_by_index(source, target, _triage(selected, deployment, refusals), reporter)
+    triage = adopt_by_index(source, target, triage_layers(selected, deployment, refusals), reporter)
     require_room(target, (layer.unpacked_size for layer in triage.install))
     unpacked = _unpack_all(
         source,
@@ -159,110 +161,6 @@ def deploy_layers(
             ),
         ),
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Triage:
-    """What to do with each selected layer, told from the deployment record."""
-
-    #: Deployed before from the same archive (or tree): left as they are.
-    reuse: tuple[str, ...]
-    #: Reused layers whose folder moved since their postinstall ran: run it again.
-    reconfigure: frozenset[str]
-    #: To fetch, unpack and place.
-    install: tuple[ManifestLayer, ...]
-    #: Layers to install whose folder is there, unrecorded (deployed by venvstacks' procedure):
-    #: adopted if the unpacked archive shows the same files, else replaced.
-    candidates: frozenset[str] = frozenset()
-    #: Unrecorded folders found to hold their published file index's files: adopted as they
-    #: are, without unpacking (the index kept, for deltas).
-    adopt: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
-
-
-def _select(src: Source, include: Sequence[str], platform: str | None) -> tuple[ManifestLayer, ...]:
-    """The manifest's layers ``include`` selects, dependencies first; all for ``platform``.
-
-    A manifest of several platforms (``envstacks merge``'s index) gives its ``platform`` ones.
-    """
-    where = src.manifest_location
-    layers = parse_manifest(src.manifest, where=where)
-    if any(layer.target_platform == platform for layer in layers):
-        layers = tuple(layer for layer in layers if layer.target_platform in (platform, None))
-    others = sorted(
-        {layer.target_platform for layer in layers if layer.target_platform} - {platform}
-    )
-    if platform is not None and others:
-        raise DeployError(
-            f"{where}: published for {', '.join(others)}, but this machine is {platform}",
-            hint="deploy the archives published on (or for) this platform",
-        )
-    return select_layers(layers, include, where=where)
-
-
-def _triage(
-    selected: Sequence[ManifestLayer], deployment: Deployment, refusals: Refusals
-) -> _Triage:
-    """Reuse what is deployed from the same archive; refuse folders that are not layers."""
-    target = deployment.target
-    reuse: list[str] = []
-    reconfigure: set[str] = set()
-    install: list[ManifestLayer] = []
-    candidates: set[str] = set()
-    for layer in selected:
-        name = layer.install_target
-        record = deployment.get(name)
-        if record is not None and _same_archive(record, layer) and (target / name).is_dir():
-            reuse.append(name)
-            if record.path != str(target / name):
-                reconfigure.add(name)
-        elif record is None and os.path.lexists(target / name):
-            if is_layer_folder(target / name):
-                candidates.add(name)
-                install.append(layer)
-                continue
-            refusals.add(
-                name,
-                DeployError(
-                    f"{target / name} exists, is not a layer (no {LAYER_CONFIG}) and was not "
-                    f"deployed by envstacks (no record in {METADATA_DIR}/deployed.json); it was "
-                    "left untouched",
-                    hint="move it away or deploy into another folder",
-                ),
-            )
-        else:
-            install.append(layer)
-    return _Triage(
-        reuse=tuple(reuse),
-        reconfigure=frozenset(reconfigure),
-        install=tuple(install),
-        candidates=frozenset(candidates),
-    )
-
-
-def _adopt_by_index(src: Source, target: Path, triage: _Triage, reporter: Reporter) -> _Triage:
-    """The triage with the candidates whose files are their published index's set to adopt.
-
-    The others stay to install: their archive is compared once unpacked (:func:`_place_all`).
-    """
-    layers = [layer for layer in triage.install if layer.install_target in triage.candidates]
-    adopt = matching_indexes(src, layers, target, reporter)
-    if not adopt:
-        return triage
-    return dataclasses.replace(
-        triage,
-        install=tuple(layer for layer in triage.install if layer.install_target not in adopt),
-        candidates=triage.candidates - set(adopt),
-        adopt=adopt,
-    )
-
-
-def _same_archive(record: DeployedLayer, layer: ManifestLayer) -> bool:
-    """Whether a deployed layer came from this archive (or the same tree, recompressed)."""
-    if record.state != "installed":
-        return False
-    if record.archive_sha256 == layer.archive_sha256:
-        return True
-    return record.tree_sha256 is not None and record.tree_sha256 == layer.tree_sha256
 
 
 def _unpack_all(
@@ -373,7 +271,7 @@ class _Placed:
 def _place_all(
     selected: Sequence[ManifestLayer],
     unpacked: dict[str, Unpacked],
-    triage: _Triage,
+    triage: Triage,
     deployment: Deployment,
     *,
     reporter: Reporter,
