@@ -35,12 +35,19 @@ _IMPLEMENTATION = re.compile(r'^(python_implementation\s*=\s*")cpython@(\d+\.\d+
 
 
 def upstream() -> Path:
-    """The upstream material's folder; the calling test is skipped when it is absent."""
+    """The upstream material's folder; the calling test is skipped when it is absent.
+
+    In CI (``ENVSTACKS_REQUIRE_VENVSTACKS=1``) its absence fails the test instead: the
+    compatibility suite must run there.
+    """
     if not (UPSTREAM / "tests" / "sample_project").is_dir():
-        pytest.skip(
+        reason = (
             f"venvstacks' test material is not at {UPSTREAM} (expected ../shared/venvstacks-"
             "upstream beside the repository, or ENVSTACKS_UPSTREAM naming it)"
         )
+        if os.environ.get("ENVSTACKS_REQUIRE_VENVSTACKS") == "1":
+            pytest.fail(f"{reason}; ENVSTACKS_REQUIRE_VENVSTACKS=1 requires it")
+        pytest.skip(reason)
     return UPSTREAM
 
 
