@@ -100,6 +100,21 @@ def test_show_tree_matches_venvstacks(spec_format: str, capsys: pytest.CaptureFi
     assert rest == EXPECTED_TREE
 
 
+def test_show_finds_the_spec_from_a_subfolder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "project" / "venvstacks.toml"
+    (tmp_path / "project" / "src").mkdir(parents=True)
+    spec.write_bytes(MINIMAL_FORMATS["venvstacks"].read_bytes())
+    empty = MINIMAL_FORMATS["venvstacks"].parent / "empty.py"
+    (tmp_path / "project" / "empty.py").write_bytes(empty.read_bytes())
+    monkeypatch.chdir(tmp_path / "project" / "src")
+    assert main(["show"]) == 0
+    first, _, rest = capsys.readouterr().out.partition("\n")
+    assert first == str(spec)
+    assert rest == EXPECTED_TREE
+
+
 @pytest.mark.parametrize("spec_format", sorted(MINIMAL_FORMATS))
 def test_show_json_gives_c3_orders(spec_format: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "--json", str(MINIMAL_FORMATS[spec_format])]) == 0

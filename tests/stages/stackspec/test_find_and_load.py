@@ -49,9 +49,60 @@ def test_folder_without_spec_explains_what_was_looked_for(
     with pytest.raises(SpecError) as info:
         find_spec_file(tmp_path)
     message = str(info.value)
-    assert message.startswith(f"{tmp_path}: no stack specification found")
+    assert message.startswith(f"{tmp_path}: no stack specification found in {tmp_path} (")
     assert "pyproject.toml has no [tool.venvstacks] table" in message
-    assert "add a [tool.venvstacks] table" in message
+    assert info.value.hint is not None
+    assert "add a [tool.venvstacks] table" in info.value.hint
+
+
+def test_search_goes_up_from_a_subfolder(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec_file = write_file("project/pyproject.toml", '[project]\nname = "p"\n' + RUNTIME_PY)
+    deep = tmp_path / "project" / "src" / "pkg"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_spec_file() == spec_file
+    spec = load()
+    # Paths in the spec stay relative to the spec file, not to where the command ran.
+    assert spec.root == tmp_path / "project"
+    assert spec.settings.build_dir == tmp_path / "project" / "_build"
+
+
+def test_search_takes_the_nearest_spec_and_passes_over_other_pyprojects(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = write_file("venvstacks.toml", RUNTIME_VS)
+    write_file("a/pyproject.toml", '[project]\nname = "p"\n[tool.ruff]\nline-length = 100\n')
+    inner = write_file("a/b/venvstacks.toml", RUNTIME_VS)
+    (tmp_path / "a" / "b" / "c").mkdir()
+    monkeypatch.chdir(tmp_path / "a" / "b" / "c")
+    assert find_spec_file() == inner
+    monkeypatch.chdir(tmp_path / "a")
+    # A pyproject.toml without [tool.venvstacks] does not stop the search (as in uv).
+    assert find_spec_file() == outer
+
+
+def test_search_that_finds_nothing_names_where_it_looked(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = write_file("a/pyproject.toml", '[project]\nname = "p"\n')
+    start = tmp_path / "a" / "b"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    with pytest.raises(SpecError) as info:
+        find_spec_file()
+    message = str(info.value)
+    assert message.startswith(f"{start}: no stack specification found in {start} or any folder")
+    assert f"{other} has no [tool.venvstacks] table" in message
+    assert info.value.hint is not None and "[tool.venvstacks]" in info.value.hint
+
+
+def test_a_folder_given_explicitly_is_searched_alone(tmp_path: Path, write_file: WriteFile) -> None:
+    write_file("venvstacks.toml", RUNTIME_VS)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(SpecError, match=r"found in \S+sub \(looked"):
+        find_spec_file(tmp_path / "sub")
 
 
 def test_missing_path(tmp_path: Path) -> None:

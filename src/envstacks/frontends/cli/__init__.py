@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 metavar="SPEC",
                 help="a pyproject.toml with [tool.venvstacks], a venvstacks.toml, or a folder "
-                "holding one (default: the current folder)",
+                "holding one (default: the nearest one in the current folder or above it)",
             )
         item.add_arguments(sub)
         # The global options are accepted after the verb too.

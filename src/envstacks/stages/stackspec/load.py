@@ -54,34 +54,63 @@ class _LocatedSpecError(SpecError):
 def find_spec_file(path: Path | None = None) -> Path:
     """The spec file for ``path``: a pyproject.toml, a venvstacks.toml or a folder holding one.
 
-    In a folder (default: the current one), ``pyproject.toml`` wins if it has a
-    ``[tool.venvstacks]`` table, else ``venvstacks.toml``. A file is taken as given: any
-    file not called ``pyproject.toml`` is read as a venvstacks.toml. Returns an absolute path.
+    In a folder, ``pyproject.toml`` wins if it has a ``[tool.venvstacks]`` table, else
+    ``venvstacks.toml``. A file is taken as given: any file not called ``pyproject.toml`` is
+    read as a venvstacks.toml. A folder given explicitly is searched alone; without ``path``
+    the search starts in the current folder and goes up to the root of the file system, as
+    uv, Hatch and PDM find a project: the nearest folder holding a spec wins, and a
+    pyproject.toml without ``[tool.venvstacks]`` is passed over. Returns an absolute path.
 
     Raises:
-        SpecError: nothing usable was found.
+        SpecError: nothing usable was found; the message names the folders searched.
     """
-    target = (Path.cwd() if path is None else Path(path).expanduser()).resolve()
-    if target.is_file():
-        return target
-    if not target.is_dir():
-        raise SpecError(
-            f"{target}: no such file or folder; pass a pyproject.toml, a venvstacks.toml or the "
-            "folder holding one"
-        )
-    pyproject = target / PYPROJECT
-    has_pyproject = pyproject.is_file()
-    if has_pyproject and _has_venvstacks_table(read_toml(pyproject)):
-        return pyproject
-    venvstacks = target / VENVSTACKS
-    if venvstacks.is_file():
-        return venvstacks
-    found = f"{PYPROJECT} has no [tool.venvstacks] table" if has_pyproject else f"no {PYPROJECT}"
-    raise SpecError(
-        f"{target}: no stack specification found (looked for a {PYPROJECT} with a "
-        f"[tool.venvstacks] table and for a {VENVSTACKS}; {found}, no {VENVSTACKS}); add a "
-        f"[tool.venvstacks] table with [[tool.venvstacks.runtimes]] layers to {PYPROJECT}, "
-        f"or pass the path of a {VENVSTACKS}"
+    if path is None:
+        start = Path.cwd().resolve()
+        folders = [start, *start.parents]
+    else:
+        target = Path(path).expanduser().resolve()
+        if target.is_file():
+            return target
+        if not target.is_dir():
+            raise SpecError(
+                f"{target}: no such file or folder",
+                hint="pass a pyproject.toml, a venvstacks.toml or the folder holding one",
+            )
+        folders = [target]
+    without_table: list[Path] = []
+    for folder in folders:
+        pyproject = folder / PYPROJECT
+        if pyproject.is_file():
+            if _has_venvstacks_table(read_toml(pyproject)):
+                return pyproject
+            without_table.append(pyproject)
+        venvstacks = folder / VENVSTACKS
+        if venvstacks.is_file():
+            return venvstacks
+    raise SpecError(_not_found(folders, without_table), hint=_NOT_FOUND_HINT)
+
+
+_NOT_FOUND_HINT = (
+    f"add a [tool.venvstacks] table with [[tool.venvstacks.runtimes]] layers to the project's "
+    f"{PYPROJECT}, or pass the path of a {VENVSTACKS} (see docs/configuration.md)"
+)
+
+
+def _not_found(folders: list[Path], without_table: list[Path]) -> str:
+    """Where the search looked, and what it found there that was not a spec."""
+    looked = (
+        f"in {folders[0]}"
+        if len(folders) == 1
+        else f"in {folders[0]} or any folder above it (up to {folders[-1]})"
+    )
+    if not without_table:
+        found = f"no {PYPROJECT}, no {VENVSTACKS}"
+    else:
+        found = "; ".join(f"{p} has no [tool.venvstacks] table" for p in without_table)
+        found += f"; no {VENVSTACKS}"
+    return (
+        f"{folders[0]}: no stack specification found {looked} (looked for a {PYPROJECT} "
+        f"with a [tool.venvstacks] table and for a {VENVSTACKS}; {found})"
     )
 
 
