@@ -331,3 +331,55 @@ def test_load_pyproject_data_nested_too_deeply_names_the_file(tmp_path: Path) ->
     pyproject = tmp_path / "pyproject.toml"
     with pytest.raises(SpecError, match=rf"{pyproject}: arrays or tables are nested too deeply"):
         load_pyproject_data(data, pyproject)
+
+
+@pytest.mark.parametrize(
+    ("table", "shown"),
+    [
+        ("tool.venvstack.uv", "tool.venvstack"),
+        ("tool.venvstacks-foo", "tool.venvstacks-foo"),
+        ("tool.envstack", "tool.envstack"),
+        ('tool."VenvStacks"', "tool.VenvStacks"),
+    ],
+)
+def test_misspelt_table_in_a_pyproject_is_warned_about(
+    tmp_path: Path, write_file: WriteFile, table: str, shown: str
+) -> None:
+    text = '[project]\nname = "p"\n' + RUNTIME_PY + f'\n[{table}]\nexclude-newer = "2024-01-01"\n'
+    spec = load(write_file("pyproject.toml", text))
+    (warning,) = spec.warnings
+    assert warning == (
+        f"{shown}: envstacks does not read this table (did you mean [tool.venvstacks]?); "
+        "rename it, or ignore this if the table belongs to another tool"
+    )
+
+
+def test_misspelt_table_in_a_venvstacks_toml_is_warned_about(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    spec = load(write_file("venvstacks.toml", RUNTIME_VS + '\n[tool.envstack]\nbuild-dir = "b"\n'))
+    (warning,) = spec.warnings
+    assert warning.startswith("tool.envstack: envstacks does not read this table (did you mean")
+    assert "[tool.envstacks]?" in warning
+
+
+def test_other_tools_tables_are_not_taken_for_misspellings(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    tables = "".join(
+        f"\n[tool.{name}]\nx = 1\n"
+        for name in ("hatch", "pdm", "ruff", "mypy", "setuptools", "pytest", "coverage", "black")
+    )
+    assert load(write_file("pyproject.toml", RUNTIME_PY + tables)).warnings == ()
+    assert load(write_file("venvstacks.toml", RUNTIME_VS + tables)).warnings == ()
+
+
+def test_not_found_points_at_a_misspelt_table(tmp_path: Path, write_file: WriteFile) -> None:
+    write_file(
+        "pyproject.toml", '[project]\nname = "p"\n' + RUNTIME_PY.replace("venvstacks", "venvstack")
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"has no \[tool\.venvstacks\] table \(it has \[tool\.venvstack\]: misspelt\?\)",
+    ):
+        find_spec_file(tmp_path)

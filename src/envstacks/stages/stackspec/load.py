@@ -18,6 +18,7 @@ from typing import Any
 
 from envstacks.floor.errors import SpecError
 from envstacks.floor.layer_kinds import LayerKind
+from envstacks.floor.suggest import closest
 from envstacks.stages.stackspec.fields import (
     TomlPath,
     TomlTable,
@@ -77,13 +78,14 @@ def find_spec_file(path: Path | None = None) -> Path:
                 hint="pass a pyproject.toml, a venvstacks.toml or the folder holding one",
             )
         folders = [target]
-    without_table: list[Path] = []
+    without_table: list[str] = []
     for folder in folders:
         pyproject = folder / PYPROJECT
         if pyproject.is_file():
-            if _has_venvstacks_table(read_toml(pyproject)):
+            data = read_toml(pyproject)
+            if _has_venvstacks_table(data):
                 return pyproject
-            without_table.append(pyproject)
+            without_table.append(f"{pyproject} has no [tool.venvstacks] table{_misspelt(data)}")
         venvstacks = folder / VENVSTACKS
         if venvstacks.is_file():
             return venvstacks
@@ -96,7 +98,18 @@ _NOT_FOUND_HINT = (
 )
 
 
-def _not_found(folders: list[Path], without_table: list[Path]) -> str:
+def _misspelt(data: Mapping[str, Any]) -> str:
+    """`` (it has [tool.venvstack]: misspelt?)`` when a pyproject's tool table looks misspelt."""
+    tool = data.get("tool")
+    if not isinstance(tool, Mapping):
+        return ""
+    tables = ", ".join(
+        f"[{TomlPath('tool').key(key)}]" for key, _ in _misspelt_tables(tool, PYPROJECT)
+    )
+    return f" (it has {tables}: misspelt?)" if tables else ""
+
+
+def _not_found(folders: list[Path], without_table: list[str]) -> str:
     """Where the search looked, and what it found there that was not a spec."""
     looked = (
         f"in {folders[0]}"
@@ -106,7 +119,7 @@ def _not_found(folders: list[Path], without_table: list[Path]) -> str:
     if not without_table:
         found = f"no {PYPROJECT}, no {VENVSTACKS}"
     else:
-        found = "; ".join(f"{p} has no [tool.venvstacks] table" for p in without_table)
+        found = "; ".join(without_table)
         found += f"; no {VENVSTACKS}"
     return (
         f"{folders[0]}: no stack specification found {looked} (looked for a {PYPROJECT} "
@@ -229,13 +242,48 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
 
 
 def _misplaced_envstacks_table(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """A warning for ``[tool.envstacks]`` in a pyproject.toml (a venvstacks.toml's table)."""
+    """Warnings for ``[tool.envstacks]`` (a venvstacks.toml's table) and misspelt tool tables."""
     tool = data.get("tool")
-    if not isinstance(tool, Mapping) or "envstacks" not in tool:
+    if not isinstance(tool, Mapping):
         return ()
+    warnings = [_misspelt_warning(key, table) for key, table in _misspelt_tables(tool, PYPROJECT)]
+    if "envstacks" in tool:
+        warnings.insert(
+            0,
+            f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' "
+            f"settings in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+        )
+    return tuple(warnings)
+
+
+#: The ``[tool.*]`` tables each format reads, and those it knows but does not read.
+_READ_TABLES = {PYPROJECT: ("venvstacks",), VENVSTACKS: ("envstacks", "uv")}
+_KNOWN_TABLES = ("venvstacks", "envstacks", "uv")
+
+
+def _misspelt_tables(tool: Mapping[str, Any], file_format: str) -> list[tuple[str, str]]:
+    """``(key, meant)`` for each ``[tool.<key>]`` that looks like a misspelt table envstacks reads.
+
+    ``[tool.venvstack.uv]`` or ``[tool.venvstacks-foo]`` would otherwise be passed over in
+    silence, as any other tool's table is; ``file_format`` is :data:`PYPROJECT` or
+    :data:`VENVSTACKS`.
+    """
+    read = _READ_TABLES[file_format]
+    found = []
+    for key in tool:
+        if key in _KNOWN_TABLES:
+            continue
+        meant = closest(key, read)
+        if meant is not None:
+            found.append((key, meant))
+    return found
+
+
+def _misspelt_warning(key: str, meant: str) -> str:
+    where = TomlPath("tool").key(key)
     return (
-        f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' settings "
-        f"in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+        f"{where}: envstacks does not read this table (did you mean [tool.{meant}]?); rename "
+        "it, or ignore this if the table belongs to another tool"
     )
 
 
@@ -262,7 +310,11 @@ def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
         source_format="venvstacks",
         settings=settings,
         uv=uv,
-        warnings=(*([ignored] if "venvstacks" in tool else []), *uv_warnings),
+        warnings=(
+            *([ignored] if "venvstacks" in tool else []),
+            *(_misspelt_warning(key, meant) for key, meant in _misspelt_tables(tool, VENVSTACKS)),
+            *uv_warnings,
+        ),
     )
     with _in_file(spec_path):
         return _with_layers(stack, data, root)
