@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shutil
 import tomllib
 from contextlib import redirect_stdout
@@ -124,8 +125,11 @@ def test_bad_spec_exits_1_with_the_message_and_no_traceback(pdm: Any, project: A
     _use_stack(project, table)
     result = pdm([COMMAND, "show"], obj=project)
     assert result.exit_code == 1
-    assert "tool.venvstacks.frameworks[0].runtime" in result.stderr
+    assert re.search(
+        r"pyproject\.toml:\d+: tool\.venvstacks\.frameworks\[0\]\.runtime: ", result.stderr
+    )
     assert "cpython-3.99" in result.stderr
+    assert "\nhint: name one of the defined runtimes" in result.stderr
     assert "Traceback" not in result.stderr
     verbose = pdm([COMMAND, "show", "-v"], obj=project)
     assert verbose.exit_code == 1

@@ -183,6 +183,8 @@ def test_bad_spec_exits_1_with_one_paragraph(
     assert err.startswith("error: ")
     assert "Traceback" not in err
     assert "\n\n" not in err.strip(), "one paragraph"
+    _error, hint = err.splitlines()
+    assert hint.startswith("hint: "), "the paragraph ends with a hint line, as docs/cli.md says"
 
 
 def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -205,8 +207,42 @@ def test_bad_spec_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "frameworks[0].runtime" in result.stderr
-    assert "'rt-typo'" in result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {spec}:8: frameworks[0].runtime: unknown runtime 'rt-typo'")
+    assert hint.startswith("hint: name one of the defined runtimes")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "colored"),
+    [
+        (["--color", "always"], {}, True),
+        (["--color", "always"], {"NO_COLOR": "1"}, True),  # an explicit choice wins, as in uv
+        (["--color", "never"], {"FORCE_COLOR": "1"}, False),
+        ([], {"FORCE_COLOR": "1"}, True),
+        ([], {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+        ([], {}, False),  # auto, and standard error is not a terminal here
+    ],
+)
+def test_color_choice_colours_the_error_and_hint_prefixes(
+    argv: list[str],
+    env: dict[str, str],
+    colored: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    target = SPECS / "bad" / "error_unknown_runtime.toml"
+    assert main([*argv, "show", str(target)]) == 1
+    error, hint = capsys.readouterr().err.splitlines()
+    if colored:
+        assert error.startswith("\x1b[1;31merror:\x1b[0m ")
+        assert hint.startswith("\x1b[1;36mhint:\x1b[0m ")
+    else:
+        assert error.startswith("error: ") and hint.startswith("hint: ")
+        assert "\x1b[" not in error + hint
 
 
 def test_show_marks_versioned_layers_without_lock(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,8 @@
 This is the entry point of the ``spec`` package: it reads TOML (naming the file and line of
 syntax errors), picks the format, checks the top-level keys and hands the tables to
 ``stack.py`` (settings, uv) and ``layers.py`` (each layer), then resolves the layers
-together. Every error is a SpecError that names the TOML path and ends with the file.
+together. Every error is a SpecError that starts with ``file:line`` (the line of the TOML path
+it names, when the path is written in the file) and carries the fix as its hint.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from envstacks.stages.stackspec.keys import (
 from envstacks.stages.stackspec.layers import RawLayer, parse_layer
 from envstacks.stages.stackspec.model import Settings, StackSpec, UvConfig
 from envstacks.stages.stackspec.stack import parse_settings, parse_uv_config, resolve_layers
+from envstacks.stages.stackspec.toml_lines import line_of
 
 PYPROJECT = "pyproject.toml"
 VENVSTACKS = "venvstacks.toml"
@@ -46,6 +48,7 @@ VENVSTACKS_UV = "venvstacks.uv.toml"
 ENVSTACKS_TABLE = "tool.envstacks"
 
 _TOML_POSITION = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)$")
+_LINE_COLUMN = re.compile(r"line (\d+), column (\d+)")
 
 
 class _LocatedSpecError(SpecError):
@@ -158,22 +161,26 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
-        raise _LocatedSpecError(f"{path}: cannot be read ({error.strerror})") from None
+        raise _LocatedSpecError(
+            f"{path}: cannot be read ({error.strerror})",
+            hint="check that the file exists and that you may read it",
+        ) from None
     except UnicodeDecodeError as error:
         raise _LocatedSpecError(
-            f"{path}: is not UTF-8 text (byte {error.start}); save it as UTF-8"
+            f"{path}: is not UTF-8 text (byte {error.start})", hint="save it as UTF-8"
         ) from None
     try:
         return tomllib.loads(text)
     except RecursionError:
-        raise _LocatedSpecError(_too_deep(path)) from None
+        raise _LocatedSpecError(_too_deep(path), hint=_TOO_DEEP_HINT) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = _TOML_POSITION.search(message)
-        where = f" {match.group(1)}" if match else ""
         reason = message[: match.start()] if match else message
+        position = _LINE_COLUMN.search(match.group(1)) if match else None
+        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
         raise _LocatedSpecError(
-            f"{path}: invalid TOML{where}: {reason}; fix the syntax there"
+            f"{where}: invalid TOML: {reason}", hint="fix the TOML syntax at that line and column"
         ) from None
 
 
@@ -185,15 +192,29 @@ def _in_file(path: Path) -> Iterator[None]:
     except _LocatedSpecError:
         raise
     except SpecError as error:
-        raise _LocatedSpecError(f"{error.message} (in {path})", hint=error.hint) from None
+        where = f"{path}:{line}" if (line := _line(path, error.toml_path)) else str(path)
+        raise _LocatedSpecError(f"{where}: {error.message}", hint=error.hint) from None
     except RecursionError:
-        raise _LocatedSpecError(_too_deep(path)) from None
+        raise _LocatedSpecError(_too_deep(path), hint=_TOO_DEEP_HINT) from None
+
+
+def _line(path: Path, toml_path: str | None) -> int | None:
+    """The line of ``path`` where ``toml_path`` is written (``None``: unknown)."""
+    if not toml_path:
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return line_of(text, toml_path)
+
+
+_TOO_DEEP_HINT = "no stack spec nests more than a few levels: flatten or remove them"
 
 
 def _too_deep(path: Path) -> str:
     return (
-        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion "
-        "limit); no stack spec nests more than a few levels, so flatten or remove them"
+        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion limit)"
     )
 
 
@@ -206,9 +227,10 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
     with _in_file(spec_path):
         if not _has_venvstacks_table(data):
             raise _LocatedSpecError(
-                f"{spec_path}: no [tool.venvstacks] table; add one with the stack's layers "
-                "([[tool.venvstacks.runtimes]], [[tool.venvstacks.frameworks]], "
-                "[[tool.venvstacks.applications]]), see docs/configuration.md"
+                f"{spec_path}: no [tool.venvstacks] table",
+                hint="add one with the stack's layers ([[tool.venvstacks.runtimes]], "
+                "[[tool.venvstacks.frameworks]], [[tool.venvstacks.applications]]), see "
+                "docs/configuration.md",
             )
         where = TomlPath("tool.venvstacks")
         table = expect_table(
