@@ -250,3 +250,16 @@ def test_show_marks_versioned_layers_without_lock(capsys: pytest.CaptureFixture[
     lines = capsys.readouterr().out.splitlines()
     assert "│   ├── *cpython@3.11" in lines or "    ├── *cpython@3.11" in lines
     assert any(line.endswith("*cpython@3.12 -> cpython@3.12@???") for line in lines)
+
+
+def test_upper_case_repository_is_refused_saying_why_and_the_lowered_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["push", str(tmp_path), "--to", "oci://ghcr.io/Acme/Stack:1"]) == 2
+    err = capsys.readouterr().err
+    assert "repository 'Acme/Stack' has upper-case letters" in err
+    assert "; use the lower-case name: oci://ghcr.io/acme/stack:1" in err
+    assert main(["deploy", "oci://ghcr.io/Acme/Stack:1", "--target", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert "hint: use the lower-case name: oci://ghcr.io/acme/stack:1" in err
+    assert not (tmp_path / "t").exists()
