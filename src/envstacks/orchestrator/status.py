@@ -28,6 +28,8 @@ class LayerStatus:
     selected_operations: tuple[str, ...] | None = None
     #: Lower layers in ``sys.path`` order; ``None`` for runtimes.
     dependencies: tuple[LayerStatus, ...] | None = None
+    #: Why the lock is not valid (empty when it is); not in venvstacks' JSON.
+    lock_problem: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The venvstacks ``LayerStatus`` JSON object."""
@@ -96,6 +98,7 @@ def stack_status(
             has_valid_lock=bool(state and state.has_valid_lock),
             selected_operations=operations,
             dependencies=deps,
+            lock_problem=lock_problem(state) if state is not None else "no lock state",
         )
 
     shown = [layer for layer in spec.enabled_layers if layer.build_name in names]
@@ -105,6 +108,32 @@ def stack_status(
         frameworks=tuple(entry(x, ops=True) for x in shown if x.kind is LayerKind.FRAMEWORK),
         applications=tuple(entry(x, ops=True) for x in shown if x.kind is LayerKind.APPLICATION),
     )
+
+
+def lock_problem(state: LockState) -> str:
+    """Why a layer's lock is not valid, in a few words (empty when it is valid).
+
+    The layer's own reasons (the same the build gives: ``requirements changed``, ``no lock
+    file``...) come first; the lower layers that need locking are named only when the layer
+    has no reason of its own, so a stack locked for the first time reads ``no lock file``.
+    """
+    if state.has_valid_lock:
+        return ""
+    own = state.reasons[: len(state.reasons) - len(state.invalid_lower)]
+    if own:
+        return "; ".join(own)
+    names = ", ".join(repr(name) for name in state.invalid_lower)
+    lower = len(state.invalid_lower)
+    return f"lower layer{'s' if lower > 1 else ''} {names} need{'' if lower > 1 else 's'} locking"
+
+
+def stale_locks(status: StackStatus) -> list[str]:
+    """One line per reason for the layers without a valid lock: ``a, b: requirements changed``."""
+    by_problem: dict[str, list[str]] = {}
+    for layer in (*status.runtimes, *status.frameworks, *status.applications):
+        if not layer.has_valid_lock:
+            by_problem.setdefault(layer.lock_problem, []).append(layer.name)
+    return [f"{', '.join(names)}: {problem}" for problem, names in by_problem.items()]
 
 
 def _label(layer: LayerStatus) -> str:

@@ -10,8 +10,8 @@ NAME = "show"
 HELP = "show the layers of the stack and their lock status"
 DESCRIPTION = """\
 Print the layers as a tree, each with the layers below it in sys.path order. A '*' marks a
-layer whose lock is missing or stale; 'name -> name@N' is the deployed name of a versioned
-layer. Nothing is locked or built."""
+layer whose lock is missing or stale (why is said on standard error, after the tree);
+'name -> name@N' is the deployed name of a versioned layer. Nothing is locked or built."""
 EXAMPLES = (
     ("", "the whole stack of the project in the current folder"),
     ("--include 'app-*'", "only the applications, with the layers they need"),
@@ -33,7 +33,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     from envstacks.frontends.cli._run import open_session, plan_request, print_json  # noqa: PLC0415
     from envstacks.frontends.verb_summary import status_summary  # noqa: PLC0415
     from envstacks.orchestrator.plan import Op  # noqa: PLC0415
-    from envstacks.orchestrator.status import render_tree  # noqa: PLC0415
+    from envstacks.orchestrator.status import render_tree, stale_locks  # noqa: PLC0415
 
     started = time.monotonic()
     session = open_session(inv, opts)
@@ -45,5 +45,10 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         print_json(inv.out, status.to_json())
     else:
         inv.out.write(render_tree(status))
+    stale = stale_locks(status)
+    if stale:
+        inv.reporter.info("* lock missing or stale (`envstacks lock --if-needed` relocks):")
+        for line in stale:
+            inv.reporter.info(f"  {line}")
     inv.reporter.info(status_summary(status, time.monotonic() - started))
     return 0

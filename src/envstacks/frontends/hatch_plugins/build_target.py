@@ -24,7 +24,7 @@ from typing import Any
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 
-from envstacks.floor.errors import EnvStacksError, PublishError
+from envstacks.floor.errors import EnvStacksError, PublishError, SelectionError
 from envstacks.floor.platforms import host_platform
 from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
 from envstacks.frontends.hatch_plugins.target_options import VenvstacksBuilderConfig
@@ -161,17 +161,26 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             build_dependencies=True,
             publish_dependencies=True,
         )
-        result = pipeline.run(
-            session,
-            pipeline.StackRequest(
-                plan=request,
-                publish=publish,
-                push=push,
-                export=export,
-                insecure=insecure,
-                locks_must_be_valid=self.config.field("lock") if check_only else None,
-            ),
-        )
+        try:
+            result = pipeline.run(
+                session,
+                pipeline.StackRequest(
+                    plan=request,
+                    publish=publish,
+                    push=push,
+                    export=export,
+                    insecure=insecure,
+                    locks_must_be_valid=self.config.field("lock") if check_only else None,
+                ),
+            )
+        except SelectionError as error:
+            # The CLI's hint names --allow-missing, which the target does not have.
+            raise SelectionError(
+                f"{self.config.field('include')}: {error.message}",
+                hint="check the patterns against `envstacks show` (they match build names such "
+                "as 'app-*' or 'framework-x') and correct the target's include option, or remove "
+                "it to build every layer",
+            ) from error
         self.app.display_success(stack_summary(result, time.monotonic() - started))
         return result
 
