@@ -5,7 +5,8 @@ component (``metadata.component``); as components, every distribution installed 
 layer's own ``site-packages`` (read from its ``*.dist-info``: name, version, summary, licences)
 with its ``pkg:pypi`` purl and, from the layer's lock, the sha256 of the wheel installed and
 the index it came from; for a runtime layer, CPython itself (version, build, compiler, the
-provider and source it came from, :mod:`envstacks.stages.runtime.provenance`); and each lower
+provider and source it came from, as recorded when it was provisioned,
+:mod:`envstacks.stages.runtime.provenance`); and each lower
 layer, linked to its own SBOM by a BOM link (``urn:cdx:<serial>/1``), never repeating its
 distributions. Its time stamp is the lock's; its components, properties and keys are sorted:
 publishing the same build again writes the same bytes.
@@ -32,6 +33,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from envstacks import __version__
+from envstacks.floor.errors import LockError
 from envstacks.floor.fs import fsync_file, json_sha256, temporary_name
 from envstacks.floor.layer_kinds import LayerKind
 from envstacks.published.layer_config import site_dir
@@ -42,7 +44,7 @@ from envstacks.stages.building.layer_description import LockInfo, describe_built
 from envstacks.stages.locking.locker import read_lock
 from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, LockedWheel
 from envstacks.stages.packing.archiving import PackedLayer
-from envstacks.stages.runtime.provenance import interpreter_build, read_provenance
+from envstacks.stages.runtime.provenance import read_provenance
 from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, RuntimeSpec, StackSpec
 
@@ -121,9 +123,9 @@ def layer_sbom(
     platform = str(request["target_platform"])
     build = require_current_build(spec, layer, requirements_hash=request["requirements_hash"])
     env = stack_paths.env_path(spec, layer)
-    components = _distributions(env / site_dir(build.runtime_version), read_lock(spec, layer))
+    components = _distributions(env / site_dir(build.runtime_version), _lock(spec, layer))
     if isinstance(layer, RuntimeSpec):
-        components.append(_cpython(env, layer))
+        components.append(_cpython(env, layer, build.runtime_version))
     for lower in spec.dependencies(layer):
         components.append(_lower_layer(spec, lower, lock_states, platform=platform))
     components.sort(key=lambda component: str(component["bom-ref"]))
@@ -164,6 +166,14 @@ def layer_sbom(
             ],
         }
     )
+
+
+def _lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
+    """The layer's lock (a layer whose lock is valid has one; none: no lock data to add)."""
+    try:
+        return read_lock(spec, layer)
+    except LockError:
+        return LockedLayer(layer=layer.build_name, path=stack_paths.pylock_path(spec, layer))
 
 
 def _dumps(document: Mapping[str, Any]) -> bytes:
@@ -283,27 +293,28 @@ def _installed_wheel(entry: LockedPackage, info: Path) -> LockedWheel | None:
     return None
 
 
-def _cpython(env: Path, runtime: RuntimeSpec) -> dict[str, Any]:
+def _cpython(env: Path, runtime: RuntimeSpec, version: str) -> dict[str, Any]:
     """The runtime's interpreter: version, build, compiler, and where it came from."""
-    build = interpreter_build(env, layer=runtime.build_name)
     origin = read_provenance(env)
+    implementation = origin.get("implementation", runtime.implementation)
     component: dict[str, Any] = {
         "type": "application",
-        "bom-ref": f"runtime:{build.implementation}@{build.version}",
-        "name": build.implementation,
-        "version": build.version,
-        "description": build.sys_version,
+        "bom-ref": f"runtime:{implementation}@{version}",
+        "name": implementation,
+        "version": version,
         "properties": _properties(
             {
-                "envstacks:python:build": build.build,
-                "envstacks:python:compiler": build.compiler,
+                "envstacks:python:build": origin.get("build"),
+                "envstacks:python:compiler": origin.get("compiler"),
                 "envstacks:runtime:provider": origin.get("provider"),
                 "envstacks:runtime:source": origin.get("source"),
             }
         ),
     }
-    if build.implementation == "cpython":
-        component["cpe"] = f"cpe:2.3:a:python:python:{build.version}:*:*:*:*:*:*:*"
+    if origin.get("sys_version"):
+        component["description"] = origin["sys_version"]
+    if implementation == "cpython":
+        component["cpe"] = f"cpe:2.3:a:python:python:{version}:*:*:*:*:*:*:*"
     return component
 
 

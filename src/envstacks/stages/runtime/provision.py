@@ -224,7 +224,7 @@ def provision_runtime(
         # Never leave a broken runtime behind: the next build would take it as made.
         shutil.rmtree(destination, ignore_errors=True)
         raise
-    record_provenance(destination, result)  # for the runtime's SBOM
+    record_provenance(destination, result, reporter)  # for the runtime's SBOM
     _report(runtime, request, result, reporter)
     return result
 
