@@ -90,9 +90,7 @@ def run(
         timeout: seconds before the command is killed.
         input: text written to the command's standard input (default: none).
     """
-    reporter = reporter or NullReporter()
-    args = [os.fspath(part) for part in argv]
-    reporter.debug(f"$ {format_argv(args)}" + (f"  (in {cwd})" if cwd else ""))
+    args = _logged(argv, cwd, reporter)
     try:
         result = subprocess.run(
             args,
@@ -120,6 +118,15 @@ def run(
     return result
 
 
+def _logged(
+    argv: Sequence[str | os.PathLike[str]], cwd: Path | None, reporter: Reporter | None
+) -> list[str]:
+    """``argv`` as strings, logged as a debug message."""
+    args = [os.fspath(part) for part in argv]
+    (reporter or NullReporter()).debug(f"$ {format_argv(args)}" + (f"  (in {cwd})" if cwd else ""))
+    return args
+
+
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line if line else line for line in text.splitlines())
 
@@ -143,9 +150,7 @@ def stream(
     Raises:
         ToolError: the program does not exist.
     """
-    reporter = reporter or NullReporter()
-    args = [os.fspath(part) for part in argv]
-    reporter.debug(f"$ {format_argv(args)}" + (f"  (in {cwd})" if cwd else ""))
+    args = _logged(argv, cwd, reporter)
     try:
         child = subprocess.Popen(
             args,

@@ -116,6 +116,16 @@ def _ran(layer: Path) -> dict[str, object] | None:
     return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
 
 
+def _assert_step_failed(err: str, what: str) -> None:
+    """The error names the layer, the script and its exit status, and repeats its output."""
+    assert (
+        f"{what}: its postinstall_script app_step.py "
+        "(share/venv/postinstall/app_step.py) failed with exit status 3" in err
+    )
+    assert "  preparing app-stepper" in err  # its last lines, in the error
+    assert "Traceback" not in err
+
+
 def test_deploy_runs_each_layer_step_with_its_own_interpreter(
     published: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -167,13 +177,7 @@ def test_a_failing_step_is_a_clear_error_and_the_next_deploy_repairs(
     target = tmp_path / "deployed"
     monkeypatch.setenv("STEP_FAIL", "1")
     assert main(["deploy", str(output), "--target", str(target)]) == 1
-    err = capsys.readouterr().err
-    assert (
-        "layer 'app-stepper': its postinstall_script app_step.py "
-        "(share/venv/postinstall/app_step.py) failed with exit status 3" in err
-    )
-    assert "  preparing app-stepper" in err  # its last lines, in the error
-    assert "Traceback" not in err
+    _assert_step_failed(capsys.readouterr().err, "layer 'app-stepper'")
     # The layer is not left in place, nor recorded; the layers below it are deployed.
     assert not (target / "app-stepper").exists()
     record = json.loads((target / "__venvstacks__" / "deployed.json").read_text())
@@ -197,10 +201,7 @@ def test_a_failing_step_keeps_the_previous_export(
     before = _ran(exported / "app-stepper")
     monkeypatch.setenv("STEP_FAIL", "1")
     assert main([*argv, "--force"]) == 1
-    err = capsys.readouterr().err
-    assert "its postinstall_script app_step.py" in err
-    assert "failed with exit status 3" in err
-    assert "Traceback" not in err
+    _assert_step_failed(capsys.readouterr().err, f"the exported layer {exported / 'app-stepper'}")
     assert _ran(exported / "app-stepper") == before  # the previous export is back
 
 

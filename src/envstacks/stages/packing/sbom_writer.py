@@ -12,8 +12,8 @@ distributions. Its time stamp is the lock's; its components, properties and keys
 publishing the same build again writes the same bytes.
 
 The JSON is written here, by hand, rather than with ``cyclonedx-python-lib``: the format is a
-few plain objects, and the library would add five runtime dependencies to every install of
-envstacks for them. The tests validate every document against the CycloneDX 1.6 schema with
+few plain objects, and the library would add itself and four more packages to every install
+of envstacks for them. The tests validate every document against the CycloneDX 1.6 schema with
 the library's validator.
 """
 
