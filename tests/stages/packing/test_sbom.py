@@ -24,7 +24,8 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.published.folder_manifests import listed_files, read_folder
-from envstacks.stages.locking import lock_states, read_lock
+from envstacks.stages.locking import LockedLayer, LockedPackage, LockedWheel, lock_states, read_lock
+from envstacks.stages.packing import sbom_writer
 from envstacks.stages.packing.publisher import PublishOptions, publish_layers
 from envstacks.stages.stackspec import load
 from kits.clib_stack import LAYERS
@@ -219,3 +220,64 @@ def test_show_sbom_refuses_a_missing_or_changed_file(
     err = capsys.readouterr().err
     assert "framework-clib" in err
     assert ("cannot be read" if damage == "missing" else "is not the SBOM") in err
+
+
+def test_a_distribution_gets_the_installed_wheel_and_index_from_the_lock(tmp_path: Path) -> None:
+    # The real stack above is locked offline (local wheels: no index, no URL); this lock is
+    # PyPI's shape: several wheels per package, the installed one told by its WHEEL tags.
+    info = tmp_path / "demo_x-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: Demo_X\nVersion: 2.0\nSummary: a demo\n"
+        "Classifier: License :: OSI Approved :: BSD License\n"
+        "Classifier: License :: OSI Approved :: MIT License\n"
+        "Classifier: License :: OSI Approved\n"
+        "License: Copyright (c) the authors\n  all rights reserved\n",
+        encoding="utf-8",
+    )
+    (info / "WHEEL").write_text(
+        "Wheel-Version: 1.0\nTag: cp312-cp312-manylinux_2_17_x86_64\n"
+        "Tag: cp312-cp312-manylinux2014_x86_64\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "stray-1.0.dist-info").mkdir()  # installed, not locked: no metadata file
+    base = "https://files.example/demo_x-2.0-cp312-cp312-"
+    locked = LockedLayer(
+        layer="app-x",
+        path=tmp_path / "pylock.toml",
+        packages=(
+            LockedPackage(name="demo-x", version="1.0", shared=True),
+            LockedPackage(
+                name="demo-x",
+                version="2.0",
+                index="https://pypi.org/simple",
+                wheels=(
+                    LockedWheel(
+                        name="demo_x-2.0-cp312-cp312-win_amd64.whl",
+                        hashes={"sha256": "a" * 64},
+                        url=base + "win_amd64.whl",
+                    ),
+                    LockedWheel(
+                        name="demo_x-2.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                        hashes={"sha256": "b" * 64},
+                        url=base + "manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                    ),
+                ),
+            ),
+        ),
+    )
+    demo, stray = sbom_writer._distributions(tmp_path, locked)
+    assert demo["purl"] == "pkg:pypi/demo-x@2.0"
+    assert demo["description"] == "a demo"
+    assert demo["hashes"] == [{"alg": "SHA-256", "content": "b" * 64}]
+    assert demo["externalReferences"] == [
+        {"type": "distribution", "url": base + "manylinux_2_17_x86_64.manylinux2014_x86_64.whl"}
+    ]
+    assert {p["name"]: p["value"] for p in demo["properties"]}["envstacks:package:index"] == (
+        "https://pypi.org/simple"
+    )
+    # Classifiers as SPDX ids where they name exactly one licence, else their words.
+    assert demo["licenses"] == [{"license": {"name": "BSD License"}}, {"license": {"id": "MIT"}}]
+    assert stray["purl"] == "pkg:pypi/stray@1.0"
+    assert "licenses" not in stray and "hashes" not in stray
+    assert stray["properties"] == [{"name": "envstacks:package:locked", "value": "false"}]

@@ -33,10 +33,10 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from envstacks import __version__
-from envstacks.floor.errors import LockError
+from envstacks.floor.errors import EnvStacksError, LockError
 from envstacks.floor.fs import fsync_file, json_sha256, temporary_name
 from envstacks.floor.layer_kinds import LayerKind
-from envstacks.published.layer_config import site_dir
+from envstacks.published.layer_config import read_layer_config, site_dir
 from envstacks.published.layer_sbom import SPEC_VERSION, bom_link, sbom_name, serial_number
 from envstacks.published.publish_folder import PublishFolder
 from envstacks.stages.building.build_record import require_current_build
@@ -123,7 +123,7 @@ def layer_sbom(
     platform = str(request["target_platform"])
     build = require_current_build(spec, layer, requirements_hash=request["requirements_hash"])
     env = stack_paths.env_path(spec, layer)
-    components = _distributions(env / site_dir(build.runtime_version), _lock(spec, layer))
+    components = _distributions(env / _site_dir(env, build.runtime_version), _lock(spec, layer))
     if isinstance(layer, RuntimeSpec):
         components.append(_cpython(env, layer, build.runtime_version))
     for lower in spec.dependencies(layer):
@@ -166,6 +166,14 @@ def layer_sbom(
             ],
         }
     )
+
+
+def _site_dir(env: Path, py_version: str) -> str:
+    """The layer's own ``site-packages``, as its layer config names it (else the POSIX one)."""
+    try:
+        return read_layer_config(env).site_dir
+    except EnvStacksError:
+        return site_dir(py_version)
 
 
 def _lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
