@@ -202,9 +202,21 @@ def test_show_sbom_prints_the_published_file(
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("damage", ["missing", "changed"])
-def test_show_sbom_refuses_a_missing_or_changed_file(
-    real_publishes: Publishes, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "the SBOM of layer 'framework-clib' cannot be read"),
+        ("changed", "is not the SBOM the metadata of layer 'framework-clib' records"),
+        ("unrecorded", "layer 'framework-clib' was published without an SBOM"),
+        ("unpublished", "layer 'framework-clib' is not published in"),
+    ],
+)
+def test_show_sbom_refuses_what_it_cannot_vouch_for(
+    real_publishes: Publishes,
+    tmp_path: Path,
+    damage: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     copy = tmp_path / "pub"
     shutil.copytree(real_publishes.untagged_v1, copy)
@@ -212,14 +224,23 @@ def test_show_sbom_refuses_a_missing_or_changed_file(
     argv = ["show", str(project), "--output-dir", str(copy), "--sbom", "framework-clib"]
     assert main(["-q", *argv]) == 0
     (sbom,) = (copy / "__venvstacks__" / "sbom").glob("framework-clib*.cdx.json")
+    snippet = copy / "__venvstacks__" / "env_metadata" / "framework-clib.json"
     if damage == "missing":
         sbom.unlink()
-    else:
+    elif damage == "changed":
         sbom.write_bytes(sbom.read_bytes().replace(b"demo-lib", b"demo-lab"))
+    elif damage == "unrecorded":  # a publish made before envstacks wrote SBOMs
+        data = json.loads(snippet.read_text(encoding="utf-8"))
+        del data["sbom"]
+        snippet.write_text(json.dumps(data), encoding="utf-8")
+    else:
+        snippet.unlink()
+    capsys.readouterr()
     assert main(["-q", *argv]) == 1
     err = capsys.readouterr().err
-    assert "framework-clib" in err
-    assert ("cannot be read" if damage == "missing" else "is not the SBOM") in err
+    assert message in err
+    assert "Traceback" not in err
+    assert capsys.readouterr().out == ""
 
 
 def test_a_distribution_gets_the_installed_wheel_and_index_from_the_lock(tmp_path: Path) -> None:
