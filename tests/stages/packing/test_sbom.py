@@ -302,3 +302,25 @@ def test_a_distribution_gets_the_installed_wheel_and_index_from_the_lock(tmp_pat
     assert stray["purl"] == "pkg:pypi/stray@1.0"
     assert "licenses" not in stray and "hashes" not in stray
     assert stray["properties"] == [{"name": "envstacks:package:locked", "value": "false"}]
+
+
+def test_a_failing_sbom_leaves_no_file_and_the_manifest_unchanged(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The synthetic stack of conftest.py: published once, then its application changed.
+    stack.publish()
+    output = stack.spec.settings.output_dir
+    before = {p.relative_to(output): p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    stack.rebuild("app-app", "postinstall.py", "print('v2')\n")
+    written = sbom_writer.layer_sbom
+
+    def fail_for_the_app(spec: Any, layer: Any, request: Any, lock_states: Any) -> bytes:
+        if layer.build_name == "app-app":
+            raise OSError(5, "Input/output error")
+        return written(spec, layer, request, lock_states)
+
+    monkeypatch.setattr(sbom_writer, "layer_sbom", fail_for_the_app)
+    with pytest.raises(OSError, match="Input/output"):
+        stack.publish(force=True)
+    after = {p.relative_to(output): p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    assert after == before

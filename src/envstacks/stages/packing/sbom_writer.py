@@ -88,6 +88,7 @@ def add_sboms(
     temporary of every layer is removed.
     """
     done: list[PackedLayer] = []
+    temporary: Path | None = None
     try:
         if packed:
             folder.sbom_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,8 @@ def add_sboms(
                 dataclasses.replace(item, metadata={**item.metadata, "sbom": field}, extras=extras)
             )
     except BaseException:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         for item in [*done, *packed[len(done) :]]:
             item.discard()
         raise
