@@ -208,7 +208,8 @@ def test_crash_between_archives_and_manifest_leaves_a_valid_manifest(
     renamed: list[str] = []
 
     def crash_after_first_archive(temporary: Path, final: Path) -> None:
-        index = final.name.endswith(".files.json.gz")  # file indexes are committed first
+        # File indexes and SBOMs are committed first.
+        index = final.name.endswith((".files.json.gz", ".cdx.json"))
         if renamed and not index:
             raise OSError(5, "Input/output error")  # the machine dies here
         real_commit(temporary, final)

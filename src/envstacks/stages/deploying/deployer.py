@@ -45,6 +45,7 @@ from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
 from envstacks.stages.deploying.kept_indexes import store_index
+from envstacks.stages.deploying.layer_step import run_layer_step
 from envstacks.stages.deploying.placement import (
     aside_path,
     place_layer,
@@ -421,9 +422,11 @@ def _configure(
 
 
 def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scripts: bool) -> None:
-    """Run a placed layer's postinstall with the interpreter of its runtime layer.
+    """Run a placed layer's postinstall with the interpreter of its runtime layer, then its step.
 
-    Nothing runs without ``scripts`` (``deploy --no-postinstall``).
+    The step is the layer's own ``postinstall_script``
+    (:mod:`envstacks.stages.deploying.layer_step`). Nothing runs without ``scripts``
+    (``deploy --no-postinstall``).
 
     Raises:
         DeployError: the script failed, or a layered env's runtime has no interpreter.
@@ -445,4 +448,7 @@ def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scri
             what=f"layer {name!r}",
             reporter=reporter,
             error=DeployError,
+        )
+        run_layer_step(
+            target / name, label=name, what=f"layer {name!r}", reporter=reporter, error=DeployError
         )

@@ -45,7 +45,13 @@ from envstacks.published.folder_manifests import (
     read_folder,
     unique_files,
 )
-from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, PublishFolder, manifest
+from envstacks.published.publish_folder import (
+    METADATA_DIR,
+    SBOM_DIR,
+    SNIPPET_DIR,
+    PublishFolder,
+    manifest,
+)
 from envstacks.published.push_record import pushed_repositories, record_push
 
 __all__ = ["MergeResult", "merge_outputs"]
@@ -158,7 +164,8 @@ def _snippets(entries: Sequence[FolderEntry], output_dir: Path, *, taken: set[st
 def _make_metadata_folders(output_dir: Path) -> None:
     """Create the output's metadata folders; refuse them if they are links or not folders."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (output_dir / METADATA_DIR, output_dir / METADATA_DIR / SNIPPET_DIR):
+    metadata = output_dir / METADATA_DIR
+    for folder in (metadata, metadata / SNIPPET_DIR, metadata / SBOM_DIR):
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             raise PublishError(
                 f"{_VERB}: {folder} is {'a link' if folder.is_symlink() else 'not a folder'}; "

@@ -50,7 +50,7 @@ PARALLEL_UPLOADS = 4
 _VERB = "push"
 _CHUNK = 1 << 20
 
-BlobKind = Literal["archive", "delta", "file index", "config"]
+BlobKind = Literal["archive", "delta", "file index", "sbom", "config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,7 +262,7 @@ def _plan(item: PlatformManifest) -> _Platform:
         label=f"{item.platform} config",
     )
     listed = unique_files(item.entries, verb=_VERB)
-    ranks = {"archive": 0, "delta": 1, "file index": 2}
+    ranks = {"archive": 0, "delta": 1, "file index": 2, "sbom": 3}
     ordered = sorted(listed.values(), key=lambda pair: ranks[pair[0].kind])
     return _Platform(
         platform=item.platform,
@@ -276,6 +276,8 @@ def _descriptor(item: ListedFile) -> oa.Descriptor:
     annotations = {oa.TITLE: item.name}
     if item.kind == "file index":
         media_type = oa.FILE_INDEX
+    elif item.kind == "sbom":
+        media_type = oa.SBOM
     else:
         annotations[oa.INSTALL_TARGET] = item.install_target
         media_type = (
