@@ -86,18 +86,13 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     plan = plan if plan is not None else session.plan(request.plan)
     if request.locks_must_be_valid is not None:
         _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
+    if not plan.to_lock() and not plan.to_build():
+        _require_built(session, plan, request)  # before any folder is made
     verb, folders = work_folders(session.spec, plan, request)
     with guarded(verb, folders, session.reporter):
         locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
         built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
-        if request.publish is not None or request.export is not None:
-            require_built(
-                session.spec,
-                session.layers([ops.name for ops in plan.to_publish()]),
-                session.lock_states(),
-                include=request.plan.include,
-                verb="publish" if request.publish is not None else "export",
-            )
+        _require_built(session, plan, request)
         published = (
             publish(session, plan, request.publish, insecure=request.insecure)
             if request.publish is not None
@@ -116,6 +111,19 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
         published=published,
         pushed=pushed,
         exported=exported,
+    )
+
+
+def _require_built(session: Session, plan: Plan, request: StackRequest) -> None:
+    """Fail unless the layers to publish or export are built from their current locks."""
+    if request.publish is None and request.export is None:
+        return
+    require_built(
+        session.spec,
+        session.layers([ops.name for ops in plan.to_publish()]),
+        session.lock_states(),
+        include=request.plan.include,
+        verb="publish" if request.publish is not None else "export",
     )
 
 
