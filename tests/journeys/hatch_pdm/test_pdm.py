@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,22 @@ pytestmark = pytest.mark.network
 
 
 def test_lock_build_publish(
-    stackapp_plain: Path, tmp_path: Path, run_tool: RunTool, python_for: Callable[[str], Path]
+    stackapp_plain: Path,
+    tmp_path: Path,
+    run_tool: RunTool,
+    host_env: Mapping[str, str],
+    python_for: Callable[[str], Path],
 ) -> None:
     project = stackapp_plain
-    # PDM builds the project's wheel with the interpreter it uses for the project.
-    run_tool("pdm", ["use", "-f", str(python_for("3.12"))], cwd=project)
+    python_for("3.12")  # the local runtime's interpreter must be there
+    # PDM's defaults (python.use_venv on), and no interpreter chosen for the project: the
+    # project's wheel is built with the runtime layer's interpreter, so PDM needs no project
+    # environment and must not make one.
+    config = Path(host_env["PDM_CONFIG_FILE"])
+    config.write_text(config.read_text().replace("[python]\nuse_venv = false\n", ""))
 
     locked = run_tool("pdm", ["venvstacks", "lock"], cwd=project)
+    assert not (project / ".venv").exists() and not (project / ".pdm-python").exists()
     assert "locked: app-hello" in locked.stdout
     for name in ("cpython-3.12", "framework-six", "app-hello"):
         assert (project / "requirements" / name / f"pylock.{name.replace('.', '_')}.toml").is_file()
