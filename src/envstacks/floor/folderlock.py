@@ -14,8 +14,9 @@ Windows) on a lock file in the folder (:data:`LOCK_FILE`, or a name the caller g
 the system drops when its holder exits, however it exits (SIGKILL included). So a lock is
 never stale, and the file's presence means nothing: it is left in place and holds the
 holder's process id and verb, for the message. (A run whose lock file was deleted while it
-waited, with the folder a failed deploy made, sees it and locks the new file instead.) The requirements folder, which users commit, gets no file: there
-the folder itself is locked (POSIX only; Windows cannot open a folder, so it gets the file).
+waited, with the folder a failed deploy made, sees it and locks the new file instead.) The
+requirements folder, which users commit, gets no file: there the folder itself is locked
+(POSIX only; Windows cannot open a folder, so it gets the file).
 
 A folder this process cannot write (an up-to-date deployment on a read-only file system) is
 locked through a read-only handle of its lock file, or of the folder: ``flock`` needs no
@@ -265,7 +266,7 @@ class _LockHandle:
     def still_there(self) -> bool:
         """Whether the handle's path still names the file (or folder) it holds."""
         try:
-            held, named = os.fstat(self.fd), os.stat(self.path)
+            held, named = os.fstat(self.fd), self.path.stat()
         except OSError:
             return False
         return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)

@@ -205,9 +205,7 @@ def test_moved_deployment_reruns_postinstall_without_unpacking(tmp_path, publish
     assert not [task for task in again.tasks if task.action == "postinstall"]
 
 
-def test_a_folder_in_the_way_is_found_before_anything_is_unpacked(
-    tmp_path, publish_layers_to, pm
-):
+def test_a_folder_in_the_way_is_found_before_anything_is_unpacked(tmp_path, publish_layers_to, pm):
     output = publish_layers_to(tmp_path / "dist")
     target = tmp_path / "deployed"
     (target / "app-one").mkdir(parents=True)
