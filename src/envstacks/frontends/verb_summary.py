@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from envstacks.floor.report import plural
+
 if TYPE_CHECKING:
     from envstacks.orchestrator.pipeline import StackResult
     from envstacks.orchestrator.status import StackStatus
     from envstacks.stages.deploying import DeployResult
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _phrase(
@@ -25,10 +23,10 @@ def _phrase(
 ) -> str:
     """``"2 layers built, 1 up to date"``, ``"3 layers built"`` or ``"3 locks unchanged"``."""
     if done and kept:
-        return f"{_plural(done, noun)} {did}, {kept} {kept_word}"
+        return f"{plural(done, noun)} {did}, {kept} {kept_word}"
     if done or not kept:
-        return f"{_plural(done, noun)} {did}"
-    return f"{_plural(kept, kept_noun or noun)} {kept_word}"
+        return f"{plural(done, noun)} {did}"
+    return f"{plural(kept, kept_noun or noun)} {kept_word}"
 
 
 def stack_parts(result: StackResult) -> list[str]:
@@ -77,7 +75,7 @@ def status_summary(status: StackStatus, seconds: float) -> str:
     """The end line of ``show``: how many layers, how many need locking."""
     layers = (*status.runtimes, *status.frameworks, *status.applications)
     stale = sum(not layer.has_valid_lock for layer in layers)
-    parts = [_plural(len(layers), "layer")]
+    parts = [plural(len(layers), "layer")]
     if stale:
         parts.append(f"{stale} {'needs' if stale == 1 else 'need'} locking")
     return finished([", ".join(parts)], seconds)

@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
 
-__all__ = ["StackRequest", "StackResult", "clean", "layers_up_to_date", "run", "work_folders"]
+__all__ = [
+    "StackRequest",
+    "StackResult",
+    "builds_up_to_date",
+    "clean",
+    "layers_up_to_date",
+    "run",
+    "work_folders",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -326,6 +334,35 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
     )
+
+
+def builds_up_to_date(
+    session: Session, plan: Plan, options: BuildOptions | None = None
+) -> frozenset[str]:
+    """The layers whose planned build would change nothing (``--show`` says so).
+
+    Claimed only where that is certain before the run: not for layers that are relocked
+    first (unless only if needed, with a valid lock), rebuilt with ``--clean``, or that ship
+    the project without a kept, current wheel of it.
+    """
+    from envstacks.stages.building import needs_build  # noqa: PLC0415
+    from envstacks.stages.locking.project_dist import requires_project  # noqa: PLC0415
+
+    states = session.lock_states()
+    clean = options is not None and options.clean
+    current: set[str] = set()
+    for ops in plan.to_build():
+        if ops.lock is Op.RUN or ops.reset_lock or (clean and ops.build is Op.RUN):
+            continue
+        layer = session.spec.layer(ops.name)
+        wheel = None
+        if session.project_wheel_builder is not None and requires_project(session.spec, layer):
+            wheel = session.kept_project_wheel(layer)
+            if wheel is None:
+                continue
+        if not needs_build(session.spec, layer, states[ops.name], project_wheel=wheel)[0]:
+            current.add(ops.name)
+    return frozenset(current)
 
 
 def _require_valid_locks(session: Session, plan: Plan, *, setting: str) -> None:

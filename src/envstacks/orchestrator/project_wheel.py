@@ -73,12 +73,23 @@ class ProjectWheels:
                 self.built[name] = pure[0] if pure else self._build(runtime)
         return {name: self.built[name] for name in runtimes}
 
-    def _build(self, runtime: RuntimeSpec) -> Path:
-        """The runtime's wheel: the one built before if nothing it is built from changed."""
-        assert self.builder is not None
-        python = self.python_for(runtime)
-        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
-        record_path = out.with_name(f"{runtime.build_name}.inputs.json")
+    def kept(self, layer: LayerSpec, python: Path) -> Path | None:
+        """The wheel kept for ``layer``'s runtime if nothing it is built from changed (no build).
+
+        ``python`` is the runtime's interpreter (it must exist: nothing is provisioned).
+        """
+        if self.builder is None:
+            return None
+        runtime = self.spec.runtime_of(layer)
+        if runtime.build_name in self.built:
+            return self.built[runtime.build_name]
+        return self._kept(runtime, python)[0]
+
+    def _kept(
+        self, runtime: RuntimeSpec, python: Path
+    ) -> tuple[Path | None, wheel_inputs.WheelInputs]:
+        """The kept wheel of ``runtime`` if still current, and what a build would be made from."""
+        out, record_path = self._places(runtime)
         settings = self.spec.settings
         inputs = wheel_inputs.gather(
             self.spec.root,
@@ -92,7 +103,19 @@ class ProjectWheels:
             ),
             previous=read_json(record_path),
         )
-        wheel = wheel_inputs.unchanged_wheel(record_path, out, inputs)
+        return wheel_inputs.unchanged_wheel(record_path, out, inputs), inputs
+
+    def _places(self, runtime: RuntimeSpec) -> tuple[Path, Path]:
+        """The runtime's wheel folder and the record of what its wheel was built from."""
+        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        return out, out.with_name(f"{runtime.build_name}.inputs.json")
+
+    def _build(self, runtime: RuntimeSpec) -> Path:
+        """The runtime's wheel: the one built before if nothing it is built from changed."""
+        assert self.builder is not None
+        python = self.python_for(runtime)
+        out, record_path = self._places(runtime)
+        wheel, inputs = self._kept(runtime, python)
         if wheel is not None:
             wheel_inputs.record(record_path, inputs, wheel)  # the files' new times, if touched
             self.reporter.info(

@@ -115,16 +115,32 @@ def test_environment_runs_the_project_live_on_its_layers(
     assert not found.exists()
 
 
-def test_environment_names_a_wrong_layer_option(stackapp: Path, run_tool: RunTool) -> None:
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            'layer = "helo"',
+            "error: Field `tool.hatch.envs.app.layer`: no application layer is called 'helo' "
+            "(defined: 'hello')",
+        ),
+        (
+            "",
+            "error: Field `tool.hatch.envs.app.layer` is missing: a venvstacks environment runs "
+            "in one application layer, named by its `layer` option\n"
+            'hint: add layer = "hello" to [tool.hatch.envs.app]',
+        ),
+    ],
+    ids=["wrong", "missing"],
+)
+def test_environment_names_a_wrong_layer_option(
+    stackapp: Path, run_tool: RunTool, option: str, message: str
+) -> None:
     pyproject = stackapp / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text(encoding="utf-8").replace('layer = "hello"', 'layer = "helo"'),
+        pyproject.read_text(encoding="utf-8").replace('layer = "hello"', option),
         encoding="utf-8",
     )
     result = run_tool("hatch", ["env", "create", "app"], cwd=stackapp, check=False)
     assert result.returncode == 1
-    assert (
-        "error: Field `tool.hatch.envs.app.layer`: no application layer is called 'helo' "
-        "(defined: 'hello')" in result.stderr
-    )
+    assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -161,11 +161,18 @@ def finish(inv: Invocation, as_json: bool, data: Any, lines: list[str]) -> int:
     return 0
 
 
-def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Plan) -> bool:
+def shown(
+    inv: Invocation,
+    opts: argparse.Namespace,
+    session: Session,
+    plan: Plan,
+    request: pipeline.StackRequest,
+) -> bool:
     """Print the selection for ``--show``/``--show-only``/``--json``; True to stop there.
 
     As in venvstacks: ``--json`` prints the status as JSON rather than as a tree, and without
-    ``--show`` it stops after that, as ``--show-only`` does.
+    ``--show`` it stops after that, as ``--show-only`` does. The tree marks the builds that
+    would change nothing ``up to date`` (the JSON keeps venvstacks' operation labels).
     """
     if not (opts.show or opts.show_only or opts.json):
         return False
@@ -173,7 +180,8 @@ def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Pla
     if opts.json:
         print_json(inv.out, status.to_json())
     else:
-        inv.out.write(render_tree(status))
+        current = pipeline.builds_up_to_date(session, plan, request.build)
+        inv.out.write(render_tree(status, current))
     return bool(opts.show_only or (opts.json and not opts.show))
 
 
@@ -200,7 +208,7 @@ def run_stack(
     session = open_session(inv, opts, output=output)
     request = make_request(session.spec)
     plan = session.plan(request.plan)
-    if shown(inv, opts, session, plan):
+    if shown(inv, opts, session, plan, request):
         return 0
     result = pipeline.run(session, request, plan)
     data, lines = summary(result)

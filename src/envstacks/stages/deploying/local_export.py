@@ -192,7 +192,7 @@ def _export_one(
         snippet.unlink(missing_ok=True)
         _stage_and_place(spec, layer, destination, targets, reporter=reporter)
         write_json(snippet, dict(metadata))
-        reporter.info(f"{layer.build_name}: exported to {destination}")
+        reporter.debug(f"{layer.build_name}: exported to {destination}")  # the result says it
     else:
         reporter.debug(f"{layer.build_name}: export {destination} is up to date")
     return ExportResult(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from envstacks.floor.errors import LockError
 from envstacks.floor.fs import remove_stale_temporaries, write_text
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import Reporter, plural
 from envstacks.stages.locking import hashes
 from envstacks.stages.locking import lock_meta as meta
 from envstacks.stages.locking import package_list as summary
@@ -316,7 +316,7 @@ def _write_lock(
     )
     reporter.info(
         f"{layer.build_name}: {'locked' if changed else 'lock unchanged'}: "
-        f"{len(locked.installed)} packages"
+        f"{plural(len(locked.installed), 'package')}"
         + (f", {len(locked.shared)} from lower layers" if locked.shared else "")
     )
     return changed
