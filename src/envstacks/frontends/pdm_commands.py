@@ -139,6 +139,8 @@ class VerbCommand(BaseCommand):
             pm_factory=get_plugin_manager,
             project_wheel_builder=pdm_wheel_builder(project),
             quiet=level < 0,
+            verbose=level > 0,
+            prog=PROG,
         )
         try:
             status = self.verb.run(invocation, options)

@@ -40,7 +40,9 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
     assert any(line.startswith("framework-six: build (clean): done in ") for line in listed)
     assert any(
         line.startswith("done in ")
-        and line.endswith(": 3 layers locked; 3 layers built; 3 archives written")
+        and line.endswith(
+            ": 3 layers locked; 3 layers built; 3 archives written in dist/venvstacks"
+        )
         for line in listed
     ), listed
 
@@ -62,6 +64,14 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
     (out / "notes.txt").write_text("not ours\n", encoding="utf-8")
     run_tool("hatch", ["build", "--clean-only", "-t", "venvstacks"], cwd=stackapp)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+    # Building again reuses the project's wheel: nothing it is built from changed.
+    again = run_tool("hatch", ["build", "-t", "venvstacks"], cwd=stackapp)
+    assert "built the project's wheel" not in again.stderr
+    assert (
+        "the project's wheel stackapp-0.1.0-py3-none-any.whl for cpython-3.12 is up to date"
+        in again.stderr
+    )
 
 
 def test_environment_runs_the_project_live_on_its_layers(

@@ -46,11 +46,17 @@ def test_lock_build_publish(
     assert "framework-six: build (clean)..." in lines
     assert any(line.startswith("framework-six: build (clean): done in ") for line in lines)
     # A build ends with a dry-run publish, as venvstacks' does.
-    assert lines[-1].startswith("done in "), lines
-    assert lines[-1].endswith(": 3 layers built; 3 archives would be written"), lines
+    assert lines[-2].startswith("done in "), lines
+    assert lines[-2].endswith(": 3 layers built; 3 archives would be written"), lines
     quiet = run_tool("pdm", ["-q", "venvstacks", "build"], cwd=project)
     assert (quiet.stdout, quiet.stderr) == ("", "")
-    assert "built the project's wheel stackapp-0.1.0-py3-none-any.whl" in built.stderr
+    # The lock built the project's wheel; the build reuses it (nothing it is made from changed).
+    assert "built the project's wheel stackapp-0.1.0-py3-none-any.whl" in locked.stderr
+    assert "built the project's wheel" not in built.stderr
+    assert "the project's wheel stackapp-0.1.0-py3-none-any.whl for cpython-3.12 is up to date" in (
+        built.stderr
+    )
+    assert "next: pdm venvstacks publish" in built.stderr
 
     out = tmp_path / "published"
     published = run_tool("pdm", ["venvstacks", "publish", "--output-dir", str(out)], cwd=project)

@@ -137,6 +137,7 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
         pm_factory=get_plugin_manager,
         project_wheel_builder=pep517_builder(reporter),
         quiet=bool(opts.quiet),
+        verbose=bool(opts.verbose),
     )
     try:
         return chosen.run(invocation, opts)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from envstacks.frontends.cli._options import Invocation
-from envstacks.frontends.verb_summary import stack_summary
+from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Selection
 from envstacks.orchestrator.session import Session, with_dirs
@@ -195,14 +195,16 @@ def run_stack(
     make_request: Callable[[StackSpec], pipeline.StackRequest],
     summary: Summary,
     *,
+    verb: str,
     output: str | None = None,
 ) -> int:
     """Plan, handle ``--show``/``--show-only``/``--json``, run, print the results; the status.
 
     ``make_request`` turns the options into the run's request once the spec is read (its
     folder is what relative paths start from); ``output`` is as for :func:`open_session`.
-    The end line (what changed, how long it took) goes to the reporter, so standard output
-    holds only the results.
+    The end line (what changed, how long it took) and the usual next command (not with
+    ``--json-results`` or ``-q``) go to the reporter, so standard output holds only the
+    results.
     """
     started = time.monotonic()
     session = open_session(inv, opts, output=output)
@@ -214,4 +216,8 @@ def run_stack(
     data, lines = summary(result)
     status = finish(inv, opts.json_results, data, lines)
     inv.reporter.info(stack_summary(result, time.monotonic() - started))
+    if not (opts.json_results or inv.quiet):
+        command = next_command(verb, result, prog=inv.prog, include=opts.include)
+        if command is not None:
+            inv.reporter.info(f"next: {command}")
     return status

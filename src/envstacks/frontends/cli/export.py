@@ -46,7 +46,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             export=ExportOptions(force=opts.force, dry_run=opts.dry_run),
         )
 
-    return run_stack(inv, opts, request, _summary, output="export")
+    return run_stack(inv, opts, request, _summary, verb=NAME, output="export")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:

@@ -77,7 +77,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             lock=lock_options(spec, opts, clean=opts.clean),
         )
 
-    return run_stack(inv, opts, request, _summary)
+    return run_stack(inv, opts, request, _summary, verb=NAME)
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
