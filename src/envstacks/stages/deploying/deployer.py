@@ -251,7 +251,7 @@ def _unpack_one(
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
             job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
-            unpackers.unpack(job, cancellation.watch(task))
+            unpackers.unpack(job, cancellation.watch(task), cancellation=cancellation)
     except BaseException as exc:
         remove_tree(workdir)
         if isinstance(exc, VerificationError):
