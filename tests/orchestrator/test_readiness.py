@@ -13,41 +13,14 @@ from types import ModuleType
 import pytest
 
 from envstacks.frontends.cli import main
-
-SPEC = """\
-[tool.venvstacks]
-runtime-provider = "local"
-
-[[tool.venvstacks.runtimes]]
-name = "cpython-3.12"
-python_implementation = "cpython@3.12"
-requirements = []
-platforms = ["linux_x86_64"]
-
-[[tool.venvstacks.frameworks]]
-name = "pure"
-runtime = "cpython-3.12"
-requirements = ["demo-pure"]
-
-[[tool.venvstacks.applications]]
-name = "hello"
-frameworks = ["pure"]
-launch_module = "hello.py"
-requirements = []
-"""
+from kits.pure_stack import locked_stack
 
 
 @pytest.fixture(scope="module")
 def locked(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> Path:
     """The stack's folder, locked (offline), nothing built."""
     python_for("3.12")
-    root = tmp_path_factory.mktemp("readiness")
-    kit.make_wheel(root / "wheels", "demo-pure", "1.0", {"demo_pure/__init__.py": b"X = 1\n"})
-    (root / "pyproject.toml").write_text(SPEC, encoding="utf-8")
-    (root / "hello.py").write_text("print('hello')\n", encoding="utf-8")
-    argv = ["-q", "lock", "--no-index", "--local-wheels", str(root / "wheels"), str(root)]
-    assert main(argv) == 0
-    return root
+    return locked_stack(tmp_path_factory.mktemp("readiness"), kit)
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

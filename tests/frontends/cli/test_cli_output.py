@@ -1,7 +1,7 @@
 """What the verbs print on a real stack: true, once, in the right number, with the next command.
 
-A real stack (a local CPython 3.12 runtime, a framework holding a wheel made in the test and an
-application), locked offline with ``--local-wheels``, built, published, exported and deployed
+A real stack (:mod:`kits.pure_stack`: a local CPython 3.12 runtime, a framework holding a wheel
+made in the test and an application), locked offline, built, published, exported and deployed
 by the CLI in this process; nothing is mocked.
 """
 
@@ -14,41 +14,14 @@ from types import ModuleType
 import pytest
 
 from envstacks.frontends.cli import main
-
-SPEC = """\
-[tool.venvstacks]
-runtime-provider = "local"
-
-[[tool.venvstacks.runtimes]]
-name = "cpython-3.12"
-python_implementation = "cpython@3.12"
-requirements = []
-platforms = ["linux_x86_64"]
-
-[[tool.venvstacks.frameworks]]
-name = "pure"
-runtime = "cpython-3.12"
-requirements = ["demo-pure"]
-
-[[tool.venvstacks.applications]]
-name = "hello"
-frameworks = ["pure"]
-launch_module = "hello.py"
-requirements = []
-"""
-
-LAYERS = ("cpython-3.12", "framework-pure", "app-hello")
+from kits.pure_stack import LAYERS, locked_stack
 
 
 @pytest.fixture(scope="module")
 def built(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> Path:
     """The stack's folder, locked (offline) and built."""
     python_for("3.12")
-    root = tmp_path_factory.mktemp("output")
-    kit.make_wheel(root / "wheels", "demo-pure", "1.0", {"demo_pure/__init__.py": b"X = 1\n"})
-    (root / "pyproject.toml").write_text(SPEC, encoding="utf-8")
-    (root / "hello.py").write_text("print('hello')\n", encoding="utf-8")
-    assert main(["-q", "lock", "--no-index", "--local-wheels", "wheels", str(root)]) == 0
+    root = locked_stack(tmp_path_factory.mktemp("output"), kit)
     assert main(["-q", "build", str(root)]) == 0
     return root
 

@@ -21,10 +21,22 @@ from pathlib import Path
 
 import pytest
 
+from kits import pure_stack
 from kits.http_server import QuietHandler, serve
 from kits.layers import RUNTIME, Layer, publisher
 
 from .conftest import leftovers
+
+
+def _read_until(process: subprocess.Popen[str], text: str) -> str:
+    """Read the process's stderr until ``text`` appears; what was read."""
+    assert process.stderr is not None
+    seen = ""
+    while text not in seen:
+        line = process.stderr.readline()
+        assert line, seen
+        seen += line
+    return seen
 
 
 def test_ctrl_c_during_publish_stops_the_packers_and_cleans_up(built_stack):
@@ -34,12 +46,7 @@ def test_ctrl_c_during_publish_stops_the_packers_and_cleans_up(built_stack):
     archives = sorted(p.name for p in output.iterdir() if p.is_file())
     # tar.xz packs slowly (several seconds for the runtime alone): time to interrupt it.
     publish = built_stack.start("publish", "--force", "--format", "tar.xz", "--output-dir", output)
-    assert publish.stderr is not None
-    seen = ""
-    while "pack tar.xz..." not in seen:
-        line = publish.stderr.readline()
-        assert line, seen
-        seen += line
+    _read_until(publish, "pack tar.xz...")
     time.sleep(0.5)  # well inside the runtime's pack
 
     interrupted = time.monotonic()
@@ -167,15 +174,9 @@ def test_ctrl_c_during_a_runtime_copy_stops_the_copy(tmp_path: Path, python_for)
     python_for("3.12")
     project = tmp_path / "project"
     project.mkdir()
+    # A runtime alone: its lock is quick, and its build starts with the copy.
     (project / "pyproject.toml").write_text(
-        "[tool.venvstacks]\n"
-        'runtime-provider = "local"\n\n'
-        "[[tool.venvstacks.runtimes]]\n"
-        'name = "cpython-3.12"\n'
-        'python_implementation = "cpython@3.12"\n'
-        "requirements = []\n"
-        'platforms = ["linux_x86_64"]\n',
-        encoding="utf-8",
+        pure_stack.SPEC.partition("[[tool.venvstacks.frameworks]]")[0], encoding="utf-8"
     )
     locked = subprocess.run(
         [sys.executable, "-m", "envstacks", "-q", "lock", "--no-index", str(project)],
@@ -191,12 +192,7 @@ def test_ctrl_c_during_a_runtime_copy_stops_the_copy(tmp_path: Path, python_for)
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert build.stderr is not None
-    seen = ""
-    while "cpython-3.12: copy runtime..." not in seen:
-        line = build.stderr.readline()
-        assert line, seen
-        seen += line
+    seen = _read_until(build, "cpython-3.12: copy runtime...")
     build.send_signal(signal.SIGINT)  # the copy takes a second or more: it is under way
     _, err = build.communicate(timeout=60)
     err = seen + err
