@@ -43,6 +43,7 @@ def project(tmp_path: Path) -> Path:
 def test_an_unchanged_project_is_not_built_again(
     project: Path, python_for: Callable[[str], Path]
 ) -> None:
+    os.mkfifo(project / "a-fifo")  # never read: reading it would wait for a writer
     spec = stackspec.load(project)
     app = spec.layer("app-hello")
     builder = CountingBuilder()

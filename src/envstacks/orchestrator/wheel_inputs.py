@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,17 +81,27 @@ def gather(
     known, recorded_at = _previous_files(previous)
     files: dict[str, _FileState] = {}
     for path in _project_files(root, {folder.resolve() for folder in skipped}):
-        info = path.lstat()
+        try:
+            info = path.lstat()
+        except FileNotFoundError:  # removed since the folder was listed
+            continue
         relative = path.relative_to(root).as_posix()
         if path.is_symlink():
             files[relative] = (0, 0, f"link:{path.readlink()}")
+            continue
+        if not stat.S_ISREG(info.st_mode):  # a fifo or a socket: never read (it could block)
+            files[relative] = (0, 0, f"special:{stat.S_IFMT(info.st_mode)}")
             continue
         old = known.get(relative)
         trusted = old is not None and info.st_mtime_ns < recorded_at - _RACY_NS
         if old is not None and trusted and (old[0], old[1]) == (info.st_size, info.st_mtime_ns):
             files[relative] = old
-        else:
-            files[relative] = (info.st_size, info.st_mtime_ns, file_sha256(path))
+            continue
+        try:
+            digest = file_sha256(path)
+        except OSError:  # unreadable here, so by the build backend too: its state stands for it
+            digest = f"unreadable:{info.st_size}:{info.st_mtime_ns}"
+        files[relative] = (info.st_size, info.st_mtime_ns, digest)
     function = getattr(builder, "func", builder)  # a functools.partial: the function it calls
     builder_name = f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}"
     key = json_sha256(

@@ -249,3 +249,12 @@ def test_a_deploy_failing_on_its_source_leaves_no_target(
     with pytest.raises(DeployError, match=error):
         deploy(output, target, pm=pm, reporter=RecordingReporter())
     assert target.is_dir()
+
+
+@pytest.mark.parametrize("source", ["missing-folder", "http://127.0.0.1:9/dist"])
+def test_a_source_that_cannot_be_opened_leaves_no_target(tmp_path, pm, source):
+    target = tmp_path / "new" / "deployed"
+    where = tmp_path / source if "://" not in source else source
+    with pytest.raises(DeployError):
+        deploy(where, target, pm=pm, reporter=RecordingReporter())
+    assert not target.parent.exists()
