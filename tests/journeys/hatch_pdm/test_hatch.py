@@ -45,6 +45,10 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
         )
         for line in listed
     ), listed
+    assert (
+        "next: envstacks deploy dist/venvstacks --target DIR, "
+        "or envstacks push dist/venvstacks --to oci://HOST/REPO:TAG"
+    ) in listed
 
     target = tmp_path / "deployed"
     run_tool("envstacks", ["deploy", str(out), "--target", str(target)], cwd=tmp_path)
