@@ -136,18 +136,30 @@ def stale_locks(status: StackStatus) -> list[str]:
     return [f"{', '.join(names)}: {problem}" for problem, names in by_problem.items()]
 
 
-def _label(layer: LayerStatus) -> str:
+def _label(layer: LayerStatus, up_to_date: frozenset[str]) -> str:
     mark = "" if layer.has_valid_lock else "*"
     text = mark + layer.name
     if layer.install_target != layer.name:
         text += f" -> {layer.install_target}"
     if layer.selected_operations:
-        text += f" ({', '.join(layer.selected_operations)})"
+        operations = [
+            "up to date" if op in _BUILDS and layer.name in up_to_date else op
+            for op in layer.selected_operations
+        ]
+        text += f" ({', '.join(operations)})"
     return text
 
 
-def render_tree(status: StackStatus) -> str:
-    """The status as venvstacks' ``show`` tree (``*`` marks a layer without a valid lock)."""
+#: The operation labels of a build, which ``--show`` replaces when it would change nothing.
+_BUILDS = frozenset({"build", "build-if-needed"})
+
+
+def render_tree(status: StackStatus, up_to_date: frozenset[str] = frozenset()) -> str:
+    """The status as venvstacks' ``show`` tree (``*`` marks a layer without a valid lock).
+
+    Layers in ``up_to_date`` (``--show``: their build would change nothing) show ``up to
+    date`` instead of their build operation.
+    """
     lines = [status.spec_name]
     groups = [
         ("Runtimes", status.runtimes),
@@ -161,10 +173,10 @@ def render_tree(status: StackStatus) -> str:
         group_pad = "    " if last_group else "│   "
         for layer_index, layer in enumerate(layers):
             last_layer = layer_index == len(layers) - 1
-            lines.append(group_pad + ("└── " if last_layer else "├── ") + _label(layer))
+            lines.append(group_pad + ("└── " if last_layer else "├── ") + _label(layer, up_to_date))
             layer_pad = group_pad + ("    " if last_layer else "│   ")
             deps = layer.dependencies or ()
             for dep_index, dep in enumerate(deps):
                 last_dep = dep_index == len(deps) - 1
-                lines.append(layer_pad + ("└── " if last_dep else "├── ") + _label(dep))
+                lines.append(layer_pad + ("└── " if last_dep else "├── ") + _label(dep, up_to_date))
     return "\n".join(lines) + "\n"

@@ -151,7 +151,8 @@ def test_dry_run_writes_nothing(stack: Stack):
     request = result.layers[2].metadata
     assert request["archive_name"] == "app-app.tar.zst" and request["archive_build"] == 1
     assert "archive_size" not in request and "archive_hashes" not in request
-    text = "\n".join(result.describe())
+    assert "\n".join(result.describe()).endswith("would publish: app-app.tar.zst")
+    text = "\n".join(result.describe(metadata=True))
     assert '"archive_name": "app-app.tar.zst"' in text
 
 

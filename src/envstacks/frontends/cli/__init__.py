@@ -139,6 +139,7 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
         pm_factory=get_plugin_manager,
         project_wheel_builder=pep517_builder(reporter),
         quiet=bool(opts.quiet),
+        verbose=bool(opts.verbose),
     )
     color = use_color(opts.color, sys.stderr)
     try:

@@ -38,6 +38,10 @@ class Invocation:
     project_wheel_builder: WheelBuilder | None = None
     #: ``-q``: print no per-layer result lines (what ``--json`` or ``show`` asks for still is).
     quiet: bool = False
+    #: ``-v``: results in full (``publish --dry-run``: each layer's metadata).
+    verbose: bool = False
+    #: How the user calls envstacks here, for the commands suggested (``pdm venvstacks``).
+    prog: str = "envstacks"
 
 
 #: A verb's handler: runs it and returns the exit status.

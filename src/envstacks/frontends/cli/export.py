@@ -56,7 +56,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             ),
         )
 
-    return run_stack(inv, opts, request, _summary, output="export")
+    return run_stack(inv, opts, request, _summary, verb=NAME, output="export")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:

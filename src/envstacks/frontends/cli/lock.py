@@ -88,13 +88,14 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             lock=lock_options(spec, opts, clean=opts.clean),
         )
 
-    return run_stack(inv, opts, request, _summary)
+    return run_stack(inv, opts, request, _summary, verb=NAME)
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
     lines = [
-        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} "
-        f"({r.state.install_target}, locked at {r.state.locked_at})"
+        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} ("
+        + (f"{r.state.install_target}, " if r.state.install_target != r.layer else "")
+        + f"locked at {r.state.locked_at})"
         for r in result.locked
     ]
     return {"locked": result.locked}, lines

@@ -30,7 +30,7 @@ from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_int
 from envstacks.frontends.hatch_plugins.target_options import VenvstacksBuilderConfig
 from envstacks.frontends.hatch_plugins.wheel_builder import hatchling_wheel_builder
 from envstacks.frontends.project_table import load_project_spec
-from envstacks.frontends.verb_summary import stack_summary
+from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
@@ -142,7 +142,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
     ) -> pipeline.StackResult:
         """Lock (or check the locks), build, then publish or export the selected layers.
 
-        Ends with the summary line every front-end prints (what changed, how long it took).
+        Ends with the summary line every front-end prints (what changed, how long it took)
+        and the command that usually comes next (deploy or push what was published).
         """
         started = time.monotonic()
         session = Session(
@@ -182,6 +183,9 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
                 "it to build every layer",
             ) from error
         self.app.display_success(stack_summary(result, time.monotonic() - started))
+        command = next_command("build", result)
+        if command is not None:
+            self.app.display_info(f"next: {command}")
         return result
 
     # -- clean ------------------------------------------------------------------------------

@@ -209,7 +209,7 @@ def _export_one(
             spec, layer, destination, targets, reporter=reporter, postinstall=postinstall
         )
         write_json(snippet, dict(metadata))
-        reporter.info(f"{layer.build_name}: exported to {destination}")
+        reporter.debug(f"{layer.build_name}: exported to {destination}")  # the result says it
     else:
         reporter.debug(f"{layer.build_name}: export {destination} is up to date")
     return ExportResult(

@@ -37,7 +37,7 @@ from typing import Any
 
 from envstacks.floor.errors import PublishError
 from envstacks.floor.fs import commit, dumps_json, fsync_dir, temporary_name, write_bytes
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import Reporter, plural
 from envstacks.published.folder_manifests import (
     FolderEntry,
     ListedFile,
@@ -78,7 +78,8 @@ class MergeResult:
     def describe(self) -> list[str]:
         """One line per platform and the index."""
         lines = [
-            f"{platform}: {len(self.layers[platform])} layers ({self.manifests[platform]})"
+            f"{platform}: {plural(len(self.layers[platform]), 'layer')} "
+            f"({self.manifests[platform]})"
             for platform in sorted(self.manifests)
         ]
         return [*lines, f"index: {self.index}"]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from envstacks.floor.errors import PublishError, ReferenceSyntaxError
-from envstacks.floor.report import Reporter, progress_to
+from envstacks.floor.report import Reporter, plural, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.folder_manifests import (
     ListedFile,
@@ -115,7 +115,7 @@ class PushResult:
         mounted = sum(bool(blob.mounted_from) for blob in self.blobs)
         lines.append(
             f"pushed: {self.reference} for {', '.join(self.manifests)} ({sent} of "
-            f"{len(self.blobs)} blobs uploaded, {self.uploaded_bytes} bytes"
+            f"{plural(len(self.blobs), 'blob')} uploaded, {self.uploaded_bytes} bytes"
             + (f"; {mounted} mounted" if mounted else "")
             + f"; platforms: {', '.join(self.platforms)})"
         )

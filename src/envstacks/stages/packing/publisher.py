@@ -77,13 +77,18 @@ class PublishResult:
     #: The manifest now in the folder: every layer published there for the platform.
     manifest: Mapping[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> list[str]:
-        """One line per layer (plus the manifest), paths relative to the output folder."""
+    def describe(self, *, metadata: bool = False) -> list[str]:
+        """One line per layer (plus the manifest), paths relative to the output folder.
+
+        A dry run's lines name the archives it would write; with ``metadata``, each is
+        followed by the layer's metadata.
+        """
         lines = []
         for item in self.layers:
             if self.dry_run:
                 lines.append(f"{item.status}: {item.archive_path.name}")
-                lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
+                if metadata:
+                    lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
             else:
                 lines.append(f"{item.status}: {item.archive_path.relative_to(self.output_dir)}")
                 if item.status == "published":
