@@ -28,7 +28,7 @@ from envstacks.floor.fs import (
     temporary_name,
     write_json,
 )
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import BYTES, Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.file_index import index_tree
@@ -140,7 +140,7 @@ def pack_layer(
         cancel.check()
         entries = scan_tree(staged, root_name=root_name)
         with reporter.task(
-            layer.build_name, f"pack {fmt.name}", total=content_size(entries)
+            layer.build_name, f"pack {fmt.name}", total=content_size(entries), unit=BYTES
         ) as task:
             index = index_tree(cancel.each(entries))
             fmt.pack(staged, temporary, root_name=root_name, mtime=mtime, task=cancel.watch(task))
