@@ -99,10 +99,25 @@ def pack_layers(
             bases=bases or {},
         ),
         plans,
-        workers=min(jobs or os.cpu_count() or 1, len(plans)),
+        workers=packs_at_once(fmt, jobs, len(plans)),
         name="pack",
         undo=PackedLayer.discard,
     )
+
+
+def packs_at_once(fmt: ArchiveFormat, jobs: int | None, count: int) -> int:
+    """How many of ``count`` layers to pack at once: ``jobs``, else one per core.
+
+    Without ``jobs``, a format that compresses on every core itself (``tar.zst``: its
+    ``threads`` is ``None``) packs one layer at a time: a second pack beside it adds no CPU,
+    only a second multithreaded compressor's memory (some 200 MB each at level 10; two of
+    them took publish of the torch example to 677 MB, benchmarks/scale.py).
+    """
+    if jobs:
+        return max(1, min(jobs, count))
+    if getattr(fmt, "threads", 1) is None:
+        return 1
+    return max(1, min(os.cpu_count() or 1, count))
 
 
 def pack_layer(
