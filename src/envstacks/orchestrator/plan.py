@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from envstacks.floor.errors import SelectionError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.suggest import did_you_mean
-from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import FrameworkSpec, LayerSpec, StackSpec
 
 
 class Op(enum.IntEnum):
@@ -151,8 +151,16 @@ def match_layers(
     matched: list[LayerSpec] = []
     unmatched: list[str] = []
     for pattern in patterns:
+        # A framework with variants is also matched by its own build name (all its variants).
         hits = [
-            layer for layer in spec.enabled_layers if fnmatch.fnmatchcase(layer.build_name, pattern)
+            layer
+            for layer in spec.enabled_layers
+            if fnmatch.fnmatchcase(layer.build_name, pattern)
+            or (
+                isinstance(layer, FrameworkSpec)
+                and layer.variant_of is not None
+                and fnmatch.fnmatchcase(layer.kind.prefix + layer.variant_of, pattern)
+            )
         ]
         if not hits:
             unmatched.append(pattern)
