@@ -35,7 +35,7 @@ requirements = ["common"]
 requirements = [{cpu_requirements}]
 
 [tool.venvstacks.frameworks.variants.gpu]
-requirements = ["accelrt-gpu"]
+requirements = [{gpu_requirements}]
 select = "nvidia"
 
 [[tool.venvstacks.applications]]
@@ -62,13 +62,19 @@ def write_wheels(folder: Path) -> Path:
         {"accelrt/__init__.py": b"DEVICE = 'gpu'\n" + b"# padding\n" * 2000},
     )
     make_wheel(folder, "helper", "1.0", {"helper/__init__.py": b""}, requires=["common"])
+    make_wheel(folder, "common", "2.0", {"common/__init__.py": b"VERSION = 2\n"})
+    make_wheel(folder, "oldhelper", "1.0", {"oldhelper/__init__.py": b""}, requires=["common<2"])
     make_wheel(folder, "cpuonly", "1.0", {"cpuonly/__init__.py": b""})
     make_wheel(folder, "needs-cpuonly", "1.0", {"needs_cpuonly/__init__.py": b""}, requires=["cpuonly"])
     return folder
 
 
 def write_project(
-    root: Path, *, app_requirements: str = '"helper"', cpu_requirements: str = '"accelrt"'
+    root: Path,
+    *,
+    app_requirements: str = '"helper"',
+    cpu_requirements: str = '"accelrt"',
+    gpu_requirements: str = '"accelrt-gpu"',
 ) -> Path:
     """The project folder with its wheels in ``wheels/``; returns the pyproject path."""
     root.mkdir(parents=True, exist_ok=True)
@@ -76,5 +82,6 @@ def write_project(
     (root / "infer.py").write_text(APP, encoding="utf-8")
     path = root / "pyproject.toml"
     text = SPEC.replace("{app_requirements}", app_requirements)
-    path.write_text(text.replace("{cpu_requirements}", cpu_requirements), encoding="utf-8")
+    text = text.replace("{cpu_requirements}", cpu_requirements)
+    path.write_text(text.replace("{gpu_requirements}", gpu_requirements), encoding="utf-8")
     return path

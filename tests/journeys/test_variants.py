@@ -1,0 +1,107 @@
+"""Accelerator variants end to end with the real CLI: lock, build, publish, deploy, switch.
+
+Offline: the stack of ``kits.variant_stack`` (two wheels providing the import name
+``accelrt``, as ``onnxruntime`` and ``onnxruntime-gpu`` do). Deploys go over a real HTTP
+server so that every byte fetched is counted. This machine has no NVIDIA driver, so the
+selector of the ``gpu`` variant does not match and the fallback ``cpu`` is deployed; the
+switch to ``gpu`` is by ``--variant``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from envstacks.frontends.cli import main
+from kits.http_server import QuietHandler, serve
+from kits.variant_stack import write_project
+
+pytestmark = pytest.mark.skipif(
+    os.path.exists("/proc/driver/nvidia/version"), reason="this machine has an NVIDIA driver"
+)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    assert main(list(args)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def _run(target: Path) -> str:
+    result = subprocess.run(
+        [target / "app-infer" / "bin" / "python", "-m", "infer"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    return result.stdout.strip()
+
+
+def _published(output: Path, name: str) -> int:
+    """Bytes a full deploy of a layer fetches: its archive and its file index."""
+    index = output / "__venvstacks__" / "env_metadata" / f"{name}.tar.zst.files.json.gz"
+    return (output / f"{name}.tar.zst").stat().st_size + index.stat().st_size
+
+
+def _bytes(summary: dict) -> dict[str, tuple[str, int]]:
+    return {t["install_target"]: (t["method"], t["downloaded_bytes"]) for t in summary["transfers"]}
+
+
+def test_two_variants_one_app_archive_chosen_per_machine_and_switched_by_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ENVSTACKS_VARIANT_ACCEL", raising=False)
+    project = write_project(tmp_path / "project").parent
+    monkeypatch.chdir(project)
+    _cli(capsys, "lock", "--no-index", "--local-wheels", "wheels")
+    shown = _cli(capsys, "show")
+    assert "framework-accel-gpu [variant 'gpu' of 'accel', select nvidia]" in shown
+    _cli(capsys, "build")
+    _cli(capsys, "publish")
+    output = project / "dist" / "venvstacks"
+    manifest = json.loads((output / "__venvstacks__" / "venvstacks.json").read_text())
+    assert sorted(p.name for p in output.glob("*.tar.zst")) == [
+        "app-infer.tar.zst",
+        "cpython-3.12.tar.zst",
+        "framework-accel-cpu.tar.zst",
+        "framework-accel-gpu.tar.zst",
+    ]
+    assert manifest["variants"]["accel"]["fallback"] == "framework-accel-cpu"
+    assert [v["select"] for v in manifest["variants"]["accel"]["variants"]] == [[], ["nvidia"]]
+
+    target = tmp_path / "deployed"
+    with serve(output, QuietHandler) as url:
+        first = json.loads(_cli(capsys, "deploy", url, "--target", str(target), "--json"))
+        (choice,) = first["variants"]
+        assert (choice["variant"], choice["install_target"]) == ("cpu", "framework-accel-cpu")
+        assert choice["reason"] == (
+            "fallback: 'gpu' not selected (nvidia: no NVIDIA driver found (NVML))"
+        )
+        fetched = _bytes(first)
+        assert "framework-accel-gpu" not in fetched  # never downloaded
+        assert fetched["framework-accel-cpu"] == ("full", _published(output, "framework-accel-cpu"))
+        assert (target / "framework-accel").readlink() == Path("framework-accel-cpu")
+        assert _run(target) == "cpu"
+
+        second = json.loads(
+            _cli(capsys, "deploy", url, "--target", str(target), "--variant", "accel=gpu", "--json")
+        )
+        assert second["variants"][0]["reason"] == "chosen by --variant accel=gpu"
+        assert _bytes(second) == {
+            "framework-accel-gpu": ("full", _published(output, "framework-accel-gpu")),
+            "cpython-3.12": ("reused", 0),
+            "app-infer": ("reused", 0),  # the same app archive serves both variants
+        }
+        assert _run(target) == "gpu"
+        assert not (target / "framework-accel-cpu").exists()
+        record = json.loads((target / "__venvstacks__" / "deployed.json").read_text())
+        assert record["variants"]["accel"]["install_target"] == "framework-accel-gpu"
+        assert "framework-accel-cpu" not in record["layers"]
+
+        text = _cli(capsys, "deploy", url, "--target", str(target))
+        assert "variant: accel = cpu (framework-accel-cpu): fallback: 'gpu' not selected" in text
+        assert _run(target) == "cpu"
