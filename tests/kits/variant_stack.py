@@ -65,7 +65,9 @@ def write_wheels(folder: Path) -> Path:
     make_wheel(folder, "common", "2.0", {"common/__init__.py": b"VERSION = 2\n"})
     make_wheel(folder, "oldhelper", "1.0", {"oldhelper/__init__.py": b""}, requires=["common<2"])
     make_wheel(folder, "cpuonly", "1.0", {"cpuonly/__init__.py": b""})
-    make_wheel(folder, "needs-cpuonly", "1.0", {"needs_cpuonly/__init__.py": b""}, requires=["cpuonly"])
+    make_wheel(
+        folder, "needs-cpuonly", "1.0", {"needs_cpuonly/__init__.py": b""}, requires=["cpuonly"]
+    )
     return folder
 
 

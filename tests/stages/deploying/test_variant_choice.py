@@ -14,6 +14,7 @@ import pytest
 
 from envstacks.floor.errors import DeployError
 from envstacks.floor.hookmarkers import hookimpl
+from envstacks.floor.layer_kinds import LayerKind
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.published.manifest import ManifestLayer
@@ -25,7 +26,6 @@ from envstacks.stages.deploying.variant_choice import (
     parse_overrides,
 )
 from envstacks.stages.deploying.variant_selectors import Condition, System, Verdict
-from envstacks.floor.layer_kinds import LayerKind
 
 NVIDIA_550 = (
     "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024\n"
@@ -116,9 +116,9 @@ def test_unknown_variant_or_framework_is_an_error_listing_the_choices(tmp_path: 
         "--variant accel=tpu: framework 'accel' has no variant 'tpu' "
         "(its variants: 'cuda', 'rocm', 'avx', 'cpu')"
     )
-    with pytest.raises(DeployError, match="no framework 'torch' with variants.*'accel'"):
+    with pytest.raises(DeployError, match=r"no framework 'torch' with variants.*'accel'"):
         _choose(system, {"torch": "cpu"})
-    with pytest.raises(DeployError, match="ENVSTACKS_VARIANT_ACCEL=gpu: .* no variant 'gpu'"):
+    with pytest.raises(DeployError, match=r"ENVSTACKS_VARIANT_ACCEL=gpu: .* no variant 'gpu'"):
         _choose(_system(tmp_path, {}, {"ENVSTACKS_VARIANT_ACCEL": "gpu"}))
     with pytest.raises(DeployError, match="expected FRAMEWORK=VARIANT"):
         parse_overrides(["accel"])
@@ -207,6 +207,6 @@ def test_only_the_chosen_variant_is_kept_and_layers_above_need_it() -> None:
 
 def test_a_damaged_variants_table_is_refused() -> None:
     table = {"variants": {"accel": {"slot": "../x", "fallback": "a", "variants": []}}}
-    with pytest.raises(DeployError, match="variants table is damaged .*'../x'"):
+    with pytest.raises(DeployError, match=r"variants table is damaged .*'../x'"):
         read_variants(table, where="m.json")
     assert read_variants({"layers": {}}, where="m.json") == ()
