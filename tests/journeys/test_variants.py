@@ -105,3 +105,46 @@ def test_two_variants_one_app_archive_chosen_per_machine_and_switched_by_flag(
         text = _cli(capsys, "deploy", url, "--target", str(target))
         assert "variant: accel = cpu (framework-accel-cpu): fallback: 'gpu' not selected" in text
         assert _run(target) == "cpu"
+
+
+HATCH_TABLES = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.hatch.envs.gpu]
+type = "venvstacks"
+layer = "infer"
+variant = "gpu"
+skip-install = true
+
+[tool.hatch.envs.tpu]
+type = "venvstacks"
+layer = "infer"
+variant = "tpu"
+skip-install = true
+
+[tool.venvstacks.uv]
+no-index = true
+find-links = ["wheels"]
+"""
+
+
+def test_hatch_environment_develops_against_the_variant_it_names(
+    tmp_path: Path, run_tool, host_env: dict[str, str]
+) -> None:
+    pyproject = write_project(tmp_path / "project")
+    pyproject.write_text(pyproject.read_text() + HATCH_TABLES)
+    project = pyproject.parent
+    ran = run_tool("hatch", ["run", "gpu:python", "-m", "infer"], cwd=project)
+    assert ran.stdout.strip().splitlines()[-1] == "gpu"
+    found = Path(run_tool("hatch", ["env", "find", "gpu"], cwd=project).stdout.strip())
+    assert (found.parent / "framework-accel-gpu").is_dir()  # built beside the fallback
+    assert (found.parent / "framework-accel-cpu").is_dir()
+    wrong = run_tool("hatch", ["env", "create", "tpu"], cwd=project, check=False)
+    assert wrong.returncode == 1
+    assert (
+        "error: Field `tool.hatch.envs.tpu.variant`: framework 'accel' has no variant 'tpu' "
+        "(its variants: 'cpu', 'gpu')" in wrong.stderr
+    )
+    assert "Traceback" not in wrong.stderr

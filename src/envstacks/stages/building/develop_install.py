@@ -83,13 +83,19 @@ def link_to_variants(
     (built beside it). Only the development copy changes: the next build of the layer chains
     it to the fallbacks again, and publishing stages it through the framework's slot.
     """
-    from envstacks.stages.building.chain import layer_config_for, link_layered_env  # noqa: PLC0415
+    from envstacks.stages.building.chain import (  # noqa: PLC0415
+        CHAIN_MODULE,
+        layer_config_for,
+        link_layered_env,
+    )
 
     built = read_layer_config(env)
     folders = {
         dep.build_name: variants.get(dep.build_name, dep.build_name)
         for dep in spec.dependencies(layer)
     }
-    link_layered_env(
-        env, layer_config_for(spec, layer, py_version=built.py_version, folders=folders)
-    )
+    config = layer_config_for(spec, layer, py_version=built.py_version, folders=folders)
+    link_layered_env(env, config)
+    # The build's unchecked-hash pyc of the chaining module would keep the old folders.
+    for pyc in (env / config.site_dir / "__pycache__").glob(f"{CHAIN_MODULE}.*.pyc"):
+        pyc.unlink()
