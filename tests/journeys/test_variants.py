@@ -148,3 +148,43 @@ def test_hatch_environment_develops_against_the_variant_it_names(
         "(its variants: 'cpu', 'gpu')" in wrong.stderr
     )
     assert "Traceback" not in wrong.stderr
+
+
+def test_registry_platform_manifest_carries_every_variant_and_deploy_fetches_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, registry
+) -> None:
+    monkeypatch.delenv("ENVSTACKS_VARIANT_ACCEL", raising=False)
+    project = write_project(tmp_path / "project").parent
+    monkeypatch.chdir(project)
+    _cli(capsys, "lock", "--no-index", "--local-wheels", "wheels")
+    _cli(capsys, "build")
+    url = registry.url("demo/variants", "1")
+    pushed = json.loads(_cli(capsys, "publish", "--to", url, "--json-results"))["pushed"]
+    (platform_manifest,) = pushed["manifests"].values()
+    image = json.loads(registry.blob_file(platform_manifest).read_text())
+    titles = {
+        layer["annotations"]["org.opencontainers.image.title"]: layer["digest"]
+        for layer in image["layers"]
+    }
+    assert {"framework-accel-cpu.tar.zst", "framework-accel-gpu.tar.zst"} <= set(titles)
+    config = json.loads(registry.blob_file(image["config"]["digest"]).read_text())
+    assert [v["name"] for v in config["variants"]["accel"]["variants"]] == ["cpu", "gpu"]
+
+    mark = registry.mark()
+    target = tmp_path / "deployed"
+    summary = json.loads(_cli(capsys, "deploy", url, "--target", str(target), "--json"))
+    assert summary["variants"][0]["variant"] == "cpu"
+    fetched = set(registry.blob_gets(mark))
+    assert titles["framework-accel-cpu.tar.zst"] in fetched
+    assert titles["framework-accel-gpu.tar.zst"] not in fetched
+    assert _run(target) == "cpu"
+
+    mark = registry.mark()
+    _cli(capsys, "deploy", url, "--target", str(target), "--variant", "accel=gpu", "--json")
+    fetched = set(registry.blob_gets(mark))
+    assert titles["framework-accel-gpu.tar.zst"] in fetched
+    assert (
+        titles["app-infer.tar.zst"] not in fetched
+        and titles["framework-accel-cpu.tar.zst"] not in fetched
+    )
+    assert _run(target) == "gpu"
