@@ -49,10 +49,10 @@ runtime = "cpython-3.12"
 requirements = ["numpy<2.3"]
 
 [tool.venvstacks.frameworks.variants.cpu]
-requirements = ["onnxruntime==1.20.1"]
+requirements = ["onnxruntime==1.21.1"]
 
 [tool.venvstacks.frameworks.variants.gpu]
-requirements = ["onnxruntime-gpu==1.20.1"]
+requirements = ["onnxruntime-gpu==1.21.1"]
 select = "nvidia>=525"
 
 [[tool.venvstacks.applications]]

@@ -303,6 +303,23 @@ _CONFLICT_FIXES = {
 }
 
 
+def _with_variants(spec: StackSpec, below: Sequence[LayerSpec]) -> list[LayerSpec]:
+    """``below`` and, for each variant in it, the other variants of its framework.
+
+    A layer above a framework with variants is checked over every variant, so they are its
+    dependencies too (locked, built and published with it).
+    """
+    result = list(below)
+    seen = {layer.build_name for layer in below}
+    for layer in below:
+        if isinstance(layer, FrameworkSpec) and layer.variant_of is not None:
+            for other in spec.variants_of(layer.variant_of):
+                if other.build_name not in seen and other.enabled:
+                    seen.add(other.build_name)
+                    result.append(other)
+    return result
+
+
 def _related_ops(
     spec: StackSpec, request: Selection, selected: Sequence[LayerSpec], reset: set[str]
 ) -> dict[str, LayerOps]:
@@ -312,11 +329,10 @@ def _related_ops(
     dependencies: list[str] = []
     derived: list[str] = []
     for layer in spec.enabled_layers:
+        below = _with_variants(spec, spec.dependencies(layer))
         if layer.build_name in names:
-            dependencies += [
-                d.build_name for d in spec.dependencies(layer) if d.build_name not in names
-            ]
-        elif rules.any_derived and any(d.build_name in names for d in spec.dependencies(layer)):
+            dependencies += [d.build_name for d in below if d.build_name not in names]
+        elif rules.any_derived and any(d.build_name in names for d in below):
             derived.append(layer.build_name)
     both = sorted(set(dependencies) & set(derived))
     cause = rules.conflict() if both else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envstacks.orchestrator.plan import Selection, make_plan
+from envstacks.orchestrator.plan import Op, Selection, make_plan
 from envstacks.orchestrator.status import render_tree, stack_status
 from envstacks.stages.stackspec import FrameworkSpec, StackSpec, load
 
@@ -87,3 +87,13 @@ def test_show_marks_variants_and_include_matches_the_framework_name(tmp_path: Pa
     assert "variant" not in stack_status(spec, {}).to_json()["frameworks"][2]
     plan = make_plan(spec, Selection(include=("framework-accel",)))
     assert {"framework-accel-gpu", "framework-accel-cpu"} <= set(plan.names)
+
+
+def test_a_layer_above_needs_every_variant_and_a_variant_makes_it_derived(tmp_path: Path) -> None:
+    spec = _load(tmp_path)
+    plan = make_plan(spec, Selection(include=("app-app",), lock=Op.RUN))
+    assert {"framework-accel-gpu", "framework-accel-cpu", "framework-extra"} <= set(plan.names)
+    derived = make_plan(
+        spec, Selection(include=("framework-accel-gpu",), lock=Op.RUN, build_derived=True)
+    )
+    assert "app-app" in derived.names
