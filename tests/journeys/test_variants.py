@@ -124,17 +124,22 @@ layer = "infer"
 variant = "tpu"
 skip-install = true
 
+[tool.hatch.build.targets.venvstacks]
+dependencies = ["envstacks @ {plugin}"]
+
 [tool.venvstacks.uv]
 no-index = true
 find-links = ["wheels"]
 """
 
 
-def test_hatch_environment_develops_against_the_variant_it_names(
-    tmp_path: Path, run_tool, host_env: dict[str, str]
+@pytest.mark.network  # the Hatch target installs the plugin copy's dependencies
+def test_hatch_and_pdm_front_ends_build_develop_and_deploy_variants(
+    tmp_path: Path, run_tool, plugin_source: Path
 ) -> None:
     pyproject = write_project(tmp_path / "project")
-    pyproject.write_text(pyproject.read_text() + HATCH_TABLES)
+    tables = HATCH_TABLES.replace("{plugin}", plugin_source.as_uri())
+    pyproject.write_text(pyproject.read_text() + tables)
     project = pyproject.parent
     ran = run_tool("hatch", ["run", "gpu:python", "-m", "infer"], cwd=project)
     assert ran.stdout.strip().splitlines()[-1] == "gpu"
@@ -148,6 +153,20 @@ def test_hatch_environment_develops_against_the_variant_it_names(
         "(its variants: 'cpu', 'gpu')" in wrong.stderr
     )
     assert "Traceback" not in wrong.stderr
+
+    # The build target builds and publishes every variant; PDM deploys the one asked for.
+    run_tool("hatch", ["build", "-t", "venvstacks"], cwd=project)
+    output = project / "dist" / "venvstacks"
+    assert (output / "framework-accel-cpu.tar.zst").is_file()
+    assert (output / "framework-accel-gpu.tar.zst").is_file()
+    target = tmp_path / "deployed"
+    deployed = run_tool(
+        "pdm",
+        ["venvstacks", "deploy", output, "--target", target, "--variant", "accel=gpu", "--json"],
+        cwd=project,
+    )
+    assert json.loads(deployed.stdout)["variants"][0]["variant"] == "gpu"
+    assert _run(target) == "gpu"
 
 
 def test_registry_platform_manifest_carries_every_variant_and_deploy_fetches_one(
