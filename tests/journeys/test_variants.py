@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,76 @@ def test_registry_platform_manifest_carries_every_variant_and_deploy_fetches_one
         and titles["framework-accel-cpu.tar.zst"] not in fetched
     )
     assert _run(target) == "gpu"
+
+
+#: Deploys with ``--variant accel=gpu`` and kills itself (SIGKILL) at the step named.
+SWITCH_AND_DIE = """
+import os, signal, sys
+from pathlib import Path
+from envstacks.orchestrator.distribution import deploy
+from envstacks.orchestrator.plugins import get_plugin_manager
+from envstacks.stages.deploying import DeployOptions
+from envstacks.floor.report import NullReporter
+
+source, target, when = sys.argv[1:4]
+
+class Reporter(NullReporter):
+    def task(self, name, action, total=None):
+        if when == "unpack" and action == "unpack" and name == "framework-accel-gpu":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().task(name, action, total)
+
+    def info(self, text):
+        if when == "linked" and text.startswith("framework-accel -> "):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+pm = get_plugin_manager(load_entrypoints=False)
+deploy(source, Path(target), DeployOptions(jobs=1, variants={"accel": "gpu"}), pm=pm,
+       reporter=Reporter())
+"""
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The variant stack locked, built and published once (its publish folder)."""
+    project = write_project(tmp_path_factory.mktemp("variants") / "project").parent
+    spec = str(project / "pyproject.toml")
+    wheels = str(project / "wheels")
+    assert main(["lock", spec, "--no-index", "--local-wheels", wheels]) == 0
+    assert main(["build", spec]) == 0
+    assert main(["publish", spec]) == 0
+    return project / "dist" / "venvstacks"
+
+
+@pytest.mark.parametrize(("when", "running"), [("unpack", "cpu"), ("linked", "gpu")])
+def test_a_switch_killed_part_way_leaves_a_working_app_and_the_next_deploy_completes(  # noqa: PLR0917 - fixtures
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    published: Path,
+    when: str,
+    running: str,
+) -> None:
+    monkeypatch.delenv("ENVSTACKS_VARIANT_ACCEL", raising=False)
+    output = published
+    target = tmp_path / "deployed"
+    _cli(capsys, "deploy", str(output), "--target", str(target))
+    assert _run(target) == "cpu"
+
+    script = tmp_path / "switch_and_die.py"
+    script.write_text(SWITCH_AND_DIE)
+    killed = subprocess.run(
+        [sys.executable, script, output, target, when], capture_output=True, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert _run(target) == running  # the slot always names a variant in place
+
+    _cli(capsys, "deploy", str(output), "--target", str(target), "--variant", "accel=gpu")
+    assert _run(target) == "gpu"
+    assert sorted(p.name for p in target.iterdir()) == [
+        "__venvstacks__",
+        "app-infer",
+        "cpython-3.12",
+        "framework-accel",
+        "framework-accel-gpu",
+    ]
