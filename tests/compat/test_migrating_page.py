@@ -2,7 +2,8 @@
 
 Every ```toml block of the page's "Where envstacks is stricter" section that a ```text block
 follows is loaded as a whole ``venvstacks.toml`` (with the empty files a ``# files:`` comment
-names), and must be refused with exactly that text, ``/path/to`` standing for its folder.
+names), and must be refused with exactly that text (the ``error:`` and ``hint:`` lines the
+command line prints), ``/path/to`` standing for its folder.
 """
 
 from __future__ import annotations
@@ -39,4 +40,5 @@ def test_each_documented_error_is_envstacks_error(spec: str, error: str, tmp_pat
     path.write_text(spec, encoding="utf-8")
     with pytest.raises(SpecError) as refused:
         load(path)
-    assert refused.value.message.replace(str(tmp_path), "/path/to") == error
+    shown = f"error: {refused.value.message}\nhint: {refused.value.hint}"
+    assert shown.replace(str(tmp_path), "/path/to") == error

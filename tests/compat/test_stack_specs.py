@@ -91,9 +91,12 @@ def test_an_error_spec_is_refused_as_venvstacks_refuses_it(name: str, expected: 
         load(_specs() / name)
     message = refused.value.message
     pattern = DIFFERENT_WORDS[name][0] if name in DIFFERENT_WORDS else expected
-    assert re.search(pattern, message, re.IGNORECASE), message
-    # envstacks' own rule: the message names the file, and says how to fix the problem.
-    assert message.endswith(f"(in {_specs() / name})")
+    # venvstacks' messages hold the fix that envstacks prints as the hint: match both lines.
+    printed = f"error: {message}\nhint: {refused.value.hint}"
+    assert re.search(pattern, printed, re.IGNORECASE | re.DOTALL), printed
+    # envstacks' own rule: the message names the file and line, and the hint how to fix it.
+    assert re.match(rf"{re.escape(str(_specs() / name))}:\d+: ", message), message
+    assert refused.value.hint
 
 
 def test_the_legacy_fields_are_read_with_a_warning_each() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,26 @@ def test_a_second_process_waits_visibly_then_runs(tmp_path, mode):
     assert out.strip() == "held after-release"  # it ran only once the holder was done
     assert waiter.returncode == 0
     assert (folder / LOCK_FILE).exists() == (mode == "file")
+
+
+def test_a_waiter_whose_lock_file_was_removed_locks_the_new_one(tmp_path):
+    folder = tmp_path / "deployed"
+    holder = _holder(tmp_path, folder)
+    waiter = _start(tmp_path, folder, "holder", "file")
+    try:
+        assert "waiting for it to finish" in _wait_for(waiter, "waiting for it to finish")
+        shutil.rmtree(folder)  # as a failed deploy removes the target it made
+        holder.communicate("go\n", timeout=30)
+        assert waiter.stdout is not None
+        assert waiter.stdout.readline().strip() == "held after-release"
+        # The waiter holds the file now at that path: a third run must wait for it.
+        with (
+            pytest.raises(BusyError),
+            hold(folder, verb="deploy", reporter=RecordingReporter(), timeout=0),
+        ):
+            pass
+    finally:
+        waiter.communicate("go\n", timeout=30)
 
 
 def test_a_bounded_wait_refuses_with_a_clear_error(tmp_path, monkeypatch):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
+import shutil
 import tomllib
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -123,8 +125,11 @@ def test_bad_spec_exits_1_with_the_message_and_no_traceback(pdm: Any, project: A
     _use_stack(project, table)
     result = pdm([COMMAND, "show"], obj=project)
     assert result.exit_code == 1
-    assert "tool.venvstacks.frameworks[0].runtime" in result.stderr
+    assert re.search(
+        r"pyproject\.toml:\d+: tool\.venvstacks\.frameworks\[0\]\.runtime: ", result.stderr
+    )
     assert "cpython-3.99" in result.stderr
+    assert "\nhint: name one of the defined runtimes" in result.stderr
     assert "Traceback" not in result.stderr
     verbose = pdm([COMMAND, "show", "-v"], obj=project)
     assert verbose.exit_code == 1
@@ -146,3 +151,24 @@ def test_show_json_matches_the_cli(pdm: Any, project: Any) -> None:
         assert cli.main(["show", "--json", str(Path(project.root))]) == 0
     assert result.stdout == out.getvalue()
     assert '"app-hello"' in result.stdout
+
+
+def test_lock_check_runs_on_the_pdm_project(pdm: Any, project: Any) -> None:
+    """``pdm venvstacks lock --check``: CI's check on PDM's project, with real committed locks."""
+    example = Path(__file__).parents[2] / "example_projects" / "pdm-app"
+    table = tomllib.loads((example / "pyproject.toml").read_text(encoding="utf-8"))
+    stack = table["tool"]["venvstacks"]
+    del stack["applications"]  # its lock records the example project, not PDM's test project
+    _use_stack(project, stack)
+    for layer in ("cpython-3.12", "framework-tabulate"):
+        shutil.copytree(
+            example / "requirements" / layer, Path(project.root) / "requirements" / layer
+        )
+    valid = pdm([COMMAND, "lock", "--check"], obj=project, strict=True)
+    assert valid.stdout.splitlines() == ["valid: cpython-3.12", "valid: framework-tabulate"]
+    stack["frameworks"][0]["requirements"] = ["tabulate"]
+    _use_stack(project, stack)
+    stale = pdm([COMMAND, "lock", "--check"], obj=project)
+    assert stale.exit_code == 1
+    assert "framework-tabulate: requirements changed" in stale.stderr
+    assert "hint: run `envstacks lock --if-needed`" in stale.stderr

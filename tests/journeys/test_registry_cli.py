@@ -75,7 +75,8 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     )
     assert code == 0, err
     assert f"pushed: {v1} for" in out
-    assert out.count("uploaded: ") == 7  # three archives, their file indexes and the config
+    # Three archives, their file indexes and SBOMs, and the config.
+    assert out.count("uploaded: ") == 10
 
     target = tmp_path / "deployed"
     code, out, err = cli("deploy", v1, "--target", str(target), capsys=capsys)
@@ -108,6 +109,7 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     assert {kind: blob["name"] for kind, blob in sent.items()} == {
         "archive": "app-useext.tar.zst",
         "file index": "app-useext.tar.zst.files.json.gz",
+        "sbom": "app-useext.tar.zst.cdx.json",
         "config": f"venvstacks-{host_platform()}.json",
     }
     digests = {blob["digest"] for blob in sent.values()}
@@ -124,8 +126,9 @@ def test_publish_to_registry_deploy_run_then_second_version(  # noqa: PLR0917 - 
     result = json.loads(out)
     assert result["installed"] == ["app-useext"]
     assert sorted(result["reused"]) == ["cpython-3.12", "framework-clib@1"]
-    # The metadata, the archive, and its file index (kept in the target for later deltas).
-    assert set(registry.blob_gets(mark)) == digests
+    # The metadata, the archive, and its file index (kept in the target for later deltas);
+    # not its SBOM, which deploy does not need.
+    assert set(registry.blob_gets(mark)) == digests - {sent["sbom"]["digest"]}
     assert run_app(target) == {"version": 2}
 
 

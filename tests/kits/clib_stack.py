@@ -1,8 +1,9 @@
 """A really built stack that needs no network: a local CPython, a C library, an extension.
 
-Runtime ``cpython-3.12`` (a local CPython made relocatable) -> ``framework-clib@1`` (ships
-``libdemo.so.1``) -> ``app-useext`` (an extension module linking it). The wheels are compiled
-by the test (:func:`kits.stacks.build_dynlib_wheels`) and locked with ``--local-wheels``.
+Runtime ``cpython-3.12`` (a local CPython made relocatable, with the pure ``demo-rt``) ->
+``framework-clib@1`` (ships ``libdemo.so.1``) -> ``app-useext`` (an extension module linking
+it). The wheels are compiled by the test (:func:`kits.stacks.build_dynlib_wheels`) and locked
+with ``--local-wheels``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ runtime-provider = "local"
 [[tool.venvstacks.runtimes]]
 name = "cpython-3.12"
 python_implementation = "cpython@3.12"
-requirements = []
+requirements = ["demo-rt"]
 platforms = ["linux_x86_64"]
 
 [[tool.venvstacks.frameworks]]

@@ -9,7 +9,7 @@ indexes of their bases).
 
 No second platform can be built here, so :func:`relabel` copies a tagged publish folder
 under the names ``publish --tag-outputs`` gives another platform (archives, deltas, file
-indexes, snippets, the manifest) with its ``target_platform``; the archives keep their bytes.
+indexes, SBOMs, snippets, the manifest) with its ``target_platform``; the archives keep their bytes.
 """
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def relabel(folder: Path, dest: Path, platform: str = OTHER, *, source: str = HO
     for path in (meta / "env_metadata").iterdir():
         if not path.name.endswith(".json"):  # file indexes (snippets are rewritten below)
             shutil.copy2(path, snippets / path.name.replace(tag, new))
+    if (meta / "sbom").is_dir():
+        (dest / "__venvstacks__" / "sbom").mkdir()
+        for path in (meta / "sbom").iterdir():
+            shutil.copy2(path, dest / "__venvstacks__" / "sbom" / path.name.replace(tag, new))
     for entries in manifest["layers"].values():
         for entry in entries:
             _relabel_entry(entry, tag, new, platform)
@@ -116,8 +120,9 @@ def relabel(folder: Path, dest: Path, platform: str = OTHER, *, source: str = HO
 def _relabel_entry(entry: dict[str, Any], tag: str, new: str, platform: str) -> None:
     entry["target_platform"] = platform
     entry["archive_name"] = entry["archive_name"].replace(tag, new)
-    if "file_index" in entry:
-        entry["file_index"]["name"] = entry["file_index"]["name"].replace(tag, new)
+    for key in ("file_index", "sbom"):
+        if key in entry:
+            entry[key]["name"] = entry[key]["name"].replace(tag, new)
     for delta in entry.get("deltas", ()):
         delta["archive_name"] = delta["archive_name"].replace(tag, new)
 

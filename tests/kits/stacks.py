@@ -38,12 +38,17 @@ def make_wheel(
     *,
     tag: str = "py3-none-any",
     requires: Sequence[str] = (),
+    fields: Sequence[str] = (),
 ) -> Path:
-    """Write a wheel by hand (zip + WHEEL/METADATA/RECORD), no build backend needed."""
+    """Write a wheel by hand (zip + WHEEL/METADATA/RECORD), no build backend needed.
+
+    ``fields`` are more core metadata lines (``"License-Expression: MIT"``).
+    """
     dist = f"{name.replace('-', '_')}-{version}"
     info = f"{dist}.dist-info"
     content = dict(files)
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"{field}\n" for field in fields)
     metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
     content[f"{info}/METADATA"] = metadata.encode()
     purelib = "true" if tag.endswith("-any") else "false"
@@ -95,7 +100,8 @@ def build_dynlib_wheels(work: Path, python: Path) -> tuple[Path, Path]:
     """Compile two wheels with gcc: a shared library and an extension module linking it.
 
     ``demo-lib`` ships ``libdemo.so.1`` (a versioned soname); ``demo-ext`` holds an extension
-    module linked against it without an rpath.
+    module linked against it without an rpath. A pure-Python ``demo-rt`` (for a runtime
+    layer) is written beside them. Each states its licence in another way (SBOM tests).
 
     Returns (demo-lib wheel, demo-ext wheel).
     """
@@ -126,12 +132,20 @@ def build_dynlib_wheels(work: Path, python: Path) -> tuple[Path, Path]:
     )
     platform_tag = sysconfig.get_platform().replace("-", "_").replace(".", "_")
     wheels = work / "wheels"
+    make_wheel(
+        wheels,
+        "demo-rt",
+        "1.0",
+        {"demo_rt/__init__.py": b"ANSWER = 42\n"},
+        fields=["License-Expression: MIT OR Apache-2.0"],
+    )
     lib_wheel = make_wheel(
         wheels,
         "demo-lib",
         "1.0",
         {"demo_lib/__init__.py": b"", "demo_lib/libdemo.so.1": lib.read_bytes()},
         tag=f"py3-none-{platform_tag}",
+        fields=["Classifier: License :: OSI Approved :: MIT License"],
     )
     ext_wheel = make_wheel(
         wheels,
@@ -143,6 +157,7 @@ def build_dynlib_wheels(work: Path, python: Path) -> tuple[Path, Path]:
         },
         tag=f"{config['tag']}-{config['tag']}-{platform_tag}",
         requires=["demo-lib"],
+        fields=["License: Demo Licence 1.0"],
     )
     return lib_wheel, ext_wheel
 

@@ -13,41 +13,14 @@ from types import ModuleType
 import pytest
 
 from envstacks.frontends.cli import main
-
-SPEC = """\
-[tool.venvstacks]
-runtime-provider = "local"
-
-[[tool.venvstacks.runtimes]]
-name = "cpython-3.12"
-python_implementation = "cpython@3.12"
-requirements = []
-platforms = ["linux_x86_64"]
-
-[[tool.venvstacks.frameworks]]
-name = "pure"
-runtime = "cpython-3.12"
-requirements = ["demo-pure"]
-
-[[tool.venvstacks.applications]]
-name = "hello"
-frameworks = ["pure"]
-launch_module = "hello.py"
-requirements = []
-"""
+from kits.pure_stack import locked_stack
 
 
 @pytest.fixture(scope="module")
 def locked(kit: ModuleType, tmp_path_factory: pytest.TempPathFactory, python_for) -> Path:
     """The stack's folder, locked (offline), nothing built."""
     python_for("3.12")
-    root = tmp_path_factory.mktemp("readiness")
-    kit.make_wheel(root / "wheels", "demo-pure", "1.0", {"demo_pure/__init__.py": b"X = 1\n"})
-    (root / "pyproject.toml").write_text(SPEC, encoding="utf-8")
-    (root / "hello.py").write_text("print('hello')\n", encoding="utf-8")
-    argv = ["-q", "lock", "--no-index", "--local-wheels", str(root / "wheels"), str(root)]
-    assert main(argv) == 0
-    return root
+    return locked_stack(tmp_path_factory.mktemp("readiness"), kit)
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
@@ -91,14 +64,29 @@ def test_the_hint_keeps_the_selection_and_names_what_is_left(
     assert main(argv) == 0
 
 
-def test_export_before_build_says_the_same(
-    locked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    fresh = tmp_path / "fresh"  # the locked stack, never built
+def _fresh_copy(locked: Path, fresh: Path) -> Path:
+    """The locked stack's files in ``fresh``, with no build folder."""
     fresh.mkdir()
     shutil.copytree(locked / "requirements", fresh / "requirements")
     for name in ("pyproject.toml", "hello.py"):
         shutil.copy2(locked / name, fresh / name)
+    return fresh
+
+
+def test_publish_before_any_build_makes_no_folder(
+    locked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = _fresh_copy(locked, tmp_path / "fresh")
+    before = sorted(path.name for path in fresh.iterdir())
+    assert main(["publish", str(fresh)]) == 1
+    assert "cannot publish: 3 of the selected layers" in _error(capsys)[0]
+    assert sorted(path.name for path in fresh.iterdir()) == before  # no _build, no dist
+
+
+def test_export_before_build_says_the_same(
+    locked: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = _fresh_copy(locked, tmp_path / "fresh")  # the locked stack, never built
     assert main(["local-export", "--include", "app-hello", str(fresh)]) == 1
     message, hint = _error(capsys)
     assert message == (
@@ -109,3 +97,4 @@ def test_export_before_build_says_the_same(
         "hint: build them all first: `envstacks build --include app-hello`, "
         "then run local-export again"
     )
+    assert not (fresh / "_build").exists() and not (fresh / "export").exists()

@@ -54,7 +54,8 @@ def test_references(text, registry, repository, tag, digest, loopback):  # noqa:
         ("oci://ghcr.io", "names no repository"),
         ("oci://stack:1.0", "names no repository"),
         ("oci://acme/stack:1.0", "'acme' is not a registry host"),
-        ("oci://ghcr.io/Acme/Stack", "repository 'Acme/Stack' is not valid"),
+        ("oci://ghcr.io/acme/st%ck", "repository 'acme/st%ck' is not valid"),
+        ("oci://ghcr.io/acme//stack", "repository 'acme//stack' is not valid"),
         ("oci://ghcr.io/acme/stack:-bad", "tag '-bad' is not valid"),
         ("oci://ghcr.io/acme/stack@sha256:123", "is not 'sha256:' and 64"),
     ],
@@ -62,6 +63,18 @@ def test_references(text, registry, repository, tag, digest, loopback):  # noqa:
 def test_bad_references_name_the_part(text, message):
     with pytest.raises(ReferenceSyntaxError, match=message):
         parse_reference(text)
+
+
+def test_upper_case_repository_says_why_and_suggests_the_lowered_name():
+    with pytest.raises(ReferenceSyntaxError) as caught:
+        parse_reference("oci://GHCR.io/Acme/Stack:V1")
+    assert caught.value.message == (
+        "registry reference 'oci://GHCR.io/Acme/Stack:V1': repository 'Acme/Stack' has "
+        "upper-case letters, which OCI repository names may not have (the distribution spec "
+        "allows only lower case)"
+    )
+    # Tags may have upper case; the registry host is case-insensitive and kept as written.
+    assert caught.value.hint == "use the lower-case name: oci://GHCR.io/acme/stack:V1"
 
 
 def test_docker_hub_names_reach_its_api_host():

@@ -22,7 +22,17 @@ class EnvStacksError(Exception):
 
 
 class SpecError(EnvStacksError, ValueError):
-    """The stack specification (``[tool.venvstacks]`` or ``venvstacks.toml``) is invalid."""
+    """The stack specification (``[tool.venvstacks]`` or ``venvstacks.toml``) is invalid.
+
+    ``toml_path`` (``frameworks[2].runtime``), when given, is the key the error is about: the
+    loader finds its line in the spec file and names ``file:line`` in the message.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, toml_path: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.toml_path = toml_path
 
 
 class SelectionError(EnvStacksError, ValueError):

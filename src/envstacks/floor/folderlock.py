@@ -12,10 +12,11 @@ and Ctrl-C stops it.
 The lock is the operating system's advisory lock (``flock`` on POSIX, ``msvcrt.locking`` on
 Windows) on a lock file in the folder (:data:`LOCK_FILE`, or a name the caller gives), which
 the system drops when its holder exits, however it exits (SIGKILL included). So a lock is
-never stale, and the file's presence means nothing: it is left in place (deleting it would
-let a waiting run lock a file the next run no longer sees) and holds the holder's process id
-and verb, for the message. The requirements folder, which users commit, gets no file: there
-the folder itself is locked (POSIX only; Windows cannot open a folder, so it gets the file).
+never stale, and the file's presence means nothing: it is left in place and holds the
+holder's process id and verb, for the message. (A run whose lock file was deleted while it
+waited, with the folder a failed deploy made, sees it and locks the new file instead.) The
+requirements folder, which users commit, gets no file: there the folder itself is locked
+(POSIX only; Windows cannot open a folder, so it gets the file).
 
 A folder this process cannot write (an up-to-date deployment on a read-only file system) is
 locked through a read-only handle of its lock file, or of the folder: ``flock`` needs no
@@ -95,9 +96,8 @@ def hold(
         if depth:
             yield
             return
-        handle = _LockHandle.open(folder, lock_file)
+        handle = _held_handle(folder, lock_file, verb, reporter, timeout)
         try:
-            _acquire(handle, folder, verb, reporter, lock_timeout() if timeout is None else timeout)
             try:
                 handle.record(verb)
                 yield
@@ -110,6 +110,28 @@ def hold(
             _held[key] -= 1
             if not _held[key]:
                 del _held[key]
+
+
+def _held_handle(
+    folder: Path, lock_file: str | None, verb: str, reporter: Reporter, timeout: float | None
+) -> _LockHandle:
+    """Open and lock the lock file; again if the holder it waited for removed it meanwhile.
+
+    A deploy that fails into a folder it made removes the folder, lock file included
+    (:func:`envstacks.orchestrator.distribution.deploy`): a run that waited for it then
+    holds a file no later run sees, so it opens the new one.
+    """
+    while True:
+        handle = _LockHandle.open(folder, lock_file)
+        try:
+            _acquire(handle, folder, verb, reporter, lock_timeout() if timeout is None else timeout)
+            if handle.still_there():
+                return handle
+            handle.unlock()
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
 
 
 def _acquire(
@@ -150,8 +172,9 @@ def _busy(folder: Path, other: str, verb: str, *, waited: float) -> BusyError:
 class _LockHandle:
     """An open lock file (or folder) and what this process may do with it."""
 
-    def __init__(self, fd: int, *, writable: bool) -> None:
+    def __init__(self, fd: int, *, writable: bool, path: Path) -> None:
         self.fd = fd
+        self.path = path
         self.writable = writable
         self.locked = False
         self.recorded = False
@@ -171,13 +194,13 @@ class _LockHandle:
             if not folder.is_dir():
                 raise
         if lock_file is None and not _WINDOWS:
-            return cls(os.open(folder, os.O_RDONLY | flags), writable=False)
+            return cls(os.open(folder, os.O_RDONLY | flags), writable=False, path=folder)
         path = folder / (lock_file or LOCK_FILE)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_NOFOLLOW: a symlink planted under the lock file's name is not followed.
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | flags, 0o666)
-            return cls(fd, writable=True)
+            return cls(fd, writable=True, path=path)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise FileSystemError(
@@ -190,7 +213,9 @@ class _LockHandle:
                 raise
             for candidate in (path, folder):  # a folder this process may only read
                 with contextlib.suppress(OSError):
-                    return cls(os.open(candidate, os.O_RDONLY | flags), writable=False)
+                    return cls(
+                        os.open(candidate, os.O_RDONLY | flags), writable=False, path=candidate
+                    )
             raise
 
     def try_lock(self) -> bool:
@@ -237,6 +262,14 @@ class _LockHandle:
             os.lseek(self.fd, 0, os.SEEK_SET)
             os.write(self.fd, data)
             self.recorded = True
+
+    def still_there(self) -> bool:
+        """Whether the handle's path still names the file (or folder) it holds."""
+        try:
+            held, named = os.fstat(self.fd), self.path.stat()
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
     def unlock(self) -> None:
         """Release the lock (closing the handle would too)."""

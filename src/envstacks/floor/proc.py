@@ -1,11 +1,17 @@
-"""Run external programs: every subprocess of envstacks goes through :func:`run` (argv logged)."""
+"""Run external programs: every subprocess of envstacks goes through :func:`run` or :func:`stream`.
+
+Both log the command line; :func:`run` captures the output, :func:`stream` hands it over line
+by line while the program runs (a layer's own post-install step, which may take minutes).
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from envstacks.floor.errors import EnvStacksError, ToolError
@@ -84,9 +90,7 @@ def run(
         timeout: seconds before the command is killed.
         input: text written to the command's standard input (default: none).
     """
-    reporter = reporter or NullReporter()
-    args = [os.fspath(part) for part in argv]
-    reporter.debug(f"$ {format_argv(args)}" + (f"  (in {cwd})" if cwd else ""))
+    args = _logged(argv, cwd, reporter)
     try:
         result = subprocess.run(
             args,
@@ -114,5 +118,79 @@ def run(
     return result
 
 
+def _logged(
+    argv: Sequence[str | os.PathLike[str]], cwd: Path | None, reporter: Reporter | None
+) -> list[str]:
+    """``argv`` as strings, logged as a debug message."""
+    args = [os.fspath(part) for part in argv]
+    (reporter or NullReporter()).debug(f"$ {format_argv(args)}" + (f"  (in {cwd})" if cwd else ""))
+    return args
+
+
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+def stream(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    on_line: Callable[[str], None],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    reporter: Reporter | None = None,
+    timeout: float | None = None,
+) -> int | None:
+    """Run ``argv`` (never through a shell), passing each line it prints to ``on_line``.
+
+    Its standard error is merged into its standard output; its standard input is empty. The
+    program runs in a session of its own, so on ``timeout`` (seconds) it is killed with every
+    process it started. Returns its exit status, or ``None`` when it was killed for the time
+    limit.
+
+    Raises:
+        ToolError: the program does not exist.
+    """
+    args = _logged(argv, cwd, reporter)
+    try:
+        child = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=dict(env) if env is not None else clean_environ(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(f"cannot run {args[0]}: program not found", hint="install it") from exc
+    assert child.stdout is not None
+    output = child.stdout
+
+    def pump() -> None:
+        for line in output:
+            on_line(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, name="proc-stream", daemon=True)
+    reader.start()
+    try:
+        status: int | None = child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_session(child)
+        child.wait()
+        status = None
+    except BaseException:  # Ctrl-C: the step and what it started stop too
+        _kill_session(child)
+        child.wait()
+        raise
+    # Whatever it started and left running may hold the pipe open: do not wait for them.
+    reader.join(timeout=5)
+    return status
+
+
+def _kill_session(child: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(child.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    except OSError:
+        child.kill()

@@ -16,6 +16,11 @@ from typing import Protocol, TextIO
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 package"``, ``"2 packages"``, ``"0 packages"``: a count and its noun, for messages."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class Task(Protocol):
     """One long step for one layer (locking, installing, packing, unpacking)."""
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from envstacks.floor.report import Task
+from envstacks.floor.report import Reporter, Task
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,6 +54,14 @@ class Cancellation:
         """``task``, checking for cancellation each time it advances."""
         return _WatchedTask(task, self)
 
+    def watching(self, reporter: Reporter) -> Reporter:
+        """``reporter``, whose every task checks for cancellation each time it advances.
+
+        For work that reports progress through a reporter it was handed (a runtime provider's
+        copy): it stops at its next step once the run is cancelled.
+        """
+        return _WatchingReporter(reporter, self)
+
     def each(self, items: Iterable[T]) -> Iterator[T]:
         """``items``, checking for cancellation before each one."""
         for item in items:
@@ -84,6 +92,27 @@ class _WatchedTask:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._task.__exit__(exc_type, exc, tb)
+
+
+class _WatchingReporter:
+    """A reporter whose tasks stop their job when the run is cancelled."""
+
+    def __init__(self, reporter: Reporter, cancellation: Cancellation) -> None:
+        self._reporter = reporter
+        self._cancellation = cancellation
+
+    def info(self, message: str) -> None:
+        self._reporter.info(message)
+
+    def warning(self, message: str) -> None:
+        self._reporter.warning(message)
+
+    def debug(self, message: str) -> None:
+        self._reporter.debug(message)
+
+    def task(self, layer: str, action: str, total: int | None = None) -> Task:
+        self._cancellation.check()
+        return self._cancellation.watch(self._reporter.task(layer, action, total))
 
 
 def run_parallel(

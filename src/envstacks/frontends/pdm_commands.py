@@ -139,6 +139,8 @@ class VerbCommand(BaseCommand):
             pm_factory=get_plugin_manager,
             project_wheel_builder=pdm_wheel_builder(project),
             quiet=level < 0,
+            verbose=level > 0,
+            prog=PROG,
         )
         try:
             status = self.verb.run(invocation, options)
@@ -178,7 +180,11 @@ def pdm_wheel_builder(project: Project) -> WheelBuilder:
     """A wheel builder that uses PDM's own (isolated, PEP 517) builder for the project.
 
     The build runs on the runtime layer's interpreter (a PDM environment made from it), so
-    compiled extensions match the layer, whatever Python the project uses under PDM.
+    compiled extensions match the layer, whatever Python the project uses under PDM. That
+    environment becomes the project's for the command: PDM's builder installs the build
+    requirements through the project's resolver, which asks for ``project.environment``, and
+    PDM would otherwise pick the project's interpreter for it (and, with ``python.use_venv``,
+    create a ``.venv`` with the newest Python it finds) only to read ``pdm.lock``.
     """
 
     def _build(project_root: Path, out_dir: Path, *, python: Path) -> Path:
@@ -187,6 +193,7 @@ def pdm_wheel_builder(project: Project) -> WheelBuilder:
         from pdm.exceptions import BuildError as PdmBuildError  # noqa: PLC0415
 
         environment = PythonEnvironment(project, python=str(python))
+        project.environment = environment
         try:
             return Path(WheelBuilder(project_root, environment).build(str(out_dir)))
         except PdmBuildError as exc:

@@ -2,13 +2,20 @@
 
 Every front-end (the CLI, ``pdm venvstacks``, ``hatch build -t venvstacks``) prints the same
 words, built here from the run's result values:
-``done in 12.3 s: 2 layers locked, 1 unchanged; 3 layers built; 3 archives written``, or on
-a second run ``done in 1.2 s: 3 locks unchanged; 3 layers up to date; 3 archives unchanged``.
+``done in 12.3 s: 2 layers locked, 1 unchanged; 3 layers built; 3 archives written in
+dist/venvstacks``, or on a second run ``done in 1.2 s: 3 locks unchanged; 3 layers up to date;
+3 archives unchanged in dist/venvstacks``. The CLI and ``pdm venvstacks`` follow it with the
+usual next command (:func:`next_command`).
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from envstacks.floor.report import plural
 
 if TYPE_CHECKING:
     from envstacks.orchestrator.pipeline import StackResult
@@ -16,19 +23,15 @@ if TYPE_CHECKING:
     from envstacks.stages.deploying import DeployResult
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _phrase(
     done: int, did: str, kept: int, kept_word: str, *, noun: str = "layer", kept_noun: str = ""
 ) -> str:
     """``"2 layers built, 1 up to date"``, ``"3 layers built"`` or ``"3 locks unchanged"``."""
     if done and kept:
-        return f"{_plural(done, noun)} {did}, {kept} {kept_word}"
+        return f"{plural(done, noun)} {did}, {kept} {kept_word}"
     if done or not kept:
-        return f"{_plural(done, noun)} {did}"
-    return f"{_plural(kept, kept_noun or noun)} {kept_word}"
+        return f"{plural(done, noun)} {did}"
+    return f"{plural(kept, kept_noun or noun)} {kept_word}"
 
 
 def stack_parts(result: StackResult) -> list[str]:
@@ -48,7 +51,10 @@ def stack_parts(result: StackResult) -> list[str]:
         planned = sum(item.status == "would publish" for item in layers)
         unchanged = len(layers) - written - planned
         did = "would be written" if planned else "written"
-        parts.append(_phrase(planned or written, did, unchanged, "unchanged", noun="archive"))
+        phrase = _phrase(planned or written, did, unchanged, "unchanged", noun="archive")
+        if not result.published.dry_run:  # where to find them
+            phrase += f" in {shown_path(result.published.output_dir)}"
+        parts.append(phrase)
     if result.pushed is not None:
         parts.append(f"pushed to {result.pushed.reference}")
     if result.exported:
@@ -57,6 +63,41 @@ def stack_parts(result: StackResult) -> list[str]:
             _phrase(new, "exported", len(result.exported) - new, "up to date", kept_noun="export")
         )
     return parts
+
+
+def shown_path(path: Path) -> str:
+    """A path for a message: relative to the current folder when it is inside it."""
+    try:
+        relative = path.relative_to(Path.cwd())
+    except ValueError:
+        return str(path)
+    return str(relative) if relative.parts else "."
+
+
+def next_command(
+    verb: str, result: StackResult, *, prog: str = "envstacks", include: Sequence[str] = ()
+) -> str | None:
+    """The command that usually follows ``verb`` after ``result`` (``None``: no usual next).
+
+    lock → build, build → publish, publish → deploy (or push), the selection kept.
+    """
+    selection = "".join(f" --include {shlex.quote(pattern)}" for pattern in include)
+    published = result.published
+    to_write = published is not None and any(
+        item.status == "would publish" for item in published.layers
+    )
+    if published is not None and not to_write:  # the archives are there
+        if result.pushed is not None:
+            return f"{prog} deploy {result.pushed.reference} --target DIR"
+        folder = shlex.quote(shown_path(published.output_dir))
+        return (
+            f"{prog} deploy {folder} --target DIR, or {prog} push {folder} --to oci://HOST/REPO:TAG"
+        )
+    if to_write:
+        return f"{prog} publish{selection}"
+    if verb == "lock" and result.locked:
+        return f"{prog} build{selection}"
+    return None
 
 
 def stack_summary(result: StackResult, seconds: float) -> str:
@@ -77,7 +118,7 @@ def status_summary(status: StackStatus, seconds: float) -> str:
     """The end line of ``show``: how many layers, how many need locking."""
     layers = (*status.runtimes, *status.frameworks, *status.applications)
     stale = sum(not layer.has_valid_lock for layer in layers)
-    parts = [_plural(len(layers), "layer")]
+    parts = [plural(len(layers), "layer")]
     if stale:
         parts.append(f"{stale} {'needs' if stale == 1 else 'need'} locking")
     return finished([", ".join(parts)], seconds)

@@ -10,10 +10,12 @@ and fires the lifecycle hooks.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envstacks.floor.fs import remove_tree
 from envstacks.floor.work_folders import WorkFolder, guarded
 from envstacks.orchestrator.plugins import get_plugin_manager
 
@@ -89,6 +91,7 @@ def deploy(
     from envstacks.floor.platforms import host_platform  # noqa: PLC0415
     from envstacks.stages.deploying import DeployOptions, deploy_layers  # noqa: PLC0415
     from envstacks.stages.deploying.deploy_record import LOCK_PATH  # noqa: PLC0415
+    from envstacks.stages.deploying.triage import select_for_platform  # noqa: PLC0415
 
     options = options or DeployOptions()
     if options.platform is None:
@@ -97,13 +100,42 @@ def deploy(
     opened = open_deploy_source(
         source, platform=options.platform, reporter=reporter, insecure=insecure
     )
-    with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
-        result = deploy_layers(opened, target, options, pm=pm, reporter=reporter)
+    # The manifest's layers and the selection are checked before the target is made.
+    select_for_platform(opened, options.include, options.platform)
+    made = _first_missing(Path.cwd() / target)
+    try:
+        with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
+            result = deploy_layers(opened, target, options, pm=pm, reporter=reporter)
+    except BaseException:
+        if made is not None:
+            _remove_if_bare(made, keep_if_other_than=Path.cwd() / target / LOCK_PATH)
+        raise
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)
     for name in (*result.reused, *result.adopted):
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=True)
     return result
+
+
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet (``None``: it exists)."""
+    missing = None
+    for candidate in (folder, *folder.parents):
+        if os.path.lexists(candidate):
+            return missing
+        missing = candidate
+    return missing
+
+
+def _remove_if_bare(made: Path, *, keep_if_other_than: Path) -> None:
+    """Remove the folder a failed deploy made, if it holds nothing but folders and the lock file.
+
+    A layer, a deployment record or a kept download keeps it (the next run reuses them).
+    """
+    for path in made.rglob("*"):
+        if path != keep_if_other_than and not (path.is_dir() and not path.is_symlink()):
+            return
+    remove_tree(made)
 
 
 def merge(inputs: Sequence[Path], output_dir: Path, *, reporter: Reporter) -> MergeResult:

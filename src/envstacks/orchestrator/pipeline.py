@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 # The stages are imported by the steps that run them (the lazy imports below): a no-op
 # ``build`` never loads the code that writes locks, packs archives or deploys them.
 
-__all__ = ["StackRequest", "StackResult", "clean", "layers_up_to_date", "run", "work_folders"]
+__all__ = [
+    "StackRequest",
+    "StackResult",
+    "builds_up_to_date",
+    "clean",
+    "layers_up_to_date",
+    "run",
+    "work_folders",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,18 +94,13 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
     plan = plan if plan is not None else session.plan(request.plan)
     if request.locks_must_be_valid is not None:
         _require_valid_locks(session, plan, setting=request.locks_must_be_valid)
+    if not plan.to_lock() and not plan.to_build():
+        _require_built(session, plan, request)  # before any folder is made
     verb, folders = work_folders(session.spec, plan, request)
     with guarded(verb, folders, session.reporter):
         locked = tuple(lock(session, plan, request.lock)) if plan.to_lock() else ()
         built = tuple(build(session, plan, request.build)) if plan.to_build() else ()
-        if request.publish is not None or request.export is not None:
-            require_built(
-                session.spec,
-                session.layers([ops.name for ops in plan.to_publish()]),
-                session.lock_states(),
-                include=request.plan.include,
-                verb="publish" if request.publish is not None else "export",
-            )
+        _require_built(session, plan, request)
         published = (
             publish(session, plan, request.publish, insecure=request.insecure)
             if request.publish is not None
@@ -116,6 +119,19 @@ def run(session: Session, request: StackRequest, plan: Plan | None = None) -> St
         published=published,
         pushed=pushed,
         exported=exported,
+    )
+
+
+def _require_built(session: Session, plan: Plan, request: StackRequest) -> None:
+    """Fail unless the layers to publish or export are built from their current locks."""
+    if request.publish is None and request.export is None:
+        return
+    require_built(
+        session.spec,
+        session.layers([ops.name for ops in plan.to_publish()]),
+        session.lock_states(),
+        include=request.plan.include,
+        verb="publish" if request.publish is not None else "export",
     )
 
 
@@ -318,6 +334,35 @@ def layers_up_to_date(session: Session, layers: Sequence[LayerSpec]) -> bool:
     return not any(
         needs_build(session.spec, layer, states[layer.build_name])[0] for layer in layers
     )
+
+
+def builds_up_to_date(
+    session: Session, plan: Plan, options: BuildOptions | None = None
+) -> frozenset[str]:
+    """The layers whose planned build would change nothing (``--show`` says so).
+
+    Claimed only where that is certain before the run: not for layers that are relocked
+    first (unless only if needed, with a valid lock), rebuilt with ``--clean``, or that ship
+    the project without a kept, current wheel of it.
+    """
+    from envstacks.stages.building import needs_build  # noqa: PLC0415
+    from envstacks.stages.locking.project_dist import requires_project  # noqa: PLC0415
+
+    states = session.lock_states()
+    clean = options is not None and options.clean
+    current: set[str] = set()
+    for ops in plan.to_build():
+        if ops.lock is Op.RUN or ops.reset_lock or (clean and ops.build is Op.RUN):
+            continue
+        layer = session.spec.layer(ops.name)
+        wheel = None
+        if session.project_wheel_builder is not None and requires_project(session.spec, layer):
+            wheel = session.kept_project_wheel(layer)
+            if wheel is None:
+                continue
+        if not needs_build(session.spec, layer, states[ops.name], project_wheel=wheel)[0]:
+            current.add(ops.name)
+    return frozenset(current)
 
 
 def _require_valid_locks(session: Session, plan: Plan, *, setting: str) -> None:

@@ -4,7 +4,8 @@ A layer that requires the project's own distribution gets the project's wheel, b
 front-end's :class:`WheelBuilder` with the interpreter of the layer's runtime, so that
 compiled extensions match the layer. A pure-Python wheel serves every runtime; a compiled
 one is built once per runtime, and the layers are then locked and built in groups that
-share a wheel (runtimes are independent of each other).
+share a wheel (runtimes are independent of each other). A wheel is built again only when
+something it is built from changed (:mod:`envstacks.orchestrator.wheel_inputs`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from envstacks.floor.fs import remove_path
+from envstacks.floor.fs import read_json, remove_path
+from envstacks.orchestrator import wheel_inputs
 
 if TYPE_CHECKING:
     from envstacks.floor.report import Reporter
@@ -71,14 +73,62 @@ class ProjectWheels:
                 self.built[name] = pure[0] if pure else self._build(runtime)
         return {name: self.built[name] for name in runtimes}
 
+    def kept(self, layer: LayerSpec, python: Path) -> Path | None:
+        """The wheel kept for ``layer``'s runtime if nothing it is built from changed (no build).
+
+        ``python`` is the runtime's interpreter (it must exist: nothing is provisioned).
+        """
+        if self.builder is None:
+            return None
+        runtime = self.spec.runtime_of(layer)
+        if runtime.build_name in self.built:
+            return self.built[runtime.build_name]
+        return self._kept(runtime, python)[0]
+
+    def _kept(
+        self, runtime: RuntimeSpec, python: Path
+    ) -> tuple[Path | None, wheel_inputs.WheelInputs]:
+        """The kept wheel of ``runtime`` if still current, and what a build would be made from."""
+        out, record_path = self._places(runtime)
+        settings = self.spec.settings
+        inputs = wheel_inputs.gather(
+            self.spec.root,
+            builder=self.builder,
+            python=python,
+            skipped=(
+                settings.build_dir,
+                settings.output_dir,
+                settings.export_dir,
+                settings.requirements_dir,
+            ),
+            previous=read_json(record_path),
+        )
+        return wheel_inputs.unchanged_wheel(record_path, out, inputs), inputs
+
+    def _places(self, runtime: RuntimeSpec) -> tuple[Path, Path]:
+        """The runtime's wheel folder and the record of what its wheel was built from."""
+        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        return out, out.with_name(f"{runtime.build_name}.inputs.json")
+
     def _build(self, runtime: RuntimeSpec) -> Path:
+        """The runtime's wheel: the one built before if nothing it is built from changed."""
         assert self.builder is not None
         python = self.python_for(runtime)
-        out = self.spec.settings.build_dir / "project-wheel" / runtime.build_name
+        out, record_path = self._places(runtime)
+        wheel, inputs = self._kept(runtime, python)
+        if wheel is not None:
+            wheel_inputs.record(record_path, inputs, wheel)  # the files' new times, if touched
+            self.reporter.info(
+                f"the project's wheel {wheel.name} for {runtime.build_name} is up to date "
+                "(nothing it is built from changed)"
+            )
+            return wheel
+        record_path.unlink(missing_ok=True)
         remove_path(out)  # the builders get a fresh, empty folder
         out.mkdir(parents=True)
         with self.reporter.task(self.spec.project_name or "project", "build wheel"):
             wheel = self.builder(self.spec.root, out, python=python)
+        wheel_inputs.record(record_path, inputs, wheel)
         self.reporter.info(f"built the project's wheel {wheel.name} for {runtime.build_name}")
         return wheel
 

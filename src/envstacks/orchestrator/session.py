@@ -74,6 +74,18 @@ class Session:
         """
         return self._wheels.for_layers(layers)
 
+    def kept_project_wheel(self, layer: LayerSpec) -> Path | None:
+        """The project's wheel for ``layer`` if one is kept and current (nothing is built).
+
+        ``None`` also when the layer's runtime is not built yet (nothing is provisioned).
+        """
+        from envstacks.stages.runtime import runtime_python  # noqa: PLC0415
+
+        env = stack_paths.env_path(self.spec, self.spec.runtime_of(layer))
+        if not env.exists():
+            return None
+        return self._wheels.kept(layer, runtime_python(env))
+
     def wheel_groups(self, planned: Sequence[LayerOps]) -> list[tuple[Path | None, list[LayerOps]]]:
         """The planned layers in groups sharing one project wheel (one group, usually)."""
         return self._wheels.groups(planned, lambda ops: self.spec.layer(ops.name))

@@ -28,6 +28,8 @@ class LayerStatus:
     selected_operations: tuple[str, ...] | None = None
     #: Lower layers in ``sys.path`` order; ``None`` for runtimes.
     dependencies: tuple[LayerStatus, ...] | None = None
+    #: Why the lock is not valid (empty when it is); not in venvstacks' JSON.
+    lock_problem: str = ""
     #: A variant layer's framework, variant name and selectors (``None``: not a variant).
     variant: tuple[str, str, tuple[str, ...]] | None = None
 
@@ -110,6 +112,7 @@ def stack_status(
             has_valid_lock=bool(state and state.has_valid_lock),
             selected_operations=operations,
             dependencies=deps,
+            lock_problem=lock_problem(state) if state is not None else "no lock state",
             variant=(layer.variant_of, layer.variant or "", layer.select)
             if isinstance(layer, FrameworkSpec) and layer.variant_of
             else None,
@@ -124,20 +127,58 @@ def stack_status(
     )
 
 
-def _label(layer: LayerStatus) -> str:
+def lock_problem(state: LockState) -> str:
+    """Why a layer's lock is not valid, in a few words (empty when it is valid).
+
+    The layer's own reasons (the same the build gives: ``requirements changed``, ``no lock
+    file``...) come first; the lower layers that need locking are named only when the layer
+    has no reason of its own, so a stack locked for the first time reads ``no lock file``.
+    """
+    if state.has_valid_lock:
+        return ""
+    own = state.reasons[: len(state.reasons) - len(state.invalid_lower)]
+    if own:
+        return "; ".join(own)
+    names = ", ".join(repr(name) for name in state.invalid_lower)
+    lower = len(state.invalid_lower)
+    return f"lower layer{'s' if lower > 1 else ''} {names} need{'' if lower > 1 else 's'} locking"
+
+
+def stale_locks(status: StackStatus) -> list[str]:
+    """One line per reason for the layers without a valid lock: ``a, b: requirements changed``."""
+    by_problem: dict[str, list[str]] = {}
+    for layer in (*status.runtimes, *status.frameworks, *status.applications):
+        if not layer.has_valid_lock:
+            by_problem.setdefault(layer.lock_problem, []).append(layer.name)
+    return [f"{', '.join(names)}: {problem}" for problem, names in by_problem.items()]
+
+
+def _label(layer: LayerStatus, up_to_date: frozenset[str]) -> str:
     mark = "" if layer.has_valid_lock else "*"
     text = mark + layer.name
     if layer.install_target != layer.name:
         text += f" -> {layer.install_target}"
     if layer.selected_operations:
-        text += f" ({', '.join(layer.selected_operations)})"
+        operations = [
+            "up to date" if op in _BUILDS and layer.name in up_to_date else op
+            for op in layer.selected_operations
+        ]
+        text += f" ({', '.join(operations)})"
     if layer.variant is not None:
         text += f" [{layer.variant_note}]"
     return text
 
 
-def render_tree(status: StackStatus) -> str:
-    """The status as venvstacks' ``show`` tree (``*`` marks a layer without a valid lock)."""
+#: The operation labels of a build, which ``--show`` replaces when it would change nothing.
+_BUILDS = frozenset({"build", "build-if-needed"})
+
+
+def render_tree(status: StackStatus, up_to_date: frozenset[str] = frozenset()) -> str:
+    """The status as venvstacks' ``show`` tree (``*`` marks a layer without a valid lock).
+
+    Layers in ``up_to_date`` (``--show``: their build would change nothing) show ``up to
+    date`` instead of their build operation.
+    """
     lines = [status.spec_name]
     groups = [
         ("Runtimes", status.runtimes),
@@ -151,10 +192,10 @@ def render_tree(status: StackStatus) -> str:
         group_pad = "    " if last_group else "│   "
         for layer_index, layer in enumerate(layers):
             last_layer = layer_index == len(layers) - 1
-            lines.append(group_pad + ("└── " if last_layer else "├── ") + _label(layer))
+            lines.append(group_pad + ("└── " if last_layer else "├── ") + _label(layer, up_to_date))
             layer_pad = group_pad + ("    " if last_layer else "│   ")
             deps = layer.dependencies or ()
             for dep_index, dep in enumerate(deps):
                 last_dep = dep_index == len(deps) - 1
-                lines.append(layer_pad + ("└── " if last_dep else "├── ") + _label(dep))
+                lines.append(layer_pad + ("└── " if last_dep else "├── ") + _label(dep, up_to_date))
     return "\n".join(lines) + "\n"

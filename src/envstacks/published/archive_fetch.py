@@ -6,7 +6,7 @@ from pathlib import Path
 
 from envstacks.floor.errors import DeployError, VerificationError
 from envstacks.floor.fs import file_sha256
-from envstacks.floor.report import Reporter, Task
+from envstacks.floor.report import NullReporter, Reporter, Task
 from envstacks.floor.workers import Cancellation
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import FetchedArchive, Source
@@ -32,7 +32,9 @@ def fetch_archive(
         VerificationError: the download's size or sha256 differs from the manifest's.
         DeployError: the archive is missing or could not be downloaded.
     """
-    with reporter.task(layer.install_target, "fetch", total=layer.archive_size) as shown:
+    # A local archive is read where it is: no fetch step to show.
+    shown_as = NullReporter() if source.local else reporter
+    with shown_as.task(layer.install_target, "fetch", total=layer.archive_size) as shown:
         task = cancellation.watch(shown) if cancellation is not None else shown
         archive = source.fetch(
             layer.archive_name, size=layer.archive_size, downloads=downloads, task=task

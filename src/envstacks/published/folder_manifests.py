@@ -10,9 +10,10 @@ the layer name and the target platform. :func:`agreed` keeps one
 entry per platform and deployed name and refuses two that disagree (another archive or tree).
 
 :func:`listed_files` names every file an entry refers to: its archive, its deltas, its file
-index and the index of each delta's base, each with its recorded size and sha256 and a plain
-file name, so a file is found only directly in the folder (archives, deltas) or in its
-``__venvstacks__/env_metadata/`` (indexes), never elsewhere.
+index and the index of each delta's base, its SBOM, each with its recorded size and sha256 and
+a plain file name, so a file is found only directly in the folder (archives, deltas), in its
+``__venvstacks__/env_metadata/`` (indexes) or in its ``__venvstacks__/sbom/`` (SBOMs), never
+elsewhere.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Literal
 from envstacks.floor import bounded_json
 from envstacks.floor.errors import EnvStacksError, JSONDocumentError, PublishError
 from envstacks.published.manifest import ManifestLayer, is_plain_name, parse_manifest
-from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, manifest
+from envstacks.published.publish_folder import METADATA_DIR, SBOM_DIR, SNIPPET_DIR, manifest
 
 __all__ = [
     "FolderEntry",
@@ -52,7 +53,7 @@ MAX_MANIFEST = 64 << 20
 _IDENTITY = ("archive_name", "archive_hashes", "tree_hashes")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
-FileKind = Literal["archive", "delta", "file index"]
+FileKind = Literal["archive", "delta", "file index", "sbom"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +87,8 @@ class ListedFile:
     """A file a manifest entry names, with what it must be."""
 
     kind: FileKind
-    #: A plain file name: in the folder (archives, deltas) or in its ``env_metadata`` (indexes).
+    #: A plain file name: in the folder (archives, deltas), in its ``env_metadata`` (indexes)
+    #: or in its ``__venvstacks__/sbom`` (SBOMs).
     name: str
     size: int
     sha256: str
@@ -100,6 +102,8 @@ class ListedFile:
         """The file's path in a publish folder."""
         if self.kind == "file index":
             return f"{METADATA_DIR}/{SNIPPET_DIR}/{self.name}"
+        if self.kind == "sbom":
+            return f"{METADATA_DIR}/{SBOM_DIR}/{self.name}"
         return self.name
 
     def path_in(self, folder: Path) -> Path:
@@ -262,7 +266,7 @@ def _describe(layer: ManifestLayer) -> str:
 
 
 def listed_files(entry: FolderEntry, *, verb: str) -> list[ListedFile]:
-    """The files ``entry`` names: its archive, deltas, file index and its deltas' bases' indexes.
+    """The files ``entry`` names: archive, deltas, file index, deltas' bases' indexes, SBOM.
 
     Raises:
         PublishError: a delta or index field is malformed, or names no plain file name.
@@ -317,6 +321,16 @@ def listed_files(entry: FolderEntry, *, verb: str) -> list[ListedFile]:
                 size=size,
                 sha256=sha,
                 install_target=layer.install_target,
+            )
+        )
+    sbom = layer.metadata.get("sbom")
+    if sbom is not None:
+        if not isinstance(sbom, Mapping):
+            raise PublishError(f"{spot}: sbom must be a table, found {sbom!r}")
+        name, size, sha = _recorded(f"{spot}: sbom", sbom.get("name"), sbom.get("size"), sbom)
+        files.append(
+            ListedFile(
+                kind="sbom", name=name, size=size, sha256=sha, install_target=layer.install_target
             )
         )
     return files

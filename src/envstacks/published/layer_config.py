@@ -38,6 +38,9 @@ BYTECODE_RECORD = "share/venv/metadata/envstacks_bytecode.json"
 DYNLIB_DIR = "share/venv/dynlib"
 #: The post-installation script shipped at the top of every layer.
 POSTINSTALL = "postinstall.py"
+#: Folder holding a layer's own post-install step (its ``postinstall_script``), if it has one:
+#: deploy and local-export run the one ``.py`` file in it after :data:`POSTINSTALL`.
+LAYER_STEP_DIR = "share/venv/postinstall"
 #: Largest layer config read (a few hundred bytes in practice).
 MAX_LAYER_CONFIG = 1 << 20
 

@@ -5,7 +5,8 @@ One published platform is one OCI image manifest (``artifactType``
 (``__venvstacks__/venvstacks*.json``, every layer's metadata snippet in it); its layers are
 the files that manifest names, one blob each: the layer archives (a media type per archive
 format), their delta archives (:data:`DELTA_PREFIX` plus the format) and the file indexes
-(:data:`FILE_INDEX`: each layer's, and each delta's base's), each with its file name as
+(:data:`FILE_INDEX`: each layer's, and each delta's base's) and the SBOMs (:data:`SBOM`),
+each with its file name as
 ``org.opencontainers.image.title`` (so ``oras pull`` writes them under their names). A tag
 points at an OCI image index listing one manifest per platform. Documents are written as
 sorted, compact JSON without timestamps: pushing the same layers twice gives the same digests.
@@ -40,6 +41,8 @@ LAYER_TYPES = {"tar.zst": "tar+zstd", "tar.xz": "tar+xz", "zip": "zip"}
 DELTA_PREFIX = "application/vnd.envstacks.delta.v1."
 #: A layer's file index: gzip-compressed JSON (:mod:`envstacks.published.file_index`).
 FILE_INDEX = "application/vnd.envstacks.file-index.v1.json+gzip"
+#: A layer's SBOM: CycloneDX JSON (:mod:`envstacks.published.layer_sbom`); deploy ignores it.
+SBOM = "application/vnd.cyclonedx+json"
 TITLE = "org.opencontainers.image.title"
 #: The envstacks platform of a manifest (on index entries and on the manifest itself).
 PLATFORM = "dev.envstacks.platform"

@@ -11,7 +11,8 @@ identity); ``build_inputs_hash``, what the layer's build was made from; ``unpack
 deploy enforces (:mod:`envstacks.published.unpack_limits`); ``file_index``, the name, size and
 sha256 of the layer's file index (:mod:`envstacks.published.file_index`); ``deltas``, the
 delta archives that turn earlier versions into this one
-(:mod:`envstacks.published.delta_recipe`).
+(:mod:`envstacks.published.delta_recipe`); ``sbom``, the name, size and sha256 of the layer's
+CycloneDX SBOM in ``__venvstacks__/sbom/`` (:mod:`envstacks.published.layer_sbom`).
 
 The manifest lists every layer currently published in the folder for the platform (read back
 from the snippets whose archives are present), not only the layers of the last run, so a
@@ -33,6 +34,9 @@ from envstacks.published.variant_table import VARIANTS_TABLE, variants_table
 METADATA_DIR = "__venvstacks__"
 #: Folder inside :data:`METADATA_DIR` with one snippet (and file index) per published layer.
 SNIPPET_DIR = "env_metadata"
+#: Folder inside :data:`METADATA_DIR` with one SBOM per published layer archive
+#: (:mod:`envstacks.published.layer_sbom`).
+SBOM_DIR = "sbom"
 #: Fields only known once the archive is written: left out of the build request.
 OUTPUT_FIELDS = (
     "archive_size",
@@ -42,6 +46,7 @@ OUTPUT_FIELDS = (
     "unpacked_entries",
     "file_index",
     "deltas",
+    "sbom",
 )
 #: The manifest's ``layers`` keys by kind, in the order venvstacks writes them.
 KIND_KEYS = {
@@ -95,7 +100,7 @@ class PublishFolder:
         """Remove what dead runs left in the folder and its metadata folders; what was removed."""
         return [
             path
-            for place in (self.output_dir, self.metadata_dir, self.snippet_dir)
+            for place in (self.output_dir, self.metadata_dir, self.snippet_dir, self.sbom_dir)
             for path in remove_stale_temporaries(place)
         ]
 
@@ -103,6 +108,11 @@ class PublishFolder:
     def snippet_dir(self) -> Path:
         """``<output>/__venvstacks__/env_metadata``."""
         return self.metadata_dir / SNIPPET_DIR
+
+    @property
+    def sbom_dir(self) -> Path:
+        """``<output>/__venvstacks__/sbom``."""
+        return self.metadata_dir / SBOM_DIR
 
     def snippet_path(self, layer_name: str) -> Path:
         """Where a layer's snippet goes: ``env_metadata/<layer_name>[-<platform>].json``."""

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from envstacks.floor import bounded_json
 from envstacks.floor.errors import DeployError
@@ -65,6 +65,8 @@ class Source(abc.ABC):
     manifest_location: str
     #: The manifest's parsed JSON (not yet checked).
     manifest: Any
+    #: Whether its archives are files on this machine, read where they are (nothing to fetch).
+    local: ClassVar[bool] = False
 
     @abc.abstractmethod
     def archive_location(self, archive_name: str) -> str:
@@ -105,6 +107,7 @@ class Source(abc.ABC):
 class FolderSource(Source):
     """A publish folder on this machine: archives are read where they are."""
 
+    local: ClassVar[bool] = True
     folder: Path
 
     def archive_location(self, archive_name: str) -> str:

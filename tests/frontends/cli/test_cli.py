@@ -100,6 +100,21 @@ def test_show_tree_matches_venvstacks(spec_format: str, capsys: pytest.CaptureFi
     assert rest == EXPECTED_TREE
 
 
+def test_show_finds_the_spec_from_a_subfolder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "project" / "venvstacks.toml"
+    (tmp_path / "project" / "src").mkdir(parents=True)
+    spec.write_bytes(MINIMAL_FORMATS["venvstacks"].read_bytes())
+    empty = MINIMAL_FORMATS["venvstacks"].parent / "empty.py"
+    (tmp_path / "project" / "empty.py").write_bytes(empty.read_bytes())
+    monkeypatch.chdir(tmp_path / "project" / "src")
+    assert main(["show"]) == 0
+    first, _, rest = capsys.readouterr().out.partition("\n")
+    assert first == str(spec)
+    assert rest == EXPECTED_TREE
+
+
 @pytest.mark.parametrize("spec_format", sorted(MINIMAL_FORMATS))
 def test_show_json_gives_c3_orders(spec_format: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "--json", str(MINIMAL_FORMATS[spec_format])]) == 0
@@ -168,6 +183,8 @@ def test_bad_spec_exits_1_with_one_paragraph(
     assert err.startswith("error: ")
     assert "Traceback" not in err
     assert "\n\n" not in err.strip(), "one paragraph"
+    _error, hint = err.splitlines()
+    assert hint.startswith("hint: "), "the paragraph ends with a hint line, as docs/cli.md says"
 
 
 def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,8 +207,42 @@ def test_bad_spec_in_a_subprocess_has_no_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "frameworks[0].runtime" in result.stderr
-    assert "'rt-typo'" in result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {spec}:8: frameworks[0].runtime: unknown runtime 'rt-typo'")
+    assert hint.startswith("hint: name one of the defined runtimes")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "colored"),
+    [
+        (["--color", "always"], {}, True),
+        (["--color", "always"], {"NO_COLOR": "1"}, True),  # an explicit choice wins, as in uv
+        (["--color", "never"], {"FORCE_COLOR": "1"}, False),
+        ([], {"FORCE_COLOR": "1"}, True),
+        ([], {"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+        ([], {}, False),  # auto, and standard error is not a terminal here
+    ],
+)
+def test_color_choice_colours_the_error_and_hint_prefixes(
+    argv: list[str],
+    env: dict[str, str],
+    colored: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    target = SPECS / "bad" / "error_unknown_runtime.toml"
+    assert main([*argv, "show", str(target)]) == 1
+    error, hint = capsys.readouterr().err.splitlines()
+    if colored:
+        assert error.startswith("\x1b[1;31merror:\x1b[0m ")
+        assert hint.startswith("\x1b[1;36mhint:\x1b[0m ")
+    else:
+        assert error.startswith("error: ") and hint.startswith("hint: ")
+        assert "\x1b[" not in error + hint
 
 
 def test_show_marks_versioned_layers_without_lock(capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,3 +250,16 @@ def test_show_marks_versioned_layers_without_lock(capsys: pytest.CaptureFixture[
     lines = capsys.readouterr().out.splitlines()
     assert "│   ├── *cpython@3.11" in lines or "    ├── *cpython@3.11" in lines
     assert any(line.endswith("*cpython@3.12 -> cpython@3.12@???") for line in lines)
+
+
+def test_upper_case_repository_is_refused_saying_why_and_the_lowered_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["push", str(tmp_path), "--to", "oci://ghcr.io/Acme/Stack:1"]) == 2
+    err = capsys.readouterr().err
+    assert "repository 'Acme/Stack' has upper-case letters" in err
+    assert "; use the lower-case name: oci://ghcr.io/acme/stack:1" in err
+    assert main(["deploy", "oci://ghcr.io/Acme/Stack:1", "--target", str(tmp_path / "t")]) == 1
+    err = capsys.readouterr().err
+    assert "hint: use the lower-case name: oci://ghcr.io/acme/stack:1" in err
+    assert not (tmp_path / "t").exists()

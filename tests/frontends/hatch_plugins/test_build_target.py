@@ -104,6 +104,21 @@ def test_errors_end_the_build_with_a_message_not_a_traceback(
     assert "Traceback" not in err
 
 
+def test_unmatched_include_hints_the_targets_own_option(
+    make_builder: Callable[..., VenvstacksBuilder], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's hint names --allow-missing; the target has no such option, so it says include."""
+    builder = make_builder(include=["app-nope"])
+    with pytest.raises(SystemExit) as info:
+        list(builder.build(versions=["standard"]))
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"error: {TARGET}.include: No matching layers found for: 'app-nope'" in err
+    assert "hint: check the patterns against `envstacks show`" in err
+    assert "correct the target's include option" in err
+    assert "--allow-missing" not in err
+
+
 def test_hatchling_cli_reports_a_bad_stack(tmp_path: Path) -> None:
     """``python -m hatchling build -t venvstacks`` (what Hatch runs) on a broken stack: exit 1."""
     text = (PROJECTS / "stackapp" / "pyproject.toml").read_text(encoding="utf-8")

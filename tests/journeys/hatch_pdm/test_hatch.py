@@ -40,9 +40,15 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
     assert any(line.startswith("framework-six: build (clean): done in ") for line in listed)
     assert any(
         line.startswith("done in ")
-        and line.endswith(": 3 layers locked; 3 layers built; 3 archives written")
+        and line.endswith(
+            ": 3 layers locked; 3 layers built; 3 archives written in dist/venvstacks"
+        )
         for line in listed
     ), listed
+    assert (
+        "next: envstacks deploy dist/venvstacks --target DIR, "
+        "or envstacks push dist/venvstacks --to oci://HOST/REPO:TAG"
+    ) in listed
 
     target = tmp_path / "deployed"
     run_tool("envstacks", ["deploy", str(out), "--target", str(target)], cwd=tmp_path)
@@ -62,6 +68,14 @@ def test_build_target_publishes_a_stack_that_deploys_and_runs(
     (out / "notes.txt").write_text("not ours\n", encoding="utf-8")
     run_tool("hatch", ["build", "--clean-only", "-t", "venvstacks"], cwd=stackapp)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+    # Building again reuses the project's wheel: nothing it is built from changed.
+    again = run_tool("hatch", ["build", "-t", "venvstacks"], cwd=stackapp)
+    assert "built the project's wheel" not in again.stderr
+    assert (
+        "the project's wheel stackapp-0.1.0-py3-none-any.whl for cpython-3.12 is up to date"
+        in again.stderr
+    )
 
 
 def test_environment_runs_the_project_live_on_its_layers(
@@ -115,16 +129,32 @@ def test_environment_runs_the_project_live_on_its_layers(
     assert not found.exists()
 
 
-def test_environment_names_a_wrong_layer_option(stackapp: Path, run_tool: RunTool) -> None:
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (
+            'layer = "helo"',
+            "error: Field `tool.hatch.envs.app.layer`: no application layer is called 'helo' "
+            "(defined: 'hello')",
+        ),
+        (
+            "",
+            "error: Field `tool.hatch.envs.app.layer` is missing: a venvstacks environment runs "
+            "in one application layer, named by its `layer` option\n"
+            'hint: add layer = "hello" to [tool.hatch.envs.app]',
+        ),
+    ],
+    ids=["wrong", "missing"],
+)
+def test_environment_names_a_wrong_layer_option(
+    stackapp: Path, run_tool: RunTool, option: str, message: str
+) -> None:
     pyproject = stackapp / "pyproject.toml"
     pyproject.write_text(
-        pyproject.read_text(encoding="utf-8").replace('layer = "hello"', 'layer = "helo"'),
+        pyproject.read_text(encoding="utf-8").replace('layer = "hello"', option),
         encoding="utf-8",
     )
     result = run_tool("hatch", ["env", "create", "app"], cwd=stackapp, check=False)
     assert result.returncode == 1
-    assert (
-        "error: Field `tool.hatch.envs.app.layer`: no application layer is called 'helo' "
-        "(defined: 'hello')" in result.stderr
-    )
+    assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -203,3 +203,58 @@ def test_moved_deployment_reruns_postinstall_without_unpacking(tmp_path, publish
     again = RecordingReporter()
     deploy(output, moved, pm=pm, reporter=again)
     assert not [task for task in again.tasks if task.action == "postinstall"]
+
+
+def test_a_folder_in_the_way_is_found_before_anything_is_unpacked(tmp_path, publish_layers_to, pm):
+    output = publish_layers_to(tmp_path / "dist")
+    target = tmp_path / "deployed"
+    (target / "app-one").mkdir(parents=True)
+    (target / "app-one" / "mine.txt").write_text("user data")
+    reporter = RecordingReporter()
+
+    with pytest.raises(DeployError, match=r"app-one.*not deployed by envstacks"):
+        deploy(output, target, pm=pm, reporter=reporter)
+
+    assert sorted(path.name for path in target.iterdir()) == ["__venvstacks__", "app-one"]
+    assert [path.name for path in (target / "__venvstacks__").iterdir()] == ["deploy.lock"]
+    assert not [task for task in reporter.tasks if task.action == "unpack"]
+
+
+def _damage_first_entry(output: Path) -> None:
+    manifest = output / "__venvstacks__" / "venvstacks.json"
+    data = json.loads(manifest.read_text())
+    del data["layers"]["runtimes"][0]["archive_hashes"]
+    manifest.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (_damage_first_entry, r"archive_hashes: expected dict"),
+        (lambda output: (output / f"{RUNTIME}.tar.zst").unlink(), RUNTIME),
+    ],
+    ids=["bad-manifest-entry", "missing-archive"],
+)
+def test_a_deploy_failing_on_its_source_leaves_no_target(
+    tmp_path, publish_layers_to, pm, damage, error
+):
+    output = publish_layers_to(tmp_path / "dist")
+    damage(output)
+    target = tmp_path / "new" / "deployed"
+    with pytest.raises(DeployError, match=error):
+        deploy(output, target, pm=pm, reporter=RecordingReporter())
+    assert not target.parent.exists()
+    # An existing target keeps what it had (here: nothing but the folder itself).
+    target.mkdir(parents=True)
+    with pytest.raises(DeployError, match=error):
+        deploy(output, target, pm=pm, reporter=RecordingReporter())
+    assert target.is_dir()
+
+
+@pytest.mark.parametrize("source", ["missing-folder", "http://127.0.0.1:9/dist"])
+def test_a_source_that_cannot_be_opened_leaves_no_target(tmp_path, pm, source):
+    target = tmp_path / "new" / "deployed"
+    where = tmp_path / source if "://" not in source else source
+    with pytest.raises(DeployError):
+        deploy(where, target, pm=pm, reporter=RecordingReporter())
+    assert not target.parent.exists()

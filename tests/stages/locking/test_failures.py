@@ -11,6 +11,7 @@ import pytest
 from envstacks.floor.errors import LockError
 from envstacks.floor.report import RecordingReporter
 from envstacks.stages.locking import LockOptions, lock_layer
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
@@ -85,3 +86,21 @@ def test_missing_wheels_offline_with_local_wheels(
     text = str(caught.value)
     assert "linuxonly: no wheels available for ['win_amd64']" in text
     assert "set tool.venvstacks.runtimes[0].platforms = ['linux_x86_64']" in text
+
+
+def test_failed_lock_keeps_the_declared_requirements_file(
+    stacks: Any, tmp_path: Path, python_for: Callable[[str], Path]
+) -> None:
+    wheels = tmp_path / "wheels"
+    stacks.make_wheel(wheels, "localpkg", "1.0")
+    spec = stacks.stack(tmp_path, [stacks.runtime(requirements=["localpkg"])])
+    _lock(spec, spec.runtimes[0], python_for("3.12"), index=False, local_wheels=(wheels,))
+    folder = stack_paths.requirements_dir(spec, spec.runtimes[0])
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert b"localpkg" in stack_paths.requirements_in_path(spec, spec.runtimes[0]).read_bytes()
+
+    changed = stacks.replace_layer(spec, "cpython-3.12", requirements=("notthere",))
+    with pytest.raises(LockError):
+        _lock(changed, changed.runtimes[0], python_for("3.12"), index=False, local_wheels=(wheels,))
+    # The .in still lists what the (unchanged) lock was made from.
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before

@@ -151,7 +151,8 @@ def test_dry_run_writes_nothing(stack: Stack):
     request = result.layers[2].metadata
     assert request["archive_name"] == "app-app.tar.zst" and request["archive_build"] == 1
     assert "archive_size" not in request and "archive_hashes" not in request
-    text = "\n".join(result.describe())
+    assert "\n".join(result.describe()).endswith("would publish: app-app.tar.zst")
+    text = "\n".join(result.describe(metadata=True))
     assert '"archive_name": "app-app.tar.zst"' in text
 
 
@@ -208,7 +209,8 @@ def test_crash_between_archives_and_manifest_leaves_a_valid_manifest(
     renamed: list[str] = []
 
     def crash_after_first_archive(temporary: Path, final: Path) -> None:
-        index = final.name.endswith(".files.json.gz")  # file indexes are committed first
+        # File indexes and SBOMs are committed first.
+        index = final.name.endswith((".files.json.gz", ".cdx.json"))
         if renamed and not index:
             raise OSError(5, "Input/output error")  # the machine dies here
         real_commit(temporary, final)

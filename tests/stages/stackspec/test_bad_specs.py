@@ -24,6 +24,8 @@ class Case:
     named_file: Path
     fragments: tuple[str, ...]
     patterns: tuple[str, ...]
+    #: What the hint must say (``# hint:`` lines).
+    hint_fragments: tuple[str, ...] = ()
 
 
 def _spec_file(target: Path) -> Path:
@@ -41,6 +43,7 @@ def _case(target: Path) -> Case:
     named_file = spec_file
     fragments: list[str] = []
     patterns: list[str] = []
+    hints: list[str] = []
     for line in spec_file.read_bytes().decode("utf-8", "replace").splitlines():
         if not line.startswith("#"):
             break
@@ -53,7 +56,18 @@ def _case(target: Path) -> Case:
             fragments.append(value)
         elif key == "error-re":
             patterns.append(value)
-    return Case(target.name, target, spec_file, path, named_file, tuple(fragments), tuple(patterns))
+        elif key == "hint":
+            hints.append(value)
+    return Case(
+        target.name,
+        target,
+        spec_file,
+        path,
+        named_file,
+        tuple(fragments),
+        tuple(patterns),
+        tuple(hints),
+    )
 
 
 def _cases() -> list[Case]:
@@ -89,10 +103,31 @@ def test_bad_spec_fails_with_expected_message(case: Case) -> None:
     message = str(info.value)
     assert "\n" not in message, "a spec error is one paragraph"
     assert case.path is not None
-    assert message.startswith(f"{case.path}: "), message
+    # file:line: <TOML path>: <problem> (file:line:column for TOML syntax errors)
+    located = re.match(rf"{re.escape(str(case.named_file))}(?::(\d+))?(?::\d+)?: ", message)
+    assert located, f"the message does not start with the file to fix: {message}"
+    if case.path != str(case.spec_file):
+        assert message[located.end() :].startswith(f"{case.path}: "), message
+        if case.path != "<top level>":
+            assert located.group(1), f"no line for {case.path}: {message}"
+            _assert_line_shows(case, int(located.group(1)))
     for fragment in case.fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     for pattern in case.patterns:
         assert re.search(pattern, message), f"{pattern!r} does not match {message!r}"
-    assert str(case.named_file) in message, "the message names the file to fix"
     assert "Spec(" not in message, "no dataclass reprs in messages"
+    hint = info.value.hint
+    assert hint and "\n" not in hint, "every spec error ends with a one-line hint"
+    for fragment in case.hint_fragments:
+        assert fragment in hint, f"{fragment!r} not in the hint {hint!r}"
+
+
+def _assert_line_shows(case: Case, line: int) -> None:
+    """The line named holds the path's last key, or (for an array item) the item itself."""
+    text = case.named_file.read_bytes().decode("utf-8").splitlines()[line - 1]
+    keys = [part for part in re.split(r"[.\[\]]+", case.path) if part and not part.isdigit()]
+    if case.path.endswith("]") and not text.lstrip().startswith("[["):
+        return  # an item of an inline array: its own line, which names no key
+    assert any(key.strip('"') in text for key in keys[-1:]), (
+        f"line {line} of {case.named_file} ({text!r}) does not show {case.path}"
+    )

@@ -49,9 +49,60 @@ def test_folder_without_spec_explains_what_was_looked_for(
     with pytest.raises(SpecError) as info:
         find_spec_file(tmp_path)
     message = str(info.value)
-    assert message.startswith(f"{tmp_path}: no stack specification found")
+    assert message.startswith(f"{tmp_path}: no stack specification found in {tmp_path} (")
     assert "pyproject.toml has no [tool.venvstacks] table" in message
-    assert "add a [tool.venvstacks] table" in message
+    assert info.value.hint is not None
+    assert "add a [tool.venvstacks] table" in info.value.hint
+
+
+def test_search_goes_up_from_a_subfolder(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec_file = write_file("project/pyproject.toml", '[project]\nname = "p"\n' + RUNTIME_PY)
+    deep = tmp_path / "project" / "src" / "pkg"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert find_spec_file() == spec_file
+    spec = load()
+    # Paths in the spec stay relative to the spec file, not to where the command ran.
+    assert spec.root == tmp_path / "project"
+    assert spec.settings.build_dir == tmp_path / "project" / "_build"
+
+
+def test_search_takes_the_nearest_spec_and_passes_over_other_pyprojects(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outer = write_file("venvstacks.toml", RUNTIME_VS)
+    write_file("a/pyproject.toml", '[project]\nname = "p"\n[tool.ruff]\nline-length = 100\n')
+    inner = write_file("a/b/venvstacks.toml", RUNTIME_VS)
+    (tmp_path / "a" / "b" / "c").mkdir()
+    monkeypatch.chdir(tmp_path / "a" / "b" / "c")
+    assert find_spec_file() == inner
+    monkeypatch.chdir(tmp_path / "a")
+    # A pyproject.toml without [tool.venvstacks] does not stop the search (as in uv).
+    assert find_spec_file() == outer
+
+
+def test_search_that_finds_nothing_names_where_it_looked(
+    tmp_path: Path, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = write_file("a/pyproject.toml", '[project]\nname = "p"\n')
+    start = tmp_path / "a" / "b"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    with pytest.raises(SpecError) as info:
+        find_spec_file()
+    message = str(info.value)
+    assert message.startswith(f"{start}: no stack specification found in {start} or any folder")
+    assert f"{other} has no [tool.venvstacks] table" in message
+    assert info.value.hint is not None and "[tool.venvstacks]" in info.value.hint
+
+
+def test_a_folder_given_explicitly_is_searched_alone(tmp_path: Path, write_file: WriteFile) -> None:
+    write_file("venvstacks.toml", RUNTIME_VS)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(SpecError, match=r"found in \S+sub \(looked"):
+        find_spec_file(tmp_path / "sub")
 
 
 def test_missing_path(tmp_path: Path) -> None:
@@ -83,8 +134,8 @@ def test_explicit_pyproject_without_table(tmp_path: Path, write_file: WriteFile)
     with pytest.raises(SpecError) as info:
         load(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: no [tool.venvstacks] table; add one")
-    assert message.count(str(path)) == 1, "the file is named once"
+    assert message == f"{path}: no [tool.venvstacks] table"
+    assert info.value.hint is not None and info.value.hint.startswith("add one with the stack's")
 
 
 def test_broken_pyproject_is_reported_even_with_venvstacks_toml(
@@ -92,7 +143,7 @@ def test_broken_pyproject_is_reported_even_with_venvstacks_toml(
 ) -> None:
     write_file("pyproject.toml", "[project\n")
     write_file("venvstacks.toml", RUNTIME_VS)
-    with pytest.raises(SpecError, match=r"pyproject\.toml: invalid TOML at line 1"):
+    with pytest.raises(SpecError, match=r"pyproject\.toml:1:9: invalid TOML: "):
         find_spec_file(tmp_path)
 
 
@@ -158,8 +209,9 @@ def test_load_pyproject_data_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_pyproject_data(data, path)
     message = str(info.value)
-    assert message.startswith("tool.venvstacks.runtimes[0]: runtime 'x' is missing the required")
-    assert message.endswith(f"(in {path})")
+    # The data is not in a file on disk, so there is no line to name.
+    assert message.startswith(f"{path}: tool.venvstacks.runtimes[0]: runtime 'x' is missing")
+    assert message.count(str(path)) == 1, "the file is named once"
 
 
 def test_macosx_target_default_comes_from_environment(
@@ -209,11 +261,12 @@ def test_tool_envstacks_opts_a_venvstacks_toml_into_envstacks_settings(
     with pytest.raises(SpecError) as caught:
         load(path)
     message = caught.value.message
-    assert message.startswith("tool.envstacks.archive-formats: unknown [tool.envstacks] key")
+    assert message.startswith(f"{path}:8: tool.envstacks.archive-formats: unknown [tool.envstacks]")
     assert "did you mean 'archive-format'" in message
     write_file("venvstacks.toml", RUNTIME_VS + '\n[tool.envstacks]\nrequirements = ["x"]\n')
-    with pytest.raises(SpecError, match=r"layers stay at the top level"):
+    with pytest.raises(SpecError) as caught:
         load(path)
+    assert caught.value.hint is not None and "layers stay at the top level" in caught.value.hint
 
 
 def test_tool_envstacks_in_a_pyproject_is_ignored_with_warning(
@@ -250,14 +303,15 @@ def test_pyproject_syntax_error_names_file_and_line(tmp_path: Path, write_file: 
     path = write_file("pyproject.toml", '[tool.venvstacks]\nbuild-dir = "_build\n')
     with pytest.raises(SpecError) as info:
         load(tmp_path)
-    assert str(info.value).startswith(f"{path}: invalid TOML at line 2, column 20: ")
+    assert str(info.value).startswith(f"{path}:2:20: invalid TOML: ")
+    assert info.value.hint == "fix the TOML syntax at that line and column"
 
 
 def test_project_name_must_be_a_string(tmp_path: Path) -> None:
     # Kept out of tests/stages/stackspec/specs for the same reason (ruff validates [project] in
     # pyproject files).
     data = {"project": {"name": 3}, "tool": {"venvstacks": {}}}
-    with pytest.raises(SpecError, match=r"^project\.name: expected a string, got an integer 3"):
+    with pytest.raises(SpecError, match=r"pyproject\.toml: project\.name: expected a string, got"):
         load_pyproject_data(data, tmp_path / "pyproject.toml")
 
 
@@ -280,3 +334,55 @@ def test_load_pyproject_data_nested_too_deeply_names_the_file(tmp_path: Path) ->
     pyproject = tmp_path / "pyproject.toml"
     with pytest.raises(SpecError, match=rf"{pyproject}: arrays or tables are nested too deeply"):
         load_pyproject_data(data, pyproject)
+
+
+@pytest.mark.parametrize(
+    ("table", "shown"),
+    [
+        ("tool.venvstack.uv", "tool.venvstack"),
+        ("tool.venvstacks-foo", "tool.venvstacks-foo"),
+        ("tool.envstack", "tool.envstack"),
+        ('tool."VenvStacks"', "tool.VenvStacks"),
+    ],
+)
+def test_misspelt_table_in_a_pyproject_is_warned_about(
+    tmp_path: Path, write_file: WriteFile, table: str, shown: str
+) -> None:
+    text = '[project]\nname = "p"\n' + RUNTIME_PY + f'\n[{table}]\nexclude-newer = "2024-01-01"\n'
+    spec = load(write_file("pyproject.toml", text))
+    (warning,) = spec.warnings
+    assert warning == (
+        f"{shown}: envstacks does not read this table (did you mean [tool.venvstacks]?); "
+        "rename it, or ignore this if the table belongs to another tool"
+    )
+
+
+def test_misspelt_table_in_a_venvstacks_toml_is_warned_about(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    spec = load(write_file("venvstacks.toml", RUNTIME_VS + '\n[tool.envstack]\nbuild-dir = "b"\n'))
+    (warning,) = spec.warnings
+    assert warning.startswith("tool.envstack: envstacks does not read this table (did you mean")
+    assert "[tool.envstacks]?" in warning
+
+
+def test_other_tools_tables_are_not_taken_for_misspellings(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    tables = "".join(
+        f"\n[tool.{name}]\nx = 1\n"
+        for name in ("hatch", "pdm", "ruff", "mypy", "setuptools", "pytest", "coverage", "black")
+    )
+    assert load(write_file("pyproject.toml", RUNTIME_PY + tables)).warnings == ()
+    assert load(write_file("venvstacks.toml", RUNTIME_VS + tables)).warnings == ()
+
+
+def test_not_found_points_at_a_misspelt_table(tmp_path: Path, write_file: WriteFile) -> None:
+    write_file(
+        "pyproject.toml", '[project]\nname = "p"\n' + RUNTIME_PY.replace("venvstacks", "venvstack")
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"has no \[tool\.venvstacks\] table \(it has \[tool\.venvstack\]: misspelt\?\)",
+    ):
+        find_spec_file(tmp_path)

@@ -257,3 +257,12 @@ def test_specs_are_frozen() -> None:
         framework.name = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         framework.package_indexes["x"] = "y"  # type: ignore[index]
+
+
+def test_postinstall_script_on_frameworks_and_applications_of_a_venvstacks_toml() -> None:
+    folder = GOOD / "postinstall_steps"
+    spec = load(folder / "venvstacks.toml")
+    by_name = {layer.build_name: layer for layer in spec.layers}
+    assert by_name["framework-sci"].postinstall_script == folder / "steps" / "fw_step.py"
+    assert by_name["app-tool"].postinstall_script == folder / "steps" / "app_step.py"
+    assert not hasattr(by_name["cpython-3.12"], "postinstall_script")

@@ -21,7 +21,9 @@ from envstacks.frontends.cli._output import (
     INTERRUPTED_MESSAGE,
     INTERRUPTED_STATUS,
     make_reporter,
+    report_bug_hint,
     report_error,
+    use_color,
 )
 from envstacks.frontends.cli._parser import DOCS_URL, SuggestingParser
 
@@ -91,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                 default=None,
                 metavar="SPEC",
                 help="a pyproject.toml with [tool.venvstacks], a venvstacks.toml, or a folder "
-                "holding one (default: the current folder)",
+                "holding one (default: the nearest one in the current folder or above it)",
             )
         item.add_arguments(sub)
         # The global options are accepted after the verb too.
@@ -137,20 +139,19 @@ def _execute(chosen: Verb, opts: argparse.Namespace) -> int:
         pm_factory=get_plugin_manager,
         project_wheel_builder=pep517_builder(reporter),
         quiet=bool(opts.quiet),
+        verbose=bool(opts.verbose),
     )
+    color = use_color(opts.color, sys.stderr)
     try:
         return chosen.run(invocation, opts)
     except (EnvStacksError, pluggy.PluginValidationError) as error:
-        report_error(sys.stderr, error, verbose=bool(opts.verbose))
+        report_error(sys.stderr, error, verbose=bool(opts.verbose), color=color)
         return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
         return INTERRUPTED_STATUS
     except Exception as error:  # a bug: say so briefly; -v shows where
-        report_error(sys.stderr, error, verbose=bool(opts.verbose))
+        report_error(sys.stderr, error, verbose=bool(opts.verbose), color=color)
         if not opts.verbose:
-            sys.stderr.write(
-                "hint: this is a bug in envstacks or a plugin; rerun with -v to see "
-                "the traceback and report it\n"
-            )
+            report_bug_hint(sys.stderr, color=color)
         return 1

@@ -38,6 +38,10 @@ class Invocation:
     project_wheel_builder: WheelBuilder | None = None
     #: ``-q``: print no per-layer result lines (what ``--json`` or ``show`` asks for still is).
     quiet: bool = False
+    #: ``-v``: results in full (``publish --dry-run``: each layer's metadata).
+    verbose: bool = False
+    #: How the user calls envstacks here, for the commands suggested (``pdm venvstacks``).
+    prog: str = "envstacks"
 
 
 #: A verb's handler: runs it and returns the exit status.
@@ -345,12 +349,16 @@ def add_insecure(parser: argparse.ArgumentParser) -> None:
 
 def registry_reference(text: str) -> str:
     """An ``oci://`` reference, checked when the command line is read (before any build)."""
+    from envstacks.floor.errors import ReferenceSyntaxError  # noqa: PLC0415
     from envstacks.stages.oci.reference import parse_reference  # noqa: PLC0415 - only when given
 
     try:
         parse_reference(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    except ReferenceSyntaxError as exc:
+        # A usage error is one line: the fix goes after the problem.
+        raise argparse.ArgumentTypeError(
+            f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+        ) from exc
     return text
 
 

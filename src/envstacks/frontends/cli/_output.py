@@ -60,15 +60,34 @@ def make_reporter(verbosity: int, *, progress: bool = True, color: str = "auto")
     return LineReporter(stream, verbosity)
 
 
-def report_error(stream: TextIO, error: BaseException, *, verbose: bool) -> None:
-    """Print an error as a message and a hint; the traceback only when verbose."""
+#: The prefixes of an error's lines, coloured as uv colours them (bold red, bold cyan).
+_ERROR = ("error:", "\x1b[1;31merror:\x1b[0m")
+_HINT = ("hint:", "\x1b[1;36mhint:\x1b[0m")
+
+
+def report_error(
+    stream: TextIO, error: BaseException, *, verbose: bool, color: bool = False
+) -> None:
+    """Print an error as a message and a hint; the traceback only when verbose.
+
+    ``color`` (from :func:`use_color`) colours the ``error:`` and ``hint:`` prefixes.
+    """
     if verbose:
         import traceback  # noqa: PLC0415 - only a verbose error needs it
 
         traceback.print_exception(error, file=stream)
+    error_prefix, hint_prefix = _ERROR[color], _HINT[color]
     if isinstance(error, EnvStacksError):
-        stream.write(f"error: {error.message}\n")
+        stream.write(f"{error_prefix} {error.message}\n")
         if error.hint:
-            stream.write(f"hint: {error.hint}\n")
+            stream.write(f"{hint_prefix} {error.hint}\n")
     else:
-        stream.write(f"error: {error}\n")
+        stream.write(f"{error_prefix} {error}\n")
+
+
+def report_bug_hint(stream: TextIO, *, color: bool = False) -> None:
+    """The hint after an error that is a bug (not an :class:`EnvStacksError`)."""
+    stream.write(
+        f"{_HINT[color]} this is a bug in envstacks or a plugin; rerun with -v to see the "
+        "traceback and report it\n"
+    )

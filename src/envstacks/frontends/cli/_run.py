@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from envstacks.frontends.cli._options import Invocation
-from envstacks.frontends.verb_summary import stack_summary
+from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Selection
 from envstacks.orchestrator.session import Session, with_dirs
@@ -161,11 +161,18 @@ def finish(inv: Invocation, as_json: bool, data: Any, lines: list[str]) -> int:
     return 0
 
 
-def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Plan) -> bool:
+def shown(
+    inv: Invocation,
+    opts: argparse.Namespace,
+    session: Session,
+    plan: Plan,
+    request: pipeline.StackRequest,
+) -> bool:
     """Print the selection for ``--show``/``--show-only``/``--json``; True to stop there.
 
     As in venvstacks: ``--json`` prints the status as JSON rather than as a tree, and without
-    ``--show`` it stops after that, as ``--show-only`` does.
+    ``--show`` it stops after that, as ``--show-only`` does. The tree marks the builds that
+    would change nothing ``up to date`` (the JSON keeps venvstacks' operation labels).
     """
     if not (opts.show or opts.show_only or opts.json):
         return False
@@ -173,7 +180,8 @@ def shown(inv: Invocation, opts: argparse.Namespace, session: Session, plan: Pla
     if opts.json:
         print_json(inv.out, status.to_json())
     else:
-        inv.out.write(render_tree(status))
+        current = pipeline.builds_up_to_date(session, plan, request.build)
+        inv.out.write(render_tree(status, current))
     return bool(opts.show_only or (opts.json and not opts.show))
 
 
@@ -187,23 +195,29 @@ def run_stack(
     make_request: Callable[[StackSpec], pipeline.StackRequest],
     summary: Summary,
     *,
+    verb: str,
     output: str | None = None,
 ) -> int:
     """Plan, handle ``--show``/``--show-only``/``--json``, run, print the results; the status.
 
     ``make_request`` turns the options into the run's request once the spec is read (its
     folder is what relative paths start from); ``output`` is as for :func:`open_session`.
-    The end line (what changed, how long it took) goes to the reporter, so standard output
-    holds only the results.
+    The end line (what changed, how long it took) and the usual next command (not with
+    ``--json-results`` or ``-q``) go to the reporter, so standard output holds only the
+    results.
     """
     started = time.monotonic()
     session = open_session(inv, opts, output=output)
     request = make_request(session.spec)
     plan = session.plan(request.plan)
-    if shown(inv, opts, session, plan):
+    if shown(inv, opts, session, plan, request):
         return 0
     result = pipeline.run(session, request, plan)
     data, lines = summary(result)
     status = finish(inv, opts.json_results, data, lines)
     inv.reporter.info(stack_summary(result, time.monotonic() - started))
+    if not (opts.json_results or inv.quiet):
+        command = next_command(verb, result, prog=inv.prog, include=opts.include)
+        if command is not None:
+            inv.reporter.info(f"next: {command}")
     return status

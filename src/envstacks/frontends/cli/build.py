@@ -116,7 +116,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             build=BuildOptions(clean=opts.clean, jobs=max(1, opts.jobs)),
         )
 
-    return run_stack(inv, opts, request, _summary, output="output")
+    return run_stack(inv, opts, request, _summary, verb=NAME, output="output")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:

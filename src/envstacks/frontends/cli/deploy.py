@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="postinstall",
         action="store_false",
         help="run no code from the archives: write each layer's pyvenv.cfg but do not run its "
-        "postinstall.py (no byte-compiling)",
+        "postinstall.py (no byte-compiling) nor its own postinstall_script",
     )
     add_json(parser)
 

@@ -16,8 +16,9 @@ NAME = "local-export"
 HELP = "export built layers to a local folder, ready to run"
 DESCRIPTION = """\
 Copy the selected, built layers into a folder (_export/ by default) under their deployed
-names, linked and ready to run in place, without archives. Rerun each layer's postinstall.py
-after moving the folder; to install layers on another machine, publish and deploy instead."""
+names, linked and ready to run in place, without archives, then run each layer's
+postinstall_script, if it has one. Rerun each layer's postinstall.py after moving the folder;
+to install layers on another machine, publish and deploy instead."""
 EXAMPLES = (
     ("", "export every built layer into _export/"),
     ("--include app-stats --output-dir /opt/stats", "one application and what it needs"),
@@ -29,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_stack_options(parser, output="the export-dir setting, '_export'")
     opt.add_flag(parser, "--force", help="export even if nothing changed")
     opt.add_flag(parser, "--dry-run", help="print what would be exported and stop")
+    parser.add_argument(
+        "--no-postinstall",
+        dest="postinstall",
+        action="store_false",
+        help="write each layer's pyvenv.cfg but run neither its postinstall.py nor its own "
+        "postinstall_script",
+    )
     opt.add_also(parser, "publish", "export")
     opt.add_show_options(parser)
 
@@ -43,10 +51,12 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         return StackRequest(
             # venvstacks' local-export neither locks nor builds, whatever the selection shows.
             plan=publish_request(opts, steps=frozenset()),
-            export=ExportOptions(force=opts.force, dry_run=opts.dry_run),
+            export=ExportOptions(
+                force=opts.force, dry_run=opts.dry_run, postinstall=opts.postinstall
+            ),
         )
 
-    return run_stack(inv, opts, request, _summary, output="export")
+    return run_stack(inv, opts, request, _summary, verb=NAME, output="export")
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:

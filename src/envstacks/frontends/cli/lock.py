@@ -23,6 +23,7 @@ become underscores: pylock.cpython-3_12.toml) with its .meta.json. Commit these 
 EXAMPLES = (
     ("", "lock every layer"),
     ("--if-needed", "relock only layers whose lock is missing or stale"),
+    ("--check", "in CI: fail (status 1) naming each missing or stale lock; write nothing"),
     ("--include app-stats --reset-lock app-stats", "relock one application from scratch"),
 )
 
@@ -36,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="remove the build environments of the runtimes first (locking makes them again)",
     )
     opt.add_flag(parser, "--if-needed", help="only lock layers whose lock is missing or stale")
+    opt.add_flag(
+        parser,
+        "--check",
+        "--locked",
+        help="lock nothing: exit 0 if every selected lock is valid, else 1 naming each stale "
+        "lock and why (uv's --check/--locked); writes nothing",
+    )
     opt.add_reset_lock(parser)
     opt.add_flag(
         parser, "--lock-dependencies", help="fully relock the dependencies of included layers too"
@@ -66,6 +74,9 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     from envstacks.orchestrator.pipeline import StackRequest  # noqa: PLC0415 - stage code loads only when run
     from envstacks.orchestrator.plan import Op, Step  # noqa: PLC0415
 
+    if opts.check:
+        return _check(inv, opts)
+
     def request(spec: StackSpec) -> StackRequest:
         return StackRequest(
             plan=plan_request(
@@ -77,13 +88,60 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
             lock=lock_options(spec, opts, clean=opts.clean),
         )
 
-    return run_stack(inv, opts, request, _summary)
+    return run_stack(inv, opts, request, _summary, verb=NAME)
 
 
 def _summary(result: StackResult) -> tuple[object, list[str]]:
     lines = [
-        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} "
-        f"({r.state.install_target}, locked at {r.state.locked_at})"
+        f"{'locked' if r.changed else ('checked' if r.ran_uv else 'valid')}: {r.layer} ("
+        + (f"{r.state.install_target}, " if r.state.install_target != r.layer else "")
+        + f"locked at {r.state.locked_at})"
         for r in result.locked
     ]
     return {"locked": result.locked}, lines
+
+
+def _check(inv: Invocation, opts: argparse.Namespace) -> int:
+    """``lock --check``: every lock a full lock of the selection would write must be valid.
+
+    Reads the spec and the lock files, as ``show`` does; holds no folder, writes nothing.
+    """
+    import shlex  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from envstacks.floor.errors import LockError, SelectionError  # noqa: PLC0415
+    from envstacks.frontends.cli._run import finish, open_session, plan_request  # noqa: PLC0415
+    from envstacks.frontends.verb_summary import finished  # noqa: PLC0415
+    from envstacks.orchestrator.plan import Op, Step  # noqa: PLC0415
+    from envstacks.orchestrator.status import stale_locks  # noqa: PLC0415
+
+    if opts.clean or opts.reset_lock:
+        option = "--clean" if opts.clean else "--reset-lock"
+        raise SelectionError(
+            f"lock --check writes nothing, so it cannot take {option}",
+            hint=f"run `envstacks lock --check` without {option}",
+        )
+    started = time.monotonic()
+    session = open_session(inv, opts)
+    selection = plan_request(
+        opts, lock=Op.RUN, lock_dependencies=opts.lock_dependencies, steps=frozenset({Step.LOCK})
+    )
+    status = session.status(session.plan(selection))
+    layers = (*status.runtimes, *status.frameworks, *status.applications)
+    stale = [layer for layer in layers if not layer.has_valid_lock]
+    data = [
+        {"name": layer.name, "valid": layer.has_valid_lock, "problem": layer.lock_problem}
+        for layer in layers
+    ]
+    lines = [f"valid: {layer.name}" for layer in layers if layer.has_valid_lock]
+    finish(inv, opts.json_results, data, lines)
+    if stale:
+        include = "".join(f" --include {shlex.quote(pattern)}" for pattern in opts.include)
+        details = "\n".join(f"  {line}" for line in stale_locks(status))
+        raise LockError(
+            f"{len(stale)} of {len(layers)} locks {'is' if len(stale) == 1 else 'are'} missing "
+            f"or stale:\n{details}",
+            hint=f"run `envstacks lock --if-needed{include}` and commit the lock files",
+        )
+    inv.reporter.info(finished([f"{len(layers)} locks valid"], time.monotonic() - started))
+    return 0

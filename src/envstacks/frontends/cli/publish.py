@@ -52,12 +52,16 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         plan = publish_request(opts, steps=frozenset())
         return publishing(spec, opts, plan, force=opts.force, dry_run=opts.dry_run)
 
-    return run_stack(inv, opts, request, _summary, output="output")
+    def summary(result: StackResult) -> tuple[object, list[str]]:
+        return _summary(result, metadata=inv.verbose)
+
+    return run_stack(inv, opts, request, summary, verb=NAME, output="output")
 
 
-def _summary(result: StackResult) -> tuple[object, list[str]]:
+def _summary(result: StackResult, *, metadata: bool) -> tuple[object, list[str]]:
+    """The JSON data and the lines (a dry run's metadata only with ``metadata``: ``-v``)."""
     published, pushed = result.published, result.pushed
-    lines = published.describe() if published is not None else []
+    lines = published.describe(metadata=metadata) if published is not None else []
     if pushed is None:
         return published, lines
     from envstacks.frontends.cli._run import jsonable  # noqa: PLC0415

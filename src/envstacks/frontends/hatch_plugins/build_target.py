@@ -24,13 +24,13 @@ from typing import Any
 from hatchling.builders.plugin.interface import BuilderInterface
 from hatchling.plugin.manager import PluginManager
 
-from envstacks.floor.errors import EnvStacksError, PublishError
+from envstacks.floor.errors import EnvStacksError, PublishError, SelectionError
 from envstacks.floor.platforms import host_platform
 from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
 from envstacks.frontends.hatch_plugins.target_options import VenvstacksBuilderConfig
 from envstacks.frontends.hatch_plugins.wheel_builder import hatchling_wheel_builder
 from envstacks.frontends.project_table import load_project_spec
-from envstacks.frontends.verb_summary import stack_summary
+from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
@@ -142,7 +142,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
     ) -> pipeline.StackResult:
         """Lock (or check the locks), build, then publish or export the selected layers.
 
-        Ends with the summary line every front-end prints (what changed, how long it took).
+        Ends with the summary line every front-end prints (what changed, how long it took)
+        and the command that usually comes next (deploy or push what was published).
         """
         started = time.monotonic()
         session = Session(
@@ -161,18 +162,30 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
             build_dependencies=True,
             publish_dependencies=True,
         )
-        result = pipeline.run(
-            session,
-            pipeline.StackRequest(
-                plan=request,
-                publish=publish,
-                push=push,
-                export=export,
-                insecure=insecure,
-                locks_must_be_valid=self.config.field("lock") if check_only else None,
-            ),
-        )
+        try:
+            result = pipeline.run(
+                session,
+                pipeline.StackRequest(
+                    plan=request,
+                    publish=publish,
+                    push=push,
+                    export=export,
+                    insecure=insecure,
+                    locks_must_be_valid=self.config.field("lock") if check_only else None,
+                ),
+            )
+        except SelectionError as error:
+            # The CLI's hint names --allow-missing, which the target does not have.
+            raise SelectionError(
+                f"{self.config.field('include')}: {error.message}",
+                hint="check the patterns against `envstacks show` (they match build names such "
+                "as 'app-*' or 'framework-x') and correct the target's include option, or remove "
+                "it to build every layer",
+            ) from error
         self.app.display_success(stack_summary(result, time.monotonic() - started))
+        command = next_command("build", result)
+        if command is not None:
+            self.app.display_info(f"next: {command}")
         return result
 
     # -- clean ------------------------------------------------------------------------------

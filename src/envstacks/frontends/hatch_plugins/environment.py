@@ -92,10 +92,17 @@ class VenvstacksEnvironment(EnvironmentInterface):
         field = f"tool.hatch.envs.{self.name}.layer"
         name = self.config.get("layer")
         names = [app.name for app in self.stack.applications]
+        example = f'layer = "{names[0] if names else "my-app"}"'
+        if name is None:
+            raise SpecError(
+                f"Field `{field}` is missing: a venvstacks environment runs in one application "
+                "layer, named by its `layer` option",
+                hint=f"add {example} to [tool.hatch.envs.{self.name}]",
+            )
         if not isinstance(name, str) or not name:
             raise SpecError(
                 f"Field `{field}` must be the name of an application layer (got {name!r})",
-                hint=f'write it like layer = "{names[0] if names else "my-app"}"',
+                hint=f"write it like {example}",
             )
         for app in self.stack.applications:
             if name in (app.name, app.build_name):

@@ -177,6 +177,9 @@ def build_inputs(
     if isinstance(layer, LayeredSpec):
         inputs["runtime"] = layer.runtime
         fields["linearized"] = list(layer.linearized)
+        if layer.postinstall_script is not None:  # absent otherwise: earlier builds stay current
+            script = layer.postinstall_script
+            inputs["postinstall_script"] = {"name": script.name, "hash": module_hash(script)}
     if isinstance(layer, ApplicationSpec):
         fields["run_module"] = layer.run_module
         modules = [layer.launch_module] if layer.launch_module is not None else []

@@ -48,6 +48,7 @@ from envstacks.stages.building.entry_scripts import layer_scripts, write_scripts
 from envstacks.stages.building.layer_checks import smoke_test
 from envstacks.stages.building.lock_install import install_wheel, sync_lock
 from envstacks.stages.building.portability import ensure_portability
+from envstacks.stages.building.postinstall_copy import copy_postinstall_script
 from envstacks.stages.locking import LockedLayer, read_lock
 from envstacks.stages.runtime import VersionRequest, provision_runtime, runtime_python
 from envstacks.stages.runtime.probe import probe
@@ -233,6 +234,7 @@ def _build_layered(
             # Copied modules may hold shared libraries or scripts too: publish and clean again.
             link_shared_libraries(env, site_dir, layer)
             ensure_portability(env, site_dir, boundary=spec.settings.build_dir)
+        copy_postinstall_script(layer, env)
     write_layer_config(env, config)
     return config, modules
 

@@ -4,12 +4,14 @@ The work of a build is subprocesses (uv, the runtime's interpreter), so a thread
 enough to overlap independent layers. :class:`graphlib.TopologicalSorter` hands out a layer
 when every lower layer in the same run has been built; after the first failure no new layer
 starts, the running ones finish, and one :class:`~envstacks.floor.errors.BuildError` reports
-every failure and every layer left unbuilt.
+every failure and every layer left unbuilt. Ctrl-C stops the running builds at their next
+step (each task they report through checks a :class:`~envstacks.floor.workers.Cancellation`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import graphlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from envstacks.floor.errors import BuildError, EnvStacksError
 from envstacks.floor.fs import remove_stale_temporaries
 from envstacks.floor.platforms import require_layer_platform
 from envstacks.floor.report import Reporter
+from envstacks.floor.workers import Cancellation
 from envstacks.stages.building.build_job import (
     BuildOptions,
     BuildResult,
@@ -136,11 +139,16 @@ def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[
     results: dict[str, BuildResult] = {}
     failures: dict[str, EnvStacksError] = {}
     running: dict[concurrent.futures.Future[BuildResult], str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    # Ctrl-C reaches this thread only: the builds on the others stop at their next step
+    # (a file of a runtime copy, say) instead of running to their end.
+    cancellation = Cancellation()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    try:
         while True:
             if not failures:
                 running.update(
-                    (pool.submit(build_layer, jobs[name]), name) for name in order.get_ready()
+                    (pool.submit(build_layer, _watched(jobs[name], cancellation)), name)
+                    for name in order.get_ready()
                 )
             if not running:
                 break
@@ -157,9 +165,19 @@ def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[
                     failures[name] = BuildError(f"layer '{name}': {exc}")
                 else:
                     order.done(name)
+    except BaseException:
+        cancellation.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if failures:
         raise _failure(failures, [name for name in jobs if name not in results | failures])
     return results
+
+
+def _watched(job: LayerBuild, cancellation: Cancellation) -> LayerBuild:
+    """``job`` reporting through a reporter whose tasks stop it once the run is cancelled."""
+    return dataclasses.replace(job, reporter=cancellation.watching(job.reporter))
 
 
 def _failure(failures: Mapping[str, EnvStacksError], unbuilt: Sequence[str]) -> EnvStacksError:

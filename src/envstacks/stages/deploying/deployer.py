@@ -2,7 +2,8 @@
 
 :func:`deploy` reads top to bottom: open the source and its manifest, select the layers,
 repair what an interrupted run left, sort the selected layers into those deployed before from
-the same archive (reused) and those to install, then
+the same archive (reused) and those to install (a folder in the way of one refuses the deploy
+here, before anything is unpacked, unless refusals are only to be reported), then
 
 1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
    inside the target, verifying size and sha256 on the way (one read of the archive,
@@ -46,6 +47,7 @@ from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
 from envstacks.stages.deploying.kept_indexes import store_index
+from envstacks.stages.deploying.layer_step import run_layer_step
 from envstacks.stages.deploying.placement import (
     aside_path,
     place_layer,
@@ -137,6 +139,8 @@ def deploy_layers(
     deployment = Deployment.load(target)
     recover(deployment, reporter)
     triage = adopt_by_index(source, target, triage_layers(selected, deployment, refusals), reporter)
+    if refusals and options.raise_on_refusal:  # a folder in the way: found before unpacking
+        raise refusals.combined()
     require_room(target, (layer.unpacked_size for layer in triage.install))
     unpacked = _unpack_all(
         source,
@@ -273,7 +277,7 @@ def _unpack_one(
         with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
             job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
-            unpackers.unpack(job, cancellation.watch(task))
+            unpackers.unpack(job, cancellation.watch(task), cancellation=cancellation)
     except BaseException as exc:
         remove_tree(workdir)
         if isinstance(exc, VerificationError):
@@ -449,9 +453,11 @@ def _configure(
 
 
 def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scripts: bool) -> None:
-    """Run a placed layer's postinstall with the interpreter of its runtime layer.
+    """Run a placed layer's postinstall with the interpreter of its runtime layer, then its step.
 
-    Nothing runs without ``scripts`` (``deploy --no-postinstall``).
+    The step is the layer's own ``postinstall_script``
+    (:mod:`envstacks.stages.deploying.layer_step`). Nothing runs without ``scripts``
+    (``deploy --no-postinstall``).
 
     Raises:
         DeployError: the script failed, or a layered env's runtime has no interpreter.
@@ -473,4 +479,7 @@ def _postinstall(layer: ManifestLayer, target: Path, reporter: Reporter, *, scri
             what=f"layer {name!r}",
             reporter=reporter,
             error=DeployError,
+        )
+        run_layer_step(
+            target / name, label=name, what=f"layer {name!r}", reporter=reporter, error=DeployError
         )

@@ -4,9 +4,10 @@ local-export is a local deploy. Each layer is staged (:func:`envstacks.stages.bu
 hard links to the build folder where the file system allows, names ``name@N`` for versioned
 layers) into a temporary folder beside its final place, then placed as deploy places a layer
 (:func:`envstacks.stages.deploying.placement.place_layer`): the old copy moved aside, the new one
-renamed into place and made runnable by its own ``postinstall.py``, the old copy dropped, or brought
-back if postinstall fails. Layers go lowest first, so a layer's postinstall finds the layers below
-it. Each postinstall runs with the exported runtime's interpreter, as deploy's do (a runtime's own
+renamed into place and made runnable by its own ``postinstall.py`` (then its own post-install
+step, :mod:`envstacks.stages.deploying.layer_step`), the old copy dropped, or brought back if
+either fails. Layers go lowest first, so a layer's postinstall finds the layers below it. Each
+postinstall runs with the exported runtime's interpreter, as deploy's do (a runtime's own
 with envstacks'), so it byte-compiles what staging regenerated in-process.
 
 Metadata goes where venvstacks puts it: ``<output>/__venvstacks__/env_metadata/<layer>.json``
@@ -42,6 +43,7 @@ from envstacks.published.publish_folder import METADATA_DIR, PublishFolder, mani
 from envstacks.stages.building import stage_layer
 from envstacks.stages.building.layer_description import describe_built_layer
 from envstacks.stages.deploying.configure import configure_in_advance
+from envstacks.stages.deploying.layer_step import run_layer_step
 from envstacks.stages.deploying.placement import (
     aside_path,
     place_layer,
@@ -79,6 +81,11 @@ class ExportOptions:
     force: bool = False
     #: Say which layers would be exported; write nothing (``local-export --dry-run``).
     dry_run: bool = False
+    #: Run each layer's ``postinstall.py`` and its own post-install step (its
+    #: ``postinstall_script``). Without it, layers are still configured
+    #: (:mod:`envstacks.stages.deploying.configure`), not byte-compiled where staging changed
+    #: files (``local-export --no-postinstall``).
+    postinstall: bool = True
 
 
 def export_layers(
@@ -116,7 +123,14 @@ def export_layers(
     results: dict[str, ExportResult] = {}
     for layer in ordered:
         results[layer.build_name] = _export_one(
-            spec, layer, folder, wanted[layer.build_name], targets, reporter=reporter, force=force
+            spec,
+            layer,
+            folder,
+            wanted[layer.build_name],
+            targets,
+            reporter=reporter,
+            force=force,
+            postinstall=options.postinstall,
         )
         _link_fallback_slot(folder.output_dir, layer, targets)
     _write_manifest(spec, folder)
@@ -183,6 +197,7 @@ def _export_one(
     *,
     reporter: Reporter,
     force: bool,
+    postinstall: bool = True,
 ) -> ExportResult:
     """Export one layer unless its export is up to date."""
     started = time.monotonic()
@@ -192,9 +207,11 @@ def _export_one(
     exported = force or not _up_to_date(folder, layer, metadata)
     if exported:
         snippet.unlink(missing_ok=True)
-        _stage_and_place(spec, layer, destination, targets, reporter=reporter)
+        _stage_and_place(
+            spec, layer, destination, targets, reporter=reporter, postinstall=postinstall
+        )
         write_json(snippet, dict(metadata))
-        reporter.info(f"{layer.build_name}: exported to {destination}")
+        reporter.debug(f"{layer.build_name}: exported to {destination}")  # the result says it
     else:
         reporter.debug(f"{layer.build_name}: export {destination} is up to date")
     return ExportResult(
@@ -213,8 +230,12 @@ def _stage_and_place(
     targets: Mapping[str, str],
     *,
     reporter: Reporter,
+    postinstall: bool = True,
 ) -> None:
-    """Stage the built layer beside ``destination``, then place it there and run its postinstall."""
+    """Stage the built layer beside ``destination``, place it there, run its postinstall and step.
+
+    Without ``postinstall``, neither runs (the layer is configured before it is placed).
+    """
     with reporter.task(layer.build_name, "export", total=3) as task:
         task.note("staging")
         staging = destination.parent / temporary_name(destination.name)
@@ -226,12 +247,18 @@ def _stage_and_place(
         def configure() -> None:
             task.advance()
             task.note("postinstall")
+            if not postinstall:
+                return
+            what = f"the exported layer {destination}"
             run_postinstall(
                 destination,
                 python=python or Path(sys.executable),
-                what=f"the exported layer {destination}",
+                what=what,
                 reporter=reporter,
                 error=ExportError,
+            )
+            run_layer_step(
+                destination, label=layer.build_name, what=what, reporter=reporter, error=ExportError
             )
 
         try:

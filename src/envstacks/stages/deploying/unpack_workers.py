@@ -12,19 +12,29 @@ Workers come from a ``forkserver`` (``spawn`` where there is none), never from f
 deploying process, which runs threads (fetching, progress display); the fork server loads the
 unpack code once. A worker reports no progress while it runs: its layer's task advances when
 it is done. Errors (refusals included) come back as they were raised.
+
+Ctrl-C is the deploying process's to handle: a terminal sends SIGINT to every process of the
+foreground job, and a worker that took it would print its own traceback. Workers ignore it
+(the fork server starts with SIGINT blocked, which its children inherit, and each worker
+ignores it as it starts); when the run is cancelled (Ctrl-C, or another layer failed), the
+deploying process ends the workers at once instead of waiting for their archives.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
+import signal
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import TracebackType
 
 from envstacks.floor.report import Task
+from envstacks.floor.workers import Cancellation, Cancelled
 from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.verified_unpack import UnpackJob, unpack_verified
@@ -33,6 +43,8 @@ __all__ = ["PROCESS_MIN", "Unpackers"]
 
 #: Archives smaller than this unpack in the deploying process (compressed bytes).
 PROCESS_MIN = 4 << 20
+#: How often a thread waiting for a worker checks whether the run was cancelled (seconds).
+_POLL = 0.1
 
 
 def _cores() -> int:
@@ -58,7 +70,10 @@ class Unpackers:
             )
             if "forkserver" in methods:
                 context.set_forkserver_preload(["envstacks.published.verified_unpack"])
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+                _start_forkserver_deaf_to_ctrl_c()
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_ignore_ctrl_c
+            )
         return self
 
     def __exit__(
@@ -71,14 +86,62 @@ class Unpackers:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def unpack(self, job: UnpackJob, task: Task | None = None) -> Path:
-        """``unpack_verified`` (the published format's), in a worker process where it pays."""
+    def unpack(
+        self, job: UnpackJob, task: Task | None = None, *, cancellation: Cancellation | None = None
+    ) -> Path:
+        """``unpack_verified`` (the published format's), in a worker process where it pays.
+
+        Raises:
+            Cancelled: ``cancellation`` was cancelled while a worker unpacked the archive; the
+                workers have been ended (nothing more is written into the work folder).
+        """
         if self._pool is None or job.layer.archive_size < PROCESS_MIN or not _sendable(job.fmt):
             return unpack_verified(job, task)
-        root = self._pool.submit(unpack_verified, job).result()
+        future = self._pool.submit(unpack_verified, job)
+        while True:
+            try:
+                root = future.result(timeout=_POLL)
+                break
+            except concurrent.futures.TimeoutError:
+                if cancellation is not None and cancellation.cancelled:
+                    self._stop_workers()
+                    raise Cancelled from None
+            except BrokenProcessPool:
+                if cancellation is not None and cancellation.cancelled:
+                    raise Cancelled from None  # another layer's thread ended the workers
+                raise
         if task is not None:
             task.advance(job.layer.archive_size)
         return root
+
+    def _stop_workers(self) -> None:
+        """End the worker processes now, and wait until they are gone."""
+        pool = self._pool
+        # No public way before Python 3.14 (``terminate_workers``), which does not wait.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=30)
+
+
+def _ignore_ctrl_c() -> None:
+    """In a worker as it starts: Ctrl-C is the deploying process's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the fork server (if it is not running) with SIGINT blocked, for its children.
+
+    A blocked signal stays blocked across fork and exec, so workers are deaf to Ctrl-C from
+    their first instruction; here the block lasts only while the server starts, and a Ctrl-C
+    that arrives meanwhile is delivered when it ends.
+    """
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _sendable(fmt: ArchiveFormat) -> bool:

@@ -3,7 +3,8 @@
 Files written for a layer (``<requirements-dir>/<layer>/``): ``pylock.<layer>.toml`` (the
 post-processed PEP 751 lock), ``pylock.<layer>.meta.json`` (hashes, version, lock time),
 ``requirements-<layer>.in`` (declared requirements) and ``packages-<layer>.txt`` (summary).
-The lock and its metadata are replaced atomically and flushed to disk.
+The lock and its metadata are replaced atomically and flushed to disk; the ``.in`` file is
+written only with them, so a failed lock leaves the four files as they were.
 
 The stack is checked once per call (:func:`envstacks.stages.locking.validity.check_layers`), or not
 at all when the session's lock states are passed in; each layer's state is brought up to date as
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from envstacks.floor.errors import LockError
 from envstacks.floor.fs import remove_stale_temporaries, write_text
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import Reporter, plural
 from envstacks.stages.locking import hashes
 from envstacks.stages.locking import lock_meta as meta
 from envstacks.stages.locking import package_list as summary
@@ -242,7 +243,6 @@ def _lock(
 ) -> tuple[bool, bool]:
     """Lock one layer; returns whether uv ran and whether the lock files changed."""
     layer = request.layer
-    summary.write_requirements_in(spec, layer)
     project_requires = _project_requires(spec, layer, options)
     if (
         request.if_needed
@@ -250,6 +250,7 @@ def _lock(
         and not _project_stale(check, project_requires, options.project_wheel)
     ):
         if not check.reasons:
+            summary.write_requirements_in(spec, layer)
             summary.write_summary(spec, layer, check.locked or read_lock(spec, layer))
             reporter.debug(
                 f"{layer.build_name}: lock is valid ({stack_paths.pylock_path(spec, layer)})"
@@ -325,6 +326,7 @@ def _bump_version(
         lock_version=old.lock_version + 1,
     )
     meta.write_meta(stack_paths.lock_meta_path(spec, layer), new)
+    summary.write_requirements_in(spec, layer)
     summary.write_summary(spec, layer, locked)
     reporter.info(f"{layer.build_name}: new layer version {new.lock_version} (lock unchanged)")
 
@@ -341,6 +343,8 @@ def _write_lock(
     if not _holds(pylock_path, text):
         write_text(pylock_path, text, durable=True)
     meta.write_meta(stack_paths.lock_meta_path(spec, layer), new)
+    # The declared requirements only with the lock made from them (a failed lock keeps both).
+    summary.write_requirements_in(spec, layer)
     summary.write_summary(spec, layer, locked)
     changed = old is None or (old.requirements_hash, old.lock_version, old.locked_at) != (
         new.requirements_hash,
@@ -349,7 +353,7 @@ def _write_lock(
     )
     reporter.info(
         f"{layer.build_name}: {'locked' if changed else 'lock unchanged'}: "
-        f"{len(locked.installed)} packages"
+        f"{plural(len(locked.installed), 'package')}"
         + (f", {len(locked.shared)} from lower layers" if locked.shared else "")
     )
     return changed

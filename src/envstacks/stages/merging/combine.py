@@ -37,7 +37,7 @@ from typing import Any
 
 from envstacks.floor.errors import PublishError
 from envstacks.floor.fs import commit, dumps_json, fsync_dir, temporary_name, write_bytes
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import Reporter, plural
 from envstacks.published.folder_manifests import (
     FolderEntry,
     ListedFile,
@@ -45,7 +45,13 @@ from envstacks.published.folder_manifests import (
     read_folder,
     unique_files,
 )
-from envstacks.published.publish_folder import METADATA_DIR, SNIPPET_DIR, PublishFolder, manifest
+from envstacks.published.publish_folder import (
+    METADATA_DIR,
+    SBOM_DIR,
+    SNIPPET_DIR,
+    PublishFolder,
+    manifest,
+)
 from envstacks.published.push_record import pushed_repositories, record_push
 
 __all__ = ["MergeResult", "merge_outputs"]
@@ -72,7 +78,8 @@ class MergeResult:
     def describe(self) -> list[str]:
         """One line per platform and the index."""
         lines = [
-            f"{platform}: {len(self.layers[platform])} layers ({self.manifests[platform]})"
+            f"{platform}: {plural(len(self.layers[platform]), 'layer')} "
+            f"({self.manifests[platform]})"
             for platform in sorted(self.manifests)
         ]
         return [*lines, f"index: {self.index}"]
@@ -158,7 +165,8 @@ def _snippets(entries: Sequence[FolderEntry], output_dir: Path, *, taken: set[st
 def _make_metadata_folders(output_dir: Path) -> None:
     """Create the output's metadata folders; refuse them if they are links or not folders."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (output_dir / METADATA_DIR, output_dir / METADATA_DIR / SNIPPET_DIR):
+    metadata = output_dir / METADATA_DIR
+    for folder in (metadata, metadata / SNIPPET_DIR, metadata / SBOM_DIR):
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             raise PublishError(
                 f"{_VERB}: {folder} is {'a link' if folder.is_symlink() else 'not a folder'}; "

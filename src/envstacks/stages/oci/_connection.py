@@ -135,12 +135,25 @@ class Connection:
                     status=response.status,
                 )
             return f"{scheme}://{host}"
-        hint = (
-            "check the host name and that the registry is running"
-            if plain_ok
-            else f"if {self.registry} serves plain HTTP (a test registry), pass --insecure"
-        )
-        raise RegistryError(f"registry {self.registry}: cannot connect ({failure})", hint=hint)
+        raise self._unreachable(failure, plain_ok=plain_ok)
+
+    def _unreachable(self, failure: BaseException | None, *, plain_ok: bool) -> RegistryError:
+        """The error for a registry that did not answer, with the hint its cause calls for."""
+        reason = getattr(failure, "reason", None) or failure
+        if isinstance(reason, self.transport.unresolved):
+            return RegistryError(
+                f"registry {self.registry}: its host name does not resolve ({failure})",
+                hint="check the registry's host name for a typo, and this machine's network "
+                "and DNS",
+            )
+        if isinstance(reason, self.transport.tls_failed) and not plain_ok:
+            hint = f"if {self.registry} serves plain HTTP (a test registry), pass --insecure"
+        else:
+            hint = (
+                "check the host name and port, that the registry is running, and that this "
+                "machine can reach it (network, proxy, firewall)"
+            )
+        return RegistryError(f"registry {self.registry}: cannot connect ({failure})", hint=hint)
 
     def request(
         self,

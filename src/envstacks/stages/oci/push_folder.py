@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from envstacks.floor.errors import PublishError, ReferenceSyntaxError
-from envstacks.floor.report import Reporter, progress_to
+from envstacks.floor.report import Reporter, plural, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.folder_manifests import (
     ListedFile,
@@ -50,7 +50,7 @@ PARALLEL_UPLOADS = 4
 _VERB = "push"
 _CHUNK = 1 << 20
 
-BlobKind = Literal["archive", "delta", "file index", "config"]
+BlobKind = Literal["archive", "delta", "file index", "sbom", "config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +115,7 @@ class PushResult:
         mounted = sum(bool(blob.mounted_from) for blob in self.blobs)
         lines.append(
             f"pushed: {self.reference} for {', '.join(self.manifests)} ({sent} of "
-            f"{len(self.blobs)} blobs uploaded, {self.uploaded_bytes} bytes"
+            f"{plural(len(self.blobs), 'blob')} uploaded, {self.uploaded_bytes} bytes"
             + (f"; {mounted} mounted" if mounted else "")
             + f"; platforms: {', '.join(self.platforms)})"
         )
@@ -262,7 +262,7 @@ def _plan(item: PlatformManifest) -> _Platform:
         label=f"{item.platform} config",
     )
     listed = unique_files(item.entries, verb=_VERB)
-    ranks = {"archive": 0, "delta": 1, "file index": 2}
+    ranks = {"archive": 0, "delta": 1, "file index": 2, "sbom": 3}
     ordered = sorted(listed.values(), key=lambda pair: ranks[pair[0].kind])
     return _Platform(
         platform=item.platform,
@@ -276,6 +276,8 @@ def _descriptor(item: ListedFile) -> oa.Descriptor:
     annotations = {oa.TITLE: item.name}
     if item.kind == "file index":
         media_type = oa.FILE_INDEX
+    elif item.kind == "sbom":
+        media_type = oa.SBOM
     else:
         annotations[oa.INSTALL_TARGET] = item.install_target
         media_type = (

@@ -111,6 +111,13 @@ def parse_reference(text: str, *, what: str = "registry reference") -> Reference
             hint="a tag has at most 128 letters, digits, '_', '.' and '-', "
             "and does not start with '.' or '-'",
         )
+    if not _REPOSITORY.fullmatch(repository) and _REPOSITORY.fullmatch(repository.lower()):
+        lowered = f"{SCHEME}{registry}/{repository.lower()}{colon}{tag}"
+        raise ReferenceSyntaxError(
+            f"{what} {text!r}: repository {repository!r} has upper-case letters, which OCI "
+            "repository names may not have (the distribution spec allows only lower case)",
+            hint=f"use the lower-case name: {lowered}{'@' + digest if digest else ''}",
+        )
     if not _REPOSITORY.fullmatch(repository):
         raise ReferenceSyntaxError(
             f"{what} {text!r}: repository {repository!r} is not valid",

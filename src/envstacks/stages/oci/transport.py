@@ -44,7 +44,8 @@ def load_urllib3() -> ModuleType:
             "publishing to and deploying from OCI registries (oci://) needs the 'oci' extra "
             "of envstacks (the urllib3 package), which is not installed",
             hint="install it: pip install 'envstacks[oci]' (uv: uv tool install "
-            "'envstacks[oci]'; Hatch build target: requires = [\"envstacks[oci]\"])",
+            "'envstacks[oci]'; PDM: pdm self add 'envstacks[oci]'; Hatch build target: "
+            'dependencies = ["envstacks[oci]"] in [tool.hatch.build.targets.venvstacks])',
         ) from exc
     return urllib3
 
@@ -60,6 +61,9 @@ class Transport:
         self.errors: tuple[type[BaseException], ...] = (self._urllib3.exceptions.HTTPError,)
         #: The exception of a server that stalled (sent nothing for :attr:`read_timeout`).
         self.stalled: type[BaseException] = self._urllib3.exceptions.ReadTimeoutError
+        #: Why a connection failed: the host name does not resolve, or TLS failed.
+        self.unresolved: type[BaseException] = self._urllib3.exceptions.NameResolutionError
+        self.tls_failed: type[BaseException] = self._urllib3.exceptions.SSLError
         #: Seconds an answer may stay silent (``None``: no bound).
         self.read_timeout = http_timeout()
 

@@ -16,6 +16,8 @@ from envstacks.floor.errors import PublishError
 from envstacks.floor.fs import json_sha256, read_json
 from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.publish_folder import (
+    METADATA_DIR,
+    SBOM_DIR,
     PublishFolder,
     archive_matches,
     request_metadata,
@@ -104,7 +106,17 @@ def _last_archive_build(previous: Mapping[str, Any] | None, *, lock_version: obj
 def _still_published(
     previous: Mapping[str, Any], request: Mapping[str, Any], hashes: ArchiveHashes
 ) -> bool:
-    """Whether the last publish had this request and its archive is intact (size and sha256)."""
-    return without_outputs(previous) == request and archive_matches(
-        hashes.output_dir / request["archive_name"], previous, hashes=hashes
+    """Whether the last publish had this request and its archive is intact (size and sha256).
+
+    A layer published without an SBOM (by an earlier envstacks), or whose SBOM is gone, is
+    published again.
+    """
+    sbom = previous.get("sbom")
+    if not isinstance(sbom, Mapping):
+        return False
+    sbom_file = hashes.output_dir / METADATA_DIR / SBOM_DIR / str(sbom.get("name"))
+    return (
+        without_outputs(previous) == request
+        and archive_matches(sbom_file, {"archive_size": sbom.get("size")}, hashes=None)
+        and archive_matches(hashes.output_dir / request["archive_name"], previous, hashes=hashes)
     )

@@ -6,7 +6,8 @@
    compared with the snippet of the last publish in the same folder; unchanged layers whose
    archive is still there with the recorded size and hash are skipped without staging anything;
 2. pack the others in parallel: stage the built env next to the build folder (hard links),
-   hash its normalised tree, write the archive under a temporary name and fsync it;
+   hash its normalised tree, write the archive under a temporary name and fsync it; then
+   write each one's SBOM (:mod:`envstacks.stages.packing.sbom_writer`);
 3. commit: if the current manifest names an archive about to be replaced, first rewrite it
    without that layer; then rename each archive into place and write its snippet; write the
    manifest last. At every moment the manifest on disk only names complete archives with the
@@ -38,6 +39,7 @@ from envstacks.stages.packing.archiving import (
 )
 from envstacks.stages.packing.hashcache import CACHE_FILE, ArchiveHashes
 from envstacks.stages.packing.publish_plan import PublishPlan, plan_layer
+from envstacks.stages.packing.sbom_writer import add_sboms
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 if TYPE_CHECKING:
@@ -75,13 +77,18 @@ class PublishResult:
     #: The manifest now in the folder: every layer published there for the platform.
     manifest: Mapping[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> list[str]:
-        """One line per layer (plus the manifest), paths relative to the output folder."""
+    def describe(self, *, metadata: bool = False) -> list[str]:
+        """One line per layer (plus the manifest), paths relative to the output folder.
+
+        A dry run's lines name the archives it would write; with ``metadata``, each is
+        followed by the layer's metadata.
+        """
         lines = []
         for item in self.layers:
             if self.dry_run:
                 lines.append(f"{item.status}: {item.archive_path.name}")
-                lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
+                if metadata:
+                    lines.append(json.dumps(item.metadata, indent=2, sort_keys=True))
             else:
                 lines.append(f"{item.status}: {item.archive_path.relative_to(self.output_dir)}")
                 if item.status == "published":
@@ -184,6 +191,7 @@ def publish_layers(
         stage=stage,
         bases=bases,
     )
+    packed = add_sboms(spec, packed, folder, lock_states)
     manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
     hashes.save()
     for archive, actual in sorted(hashes.mismatched.items()):

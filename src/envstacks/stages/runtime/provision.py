@@ -33,6 +33,7 @@ from envstacks.stages.runtime.paths import (
     user_cache_dir,
 )
 from envstacks.stages.runtime.probe import probe
+from envstacks.stages.runtime.provenance import record_provenance
 from envstacks.stages.stackspec.model import RuntimeSpec, StackSpec
 
 __all__ = [
@@ -223,6 +224,7 @@ def provision_runtime(
         # Never leave a broken runtime behind: the next build would take it as made.
         shutil.rmtree(destination, ignore_errors=True)
         raise
+    record_provenance(destination, result, reporter)  # for the runtime's SBOM
     _report(runtime, request, result, reporter)
     return result
 

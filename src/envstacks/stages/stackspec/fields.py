@@ -2,7 +2,7 @@
 
 The loader never trusts a raw TOML value: it goes through these readers, so a wrong type, an
 unknown key or an empty string always produces the same kind of message,
-``<toml path>: <what is wrong> (<the bad value>); <how to fix it>``.
+``<toml path>: <what is wrong> (<the bad value>)`` and the hint ``<how to fix it>``.
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def quoted_list(names: Iterable[str]) -> str:
 
 
 def spec_error(where: TomlPath | str, problem: str, fix: str) -> SpecError:
-    """The error for ``where``: ``<where>: <problem>; <fix>`` (raise the result)."""
-    return SpecError(f"{where}: {problem}; {fix}")
+    """The error for ``where``: ``<where>: <problem>``, with ``fix`` as its hint (raise it)."""
+    path = where.text if isinstance(where, TomlPath) else where
+    return SpecError(f"{where}: {problem}", hint=fix, toml_path=path)
 
 
 def unknown_keys(table: TomlTable, known: Iterable[str]) -> tuple[str, ...]:

@@ -349,6 +349,18 @@ LAYER_KEYS: tuple[KeyInfo, ...] = (
         example='{ cpu = {}, gpu = { requirements = ["accel-gpu"], select = "nvidia" } }',
         kinds=frozenset({LayerKind.FRAMEWORK}),
     ),
+    _key(
+        "postinstall_script",
+        "path",
+        "none",
+        "A `.py` file, relative to the spec's folder, copied into the layer "
+        "(`share/venv/postinstall/`) and run by `deploy` and `local-export` with the layer's "
+        "own interpreter after the layer is configured, given the layer's folder as its first "
+        "argument and in `ENVSTACKS_LAYER_PATH`; a failure stops the deploy and leaves the "
+        "layer for the next one to install again. `--no-postinstall` skips it. New in envstacks.",
+        example='"deploy/fetch_models.py"',
+        kinds=_LAYERED,
+    ),
 )
 
 #: Keys venvstacks once accepted: ``{key: (kinds, replacement or None)}``.

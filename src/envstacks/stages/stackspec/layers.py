@@ -33,6 +33,7 @@ from envstacks.stages.stackspec.fields import (
 )
 from envstacks.stages.stackspec.indexes import IndexChoices, parse_index_keys
 from envstacks.stages.stackspec.keys import layer_keys, legacy_keys
+from envstacks.stages.stackspec.postinstall_key import parse_postinstall_script, refuse_on_runtime
 from envstacks.stages.stackspec.variants import RawVariant, parse_variants
 
 #: macOS target when neither the spec nor ``MACOSX_DEPLOYMENT_TARGET`` gives one.
@@ -81,6 +82,8 @@ class RawLayer:
     #: ``None`` when the key is absent.
     frameworks: tuple[str, ...] | None = None
     modules: AppModules = field(default_factory=AppModules)
+    #: Frameworks and applications only (absolute).
+    postinstall_script: Path | None = None
     #: Frameworks only: the declared variants (empty: none).
     variants: tuple[RawVariant, ...] = ()
     #: Set on the layers a framework's variants expand to: ``(framework, variant)``.
@@ -114,6 +117,7 @@ def parse_layer(
 
     ``precompile`` is the stack's setting, the default of the layer's own key.
     """
+    refuse_on_runtime(data, kind, where)
     layer, warnings = _layer_table(data, kind, where)
     # The first problem found is the one reported: platforms and lower layers are checked
     # first, then the keys in the order of the fields below.
@@ -136,6 +140,7 @@ def parse_layer(
         runtime=runtime,
         frameworks=frameworks,
         modules=parse_app_modules(layer, root) if kind is LayerKind.APPLICATION else AppModules(),
+        postinstall_script=parse_postinstall_script(layer, root),
         variants=parse_variants(layer, index_names, requirement=_requirement)
         if kind is LayerKind.FRAMEWORK
         else (),

@@ -3,7 +3,8 @@
 This is the entry point of the ``spec`` package: it reads TOML (naming the file and line of
 syntax errors), picks the format, checks the top-level keys and hands the tables to
 ``stack.py`` (settings, uv) and ``layers.py`` (each layer), then resolves the layers
-together. Every error is a SpecError that names the TOML path and ends with the file.
+together. Every error is a SpecError that starts with ``file:line`` (the line of the TOML path
+it names, when the path is written in the file) and carries the fix as its hint.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from envstacks.floor.errors import SpecError
 from envstacks.floor.layer_kinds import LayerKind
+from envstacks.floor.suggest import closest
 from envstacks.stages.stackspec.fields import (
     TomlPath,
     TomlTable,
@@ -36,6 +38,7 @@ from envstacks.stages.stackspec.keys import (
 from envstacks.stages.stackspec.layers import RawLayer, parse_layer
 from envstacks.stages.stackspec.model import Settings, StackSpec, UvConfig
 from envstacks.stages.stackspec.stack import parse_settings, parse_uv_config, resolve_layers
+from envstacks.stages.stackspec.toml_lines import line_of
 
 PYPROJECT = "pyproject.toml"
 VENVSTACKS = "venvstacks.toml"
@@ -45,6 +48,7 @@ VENVSTACKS_UV = "venvstacks.uv.toml"
 ENVSTACKS_TABLE = "tool.envstacks"
 
 _TOML_POSITION = re.compile(r"\s*\((at line \d+, column \d+|at end of document)\)$")
+_LINE_COLUMN = re.compile(r"line (\d+), column (\d+)")
 
 
 class _LocatedSpecError(SpecError):
@@ -54,34 +58,75 @@ class _LocatedSpecError(SpecError):
 def find_spec_file(path: Path | None = None) -> Path:
     """The spec file for ``path``: a pyproject.toml, a venvstacks.toml or a folder holding one.
 
-    In a folder (default: the current one), ``pyproject.toml`` wins if it has a
-    ``[tool.venvstacks]`` table, else ``venvstacks.toml``. A file is taken as given: any
-    file not called ``pyproject.toml`` is read as a venvstacks.toml. Returns an absolute path.
+    In a folder, ``pyproject.toml`` wins if it has a ``[tool.venvstacks]`` table, else
+    ``venvstacks.toml``. A file is taken as given: any file not called ``pyproject.toml`` is
+    read as a venvstacks.toml. A folder given explicitly is searched alone; without ``path``
+    the search starts in the current folder and goes up to the root of the file system, as
+    uv, Hatch and PDM find a project: the nearest folder holding a spec wins, and a
+    pyproject.toml without ``[tool.venvstacks]`` is passed over. Returns an absolute path.
 
     Raises:
-        SpecError: nothing usable was found.
+        SpecError: nothing usable was found; the message names the folders searched.
     """
-    target = (Path.cwd() if path is None else Path(path).expanduser()).resolve()
-    if target.is_file():
-        return target
-    if not target.is_dir():
-        raise SpecError(
-            f"{target}: no such file or folder; pass a pyproject.toml, a venvstacks.toml or the "
-            "folder holding one"
-        )
-    pyproject = target / PYPROJECT
-    has_pyproject = pyproject.is_file()
-    if has_pyproject and _has_venvstacks_table(read_toml(pyproject)):
-        return pyproject
-    venvstacks = target / VENVSTACKS
-    if venvstacks.is_file():
-        return venvstacks
-    found = f"{PYPROJECT} has no [tool.venvstacks] table" if has_pyproject else f"no {PYPROJECT}"
-    raise SpecError(
-        f"{target}: no stack specification found (looked for a {PYPROJECT} with a "
-        f"[tool.venvstacks] table and for a {VENVSTACKS}; {found}, no {VENVSTACKS}); add a "
-        f"[tool.venvstacks] table with [[tool.venvstacks.runtimes]] layers to {PYPROJECT}, "
-        f"or pass the path of a {VENVSTACKS}"
+    if path is None:
+        start = Path.cwd().resolve()
+        folders = [start, *start.parents]
+    else:
+        target = Path(path).expanduser().resolve()
+        if target.is_file():
+            return target
+        if not target.is_dir():
+            raise SpecError(
+                f"{target}: no such file or folder",
+                hint="pass a pyproject.toml, a venvstacks.toml or the folder holding one",
+            )
+        folders = [target]
+    without_table: list[str] = []
+    for folder in folders:
+        pyproject = folder / PYPROJECT
+        if pyproject.is_file():
+            data = read_toml(pyproject)
+            if _has_venvstacks_table(data):
+                return pyproject
+            without_table.append(f"{pyproject} has no [tool.venvstacks] table{_misspelt(data)}")
+        venvstacks = folder / VENVSTACKS
+        if venvstacks.is_file():
+            return venvstacks
+    raise SpecError(_not_found(folders, without_table), hint=_NOT_FOUND_HINT)
+
+
+_NOT_FOUND_HINT = (
+    f"add a [tool.venvstacks] table with [[tool.venvstacks.runtimes]] layers to the project's "
+    f"{PYPROJECT}, or pass the path of a {VENVSTACKS} (see docs/configuration.md)"
+)
+
+
+def _misspelt(data: Mapping[str, Any]) -> str:
+    """`` (it has [tool.venvstack]: misspelt?)`` when a pyproject's tool table looks misspelt."""
+    tool = data.get("tool")
+    if not isinstance(tool, Mapping):
+        return ""
+    tables = ", ".join(
+        f"[{TomlPath('tool').key(key)}]" for key, _ in _misspelt_tables(tool, PYPROJECT)
+    )
+    return f" (it has {tables}: misspelt?)" if tables else ""
+
+
+def _not_found(folders: list[Path], without_table: list[str]) -> str:
+    """Where the search looked, and what it found there that was not a spec."""
+    looked = (
+        f"in {folders[0]}"
+        if len(folders) == 1
+        else f"in {folders[0]} or any folder above it (up to {folders[-1]})"
+    )
+    if not without_table:
+        found = f"no {PYPROJECT}, no {VENVSTACKS}"
+    else:
+        found = "; ".join(without_table)
+        found += f"; no {VENVSTACKS}"
+    return (
+        f"{folders[0]}: no stack specification found {looked} (looked for a {PYPROJECT} "
+        f"with a [tool.venvstacks] table and for a {VENVSTACKS}; {found})"
     )
 
 
@@ -116,22 +161,26 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as error:
-        raise _LocatedSpecError(f"{path}: cannot be read ({error.strerror})") from None
+        raise _LocatedSpecError(
+            f"{path}: cannot be read ({error.strerror})",
+            hint="check that the file exists and that you may read it",
+        ) from None
     except UnicodeDecodeError as error:
         raise _LocatedSpecError(
-            f"{path}: is not UTF-8 text (byte {error.start}); save it as UTF-8"
+            f"{path}: is not UTF-8 text (byte {error.start})", hint="save it as UTF-8"
         ) from None
     try:
         return tomllib.loads(text)
     except RecursionError:
-        raise _LocatedSpecError(_too_deep(path)) from None
+        raise _LocatedSpecError(_too_deep(path), hint=_TOO_DEEP_HINT) from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         match = _TOML_POSITION.search(message)
-        where = f" {match.group(1)}" if match else ""
         reason = message[: match.start()] if match else message
+        position = _LINE_COLUMN.search(match.group(1)) if match else None
+        where = f"{path}:{position.group(1)}:{position.group(2)}" if position else str(path)
         raise _LocatedSpecError(
-            f"{path}: invalid TOML{where}: {reason}; fix the syntax there"
+            f"{where}: invalid TOML: {reason}", hint="fix the TOML syntax at that line and column"
         ) from None
 
 
@@ -143,15 +192,29 @@ def _in_file(path: Path) -> Iterator[None]:
     except _LocatedSpecError:
         raise
     except SpecError as error:
-        raise _LocatedSpecError(f"{error.message} (in {path})", hint=error.hint) from None
+        where = f"{path}:{line}" if (line := _line(path, error.toml_path)) else str(path)
+        raise _LocatedSpecError(f"{where}: {error.message}", hint=error.hint) from None
     except RecursionError:
-        raise _LocatedSpecError(_too_deep(path)) from None
+        raise _LocatedSpecError(_too_deep(path), hint=_TOO_DEEP_HINT) from None
+
+
+def _line(path: Path, toml_path: str | None) -> int | None:
+    """The line of ``path`` where ``toml_path`` is written (``None``: unknown)."""
+    if not toml_path:
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return line_of(text, toml_path)
+
+
+_TOO_DEEP_HINT = "no stack spec nests more than a few levels: flatten or remove them"
 
 
 def _too_deep(path: Path) -> str:
     return (
-        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion "
-        "limit); no stack spec nests more than a few levels, so flatten or remove them"
+        f"{path}: arrays or tables are nested too deeply to read (beyond Python's recursion limit)"
     )
 
 
@@ -164,9 +227,10 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
     with _in_file(spec_path):
         if not _has_venvstacks_table(data):
             raise _LocatedSpecError(
-                f"{spec_path}: no [tool.venvstacks] table; add one with the stack's layers "
-                "([[tool.venvstacks.runtimes]], [[tool.venvstacks.frameworks]], "
-                "[[tool.venvstacks.applications]]), see docs/configuration.md"
+                f"{spec_path}: no [tool.venvstacks] table",
+                hint="add one with the stack's layers ([[tool.venvstacks.runtimes]], "
+                "[[tool.venvstacks.frameworks]], [[tool.venvstacks.applications]]), see "
+                "docs/configuration.md",
             )
         where = TomlPath("tool.venvstacks")
         table = expect_table(
@@ -200,13 +264,48 @@ def _load_pyproject(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
 
 
 def _misplaced_envstacks_table(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """A warning for ``[tool.envstacks]`` in a pyproject.toml (a venvstacks.toml's table)."""
+    """Warnings for ``[tool.envstacks]`` (a venvstacks.toml's table) and misspelt tool tables."""
     tool = data.get("tool")
-    if not isinstance(tool, Mapping) or "envstacks" not in tool:
+    if not isinstance(tool, Mapping):
         return ()
+    warnings = [_misspelt_warning(key, table) for key, table in _misspelt_tables(tool, PYPROJECT)]
+    if "envstacks" in tool:
+        warnings.insert(
+            0,
+            f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' "
+            f"settings in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+        )
+    return tuple(warnings)
+
+
+#: The ``[tool.*]`` tables each format reads, and those it knows but does not read.
+_READ_TABLES = {PYPROJECT: ("venvstacks",), VENVSTACKS: ("envstacks", "uv")}
+_KNOWN_TABLES = ("venvstacks", "envstacks", "uv")
+
+
+def _misspelt_tables(tool: Mapping[str, Any], file_format: str) -> list[tuple[str, str]]:
+    """``(key, meant)`` for each ``[tool.<key>]`` that looks like a misspelt table envstacks reads.
+
+    ``[tool.venvstack.uv]`` or ``[tool.venvstacks-foo]`` would otherwise be passed over in
+    silence, as any other tool's table is; ``file_format`` is :data:`PYPROJECT` or
+    :data:`VENVSTACKS`.
+    """
+    read = _READ_TABLES[file_format]
+    found = []
+    for key in tool:
+        if key in _KNOWN_TABLES:
+            continue
+        meant = closest(key, read)
+        if meant is not None:
+            found.append((key, meant))
+    return found
+
+
+def _misspelt_warning(key: str, meant: str) -> str:
+    where = TomlPath("tool").key(key)
     return (
-        f"tool.envstacks: a {PYPROJECT} does not read this table (it holds envstacks' settings "
-        f"in a {VENVSTACKS}); put them in [tool.venvstacks] instead",
+        f"{where}: envstacks does not read this table (did you mean [tool.{meant}]?); rename "
+        "it, or ignore this if the table belongs to another tool"
     )
 
 
@@ -233,7 +332,11 @@ def _load_venvstacks(data: Mapping[str, Any], spec_path: Path) -> StackSpec:
         source_format="venvstacks",
         settings=settings,
         uv=uv,
-        warnings=(*([ignored] if "venvstacks" in tool else []), *uv_warnings),
+        warnings=(
+            *([ignored] if "venvstacks" in tool else []),
+            *(_misspelt_warning(key, meant) for key, meant in _misspelt_tables(tool, VENVSTACKS)),
+            *uv_warnings,
+        ),
     )
     with _in_file(spec_path):
         return _with_layers(stack, data, root)

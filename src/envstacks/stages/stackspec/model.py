@@ -113,6 +113,8 @@ class LayeredSpec(LayerSpec):
     frameworks: tuple[str, ...] = ()
     #: Build names of the frameworks in ``sys.path`` order (C3 linearisation).
     linearized: tuple[str, ...] = ()
+    #: The layer's own post-install step (absolute; ``postinstall_script``), if any.
+    postinstall_script: Path | None = None
 
     @property
     def depends_on(self) -> tuple[str, ...]:

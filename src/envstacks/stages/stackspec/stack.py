@@ -263,6 +263,7 @@ def _layered_fields(raw: RawLayer, below: Mapping[str, LayerSpec]) -> dict[str, 
         "runtime": runtime,
         "frameworks": raw.frameworks or (),
         "linearized": linearized,
+        "postinstall_script": raw.postinstall_script,
     }
 
 
