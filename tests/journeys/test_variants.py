@@ -81,7 +81,8 @@ def test_two_variants_one_app_archive_chosen_per_machine_and_switched_by_flag(
         (choice,) = first["variants"]
         assert (choice["variant"], choice["install_target"]) == ("cpu", "framework-accel-cpu")
         assert choice["reason"] == (
-            "fallback: 'gpu' not selected (nvidia: no NVIDIA driver found (NVML))"
+            "fallback: 'gpu' not selected (nvidia: no NVIDIA driver found "
+            "(no /proc/driver/nvidia/version, no loadable libnvidia-ml))"
         )
         fetched = _bytes(first)
         assert "framework-accel-gpu" not in fetched  # never downloaded

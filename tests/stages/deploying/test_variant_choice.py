@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.floor.errors import DeployError
+from envstacks.floor.errors import DeployError, SelectionError
 from envstacks.floor.hookmarkers import hookimpl
 from envstacks.floor.layer_kinds import LayerKind
 from envstacks.floor.report import RecordingReporter
@@ -22,6 +22,7 @@ from envstacks.published.variant_table import Variant, VariantGroup, read_varian
 from envstacks.stages.deploying.variant_choice import (
     VariantChoice,
     arrange_layers,
+    check_include,
     choose_variants,
     parse_overrides,
 )
@@ -94,7 +95,10 @@ def test_first_matching_variant_else_the_fallback(
     assert choice.variant == chosen
     assert reason in choice.reason
     if chosen == "cpu":
-        assert choice.reason.startswith("fallback: 'cuda' not selected (nvidia>=550: no NVIDIA")
+        assert choice.reason.startswith(
+            "fallback: 'cuda' not selected (nvidia>=550: no NVIDIA driver found "
+            "(no /proc/driver/nvidia/version)); "
+        )
 
 
 def test_override_and_environment_come_before_selectors(tmp_path: Path) -> None:
@@ -210,3 +214,17 @@ def test_a_damaged_variants_table_is_refused() -> None:
     with pytest.raises(DeployError, match=r"variants table is damaged .*'../x'"):
         read_variants(table, where="m.json")
     assert read_variants({"layers": {}}, where="m.json") == ()
+
+
+def test_including_a_variant_that_was_not_chosen_says_how_to_choose_it() -> None:
+    choice = VariantChoice(
+        framework="accel", variant="cpu", layer_name="framework-accel-cpu", reason="fallback: x"
+    )
+    with pytest.raises(SelectionError) as caught:
+        check_include(["app-*", "framework-accel-cuda"], [GROUP], [choice])
+    assert str(caught.value) == (
+        "--include 'framework-accel-cuda' names framework-accel-cuda, variant 'cuda' of "
+        "framework 'accel', but this deploy chose 'cpu' (fallback: x)"
+    )
+    assert caught.value.hint == "add --variant accel=cuda to deploy it"
+    check_include(["framework-accel-*", "app-*"], [GROUP], [choice])  # the chosen one matches

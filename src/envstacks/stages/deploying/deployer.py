@@ -67,6 +67,7 @@ from envstacks.stages.deploying.variant_choice import (
     SlotLinker,
     VariantChoice,
     arrange_layers,
+    check_include,
     choose_variants,
 )
 from envstacks.stages.deploying.variant_selectors import System
@@ -128,6 +129,7 @@ def deploy_layers(
     choices = choose_variants(
         groups, options.variants, pm=pm, reporter=reporter, system=options.system
     )
+    check_include(options.include, groups, choices)
     placed_choices: list[VariantChoice] = []
 
     def arrange(layers: tuple[ManifestLayer, ...]) -> tuple[ManifestLayer, ...]:

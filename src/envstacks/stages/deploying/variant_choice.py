@@ -14,6 +14,7 @@ removed afterwards.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pluggy
 
-from envstacks.floor.errors import DeployError
+from envstacks.floor.errors import DeployError, SelectionError
 from envstacks.floor.fs import remove_tree, temporary_name
 from envstacks.floor.named_plugins import Registry
 from envstacks.floor.report import Reporter
@@ -198,6 +199,31 @@ def _evaluate(
         )
         return False, f"detection failed ({exc})"
     return verdict.matched, verdict.reason
+
+
+def check_include(
+    include: Sequence[str], groups: Sequence[VariantGroup], choices: Sequence[VariantChoice]
+) -> None:
+    """Refuse an ``--include`` pattern that only names variants this deploy did not choose.
+
+    Raises:
+        SelectionError: the pattern matches another variant of a framework and not the
+            chosen one; the message says what was chosen and why, the hint how to choose it.
+    """
+    for pattern in include:
+        for group, choice in zip(groups, choices, strict=True):
+            if fnmatch.fnmatchcase(choice.layer_name, pattern):
+                continue
+            for variant in group.variants:
+                if variant.name != choice.variant and fnmatch.fnmatchcase(
+                    variant.layer_name, pattern
+                ):
+                    raise SelectionError(
+                        f"--include {pattern!r} names {variant.layer_name}, variant "
+                        f"{variant.name!r} of framework {group.framework!r}, but this deploy "
+                        f"chose {choice.variant!r} ({choice.reason})",
+                        hint=f"add --variant {group.framework}={variant.name} to deploy it",
+                    )
 
 
 def arrange_layers(

@@ -121,13 +121,16 @@ class NvidiaSelector:
         source = "/proc/driver/nvidia/version"
         text = _read(system.path(source))
         version = None
+        looked = f"no {source}"
         if text is not None:
             match = _NVIDIA_VERSION.search(text)
             version = match.group(1) if match else None
-        elif system.root == Path("/"):
+            looked = f"{source} names no driver version"
+        elif system.root == Path("/"):  # NVML only on the real system, never a test's root
             version, source = _nvml_driver_version(), "NVML"
+            looked += ", no loadable libnvidia-ml"
         if version is None:
-            return Verdict(matched=False, reason=f"no NVIDIA driver found ({source})")
+            return Verdict(matched=False, reason=f"no NVIDIA driver found ({looked})")
         held = compare_version(version, condition)
         return Verdict(matched=held, reason=f"NVIDIA driver {version} ({source})")
 
