@@ -97,14 +97,16 @@ def read_variants(data: Any, *, where: str) -> tuple[VariantGroup, ...]:
     try:
         groups = tuple(_group(str(framework), entry) for framework, entry in table.items())
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        problem = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
         raise DeployError(
-            f"{where}: the variants table is damaged ({exc})",
+            f"{where}: the variants table is damaged ({problem})",
             hint="republish the layers with envstacks",
         ) from exc
     return groups
 
 
 def _group(framework: str, entry: Mapping[str, Any]) -> VariantGroup:
+    slot, fallback = str(entry["slot"]), str(entry["fallback"])
     variants = tuple(
         Variant(
             name=str(item["name"]),
@@ -113,7 +115,6 @@ def _group(framework: str, entry: Mapping[str, Any]) -> VariantGroup:
         )
         for item in entry["variants"]
     )
-    slot, fallback = str(entry["slot"]), str(entry["fallback"])
     names = [slot, fallback, *(variant.layer_name for variant in variants)]
     bad = [name for name in names if not is_plain_name(name)]
     if bad:
