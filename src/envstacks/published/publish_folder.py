@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from envstacks.floor.fs import read_json, remove_stale_temporaries
 from envstacks.floor.layer_kinds import LayerKind
+from envstacks.published.variant_table import VARIANTS_TABLE, variants_table
 
 #: Folder (inside an output, export or deploy folder) that holds envstacks/venvstacks metadata.
 METADATA_DIR = "__venvstacks__"
@@ -223,4 +224,8 @@ def manifest(layers: Iterable[Mapping[str, Any]], order: Sequence[str] = ()) -> 
         grouped[KIND_KEYS[layer_kind(data)]].append(data)
     for entries in grouped.values():
         entries.sort(key=lambda d: (rank.get(str(d["layer_name"]), len(rank)), d["layer_name"]))
-    return {"layers": grouped}
+    document: dict[str, Any] = {"layers": grouped}
+    variants = variants_table(entry for entries in grouped.values() for entry in entries)
+    if variants:  # only stacks with variants have the table (see published.variant_table)
+        document[VARIANTS_TABLE] = variants
+    return document

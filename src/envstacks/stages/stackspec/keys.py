@@ -339,6 +339,17 @@ LAYER_KEYS: tuple[KeyInfo, ...] = (
         kinds=_APPLICATION,
     ),
     _key(
+        "variants",
+        "table of tables",
+        "{}",
+        "Accelerator variants of a framework, one `[...variants.<name>]` table each, with "
+        "extra `requirements`, index keys and `select` (exactly one variant without `select`: "
+        "the fallback). Each becomes the layer `framework-<name>-<variant>`; see "
+        "[Variants](variants.md). New in envstacks.",
+        example='{ cpu = {}, gpu = { requirements = ["accel-gpu"], select = "nvidia" } }',
+        kinds=frozenset({LayerKind.FRAMEWORK}),
+    ),
+    _key(
         "postinstall_script",
         "path",
         "none",
