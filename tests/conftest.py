@@ -61,6 +61,18 @@ def python_for() -> Callable[[str], Path]:
     return _get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_pyc_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Builds share one pyc cache per test session (and worker), never the user's."""
+    name = "ENVSTACKS_PYC_CACHE_DIR"
+    before = os.environ.get(name)
+    if before is None:
+        os.environ[name] = str(tmp_path_factory.mktemp("pyc-cache"))
+    yield
+    if before is None:
+        os.environ.pop(name, None)
+
+
 @pytest.fixture
 def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
     """Write a text file under ``tmp_path`` (creating folders) and return its path."""
