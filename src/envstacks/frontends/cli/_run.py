@@ -124,6 +124,8 @@ def publishing(
 
     publish = PublishOptions(
         format_name=opts.format_name,
+        compression=opts.compression,
+        compression_from="--compression",
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
