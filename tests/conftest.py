@@ -62,14 +62,20 @@ def python_for() -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_pyc_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Builds share one pyc cache per test session (and worker), never the user's."""
-    name = "ENVSTACKS_PYC_CACHE_DIR"
-    before = os.environ.get(name)
-    if before is None:
-        os.environ[name] = str(tmp_path_factory.mktemp("pyc-cache"))
+def session_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Builds share one pyc cache per test session (and worker), never the user's.
+
+    The archive cache is off (tests of packing must pack); its own tests turn it on.
+    """
+    values = {
+        "ENVSTACKS_PYC_CACHE_DIR": str(tmp_path_factory.mktemp("pyc-cache")),
+        "ENVSTACKS_ARCHIVE_CACHE_DIR": "off",
+    }
+    unset = [name for name in values if name not in os.environ]
+    for name in unset:
+        os.environ[name] = values[name]
     yield
-    if before is None:
+    for name in unset:
         os.environ.pop(name, None)
 
 

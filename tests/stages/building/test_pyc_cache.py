@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.floor.content_cache import ContentCache
 from envstacks.floor.errors import SettingError
 from envstacks.floor.report import RecordingReporter
 from envstacks.stages.building.bytecode import precompile_layer
-from envstacks.stages.building.pyc_cache import CACHE_DIR_VARIABLE, PycCache, pyc_cache
+from envstacks.stages.building.pyc_cache import CACHE_DIR_VARIABLE, pyc_cache
 from kits.module_trees import make_module_layer, pyc_files
 
 MODULES = {
@@ -139,7 +140,7 @@ def test_off_compiles_everything_without_a_cache(
 
 
 def test_pruning_removes_the_least_recently_used_entries(tmp_path: Path) -> None:
-    cache = PycCache(tmp_path / "cache", max_bytes=10_000)
+    cache = ContentCache(tmp_path / "cache", max_bytes=10_000)
     sources = tmp_path / "pycs"
     sources.mkdir()
     for n in range(8):
@@ -150,7 +151,7 @@ def test_pruning_removes_the_least_recently_used_entries(tmp_path: Path) -> None
         assert entry is not None
         os.utime(entry, (1_000_000 + n, 1_000_000 + n))
     assert cache.prune() == 4  # 16 kB > 10 kB: down to 8 kB, oldest first
-    fresh = PycCache(tmp_path / "cache", max_bytes=10_000)
+    fresh = ContentCache(tmp_path / "cache", max_bytes=10_000)
     assert [fresh.find(f"{n:02d}" * 32) is not None for n in range(8)] == [False] * 4 + [True] * 4
     assert fresh.prune() == 0
 

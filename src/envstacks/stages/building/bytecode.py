@@ -46,10 +46,11 @@ from pathlib import Path
 
 from envstacks._injected import postinstall
 from envstacks.floor import fs, proc
+from envstacks.floor.content_cache import ContentCache
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
 from envstacks.published.layer_config import BYTECODE_RECORD
-from envstacks.stages.building.pyc_cache import Interpreter, PycCache, pyc_cache
+from envstacks.stages.building.pyc_cache import Interpreter, pyc_cache, pyc_key
 
 __all__ = ["drop_bytecode", "precompile_layer"]
 
@@ -127,7 +128,7 @@ class _Module:
 
 
 def _from_cache(
-    env: Path, cache: PycCache, interpreter: Interpreter
+    env: Path, cache: ContentCache, interpreter: Interpreter
 ) -> list[tuple[str, str, Path]]:
     """Put the cached pyc of every module of ``env``'s lib in place; return the misses.
 
@@ -151,7 +152,7 @@ def _from_cache(
             source = module.source.read_bytes()
         except OSError:
             continue  # compiling could not read it either: no pyc, as without the cache
-        key = cache.key(interpreter, module.relative, source)
+        key = pyc_key(interpreter, module.relative, source)
         if cache.failed(key):
             module.pyc.unlink(missing_ok=True)
             continue
