@@ -8,6 +8,7 @@ each test has its own cache folder.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -162,3 +163,21 @@ def test_a_bad_size_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) 
         pyc_cache()
     monkeypatch.setenv("ENVSTACKS_PYC_CACHE_MB", "0")
     assert pyc_cache() is None
+
+
+def test_compile_listed_refuses_a_module_outside_the_layer(python: Path, tmp_path: Path) -> None:
+    layer = make_layer(tmp_path / "app-x", python)
+    (tmp_path / "outside.py").write_text("X = 1\n")
+    from envstacks._injected import postinstall
+
+    script = Path(postinstall.__file__)
+    done = subprocess.run(
+        [python, "-s", "-S", script, "--compile-listed", layer],
+        input="../outside.py\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "'../outside.py' lies outside the layer" in done.stderr
+    assert not (tmp_path / "__pycache__").exists()
