@@ -116,6 +116,18 @@ SETTINGS_KEYS: Mapping[str, KeyInfo] = _index(
             example='"tar.xz"',
         ),
         _key(
+            "compression",
+            "string or integer",
+            '"default"',
+            'How hard `publish` compresses archives unless told otherwise: `"fast"`, '
+            '`"default"`, `"max"` (for releases: `tar.zst` at zstd level 22 with a 128 MiB '
+            "long window, archives about the size of `xz -9`'s that still unpack several times "
+            "faster) or the format's own level number (zstd 1-22, xz 0-9, zip 0-9). The same "
+            "tree and level always give the same archive; any level deploys. See "
+            "[Compression](#compression).",
+            example='"max"',
+        ),
+        _key(
             "runtime-provider",
             "string",
             '"auto"',

@@ -173,6 +173,9 @@ class Settings:
     requirements_dir: Path
     #: Name of the archive format ``publish`` uses unless told otherwise.
     archive_format: str = "tar.zst"
+    #: How hard ``publish`` compresses unless told otherwise: ``"fast"``, ``"default"``,
+    #: ``"max"`` or a level number (as a string; the format checks its range when publishing).
+    compression: str = "default"
     #: ``"auto"``, ``"local"``, ``"uv-managed"`` or the name of a third-party provider.
     runtime_provider: str = "auto"
     #: Extra folders searched for local interpreters (before the built-in places).

@@ -21,6 +21,7 @@ from envstacks.stages.stackspec.fields import (
     TomlTable,
     expect_table,
     resolve_path,
+    show,
     spec_error,
     unknown_keys,
 )
@@ -68,11 +69,27 @@ def parse_settings(
         export_dir=path("export-dir"),
         requirements_dir=path("requirements-dir"),
         archive_format=settings.string("archive-format"),
+        compression=_compression(settings),
         runtime_provider=settings.string("runtime-provider"),
         python_search_path=tuple(
             resolve_path(root, item) for item in settings.strings("python-search-path")
         ),
         precompile=settings.flag("precompile"),
+    )
+
+
+def _compression(settings: TableView) -> str:
+    """The ``compression`` setting: a name, or a level number (kept as its digits)."""
+    value = settings.data["compression"]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if value in ("fast", "default", "max"):
+        return str(value)
+    raise spec_error(
+        settings.at("compression"),
+        f"{show(value)} is not a compression",
+        'write it like compression = "max" (fast, default, max, or the archive format\'s '
+        "level number)",
     )
 
 
