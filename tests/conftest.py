@@ -61,6 +61,24 @@ def python_for() -> Callable[[str], Path]:
     return _get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_caches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Builds share one pyc cache per test session (and worker), never the user's.
+
+    The archive cache is off (tests of packing must pack); its own tests turn it on.
+    """
+    values = {
+        "ENVSTACKS_PYC_CACHE_DIR": str(tmp_path_factory.mktemp("pyc-cache")),
+        "ENVSTACKS_ARCHIVE_CACHE_DIR": "off",
+    }
+    unset = [name for name in values if name not in os.environ]
+    for name in unset:
+        os.environ[name] = values[name]
+    yield
+    for name in unset:
+        os.environ.pop(name, None)
+
+
 @pytest.fixture
 def write_file(tmp_path: Path) -> Callable[[str, str], Path]:
     """Write a text file under ``tmp_path`` (creating folders) and return its path."""

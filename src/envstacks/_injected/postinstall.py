@@ -306,13 +306,39 @@ def compile_modules(layer_dir: str, sources: "List[str]") -> int:
     """
     confine_compiled(layer_dir, sources)
     chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
-    workers = min(len(chunks), os.cpu_count() or 1)
+    workers = min(len(chunks), usable_cpus())
     if workers <= 1:
         return sum(_compile_chunk(chunk) for chunk in chunks)
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
 
     with ProcessPoolExecutor(workers) as pool:
         return sum(pool.map(_compile_chunk, chunks))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where there is one, as ``taskset``)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
+def listed_modules(layer_dir: str, listed: "List[str]") -> "List[str]":
+    """The modules (relative paths, one per line) a build asks to compile, each in the layer.
+
+    Raises:
+        PostInstallError: one lies outside the layer.
+    """
+    sources = []
+    for item in listed:
+        source = os.path.normpath(os.path.join(layer_dir, item))
+        if os.path.isabs(item) or os.path.commonpath([layer_dir, source]) != layer_dir:
+            raise PostInstallError("{!r} lies outside the layer".format(item))
+        sources.append(source)
+    return sources
 
 
 def confine_compiled(layer_dir: str, sources: "List[str]") -> None:
@@ -593,9 +619,16 @@ def main(argv: "Optional[List[str]]" = None) -> int:
     """Command-line entry: ``postinstall.py [LAYER_DIR]`` (default: the folder of this file).
 
     ``postinstall.py --compile LAYER_DIR [--refresh]`` only byte-compiles, with the Python
-    running it (envstacks builds layers with it).
+    running it (envstacks builds layers with it); ``--compile-listed LAYER_DIR`` compiles the
+    modules named on standard input (a build's pyc cache misses).
     """
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--compile-listed"] and len(args) == 2:
+        # A build with a pyc cache compiles only the modules the cache lacks (standard input).
+        layer_dir = os.path.abspath(args[1])
+        listed = [line for line in sys.stdin.read().splitlines() if line]
+        compile_modules(layer_dir, listed_modules(layer_dir, listed))
+        return 0
     if args[:1] == ["--compile"] and len(args) in (2, 3) and args[2:] in ([], ["--refresh"]):
         compile_here(os.path.abspath(args[1]), refresh=len(args) == 3)
         return 0

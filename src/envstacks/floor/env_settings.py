@@ -12,7 +12,7 @@ import os
 
 from envstacks.floor.errors import SettingError
 
-__all__ = ["HTTP_TIMEOUT_VARIABLE", "http_timeout", "seconds"]
+__all__ = ["HTTP_TIMEOUT_VARIABLE", "http_timeout", "seconds", "whole_number"]
 
 #: Seconds a download may go without receiving a byte before it fails (uv's ``UV_HTTP_TIMEOUT``
 #: and pip's ``--timeout`` play the same part).
@@ -44,6 +44,23 @@ def seconds(name: str, *, default: float | None, positive: bool = False) -> floa
             hint=f"set {name} to a number such as 30 (or inf for no bound), or unset it",
         )
     return None if math.isinf(number) else number
+
+
+def whole_number(name: str, *, default: int, unit: str) -> int:
+    """The whole number (0 or more) of ``unit`` the variable ``name`` holds (``default`` if unset).
+
+    Raises:
+        SettingError: the value is not a whole number of ``unit``, 0 or more.
+    """
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdecimal():
+        raise SettingError(
+            f"environment variable {name}={value!r}: not a whole number of {unit} (0 or more)",
+            hint=f"set {name} to a number such as {default}, or unset it",
+        )
+    return int(value)
 
 
 def http_timeout() -> float | None:

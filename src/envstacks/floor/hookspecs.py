@@ -17,6 +17,7 @@ from envstacks.floor.hookmarkers import hookspec
 if TYPE_CHECKING:
     from envstacks.floor.report import Reporter
     from envstacks.published.archive_formats import ArchiveFormat
+    from envstacks.stages.deploying.variant_selectors import VariantSelector
     from envstacks.stages.runtime.contract import RuntimeProvider
     from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
@@ -41,6 +42,18 @@ def envstacks_archive_formats() -> Sequence[ArchiveFormat]:
 
     Each has a ``name`` (an ``archive-format`` value) and a ``suffix``; a format named like
     a built-in one replaces it.
+    """
+    return ()
+
+
+@hookspec
+def envstacks_variant_selectors() -> Sequence[VariantSelector]:
+    """The variant selectors this plugin offers (``envstacks.stages.deploying.VariantSelector``).
+
+    Each has a ``name`` (used in a variant's ``select``) and an ``evaluate(condition,
+    system)`` method returning a verdict and its reason; it reads system files only, never
+    code from archives. A selector named like a built-in one (``nvidia``, ``rocm``, ``cpu``,
+    ``env``) replaces it.
     """
     return ()
 

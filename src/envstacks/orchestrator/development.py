@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from envstacks.floor.errors import SpecError
 from envstacks.floor.folderlock import LOCK_FILE
 from envstacks.floor.fs import remove_path
 from envstacks.floor.work_folders import WorkFolder, guarded
@@ -20,9 +21,10 @@ from envstacks.orchestrator.pipeline import StackRequest, StackResult, layers_up
 from envstacks.orchestrator.plan import Op, Selection
 from envstacks.orchestrator.session import Session
 from envstacks.stages.stackspec import stack_paths
-from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec
+from envstacks.stages.stackspec.model import ApplicationSpec, FrameworkSpec, LayerSpec, StackSpec
 
 __all__ = [
+    "chosen_variants",
     "environment_layers",
     "fingerprint",
     "in_sync",
@@ -32,26 +34,82 @@ __all__ = [
 ]
 
 
-def environment_layers(session: Session, app: ApplicationSpec) -> list[LayerSpec]:
-    """The application layer and the layers below it."""
-    return [*session.spec.dependencies(app), app]
+def environment_layers(
+    session: Session, app: ApplicationSpec, variants: Mapping[str, str] | None = None
+) -> list[LayerSpec]:
+    """The application layer, the layers below it and the variants it develops against."""
+    chosen = [session.spec.layer(name) for name in (variants or {}).values()]
+    return [*session.spec.dependencies(app), *chosen, app]
 
 
-def prepare(session: Session, app: ApplicationSpec, *, tools: Sequence[str]) -> StackResult:
+def chosen_variants(
+    spec: StackSpec, app: ApplicationSpec, variant: str | None, *, field: str
+) -> dict[str, str]:
+    """``{fallback build name: chosen variant's build name}`` for ``variant`` (empty: none).
+
+    Raises:
+        SpecError: ``variant`` is given but ``app`` sits on no framework with variants, or one
+            of them has no variant of that name (``field`` names the setting).
+    """
+    if variant is None:
+        return {}
+    fallbacks = [
+        dep
+        for dep in spec.dependencies(app)
+        if isinstance(dep, FrameworkSpec) and dep.is_fallback and dep.variant_of
+    ]
+    if not fallbacks:
+        raise SpecError(
+            f"Field `{field}`: application {app.name!r} sits on no framework with variants",
+            hint="remove the variant option, or declare variants on one of its frameworks",
+        )
+    chosen: dict[str, str] = {}
+    for fallback in fallbacks:
+        assert fallback.variant_of is not None
+        options = spec.variants_of(fallback.variant_of)
+        match = next((layer for layer in options if layer.variant == variant), None)
+        if match is None:
+            names = ", ".join(repr(layer.variant) for layer in options)
+            raise SpecError(
+                f"Field `{field}`: framework {fallback.variant_of!r} has no variant "
+                f"{variant!r} (its variants: {names})",
+                hint=f"write one of {names}",
+            )
+        chosen[fallback.build_name] = match.build_name
+    return chosen
+
+
+def prepare(
+    session: Session,
+    app: ApplicationSpec,
+    *,
+    tools: Sequence[str],
+    variants: Mapping[str, str] | None = None,
+) -> StackResult:
     """Lock what needs it, build the layers up to ``app`` if needed, then install ``tools``.
 
     Layers found up to date are kept as they are, with the project's development install and
-    the tools already in them.
+    the tools already in them. With ``variants`` (:func:`chosen_variants`), those variants are
+    built too and the application layer is chained to them instead of the fallbacks.
     """
-    from envstacks.stages.building.develop_install import install_tools  # noqa: PLC0415
+    from envstacks.stages.building.develop_install import (  # noqa: PLC0415
+        install_tools,
+        link_to_variants,
+    )
 
+    chosen = dict(variants or {})
     result = run(
         session,
         StackRequest(
-            plan=Selection(include=[app.build_name], lock=Op.IF_NEEDED, build=Op.IF_NEEDED)
+            plan=Selection(
+                include=[app.build_name, *chosen.values()],
+                lock=Op.IF_NEEDED,
+                build=Op.IF_NEEDED,
+            )
         ),
     )
     with _held(session):
+        link_to_variants(session.spec, app, stack_paths.env_path(session.spec, app), chosen)
         install_tools(
             stack_paths.env_path(session.spec, app),
             tools,
@@ -81,9 +139,11 @@ def install_project(
         )
 
 
-def in_sync(session: Session, app: ApplicationSpec) -> bool:
-    """Whether every layer up to ``app`` has a current lock and a build made from it."""
-    return layers_up_to_date(session, environment_layers(session, app))
+def in_sync(
+    session: Session, app: ApplicationSpec, variants: Mapping[str, str] | None = None
+) -> bool:
+    """Whether every layer up to ``app`` (and ``variants``) has a current lock and build."""
+    return layers_up_to_date(session, environment_layers(session, app, variants))
 
 
 def fingerprint(session: Session, app: ApplicationSpec, *, extra: Sequence[str]) -> str:

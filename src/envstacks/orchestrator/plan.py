@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from envstacks.floor.errors import SelectionError
 from envstacks.floor.platforms import host_platform
 from envstacks.floor.suggest import did_you_mean
-from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import FrameworkSpec, LayerSpec, StackSpec
 
 
 class Op(enum.IntEnum):
@@ -151,8 +151,16 @@ def match_layers(
     matched: list[LayerSpec] = []
     unmatched: list[str] = []
     for pattern in patterns:
+        # A framework with variants is also matched by its own build name (all its variants).
         hits = [
-            layer for layer in spec.enabled_layers if fnmatch.fnmatchcase(layer.build_name, pattern)
+            layer
+            for layer in spec.enabled_layers
+            if fnmatch.fnmatchcase(layer.build_name, pattern)
+            or (
+                isinstance(layer, FrameworkSpec)
+                and layer.variant_of is not None
+                and fnmatch.fnmatchcase(layer.kind.prefix + layer.variant_of, pattern)
+            )
         ]
         if not hits:
             unmatched.append(pattern)
@@ -295,6 +303,23 @@ _CONFLICT_FIXES = {
 }
 
 
+def _with_variants(spec: StackSpec, below: Sequence[LayerSpec]) -> list[LayerSpec]:
+    """``below`` and, for each variant in it, the other variants of its framework.
+
+    A layer above a framework with variants is checked over every variant, so they are its
+    dependencies too (locked, built and published with it).
+    """
+    result = list(below)
+    seen = {layer.build_name for layer in below}
+    for layer in below:
+        if isinstance(layer, FrameworkSpec) and layer.variant_of is not None:
+            for other in spec.variants_of(layer.variant_of):
+                if other.build_name not in seen and other.enabled:
+                    seen.add(other.build_name)
+                    result.append(other)
+    return result
+
+
 def _related_ops(
     spec: StackSpec, request: Selection, selected: Sequence[LayerSpec], reset: set[str]
 ) -> dict[str, LayerOps]:
@@ -304,11 +329,10 @@ def _related_ops(
     dependencies: list[str] = []
     derived: list[str] = []
     for layer in spec.enabled_layers:
+        below = _with_variants(spec, spec.dependencies(layer))
         if layer.build_name in names:
-            dependencies += [
-                d.build_name for d in spec.dependencies(layer) if d.build_name not in names
-            ]
-        elif rules.any_derived and any(d.build_name in names for d in spec.dependencies(layer)):
+            dependencies += [d.build_name for d in below if d.build_name not in names]
+        elif rules.any_derived and any(d.build_name in names for d in below):
             derived.append(layer.build_name)
     both = sorted(set(dependencies) & set(derived))
     cause = rules.conflict() if both else None

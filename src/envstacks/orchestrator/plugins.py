@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "envstacks.published.archive_formats",
     "envstacks.stages.runtime.local",
     "envstacks.stages.runtime.uv_managed",
+    "envstacks.stages.deploying.variant_selectors",
 )
 
 

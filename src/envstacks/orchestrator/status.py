@@ -13,7 +13,7 @@ from typing import Any
 from envstacks.floor.layer_kinds import LayerKind
 from envstacks.orchestrator.plan import Plan
 from envstacks.stages.locking import LockState
-from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import FrameworkSpec, LayerSpec, StackSpec
 from envstacks.stages.stackspec.stack_paths import install_target
 
 
@@ -30,6 +30,17 @@ class LayerStatus:
     dependencies: tuple[LayerStatus, ...] | None = None
     #: Why the lock is not valid (empty when it is); not in venvstacks' JSON.
     lock_problem: str = ""
+    #: A variant layer's framework, variant name and selectors (``None``: not a variant).
+    variant: tuple[str, str, tuple[str, ...]] | None = None
+
+    @property
+    def variant_note(self) -> str:
+        """``variant 'gpu' of 'accel', select nvidia`` (empty for other layers)."""
+        if self.variant is None:
+            return ""
+        framework, name, select = self.variant
+        chosen = f"select {' and '.join(select)}" if select else "fallback"
+        return f"variant {name!r} of {framework!r}, {chosen}"
 
     def to_json(self) -> dict[str, Any]:
         """The venvstacks ``LayerStatus`` JSON object."""
@@ -43,6 +54,9 @@ class LayerStatus:
         }
         if self.dependencies is not None:
             data["dependencies"] = [dep.to_json() for dep in self.dependencies]
+        if self.variant is not None:  # envstacks' own key, only in stacks with variants
+            framework, name, select = self.variant
+            data["variant"] = {"framework": framework, "name": name, "select": list(select)}
         return data
 
 
@@ -99,6 +113,9 @@ def stack_status(
             selected_operations=operations,
             dependencies=deps,
             lock_problem=lock_problem(state) if state is not None else "no lock state",
+            variant=(layer.variant_of, layer.variant or "", layer.select)
+            if isinstance(layer, FrameworkSpec) and layer.variant_of
+            else None,
         )
 
     shown = [layer for layer in spec.enabled_layers if layer.build_name in names]
@@ -147,6 +164,8 @@ def _label(layer: LayerStatus, up_to_date: frozenset[str]) -> str:
             for op in layer.selected_operations
         ]
         text += f" ({', '.join(operations)})"
+    if layer.variant is not None:
+        text += f" [{layer.variant_note}]"
     return text
 
 

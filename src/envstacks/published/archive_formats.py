@@ -10,6 +10,7 @@ reader for a published archive file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import pluggy
 
@@ -20,6 +21,7 @@ from envstacks.published.archive_protocol import (
     ArchiveFormat,
     ArchiveMember,
     ArchiveReader,
+    LeveledFormat,
     MemberKind,
 )
 from envstacks.published.archive_tar import TarXzFormat, TarZstFormat
@@ -30,11 +32,14 @@ __all__ = [
     "ArchiveFormat",
     "ArchiveMember",
     "ArchiveReader",
+    "LeveledFormat",
     "MemberKind",
+    "compression_of",
     "format_for_archive",
     "format_names",
     "format_registry",
     "get_format",
+    "with_compression",
 ]
 
 #: The built-in formats by name.
@@ -77,6 +82,33 @@ def get_format(
         SpecError: no plugin offers a format of that name.
     """
     return format_registry(pm).get(name, where=where, error=SpecError)
+
+
+def with_compression(fmt: ArchiveFormat, setting: str, *, where: str) -> ArchiveFormat:
+    """``fmt`` at the compression ``setting`` (``fast``, ``default``, ``max`` or a level).
+
+    A format without levels (a plugin's) takes ``default`` only.
+
+    Raises:
+        SpecError: ``setting`` is not one of the format's compressions, naming ``where``.
+    """
+    leveled = getattr(fmt, "with_compression", None)
+    if leveled is not None:
+        return cast("ArchiveFormat", leveled(setting, where=where))
+    if setting != "default":
+        raise SpecError(
+            f"{where}: archive format {fmt.name!r} has no compression levels "
+            f"(asked for {setting!r})",
+            hint="leave the compression at default for this format, or choose tar.zst, "
+            "tar.xz or zip",
+        )
+    return fmt
+
+
+def compression_of(fmt: ArchiveFormat) -> str:
+    """What ``fmt`` compresses with (``"zstd level 10"``), for publish to report."""
+    described = getattr(fmt, "compression", None)
+    return described if isinstance(described, str) else f"{fmt.name}'s own"
 
 
 def format_for_archive(

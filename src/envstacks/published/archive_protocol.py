@@ -9,12 +9,15 @@ the deploy side, which decides what is safe to extract. Built-in formats live in
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, Self
+from typing import BinaryIO, Protocol, Self, TypeVar
 
+from envstacks.floor.errors import SpecError
 from envstacks.floor.report import Task
 
 
@@ -103,6 +106,64 @@ class ArchiveFormat(Protocol):
     def open_reader(self, archive: BinaryIO, *, task: Task | None = None) -> ArchiveReader:
         """Read an archive from an open binary file; ``task`` advances by compressed bytes read."""
         ...
+
+
+_Format = TypeVar("_Format")
+
+#: The compressions every format with levels understands, besides its own level numbers.
+COMPRESSION_NAMES = ("fast", "default", "max")
+
+
+class LeveledFormat(ArchiveFormat, Protocol):
+    """An archive format with compression levels (the built-ins; optional for plugins).
+
+    The level changes the archive's bytes, never what it holds: any reader of the format
+    reads every level, and the same tree, mtime and level always give the same bytes.
+    """
+
+    #: What it compresses with ("zstd level 10"), for publish to report.
+    compression: str
+
+    def with_compression(self, setting: str, *, where: str) -> Self:
+        """The same format at ``setting``: ``fast``, ``default``, ``max`` or a level number.
+
+        Raises:
+            SpecError: ``setting`` is neither a name nor one of the format's levels.
+        """
+        ...
+
+
+def compression_level(
+    setting: str, named: Mapping[str, int], levels: range, *, fmt: str, where: str
+) -> int:
+    """The level a format uses for ``setting``: its level for the name, or the number given.
+
+    Raises:
+        SpecError: ``setting`` is neither a name nor one of ``levels``, naming ``where``.
+    """
+    if setting in named:
+        return named[setting]
+    with contextlib.suppress(ValueError):
+        if int(setting) in levels:
+            return int(setting)
+    raise SpecError(
+        f"{where}: {setting!r} is not a compression of {fmt} (fast, default, max, or a level "
+        f"from {levels.start} to {levels.stop - 1})",
+        hint=f"use fast, default, max or a {fmt} level from {levels.start} to {levels.stop - 1}",
+    )
+
+
+def recompressed(fmt: _Format, setting: str, **attributes: object) -> _Format:
+    """A copy of ``fmt`` with ``attributes`` set, or ``fmt`` itself for ``default``.
+
+    A copy keeps a subclass's name and type; ``default`` keeps the level it was made with.
+    """
+    if setting == "default":
+        return fmt
+    changed = copy.copy(fmt)
+    for name, value in attributes.items():
+        setattr(changed, name, value)
+    return changed
 
 
 class CountingReader:

@@ -6,7 +6,8 @@ compressor behind it:
 
 * ``tar.xz``: ``lzma`` preset 6 with a CRC64 check, exactly what ``tarfile``'s ``w:xz`` mode
   (and so venvstacks) produces; single-threaded and slow, kept for venvstacks consumers.
-* ``tar.zst``: zstandard on every core. Always the multithreaded code path, even with one
+* ``tar.zst``: zstandard on every core (level 10; ``max``: level 22 with a 128 MiB window and
+  long-distance matching, for releases). Always the multithreaded code path, even with one
   worker: libzstd's single-threaded path gives different bytes, and the archive must not depend
   on how many cores the publishing machine has. ``zstandard`` before Python 3.14, the stdlib's
   ``compression.zstd`` from 3.14 on.
@@ -21,18 +22,32 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import CHUNK
 from envstacks.floor.report import Task
-from envstacks.published.archive_protocol import ArchiveMember, Closing, CountingReader, MemberKind
+from envstacks.published.archive_protocol import (
+    ArchiveMember,
+    Closing,
+    CountingReader,
+    MemberKind,
+    compression_level,
+    recompressed,
+)
 from envstacks.published.layer_tree import ProgressReader, TreeEntry, scan_tree
 
 #: zstd level of ``tar.zst`` archives, chosen from benchmarks/archive_formats.py (docs/archives.md).
 ZSTD_LEVEL = 10
+#: The zstd levels of each named compression; ``max`` also opens a long window.
+ZSTD_LEVELS = {"fast": 3, "default": ZSTD_LEVEL, "max": 22}
+#: ``max``'s window: 128 MiB (the most every zstd decoder accepts without being told), with
+#: long-distance matching, so repeats across a whole layer are found as ``xz -9`` finds them.
+ZSTD_LONG_WINDOW_LOG = 27
 #: xz preset of ``tar.xz`` archives (``tarfile``'s and venvstacks' default).
 XZ_PRESET = 6
+#: The xz presets of each named compression (``max``: preset 9, extreme).
+XZ_PRESETS = {"fast": 1, "default": XZ_PRESET, "max": 9 | lzma.PRESET_EXTREME}
 #: Bytes copied at a time when extracting a member.
 COPY_CHUNK = 1 << 16
 
@@ -54,40 +69,68 @@ def worker_threads() -> int:
 
 
 def write_tar(entries: tuple[TreeEntry, ...], sink: _Sink, *, mtime: int, task: Task) -> None:
-    """Write normalised entries as a reproducible PAX tar stream into ``sink``."""
-    # Stream mode ("w|") only ever calls sink.write(); the big buffer keeps compressor calls few.
-    with tarfile.open(
-        fileobj=cast("IO[bytes]", sink),
-        mode="w|",
-        format=tarfile.PAX_FORMAT,
-        encoding="utf-8",
-        bufsize=CHUNK,
-    ) as tar:
-        tar.copybufsize = CHUNK  # type: ignore[attr-defined]
-        for entry in entries:
-            info = tarfile.TarInfo(entry.name)
-            info.mtime = mtime
-            info.mode = entry.mode
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            if entry.kind is MemberKind.DIR:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif entry.kind is MemberKind.SYMLINK:
-                info.type = tarfile.SYMTYPE
-                info.linkname = entry.link_target
-                tar.addfile(info)
-            else:
-                info.size = entry.size
-                with ProgressReader(entry, task) as reader:
-                    tar.addfile(info, reader)
+    """Write normalised entries as a reproducible PAX tar stream into ``sink``.
+
+    The bytes are those of ``tarfile``'s stream mode (``"w|"``, PAX, UTF-8): each header is
+    ``TarInfo.tobuf``, each file's content follows in 512-byte blocks, and the archive ends
+    with two zero blocks padded to a 10 KiB record. Written here rather than by ``tarfile``,
+    whose stream buffer copies every byte several times over (a sixth of a publish's time):
+    headers are gathered into large writes, contents go to ``sink`` in ``CHUNK`` pieces.
+    """
+    out = _Blocks(sink)
+    for entry in entries:
+        info = tarfile.TarInfo(entry.name)
+        info.mtime = mtime
+        info.mode = entry.mode
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        if entry.kind is MemberKind.DIR:
+            info.type = tarfile.DIRTYPE
+        elif entry.kind is MemberKind.SYMLINK:
+            info.type = tarfile.SYMTYPE
+            info.linkname = entry.link_target
+        else:
+            info.size = entry.size
+        out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        if entry.kind is MemberKind.FILE:
+            with ProgressReader(entry, task) as reader:
+                while data := reader.read(CHUNK):
+                    out.write(data)
+            out.write(tarfile.NUL * (-entry.size % tarfile.BLOCKSIZE))
+    out.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE))
+    out.write(tarfile.NUL * (-out.offset % tarfile.RECORDSIZE))
+    out.flush()
+
+
+class _Blocks:
+    """Gathers small writes (headers, padding) into ``CHUNK``-sized ones; counts the bytes."""
+
+    def __init__(self, sink: _Sink) -> None:
+        self._sink = sink
+        self._pending = bytearray()
+        self.offset = 0
+
+    def write(self, data: bytes) -> None:
+        self.offset += len(data)
+        if len(data) >= CHUNK // 4:  # a big piece of content: no copy
+            self.flush()
+            self._sink.write(data)
+            return
+        self._pending += data
+        if len(self._pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._sink.write(bytes(self._pending))
+            self._pending.clear()
 
 
 class _LzmaSink:
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, *, preset: int) -> None:
         self._out = out
         self._compressor = lzma.LZMACompressor(
-            format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET
+            format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset
         )
 
     def write(self, data: bytes) -> int:
@@ -99,9 +142,11 @@ class _LzmaSink:
 
 
 class _ZstdSink:
-    def __init__(self, out: BinaryIO, *, level: int, threads: int) -> None:
+    def __init__(self, out: BinaryIO, *, level: int, threads: int, long_window: bool) -> None:
         self._out = out
-        self._compressor = _zstd_compressor(level=level, threads=max(1, threads))
+        self._compressor = _zstd_compressor(
+            level=level, threads=max(1, threads), long_window=long_window
+        )
 
     def write(self, data: bytes) -> int:
         self._out.write(self._compressor.compress(data))
@@ -111,21 +156,37 @@ class _ZstdSink:
         self._out.write(self._compressor.flush())
 
 
-def _zstd_compressor(*, level: int, threads: int) -> Any:
-    """A zstd compression object with ``compress``/``flush``, on the multithreaded path."""
+def _zstd_compressor(*, level: int, threads: int, long_window: bool) -> Any:
+    """A zstd compression object with ``compress``/``flush``, on the multithreaded path.
+
+    ``long_window``: a :data:`ZSTD_LONG_WINDOW_LOG` window with long-distance matching.
+    """
     if sys.version_info >= (3, 14):
         from compression import zstd  # noqa: PLC0415 - only exists on 3.14+
 
-        return zstd.ZstdCompressor(
-            options={
-                zstd.CompressionParameter.compression_level: level,
-                zstd.CompressionParameter.nb_workers: threads,
-                zstd.CompressionParameter.checksum_flag: 1,
-            }
-        )
+        parameter = zstd.CompressionParameter
+        options = {
+            parameter.compression_level: level,
+            parameter.nb_workers: threads,
+            parameter.checksum_flag: 1,
+        }
+        if long_window:
+            options[parameter.window_log] = ZSTD_LONG_WINDOW_LOG
+            options[parameter.enable_long_distance_matching] = 1
+        return zstd.ZstdCompressor(options=options)
     import zstandard  # noqa: PLC0415 - imported when first needed
 
-    return zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).compressobj()
+    if not long_window:
+        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        return compressor.compressobj()
+    parameters = zstandard.ZstdCompressionParameters.from_level(
+        level,
+        window_log=ZSTD_LONG_WINDOW_LOG,
+        enable_ldm=True,
+        threads=threads,
+        write_checksum=True,
+    )
+    return zstandard.ZstdCompressor(compression_params=parameters).compressobj()
 
 
 def _zstd_reader(file: BinaryIO) -> tuple[BinaryIO, tuple[type[Exception], ...]]:
@@ -235,11 +296,25 @@ class TarXzFormat:
     #: The reader reads the archive front to back only (deploy hashes it while unpacking).
     sequential = True
 
+    def __init__(self, *, preset: int = XZ_PRESET) -> None:
+        self.preset = preset
+
+    @property
+    def compression(self) -> str:
+        """The xz preset it writes with."""
+        extreme = self.preset & lzma.PRESET_EXTREME
+        return f"xz preset {self.preset & ~lzma.PRESET_EXTREME}{', extreme' if extreme else ''}"
+
+    def with_compression(self, setting: str, *, where: str) -> TarXzFormat:
+        """``tar.xz`` at ``setting``: fast (preset 1), default (6), max (9, extreme) or 0-9."""
+        preset = compression_level(setting, XZ_PRESETS, range(10), fmt=self.name, where=where)
+        return recompressed(self, setting, preset=preset)
+
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.tar.xz``."""
         entries = scan_tree(source, root_name=root_name)
         with archive.open("wb") as out:
-            sink = _LzmaSink(out)
+            sink = _LzmaSink(out, preset=self.preset)
             write_tar(entries, sink, mtime=mtime, task=task)
             sink.close()
 
@@ -257,16 +332,30 @@ class TarZstFormat:
     #: The reader reads the archive front to back only (deploy hashes it while unpacking).
     sequential = True
 
-    def __init__(self, *, level: int = ZSTD_LEVEL, threads: int | None = None) -> None:
+    def __init__(
+        self, *, level: int = ZSTD_LEVEL, threads: int | None = None, long_window: bool = False
+    ) -> None:
         self.level = level
         self.threads = threads
+        self.long_window = long_window
+
+    @property
+    def compression(self) -> str:
+        """The zstd level (and window) it writes with."""
+        window = f", {1 << (ZSTD_LONG_WINDOW_LOG - 20)} MiB long window" if self.long_window else ""
+        return f"zstd level {self.level}{window}"
+
+    def with_compression(self, setting: str, *, where: str) -> TarZstFormat:
+        """``tar.zst`` at ``setting``: fast (3), default (10), max (22, long window) or 1-22."""
+        level = compression_level(setting, ZSTD_LEVELS, range(1, 23), fmt=self.name, where=where)
+        return recompressed(self, setting, level=level, long_window=setting == "max")
 
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.tar.zst``."""
         entries = scan_tree(source, root_name=root_name)
         threads = self.threads if self.threads is not None else worker_threads()
         with archive.open("wb") as out:
-            sink = _ZstdSink(out, level=self.level, threads=threads)
+            sink = _ZstdSink(out, level=self.level, threads=threads, long_window=self.long_window)
             write_tar(entries, sink, mtime=mtime, task=task)
             sink.close()
 

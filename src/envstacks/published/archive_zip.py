@@ -23,11 +23,20 @@ from typing import BinaryIO
 from envstacks.floor.errors import DeployError
 from envstacks.floor.fs import CHUNK
 from envstacks.floor.report import Task
-from envstacks.published.archive_protocol import ArchiveMember, Closing, MemberKind
+from envstacks.published.archive_protocol import (
+    ArchiveMember,
+    Closing,
+    MemberKind,
+    compression_level,
+    recompressed,
+)
 from envstacks.published.layer_tree import ProgressReader, scan_tree
 
 #: The "made by" system recorded in every entry (3 = Unix), whatever machine packs.
 _UNIX = 3
+#: zlib's default deflate level (what zipfile uses unless told), and each named compression's.
+DEFLATE_LEVEL = 6
+DEFLATE_LEVELS = {"fast": 1, "default": DEFLATE_LEVEL, "max": 9}
 #: MS-DOS directory attribute, set on folder entries as zip tools expect.
 _MSDOS_DIRECTORY = 0x10
 #: Longest symlink target a reader accepts (a link's target is read into memory).
@@ -40,11 +49,28 @@ class ZipFormat:
     name = "zip"
     suffix = ".zip"
 
+    def __init__(self, *, level: int = DEFLATE_LEVEL) -> None:
+        self.level = level
+
+    @property
+    def compression(self) -> str:
+        """The deflate level it writes with."""
+        return f"deflate level {self.level}"
+
+    def with_compression(self, setting: str, *, where: str) -> ZipFormat:
+        """``zip`` at ``setting``: fast (deflate level 1), default (6), max (9) or 0-9."""
+        level = compression_level(setting, DEFLATE_LEVELS, range(10), fmt=self.name, where=where)
+        return recompressed(self, setting, level=level)
+
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.zip``."""
         entries = scan_tree(source, root_name=root_name)
         date_time = time.gmtime(mtime)[:6]
-        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        # Level 6 is zlib's default, what zipfile writes when given no level.
+        level = None if self.level == DEFLATE_LEVEL else self.level
+        with zipfile.ZipFile(
+            archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level
+        ) as zf:
             for entry in entries:
                 name = entry.name + "/" if entry.kind is MemberKind.DIR else entry.name
                 info = zipfile.ZipInfo(name, date_time=date_time)
@@ -60,6 +86,8 @@ class ZipFormat:
                 else:
                     info.external_attr = (stat.S_IFREG | entry.mode) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
+                    # What zf.open(info, "w") compresses with (compress_level from 3.13 on).
+                    info._compresslevel = level  # type: ignore[attr-defined]
                     # Known in advance so zipfile decides on zip64 from the real size.
                     info.file_size = entry.size
                     with ProgressReader(entry, task) as src, zf.open(info, "w") as dst:

@@ -6,7 +6,9 @@ Each published layer has an archive, a snippet
 ``--tag-outputs``; reference §3.9.1-§3.9.2). envstacks adds fields, which venvstacks
 consumers ignore: ``archive_format``; ``tree_hashes``, the hash of the normalised file tree
 (the same for every format and compression level, so recompressing keeps a layer's
-identity); ``build_inputs_hash``, what the layer's build was made from; ``unpacked_size`` and
+identity); ``build_inputs_hash``, what the layer's build was made from;
+``archive_compression``, what the archive is compressed with, when not its format's default
+(``"zstd level 22, 128 MiB long window"``: readers need not know it); ``unpacked_size`` and
 ``unpacked_entries``, the bytes of file content and the entries the archive unpacks to, which
 deploy enforces (:mod:`envstacks.published.unpack_limits`); ``file_index``, the name, size and
 sha256 of the layer's file index (:mod:`envstacks.published.file_index`); ``deltas``, the
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 from envstacks.floor.fs import read_json, remove_stale_temporaries
 from envstacks.floor.layer_kinds import LayerKind
+from envstacks.published.variant_table import VARIANTS_TABLE, variants_table
 
 #: Folder (inside an output, export or deploy folder) that holds envstacks/venvstacks metadata.
 METADATA_DIR = "__venvstacks__"
@@ -223,4 +226,8 @@ def manifest(layers: Iterable[Mapping[str, Any]], order: Sequence[str] = ()) -> 
         grouped[KIND_KEYS[layer_kind(data)]].append(data)
     for entries in grouped.values():
         entries.sort(key=lambda d: (rank.get(str(d["layer_name"]), len(rank)), d["layer_name"]))
-    return {"layers": grouped}
+    document: dict[str, Any] = {"layers": grouped}
+    variants = variants_table(entry for entries in grouped.values() for entry in entries)
+    if variants:  # only stacks with variants have the table (see published.variant_table)
+        document[VARIANTS_TABLE] = variants
+    return document

@@ -40,6 +40,7 @@ def test_defaults(make_builder: Callable[..., VenvstacksBuilder], tmp_path: Path
     config = make_builder().config
     assert config.layers == ()
     assert config.archive_format is None
+    assert config.compression is None
     assert config.tag_outputs is False
     assert config.lock_policy == "if-needed"
     assert config.export_directory is None
@@ -52,6 +53,7 @@ def test_options_are_read(make_builder: Callable[..., VenvstacksBuilder], tmp_pa
         **{
             "include": ["app-*"],
             "archive-format": "tar.xz",
+            "compression": 9,
             "tag-outputs": True,
             "lock": "check",
             "export-directory": "exported",
@@ -60,6 +62,7 @@ def test_options_are_read(make_builder: Callable[..., VenvstacksBuilder], tmp_pa
     ).config
     assert config.layers == ("app-*",)
     assert config.archive_format == "tar.xz"
+    assert config.compression == "9"
     assert config.tag_outputs is True
     assert config.lock_policy == "check"
     assert config.export_directory == tmp_path / "exported"
@@ -72,6 +75,8 @@ def test_options_are_read(make_builder: Callable[..., VenvstacksBuilder], tmp_pa
         ("include", "app-*", "layers", "must be an array of strings (got 'app-*')"),
         ("include", ["app-*", 3], "layers", "must be an array of strings (got ['app-*', 3])"),
         ("archive-format", 7, "archive_format", "must be a string (got 7)"),
+        ("compression", "huge", "compression", 'must be "fast", "default", "max" or a level'),
+        ("compression", True, "compression", 'must be "fast", "default", "max" or a level'),
         ("tag-outputs", "yes", "tag_outputs", "must be a boolean (got 'yes')"),
         ("lock", "sometimes", "lock_policy", 'must be either "if-needed" or "check"'),
         ("export-directory", ["x"], "export_directory", "must be a string (got ['x'])"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from envstacks.floor.report import RecordingReporter
 from envstacks.published.layer_config import BYTECODE_RECORD
 from envstacks.stages.building.bytecode import drop_bytecode, precompile_layer
 from envstacks.stages.building.staging import copy_tree
+from kits.module_trees import make_module_layer, pyc_files
 
 VERSIONS = ["3.11", "3.12", "3.13"]
 MODULES = {
@@ -35,28 +35,10 @@ STDLIB = ["argparse.py", "dataclasses.py", "json", "email", "asyncio", "xml", "u
 
 def make_layer(root: Path, python: Path, version: str) -> Path:
     """A layer-like folder: ``lib/pythonX.Y/site-packages`` with real modules."""
-    site = root / "lib" / f"python{version}" / "site-packages"
-    site.mkdir(parents=True)
-    for name, text in MODULES.items():
-        (site / name).parent.mkdir(parents=True, exist_ok=True)
-        (site / name).write_text(text)
-    stdlib = Path(
-        subprocess.check_output(
-            [python, "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
-            text=True,
-        ).strip()
-    )
-    for name in STDLIB:
-        source = stdlib / name
-        if source.is_dir():
-            shutil.copytree(source, site / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, site / name)
-    return root
+    return make_module_layer(root, python, version, MODULES, STDLIB)
 
 
-def pycs(root: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.pyc"))}
+pycs = pyc_files
 
 
 def compile_on_one_core(layer: Path, python: Path, *, seed: str) -> None:

@@ -46,12 +46,16 @@ def _layers() -> list[Layer]:
     ]
 
 
+# tarfile's extraction filters came with 3.11.4; older 3.11 releases extract as "fully_trusted".
+TRUSTED = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
 def _deploy_by_hand(output: Path, target: Path) -> None:
     """Deploy as venvstacks documents it: unpack each archive, add what postinstall writes."""
     target.mkdir(parents=True)
     for archive in sorted(output.glob("*.tar.xz")):
         with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="fully_trusted")
+            tar.extractall(target, **TRUSTED)
     for layer in (FRAMEWORK, "app-one"):
         (target / layer / "pyvenv.cfg").write_text(f"home = {target / RUNTIME / 'bin'}\n")
         (target / layer / SITE / "sitecustomize.py").write_text("from site import addsitedir\n")

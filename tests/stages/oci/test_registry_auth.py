@@ -295,3 +295,52 @@ def test_plain_http_needs_insecure_for_a_registry_not_named_as_local(
     assert result.platforms == (host_platform(),)
     client = RegistryClient(parse_reference(url), push=False, insecure=True)
     assert client.base_url().startswith("http://")
+
+
+BLOB_UNKNOWN = (
+    b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded '
+    b'content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}'
+)
+
+
+def _image_puts(method: str, path: str) -> bool:
+    return method == "PUT" and "/manifests/sha256:" in path
+
+
+def test_a_manifest_naming_a_blob_the_registry_does_not_see_yet_is_stored_again(
+    tmp_path, publish_layers_to, frontend, monkeypatch
+):
+    """The distribution registry's answer when a concurrent push rewrites a blob's link.
+
+    The front-end answers the first image manifest write as the registry did in that race
+    (seen in CI with two platforms pushed to one repository at once); the push checks its
+    blobs and writes the manifest again.
+    """
+    monkeypatch.setenv("ENVSTACKS_OCI_USERNAME", "writer")
+    monkeypatch.setenv("ENVSTACKS_OCI_PASSWORD", "write-pass")
+    monkeypatch.setattr("envstacks.stages.oci.push_folder.time.sleep", lambda _s: None)
+    frontend.rules.append(Rule(_image_puts, 400, body=BLOB_UNKNOWN))
+    reporter = RecordingReporter()
+    result = push_publish_folder(
+        publish_layers_to(tmp_path / "dist"),
+        PushOptions(target=frontend.url("stack")),
+        platforms=(host_platform(),),
+        merge=False,
+        reporter=reporter,
+    )
+    assert result.manifests[host_platform()].startswith("sha256:")
+    assert any("does not know a blob" in line for line in reporter.texts("warning"))
+    image_writes = [seen for seen in frontend.seen if _image_puts(seen[0], seen[1])]
+    assert [status for *_, status in image_writes] == [201]  # the refusal never reached it
+
+
+def test_a_blob_the_registry_never_sees_ends_the_push_with_its_answer(
+    tmp_path, publish_layers_to, frontend, monkeypatch
+):
+    monkeypatch.setenv("ENVSTACKS_OCI_USERNAME", "writer")
+    monkeypatch.setenv("ENVSTACKS_OCI_PASSWORD", "write-pass")
+    monkeypatch.setattr("envstacks.stages.oci.push_folder.time.sleep", lambda _s: None)
+    frontend.rules.append(Rule(_image_puts, 400, times=10, body=BLOB_UNKNOWN))
+    with pytest.raises(RegistryError, match="MANIFEST_BLOB_UNKNOWN"):
+        push(publish_layers_to(tmp_path / "dist"), frontend.url("stack"))
+    assert frontend.rules[0].times == 10 - 4  # the first write and three more

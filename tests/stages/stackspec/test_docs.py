@@ -123,6 +123,7 @@ def test_layer_keys_documented_exactly(tmp_path: Path, kind: LayerKind) -> None:
         LayerKind.FRAMEWORK: (
             "Keys of every layer",
             "Framework and application keys",
+            "Framework keys",
             "Legacy keys",
         ),
         LayerKind.APPLICATION: (

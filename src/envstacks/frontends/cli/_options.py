@@ -300,6 +300,12 @@ def add_publish_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="archive format: tar.zst, tar.xz, zip or a plugin's (default: archive-format setting)",
     )
+    parser.add_argument(
+        "--compression",
+        metavar="LEVEL",
+        help="fast, default, max (releases: about xz -9's size, far faster to unpack) or the "
+        "format's level number (default: the compression setting)",
+    )
     add_flag(
         parser,
         "--tag-outputs",

@@ -119,11 +119,12 @@ def publishing(
     spec's (``--output-dir`` applied by :func:`open_session`); local ``--delta-from`` sources
     are relative to the spec's folder too.
     """
-    from envstacks.stages.oci import PushOptions  # noqa: PLC0415 - a value; no client loads
     from envstacks.stages.packing.publisher import PublishOptions  # noqa: PLC0415
 
     publish = PublishOptions(
         format_name=opts.format_name,
+        compression=opts.compression,
+        compression_from="--compression",
         tag_outputs=opts.tag_outputs,
         force=force,
         dry_run=dry_run,
@@ -134,17 +135,20 @@ def publishing(
         ),
     )
     push = (
-        PushOptions(
-            target=opts.push_to,
-            insecure=opts.insecure,
-            mount_from=tuple(getattr(opts, "mount_from", ())),
-        )
+        _push_options(opts.push_to, opts.insecure, tuple(getattr(opts, "mount_from", ())))
         if opts.push_to
         else None
     )
     return pipeline.StackRequest(
         plan=plan, publish=publish, push=push, insecure=opts.insecure, **steps
     )
+
+
+def _push_options(target: str, insecure: bool, mount_from: tuple[str, ...]) -> Any:
+    """The push of ``--to`` (the registry client's module loads only when a run pushes)."""
+    from envstacks.stages.oci import PushOptions  # noqa: PLC0415
+
+    return PushOptions(target=target, insecure=insecure, mount_from=mount_from)
 
 
 def finish(inv: Invocation, as_json: bool, data: Any, lines: list[str]) -> int:

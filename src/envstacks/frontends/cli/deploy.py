@@ -20,6 +20,7 @@ EXAMPLES = (
         "one application (and what it needs) from a web server",
     ),
     ("oci://registry.example.com/team/stack:1.0 --target /opt/stack", "from an OCI registry"),
+    ("dist/venvstacks --target _deploy --variant accel=gpu", "this variant of 'accel'"),
 )
 #: deploy works on published archives, not on a stack spec.
 USES_SPEC = False
@@ -42,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "PATTERN",
         "deploy only matching layers and the layers they need (repeatable)",
     )
+    add_repeatable(
+        parser,
+        "--variant",
+        "FRAMEWORK=VARIANT",
+        "deploy this variant of a framework with variants, whatever the selectors say "
+        "(repeatable; default: the first variant whose selectors match, else the fallback)",
+    )
     add_insecure(parser)
     parser.add_argument(
         "--no-postinstall",
@@ -61,6 +69,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
     from envstacks.frontends.verb_summary import deploy_summary  # noqa: PLC0415
     from envstacks.orchestrator.distribution import deploy  # noqa: PLC0415 - stage code loads when run
     from envstacks.stages.deploying import DeployOptions  # noqa: PLC0415
+    from envstacks.stages.deploying.variant_choice import parse_overrides  # noqa: PLC0415
 
     started = time.monotonic()
     options = DeployOptions(
@@ -68,6 +77,7 @@ def run(inv: Invocation, opts: argparse.Namespace) -> int:
         # With --json, refusals are part of the summary (and the exit status), not an error.
         raise_on_refusal=not opts.json,
         postinstall=opts.postinstall,
+        variants=parse_overrides(opts.variant),
     )
     result = deploy(
         opts.source,

@@ -95,6 +95,8 @@ class VenvstacksBuilder(BuilderInterface[VenvstacksBuilderConfig, PluginManager]
         publish = PublishOptions(
             output_dir=Path(directory),
             format_name=self.config.archive_format,
+            compression=self.config.compression,
+            compression_from=self.config.field("compression"),
             tag_outputs=self.config.tag_outputs,
             delta_from=self.config.delta_from,
         )

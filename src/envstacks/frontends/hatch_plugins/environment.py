@@ -71,7 +71,7 @@ class VenvstacksEnvironment(EnvironmentInterface):
     @staticmethod
     def get_option_types() -> dict[str, Any]:
         """Options usable in matrix overrides."""
-        return {"layer": str}
+        return {"layer": str, "variant": str}
 
     # -- where things are -------------------------------------------------------------------
 
@@ -112,6 +112,18 @@ class VenvstacksEnvironment(EnvironmentInterface):
             f"(defined: {', '.join(repr(n) for n in names) or 'none'})",
             hint="use the `name` of one of the [[tool.venvstacks.applications]] tables",
         )
+
+    @cached_property
+    def variants(self) -> dict[str, str]:
+        """The variants the ``variant`` option develops against (fallback -> variant layer)."""
+        field = f"tool.hatch.envs.{self.name}.variant"
+        variant = self.config.get("variant")
+        if variant is not None and (not isinstance(variant, str) or not variant):
+            raise SpecError(
+                f"Field `{field}` must be the name of a variant (got {variant!r})",
+                hint='write it like variant = "cpu"',
+            )
+        return development.chosen_variants(self.stack, self.application, variant, field=field)
 
     @cached_property
     def env_path(self) -> Path:
@@ -170,13 +182,17 @@ class VenvstacksEnvironment(EnvironmentInterface):
         return development.fingerprint(
             self.session,
             self.application,
-            extra=[repr(self.metadata.core.dependencies), repr(self.environment_dependencies)],
+            extra=[
+                repr(self.metadata.core.dependencies),
+                repr(self.environment_dependencies),
+                *(f"variant {name}" for name in sorted(self.variants.values())),
+            ],
         )
 
     @_reported
     def dependencies_in_sync(self) -> bool:
         """Whether every lock is current and every layer was built from it."""
-        return development.in_sync(self.session, self.application)
+        return development.in_sync(self.session, self.application, self.variants)
 
     @_reported
     def sync_dependencies(self) -> None:
@@ -223,7 +239,10 @@ class VenvstacksEnvironment(EnvironmentInterface):
 
     def _build_layers(self) -> None:
         development.prepare(
-            self.session, self.application, tools=list(self.environment_dependencies)
+            self.session,
+            self.application,
+            tools=list(self.environment_dependencies),
+            variants=self.variants,
         )
 
     def _install_project(self, *, editable: bool) -> None:

@@ -25,6 +25,7 @@ LOCK_POLICIES: tuple[LockPolicy, ...] = ("if-needed", "check")
 OPTION_EXAMPLES = {
     "include": '["app-*"]',
     "archive-format": '"tar.xz"',
+    "compression": '"max"',
     "tag-outputs": "true",
     "lock": '"check"',
     "export-directory": '"_export"',
@@ -71,6 +72,18 @@ class VenvstacksBuilderConfig(BuilderConfig):
         if value is not None and (not isinstance(value, str) or not value):
             raise self._error("archive-format", "a string", value)
         return value
+
+    @cached_property
+    def compression(self) -> str | None:
+        """``compression``: fast, default, max or a level (default: the stack's ``compression``)."""
+        value = self.target_config.get("compression")
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        if value not in ("fast", "default", "max"):
+            raise self._error("compression", '"fast", "default", "max" or a level number', value)
+        return str(value)
 
     @cached_property
     def tag_outputs(self) -> bool:

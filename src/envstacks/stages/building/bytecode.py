@@ -26,42 +26,176 @@ The compiling writes ``share/venv/metadata/envstacks_bytecode.json``: the interp
 tag and magic number. Staging ships it with the modules it regenerates, so a deploy's
 postinstall compiles those and looks at nothing else.
 
+With the pyc cache (:mod:`envstacks.stages.building.pyc_cache`, on by default), the build
+walks the layer itself: a module whose pyc the cache holds gets those bytes, and only the
+others are compiled by the runtime's interpreter (``--compile-listed``, on every usable core),
+then cached. Either way the pyc files are the same bytes.
+
 A layer with ``precompile = false`` has its ``__pycache__`` folders removed instead, so what
 the build folder holds matches what ships.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from envstacks._injected import postinstall
-from envstacks.floor import proc
+from envstacks.floor import fs, proc
+from envstacks.floor.content_cache import ContentCache
 from envstacks.floor.errors import BuildError
 from envstacks.floor.report import Reporter
 from envstacks.published.layer_config import BYTECODE_RECORD
+from envstacks.stages.building.pyc_cache import Interpreter, pyc_cache, pyc_key
 
 __all__ = ["drop_bytecode", "precompile_layer"]
+
+#: What the layer's interpreter prints about itself (one line each).
+_IDENTITY = (
+    "import importlib.util, sys; print(sys.implementation.cache_tag); "
+    "print(importlib.util.MAGIC_NUMBER.hex()); print(sys.version.replace(chr(10), ' '))"
+)
 
 
 def precompile_layer(env: Path, python: Path, *, layer: str, reporter: Reporter) -> None:
     """Make the ``__pycache__`` folders of ``env/lib`` the current unchecked-hash pyc files.
 
-    ``python`` is the layer's runtime interpreter (the pyc files are for its version).
+    ``python`` is the layer's runtime interpreter (the pyc files are for its version). With
+    the pyc cache on, only the modules it lacks are compiled.
 
     Raises:
         BuildError: the interpreter could not compile (not a syntax error in one module:
-            those are left without a pyc, as ``compileall`` does).
+            those are left without a pyc, as ``compileall`` does), or a ``__pycache__``
+            folder lies outside the layer.
     """
+    cache = pyc_cache()
+    if cache is None:
+        _compile(python, ["--compile", env, "--refresh"], layer=layer, reporter=reporter)
+        return
+    interpreter = interpreter_identity(python)
+    try:
+        misses = _from_cache(env, cache, interpreter)
+    except postinstall.PostInstallError as exc:
+        raise BuildError(f"byte-compile layer '{layer}': {exc}") from None
+    if misses:
+        listed = "".join(f"{relative}\n" for relative, _key, _pyc in misses)
+        _compile(python, ["--compile-listed", env], layer=layer, reporter=reporter, input=listed)
+        for _relative, key, pyc in misses:
+            cache.store(key, pyc if pyc.is_file() else None)  # None: it does not compile
+        cache.prune()
+    record = {"cache_tag": interpreter.cache_tag, "magic": interpreter.magic}
+    fs.write_text(env / BYTECODE_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    reporter.debug(f"{layer}: {len(misses)} modules compiled, the others from the pyc cache")
+
+
+@functools.cache
+def interpreter_identity(python: Path) -> Interpreter:
+    """The cache tag, magic number and version of ``python`` (asked once per run)."""
+    out = proc.run(
+        [python, "-I", "-S", "-c", _IDENTITY], what=f"ask {python} for its version"
+    ).stdout.splitlines()
+    return Interpreter(cache_tag=out[0], magic=out[1], version=out[2])
+
+
+def _compile(
+    python: Path,
+    arguments: list[str | Path],
+    *,
+    layer: str,
+    reporter: Reporter,
+    input: str | None = None,
+) -> None:
     proc.run(
         # -s -S: no site-packages needed to compile; not -I, which would ignore PYTHONHASHSEED.
-        [python, "-s", "-S", postinstall.__file__, "--compile", env, "--refresh"],
+        [python, "-s", "-S", postinstall.__file__, *arguments],
         env=proc.clean_environ({"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": None}),
         reporter=reporter,
         what=f"byte-compile layer '{layer}'",
         error=BuildError,
+        input=input,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Module:
+    relative: str
+    source: Path
+    pyc: Path
+
+
+def _from_cache(
+    env: Path, cache: ContentCache, interpreter: Interpreter
+) -> list[tuple[str, str, Path]]:
+    """Put the cached pyc of every module of ``env``'s lib in place; return the misses.
+
+    Each miss is ``(path relative to the layer, cache key, where its pyc goes)``; its stale
+    pyc, if any, is removed so that a module that no longer compiles keeps none. As a
+    refreshing compile does, ``__pycache__`` files of no current module are removed.
+
+    Raises:
+        PostInstallError: a ``__pycache__`` folder lies outside the layer.
+    """
+    lib = postinstall.lib_folder(str(env))
+    if lib is None:
+        return []
+    postinstall.inside_layer(str(env), lib, "the lib folder")
+    modules = _modules(env, Path(lib), interpreter.cache_tag)
+    postinstall.confine_compiled(str(env), [str(module.source) for module in modules])
+    misses = []
+    folders: set[Path] = set()
+    for module in modules:
+        try:
+            source = module.source.read_bytes()
+        except OSError:
+            continue  # compiling could not read it either: no pyc, as without the cache
+        key = pyc_key(interpreter, module.relative, source)
+        if cache.failed(key):
+            module.pyc.unlink(missing_ok=True)
+            continue
+        entry = cache.find(key)
+        if entry is None:
+            misses.append((module.relative, key, module.pyc))
+            module.pyc.unlink(missing_ok=True)
+        elif not _same_bytes(entry, module.pyc):
+            if module.pyc.parent not in folders:
+                module.pyc.parent.mkdir(exist_ok=True)
+                folders.add(module.pyc.parent)
+            module.pyc.unlink(missing_ok=True)
+            fs.link_or_copy(entry, module.pyc)
+    return misses
+
+
+def _same_bytes(entry: Path, pyc: Path) -> bool:
+    """Whether ``pyc`` is ``entry`` (a hard link) or a copy of it (a cache on another disk)."""
+    try:
+        return entry.samefile(pyc) or entry.read_bytes() == pyc.read_bytes()
+    except OSError:
+        return False
+
+
+def _modules(env: Path, lib: Path, cache_tag: str) -> list[_Module]:
+    """The ``.py`` files under ``lib``, sorted folder by folder; stray pyc files removed."""
+    modules = []
+    for root, dirs, files in os.walk(lib):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        folder = Path(root)
+        cache = folder / "__pycache__"
+        wanted = set()
+        for name in sorted(name for name in files if name.endswith(".py")):
+            pyc = f"{name[:-3]}.{cache_tag}.pyc"
+            wanted.add(pyc)
+            source = folder / name
+            relative = source.relative_to(env).as_posix()
+            modules.append(_Module(relative, source, cache / pyc))
+        if not cache.is_dir():
+            continue
+        for stray in sorted(entry for entry in cache.iterdir() if entry.name not in wanted):
+            stray.unlink(missing_ok=True)
+    return modules
 
 
 def drop_bytecode(env: Path) -> int:

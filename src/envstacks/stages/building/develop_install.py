@@ -8,15 +8,15 @@ lock or of what is published: they only change the development copy of the layer
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from envstacks.floor.report import Reporter
 from envstacks.floor.uvrun import run_uv
-from envstacks.published.layer_config import PYTHON
-from envstacks.stages.stackspec.model import ApplicationSpec
+from envstacks.published.layer_config import PYTHON, read_layer_config
+from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, StackSpec
 
-__all__ = ["install_project", "install_tools"]
+__all__ = ["install_project", "install_tools", "link_to_variants"]
 
 
 def install_project(
@@ -72,3 +72,30 @@ def _uv_install(env: Path, args: list[str], *, cwd: Path, reporter: Reporter, wh
         what=what,
         cwd=cwd,
     )
+
+
+def link_to_variants(
+    spec: StackSpec, layer: LayerSpec, env: Path, variants: Mapping[str, str]
+) -> None:
+    """Chain the built layer at ``env`` to other variants than the fallbacks it was built on.
+
+    ``variants`` maps a fallback variant's build name to the build name of the variant to use
+    (built beside it). Only the development copy changes: the next build of the layer chains
+    it to the fallbacks again, and publishing stages it through the framework's slot.
+    """
+    from envstacks.stages.building.chain import (  # noqa: PLC0415
+        CHAIN_MODULE,
+        layer_config_for,
+        link_layered_env,
+    )
+
+    built = read_layer_config(env)
+    folders = {
+        dep.build_name: variants.get(dep.build_name, dep.build_name)
+        for dep in spec.dependencies(layer)
+    }
+    config = layer_config_for(spec, layer, py_version=built.py_version, folders=folders)
+    link_layered_env(env, config)
+    # The build's unchecked-hash pyc of the chaining module would keep the old folders.
+    for pyc in (env / config.site_dir / "__pycache__").glob(f"{CHAIN_MODULE}.*.pyc"):
+        pyc.unlink()

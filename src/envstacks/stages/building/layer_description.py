@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from envstacks.floor.errors import EnvStacksError, PublishError
+from envstacks.published.variant_table import variant_fields
 from envstacks.stages.building.build_record import BuildRecord, require_current_build
 from envstacks.stages.stackspec.model import (
     ApplicationSpec,
+    FrameworkSpec,
     LayeredSpec,
     LayerSpec,
     RuntimeSpec,
     StackSpec,
 )
 from envstacks.stages.stackspec.sourcetree import module_hash
+from envstacks.stages.stackspec.variants import slot_name
 
 
 class LockInfo(Protocol):
@@ -94,6 +97,12 @@ def describe_built_layer(
         ]
     if isinstance(layer, ApplicationSpec):
         data.update(_application_fields(layer))
+    if isinstance(layer, FrameworkSpec) and layer.variant_of is not None:
+        data.update(
+            variant_fields(
+                layer.variant_of, layer.variant or "", layer.select, slot_name(layer.variant_of)
+            )
+        )
     build = require_current_build(spec, layer, requirements_hash=state.requirements_hash)
     return BuiltLayer(metadata=data, build=build)
 

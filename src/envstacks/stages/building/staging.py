@@ -50,7 +50,8 @@ from envstacks.stages.building.chain import (
     write_chain,
     write_interpreter,
 )
-from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import FrameworkSpec, LayerSpec, StackSpec
+from envstacks.stages.stackspec.variants import slot_name
 
 
 def postinstall_script() -> bytes:
@@ -61,9 +62,20 @@ def postinstall_script() -> bytes:
 def deployed_config(
     spec: StackSpec, layer: LayerSpec, env_path: Path, install_targets: Mapping[str, str]
 ) -> LayerConfig:
-    """The layer config of a built layer, with lower layers named by their install targets."""
+    """The layer config of a built layer, with lower layers named by their install targets.
+
+    A layer above a framework with variants names the framework's slot (``framework-accel``,
+    :mod:`envstacks.stages.stackspec.variants`) instead of the fallback variant it was built
+    on: deploy links the slot to the variant it chooses.
+    """
     built = read_layer_config(env_path)
-    return layer_config_for(spec, layer, py_version=built.py_version, folders=install_targets)
+    slots = {
+        dep.build_name: slot_name(dep.variant_of)
+        for dep in spec.dependencies(layer)
+        if isinstance(dep, FrameworkSpec) and dep.variant_of is not None
+    }
+    folders = {**install_targets, **slots}
+    return layer_config_for(spec, layer, py_version=built.py_version, folders=folders)
 
 
 def _regenerated(config: LayerConfig) -> set[str]:

@@ -134,28 +134,61 @@ def load_state(target: Path) -> dict[str, DeployedLayer]:
         ) from exc
 
 
-def save_state(target: Path, records: Mapping[str, DeployedLayer]) -> None:
-    """Write the records atomically."""
-    write_json(
-        state_path(target),
-        {
-            "version": _STATE_VERSION,
-            "layers": {name: records[name].to_json() for name in sorted(records)},
-        },
-    )
+def save_state(
+    target: Path,
+    records: Mapping[str, DeployedLayer],
+    variants: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Write the records atomically (and the variant chosen per framework, if any)."""
+    data: dict[str, Any] = {
+        "version": _STATE_VERSION,
+        "layers": {name: records[name].to_json() for name in sorted(records)},
+    }
+    if variants:
+        data["variants"] = {name: dict(variants[name]) for name in sorted(variants)}
+    write_json(state_path(target), data)
+
+
+def load_variants(target: Path) -> dict[str, dict[str, str]]:
+    """The variant chosen per framework, as the record keeps it (empty: none recorded)."""
+    path = state_path(target)
+    if not path.exists():
+        return {}
+    try:
+        data = bounded_json.read_file(path, error=DeployError).get("variants", {})
+        return {
+            str(name): {str(k): str(v) for k, v in entry.items()} for name, entry in data.items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError, DeployError):
+        return {}  # load_state reports a damaged record
 
 
 class Deployment:
     """The records of one deployment folder, written to disk on every change."""
 
-    def __init__(self, target: Path, records: Mapping[str, DeployedLayer]) -> None:
+    def __init__(
+        self,
+        target: Path,
+        records: Mapping[str, DeployedLayer],
+        variants: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.target = target
         self._records = dict(records)
+        self._variants = {name: dict(entry) for name, entry in (variants or {}).items()}
 
     @classmethod
     def load(cls, target: Path) -> Deployment:
         """The records stored in ``target`` (see :func:`load_state`)."""
-        return cls(target, load_state(target))
+        return cls(target, load_state(target), load_variants(target))
+
+    def variant(self, framework: str) -> Mapping[str, str] | None:
+        """The recorded choice for a framework with variants (``install_target``, ``reason``...)."""
+        return self._variants.get(framework)
+
+    def put_variant(self, framework: str, entry: Mapping[str, str]) -> None:
+        """Record the variant chosen for ``framework`` and save."""
+        self._variants[framework] = dict(entry)
+        save_state(self.target, self._records, self._variants)
 
     @property
     def records(self) -> Mapping[str, DeployedLayer]:
@@ -169,12 +202,12 @@ class Deployment:
     def put(self, record: DeployedLayer) -> None:
         """Record a layer (replacing its record) and save."""
         self._records[record.install_target] = record
-        save_state(self.target, self._records)
+        save_state(self.target, self._records, self._variants)
 
     def drop(self, install_target: str) -> None:
         """Forget a layer and save."""
         if self._records.pop(install_target, None) is not None:
-            save_state(self.target, self._records)
+            save_state(self.target, self._records, self._variants)
 
 
 def legacy_aside(target: Path, install_target: str) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from envstacks.floor.errors import EnvStacksError
+from envstacks.stages.deploying.variant_choice import VariantChoice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +53,8 @@ class DeployResult:
     refused: tuple[RefusedLayer, ...] = ()
     #: Per selected layer (refused ones aside): full, delta or reused, and the bytes fetched.
     transfers: tuple[LayerTransfer, ...] = ()
+    #: The variant chosen for each framework with variants, and why.
+    variants: tuple[VariantChoice, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,11 @@ class DeployResult:
             for name in self.installed
         ]
         lines += [f"up to date: {name}" for name in self.reused]
+        lines += [
+            f"variant: {choice.framework} = {choice.variant} ({choice.install_target}): "
+            f"{choice.reason}"
+            for choice in self.variants
+        ]
         lines += [
             f"adopted: {name} (deployed by another tool, same files)" for name in self.adopted
         ]

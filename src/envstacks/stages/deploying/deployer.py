@@ -38,6 +38,7 @@ from envstacks.published.archive_formats import format_for_archive
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
+from envstacks.published.variant_table import read_variants
 from envstacks.published.verified_unpack import UnpackJob
 from envstacks.stages.deploying.adoption import (
     same_as_unpacked,
@@ -62,6 +63,14 @@ from envstacks.stages.deploying.triage import (
     triage_layers,
 )
 from envstacks.stages.deploying.unpack_workers import Unpackers
+from envstacks.stages.deploying.variant_choice import (
+    SlotLinker,
+    VariantChoice,
+    arrange_layers,
+    check_include,
+    choose_variants,
+)
+from envstacks.stages.deploying.variant_selectors import System
 
 #: Where downloaded archives are kept until their layer is in place.
 DOWNLOADS = ".envstacks-downloads"
@@ -82,6 +91,10 @@ class DeployOptions:
     #: Run each layer's ``postinstall.py`` (code from the archive). Without it, layers are
     #: still configured (:mod:`envstacks.stages.deploying.configure`), not byte-compiled.
     postinstall: bool = True
+    #: ``{framework: variant}`` chosen by hand (``--variant accel=gpu``), over the selectors.
+    variants: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: What the variant selectors look at (tests point it at a fake system tree).
+    system: System | None = None
 
 
 def deploy_layers(
@@ -112,7 +125,19 @@ def deploy_layers(
     target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
     platform = options.platform if options.platform is not None else host_platform()
     refusals = Refusals()
-    selected = select_for_platform(source, options.include, platform)
+    groups = read_variants(source.manifest, where=source.manifest_location)
+    choices = choose_variants(
+        groups, options.variants, pm=pm, reporter=reporter, system=options.system
+    )
+    check_include(options.include, groups, choices)
+    placed_choices: list[VariantChoice] = []
+
+    def arrange(layers: tuple[ManifestLayer, ...]) -> tuple[ManifestLayer, ...]:
+        arranged, chosen = arrange_layers(layers, choices, groups)
+        placed_choices.extend(chosen)
+        return arranged
+
+    selected = select_for_platform(source, options.include, platform, arrange=arrange)
     deployment = Deployment.load(target)
     recover(deployment, reporter)
     triage = adopt_by_index(source, target, triage_layers(selected, deployment, refusals), reporter)
@@ -138,6 +163,7 @@ def deploy_layers(
         reporter=reporter,
         refusals=refusals,
         scripts=options.postinstall,
+        slots=SlotLinker(placed_choices, deployment, reporter),
     )
     if not refusals:  # keep partial downloads for the next attempt to resume
         remove_tree(target / DOWNLOADS)
@@ -150,6 +176,7 @@ def deploy_layers(
         reused=triage.reuse,
         adopted=placed.adopted,
         refused=refusals.entries(),
+        variants=tuple(placed_choices),
         transfers=(
             *(transfers[name] for name in placed.installed),
             *(LayerTransfer(install_target=name, method="reused") for name in triage.reuse),
@@ -283,6 +310,7 @@ def _place_all(
     reporter: Reporter,
     refusals: Refusals,
     scripts: bool,
+    slots: SlotLinker,
 ) -> _Placed:
     """Place (or adopt) the layers in dependency order (runtime first).
 
@@ -294,6 +322,7 @@ def _place_all(
     try:
         for layer in selected:
             name = layer.install_target
+            slots.link(layer.depends_on)
             if name in triage.reconfigure:
                 _reconfigure(layer, deployment, reporter, scripts=scripts)
             item = unpacked.pop(name, None)
@@ -319,6 +348,7 @@ def _place_all(
                 installed.append(name)
             if item is not None:
                 remove_tree(item.workdir)
+        slots.link(layer.install_target for layer in selected)
     finally:
         for left in unpacked.values():
             remove_tree(left.workdir)

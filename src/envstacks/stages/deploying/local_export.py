@@ -50,9 +50,11 @@ from envstacks.stages.deploying.placement import (
     postinstall_python,
     run_postinstall,
 )
+from envstacks.stages.deploying.variant_choice import VariantChoice, link_slot
 from envstacks.stages.locking import LockState
 from envstacks.stages.stackspec import stack_paths
-from envstacks.stages.stackspec.model import LayerSpec, StackSpec
+from envstacks.stages.stackspec.model import FrameworkSpec, LayerSpec, StackSpec
+from envstacks.stages.stackspec.variants import slot_name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,8 +120,9 @@ def export_layers(
     folder.output_dir.mkdir(parents=True, exist_ok=True)
     for stale in folder.remove_stale_temporaries():
         reporter.debug(f"removed {stale}, left by an interrupted export")
-    results = {
-        layer.build_name: _export_one(
+    results: dict[str, ExportResult] = {}
+    for layer in ordered:
+        results[layer.build_name] = _export_one(
             spec,
             layer,
             folder,
@@ -129,8 +132,7 @@ def export_layers(
             force=force,
             postinstall=options.postinstall,
         )
-        for layer in ordered
-    }
+        _link_fallback_slot(folder.output_dir, layer, targets)
     _write_manifest(spec, folder)
     return [results[layer.build_name] for layer in layers]
 
@@ -272,6 +274,31 @@ def _stage_and_place(
         finally:
             remove_path(staging)
         task.advance()
+
+
+def _link_fallback_slot(output_dir: Path, layer: LayerSpec, targets: Mapping[str, str]) -> None:
+    """Link a framework's slot to its exported fallback variant (unless it names another).
+
+    Layers above a framework with variants reach it through the slot; an export holds the
+    fallback (a deploy chooses among the published variants).
+    """
+    if not isinstance(layer, FrameworkSpec) or not layer.is_fallback or not layer.variant_of:
+        return
+    slot = output_dir / slot_name(layer.variant_of)
+    if slot.is_symlink() and (output_dir / slot.readlink()).is_dir():
+        return
+    target = targets.get(layer.build_name, layer.build_name)
+    link_slot(
+        output_dir,
+        VariantChoice(
+            framework=layer.variant_of,
+            variant=layer.variant or "",
+            layer_name=layer.build_name,
+            install_target=target,
+            slot=slot.name,
+            reason="the fallback (local-export)",
+        ),
+    )
 
 
 def _write_manifest(spec: StackSpec, folder: PublishFolder) -> None:

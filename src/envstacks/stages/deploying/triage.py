@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,11 +47,16 @@ class Triage:
 
 
 def select_for_platform(
-    src: Source, include: Sequence[str], platform: str | None
+    src: Source,
+    include: Sequence[str],
+    platform: str | None,
+    *,
+    arrange: Callable[[tuple[ManifestLayer, ...]], tuple[ManifestLayer, ...]] | None = None,
 ) -> tuple[ManifestLayer, ...]:
     """The manifest's layers ``include`` selects, dependencies first; all for ``platform``.
 
     A manifest of several platforms (``envstacks merge``'s index) gives its ``platform`` ones.
+    ``arrange`` rewrites the platform's layers before selection (one variant per framework).
     """
     where = src.manifest_location
     layers = parse_manifest(src.manifest, where=where)
@@ -65,6 +70,8 @@ def select_for_platform(
             f"{where}: published for {', '.join(others)}, but this machine is {platform}",
             hint="deploy the archives published on (or for) this platform",
         )
+    if arrange is not None:
+        layers = arrange(layers)
     return select_layers(layers, include, where=where)
 
 

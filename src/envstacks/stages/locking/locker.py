@@ -35,6 +35,7 @@ from envstacks.stages.locking.validity import (
     check_lock,
     record_check,
 )
+from envstacks.stages.locking.variant_check import check_over_variants, variant_checks
 from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, RuntimeSpec, StackSpec
 
@@ -123,7 +124,43 @@ def lock_layers(
                 state=state,
             )
         )
+    _check_variants(
+        spec, ordered, states, interpreter=interpreter, options=options, reporter=reporter
+    )
     return results
+
+
+def _check_variants(
+    spec: StackSpec,
+    ordered: Sequence[LockRequest],
+    states: MutableMapping[str, LockState],
+    *,
+    interpreter: _Interpreter,
+    options: LockOptions,
+    reporter: Reporter,
+) -> None:
+    """Check the locked layers above frameworks with variants over every variant.
+
+    The layers checked are those just locked and those whose variants were just locked.
+    """
+    locked = {request.layer.build_name for request in ordered}
+    for layer in spec.enabled_layers:
+        pairs = variant_checks(spec, layer)
+        touched = layer.build_name in locked or any(
+            other.build_name in locked for _, other in pairs
+        )
+        state = states.get(layer.build_name)
+        if not pairs or not touched or state is None or not state.has_valid_lock:
+            continue
+        python, full_version = interpreter(layer)
+        check_over_variants(
+            spec,
+            layer,
+            python=python,
+            full_version=full_version,
+            options=options,
+            reporter=reporter,
+        )
 
 
 def lock_layer(

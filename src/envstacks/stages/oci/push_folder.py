@@ -24,12 +24,13 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import stat
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from envstacks.floor.errors import PublishError, ReferenceSyntaxError
+from envstacks.floor.errors import PublishError, ReferenceSyntaxError, RegistryError
 from envstacks.floor.report import BYTES, Reporter, plural, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.folder_manifests import (
@@ -47,6 +48,12 @@ __all__ = ["PushOptions", "PushResult", "PushedBlob", "push_publish_folder"]
 
 #: Blobs sent at once.
 PARALLEL_UPLOADS = 4
+#: A manifest write the registry refuses because a blob it names is unknown, although this
+#: push has just found or sent every one, is tried again this many times, after checking (and
+#: sending again) the blobs. The distribution registry's storage rewrites a repository's link
+#: to a blob in place when two pushes send the same blob at once, and a manifest checked in
+#: that moment names an "unknown" blob; other registries make a new blob visible late.
+BLOB_UNKNOWN_RETRIES = 3
 _VERB = "push"
 _CHUNK = 1 << 20
 
@@ -215,8 +222,8 @@ def push_publish_folder(
             item.layers,
             platform=item.platform,
         )
-        manifests[item.platform] = client.put_manifest(
-            oa.digest_of(image), image, oa.MANIFEST, what=f"store the {item.platform} manifest"
+        manifests[item.platform] = _put_image(
+            client, item, image, blobs=blobs, mounts=mounts, reporter=reporter
         )
         entries.append(oa.index_entry(image, item.platform))
     update = update_tag(client, tag, entries, merge=merge, reporter=reporter)
@@ -392,6 +399,34 @@ def _push_blob(
     return PushedBlob(
         name=blob.name, kind=blob.kind, digest=blob.digest, size=blob.size, uploaded=True
     )
+
+
+def _put_image(
+    client: RegistryClient,
+    item: _Platform,
+    image: bytes,
+    *,
+    blobs: Mapping[str, _Blob],
+    mounts: Sequence[str],
+    reporter: Reporter,
+) -> str:
+    """Store a platform's image manifest; its digest (see :data:`BLOB_UNKNOWN_RETRIES`)."""
+    digest = oa.digest_of(image)
+    what = f"store the {item.platform} manifest"
+    for attempt in range(BLOB_UNKNOWN_RETRIES + 1):
+        try:
+            return client.put_manifest(digest, image, oa.MANIFEST, what=what)
+        except RegistryError as exc:
+            if attempt == BLOB_UNKNOWN_RETRIES or "MANIFEST_BLOB_UNKNOWN" not in str(exc):
+                raise
+        reporter.warning(
+            f"the registry does not know a blob of the {item.platform} manifest yet (another "
+            "push sending the same blob?): checking the blobs and storing it again"
+        )
+        time.sleep(0.5 * 2**attempt)
+        for name in (item.config.digest, *(layer.digest for layer in item.layers)):
+            _push_blob(client, blobs[name], mounts, reporter)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _check_sha256(blob: _Blob, path: Path) -> None:

@@ -23,6 +23,7 @@ from envstacks.floor.fs import (
     file_sha256,
     fsync_dir,
     fsync_file,
+    link_or_copy,
     read_json,
     remove_stale_temporaries,
     temporary_name,
@@ -36,6 +37,7 @@ from envstacks.published.layer_tree import content_size, lock_mtime, scan_tree
 from envstacks.published.publish_folder import PublishFolder, manifest
 from envstacks.stages.building import stage_layer
 from envstacks.stages.building.layer_description import LockInfo
+from envstacks.stages.packing.archive_cache import archive_cache, archive_key
 from envstacks.stages.packing.delta_writer import DeltaBase
 from envstacks.stages.packing.hashcache import ArchiveHashes
 from envstacks.stages.packing.index_and_deltas import LayerExtras, pack_extras, remove_stale_deltas
@@ -158,7 +160,14 @@ def pack_layer(
             layer.build_name, f"pack {fmt.name}", total=content_size(entries), unit=BYTES
         ) as task:
             index = index_tree(cancel.each(entries))
-            fmt.pack(staged, temporary, root_name=root_name, mtime=mtime, task=cancel.watch(task))
+            if _from_cache(fmt, index.tree_sha256, mtime, temporary):
+                reporter.debug(f"{layer.build_name}: the same tree was packed before (cached)")
+                task.advance(content_size(entries))
+            else:
+                fmt.pack(
+                    staged, temporary, root_name=root_name, mtime=mtime, task=cancel.watch(task)
+                )
+                _to_cache(fmt, index.tree_sha256, mtime, temporary)
             fsync_file(temporary)
         extras = pack_extras(
             staged,
@@ -189,6 +198,26 @@ def pack_layer(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return PackedLayer(plan=plan, temporary=temporary, metadata=metadata, extras=extras)
+
+
+def _from_cache(fmt: ArchiveFormat, tree_sha256: str, mtime: int, temporary: Path) -> bool:
+    """Link (or copy) the cached archive of this tree to ``temporary``; whether there was one."""
+    cache = archive_cache()
+    key = archive_key(fmt, tree_sha256=tree_sha256, mtime=mtime) if cache else None
+    entry = cache.find(key) if cache and key else None
+    if entry is None:
+        return False
+    link_or_copy(entry, temporary)
+    return True
+
+
+def _to_cache(fmt: ArchiveFormat, tree_sha256: str, mtime: int, temporary: Path) -> None:
+    """Keep the archive just packed for the next publish of the same tree."""
+    cache = archive_cache()
+    key = archive_key(fmt, tree_sha256=tree_sha256, mtime=mtime) if cache else None
+    if cache and key:
+        cache.store(key, temporary)
+        cache.prune()
 
 
 def commit_layers(

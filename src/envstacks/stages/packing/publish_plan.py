@@ -49,10 +49,13 @@ def plan_layer(
     *,
     force: bool,
     hashes: ArchiveHashes | None = None,
+    compression: str | None = None,
 ) -> PublishPlan:
     """The layer's build request, and the previous snippet if nothing changed since.
 
     The previous archive's sha256 is checked through ``hashes`` (a fresh cache by default).
+    ``compression``, when not the format's default, is recorded (``archive_compression``): a
+    publish at another level writes the layer again, and readers can tell what it used.
 
     Raises:
         PublishError: the layer does not target ``platform``, or has no valid lock.
@@ -69,6 +72,8 @@ def plan_layer(
     # What the build was made from (its content, never its paths): a rebuild that changed
     # the environment without changing the lock is republished.
     base = {**built.metadata, "build_inputs_hash": json_sha256(dict(built.build.inputs))}
+    if compression is not None:
+        base["archive_compression"] = compression
     snippet = folder.snippet_path(layer.build_name)
     previous = read_json(snippet)
     last_build = _last_archive_build(previous, lock_version=base["lock_version"])

@@ -28,7 +28,7 @@ import pluggy
 
 from envstacks.floor.platforms import require_host_platform
 from envstacks.floor.report import Reporter
-from envstacks.published.archive_formats import get_format
+from envstacks.published.archive_formats import compression_of, get_format, with_compression
 from envstacks.published.publish_folder import PublishFolder
 from envstacks.stages.building.layer_description import LockInfo
 from envstacks.stages.packing.archiving import (
@@ -70,6 +70,8 @@ class PublishResult:
 
     output_dir: Path
     format_name: str
+    #: What the archives written now are compressed with (``"zstd level 10"``).
+    compression: str = ""
     dry_run: bool = False
     layers: tuple[PublishedLayer, ...] = ()
     #: ``None`` in a dry run.
@@ -97,6 +99,8 @@ class PublishResult:
                         f"({delta['archive_size']} bytes)"
                         for delta in item.metadata.get("deltas", ())
                     ]
+        if any(item.status != "unchanged" for item in self.layers):
+            lines.append(f"compression: {self.compression}")
         if self.manifest_path is not None:
             lines.append(f"manifest: {self.manifest_path.relative_to(self.output_dir)}")
         return lines
@@ -117,6 +121,11 @@ class PublishOptions:
     force: bool = False
     #: Compute what would be published; write nothing.
     dry_run: bool = False
+    #: How hard to compress: ``"fast"``, ``"default"``, ``"max"`` or the format's level
+    #: number (default: the stack's ``compression`` setting).
+    compression: str | None = None
+    #: What set ``compression``, for messages (``"--compression"``, a Hatch option's field).
+    compression_from: str = "compression"
     #: Read every archive in the output folder again to check its sha256, even those whose
     #: file is unchanged since it was last hashed (:mod:`envstacks.stages.packing.hashcache`).
     verify: bool = False
@@ -165,19 +174,37 @@ def publish_layers(
         options.platform,
         options.delta_from,
     )
-    fmt = get_format(pm, format_name)
+    setting = options.compression or spec.settings.compression
+    where = options.compression_from if options.compression else "tool.venvstacks.compression"
+    plain = get_format(pm, format_name)
+    fmt = with_compression(plain, setting, where=where)
+    compression = compression_of(fmt)
     host = platform or require_host_platform("publish")
     folder = PublishFolder(output_dir=output_dir, platform=host, tag_outputs=tag_outputs)
     hashes = ArchiveHashes(output_dir, spec.settings.build_dir / CACHE_FILE, verify=verify)
     plans = [
-        plan_layer(spec, layer, lock_states, fmt, folder, force=force, hashes=hashes)
+        plan_layer(
+            spec,
+            layer,
+            lock_states,
+            fmt,
+            folder,
+            force=force,
+            hashes=hashes,
+            # Recorded only when it is not the format's default, so metadata stays as it was.
+            compression=None if compression == compression_of(plain) else compression,
+        )
         for layer in layers
     ]
     _report_plans(plans, reporter)
     if dry_run:
         outcomes = tuple(_outcome(plan, None) for plan in plans)
         return PublishResult(
-            output_dir=output_dir, format_name=fmt.name, dry_run=True, layers=outcomes
+            output_dir=output_dir,
+            format_name=fmt.name,
+            compression=compression,
+            dry_run=True,
+            layers=outcomes,
         )
     to_pack = [plan for plan in plans if plan.unchanged is None]
     bases = _delta_bases(delta_from, host, pm, reporter) if to_pack and delta_from else {}
@@ -205,6 +232,7 @@ def publish_layers(
     return PublishResult(
         output_dir=output_dir,
         format_name=fmt.name,
+        compression=compression,
         layers=tuple(_outcome(plan, written.get(plan.layer.build_name)) for plan in plans),
         manifest_path=manifest_file,
         manifest=manifest,

@@ -6,8 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-import platformdirs
-
 from envstacks.stages.stackspec.model import StackSpec
 
 __all__ = [
@@ -35,6 +33,8 @@ def user_cache_dir() -> Path:
     override = os.environ.get(CACHE_DIR_ENV_VAR)
     if override:
         return Path(override).expanduser().absolute()
+    import platformdirs  # noqa: PLC0415 - only when no override says where (a tenth of a no-op run)
+
     return Path(platformdirs.user_cache_dir("envstacks", appauthor=False))
 
 

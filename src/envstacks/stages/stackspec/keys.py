@@ -116,6 +116,18 @@ SETTINGS_KEYS: Mapping[str, KeyInfo] = _index(
             example='"tar.xz"',
         ),
         _key(
+            "compression",
+            "string or integer",
+            '"default"',
+            'How hard `publish` compresses archives unless told otherwise: `"fast"`, '
+            '`"default"`, `"max"` (for releases: `tar.zst` at zstd level 22 with a 128 MiB '
+            "long window, archives about the size of `xz -9`'s that still unpack several times "
+            "faster) or the format's own level number (zstd 1-22, xz 0-9, zip 0-9). The same "
+            "tree and level always give the same archive; any level deploys. See "
+            "[Compression](#compression).",
+            example='"max"',
+        ),
+        _key(
             "runtime-provider",
             "string",
             '"auto"',
@@ -337,6 +349,17 @@ LAYER_KEYS: tuple[KeyInfo, ...] = (
         "launch module (and from the top package of `run_module`).",
         example='["launch/helpers.py"]',
         kinds=_APPLICATION,
+    ),
+    _key(
+        "variants",
+        "table of tables",
+        "{}",
+        "Accelerator variants of a framework, one `[...variants.<name>]` table each, with "
+        "extra `requirements`, index keys and `select` (exactly one variant without `select`: "
+        "the fallback). Each becomes the layer `framework-<name>-<variant>`; see "
+        "[Variants](variants.md). New in envstacks.",
+        example='{ cpu = {}, gpu = { requirements = ["accel-gpu"], select = "nvidia" } }',
+        kinds=frozenset({LayerKind.FRAMEWORK}),
     ),
     _key(
         "postinstall_script",

@@ -34,6 +34,7 @@ from envstacks.stages.stackspec.fields import (
 from envstacks.stages.stackspec.indexes import IndexChoices, parse_index_keys
 from envstacks.stages.stackspec.keys import layer_keys, legacy_keys
 from envstacks.stages.stackspec.postinstall_key import parse_postinstall_script, refuse_on_runtime
+from envstacks.stages.stackspec.variants import RawVariant, parse_variants
 
 #: macOS target when neither the spec nor ``MACOSX_DEPLOYMENT_TARGET`` gives one.
 DEFAULT_MACOSX = "13.0"
@@ -83,6 +84,12 @@ class RawLayer:
     modules: AppModules = field(default_factory=AppModules)
     #: Frameworks and applications only (absolute).
     postinstall_script: Path | None = None
+    #: Frameworks only: the declared variants (empty: none).
+    variants: tuple[RawVariant, ...] = ()
+    #: Set on the layers a framework's variants expand to: ``(framework, variant)``.
+    variant_of: tuple[str, str] | None = None
+    #: Selectors of an expanded variant layer.
+    select: tuple[str, ...] = ()
     #: Legacy-field warnings.
     warnings: tuple[str, ...] = ()
 
@@ -134,6 +141,9 @@ def parse_layer(
         frameworks=frameworks,
         modules=parse_app_modules(layer, root) if kind is LayerKind.APPLICATION else AppModules(),
         postinstall_script=parse_postinstall_script(layer, root),
+        variants=parse_variants(layer, index_names, requirement=_requirement)
+        if kind is LayerKind.FRAMEWORK
+        else (),
         warnings=warnings,
     )
 

@@ -127,6 +127,17 @@ class FrameworkSpec(LayeredSpec):
     """A framework layer: big shared libraries for the layers above."""
 
     kind: LayerKind = LayerKind.FRAMEWORK
+    #: For a variant layer: the framework's name as written (``accel``), else ``None``.
+    variant_of: str | None = None
+    #: For a variant layer: the variant's name (``gpu``).
+    variant: str | None = None
+    #: For a variant layer: its selectors (empty: the framework's fallback).
+    select: tuple[str, ...] = ()
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether this is the variant deploy uses where no selector matches."""
+        return self.variant_of is not None and not self.select
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +173,9 @@ class Settings:
     requirements_dir: Path
     #: Name of the archive format ``publish`` uses unless told otherwise.
     archive_format: str = "tar.zst"
+    #: How hard ``publish`` compresses unless told otherwise: ``"fast"``, ``"default"``,
+    #: ``"max"`` or a level number (as a string; the format checks its range when publishing).
+    compression: str = "default"
     #: ``"auto"``, ``"local"``, ``"uv-managed"`` or the name of a third-party provider.
     runtime_provider: str = "auto"
     #: Extra folders searched for local interpreters (before the built-in places).
@@ -265,6 +279,15 @@ class StackSpec:
         if isinstance(layer, LayeredSpec):
             return tuple(self.layer(name) for name in layer.depends_on)
         return ()
+
+    def variants_of(self, framework: str) -> tuple[FrameworkSpec, ...]:
+        """The variant layers of the framework called ``framework`` (empty: it has none)."""
+        return tuple(layer for layer in self.frameworks if layer.variant_of == framework)
+
+    @property
+    def variant_frameworks(self) -> tuple[str, ...]:
+        """Names of the frameworks that have variants, in spec order."""
+        return tuple(dict.fromkeys(f.variant_of for f in self.frameworks if f.variant_of))
 
     def derived(self, layer: LayerSpec) -> tuple[LayerSpec, ...]:
         """The layers that depend on ``layer``, directly or not, in definition order."""

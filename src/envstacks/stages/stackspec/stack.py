@@ -7,7 +7,7 @@ runtime per layer, platforms inherited from lower layers and consistent package 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +21,7 @@ from envstacks.stages.stackspec.fields import (
     TomlTable,
     expect_table,
     resolve_path,
+    show,
     spec_error,
     unknown_keys,
 )
@@ -46,6 +47,7 @@ from envstacks.stages.stackspec.model import (
     SourceFormat,
     UvConfig,
 )
+from envstacks.stages.stackspec.variants import merged_indexes, variant_layer_name
 
 
 def parse_settings(
@@ -67,11 +69,27 @@ def parse_settings(
         export_dir=path("export-dir"),
         requirements_dir=path("requirements-dir"),
         archive_format=settings.string("archive-format"),
+        compression=_compression(settings),
         runtime_provider=settings.string("runtime-provider"),
         python_search_path=tuple(
             resolve_path(root, item) for item in settings.strings("python-search-path")
         ),
         precompile=settings.flag("precompile"),
+    )
+
+
+def _compression(settings: TableView) -> str:
+    """The ``compression`` setting: a name, or a level number (kept as its digits)."""
+    value = settings.data["compression"]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if value in ("fast", "default", "max"):
+        return str(value)
+    raise spec_error(
+        settings.at("compression"),
+        f"{show(value)} is not a compression",
+        'write it like compression = "max" (fast, default, max, or the archive format\'s '
+        "level number)",
     )
 
 
@@ -122,16 +140,28 @@ class ResolvedLayers:
 def resolve_layers(
     runtimes: Sequence[RawLayer], frameworks: Sequence[RawLayer], applications: Sequence[RawLayer]
 ) -> ResolvedLayers:
-    """Check names and references across layers, then build the final specs in file order."""
+    """Check names and references across layers, then build the final specs in file order.
+
+    A framework with variants becomes one framework per variant (:mod:`.variants`); layers
+    above it are resolved against its fallback variant.
+    """
     _check_names((*runtimes, *frameworks, *applications))
     check_references(runtimes, frameworks, applications)
+    expanded = [layer for raw in frameworks for layer in _expand_variants(raw)]
+    _check_names((*runtimes, *expanded, *applications))
     resolved_runtimes = tuple(_runtime(raw) for raw in runtimes)
     resolved_frameworks: tuple[FrameworkSpec, ...] = ()
-    for raw in frameworks:
+    for raw in expanded:
         below = _by_build_name(resolved_runtimes, resolved_frameworks)
+        variant_of, variant = raw.variant_of or (None, None)
         resolved_frameworks = (
             *resolved_frameworks,
-            FrameworkSpec(**_layered_fields(raw, below)),
+            FrameworkSpec(
+                **_layered_fields(raw, below),
+                variant_of=variant_of,
+                variant=variant,
+                select=raw.select,
+            ),
         )
     below = _by_build_name(resolved_runtimes, resolved_frameworks)
     resolved_apps = tuple(
@@ -146,6 +176,23 @@ def resolve_layers(
     return ResolvedLayers(
         runtimes=resolved_runtimes, frameworks=resolved_frameworks, applications=resolved_apps
     )
+
+
+def _expand_variants(raw: RawLayer) -> tuple[RawLayer, ...]:
+    """The framework itself, or one framework layer per declared variant (spec order)."""
+    return tuple(
+        replace(
+            raw,
+            where=variant.where,
+            name=variant_layer_name(raw.name, variant.name),
+            requirements=(*raw.requirements, *variant.requirements),
+            indexes=merged_indexes(raw.indexes, variant.indexes),
+            variants=(),
+            variant_of=(raw.name, variant.name),
+            select=variant.select,
+        )
+        for variant in raw.variants
+    ) or (raw,)
 
 
 def _check_names(layers: Sequence[RawLayer]) -> None:
@@ -200,8 +247,8 @@ def _runtime(raw: RawLayer) -> RuntimeSpec:
 def _layered_fields(raw: RawLayer, below: Mapping[str, LayerSpec]) -> dict[str, Any]:
     """The fields frameworks and applications share: the raw layer's, then what lies below."""
     names = linearize(raw, _framework_orders(below)) if raw.frameworks else ()
-    linearized = tuple(LayerKind.FRAMEWORK.prefix + name for name in names)
-    declared = [below[LayerKind.FRAMEWORK.prefix + name] for name in raw.frameworks or ()]
+    linearized = tuple(_framework_layer(below, name).build_name for name in names)
+    declared = [_framework_layer(below, name) for name in raw.frameworks or ()]
     runtime = raw.runtime if raw.runtime is not None else _shared_runtime(raw, declared)
     lower = [below[name] for name in linearized]
     runtime_spec = below[runtime]
@@ -238,13 +285,33 @@ def _layered_fields(raw: RawLayer, below: Mapping[str, LayerSpec]) -> dict[str, 
 
 
 def _framework_orders(below: Mapping[str, LayerSpec]) -> Mapping[str, tuple[str, ...]]:
-    """``{framework name: its frameworks' names in C3 order}`` for the frameworks below."""
-    prefix = LayerKind.FRAMEWORK.prefix
+    """``{framework name: its frameworks' names in C3 order}`` for the frameworks below.
+
+    Names are as written in the spec: a framework with variants is known by its own name
+    (its variants share their frameworks).
+    """
     return {
-        layer.name: tuple(name.removeprefix(prefix) for name in layer.linearized)
+        _spec_name(layer): tuple(_spec_name(below[name]) for name in layer.linearized)
         for layer in below.values()
         if isinstance(layer, FrameworkSpec)
     }
+
+
+def _spec_name(layer: LayerSpec) -> str:
+    """A framework's name as the spec writes it (a variant's framework name)."""
+    return (layer.variant_of if isinstance(layer, FrameworkSpec) else None) or layer.name
+
+
+def _framework_layer(below: Mapping[str, LayerSpec], name: str) -> LayerSpec:
+    """The framework layer called ``name``: itself, or its fallback variant if it has variants."""
+    layer = below.get(LayerKind.FRAMEWORK.prefix + name)
+    if layer is not None:
+        return layer
+    return next(
+        other
+        for other in below.values()
+        if isinstance(other, FrameworkSpec) and other.variant_of == name and other.is_fallback
+    )
 
 
 def _shared_runtime(raw: RawLayer, declared: Sequence[LayerSpec]) -> str:
