@@ -72,7 +72,9 @@ def test_publish_dry_run_summarises_names_the_folder_and_what_comes_next(
 ) -> None:
     monkeypatch.chdir(built)
     out, err = _run(capsys, "publish", "--dry-run", ".")
-    assert out == [f"would publish: {name}.tar.zst" for name in LAYERS]
+    assert out == [f"would publish: {name}.tar.zst" for name in LAYERS] + [
+        "compression: zstd level 10"
+    ]
     assert err[-1] == "next: envstacks publish"
     # The full metadata with -v, or as JSON.
     out, _ = _run(capsys, "publish", "--dry-run", "-v", ".")

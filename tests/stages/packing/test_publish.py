@@ -152,7 +152,10 @@ def test_dry_run_writes_nothing(stack: Stack):
     request = result.layers[2].metadata
     assert request["archive_name"] == "app-app.tar.zst" and request["archive_build"] == 1
     assert "archive_size" not in request and "archive_hashes" not in request
-    assert "\n".join(result.describe()).endswith("would publish: app-app.tar.zst")
+    assert result.describe()[-2:] == [
+        "would publish: app-app.tar.zst",
+        "compression: zstd level 10",
+    ]
     text = "\n".join(result.describe(metadata=True))
     assert '"archive_name": "app-app.tar.zst"' in text
 
