@@ -224,10 +224,10 @@ from envstacks.floor.report import NullReporter
 source, target, when = sys.argv[1:4]
 
 class Reporter(NullReporter):
-    def task(self, name, action, total=None):
+    def task(self, name, action, total=None, *, unit=""):
         if when == "unpack" and action == "unpack" and name == "framework-accel-gpu":
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().task(name, action, total)
+        return super().task(name, action, total, unit=unit)
 
     def info(self, text):
         if when == "linked" and text.startswith("framework-accel -> "):

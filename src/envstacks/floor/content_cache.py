@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -81,7 +82,8 @@ class ContentCache:
         path = self.root / key[:2] / name
         try:
             with open(path, "rb") as stream:
-                digest = hashlib.sha256(stream.read()).hexdigest()[:_DIGEST_CHARS]
+                # Streamed: entries can be whole archives (GBs), memory stays one chunk.
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()[:_DIGEST_CHARS]
                 modified = os.fstat(stream.fileno()).st_mtime
         except OSError:
             return None  # another build pruned it
@@ -101,8 +103,7 @@ class ContentCache:
         temporary name, then a rename); a cache that cannot be written is skipped.
         """
         with contextlib.suppress(OSError):
-            data = b"" if pyc is None else pyc.read_bytes()
-            digest = _FAILED if pyc is None else hashlib.sha256(data).hexdigest()[:_DIGEST_CHARS]
+            digest = _FAILED if pyc is None else fs.file_sha256(pyc)[:_DIGEST_CHARS]
             name = f"{key}.{digest}"
             final = self.root / key[:2] / name
             if key[:2] not in self._made:
@@ -115,7 +116,10 @@ class ContentCache:
                         raise FileNotFoundError
                     os.link(pyc, temporary)
                 except OSError:
-                    temporary.write_bytes(data)
+                    if pyc is None:
+                        temporary.write_bytes(b"")
+                    else:  # streamed, as the digest above: never the whole file in memory
+                        shutil.copyfile(pyc, temporary)
                 temporary.replace(final)
             finally:
                 temporary.unlink(missing_ok=True)

@@ -14,6 +14,9 @@ from typing import Protocol, TextIO
 
 #: Verbosity levels: -q, default, -v.
 QUIET, NORMAL, VERBOSE = -1, 0, 1
+#: The ``unit`` of a task whose amounts are bytes (packing, unpacking, transfers): front-ends
+#: show its progress as sizes with a rate, and its end line with the bytes and the rate.
+BYTES = "bytes"
 
 
 def plural(count: int, noun: str) -> str:
@@ -52,8 +55,11 @@ class Reporter(Protocol):
     def debug(self, message: str) -> None:
         """Detail shown with ``-v`` (commands run, decisions taken)."""
 
-    def task(self, layer: str, action: str, total: int | None = None) -> Task:
-        """Start a step for ``layer``; use the result as a context manager."""
+    def task(self, layer: str, action: str, total: int | None = None, *, unit: str = "") -> Task:
+        """Start a step for ``layer``; use the result as a context manager.
+
+        ``unit`` is :data:`BYTES` when the amounts are bytes, else empty (a count of items).
+        """
 
 
 def progress_to(task: Task) -> Callable[[int], None]:
@@ -77,17 +83,33 @@ def started_line(label: str) -> str:
     return f"{label}..."
 
 
-def finished_line(label: str, seconds: float, *, failed: bool) -> str:
-    """The line a front-end prints when a long step ends."""
+def size_text(count: float) -> str:
+    """A byte count for people: ``"512 B"``, ``"12.3 MB"``, ``"1.90 GB"`` (powers of 1000)."""
+    for limit, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if count >= limit:
+            value = count / limit
+            return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
+    return f"{count:.0f} B"
+
+
+def finished_line(
+    label: str, seconds: float, *, failed: bool, done_bytes: int | None = None
+) -> str:
+    """The line a front-end prints when a long step ends (with its bytes and rate, if any)."""
     if failed:
         return f"{label}: failed after {seconds:.1f} s"
-    return f"{label}: done in {seconds:.1f} s"
+    line = f"{label}: done in {seconds:.1f} s"
+    if done_bytes:
+        line += f" ({size_text(done_bytes)}, {size_text(done_bytes / max(seconds, 1e-3))}/s)"
+    return line
 
 
 class _LineTask:
-    def __init__(self, reporter: LineReporter, label: str) -> None:
+    def __init__(self, reporter: LineReporter, label: str, unit: str) -> None:
         self._reporter = reporter
         self._label = label
+        self._bytes = unit == BYTES
+        self._done = 0
         self._started = 0.0
 
     def __enter__(self) -> _LineTask:
@@ -97,12 +119,14 @@ class _LineTask:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         elapsed = time.monotonic() - self._started
+        done = self._done if self._bytes else None
         self._reporter.line(
-            NORMAL, finished_line(self._label, elapsed, failed=exc_type is not None)
+            NORMAL,
+            finished_line(self._label, elapsed, failed=exc_type is not None, done_bytes=done),
         )
 
     def advance(self, amount: int = 1) -> None:
-        pass
+        self._done += amount
 
     def set_total(self, total: int | None) -> None:
         pass
@@ -142,9 +166,11 @@ class LineReporter:
         """Detail shown with -v."""
         self.line(VERBOSE, message)
 
-    def task(self, layer: str, action: str, total: int | None = None) -> _LineTask:
-        """A step for one layer: a line when it starts and one when it ends."""
-        return _LineTask(self, f"{layer}: {action}")
+    def task(
+        self, layer: str, action: str, total: int | None = None, *, unit: str = ""
+    ) -> _LineTask:
+        """A step for one layer: a line when it starts and one when it ends (bytes, rate)."""
+        return _LineTask(self, f"{layer}: {action}", unit)
 
 
 class _NullTask:
@@ -176,7 +202,9 @@ class NullReporter:
     def debug(self, message: str) -> None:
         """Drop the message."""
 
-    def task(self, layer: str, action: str, total: int | None = None) -> _NullTask:
+    def task(
+        self, layer: str, action: str, total: int | None = None, *, unit: str = ""
+    ) -> _NullTask:
         """Return a task that records nothing."""
         return _NullTask()
 
@@ -187,6 +215,7 @@ class _RecordedTask:
     layer: str
     action: str
     total: int | None
+    unit: str = ""
     done: int = 0
     finished: bool = False
 
@@ -232,9 +261,11 @@ class RecordingReporter:
         """Keep a debug message."""
         self.record("debug", message)
 
-    def task(self, layer: str, action: str, total: int | None = None) -> _RecordedTask:
+    def task(
+        self, layer: str, action: str, total: int | None = None, *, unit: str = ""
+    ) -> _RecordedTask:
         """Start and keep a task."""
-        task = _RecordedTask(self, layer, action, total)
+        task = _RecordedTask(self, layer, action, total, unit)
         with self.lock:
             self.tasks.append(task)
         return task

@@ -110,9 +110,9 @@ class _WatchingReporter:
     def debug(self, message: str) -> None:
         self._reporter.debug(message)
 
-    def task(self, layer: str, action: str, total: int | None = None) -> Task:
+    def task(self, layer: str, action: str, total: int | None = None, *, unit: str = "") -> Task:
         self._cancellation.check()
-        return self._cancellation.watch(self._reporter.task(layer, action, total))
+        return self._cancellation.watch(self._reporter.task(layer, action, total, unit=unit))
 
 
 def run_parallel(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from envstacks.floor.errors import DeployError, VerificationError
 from envstacks.floor.fs import file_sha256
-from envstacks.floor.report import NullReporter, Reporter, Task
+from envstacks.floor.report import BYTES, NullReporter, Reporter, Task
 from envstacks.floor.workers import Cancellation
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import FetchedArchive, Source
@@ -34,7 +34,9 @@ def fetch_archive(
     """
     # A local archive is read where it is: no fetch step to show.
     shown_as = NullReporter() if source.local else reporter
-    with shown_as.task(layer.install_target, "fetch", total=layer.archive_size) as shown:
+    with shown_as.task(
+        layer.install_target, "fetch", total=layer.archive_size, unit=BYTES
+    ) as shown:
         task = cancellation.watch(shown) if cancellation is not None else shown
         archive = source.fetch(
             layer.archive_name, size=layer.archive_size, downloads=downloads, task=task

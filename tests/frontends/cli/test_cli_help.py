@@ -165,3 +165,38 @@ def make_reporter_for(stream: io.StringIO) -> RichReporter:
     from envstacks.frontends.cli.console import make_console
 
     return RichReporter(make_console(stream, color=False), verbosity=NORMAL, live=False)
+
+
+def test_byte_steps_show_sizes_and_a_rate_live_and_in_their_end_line() -> None:
+    from rich.progress import Progress
+
+    from envstacks.floor.report import BYTES
+    from envstacks.frontends.cli.console import AmountColumn
+
+    stream = _Terminal()
+    reporter = make_reporter_for(stream)
+    with reporter.task("framework-cuda", "pack tar.zst", total=3_100_000_000, unit=BYTES) as task:
+        task.advance(1_900_000_000)
+    with reporter.task("app-x", "build", total=4) as task:
+        task.advance(4)
+    text = stream.getvalue()
+    assert re.search(
+        r"framework-cuda: pack tar.zst: done in [\d.]+ s \(1\.90 GB, [\d.]+ [kMG]?B/s\)", text
+    )
+    assert re.search(r"app-x: build: done in [\d.]+ s\n", text)  # a count, not bytes
+
+    lines = io.StringIO()
+    with LineReporter(lines).task("cpython-3.12", "unpack", total=10, unit=BYTES) as task:
+        task.advance(12_300_000)
+    assert re.search(
+        r"cpython-3.12: unpack: done in [\d.]+ s \(12\.3 MB, [\d.]+ [kMG]?B/s\)", lines.getvalue()
+    )
+
+    progress = Progress(AmountColumn(), disable=True)
+    sized = progress.add_task("pack", total=3_100_000_000, unit=BYTES)
+    counted = progress.add_task("build", total=7)
+    progress.advance(sized, 1_200_000_000)
+    progress.advance(counted, 3)
+    column = AmountColumn()
+    assert column.render(progress.tasks[sized]).plain.startswith("1.20 GB/3.10 GB")
+    assert column.render(progress.tasks[counted]).plain == "3/7"

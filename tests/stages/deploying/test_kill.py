@@ -51,7 +51,7 @@ DEPLOY_AND_DIE = textwrap.dedent(
             pass
 
     class Reporter(NullReporter):
-        def task(self, name, action, total=None):
+        def task(self, name, action, total=None, *, unit=""):
             task = Task(action)
             task.layer = name
             return task

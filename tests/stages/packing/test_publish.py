@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,16 @@ def test_layers_without_valid_lock_or_build_are_refused(stack: Stack):
         stack.publish()
     with pytest.raises(SpecError, match=r"did you mean 'tar\.xz'"):
         stack.publish(format_name="tar.gz")
+
+
+def test_tar_zst_packs_one_layer_at_a_time_unless_jobs_says_otherwise() -> None:
+    from envstacks.published.archive_formats import BUILTIN_FORMATS
+
+    get_format = BUILTIN_FORMATS.__getitem__  # the format objects publish uses
+    # tar.zst compresses on every core: two packs at once only add a compressor's memory.
+    assert packing_module.packs_at_once(get_format("tar.zst"), None, 5) == 1
+    assert packing_module.packs_at_once(get_format("tar.zst"), 3, 5) == 3
+    # Single-threaded formats still pack one layer per core.
+    cores = os.cpu_count() or 1
+    assert packing_module.packs_at_once(get_format("tar.xz"), None, 5) == min(cores, 5)
+    assert packing_module.packs_at_once(get_format("zip"), None, 1) == 1

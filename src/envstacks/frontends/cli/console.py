@@ -15,15 +15,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.progress import Task as RichProgressTask
+from rich.text import Text
 
-from envstacks.floor.report import NORMAL, QUIET, VERBOSE, finished_line, started_line
+from envstacks.floor.report import (
+    BYTES,
+    NORMAL,
+    QUIET,
+    VERBOSE,
+    finished_line,
+    size_text,
+    started_line,
+)
 
 
 def make_console(
@@ -44,25 +54,47 @@ def make_console(
     )
 
 
+class AmountColumn(ProgressColumn):
+    """Items done of the total (``3/7``), or for a byte task sizes and rate (``1.2 GB/3.1 GB``)."""
+
+    def render(self, task: RichProgressTask) -> Text:
+        """The column's text for one task."""
+        if task.fields.get("unit") != BYTES:
+            total = "?" if task.total is None else str(int(task.total))
+            return Text(f"{int(task.completed)}/{total}", style="progress.download")
+        total = "?" if task.total is None else size_text(task.total)
+        speed = task.finished_speed or task.speed
+        rate = f" {size_text(speed)}/s" if speed else ""
+        return Text(f"{size_text(task.completed)}/{total}{rate}", style="progress.download")
+
+
 class _RichTask:
-    def __init__(self, reporter: RichReporter, layer: str, action: str, total: int | None) -> None:
+    def __init__(
+        self, reporter: RichReporter, layer: str, action: str, total: int | None, unit: str
+    ) -> None:
         self._reporter = reporter
         self._label = f"{layer}: {action}"
         self._total = total
+        self._unit = unit
+        self._done = 0
         self._id: TaskID | None = None
         self._started = 0.0
 
     def __enter__(self) -> _RichTask:
         self._started = time.monotonic()
-        self._id = self._reporter.start_task(self._label, self._total)
+        self._id = self._reporter.start_task(self._label, self._total, unit=self._unit)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         elapsed = time.monotonic() - self._started
-        self._reporter.finish_task(self._id, self._label, elapsed, failed=exc_type is not None)
+        done = self._done if self._unit == BYTES else None
+        self._reporter.finish_task(
+            self._id, self._label, elapsed, failed=exc_type is not None, done_bytes=done
+        )
         self._id = None
 
     def advance(self, amount: int = 1) -> None:
+        self._done += amount
         if self._id is not None:
             self._reporter.progress.advance(self._id, amount)
 
@@ -96,7 +128,7 @@ class RichReporter:
             SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            AmountColumn(),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
@@ -119,11 +151,13 @@ class RichReporter:
         if self.verbosity >= VERBOSE:
             self.console.print(f"[dim]{escape(message)}[/dim]")
 
-    def task(self, layer: str, action: str, total: int | None = None) -> _RichTask:
-        """A progress row for one layer step."""
-        return _RichTask(self, layer, action, total)
+    def task(
+        self, layer: str, action: str, total: int | None = None, *, unit: str = ""
+    ) -> _RichTask:
+        """A progress row for one layer step (sizes and rate when ``unit`` is bytes)."""
+        return _RichTask(self, layer, action, total, unit)
 
-    def start_task(self, label: str, total: int | None) -> TaskID | None:
+    def start_task(self, label: str, total: int | None, *, unit: str = "") -> TaskID | None:
         """Show a progress row (starting the live display for the first one), or a start line."""
         if not self.live:
             if self.verbosity > QUIET:
@@ -133,10 +167,16 @@ class RichReporter:
             if self._running == 0:
                 self.progress.start()
             self._running += 1
-            return self.progress.add_task(escape(label), total=total)
+            return self.progress.add_task(escape(label), total=total, unit=unit)
 
     def finish_task(
-        self, task_id: TaskID | None, label: str, elapsed: float, *, failed: bool
+        self,
+        task_id: TaskID | None,
+        label: str,
+        elapsed: float,
+        *,
+        failed: bool,
+        done_bytes: int | None = None,
     ) -> None:
         """Remove a progress row (if any) and leave a one-line summary."""
         if task_id is not None:
@@ -146,5 +186,5 @@ class RichReporter:
                 if self._running == 0:
                     self.progress.stop()
         if self.verbosity > QUIET:
-            text = escape(finished_line(label, elapsed, failed=failed))
+            text = escape(finished_line(label, elapsed, failed=failed, done_bytes=done_bytes))
             self.console.print(f"[red]{text}[/red]" if failed else text)

@@ -15,7 +15,7 @@ import traceback
 from typing import Any, NoReturn, Protocol
 
 from envstacks.floor.errors import EnvStacksError
-from envstacks.floor.report import finished_line, started_line
+from envstacks.floor.report import BYTES, finished_line, started_line
 from envstacks.frontends.cli import INTERRUPTED_MESSAGE, INTERRUPTED_STATUS
 
 
@@ -45,9 +45,12 @@ class HatchApp(Protocol):
 
 
 class _HatchTask:
-    def __init__(self, app: HatchApp, layer: str, action: str, total: int | None) -> None:
+    def __init__(
+        self, app: HatchApp, layer: str, action: str, total: int | None, unit: str
+    ) -> None:
         self._app = app
         self._label = f"{layer}: {action}"
+        self._bytes = unit == BYTES
         self._total = total
         self._done = 0
         self._started = 0.0
@@ -61,7 +64,8 @@ class _HatchTask:
         elapsed = time.monotonic() - self._started
         failed = bool(exc) and exc[0] is not None
         show = self._app.display_error if failed else self._app.display_success
-        show(finished_line(self._label, elapsed, failed=failed))
+        done = self._done if self._bytes else None
+        show(finished_line(self._label, elapsed, failed=failed, done_bytes=done))
 
     def advance(self, amount: int = 1) -> None:
         self._done += amount
@@ -93,9 +97,11 @@ class HatchReporter:
         """Show detail with ``-v``."""
         self.app.display_debug(message)
 
-    def task(self, layer: str, action: str, total: int | None = None) -> _HatchTask:
-        """A step for one layer: a line when it starts and one when it ends."""
-        return _HatchTask(self.app, layer, action, total)
+    def task(
+        self, layer: str, action: str, total: int | None = None, *, unit: str = ""
+    ) -> _HatchTask:
+        """A step for one layer: a line when it starts and one when it ends (bytes, rate)."""
+        return _HatchTask(self.app, layer, action, total, unit)
 
 
 def abort_with(app: HatchApp, error: EnvStacksError) -> NoReturn:

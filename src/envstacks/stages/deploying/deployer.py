@@ -31,7 +31,7 @@ import pluggy
 from envstacks.floor.errors import DeployError, VerificationError
 from envstacks.floor.fs import remove_tree, temporary_name
 from envstacks.floor.platforms import host_platform
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import BYTES, Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_fetch import fetch_archive
 from envstacks.published.archive_formats import format_for_archive
@@ -276,7 +276,9 @@ def _unpack_one(
     workdir = target / temporary_name(layer.install_target)
     workdir.mkdir()
     try:
-        with reporter.task(layer.install_target, "unpack", total=layer.archive_size) as task:
+        with reporter.task(
+            layer.install_target, "unpack", total=layer.archive_size, unit=BYTES
+        ) as task:
             # Verified (size, sha256) while unpacking: the archive is read once.
             job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
             unpackers.unpack(job, cancellation.watch(task), cancellation=cancellation)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from envstacks.floor.errors import PublishError, ReferenceSyntaxError, RegistryError
-from envstacks.floor.report import Reporter, plural, progress_to
+from envstacks.floor.report import BYTES, Reporter, plural, progress_to
 from envstacks.published import oci_layout as oa
 from envstacks.published.folder_manifests import (
     ListedFile,
@@ -378,7 +378,7 @@ def _push_blob(
     pushed = PushedBlob(
         name=blob.name, kind=blob.kind, digest=blob.digest, size=blob.size, uploaded=False
     )
-    with reporter.task(blob.label, "push", total=blob.size) as task:
+    with reporter.task(blob.label, "push", total=blob.size, unit=BYTES) as task:
         if client.blob_size(blob.digest) == blob.size:
             task.advance(blob.size)
             return pushed

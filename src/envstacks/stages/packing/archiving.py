@@ -29,7 +29,7 @@ from envstacks.floor.fs import (
     temporary_name,
     write_json,
 )
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import BYTES, Reporter
 from envstacks.floor.workers import Cancellation, run_parallel
 from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.file_index import index_tree
@@ -101,10 +101,25 @@ def pack_layers(
             bases=bases or {},
         ),
         plans,
-        workers=min(jobs or os.cpu_count() or 1, len(plans)),
+        workers=packs_at_once(fmt, jobs, len(plans)),
         name="pack",
         undo=PackedLayer.discard,
     )
+
+
+def packs_at_once(fmt: ArchiveFormat, jobs: int | None, count: int) -> int:
+    """How many of ``count`` layers to pack at once: ``jobs``, else one per core.
+
+    Without ``jobs``, a format that compresses on every core itself (``tar.zst``: its
+    ``threads`` is ``None``) packs one layer at a time: a second pack beside it adds no CPU,
+    only a second multithreaded compressor's memory (some 200 MB each at level 10; two of
+    them took publish of the torch example to 677 MB, benchmarks/scale.py).
+    """
+    if jobs:
+        return max(1, min(jobs, count))
+    if getattr(fmt, "threads", 1) is None:
+        return 1
+    return max(1, min(os.cpu_count() or 1, count))
 
 
 def pack_layer(
@@ -142,7 +157,7 @@ def pack_layer(
         cancel.check()
         entries = scan_tree(staged, root_name=root_name)
         with reporter.task(
-            layer.build_name, f"pack {fmt.name}", total=content_size(entries)
+            layer.build_name, f"pack {fmt.name}", total=content_size(entries), unit=BYTES
         ) as task:
             index = index_tree(cancel.each(entries))
             if _from_cache(fmt, index.tree_sha256, mtime, temporary):

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, cast
 import pluggy
 
 from envstacks.floor.errors import DeployError, EnvStacksError, PublishError
-from envstacks.floor.report import Reporter
+from envstacks.floor.report import BYTES, Reporter
 from envstacks.published.archive_formats import format_for_archive
 from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.file_index import FileIndex
@@ -125,7 +125,9 @@ def _index_archive(
     fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
     downloads = Path(tempfile.mkdtemp(prefix="envstacks-delta-base-"))
     try:
-        with reporter.task(layer.install_target, "fetch base", total=layer.archive_size) as task:
+        with reporter.task(
+            layer.install_target, "fetch base", total=layer.archive_size, unit=BYTES
+        ) as task:
             fetched = source.fetch(
                 layer.archive_name, size=layer.archive_size, downloads=downloads, task=task
             )

@@ -133,7 +133,8 @@ class PublishOptions:
     #: now also gets a delta from every other version of it they list
     #: (:mod:`envstacks.stages.packing.earlier_versions`).
     delta_from: tuple[str | Path | Source, ...] = ()
-    #: Layers packed at once (default: one per core, at most one per layer).
+    #: Layers packed at once (default: one per core, at most one per layer; one at a time for a
+    #: format that compresses on every core itself, as tar.zst does).
     jobs: int | None = None
     #: The target platform (default: this machine's).
     platform: str | None = None
