@@ -171,4 +171,5 @@ def test_lock_check_runs_on_the_pdm_project(pdm: Any, project: Any) -> None:
     stale = pdm([COMMAND, "lock", "--check"], obj=project)
     assert stale.exit_code == 1
     assert "framework-tabulate: requirements changed" in stale.stderr
-    assert "hint: run `envstacks lock --if-needed`" in stale.stderr
+    # The hint names the command as a PDM user types it, not the standalone CLI.
+    assert "hint: run `pdm venvstacks lock --if-needed`" in stale.stderr

@@ -211,7 +211,16 @@ def show_error(project: Project, error: BaseException, *, verbose: bool) -> None
     if verbose:
         ui.echo(escape("".join(traceback.format_exception(error)).rstrip()), err=True)
     message = error.message if isinstance(error, EnvStacksError) else str(error)
-    ui.echo(f"[error]error[/]: {escape(message)}", err=True)
+    ui.echo(f"[error]error[/]: {escape(in_pdm_terms(message))}", err=True)
     hint = error.hint if isinstance(error, EnvStacksError) else None
     if hint:
-        ui.echo(f"[info]hint[/]: {escape(hint)}", err=True)
+        ui.echo(f"[info]hint[/]: {escape(in_pdm_terms(hint))}", err=True)
+
+
+def in_pdm_terms(text: str) -> str:
+    """``text`` with the commands it quotes (```envstacks lock ...```) as PDM users type them.
+
+    The stages word their hints for the standalone CLI; every verb exists here under the same
+    name and options, so only the program changes.
+    """
+    return text.replace("`envstacks ", f"`{PROG} ")
