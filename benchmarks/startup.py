@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/startup.py [--rounds 15] [--envstacks BIN_DIR ...]
+    python benchmarks/startup.py [--rounds 15] [--envstacks BIN_DIR ...] [--no-bytecode-cache]
 
 The example stack (``example_projects/sklearn-stack``) is copied to a temporary folder and
 built and published once with each envstacks given (a ``bin`` folder holding ``python`` and
@@ -15,11 +15,19 @@ interleaved so that machine noise hits every command alike, it times
 
 and prints the medians, and a no-op build plus a no-op publish minus two interpreter
 start-ups: what envstacks itself costs when there is nothing to do.
+
+Every command runs as an installed envstacks runs on its second call: with the modules'
+bytecode cached. The cache goes to a temporary ``PYTHONPYCACHEPREFIX`` (the installs' own
+folders stay untouched) and ``PYTHONDONTWRITEBYTECODE`` is dropped from the environment; a
+shell that sets it would otherwise make every command compile every module it imports, each
+time (about as long again as the rest of a no-op run). ``--no-bytecode-cache`` measures that
+case: a read-only install whose bytecode was never written.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -41,13 +49,26 @@ def _commands(bin_dir: Path) -> dict[str, list[str]]:
     }
 
 
-def _prepare(bin_dir: Path, folder: Path) -> None:
+def _environment(tmp: Path, *, bytecode_cache: bool) -> dict[str, str]:
+    """The commands' environment: bytecode cached in ``tmp`` (written once, then read), or never."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONDONTWRITEBYTECODE"}}
+    if bytecode_cache:
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "no-pycache")  # empty: installs' pycs unused
+    return env
+
+
+def _prepare(bin_dir: Path, folder: Path, env: dict[str, str]) -> None:
     shutil.copytree(
         EXAMPLE, folder, ignore=shutil.ignore_patterns("_build", "dist", "_deploy", "_export")
     )
     envstacks = str(bin_dir / "envstacks")
     for verb in ("build", "publish"):
-        subprocess.run([envstacks, verb, "-q"], cwd=folder, check=True, capture_output=True)
+        subprocess.run(
+            [envstacks, verb, "-q"], cwd=folder, check=True, capture_output=True, env=env
+        )
 
 
 def main() -> None:
@@ -60,22 +81,29 @@ def main() -> None:
         metavar="BIN_DIR",
         help="a bin folder with python and envstacks (repeatable; default: this interpreter's)",
     )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile every module on every run, as from an install whose bytecode is not written",
+    )
     args = parser.parse_args()
     bins = args.envstacks or [Path(sys.executable).parent]
     with tempfile.TemporaryDirectory(prefix="envstacks-startup-") as tmp:
+        env = _environment(Path(tmp), bytecode_cache=not args.no_bytecode_cache)
         folders = {bin_dir: Path(tmp) / f"stack{index}" for index, bin_dir in enumerate(bins)}
         for bin_dir, folder in folders.items():
-            _prepare(bin_dir, folder)
+            _prepare(bin_dir, folder, env)
         times: dict[tuple[Path, str], list[float]] = {}
         for _ in range(args.rounds):
             for bin_dir, folder in folders.items():
                 for name, argv in _commands(bin_dir).items():
                     started = time.perf_counter()
-                    subprocess.run(argv, cwd=folder, check=True, capture_output=True)
+                    subprocess.run(argv, cwd=folder, check=True, capture_output=True, env=env)
                     times.setdefault((bin_dir, name), []).append(time.perf_counter() - started)
     for bin_dir in bins:
         median = {name: statistics.median(times[bin_dir, name]) for name in _commands(bin_dir)}
-        print(f"{bin_dir} (median of {args.rounds} rounds)")
+        cache = "no bytecode cache" if args.no_bytecode_cache else "bytecode cached"
+        print(f"{bin_dir} (median of {args.rounds} rounds, {cache})")
         for name, value in median.items():
             ratio = value / median["python -c pass"]
             print(f"  {name:22s} {value * 1000:6.0f} ms  {ratio:5.1f}x python start-up")
