@@ -14,7 +14,6 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib.machinery import PathFinder
-from pathlib import Path
 from types import SimpleNamespace
 
 import pluggy
@@ -101,17 +100,20 @@ def group_may_be_declared(group: str) -> bool:
         for finder in sys.meta_path
     ):
         return True
+    # os.scandir and strings, not pathlib: a site-packages folder has hundreds of entries.
     for entry in sys.path:
-        folder = Path(entry or ".")
-        if folder.suffix.lower() == ".egg" or folder.is_file():
+        folder = entry or "."
+        if folder.lower().endswith(".egg") or os.path.isfile(folder):  # noqa: PTH113
             return True
         try:
-            infos = [path for path in folder.iterdir() if path.suffix.lower() in _INFO_SUFFIXES]
+            with os.scandir(folder) as found:
+                infos = [item.path for item in found if item.name.lower().endswith(_INFO_SUFFIXES)]
         except OSError:  # missing or unreadable: importlib.metadata finds nothing there either
             continue
         for info in infos:
             try:
-                text = (info / "entry_points.txt").read_text(encoding="utf-8")
+                with open(f"{info}{os.sep}entry_points.txt", encoding="utf-8") as file:
+                    text = file.read()
             except (FileNotFoundError, NotADirectoryError):  # no entry points (or a file)
                 continue
             except (OSError, UnicodeDecodeError):  # let importlib.metadata decide (or say why)

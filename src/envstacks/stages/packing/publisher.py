@@ -31,19 +31,15 @@ from envstacks.floor.report import Reporter
 from envstacks.published.archive_formats import compression_of, get_format, with_compression
 from envstacks.published.publish_folder import PublishFolder
 from envstacks.stages.building.layer_description import LockInfo
-from envstacks.stages.packing.archiving import (
-    PackedLayer,
-    StageFunction,
-    commit_layers,
-    pack_layers,
-)
 from envstacks.stages.packing.hashcache import CACHE_FILE, ArchiveHashes
 from envstacks.stages.packing.publish_plan import PublishPlan, plan_layer
-from envstacks.stages.packing.sbom_writer import add_sboms
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
+# Packing and SBOMs load once a publish writes (a dry run, as every build ends with, or a
+# publish with nothing new to pack never packs).
 if TYPE_CHECKING:
     from envstacks.published.sources import Source
+    from envstacks.stages.packing.archiving import PackedLayer, StageFunction
     from envstacks.stages.packing.delta_writer import DeltaBase
 
 Status = Literal["published", "unchanged", "would publish"]
@@ -206,6 +202,8 @@ def publish_layers(
             dry_run=True,
             layers=outcomes,
         )
+    from envstacks.stages.packing.archiving import commit_layers, pack_layers  # noqa: PLC0415
+
     to_pack = [plan for plan in plans if plan.unchanged is None]
     bases = _delta_bases(delta_from, host, pm, reporter) if to_pack and delta_from else {}
     packed = pack_layers(
@@ -219,7 +217,10 @@ def publish_layers(
         stage=stage,
         bases=bases,
     )
-    packed = add_sboms(spec, packed, folder, lock_states)
+    if packed:
+        from envstacks.stages.packing.sbom_writer import add_sboms  # noqa: PLC0415
+
+        packed = add_sboms(spec, packed, folder, lock_states)
     manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
     hashes.save()
     for archive, actual in sorted(hashes.mismatched.items()):
