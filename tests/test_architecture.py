@@ -278,6 +278,48 @@ def test_the_command_line_starts_without_stage_code() -> None:
     assert not heavy, sorted(heavy)
 
 
+def test_the_modules_of_a_no_op_build_and_publish_load_none_of_the_code_that_writes() -> None:
+    """What a build or publish with nothing to do enters leaves the writing steps unloaded.
+
+    They load when a step has work: the build steps for a layer that changes, packing and SBOMs
+    for a layer to publish, locking for a layer to lock, runtime providers for a runtime to
+    provision, deploy code (variant selectors) for a deploy, ``importlib.metadata`` only when a
+    distribution declares envstacks plugins (none does in the test environment).
+    """
+    entered = (
+        "envstacks.frontends.cli._run",
+        "envstacks.orchestrator.pipeline",
+        "envstacks.stages.building.scheduler",
+        "envstacks.stages.locking.validity",
+        "envstacks.stages.packing.publisher",
+        "envstacks.stages.stackspec.load",
+    )
+    code = (
+        "import importlib, sys\n"
+        f"for name in {entered!r}: importlib.import_module(name)\n"
+        "from envstacks.orchestrator.plugins import get_plugin_manager\n"
+        "get_plugin_manager()\n"
+        "from envstacks.stages.locking import read_lock\n"
+        "print(','.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.strip().split(","))
+    writing = {
+        "envstacks.orchestrator.status",
+        "envstacks.stages.building.builder",
+        "envstacks.stages.building.bytecode",
+        "envstacks.stages.locking.locker",
+        "envstacks.stages.packing.archiving",
+        "envstacks.stages.packing.sbom_writer",
+        "envstacks.stages.runtime.local",
+        "envstacks.stages.runtime.uv_managed",
+        "importlib.metadata",
+        "secrets",
+    }
+    assert loaded & writing == set()
+    assert not [name for name in loaded if name.startswith("envstacks.stages.deploying")]
+
+
 def test_no_lazy_face_name_is_also_a_submodule() -> None:
     """A face name shared with a submodule would resolve to the module once that is imported."""
     clashes = []
