@@ -37,6 +37,8 @@ def test_a_parser_built_for_one_verb_reads_its_command_lines_as_the_whole_one_do
         narrowed = build_parser(only=verb).parse_args(argv)
         assert narrowed == build_parser().parse_args(argv), argv
         assert narrowed.verb == verb
+    # Without a verb (--help, --version, a misspelt verb), no verb's options are built.
+    assert build_parser(only="").format_help() == build_parser().format_help()
 
 
 @pytest.mark.parametrize("verb", [v.name for v in VERBS])

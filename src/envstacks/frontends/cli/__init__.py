@@ -72,8 +72,9 @@ def verb(name: str) -> Verb:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``envstacks`` with every verb.
 
-    With ``only`` (a verb's name), the other verbs are listed but get no options: a command
-    line that names its verb is parsed without building the options of all the others.
+    With ``only`` (a verb's name, or ``""`` for none), the other verbs are listed but get no
+    options: a command line is parsed without building the options of verbs it does not name
+    (``envstacks --help`` lists the verbs by their one-line help alone).
     """
     parser = SuggestingParser(
         prog="envstacks",
@@ -116,9 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     # The first verb name is the verb: before it come only global options, whose values
-    # (--color's) are never verb names. Without one, the whole parser answers (--help, typos).
+    # (--color's) are never verb names. Without one, no verb's options are needed.
     names = {item.name for item in VERBS}
-    parser = build_parser(only=next((arg for arg in args if arg in names), None))
+    parser = build_parser(only=next((arg for arg in args if arg in names), ""))
     try:
         opts = parser.parse_args(args)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
