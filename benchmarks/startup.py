@@ -3,11 +3,14 @@
 Usage::
 
     python benchmarks/startup.py [--rounds 15] [--envstacks BIN_DIR ...] [--no-bytecode-cache]
+                                 [--stack SPEC]
 
 The example stack (``example_projects/sklearn-stack``) is copied to a temporary folder and
 built and published once with each envstacks given (a ``bin`` folder holding ``python`` and
-``envstacks``; default: the one running this script). Then, round after round and
-interleaved so that machine noise hits every command alike, it times
+``envstacks``; default: the one running this script). ``--stack`` names the spec file of
+another stack instead, already built and published into its default folders, which every
+envstacks given then uses in place. After one untimed run of each command, round after round
+and interleaved so that machine noise hits every command alike, it times
 
 * ``python -c pass`` (the interpreter's own start-up: the baseline),
 * ``envstacks --version``,
@@ -40,13 +43,14 @@ from pathlib import Path
 EXAMPLE = Path(__file__).parents[1] / "example_projects" / "sklearn-stack"
 
 
-def _commands(bin_dir: Path) -> dict[str, list[str]]:
+def _commands(bin_dir: Path, spec: Path | None) -> dict[str, list[str]]:
     envstacks = str(bin_dir / "envstacks")
+    named = [str(spec)] if spec is not None else []
     return {
         "python -c pass": [str(bin_dir / "python"), "-c", "pass"],
         "envstacks --version": [envstacks, "--version"],
-        "build (no-op)": [envstacks, "build", "-q"],
-        "publish (no-op)": [envstacks, "publish", "-q"],
+        "build (no-op)": [envstacks, "build", "-q", *named],
+        "publish (no-op)": [envstacks, "publish", "-q", *named],
     }
 
 
@@ -87,18 +91,31 @@ def main() -> None:
         action="store_true",
         help="compile every module on every run, as from an install whose bytecode is not written",
     )
+    parser.add_argument(
+        "--stack",
+        type=Path,
+        metavar="SPEC",
+        help="the spec file of a stack already built and published (used in place)",
+    )
     args = parser.parse_args()
     bins = args.envstacks or [Path(sys.executable).parent]
+    spec = args.stack.resolve() if args.stack else None
     with tempfile.TemporaryDirectory(prefix="envstacks-startup-") as tmp:
         env = _environment(Path(tmp), bytecode_cache=not args.no_bytecode_cache)
-        folders = {bin_dir: Path(tmp) / f"stack{index}" for index, bin_dir in enumerate(bins)}
-        for bin_dir, folder in folders.items():
-            _prepare(bin_dir, folder, env)
+        if spec is not None:
+            folders = dict.fromkeys(bins, spec.parent)
+        else:
+            folders = {bin_dir: Path(tmp) / f"stack{index}" for index, bin_dir in enumerate(bins)}
+            for bin_dir, folder in folders.items():
+                _prepare(bin_dir, folder, env)
+        for bin_dir, folder in folders.items():  # untimed: bytecode written, caches warm
+            for argv in _commands(bin_dir, spec).values():
+                subprocess.run(argv, cwd=folder, check=True, capture_output=True, env=env)
         times: dict[tuple[Path, str], list[float]] = {}
         cpu: dict[tuple[Path, str], list[float]] = {}
         for _ in range(args.rounds):
             for bin_dir, folder in folders.items():
-                for name, argv in _commands(bin_dir).items():
+                for name, argv in _commands(bin_dir, spec).items():
                     used = _children_cpu()
                     started = time.perf_counter()
                     subprocess.run(argv, cwd=folder, check=True, capture_output=True, env=env)
@@ -106,9 +123,11 @@ def main() -> None:
                     cpu.setdefault((bin_dir, name), []).append(_children_cpu() - used)
     cache = "no bytecode cache" if args.no_bytecode_cache else "bytecode cached"
     for bin_dir in bins:
-        print(f"{bin_dir} (median of {args.rounds} rounds, {cache}; wall clock, then CPU time)")
-        wall = {name: statistics.median(times[bin_dir, name]) for name in _commands(bin_dir)}
-        busy = {name: statistics.median(cpu[bin_dir, name]) for name in _commands(bin_dir)}
+        stack = spec or EXAMPLE.name
+        print(f"{bin_dir} on {stack} (median of {args.rounds} rounds, {cache}; wall, then CPU)")
+        names = _commands(bin_dir, spec)
+        wall = {name: statistics.median(times[bin_dir, name]) for name in names}
+        busy = {name: statistics.median(cpu[bin_dir, name]) for name in names}
         for name, value in wall.items():
             ratio = value / wall["python -c pass"]
             print(
