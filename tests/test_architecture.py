@@ -260,15 +260,18 @@ def test_every_module_states_its_job_in_its_first_line() -> None:
     assert not missing
 
 
+def _modules_loaded_by(code: str) -> set[str]:
+    """The modules a fresh interpreter holds once it has run ``code``."""
+    script = f"{code}\nimport sys\nprint(','.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.strip().split(","))
+
+
 def test_the_command_line_starts_without_stage_code() -> None:
     """``envstacks --version`` and parser building import no stage, no rich, no pluggy."""
-    code = (
-        "import sys; from envstacks.frontends import cli; cli.build_parser(); "
-        "print(','.join(sorted(m for m in sys.modules if m.startswith(('envstacks', 'rich', "
-        "'pluggy', 'packaging')))))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(done.stdout.strip().split(","))
+    loaded = _modules_loaded_by("from envstacks.frontends import cli; cli.build_parser()")
     heavy = {
         name
         for name in loaded
@@ -294,16 +297,13 @@ def test_the_modules_of_a_no_op_build_and_publish_load_none_of_the_code_that_wri
         "envstacks.stages.packing.publisher",
         "envstacks.stages.stackspec.load",
     )
-    code = (
-        "import importlib, sys\n"
+    loaded = _modules_loaded_by(
+        "import importlib\n"
         f"for name in {entered!r}: importlib.import_module(name)\n"
         "from envstacks.orchestrator.plugins import get_plugin_manager\n"
         "get_plugin_manager()\n"
         "from envstacks.stages.locking import read_lock\n"
-        "print(','.join(sorted(sys.modules)))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(done.stdout.strip().split(","))
     writing = {
         "envstacks.orchestrator.status",
         "envstacks.stages.building.builder",
