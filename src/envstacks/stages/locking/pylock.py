@@ -264,33 +264,32 @@ def same_lock_data(first: str, second: str) -> bool:
     return parsed[0] == parsed[1]
 
 
-#: Locks parsed in this process, by path and layer, with the file's identity when read: the
-#: lock check and the build step of one run read each lock once.
-_PARSED: dict[tuple[str, str], tuple[tuple[int, int, int, int], LockedLayer]] = {}
+#: Locks parsed in this process, by path and layer, with the text they were parsed from: the
+#: lock check and the build step of one run parse each lock once.
+_PARSED: dict[tuple[str, str], tuple[str, LockedLayer]] = {}
 
 
 def load_pylock(path: Path, *, layer: str) -> LockedLayer:
-    """Read and parse a layer lock file (again only once the file changed).
+    """Read and parse a layer lock file (parsed again only when its text changed).
 
     Raises:
         LockError: the file is missing or unreadable.
     """
     try:
-        info = path.stat()
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise LockError(
             f"layer {layer!r} has no lock file ({path})",
             hint=f"lock it first: `envstacks lock --include {layer}`",
         ) from exc
-    # Locks are replaced by renames, never rewritten in place: a new inode, size or mtime.
-    identity = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    # Compared by text, not by size and time: an edit within the file system's time
+    # resolution that keeps the size still counts.
     key = (str(path), layer)
     known = _PARSED.get(key)
-    if known is not None and known[0] == identity:
+    if known is not None and known[0] == text:
         return known[1]
     locked = parse_pylock(text, layer=layer, path=path)
-    _PARSED[key] = (identity, locked)
+    _PARSED[key] = (text, locked)
     return locked
 
 
