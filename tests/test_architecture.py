@@ -260,15 +260,18 @@ def test_every_module_states_its_job_in_its_first_line() -> None:
     assert not missing
 
 
+def _modules_loaded_by(code: str) -> set[str]:
+    """The modules a fresh interpreter holds once it has run ``code``."""
+    script = f"{code}\nimport sys\nprint(','.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(done.stdout.strip().split(","))
+
+
 def test_the_command_line_starts_without_stage_code() -> None:
     """``envstacks --version`` and parser building import no stage, no rich, no pluggy."""
-    code = (
-        "import sys; from envstacks.frontends import cli; cli.build_parser(); "
-        "print(','.join(sorted(m for m in sys.modules if m.startswith(('envstacks', 'rich', "
-        "'pluggy', 'packaging')))))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(done.stdout.strip().split(","))
+    loaded = _modules_loaded_by("from envstacks.frontends import cli; cli.build_parser()")
     heavy = {
         name
         for name in loaded
@@ -276,6 +279,45 @@ def test_the_command_line_starts_without_stage_code() -> None:
         or name.split(".")[1:2] in (["orchestrator"], ["stages"], ["published"])
     }
     assert not heavy, sorted(heavy)
+
+
+def test_the_modules_of_a_no_op_build_and_publish_load_none_of_the_code_that_writes() -> None:
+    """What a build or publish with nothing to do enters leaves the writing steps unloaded.
+
+    They load when a step has work: the build steps for a layer that changes, packing and SBOMs
+    for a layer to publish, locking for a layer to lock, runtime providers for a runtime to
+    provision, deploy code (variant selectors) for a deploy, ``importlib.metadata`` only when a
+    distribution declares envstacks plugins (none does in the test environment).
+    """
+    entered = (
+        "envstacks.frontends.cli._run",
+        "envstacks.orchestrator.pipeline",
+        "envstacks.stages.building.scheduler",
+        "envstacks.stages.locking.validity",
+        "envstacks.stages.packing.publisher",
+        "envstacks.stages.stackspec.load",
+    )
+    loaded = _modules_loaded_by(
+        "import importlib\n"
+        f"for name in {entered!r}: importlib.import_module(name)\n"
+        "from envstacks.orchestrator.plugins import get_plugin_manager\n"
+        "get_plugin_manager()\n"
+        "from envstacks.stages.locking import read_lock\n"
+    )
+    writing = {
+        "envstacks.orchestrator.status",
+        "envstacks.stages.building.builder",
+        "envstacks.stages.building.bytecode",
+        "envstacks.stages.locking.locker",
+        "envstacks.stages.packing.archiving",
+        "envstacks.stages.packing.sbom_writer",
+        "envstacks.stages.runtime.local",
+        "envstacks.stages.runtime.uv_managed",
+        "importlib.metadata",
+        "secrets",
+    }
+    assert loaded & writing == set()
+    assert not [name for name in loaded if name.startswith("envstacks.stages.deploying")]
 
 
 def test_no_lazy_face_name_is_also_a_submodule() -> None:

@@ -7,6 +7,11 @@ third-party one coexists with the built-ins or replaces the built-in of its name
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pluggy
@@ -16,7 +21,12 @@ from envstacks.floor.errors import RuntimeProvisionError, SpecError
 from envstacks.floor.hookmarkers import hookimpl
 from envstacks.floor.named_plugins import OTHERS, Registry
 from envstacks.floor.report import Reporter
-from envstacks.orchestrator.plugins import BUILTIN_PLUGINS, DISABLE_ENV_VAR, get_plugin_manager
+from envstacks.orchestrator.plugins import (
+    BUILTIN_PLUGINS,
+    DISABLE_ENV_VAR,
+    get_plugin_manager,
+    group_may_be_declared,
+)
 from envstacks.published.archive_formats import (
     BUILTIN_FORMATS,
     format_for_archive,
@@ -51,7 +61,52 @@ def test_misspelled_hook_is_rejected() -> None:
         pm.check_pending()
 
 
-def test_disable_env_var_blocks_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+def _installed_plugin(folder: Path, group: str = "envstacks") -> Path:
+    """A distribution in ``folder`` whose ``group`` entry point ``shout`` is a plugin module."""
+    folder.mkdir(exist_ok=True)
+    (folder / "shout_plugin.py").write_text(
+        "from envstacks import hookimpl\n"
+        "@hookimpl\n"
+        "def envstacks_layer_deployed(install_target, path, reused):\n"
+        "    pass\n"
+    )
+    info = folder / "shout_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[console_scripts]\nshout = x:y\n\n[{group}]\nshout = shout_plugin\n"
+    )
+    return folder
+
+
+def test_an_installed_plugin_is_loaded_from_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert get_plugin_manager().get_plugin("shout") is None
+    monkeypatch.syspath_prepend(str(_installed_plugin(tmp_path)))
+    assert group_may_be_declared("envstacks")
+    plugin = get_plugin_manager().get_plugin("shout")
+    assert plugin is not None and plugin.__name__ == "shout_plugin"
+    assert get_plugin_manager(blocked=["shout"]).get_plugin("shout") is None
+
+
+def test_entry_points_are_read_only_when_a_distribution_may_declare_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(_installed_plugin(tmp_path / "other", group="other")))
+    assert not group_may_be_declared("envstacks")
+    # What the quick look cannot read into makes it say yes: importlib.metadata decides.
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("shout_plugin.py", "")
+    monkeypatch.syspath_prepend(str(archive))
+    assert group_may_be_declared("envstacks")
+
+
+def test_disable_env_var_blocks_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(_installed_plugin(tmp_path)))
     calls: list[str] = []
     real = pluggy.PluginManager.load_setuptools_entrypoints
 
@@ -66,6 +121,36 @@ def test_disable_env_var_blocks_entry_points(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(DISABLE_ENV_VAR, "all")
     get_plugin_manager()
     assert calls == []
+
+
+def test_the_builtins_table_names_each_modules_hooks() -> None:
+    for module_name, hooks in BUILTIN_PLUGINS.items():
+        module = importlib.import_module(module_name)
+        implemented = {
+            name: getattr(module, name).envstacks_impl
+            for name in dir(module)
+            if hasattr(getattr(module, name), "envstacks_impl")
+        }
+        assert set(implemented) == set(hooks), module_name
+        for name, options in implemented.items():
+            assert options["trylast"], f"{module_name}.{name}"
+            assert not inspect.signature(getattr(module, name)).parameters, f"{module_name}.{name}"
+
+
+def test_a_plugin_manager_loads_no_builtin_module_and_no_entry_point_reader() -> None:
+    # A no-op build asks no built-in hook but the archive formats (which publish loads anyway):
+    # the runtime providers and variant selectors load only when asked, and importlib.metadata
+    # only when a distribution declares envstacks entry points (none in the test environment).
+    code = (
+        "import sys\n"
+        "from envstacks.orchestrator.plugins import BUILTIN_PLUGINS, get_plugin_manager\n"
+        "pm = get_plugin_manager()\n"
+        "print([m for m in [*BUILTIN_PLUGINS, 'importlib.metadata'] if m in sys.modules])\n"
+        "pm.hook.envstacks_runtime_providers()\n"
+        "print('envstacks.stages.runtime.local' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines() == ["[]", "True"]
 
 
 # -- runtime providers ------------------------------------------------------------------------

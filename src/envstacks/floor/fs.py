@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import sys
@@ -84,7 +83,7 @@ def json_sha256(value: Mapping[str, Any] | Sequence[Any]) -> str:
 
 def temporary_name(final_name: str) -> str:
     """A fresh temporary sibling name for ``final_name``, recording this process as its owner."""
-    return f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.{final_name}"
+    return f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.{final_name}"
 
 
 def temporary_owner(name: str) -> int | None:

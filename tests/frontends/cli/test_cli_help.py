@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 from envstacks.floor.report import NORMAL, QUIET, LineReporter
-from envstacks.frontends.cli import VERBS, main
+from envstacks.frontends.cli import VERBS, build_parser, main
 from envstacks.frontends.cli._output import make_reporter, use_color
 from envstacks.frontends.cli._parser import DOCS_URL
 from envstacks.frontends.cli.console import RichReporter
@@ -21,6 +22,23 @@ from envstacks.frontends.cli.console import RichReporter
 SPECS = Path(__file__).parents[2] / "stages" / "stackspec" / "specs"
 SPEC = SPECS / "good" / "minimal_project.toml"
 CLI_DOC = (Path(__file__).parents[3] / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("verb", [v.name for v in VERBS])
+def test_a_parser_built_for_one_verb_reads_its_command_lines_as_the_whole_one_does(
+    verb: str,
+) -> None:
+    # main() builds only the named verb's options (a no-op build does not pay for the others').
+    item = next(v for v in VERBS if v.name == verb)
+    for arguments, _ in item.examples:
+        words = shlex.split(arguments)
+        words = words[: next((i for i, word in enumerate(words) if word in {">", "|"}), None)]
+        argv = ["-q", verb, *words, "--color", "never"]
+        narrowed = build_parser(only=verb).parse_args(argv)
+        assert narrowed == build_parser().parse_args(argv), argv
+        assert narrowed.verb == verb
+    # Without a verb (--help, --version, a misspelt verb), no verb's options are built.
+    assert build_parser(only="").format_help() == build_parser().format_help()
 
 
 @pytest.mark.parametrize("verb", [v.name for v in VERBS])

@@ -69,8 +69,13 @@ def verb(name: str) -> Verb:
     raise KeyError(name)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``envstacks`` with every verb."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``envstacks`` with every verb.
+
+    With ``only`` (a verb's name, or ``""`` for none), the other verbs are listed but get no
+    options: a command line is parsed without building the options of verbs it does not name
+    (``envstacks --help`` lists the verbs by their one-line help alone).
+    """
     parser = SuggestingParser(
         prog="envstacks",
         description="Lock, build, publish and deploy layered Python environments.",
@@ -84,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND", title="commands")
     for item in VERBS:
         sub = subparsers.add_parser(item.name, help=item.help)
+        if only is not None and item.name != only:
+            continue
         item.describe(sub, parser.prog)
         if item.uses_spec:
             sub.add_argument(
@@ -108,8 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Without a command, the help goes to standard error and the status is 2 (a usage error),
     as for ``pdm venvstacks`` without a verb.
     """
-    parser = build_parser()
     args = list(sys.argv[1:] if argv is None else argv)
+    # The first verb name is the verb: before it come only global options, whose values
+    # (--color's) are never verb names. Without one, no verb's options are needed.
+    names = {item.name for item in VERBS}
+    parser = build_parser(only=next((arg for arg in args if arg in names), ""))
     try:
         opts = parser.parse_args(args)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2

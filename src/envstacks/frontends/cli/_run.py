@@ -21,7 +21,6 @@ from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline
 from envstacks.orchestrator.plan import Plan, Selection
 from envstacks.orchestrator.session import Session, with_dirs
-from envstacks.orchestrator.status import render_tree
 
 if TYPE_CHECKING:
     from envstacks.stages.stackspec.model import StackSpec
@@ -180,6 +179,8 @@ def shown(
     """
     if not (opts.show or opts.show_only or opts.json):
         return False
+    from envstacks.orchestrator.status import render_tree  # noqa: PLC0415 - only to show
+
     status = session.status(plan, with_operations=True)
     if opts.json:
         print_json(inv.out, status.to_json())

@@ -21,7 +21,7 @@ build is always redone from scratch.
 from __future__ import annotations
 
 import enum
-import secrets
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +88,7 @@ class BuildRecord:
 
 def new_build_id() -> str:
     """A new, unique build id."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def read_record(spec: StackSpec, layer: LayerSpec) -> BuildRecord | None:

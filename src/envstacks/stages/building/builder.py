@@ -1,6 +1,8 @@
-"""Build one layer environment: decide what it needs, then create, install, link and check it.
+"""Build one layer environment as decided: create, install, link and check it, record the build.
 
-The steps, for the action :mod:`envstacks.stages.building.build_record` decides:
+Loaded only when a layer changes (a no-op build decides in
+:mod:`envstacks.stages.building.scheduler` and never imports the steps). The steps, for the
+action :mod:`envstacks.stages.building.build_record` decides:
 
 * runtime layer: provision the runtime (``CLEAN`` only), ``uv pip sync`` its lock into its own
   ``site-packages``, publish its shared libraries, write its layer config, clean up;
@@ -17,7 +19,6 @@ The steps, for the action :mod:`envstacks.stages.building.build_record` decides:
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from envstacks.floor import proc
@@ -25,7 +26,7 @@ from envstacks.floor.errors import BuildError, EnvStacksError
 from envstacks.floor.fs import remove_path
 from envstacks.floor.report import Task
 from envstacks.published.layer_config import LayerConfig, write_layer_config
-from envstacks.stages.building.build_job import BuildResult, LayerBuild, LayerWork, decide
+from envstacks.stages.building.build_job import LayerBuild, LayerWork
 from envstacks.stages.building.build_record import (
     BUILT_RUNTIME,
     Action,
@@ -49,54 +50,22 @@ from envstacks.stages.building.layer_checks import smoke_test
 from envstacks.stages.building.lock_install import install_wheel, sync_lock
 from envstacks.stages.building.portability import ensure_portability
 from envstacks.stages.building.postinstall_copy import copy_postinstall_script
-from envstacks.stages.locking import LockedLayer, read_lock
+from envstacks.stages.locking import LockedLayer
 from envstacks.stages.runtime import VersionRequest, provision_runtime, runtime_python
 from envstacks.stages.runtime.probe import probe
 from envstacks.stages.stackspec import stack_paths
-from envstacks.stages.stackspec.model import ApplicationSpec, LayerSpec, RuntimeSpec, StackSpec
+from envstacks.stages.stackspec.model import ApplicationSpec, RuntimeSpec
 
 #: Progress steps of each action (the check counts as one).
 _STEPS = {Action.RELINK: 3, Action.UPDATE: 6, Action.CLEAN: 7}
 
 
-def build_layer(job: LayerBuild) -> BuildResult:
-    """Build (or update, or relink, or keep) one layer; its lower layers must be built.
+def make_layer(job: LayerBuild, work: LayerWork, locked: LockedLayer) -> None:
+    """Carry out the decided action, check the layer and record the build.
 
-    Raises:
-        BuildError: the lock is invalid, a lower layer is not built, a step or a check failed.
+    :func:`envstacks.stages.building.scheduler.build_layer` decides the action (never
+    ``NONE`` here) and has checked that every lower layer has a build record.
     """
-    started = time.monotonic()
-    spec, layer = job.spec, job.layer
-    _require_lower_builds(spec, layer)
-    locked = read_lock(spec, layer)
-    work = decide(job, locked)
-    action = work.decision.action
-    if action is Action.NONE:
-        job.reporter.debug(f"{layer.build_name}: up to date, nothing to do")
-    else:
-        _make(job, work, locked)
-    return BuildResult(
-        layer=layer.build_name,
-        env_path=stack_paths.env_path(spec, layer),
-        built=action is not Action.NONE,
-        seconds=time.monotonic() - started,
-        action=action.name.lower(),
-        reason=work.decision.reason,
-    )
-
-
-def _require_lower_builds(spec: StackSpec, layer: LayerSpec) -> None:
-    missing = [dep.build_name for dep in spec.dependencies(layer) if read_record(spec, dep) is None]
-    if missing:
-        raise BuildError(
-            f"layer '{layer.build_name}' cannot be built: lower layer(s) "
-            f"{', '.join(repr(name) for name in missing)} have no complete build",
-            hint="build them too (envstacks build --include with --build-dependencies)",
-        )
-
-
-def _make(job: LayerBuild, work: LayerWork, locked: LockedLayer) -> None:
-    """Carry out the decided action, check the layer and record the build."""
     spec, layer = job.spec, job.layer
     action = work.decision.action
     label = action.name.lower()
@@ -204,7 +173,7 @@ def _build_layered(
     env = stack_paths.env_path(spec, layer)
     runtime = spec.runtime_of(layer)
     runtime_record = read_record(spec, runtime)
-    assert runtime_record is not None  # build_layer checked every lower layer's record
+    assert runtime_record is not None  # the scheduler checked every lower layer's record
     config = layer_config_for(spec, layer, py_version=runtime_record.runtime_version)
     clean = work.decision.action is Action.CLEAN or previous is None
     if clean:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import graphlib
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from envstacks.stages.building.build_job import (
     LayerBuild,
     LayerToBuild,
     check_lock,
+    decide,
 )
 from envstacks.stages.building.build_record import (
     Action,
@@ -37,8 +39,8 @@ from envstacks.stages.building.build_record import (
     link_inputs,
     read_record,
 )
-from envstacks.stages.building.builder import build_layer
-from envstacks.stages.locking import LockState
+from envstacks.stages.locking import LockState, read_lock
+from envstacks.stages.stackspec import stack_paths
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 
@@ -173,6 +175,47 @@ def _run(spec: StackSpec, jobs: Mapping[str, LayerBuild], workers: int) -> dict[
     if failures:
         raise _failure(failures, [name for name in jobs if name not in results | failures])
     return results
+
+
+def build_layer(job: LayerBuild) -> BuildResult:
+    """Build (or update, or relink, or keep) one layer; its lower layers must be built.
+
+    What to do is decided here; only a layer that changes loads the build steps
+    (:mod:`envstacks.stages.building.builder`), so a no-op build never imports them.
+
+    Raises:
+        BuildError: the lock is invalid, a lower layer is not built, a step or a check failed.
+    """
+    started = time.monotonic()
+    spec, layer = job.spec, job.layer
+    _require_lower_builds(spec, layer)
+    locked = read_lock(spec, layer)
+    work = decide(job, locked)
+    action = work.decision.action
+    if action is Action.NONE:
+        job.reporter.debug(f"{layer.build_name}: up to date, nothing to do")
+    else:
+        from envstacks.stages.building.builder import make_layer  # noqa: PLC0415
+
+        make_layer(job, work, locked)
+    return BuildResult(
+        layer=layer.build_name,
+        env_path=stack_paths.env_path(spec, layer),
+        built=action is not Action.NONE,
+        seconds=time.monotonic() - started,
+        action=action.name.lower(),
+        reason=work.decision.reason,
+    )
+
+
+def _require_lower_builds(spec: StackSpec, layer: LayerSpec) -> None:
+    missing = [dep.build_name for dep in spec.dependencies(layer) if read_record(spec, dep) is None]
+    if missing:
+        raise BuildError(
+            f"layer '{layer.build_name}' cannot be built: lower layer(s) "
+            f"{', '.join(repr(name) for name in missing)} have no complete build",
+            hint="build them too (envstacks build --include with --build-dependencies)",
+        )
 
 
 def _watched(job: LayerBuild, cancellation: Cancellation) -> LayerBuild:

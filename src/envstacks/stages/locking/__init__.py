@@ -22,9 +22,8 @@ if TYPE_CHECKING:
         PythonFor,
         lock_layer,
         lock_layers,
-        read_lock,
     )
-    from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, LockedWheel
+    from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, LockedWheel, read_lock
     from envstacks.stages.locking.resolve import LockOptions
     from envstacks.stages.locking.validity import LockState, lock_states
 
@@ -42,7 +41,7 @@ FACE = {
     "lock_layer": "locker",
     "lock_layers": "locker",
     "lock_states": "validity",
-    "read_lock": "locker",
+    "read_lock": "pylock",
 }
 __all__ = [
     "LockOptions",

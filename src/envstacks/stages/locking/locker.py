@@ -25,7 +25,12 @@ from envstacks.stages.locking import hashes
 from envstacks.stages.locking import lock_meta as meta
 from envstacks.stages.locking import package_list as summary
 from envstacks.stages.locking.project_dist import requires_project, wheel_requires_dist
-from envstacks.stages.locking.pylock import LockedLayer, load_pylock, parse_pylock, same_lock_data
+from envstacks.stages.locking.pylock import (
+    LockedLayer,
+    parse_pylock,
+    read_lock,
+    same_lock_data,
+)
 from envstacks.stages.locking.requirements import same_requirements
 from envstacks.stages.locking.resolve import LockOptions, python_version, resolve_layer
 from envstacks.stages.locking.validity import (
@@ -182,15 +187,6 @@ def lock_layer(
         reporter=reporter,
     )
     return result
-
-
-def read_lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
-    """The parsed lock of a layer (for summaries, the build step and publish metadata).
-
-    Raises:
-        LockError: the layer has no lock file, or it cannot be parsed.
-    """
-    return load_pylock(stack_paths.pylock_path(spec, layer), layer=layer.build_name)
 
 
 def _require_enabled(layer: LayerSpec) -> None:

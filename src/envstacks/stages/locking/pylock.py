@@ -20,13 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from envstacks.floor.errors import LockError
+from envstacks.stages.stackspec import stack_paths
+
+if TYPE_CHECKING:
+    from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
 #: The value that marks a package as provided by a lower layer.
 SHARED_VALUE = "from_lower_layer"
@@ -260,8 +264,13 @@ def same_lock_data(first: str, second: str) -> bool:
     return parsed[0] == parsed[1]
 
 
+#: Locks parsed in this process, by path and layer, with the text they were parsed from: the
+#: lock check and the build step of one run parse each lock once.
+_PARSED: dict[tuple[str, str], tuple[str, LockedLayer]] = {}
+
+
 def load_pylock(path: Path, *, layer: str) -> LockedLayer:
-    """Read and parse a layer lock file.
+    """Read and parse a layer lock file (parsed again only when its text changed).
 
     Raises:
         LockError: the file is missing or unreadable.
@@ -273,4 +282,21 @@ def load_pylock(path: Path, *, layer: str) -> LockedLayer:
             f"layer {layer!r} has no lock file ({path})",
             hint=f"lock it first: `envstacks lock --include {layer}`",
         ) from exc
-    return parse_pylock(text, layer=layer, path=path)
+    # Compared by text, not by size and time: an edit within the file system's time
+    # resolution that keeps the size still counts.
+    key = (str(path), layer)
+    known = _PARSED.get(key)
+    if known is not None and known[0] == text:
+        return known[1]
+    locked = parse_pylock(text, layer=layer, path=path)
+    _PARSED[key] = (text, locked)
+    return locked
+
+
+def read_lock(spec: StackSpec, layer: LayerSpec) -> LockedLayer:
+    """The parsed lock of a layer (for summaries, the build step and publish metadata).
+
+    Raises:
+        LockError: the layer has no lock file, or it cannot be parsed.
+    """
+    return load_pylock(stack_paths.pylock_path(spec, layer), layer=layer.build_name)

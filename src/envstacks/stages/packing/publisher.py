@@ -26,24 +26,22 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
+from envstacks.floor.fs import remove_stale_temporaries, write_json
 from envstacks.floor.platforms import require_host_platform
 from envstacks.floor.report import Reporter
 from envstacks.published.archive_formats import compression_of, get_format, with_compression
 from envstacks.published.publish_folder import PublishFolder
+from envstacks.published.publish_folder import manifest as folder_manifest
 from envstacks.stages.building.layer_description import LockInfo
-from envstacks.stages.packing.archiving import (
-    PackedLayer,
-    StageFunction,
-    commit_layers,
-    pack_layers,
-)
 from envstacks.stages.packing.hashcache import CACHE_FILE, ArchiveHashes
 from envstacks.stages.packing.publish_plan import PublishPlan, plan_layer
-from envstacks.stages.packing.sbom_writer import add_sboms
 from envstacks.stages.stackspec.model import LayerSpec, StackSpec
 
+# Packing and SBOMs load once a publish writes (a dry run, as every build ends with, or a
+# publish with nothing new to pack never packs).
 if TYPE_CHECKING:
     from envstacks.published.sources import Source
+    from envstacks.stages.packing.archiving import PackedLayer, StageFunction
     from envstacks.stages.packing.delta_writer import DeltaBase
 
 Status = Literal["published", "unchanged", "would publish"]
@@ -207,20 +205,27 @@ def publish_layers(
             layers=outcomes,
         )
     to_pack = [plan for plan in plans if plan.unchanged is None]
-    bases = _delta_bases(delta_from, host, pm, reporter) if to_pack and delta_from else {}
-    packed = pack_layers(
-        spec,
-        to_pack,
-        fmt,
-        lock_states,
-        folder,
-        reporter=reporter,
-        jobs=jobs,
-        stage=stage,
-        bases=bases,
-    )
-    packed = add_sboms(spec, packed, folder, lock_states)
-    manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
+    packed: list[PackedLayer] = []
+    if to_pack:
+        from envstacks.stages.packing.archiving import commit_layers, pack_layers  # noqa: PLC0415
+        from envstacks.stages.packing.sbom_writer import add_sboms  # noqa: PLC0415
+
+        bases = _delta_bases(delta_from, host, pm, reporter) if delta_from else {}
+        packed = pack_layers(
+            spec,
+            to_pack,
+            fmt,
+            lock_states,
+            folder,
+            reporter=reporter,
+            jobs=jobs,
+            stage=stage,
+            bases=bases,
+        )
+        packed = add_sboms(spec, packed, folder, lock_states)
+        manifest_file, manifest = commit_layers(spec, packed, folder, hashes)
+    else:
+        manifest_file, manifest = _list_unchanged(spec, folder, hashes)
     hashes.save()
     for archive, actual in sorted(hashes.mismatched.items()):
         reporter.warning(
@@ -237,6 +242,26 @@ def publish_layers(
         manifest_path=manifest_file,
         manifest=manifest,
     )
+
+
+def _list_unchanged(
+    spec: StackSpec, folder: PublishFolder, hashes: ArchiveHashes
+) -> tuple[Path, dict[str, Any]]:
+    """A publish with nothing to pack: the manifest of what the folder holds, and its file.
+
+    What :func:`envstacks.stages.packing.archiving.commit_layers` does with nothing to
+    commit, without loading the packing code: what dead runs left is removed, an archive
+    changed since it was published is left out, and the manifest is written only if what it
+    lists changed.
+    """
+    folder.output_dir.mkdir(parents=True, exist_ok=True)
+    folder.remove_stale_temporaries()
+    remove_stale_temporaries(spec.settings.build_dir)
+    document = folder_manifest(
+        order=spec.build_names, layers=folder.published_layers(hashes=hashes)
+    )
+    write_json(folder.manifest_path, document)
+    return folder.manifest_path, document
 
 
 def _delta_bases(

@@ -41,8 +41,7 @@ from envstacks.published.layer_sbom import SPEC_VERSION, bom_link, sbom_name, se
 from envstacks.published.publish_folder import PublishFolder
 from envstacks.stages.building.build_record import require_current_build
 from envstacks.stages.building.layer_description import LockInfo, describe_built_layer
-from envstacks.stages.locking.locker import read_lock
-from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, LockedWheel
+from envstacks.stages.locking.pylock import LockedLayer, LockedPackage, LockedWheel, read_lock
 from envstacks.stages.packing.archiving import PackedLayer
 from envstacks.stages.runtime.provenance import read_provenance
 from envstacks.stages.stackspec import stack_paths
