@@ -103,6 +103,23 @@ def test_entry_points_are_read_only_when_a_distribution_may_declare_the_group(
     assert group_may_be_declared("envstacks")
 
 
+def test_the_importlib_metadata_backport_counts_as_reading_sys_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PDM and Hatch import the backport, which puts its finder on ``sys.meta_path``."""
+    backport = pytest.importorskip("importlib_metadata")
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, backport.MetadataPathFinder()])
+    monkeypatch.syspath_prepend(str(_installed_plugin(tmp_path / "other", group="other")))
+    assert not group_may_be_declared("envstacks")
+
+    class OwnFinder:  # a finder with distributions of its own: only the full look knows
+        def find_distributions(self, *args: object, **kwargs: object) -> list[object]:
+            return []
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, OwnFinder()])
+    assert group_may_be_declared("envstacks")
+
+
 def test_disable_env_var_blocks_entry_points(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,6 +86,18 @@ def deferred_plugin(module_name: str, hooks: Iterable[str]) -> object:
     return SimpleNamespace(**{hook: answer(hook) for hook in hooks})
 
 
+def _reads_sys_path(finder: object) -> bool:
+    """Whether ``finder`` finds distributions only where the scan below looks: ``sys.path``.
+
+    The standard library's ``PathFinder``, and the ``importlib_metadata`` backport's finder
+    (PDM and Hatch import the backport, which adds it to ``sys.meta_path``).
+    """
+    kind = type(finder) if not isinstance(finder, type) else finder
+    return finder is PathFinder or (
+        kind.__module__ == "importlib_metadata" and kind.__qualname__ == "MetadataPathFinder"
+    )
+
+
 def group_may_be_declared(group: str) -> bool:
     """Whether a distribution on ``sys.path`` may declare entry points in ``group``.
 
@@ -96,7 +108,7 @@ def group_may_be_declared(group: str) -> bool:
     """
     header = re.compile(rf"^\s*\[\s*{re.escape(group)}\s*\]", re.MULTILINE)
     if any(
-        getattr(finder, "find_distributions", None) is not None and finder is not PathFinder
+        getattr(finder, "find_distributions", None) is not None and not _reads_sys_path(finder)
         for finder in sys.meta_path
     ):
         return True
