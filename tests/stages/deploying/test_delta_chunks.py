@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from envstacks.floor.errors import DeployError
+from envstacks.floor.errors import DeployError, SettingError
 from envstacks.floor.report import RecordingReporter
 from envstacks.orchestrator.distribution import deploy
 from envstacks.published.archive_formats import get_format
@@ -52,8 +52,10 @@ def _sha(data: bytes) -> str:
 
 
 def _version(library: bytes) -> list[Layer]:
+    """The framework with ``library``, and an unchanged file as large (what a delta skips)."""
     layers = default_layers()
-    layers[1].files = {LIBRARY: library}
+    unchanged = random.Random(1).randbytes(SIZE)
+    layers[1].files = {LIBRARY: library, f"{LIBRARY}.unchanged": unchanged}
     return layers
 
 
@@ -287,3 +289,19 @@ def test_recipe_versions_and_the_checks_on_patched_paths() -> None:
         DeltaRecipe.from_bytes(
             _document(2, [_item()], 60_000), where="d", error=DeployError, base=base
         )
+
+
+def test_the_patch_setting_turns_patches_off_or_is_a_clear_error(
+    tmp_path: Path, publish_layers_to: Publisher, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = _releases()
+    one = publish_layers_to(tmp_path / "one", _version(old), indexes=True)
+    monkeypatch.setenv("ENVSTACKS_DELTA_PATCH_MIB", "0")
+    two = publish_layers_to(tmp_path / "two", _version(new), delta_from=one)
+    recipe = _recipe_of(two, pm)
+    assert recipe["version"] == 1  # what an envstacks without chunk patches deploys
+    assert LIBRARY in recipe["payload"]
+    assert "patched" not in recipe
+    monkeypatch.setenv("ENVSTACKS_DELTA_PATCH_MIB", "lots")
+    with pytest.raises(SettingError, match=r"ENVSTACKS_DELTA_PATCH_MIB='lots'.*whole number"):
+        publish_layers_to(tmp_path / "three", _version(new), delta_from=one)

@@ -5,12 +5,14 @@ What a delta holds and how its recipe reads is the published format's
 delta is reproducible: the same new tree and base give the same bytes (the recipe is
 canonical JSON, the payload is packed like any layer, with the layer's lock time).
 
-A new file of at least :data:`PATCH_MIN_SIZE` bytes whose path the base has as a file of other
-content (a shared library of the next release) is patched when the base's archive can be read
-(:attr:`DeltaBase.extract`): both versions are cut at content-defined boundaries (FastCDC, by
-pyfastcdc's C code, streamed: memory stays a few chunks), and the new file becomes copies of
-the base's chunks it shares and the literal bytes of the others
-(:mod:`envstacks.published.delta_patch`). It is kept only if it brings at most half the file.
+A new file of at least ``ENVSTACKS_DELTA_PATCH_MIB`` MiB (:data:`PATCH_VARIABLE`, default 1;
+``0`` turns patches off, so that an envstacks without them can deploy every delta) whose path
+the base has as a file of other content (a shared library of the next release) is patched
+when the base's archive can be read (:attr:`DeltaBase.extract`): both versions are cut at
+content-defined boundaries (FastCDC, by pyfastcdc's C code, streamed: memory stays a few
+chunks), and the new file becomes copies of the base's chunks it shares and the literal
+bytes of the others (:mod:`envstacks.published.delta_patch`). It is kept only if it brings
+at most half the file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envstacks.floor.env_settings import whole_number
 from envstacks.floor.fs import file_sha256, fsync_file, link_or_copy, temporary_name, write_bytes
 from envstacks.floor.report import Task
 from envstacks.published.archive_protocol import ArchiveFormat
@@ -31,10 +34,10 @@ from envstacks.published.delta_recipe import RECIPE_MEMBER, DeltaRecipe, delta_n
 from envstacks.published.file_index import FileIndex
 from envstacks.published.layer_tree import scan_tree
 
-__all__ = ["PATCH_MIN_SIZE", "DeltaBase", "PackedDelta", "chunk_patch", "pack_delta"]
+__all__ = ["PATCH_VARIABLE", "DeltaBase", "PackedDelta", "chunk_patch", "pack_delta"]
 
-#: Changed files at least this large are patched from their base version where it pays.
-PATCH_MIN_SIZE = 1 << 20
+#: The setting: changed files of at least this many MiB are patched where it pays (0: never).
+PATCH_VARIABLE = "ENVSTACKS_DELTA_PATCH_MIB"
 #: FastCDC's average chunk size (its minimum a quarter, at least MIN_PIECE; its maximum 4x):
 #: 16 KiB found 75% of a cuBLAS release in the previous one, 64 KiB 73% (docs/deltas.md).
 _AVERAGE_CHUNK = 16 << 10
@@ -132,14 +135,15 @@ def _with_patches(
 
     Each patch's literal bytes are written at its path under ``top``.
     """
+    least = whole_number(PATCH_VARIABLE, default=1, unit="MiB") << 20
     new = {entry.path: entry for entry in recipe.changed}
     old = {entry.path: entry for entry in base.index.files()}
     candidates = sorted(
         path
         for path in recipe.payload
-        if new[path].size >= PATCH_MIN_SIZE and path in old and old[path].size >= MIN_PIECE
+        if new[path].size >= max(least, MIN_PIECE) and path in old and old[path].size >= MIN_PIECE
     )
-    if not candidates or base.extract is None:
+    if not least or not candidates or base.extract is None:
         return recipe
     copies = {path: work / "base" / str(number) for number, path in enumerate(candidates)}
     copies[candidates[0]].parent.mkdir()
