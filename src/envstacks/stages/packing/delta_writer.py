@@ -97,10 +97,11 @@ def pack_delta(
     )
     temporary = archive.parent / temporary_name(name)
     folder = workspace / temporary_name(f"delta-{root}")
+    copies = workspace / temporary_name(f"delta-base-{root}")
     try:
         top = folder / root
         top.mkdir(parents=True)
-        recipe = _with_patches(staged, recipe, base, top=top, work=folder, task=task)
+        recipe = _with_patches(staged, recipe, base, top=top, work=copies, task=task)
         for path in sorted(recipe.payload):
             destination = top / path
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +126,7 @@ def pack_delta(
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(copies, ignore_errors=True)
     return PackedDelta(temporary=temporary, entry=entry, recipe=recipe)
 
 
@@ -145,11 +147,13 @@ def _with_patches(
     )
     if not least or not candidates or base.extract is None:
         return recipe
-    copies = {path: work / "base" / str(number) for number, path in enumerate(candidates)}
-    copies[candidates[0]].parent.mkdir()
+    work.mkdir()
+    copies = {path: work / str(number) for number, path in enumerate(candidates)}
     base.extract(copies, task)
     patches = []
     for path in candidates:
+        if not copies[path].is_file():  # not in the base's archive after all
+            continue
         literal = top / path
         literal.parent.mkdir(parents=True, exist_ok=True)
         patch = chunk_patch(
@@ -165,6 +169,7 @@ def _with_patches(
         if patch is None:
             literal.unlink(missing_ok=True)
         else:
+            literal.chmod(0o644)  # whatever the umask: the same delta bytes
             patches.append(patch)
     done = {patch.path for patch in patches}
     return dataclasses.replace(recipe, payload=recipe.payload - done, patched=tuple(patches))
