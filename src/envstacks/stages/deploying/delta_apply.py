@@ -162,7 +162,7 @@ def assemble(
             path.chmod(entry.mode)
         elif entry.path not in recipe.payload:
             installed.reuse(recipe.moved.get(entry.path, entry.path), path, entry)
-    _check_tree(root, index.entries, layer)
+    _check_tree(root, index.entries, layer, hashed=frozenset(patches))
     return index
 
 
@@ -357,8 +357,14 @@ def rebuild_patched(
         made.unlink(missing_ok=True)
 
 
-def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer) -> None:
-    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else."""
+def _check_tree(
+    root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer, *, hashed: frozenset[str]
+) -> None:
+    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else.
+
+    The files of ``hashed`` (rebuilt from patches, their sha256 checked as they were written)
+    are not hashed again.
+    """
     for entry in entries:
         if entry.kind is not MemberKind.FILE:
             continue
@@ -368,7 +374,7 @@ def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer)
             not stat.S_ISREG(info.st_mode)
             or stat.S_IMODE(info.st_mode) != entry.mode
             or info.st_size != entry.size
-            or file_sha256(path) != entry.sha256
+            or (entry.path not in hashed and file_sha256(path) != entry.sha256)
         ):
             raise DeltaMismatch(
                 f"layer {layer.install_target!r}: {entry.path} assembled from the delta is not "

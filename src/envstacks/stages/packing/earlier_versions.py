@@ -153,13 +153,18 @@ def _extractor(
             fetched = source.fetch(
                 layer.archive_name, size=layer.archive_size, downloads=downloads, task=task
             )
+            left = dict(wanted)
             with fetched.path.open("rb") as raw, fmt.open_reader(raw) as reader:
                 for member in reader.members():
                     inside = member.name.startswith(prefix)
-                    destination = wanted.get(member.name.removeprefix(prefix)) if inside else None
+                    destination = (
+                        left.pop(member.name.removeprefix(prefix), None) if inside else None
+                    )
                     if member.kind is MemberKind.FILE and destination is not None:
                         with destination.open("wb") as out:
                             reader.extract(member, out)
+                    if not left:  # the rest of the archive is not read
+                        break
         finally:
             shutil.rmtree(downloads, ignore_errors=True)
 
