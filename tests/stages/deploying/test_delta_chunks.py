@@ -9,6 +9,7 @@ a hostile recipe) is refused with the full archive as the way out.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -129,6 +130,16 @@ def test_rebuilding_refuses_a_modified_base_and_damaged_literal_bytes(tmp_path: 
     literal.write_bytes(kept[:-1])
     with pytest.raises(DeltaMismatch, match="other bytes than its recipe"):
         rebuild_patched(patch, tmp_path / "old", literal, install_target="fw")
+    # A copy of the wrong range (inside the base file): the whole file's sha256 tells.
+    literal.write_bytes(kept)
+    first = next(i for i, piece in enumerate(patch.pieces) if piece.base_offset is not None)
+    pieces = list(patch.pieces)
+    pieces[first] = dataclasses.replace(
+        pieces[first], base_offset=(pieces[first].base_offset or 0) + 1
+    )
+    shifted = dataclasses.replace(patch, pieces=tuple(pieces))
+    with pytest.raises(DeltaMismatch, match="rebuilt, it is not the published file"):
+        rebuild_patched(shifted, tmp_path / "old", literal, install_target="fw")
     assert not list(tmp_path.glob("*.envstacks-patched"))  # nothing half-written is left
 
 

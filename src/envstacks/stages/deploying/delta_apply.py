@@ -18,8 +18,8 @@ version there:
    installed base: the file at the same path, or the one the recipe names;
    a patched file (:mod:`envstacks.published.delta_patch`) is rebuilt, streamed in blocks of
    :data:`_BLOCK`, from ranges of its installed base file (whose sha256 is checked first) and
-   the literal bytes the delta brings at its path, each piece's sha256 and the whole file's
-   checked as it is written;
+   the literal bytes the delta brings at its path, each literal piece's sha256 and the whole
+   file's checked as it is written;
 4. every file of the new tree, brought or linked, is checked against the index (a regular
    file, its mode, size and sha256), and nothing else is in the tree.
 
@@ -314,6 +314,11 @@ def rebuild_patched(
 ) -> None:
     """Make ``patch``'s file at ``literal`` (which holds its literal bytes) from ``base_file``.
 
+    The base file's sha256 is checked before it is read, each literal piece's as it is
+    copied, and the whole result's as it is written (the copies come from the checked base
+    file: a piece pointing at the wrong range fails the whole file's sha256, without hashing
+    every byte twice).
+
     Raises:
         DeltaMismatch: the base file is not the one the patch was made from, or a piece or the
             result is not what the patch names.
@@ -332,26 +337,29 @@ def rebuild_patched(
         with base_file.open("rb") as base, literal.open("rb") as new, made.open("wb") as out:
             for piece in patch.pieces:
                 if piece.base_offset is None:
-                    source = new
+                    source, digest = new, hashlib.sha256()
                 else:
-                    source = base
+                    source, digest = base, None
                     base.seek(piece.base_offset)
-                digest, left = hashlib.sha256(), piece.length
+                left = piece.length
                 while left:
                     block = source.read(min(_BLOCK, left))
                     if not block:
                         raise DeltaMismatch(f"{where}: a piece runs past the end of its source")
-                    digest.update(block)
+                    if digest is not None:
+                        digest.update(block)
                     whole.update(block)
                     out.write(block)
                     left -= len(block)
-                if digest.hexdigest() != piece.sha256:
+                if digest is not None and digest.hexdigest() != piece.sha256:
                     raise DeltaMismatch(
                         f"{where}: a piece of {piece.length} bytes is not the one the recipe "
                         "names; deploy the full layer"
                     )
         if whole.hexdigest() != patch.sha256:
-            raise DeltaMismatch(f"{where}: rebuilt, it is not the published file")
+            raise DeltaMismatch(
+                f"{where}: rebuilt, it is not the published file; deploy the full layer"
+            )
         made.replace(literal)
     finally:
         made.unlink(missing_ok=True)
