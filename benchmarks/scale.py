@@ -15,9 +15,11 @@ floor measured in the same run on the same tree:
 * local-export against ``cp -al`` of the build folder;
 * an update: no torch newer than 2.15.0 exists, so a stack of the runtime and the ``cuda``
   layer alone is published, then one nvidia package is bumped (``--bump``, default
-  nvidia-cublas 13.4.1.3 -> 13.4.2.4, the largest) and published again with ``--delta-from``:
-  delta bytes and publish time against the full archive, and deploy of the update over the
-  first version (``deploy --json`` tells the path and bytes fetched) against a full deploy;
+  nvidia-cublas 13.4.1.3 -> 13.4.2.4, the largest) and published again with ``--delta-from``,
+  once with file-level deltas and once with chunk patches: delta bytes, publish time and
+  peak memory against the full archive, and deploy of each update over the first version
+  (``deploy --json`` tells the path and bytes fetched) against a full deploy
+  (``--only-update`` measures this alone);
 * the first ``import torch`` in a fresh process: the deployed app layer against a plain venv
   holding the same locked packages, bytecode compiled (median of ``--rounds``, alternating).
 
@@ -25,6 +27,7 @@ venvstacks 0.8 (../shared/bench-venvstacks) is not run here: its single-threaded
 publish of this stack takes far longer than one session allows (see docs/torch.md).
 
 Usage: python benchmarks/scale.py [--work DIR] [--rounds N] [--json out.json] [--keep]
+       python benchmarks/scale.py --only-update (the update alone)
 """
 
 from __future__ import annotations
@@ -270,7 +273,13 @@ requirements = {requirements}
 
 
 def update(work: Path, bump: tuple[str, str, str]) -> dict[str, Any]:
-    """The cuda layer published, one nvidia package bumped, published again with a delta."""
+    """The cuda layer published, one nvidia package bumped, published again with deltas.
+
+    The new version is published twice from the same build, each with ``--delta-from`` the
+    first version: with file-level deltas (``ENVSTACKS_DELTA_PATCH_MIB=0``, a changed file
+    shipped whole) and with chunk patches (the default); each delta is then deployed over
+    the first version, which is put back in between.
+    """
     import tomllib  # noqa: PLC0415
 
     spec = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())
@@ -290,25 +299,47 @@ def update(work: Path, bump: tuple[str, str, str]) -> dict[str, Any]:
         CUDA_ONLY.format(exclude_newer=exclude_newer, requirements=json.dumps(before))
     )
     envstacks("build", "--lock-if-needed", "--publish", cwd=project)
-    full_before = next((project / "dist").glob("framework-cuda*.tar.zst"))
+    first = project / "dist"
     target = work / "update-target"
     fresh(target)
-    r["deploy_full"] = envstacks("deploy", project / "dist", "--target", target, cwd=project)
+    r["deploy_full"] = envstacks("deploy", first, "--target", target, cwd=project)
     spec_file.write_text(
         CUDA_ONLY.format(exclude_newer=exclude_newer, requirements=json.dumps(after))
     )
     envstacks("lock", cwd=project)
     envstacks("build", cwd=project)
-    r["publish_delta"] = envstacks("publish", "--delta-from", "dist", cwd=project)
-    fulls = sorted((project / "dist").glob("framework-cuda*.tar.zst"))
-    deltas = [p for p in fulls if ".delta-" in p.name]
-    new_full = [p for p in fulls if ".delta-" not in p.name and p != full_before]
-    r["full_bytes"] = new_full[0].stat().st_size if new_full else full_before.stat().st_size
-    r["delta_bytes"] = sum(p.stat().st_size for p in deltas)
-    r["deploy_update"] = envstacks(
-        "deploy", project / "dist", "--target", target, "--json", cwd=project
-    )
-    r["deploy_update_json"] = json.loads(r["deploy_update"]["stdout"])
+    for way, patch_mib in (("file", "0"), ("chunk", "")):
+        output = project / f"dist-{way}"
+        # Both pack the full archive too (no archive cache): their times compare.
+        settings = {"ENVSTACKS_DELTA_PATCH_MIB": patch_mib, "ENVSTACKS_ARCHIVE_CACHE_DIR": "off"}
+        os.environ.update(settings)
+        try:
+            published = envstacks(
+                "publish", "--output-dir", output, "--delta-from", first, cwd=project
+            )
+        finally:
+            for key in settings:
+                del os.environ[key]
+        archives = sorted(output.glob("framework-cuda*.tar.zst"))
+        deltas = [p for p in archives if ".delta-" in p.name]
+        r["full_bytes"] = next(p for p in archives if ".delta-" not in p.name).stat().st_size
+        deployed = envstacks("deploy", output, "--target", target, "--json", cwd=project)
+        # The delta's own step ("framework-cuda: delta from ...: done in 12.3 s"), apart from
+        # packing the full archive, which both publishes do alike.
+        steps = [
+            float(line.rsplit("done in ", 1)[1].split()[0])
+            for line in (published["stderr"] + published["stdout"]).splitlines()
+            if "delta from" in line and "done in" in line
+        ]
+        r[way] = {
+            "publish": published,
+            "delta_seconds": sum(steps) if steps else None,
+            "delta_bytes": sum(p.stat().st_size for p in deltas),
+            "deploy": deployed,
+            "deploy_json": json.loads(deployed["stdout"]),
+        }
+        envstacks("deploy", first, "--target", target, cwd=project)  # the first version again
+        shutil.rmtree(output)
     shutil.rmtree(target)
     shutil.rmtree(project)
     return r
@@ -316,6 +347,30 @@ def update(work: Path, bump: tuple[str, str, str]) -> dict[str, Any]:
 
 def mb(value: int) -> str:
     return f"{value / 1e6:,.0f} MB"
+
+
+def update_report(u: dict[str, Any]) -> list[str]:
+    """The update's table: file-level and chunk deltas against the full archive, one run."""
+    lines = [
+        f"update ({u['bump']}) of framework-cuda, full archive {mb(u['full_bytes'])}:",
+        "",
+        "| delta | bytes | of the full archive | publish (its delta step) | its peak RSS | "
+        "deploy over the first version | its peak RSS | full deploy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for way in ("file", "chunk"):
+        w = u[way]
+        step = "?" if w["delta_seconds"] is None else f"{w['delta_seconds']:.1f} s"
+        lines.append(
+            f"| {way} | {mb(w['delta_bytes'])} | {w['delta_bytes'] / u['full_bytes']:.1%} | "
+            f"{w['publish']['seconds']:.1f} s ({step}) | {mb(w['publish']['peak_rss'])} | "
+            f"{w['deploy']['seconds']:.1f} s | {mb(w['deploy']['peak_rss'])} | "
+            f"{u['deploy_full']['seconds']:.1f} s |"
+        )
+    for way in ("file", "chunk"):
+        deploy = u[way]["deploy_json"]
+        lines.append(f"{way}: deploy --json: {json.dumps(deploy.get('transfers'))}")
+    return lines
 
 
 def report(r: dict[str, Any], u: dict[str, Any] | None) -> str:
@@ -358,17 +413,7 @@ def report(r: dict[str, Any], u: dict[str, Any] | None) -> str:
     )
     lines.append(f"(each run of the import, s: {json.dumps(imp['runs'])})")
     if u:
-        deploy = u["deploy_update_json"]
-        lines += [
-            "",
-            f"update ({u['bump']}) of framework-cuda: delta {mb(u['delta_bytes'])} against the "
-            f"full archive's {mb(u['full_bytes'])} ({u['delta_bytes'] / u['full_bytes']:.1%}); "
-            f"publish with the delta {u['publish_delta']['seconds']:.1f} s "
-            f"(peak {mb(u['publish_delta']['peak_rss'])}); deploy of the update "
-            f"{u['deploy_update']['seconds']:.1f} s against a full deploy "
-            f"{u['deploy_full']['seconds']:.1f} s; deploy --json: "
-            f"{json.dumps(deploy.get('transfers', deploy.get('installed')))}",
-        ]
+        lines += ["", *update_report(u)]
     return "\n".join(lines)
 
 
@@ -382,12 +427,15 @@ def main() -> None:
         help="NAME:OLD:NEW, a cuda-layer package bumped for the update",
     )
     parser.add_argument("--no-update", action="store_true", help="skip the update measurement")
+    parser.add_argument(
+        "--only-update", action="store_true", help="measure the update alone (no pipeline)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    results = pipeline(args.work, args.rounds)
+    results = {} if args.only_update else pipeline(args.work, args.rounds)
     upd = None if args.no_update else update(args.work, tuple(args.bump.split(":")))  # type: ignore[arg-type]
-    print(report(results, upd))
+    print("\n".join(update_report(upd)) if args.only_update and upd else report(results, upd))
     if args.json:
         strip = lambda d: {k: v for k, v in d.items() if k not in ("stdout", "stderr")}  # noqa: E731
         clean = {k: strip(v) if isinstance(v, dict) else v for k, v in results.items()}

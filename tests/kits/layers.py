@@ -55,7 +55,8 @@ class Layer:
     kind: str  # runtimes / frameworks / applications
     runtime: str = RUNTIME
     required: tuple[str, ...] = ()
-    files: dict[str, str] = field(default_factory=dict)
+    #: Extra files: text, or bytes (written as they are).
+    files: dict[str, str | bytes] = field(default_factory=dict)
 
 
 def write_tree(root: Path, layer: Layer) -> Path:
@@ -81,10 +82,13 @@ def write_tree(root: Path, layer: Layer) -> Path:
         (bin_dir / "python").symlink_to("python3")
     else:
         (bin_dir / "python_").symlink_to(f"../../{layer.runtime}/bin/python3")
-    for relative, text in layer.files.items():
+    for relative, content in layer.files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
     return root
 
 

@@ -8,7 +8,11 @@ layer's format, under the new version's top folder, holding
   nothing;
 * the recipe, ``<root>/.envstacks-delta.json``: the base and new tree hashes, the index
   entries that are new or changed (``changed``), the base's entries the new version no longer
-  has (``remove``), and for changed files whose content the base holds, where (``moved``).
+  has (``remove``), and for changed files whose content the base holds, where (``moved``);
+* for large changed files that mostly share their content with their base version
+  (``patched``, :mod:`envstacks.published.delta_patch`), only their new bytes, at their path.
+  A recipe with patched files is version 2; one without stays version 1, which envstacks
+  before chunk patches reads too (they refuse a version 2 recipe, and deploy the full archive).
 
 Every other entry of the new version is the base's at the same path, so the recipe of a
 one-module change is a few hundred bytes. A manifest entry lists its layer's deltas under
@@ -30,6 +34,7 @@ from typing import Any
 from envstacks.floor import bounded_json
 from envstacks.floor.errors import EnvStacksError
 from envstacks.published.archive_protocol import MemberKind
+from envstacks.published.delta_patch import FilePatch, is_relative_path, parse_patch
 from envstacks.published.file_index import FileIndex, IndexEntry, parse_row
 from envstacks.published.manifest import ManifestLayer, is_plain_name
 
@@ -47,6 +52,8 @@ __all__ = [
 RECIPE_MEMBER = ".envstacks-delta.json"
 _FORMAT = "envstacks-delta"
 _VERSION = 1
+#: The version of a recipe with patched files.
+_PATCHED_VERSION = 2
 #: Largest recipe read (it holds the new version's changed entries).
 MAX_RECIPE = 256 << 20
 #: Hex digits of each tree hash in a delta's file name.
@@ -78,6 +85,8 @@ class DeltaRecipe:
     moved: Mapping[str, str]
     #: New paths whose content is in the delta itself.
     payload: frozenset[str]
+    #: Changed files made from base ranges and the literal bytes the delta brings at their path.
+    patched: tuple[FilePatch, ...] = ()
 
     def apply(self, base: FileIndex, *, error: type[EnvStacksError]) -> FileIndex:
         """The new version's index, made from ``base`` (whose tree hash must be the base's).
@@ -108,9 +117,9 @@ class DeltaRecipe:
     def to_bytes(self) -> bytes:
         """The recipe member's canonical JSON."""
         changed = FileIndex(root=self.root, entries=self.changed).to_document()["entries"]
-        document = {
+        document: dict[str, Any] = {
             "format": _FORMAT,
-            "version": _VERSION,
+            "version": _PATCHED_VERSION if self.patched else _VERSION,
             "root": self.root,
             "base_tree_sha256": self.base_tree_sha256,
             "tree_sha256": self.tree_sha256,
@@ -119,6 +128,9 @@ class DeltaRecipe:
             "moved": sorted([new, old] for new, old in self.moved.items()),
             "payload": sorted(self.payload),
         }
+        if self.patched:
+            patched = sorted(self.patched, key=lambda patch: patch.path)
+            document["patched"] = [patch.to_document() for patch in patched]
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("ascii")
 
     @classmethod
@@ -155,40 +167,48 @@ class DeltaRecipe:
         moved_pairs: list[tuple[str, str]] = []
         remove_paths: list[str] = []
         payload_paths: list[str] = []
+        patches: list[FilePatch] = []
         lists: dict[str, Callable[[Any], None]] = {
             "changed": lambda row: rows.append(bounds.changed(row)),
             "moved": lambda item: moved_pairs.append(bounds.moved(item)),
             "remove": lambda item: remove_paths.append(bounds.removed(item)),
             "payload": lambda item: payload_paths.append(bounds.brought(item)),
+            "patched": lambda item: patches.append(bounds.patched(item)),
         }
         document = _stream_object(
             text, lists, bounds.fields, where=f"delta recipe {where}", error=error
         )
         if not isinstance(document, Mapping) or document.get("format") != _FORMAT:
             raise error(f"delta recipe {where}: not an envstacks delta recipe")
-        if document.get("version") != _VERSION:
+        version = document.get("version")
+        if version not in (_VERSION, _PATCHED_VERSION) or (patches and version != _PATCHED_VERSION):
             raise error(
                 f"delta recipe {where}: version {document.get('version')!r} is not supported",
                 hint="upgrade envstacks",
             )
         changed = tuple(rows)
-        files = {entry.path for entry in changed if entry.kind is MemberKind.FILE}
+        files = {entry.path: entry for entry in changed if entry.kind is MemberKind.FILE}
+        patched_paths = {patch.path for patch in patches}
         root, base_tree, tree = (
             document.get(key) for key in ("root", "base_tree_sha256", "tree_sha256")
         )
         if not (
             isinstance(root, str)
-            and _relative(root)
+            and is_relative_path(root)
             and "/" not in root
             and isinstance(base_tree, str)
             and isinstance(tree, str)
-            and set(lists) <= set(document)
+            and set(lists) - {"patched"} <= set(document)
             and all(new in files for new, _old in moved_pairs)
             and all(item in files for item in payload_paths)
+            and len(patched_paths) == len(patches)
+            and not patched_paths & (set(payload_paths) | {new for new, _old in moved_pairs})
+            and all(_patches_entry(patch, files.get(patch.path)) for patch in patches)
         ):
             raise error(
                 f"delta recipe {where}: malformed fields (each path must be a plain relative "
-                "path; moved and brought paths must be changed files)",
+                "path; moved, brought and patched paths must be changed files, each listed "
+                "once, a patched one with its size and sha256)",
                 hint=_DAMAGED,
             )
         return cls(
@@ -199,7 +219,12 @@ class DeltaRecipe:
             remove=tuple(remove_paths),
             moved=dict(moved_pairs),
             payload=frozenset(payload_paths),
+            patched=tuple(patches),
         )
+
+
+def _patches_entry(patch: FilePatch, entry: IndexEntry | None) -> bool:
+    return entry is not None and (entry.size, entry.sha256) == (patch.size, patch.sha256)
 
 
 _DAMAGED = "the delta is damaged or was tampered with; the full archive is used instead"
@@ -284,6 +309,7 @@ class _Bounds:
     _changed: int = 0
     _moved: int = 0
     _brought: int = 0
+    _base_files: dict[str, tuple[int, str]] | None = None
 
     def _paths(self) -> frozenset[str] | None:
         """The base's paths, once the recipe is known to be made against this base."""
@@ -315,7 +341,7 @@ class _Bounds:
         self._moved += 1
         if self.max_entries is not None and self._moved > self.max_entries:
             raise self._over("moved files", self.max_entries)
-        if not (_pair(item) and _relative(item[0]) and _relative(item[1])):
+        if not (_pair(item) and is_relative_path(item[0]) and is_relative_path(item[1])):
             raise self._malformed("moved", item)
         paths = self._paths()
         if paths is not None and item[1] not in paths:
@@ -323,7 +349,7 @@ class _Bounds:
         return item[0], item[1]
 
     def removed(self, item: Any) -> str:
-        if not _relative(item):
+        if not is_relative_path(item):
             raise self._malformed("remove", item)
         paths = self._paths()
         if paths is not None:
@@ -340,19 +366,22 @@ class _Bounds:
             raise self._malformed("payload", item)
         return item
 
+    def patched(self, item: Any) -> FilePatch:
+        self._brought += 1
+        if self.max_entries is not None and self._brought > self.max_entries:
+            raise self._over("brought files", self.max_entries)
+        if self._paths() is not None and self._base_files is None and self.base is not None:
+            self._base_files = {e.path: (e.size, e.sha256) for e in self.base.files()}
+        return parse_patch(
+            item, base_files=self._base_files, where=self.where, error=self.error, hint=_DAMAGED
+        )
+
     def _malformed(self, key: str, item: Any) -> EnvStacksError:
         return self.error(
             f"delta recipe {self.where}: {key}: {str(item)[:120]!r} is not a plain relative "
             "path of the right kind",
             hint=_DAMAGED,
         )
-
-
-def _relative(path: Any) -> bool:
-    """Whether ``path`` is a plain relative path: no empty, ``.`` or ``..`` component."""
-    return isinstance(path, str) and all(
-        part not in ("", ".", "..") and "\0" not in part for part in path.split("/")
-    )
 
 
 def _pair(item: Any) -> bool:

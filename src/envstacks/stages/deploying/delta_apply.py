@@ -16,6 +16,10 @@ version there:
 2. folders and symlinks are made from the index (symlinks checked like archive members);
 3. every other file is hard-linked (copied where linking fails or the mode differs) from the
    installed base: the file at the same path, or the one the recipe names;
+   a patched file (:mod:`envstacks.published.delta_patch`) is rebuilt, streamed in blocks of
+   :data:`_BLOCK`, from ranges of its installed base file (whose sha256 is checked first) and
+   the literal bytes the delta brings at its path, each literal piece's sha256 and the whole
+   file's checked as it is written;
 4. every file of the new tree, brought or linked, is checked against the index (a regular
    file, its mode, size and sha256), and nothing else is in the tree.
 
@@ -33,6 +37,7 @@ the installed base is only read.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import stat
@@ -42,6 +47,7 @@ from pathlib import Path
 from envstacks.floor.errors import DeployError, UnsafeArchiveError
 from envstacks.floor.fs import file_sha256, link_or_copy
 from envstacks.published.archive_protocol import MemberKind
+from envstacks.published.delta_patch import MIN_PIECE, FilePatch
 from envstacks.published.delta_recipe import (
     MAX_RECIPE,
     RECIPE_MEMBER,
@@ -55,12 +61,23 @@ from envstacks.published.safe_unpack import check_symlink
 from envstacks.published.unpack_limits import Refuse
 from envstacks.stages.deploying.deploy_record import DeployedLayer
 
-__all__ = ["DeltaMismatch", "assemble", "choose_delta", "delta_layer", "recipe_bounds"]
+__all__ = [
+    "DeltaMismatch",
+    "assemble",
+    "choose_delta",
+    "delta_layer",
+    "rebuild_patched",
+    "recipe_bounds",
+]
 
 #: What any recipe may take beyond its entries (its fixed fields).
 _RECIPE_FLOOR = 64 << 10
 #: Bytes each entry of a recipe may take at most (a path of 4,000 bytes and its row).
 _BYTES_PER_ENTRY = 4200
+#: Bytes each piece of a patched file may take at most in a recipe.
+_BYTES_PER_PIECE = 100
+#: Bytes read and written at a time when a patched file is rebuilt.
+_BLOCK = 1 << 20
 
 
 class DeltaMismatch(DeployError):
@@ -128,6 +145,7 @@ def assemble(
     index = recipe.apply(base_index, error=DeltaMismatch)
     _check_payload(root, recipe, index, layer)
     installed = _InstalledBase(base, target, base_index, layer)
+    patches = {patch.path: patch for patch in recipe.patched}
     for entry in index.entries:
         path = root / entry.path
         if entry.kind is MemberKind.DIR:
@@ -137,9 +155,14 @@ def assemble(
             parts = (layer.install_target, *entry.path.split("/"))
             check_symlink(parts, entry.link_target, _refusal(layer, target))
             path.symlink_to(entry.link_target)
+        elif entry.path in patches:
+            patch = patches[entry.path]
+            base_file = installed.source(patch.base, patch.base_sha256)
+            rebuild_patched(patch, base_file, path, install_target=layer.install_target)
+            path.chmod(entry.mode)
         elif entry.path not in recipe.payload:
             installed.reuse(recipe.moved.get(entry.path, entry.path), path, entry)
-    _check_tree(root, index.entries, layer)
+    _check_tree(root, index.entries, layer, hashed=frozenset(patches))
     return index
 
 
@@ -155,6 +178,12 @@ def recipe_bounds(layer: ManifestLayer, base_index: FileIndex) -> tuple[int, int
     if new_entries is None:
         new_entries = base_entries + (layer.archive_size // 64 + 1)
     size = _RECIPE_FLOOR + _BYTES_PER_ENTRY * (base_entries + new_entries)
+    # Pieces of patched files: at most one per MIN_PIECE bytes of the new tree, and two more
+    # per file.
+    new_bytes = layer.unpacked_size
+    if new_bytes is None:
+        new_bytes = sum(entry.size for entry in base_index.files()) + layer.archive_size
+    size += _BYTES_PER_PIECE * (new_bytes // MIN_PIECE + 2 * new_entries)
     return min(MAX_RECIPE, size), new_entries
 
 
@@ -198,6 +227,7 @@ def _check_payload(root: Path, recipe: DeltaRecipe, index: FileIndex, layer: Man
     """
     kinds = {entry.path: entry.kind for entry in index.entries}
     brought = set()
+    expected_files = set(recipe.payload) | {patch.path for patch in recipe.patched}
     for folder, dirs, files in os.walk(root):
         relative = Path(folder).relative_to(root)
         for name in dirs + files:
@@ -210,8 +240,8 @@ def _check_payload(root: Path, recipe: DeltaRecipe, index: FileIndex, layer: Man
                 )
             if expected is MemberKind.FILE:
                 brought.add(path)
-    if brought != set(recipe.payload):
-        extra = sorted(brought ^ set(recipe.payload))[:3]
+    if brought != expected_files:
+        extra = sorted(brought ^ expected_files)[:3]
         raise DeltaMismatch(
             f"delta for {layer.install_target!r} does not bring the files its recipe names "
             f"({', '.join(extra)})"
@@ -241,10 +271,10 @@ class _InstalledBase:
             )
         self._real_folders: dict[str, bool] = {"": True}
 
-    def reuse(self, relative: str, path: Path, entry: IndexEntry) -> None:
-        """Link (or copy) the installed file ``relative`` of the base to ``path``."""
+    def source(self, relative: str, sha256: str, size: int | None = None) -> Path:
+        """The installed file ``relative`` of the base, listed with content ``sha256``."""
         listed = self.files.get(relative)
-        if listed is None or listed.sha256 != entry.sha256 or listed.size != entry.size:
+        if listed is None or listed.sha256 != sha256 or size not in (None, listed.size):
             raise DeltaMismatch(
                 f"layer {self.layer.install_target!r}: the delta takes {relative} from the "
                 "installed version, whose index has no such file with that content"
@@ -255,8 +285,14 @@ class _InstalledBase:
             info = source.lstat() if self._real_folder(folder) else None
         except FileNotFoundError:
             info = None
-        if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+        if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != listed.size:
             raise _modified(self.base, relative, self.layer)
+        return source
+
+    def reuse(self, relative: str, path: Path, entry: IndexEntry) -> None:
+        """Link (or copy) the installed file ``relative`` of the base to ``path``."""
+        source = self.source(relative, entry.sha256, entry.size)
+        info = source.lstat()
         if stat.S_IMODE(info.st_mode) == entry.mode:
             link_or_copy(source, path)
         else:  # another mode: a linked file would change the installed one's too
@@ -273,8 +309,70 @@ class _InstalledBase:
         return known
 
 
-def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer) -> None:
-    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else."""
+def rebuild_patched(
+    patch: FilePatch, base_file: Path, literal: Path, *, install_target: str
+) -> None:
+    """Make ``patch``'s file at ``literal`` (which holds its literal bytes) from ``base_file``.
+
+    The base file's sha256 is checked before it is read, each literal piece's as it is
+    copied, and the whole result's as it is written (the copies come from the checked base
+    file: a piece pointing at the wrong range fails the whole file's sha256, without hashing
+    every byte twice).
+
+    Raises:
+        DeltaMismatch: the base file is not the one the patch was made from, or a piece or the
+            result is not what the patch names.
+    """
+    where = f"layer {install_target!r}: {patch.path}"
+    if file_sha256(base_file) != patch.base_sha256:
+        raise DeltaMismatch(
+            f"{where}: the installed {base_file} is not the file the delta was made from "
+            "(modified since it was deployed?); deploy the full layer"
+        )
+    if literal.stat().st_size != patch.literal_size:
+        raise DeltaMismatch(f"{where}: the delta brings other bytes than its recipe's pieces")
+    made = literal.with_name(f"{literal.name}.envstacks-patched")
+    whole = hashlib.sha256()
+    try:
+        with base_file.open("rb") as base, literal.open("rb") as new, made.open("wb") as out:
+            for piece in patch.pieces:
+                if piece.base_offset is None:
+                    source, digest = new, hashlib.sha256()
+                else:
+                    source, digest = base, None
+                    base.seek(piece.base_offset)
+                left = piece.length
+                while left:
+                    block = source.read(min(_BLOCK, left))
+                    if not block:
+                        raise DeltaMismatch(f"{where}: a piece runs past the end of its source")
+                    if digest is not None:
+                        digest.update(block)
+                    whole.update(block)
+                    out.write(block)
+                    left -= len(block)
+                if digest is not None and digest.hexdigest() != piece.sha256:
+                    raise DeltaMismatch(
+                        f"{where}: a piece of {piece.length} bytes is not the one the recipe "
+                        "names; deploy the full layer"
+                    )
+        if whole.hexdigest() != patch.sha256:
+            raise DeltaMismatch(
+                f"{where}: rebuilt, it is not the published file; deploy the full layer"
+            )
+        made.replace(literal)
+    finally:
+        made.unlink(missing_ok=True)
+
+
+def _check_tree(
+    root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer, *, hashed: frozenset[str]
+) -> None:
+    """Every file is the index's (regular, mode, size, sha256); the tree holds nothing else.
+
+    The files of ``hashed`` (rebuilt from patches, their sha256 checked as they were written)
+    are not hashed again.
+    """
     for entry in entries:
         if entry.kind is not MemberKind.FILE:
             continue
@@ -284,7 +382,7 @@ def _check_tree(root: Path, entries: Sequence[IndexEntry], layer: ManifestLayer)
             not stat.S_ISREG(info.st_mode)
             or stat.S_IMODE(info.st_mode) != entry.mode
             or info.st_size != entry.size
-            or file_sha256(path) != entry.sha256
+            or (entry.path not in hashed and file_sha256(path) != entry.sha256)
         ):
             raise DeltaMismatch(
                 f"layer {layer.install_target!r}: {entry.path} assembled from the delta is not "

@@ -5,7 +5,9 @@ URL, an opened ``oci://`` source). Every layer its manifest lists for the platfo
 :class:`~envstacks.stages.packing.delta_writer.DeltaBase`, known by its file index: the one
 published next to its snippet (``file_index`` in its metadata, checked against the recorded size and
 sha256), or, for a layer published without one (venvstacks, envstacks before 0.5, a registry), an
-index made by reading its archive (fetched like deploy does, then removed).
+index made by reading its archive (fetched like deploy does, then removed). Each base can
+also write chosen files of its archive (:attr:`DeltaBase.extract`), for chunk patches: the
+archive is fetched then, when a delta needs it.
 
 Everything is read before the new layers are packed, so publishing into the folder a source
 names (``--delta-from dist/venvstacks`` when publishing there again) uses the versions that
@@ -17,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pluggy
 
 from envstacks.floor.errors import DeployError, EnvStacksError, PublishError
-from envstacks.floor.report import BYTES, Reporter
+from envstacks.floor.report import BYTES, Reporter, Task
 from envstacks.published.archive_formats import format_for_archive
 from envstacks.published.archive_protocol import MemberKind
 from envstacks.published.file_index import FileIndex
@@ -82,6 +84,7 @@ def load_delta_bases(
                     tree_sha256=index.tree_sha256,
                     index=index,
                     where=where,
+                    extract=_extractor(source, layer, pm),
                 )
             )
     return bases
@@ -135,6 +138,37 @@ def _index_archive(
             return _members_index(reader, layer.install_target, where=layer.archive_name)
     finally:
         shutil.rmtree(downloads, ignore_errors=True)
+
+
+def _extractor(
+    source: Source, layer: ManifestLayer, pm: pluggy.PluginManager
+) -> Callable[[Mapping[str, Path], Task], None]:
+    """A function writing chosen files of ``layer``'s archive (path -> destination), streamed."""
+
+    def extract(wanted: Mapping[str, Path], task: Task) -> None:
+        fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
+        downloads = Path(tempfile.mkdtemp(prefix="envstacks-delta-base-"))
+        prefix = f"{layer.install_target}/"
+        try:
+            fetched = source.fetch(
+                layer.archive_name, size=layer.archive_size, downloads=downloads, task=task
+            )
+            left = dict(wanted)
+            with fetched.path.open("rb") as raw, fmt.open_reader(raw) as reader:
+                for member in reader.members():
+                    inside = member.name.startswith(prefix)
+                    destination = (
+                        left.pop(member.name.removeprefix(prefix), None) if inside else None
+                    )
+                    if member.kind is MemberKind.FILE and destination is not None:
+                        with destination.open("wb") as out:
+                            reader.extract(member, out)
+                    if not left:  # the rest of the archive is not read
+                        break
+        finally:
+            shutil.rmtree(downloads, ignore_errors=True)
+
+    return extract
 
 
 class _HashSink:

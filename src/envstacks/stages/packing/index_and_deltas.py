@@ -102,7 +102,8 @@ def pack_extras(
                 files.pop()
                 continue
             reporter.debug(
-                f"{index.root}: {name}: {len(recipe.payload)} new files, "
+                f"{index.root}: {name}: {len(packed.recipe.payload)} new files, "
+                f"{len(packed.recipe.patched)} patched, "
                 f"{packed.entry['archive_size']} bytes"
             )
             # The base's index too, for a target that does not keep it (deployed before).
