@@ -297,7 +297,7 @@ def time_floors(clock: Clock, work: Path, target: Path) -> None:
     fresh(target).mkdir()
     cached(packed)
     untar = f"zstd -dc {shlex.quote(str(packed))} | tar -xf - -C {shlex.quote(str(target))}"
-    clock.time(ZSTD_FLOOR, lambda: run(["sh", "-c", f"set -o pipefail 2>/dev/null; {untar}"]))
+    clock.time(ZSTD_FLOOR, lambda: run(["bash", "-o", "pipefail", "-c", untar]))
 
 
 def time_cli_deploys(clock: Clock, setup: Setup, published: Path, target: Path) -> None:
