@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envstacks.floor.report import RecordingReporter
+from envstacks.floor.report import RecordingReporter, Task
 from envstacks.orchestrator.distribution import deploy
 from envstacks.stages.deploying import DeployOptions
 from envstacks.stages.deploying.deploy_record import load_state
@@ -31,7 +31,7 @@ class HoldingReporter(RecordingReporter):
         self.runtime_placed = threading.Event()
         self.waited_for_runtime: bool | None = None
 
-    def task(self, layer, action, total=None, *, unit=""):  # type: ignore[no-untyped-def]
+    def task(self, layer: str, action: str, total: int | None = None, *, unit: str = "") -> Task:
         if (layer, action) == (self.held, "unpack"):
             self.waited_for_runtime = self.runtime_placed.wait(HOLD)
             if self.fail is not None:
@@ -45,13 +45,19 @@ class HoldingReporter(RecordingReporter):
 class _Signalling:
     """A task that sets an event once it is over."""
 
-    def __init__(self, task, event: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, task: Task, event: threading.Event) -> None:
         self._task, self._event = task, event
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self._task, name)
+    def advance(self, amount: int = 1) -> None:
+        self._task.advance(amount)
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def set_total(self, total: int | None) -> None:
+        self._task.set_total(total)
+
+    def note(self, text: str) -> None:
+        self._task.note(text)
+
+    def __enter__(self) -> Task:
         self._task.__enter__()
         return self
 
@@ -78,14 +84,14 @@ def test_the_runtime_is_placed_while_an_app_still_unpacks(tmp_path, publish_laye
 def test_an_unpack_failing_after_layers_were_placed_undoes_them(tmp_path, publish_layers_to, pm):
     v1 = publish_layers_to(tmp_path / "v1")
     target = tmp_path / "deployed"
-    deploy(v1, target, DeployOptions(include=["app-two"]), pm=pm, reporter=RecordingReporter())
+    deploy(v1, target, DeployOptions(include=("app-two",)), pm=pm, reporter=RecordingReporter())
     runtime_before, record_before = snapshot(target / RUNTIME), load_state(target)[RUNTIME]
     layers = default_layers()
     layers[0].files["NEW"] = "a new runtime version"  # replaces the runtime deployed from v1
     v2 = publish_layers_to(tmp_path / "v2", layers)
     reporter = HoldingReporter("app-one", fail=OSError(28, "No space left on device"))
 
-    with pytest.raises(OSError, match="(?i)no space left"):
+    with pytest.raises(OSError, match=r"(?i)no space left"):
         deploy(v2, target, DeployOptions(jobs=2), pm=pm, reporter=reporter)
 
     assert reporter.waited_for_runtime is True  # the new runtime was in place when app-one failed
