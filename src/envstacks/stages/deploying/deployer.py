@@ -78,8 +78,7 @@ class DeployOptions:
 
     #: fnmatch patterns of layers to deploy (with what they need); empty: all.
     include: tuple[str, ...] = ()
-    #: Archives fetched and unpacked at once (default: two per core, the large ones in at most
-    #: one worker process per core).
+    #: Archives fetched and unpacked at once (default: one per core).
     jobs: int | None = None
     #: The platform whose layers to deploy (default: this machine's).
     platform: str | None = None

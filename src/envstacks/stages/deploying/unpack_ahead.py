@@ -2,7 +2,7 @@
 
 Deploy places layers in dependency order while the others are still being fetched and unpacked
 (:func:`envstacks.stages.deploying.deployer.deploy_layers`): :class:`UnpackAhead` starts every
-layer's unpacking at once (up to two threads per core; large archives in worker processes,
+layer's unpacking at once (up to one thread per core; large archives in worker processes,
 :mod:`envstacks.stages.deploying.unpack_workers`), says which layers are done, and hands each
 over (:meth:`UnpackAhead.take`): its work folder, or the refusal that stopped it (verification,
 unsafe content, a missing archive), which the other layers do not wait for.
@@ -71,10 +71,9 @@ class UnpackAhead:
 
     def __enter__(self) -> UnpackAhead:
         self._unpackers.__enter__()
-        # By default two threads per core: the large archives unpack in at most one worker
-        # process per core, and a thread waiting for a worker costs nothing, so the small
-        # archives (applications) unpack meanwhile instead of queueing behind the large ones.
-        workers = min(self._jobs or 2 * (os.cpu_count() or 1), len(self._layers) or 1)
+        # One thread per core: two per core (small archives unpacking in this process while
+        # the large ones wait for worker processes) measured no faster (docs/deploy.md).
+        workers = min(self._jobs or os.cpu_count() or 1, len(self._layers) or 1)
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="deploy")
         for layer in self._layers:
             self._futures[layer.install_target] = self._pool.submit(self._unpack, layer)
