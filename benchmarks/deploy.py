@@ -14,6 +14,11 @@ what venvstacks ships. Then, interleaved round by round on the same machine:
 * the **first start** of every application right after each of those (the floor's tree is
   envstacks', so its start is the precompiled one), and on that tree without its pyc files
   (**cold**: what an application pays when nothing compiled it);
+* ``envstacks deploy`` through the command line, and the same of another envstacks
+  (``--baseline PATH``, e.g. the main branch's) in the same rounds: before/after figures of one
+  run; each deploy is also given as a ratio of two floors timed in the same rounds, GNU
+  ``tar -x`` of an uncompressed tar of the deployed tree and ``zstd -dc | tar -x`` of the same
+  tar compressed, both read from the page cache;
 * **local-export** (hard links, postinstall) against ``cp -al`` of the build folder, and
   local-export with nothing to do (its start-up and checks);
 * archive **sizes** with and without pyc files in every built-in format (``--sizes``).
@@ -23,9 +28,14 @@ Usage::
     python benchmarks/deploy.py --stack example --rounds 5
     python benchmarks/deploy.py --stack large --rounds 3 --sizes
     python benchmarks/deploy.py --project path/to/stack --work /tmp/bench-deploy
+    python benchmarks/deploy.py --stack bench --deploy-only --baseline /work/dev/bin/envstacks
 
-``example`` is example_projects/sklearn-stack; ``large`` a runtime with one framework layer
-holding pandas, pyarrow and scipy and an application importing them. Both need PyPI (warm uv
+``example`` is example_projects/sklearn-stack (published ``tar.zst``); ``large`` a runtime with
+one framework layer holding pandas, pyarrow and scipy and an application importing them;
+``bench`` the side-by-side stack of ``../shared/bench-venvstacks/stack`` (a standalone
+``venvstacks.toml``, published ``tar.xz`` as venvstacks does; ``--project`` another copy).
+``--deploy-only`` times only the deploys and their floors (no venvstacks procedure, first
+starts, local-export, nor a build without pyc files). Both need PyPI (warm uv
 cache: builds and publishes happen once, untimed). Applications run with byte-code writing
 allowed (``PYTHONDONTWRITEBYTECODE`` unset), as on a user's machine.
 """
@@ -36,16 +46,19 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_projects" / "sklearn-stack"
+BENCH = REPO.parent.parent / "shared" / "bench-venvstacks" / "stack"
 LAYER_CONFIG = Path("share/venv/metadata/venvstacks_layer.json")
 LARGE_SPEC = """\
 [project]
@@ -108,14 +121,14 @@ for kind in ("runtimes", "frameworks", "applications"):
 ENVSTACKS_DEPLOY = """\
 import sys
 from pathlib import Path
-from envstacks.stages.deploying import deploy
+from envstacks.orchestrator.distribution import deploy
+from envstacks.stages.deploying import DeployOptions
 from envstacks.stages.deploying import unpack_workers as unpackers
-from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.floor.report import NullReporter
 if sys.argv[4:] == ["threads"]:
     unpackers.PROCESS_MIN = 1 << 62
-deploy(sys.argv[1], Path(sys.argv[2]), jobs=int(sys.argv[3]),
-       pm=get_plugin_manager(), reporter=NullReporter())
+deploy(sys.argv[1], Path(sys.argv[2]), DeployOptions(jobs=int(sys.argv[3])),
+       reporter=NullReporter())
 """
 #: The deploy variants timed: label -> (unpack workers, extra argument).
 VARIANTS = {
@@ -207,6 +220,9 @@ class Clock:
     def __init__(self) -> None:
         self.wall: dict[str, list[float]] = {}
 
+    def __contains__(self, name: str) -> bool:
+        return name in self.wall
+
     def time(self, name: str, action: Callable[[], None]) -> None:
         """Time ``action`` under ``name``."""
         start = time.perf_counter()
@@ -219,25 +235,106 @@ class Clock:
 
 
 def fresh(path: Path) -> Path:
-    """``path``, removed if it exists (its parent created)."""
+    """``path``, removed if it exists (its parent created), the removal written back.
+
+    ``sync`` puts every timed step after the removal of the previous tree on the same footing
+    (no write-back of the last step's files during this one).
+    """
     shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.sync()
     return path
 
 
-def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
+def cached(*files: Path) -> None:
+    """Read ``files`` so that the next step finds them in the page cache."""
+    for file in files:
+        with file.open("rb") as stream:
+            while stream.read(1 << 20):
+                pass
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`measure` times: the stacks, the format and the commands."""
+
+    #: The stack built with precompiled layers (the one deployed).
+    on: Path
+    #: The stack built without pyc files (None: ``--deploy-only``).
+    off: Path | None
+    #: The archive format the deploys install.
+    fmt: str
+    #: Another envstacks command whose deploy is timed in the same rounds (``--baseline``).
+    baseline: Path | None
+
+
+def floors(work: Path, reference: Path) -> tuple[Path, Path]:
+    """The uncompressed tar of the deployed ``reference`` tree, and that tar compressed by zstd."""
+    floor, packed = work / "floor.tar", work / "floor.tar.zst"
+    if not packed.exists():
+        run(["tar", "-cf", str(floor), "-C", str(reference), "."])
+        run(
+            [
+                "tar",
+                "-cf",
+                str(work / "cold.tar"),
+                "--exclude=__pycache__",
+                "-C",
+                str(reference),
+                ".",
+            ]
+        )
+        run(["zstd", "-q", "-f", str(floor), "-o", str(packed)])
+    return floor, packed
+
+
+def time_floors(clock: Clock, work: Path, target: Path) -> None:
+    """One round of both floors, their input in the page cache."""
+    floor, packed = work / "floor.tar", work / "floor.tar.zst"
+    fresh(target).mkdir()
+    cached(floor)
+    clock.time(FLOOR, lambda: run(["tar", "-xf", str(floor), "-C", str(target)]))
+    fresh(target).mkdir()
+    cached(packed)
+    untar = f"zstd -dc {shlex.quote(str(packed))} | tar -xf - -C {shlex.quote(str(target))}"
+    clock.time(ZSTD_FLOOR, lambda: run(["bash", "-o", "pipefail", "-c", untar]))
+
+
+def time_cli_deploys(clock: Clock, setup: Setup, published: Path, target: Path) -> None:
+    """One round of ``envstacks deploy`` from the command line: this checkout's, the baseline's."""
+    commands = {CLI: [sys.executable, "-m", "envstacks"]}
+    if setup.baseline is not None:
+        commands[BASELINE] = [str(setup.baseline)]
+    for label, command in commands.items():
+        argv = [*command, "-q", "deploy", str(published), "--target", str(target)]
+        fresh(target)
+        cached(*(path for path in published.iterdir() if path.is_file()))
+        clock.time(label, lambda argv=argv: run(argv))
+
+
+#: Names of the rows timed in every mode.
+FLOOR = "floor: tar -x"
+ZSTD_FLOOR = "floor: zstd -dc | tar -x"
+CLI = "envstacks deploy (command line)"
+BASELINE = "baseline envstacks deploy (command line)"
+
+
+def measure(work: Path, setup: Setup, rounds: int) -> Clock:
     """Every timed step, interleaved round by round."""
-    zst = publish(on, work / "published-zst", "tar.zst")
-    xz = publish(off, work / "published-xz-without-pycs", "tar.xz")
+    on, off = setup.on, setup.off
+    zst = publish(on, work / f"published-{setup.fmt}", setup.fmt)
     reference = work / "reference"
     if not reference.exists():
         envstacks("deploy", zst, "--target", reference, cwd=work)
-        run(["tar", "-cf", str(work / "floor.tar"), "-C", str(reference), "."])
-        cold = ["tar", "-cf", str(work / "cold.tar"), "--exclude=__pycache__"]
-        run([*cold, "-C", str(reference), "."])
+    floors(work, reference)
     clock = Clock()
     target = work / "target"
     for _ in range(rounds):
+        time_cli_deploys(clock, setup, zst, target)
+        time_floors(clock, work, target)
+        if off is None:
+            continue
+        xz = publish(off, work / "published-xz-without-pycs", "tar.xz")
         for label, (jobs, extra) in VARIANTS.items():
             argv = [sys.executable, "-c", ENVSTACKS_DEPLOY, str(zst), str(target), str(jobs)]
             fresh(target)
@@ -248,13 +345,11 @@ def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
         fresh(target)
         clock.time(
             "venvstacks procedure",
-            lambda: run([sys.executable, "-c", VENVSTACKS_DEPLOY, xz, target]),
+            lambda xz=xz: run([sys.executable, "-c", VENVSTACKS_DEPLOY, xz, target]),
         )
         clock.time("first start after venvstacks procedure", lambda: start_apps(target))
         fresh(target).mkdir()
-        clock.time(
-            "floor: tar -x", lambda: run(["tar", "-xf", str(work / "floor.tar"), "-C", str(target)])
-        )
+        run(["tar", "-xf", str(work / "floor.tar"), "-C", str(target)])
         clock.time("first start, precompiled", lambda: start_apps(target))
         fresh(target).mkdir()
         run(["tar", "-xf", str(work / "cold.tar"), "-C", str(target)])
@@ -274,6 +369,29 @@ def measure(work: Path, on: Path, off: Path, rounds: int) -> Clock:
         )
     shutil.rmtree(target, ignore_errors=True)
     return clock
+
+
+def floor_report(clock: Clock, rounds: int, fmt: str) -> str:
+    """Each deploy from the command line as a ratio of both floors of the same run."""
+    m = clock.median
+    floor, zstd = m(FLOOR), m(ZSTD_FLOOR)
+    lines = [
+        f"Medians of {rounds} rounds, {os.cpu_count()} cores; ratios within this run; "
+        f"archives `{fmt}`, floors from the page cache.",
+        "",
+        "| | s | ÷ `tar -x` | ÷ `zstd -dc \\| tar -x` | each round s |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label in (FLOOR, ZSTD_FLOOR, BASELINE, CLI):
+        if label in clock:
+            seconds = m(label)
+            rounds_s = ", ".join(f"{value:.2f}" for value in clock.wall[label])
+            shown = label.replace("|", "\\|")
+            lines.append(
+                f"| {shown} | {seconds:.2f} | {seconds / floor:.2f} | "
+                f"{seconds / zstd:.2f} | {rounds_s} |"
+            )
+    return "\n".join(lines)
 
 
 def report(clock: Clock, rounds: int) -> str:
@@ -353,19 +471,30 @@ def sizes(work: Path, on: Path, off: Path) -> str:
 def main() -> None:
     """Prepare the stacks, measure, print markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", choices=("example", "large"), default="example")
+    parser.add_argument("--stack", choices=("example", "large", "bench"), default="example")
     parser.add_argument("--project", type=Path, help="another stack project to measure")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", action="store_true", help="also archive sizes per format")
     parser.add_argument("--work", type=Path, help="work (and keep results) in this folder")
+    parser.add_argument("--baseline", type=Path, help="another envstacks command to time")
+    parser.add_argument("--deploy-only", action="store_true", help="only deploys and floors")
     args = parser.parse_args()
     work = (args.work or Path(f"/tmp/envstacks-bench-deploy-{args.stack}")).absolute()
-    source = args.project or (EXAMPLE if args.stack == "example" else None)
+    sources = {"example": EXAMPLE, "large": None, "bench": BENCH}
+    source = args.project or sources[args.stack]
     on = prepare(source, work / "precompiled", precompile=True)
-    off = prepare(source, work / "not-precompiled", precompile=False)
-    clock = measure(work, on, off, args.rounds)
-    print(report(clock, args.rounds), flush=True)
-    if args.sizes:
+    off = None
+    if not args.deploy_only or args.sizes:
+        off = prepare(source, work / "not-precompiled", precompile=False)
+    fmt = "tar.xz" if args.stack == "bench" else "tar.zst"
+    baseline = args.baseline.absolute() if args.baseline is not None else None
+    setup = Setup(on=on, off=None if args.deploy_only else off, fmt=fmt, baseline=baseline)
+    clock = measure(work, setup, args.rounds)
+    print(floor_report(clock, args.rounds, fmt), flush=True)
+    if not args.deploy_only:
+        print()
+        print(report(clock, args.rounds), flush=True)
+    if args.sizes and off is not None:
         print()
         print(sizes(work, on, off))
 

@@ -139,7 +139,13 @@ def save_state(
     records: Mapping[str, DeployedLayer],
     variants: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
-    """Write the records atomically (and the variant chosen per framework, if any)."""
+    """Write the records atomically (and the variant chosen per framework, if any).
+
+    With neither, the record is removed: a folder whose every layer was undone is bare again.
+    """
+    if not records and not variants:
+        state_path(target).unlink(missing_ok=True)
+        return
     data: dict[str, Any] = {
         "version": _STATE_VERSION,
         "layers": {name: records[name].to_json() for name in sorted(records)},

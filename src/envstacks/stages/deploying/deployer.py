@@ -3,14 +3,18 @@
 :func:`deploy` reads top to bottom: open the source and its manifest, select the layers,
 repair what an interrupted run left, sort the selected layers into those deployed before from
 the same archive (reused) and those to install (a folder in the way of one refuses the deploy
-here, before anything is unpacked, unless refusals are only to be reported), then
+here, before anything is unpacked, unless refusals are only to be reported), then, as one
+dependency-ordered pipeline:
 
-1. in parallel, for each layer to install: fetch its archive and unpack it into a work folder
-   inside the target, verifying size and sha256 on the way (one read of the archive,
-   :mod:`envstacks.published.verified_unpack`; large archives in worker processes,
-   :mod:`envstacks.stages.deploying.unpack_workers`); refusals end here and change nothing;
-2. in dependency order (runtime first): place it (:mod:`envstacks.stages.deploying.placement`),
-   recording each step in ``deployed.json`` (:mod:`envstacks.stages.deploying.deploy_record`).
+* in parallel, for each layer to install: fetch its archive and unpack it into a work folder
+  inside the target, verifying size and sha256 on the way (one read of the archive,
+  :mod:`envstacks.published.verified_unpack`; large archives in worker processes,
+  :mod:`envstacks.stages.deploying.unpack_workers`); refusals change nothing
+  (:mod:`envstacks.stages.deploying.unpack_ahead`);
+* meanwhile, as soon as a layer is unpacked and the layers it needs are in place (runtime
+  first): place it (:mod:`envstacks.stages.deploying.placement`) and run its postinstall,
+  recording each step in ``deployed.json`` (:mod:`envstacks.stages.deploying.deploy_record`),
+  while the others go on unpacking.
 
 A layer folder the record does not list (deployed by venvstacks' documented procedure) is
 adopted if its files are its archive's, else replaced
@@ -20,33 +24,27 @@ adopted if its files are its archive's, else replaced
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pluggy
 
-from envstacks.floor.errors import DeployError, VerificationError
-from envstacks.floor.fs import remove_tree, temporary_name
+from envstacks.floor.errors import DeployError
+from envstacks.floor.fs import discard, remove_tree
 from envstacks.floor.platforms import host_platform
-from envstacks.floor.report import BYTES, Reporter
-from envstacks.floor.workers import Cancellation, run_parallel
-from envstacks.published.archive_fetch import fetch_archive
-from envstacks.published.archive_formats import format_for_archive
+from envstacks.floor.report import Reporter
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import Source
 from envstacks.published.unpack_limits import require_room
 from envstacks.published.variant_table import read_variants
-from envstacks.published.verified_unpack import UnpackJob
 from envstacks.stages.deploying.adoption import (
     same_as_unpacked,
 )
 from envstacks.stages.deploying.configure import configure_in_advance
 from envstacks.stages.deploying.deploy_record import DeployedLayer, Deployment
 from envstacks.stages.deploying.deploy_result import DeployResult, LayerTransfer, Refusals
-from envstacks.stages.deploying.kept_indexes import store_index
+from envstacks.stages.deploying.kept_indexes import index_path, store_index
 from envstacks.stages.deploying.layer_step import run_layer_step
 from envstacks.stages.deploying.placement import (
     aside_path,
@@ -54,15 +52,16 @@ from envstacks.stages.deploying.placement import (
     postinstall_python,
     recover,
     run_postinstall,
+    undo_placement,
 )
-from envstacks.stages.deploying.transfer import Unpacked, unpack_cheapest
+from envstacks.stages.deploying.transfer import Unpacked
 from envstacks.stages.deploying.triage import (
     Triage,
     adopt_by_index,
     select_for_platform,
     triage_layers,
 )
-from envstacks.stages.deploying.unpack_workers import Unpackers
+from envstacks.stages.deploying.unpack_ahead import DOWNLOADS, UnpackAhead
 from envstacks.stages.deploying.variant_choice import (
     SlotLinker,
     VariantChoice,
@@ -71,9 +70,6 @@ from envstacks.stages.deploying.variant_choice import (
     choose_variants,
 )
 from envstacks.stages.deploying.variant_selectors import System
-
-#: Where downloaded archives are kept until their layer is in place.
-DOWNLOADS = ".envstacks-downloads"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,41 +140,52 @@ def deploy_layers(
     if refusals and options.raise_on_refusal:  # a folder in the way: found before unpacking
         raise refusals.combined()
     require_room(target, (layer.unpacked_size for layer in triage.install))
-    unpacked = _unpack_all(
-        source,
-        triage.install,
-        target,
-        pm=pm,
-        reporter=reporter,
-        jobs=options.jobs,
-        refusals=refusals,
-        records=deployment.records,
-    )
-    transfers = {name: item.transfer for name, item in unpacked.items()}
-    placed = _place_all(
-        selected,
-        unpacked,
-        triage,
-        deployment,
-        reporter=reporter,
-        refusals=refusals,
-        scripts=options.postinstall,
-        slots=SlotLinker(placed_choices, deployment, reporter),
-    )
+    placed = _Placed()
+    slots = SlotLinker(placed_choices, deployment, reporter)
+    try:
+        with UnpackAhead(
+            source,
+            triage.install,
+            target,
+            pm=pm,
+            reporter=reporter,
+            jobs=options.jobs,
+            records=deployment.records,
+        ) as ahead:
+            _place_all(
+                selected,
+                ahead,
+                triage,
+                deployment,
+                placed,
+                refusals=refusals,
+                slots=slots,
+                reporter=reporter,
+                scripts=options.postinstall,
+            )
+    except BaseException:
+        staying = _undo(placed.placing, deployment, slots, reporter) if placed.undo else None
+        _drop_asides(placed.placing if staying is None else staying, target)
+        raise
+    _drop_asides(placed.placing, target)  # the deploy succeeded: the versions replaced go
     if not refusals:  # keep partial downloads for the next attempt to resume
         remove_tree(target / DOWNLOADS)
     if refusals and options.raise_on_refusal:
         raise refusals.combined()
+    order = {layer.install_target: index for index, layer in enumerate(selected)}
+    installed = tuple(sorted(placed.installed, key=order.__getitem__))
+    adopted = tuple(sorted(placed.adopted, key=order.__getitem__))
+    transfers = placed.transfers
     return DeployResult(
         target=target,
         source=source.manifest_location,
-        installed=placed.installed,
+        installed=installed,
         reused=triage.reuse,
-        adopted=placed.adopted,
+        adopted=adopted,
         refused=refusals.entries(),
         variants=tuple(placed_choices),
         transfers=(
-            *(transfers[name] for name in placed.installed),
+            *(transfers[name] for name in installed),
             *(LayerTransfer(install_target=name, method="reused") for name in triage.reuse),
             *(
                 LayerTransfer(
@@ -188,171 +195,159 @@ def deploy_layers(
                     if name in transfers
                     else len(triage.adopt.get(name) or b""),
                 )
-                for name in placed.adopted
+                for name in adopted
             ),
         ),
     )
 
 
-def _unpack_all(
-    src: Source,
-    layers: Sequence[ManifestLayer],
-    target: Path,
-    *,
-    pm: pluggy.PluginManager,
-    reporter: Reporter,
-    jobs: int | None,
-    refusals: Refusals,
-    records: Mapping[str, DeployedLayer],
-) -> dict[str, Unpacked]:
-    """Fetch, verify and unpack ``layers`` in parallel; return their work folders.
-
-    Each layer takes the cheapest path: a delta over an installed version, else its full
-    archive (:mod:`envstacks.stages.deploying.transfer`). A layer whose archive is refused
-    (verification, unsafe content, missing) joins ``refusals``; any other failure (or Ctrl-C)
-    stops the other layers at their next chunk, removes every work folder and propagates.
-    """
-
-    def unpack(layer: ManifestLayer, cancellation: Cancellation) -> _Unpacked:
-        archive = functools.partial(
-            _unpack_one,
-            src,
-            target=target,
-            pm=pm,
-            reporter=reporter,
-            unpackers=unpackers,
-            cancellation=cancellation,
-        )
-        try:
-            return layer.install_target, unpack_cheapest(
-                archive, src, layer, target=target, records=records, reporter=reporter
-            )
-        except DeployError as exc:  # a refusal: the other layers go on
-            return layer.install_target, exc
-
-    with Unpackers(layers, jobs=jobs) as unpackers:
-        done = run_parallel(
-            unpack,
-            layers,
-            workers=min(jobs or os.cpu_count() or 1, len(layers) or 1),
-            name="deploy",
-            undo=_drop_work_folder,
-        )
-    unpacked: dict[str, Unpacked] = {}
-    for name, outcome in done:
-        if isinstance(outcome, Unpacked):
-            unpacked[name] = outcome
-        else:
-            refusals.add(name, outcome)
-    return unpacked
-
-
-#: A layer's install target and its work folder, or the error that refused it.
-_Unpacked = tuple[str, Unpacked | DeployError]
-
-
-def _drop_work_folder(item: _Unpacked) -> None:
-    """Remove the work folder of a layer unpacked before the run failed."""
-    if isinstance(item[1], Unpacked):
-        remove_tree(item[1].workdir)
-
-
-def _unpack_one(
-    src: Source,
-    layer: ManifestLayer,
-    target: Path,
-    *,
-    pm: pluggy.PluginManager,
-    reporter: Reporter,
-    unpackers: Unpackers,
-    cancellation: Cancellation,
-) -> Path:
-    """Fetch, verify and unpack one layer into a fresh work folder inside ``target``."""
-    fmt = format_for_archive(pm, layer.archive_name, declared=layer.archive_format)
-    archive = fetch_archive(
-        src, layer, downloads=target / DOWNLOADS, reporter=reporter, cancellation=cancellation
-    )
-    cancellation.check()
-    workdir = target / temporary_name(layer.install_target)
-    workdir.mkdir()
-    try:
-        with reporter.task(
-            layer.install_target, "unpack", total=layer.archive_size, unit=BYTES
-        ) as task:
-            # Verified (size, sha256) while unpacking: the archive is read once.
-            job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=workdir, target=target)
-            unpackers.unpack(job, cancellation.watch(task), cancellation=cancellation)
-    except BaseException as exc:
-        remove_tree(workdir)
-        if isinstance(exc, VerificationError):
-            archive.release()  # a bad download must not be reused by the next attempt
-        raise
-    archive.release()
-    return workdir
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True)
 class _Placed:
-    """The layers a deploy put in place, in the order it did."""
+    """What a deploy did so far with the layers it placed (in the order it placed them)."""
 
     #: Unpacked and placed.
-    installed: tuple[str, ...]
+    installed: list[str] = dataclasses.field(default_factory=list)
     #: Found in place, unrecorded, with their archive's files: recorded and configured.
-    adopted: tuple[str, ...]
+    adopted: list[str] = dataclasses.field(default_factory=list)
+    #: What each layer unpacked fetched.
+    transfers: dict[str, LayerTransfer] = dataclasses.field(default_factory=dict)
+    #: The "installing" record of each layer placed, naming the copy it replaced (kept aside
+    #: until the deploy succeeds), to undo the placement if the deploy fails.
+    placing: list[DeployedLayer] = dataclasses.field(default_factory=list)
+    #: Whether a failure is to undo those placements: the unpacking failed (before layers
+    #: were placed while others unpacked, such a failure left nothing placed). A failure of a
+    #: placement leaves the layers placed before it, as ever.
+    undo: bool = False
 
 
 def _place_all(
     selected: Sequence[ManifestLayer],
-    unpacked: dict[str, Unpacked],
+    ahead: UnpackAhead,
     triage: Triage,
     deployment: Deployment,
+    placed: _Placed,
     *,
-    reporter: Reporter,
     refusals: Refusals,
-    scripts: bool,
     slots: SlotLinker,
-) -> _Placed:
-    """Place (or adopt) the layers in dependency order (runtime first).
+    reporter: Reporter,
+    scripts: bool,
+) -> None:
+    """Place (or adopt) each layer once it is unpacked and the layers it needs are in place.
 
     Reused layers whose folder moved are configured again in the same order. A layer that
-    needs a refused one is refused too. Work folders not placed are removed in the end.
+    needs a refused one is refused too. Work folders handed over by ``ahead`` are removed.
+    A failure of the unpacking (or Ctrl-C while waiting for it) sets ``placed.undo``.
     """
-    installed: list[str] = []
-    adopted: list[str] = []
-    try:
-        for layer in selected:
+    waiting = list(selected)
+    while waiting:
+        try:
+            layer = _next_ready(waiting, ahead)
             name = layer.install_target
+            outcome = ahead.take(name) if ahead.installing(name) else None
+        except BaseException:
+            placed.undo = True
+            raise
+        if isinstance(outcome, DeployError):
+            refusals.add(name, outcome)
+        item = outcome if isinstance(outcome, Unpacked) else None
+        try:
             slots.link(layer.depends_on)
             if name in triage.reconfigure:
                 _reconfigure(layer, deployment, reporter, scripts=scripts)
-            item = unpacked.pop(name, None)
-            if item is None and name not in triage.adopt:
-                continue
-            blocked = [dep for dep in layer.depends_on if dep in refusals]
-            if blocked:
-                refusals.add(
-                    name,
-                    DeployError(f"layer {name!r} needs {blocked[0]!r}, which was refused"),
+            if item is not None or name in triage.adopt:
+                _place_ready(
+                    layer,
+                    item,
+                    triage,
+                    deployment,
+                    placed,
+                    refusals=refusals,
+                    reporter=reporter,
+                    scripts=scripts,
                 )
-            elif item is None or (
-                name in triage.candidates
-                and same_as_unpacked(item.workdir / name, deployment.target / name, reporter)
-            ):
-                index = triage.adopt[name] if item is None else item.index
-                _adopt(layer, deployment, reporter, scripts=scripts, index=index)
-                adopted.append(name)
-            else:
-                _place(layer, item.workdir, deployment, reporter, scripts=scripts)
-                if item.index is not None:  # for the deltas of its next update
-                    store_index(deployment.target, name, item.index)
-                installed.append(name)
+        finally:
             if item is not None:
                 remove_tree(item.workdir)
-        slots.link(layer.install_target for layer in selected)
-    finally:
-        for left in unpacked.values():
-            remove_tree(left.workdir)
-    return _Placed(installed=tuple(installed), adopted=tuple(adopted))
+    slots.link(layer.install_target for layer in selected)
+
+
+def _place_ready(
+    layer: ManifestLayer,
+    item: Unpacked | None,
+    triage: Triage,
+    deployment: Deployment,
+    placed: _Placed,
+    *,
+    refusals: Refusals,
+    reporter: Reporter,
+    scripts: bool,
+) -> None:
+    """Place (or adopt) one layer, unpacked or found in place (refused if it needs a refused)."""
+    name = layer.install_target
+    if item is not None:
+        placed.transfers[name] = item.transfer
+    blocked = [dep for dep in layer.depends_on if dep in refusals]
+    if blocked:
+        refusals.add(name, DeployError(f"layer {name!r} needs {blocked[0]!r}, which was refused"))
+    elif item is None or (
+        name in triage.candidates
+        and same_as_unpacked(item.workdir / name, deployment.target / name, reporter)
+    ):
+        index = triage.adopt[name] if item is None else item.index
+        _adopt(layer, deployment, reporter, scripts=scripts, index=index)
+        placed.adopted.append(name)
+    else:
+        placed.placing.append(_place(layer, item.workdir, deployment, reporter, scripts=scripts))
+        if item.index is not None:  # for the deltas of its next update
+            store_index(deployment.target, name, item.index)
+        placed.installed.append(name)
+
+
+def _next_ready(waiting: list[ManifestLayer], ahead: UnpackAhead) -> ManifestLayer:
+    """Take the first layer of ``waiting`` that is unpacked and whose lower layers went before.
+
+    Waits for the unpacking of more layers while none is (``waiting`` is in dependency order:
+    its first layer only waits for its own unpacking).
+    """
+    names = {layer.install_target for layer in waiting}
+    while True:
+        ahead.check()
+        for layer in waiting:
+            if ahead.done(layer.install_target) and names.isdisjoint(layer.depends_on):
+                waiting.remove(layer)
+                return layer
+        ahead.wait()
+
+
+def _undo(
+    placing: Sequence[DeployedLayer], deployment: Deployment, slots: SlotLinker, reporter: Reporter
+) -> Sequence[DeployedLayer]:
+    """After the unpacking failed, put back what the layers placed meanwhile replaced (last first).
+
+    A new variant whose slot was linked stays (the variant chosen before may be gone already),
+    and so do the layers placed before it. Undoing stops at the first step the file system
+    refuses (each step leaves a consistent record). Returns the placements that stay.
+    """
+    for count in range(len(placing), 0, -1):
+        record = placing[count - 1]
+        name = record.install_target
+        if slots.linked(name):
+            return placing[:count]
+        try:
+            undo_placement(deployment, record)
+            index_path(deployment.target, name).unlink(missing_ok=True)  # the undone version's
+        except OSError as exc:
+            reporter.warning(f"layer {name!r} was placed by this failed deploy and stays: {exc}")
+            return placing[:count]
+        reporter.info(f"{name}: undone, as the deploy failed")
+    return ()
+
+
+def _drop_asides(placing: Sequence[DeployedLayer], target: Path) -> None:
+    """Remove the copies the placed layers replaced (kept aside until the deploy ended)."""
+    for record in placing:
+        if record.aside is not None:
+            discard(target / record.aside)
 
 
 def _adopt(
@@ -392,10 +387,12 @@ def _place(
     reporter: Reporter,
     *,
     scripts: bool,
-) -> None:
+) -> DeployedLayer:
     """Place one unpacked layer, recording each step so that a killed run can be undone.
 
     The layer is configured before its rename; its postinstall (if ``scripts``) runs after.
+    The copy it replaced stays aside; returns the "installing" record that names it, which
+    :func:`envstacks.stages.deploying.placement.undo_placement` needs to put it back.
     """
     name = layer.install_target
     final = deployment.target / name
@@ -403,14 +400,13 @@ def _place(
     aside = aside_path(final)
     before = deployment.get(name)
     new = _record(layer, final)
-    deployment.put(
-        dataclasses.replace(
-            new,
-            state="installing",
-            previous=before if aside is not None else None,
-            aside=aside.name if aside is not None else None,
-        )
+    placing = dataclasses.replace(
+        new,
+        state="installing",
+        previous=before if aside is not None else None,
+        aside=aside.name if aside is not None else None,
     )
+    deployment.put(placing)
     try:
         place_layer(
             workdir / name,
@@ -418,6 +414,7 @@ def _place(
             aside=aside,
             configure=lambda: _postinstall(layer, deployment.target, reporter, scripts=scripts),
             configured=lambda: deployment.put(new),
+            keep_aside=True,
         )
     except BaseException:
         if before is not None:
@@ -427,6 +424,7 @@ def _place(
         raise
     finally:
         remove_tree(workdir)
+    return placing
 
 
 def _reconfigure(

@@ -48,6 +48,7 @@ def place_layer(
     aside: Path | None,
     configure: Callable[[], None],
     configured: Callable[[], None] | None = None,
+    keep_aside: bool = False,
 ) -> None:
     """Put ``staged`` under the name ``final`` and run ``configure``; keep the old copy until then.
 
@@ -58,6 +59,8 @@ def place_layer(
         configure: makes the placed layer runnable (its postinstall); if it raises, the new
             copy is removed, the old one moved back, and the error raised again.
         configured: called once ``configure`` succeeded, before the old copy is dropped.
+        keep_aside: leave the old copy at ``aside`` (the caller drops it, or puts it back with
+            :func:`undo_placement`, once it knows whether the whole deploy succeeded).
     """
     if aside is not None:
         final.rename(aside)
@@ -73,8 +76,24 @@ def place_layer(
         raise
     if configured is not None:
         configured()
-    if aside is not None:
+    if aside is not None and not keep_aside:
         discard(aside)
+
+
+def undo_placement(deployment: Deployment, placing: DeployedLayer) -> None:
+    """Put back what a layer placed by this run replaced (nothing: remove it), crash-safe.
+
+    ``placing`` is the "installing" record written before the layer was placed (naming the
+    previous version and its aside folder, kept by ``place_layer(keep_aside=True)``). It is
+    written again first, so a run killed while undoing is rolled back by :func:`recover`.
+    """
+    deployment.put(placing)
+    restored = _roll_back(deployment.target, placing)
+    fsync_dir(deployment.target)
+    if restored is not None:
+        deployment.put(restored)
+    else:
+        deployment.drop(placing.install_target)
 
 
 def recover(deployment: Deployment, reporter: Reporter) -> None:

@@ -305,6 +305,10 @@ class SlotLinker:
         self._reporter = reporter
         self._done: set[str] = set()
 
+    def linked(self, name: str) -> bool:
+        """Whether this deploy linked a slot to the variant ``name``."""
+        return name in self._done
+
     def link(self, names: Iterable[str]) -> None:
         """Link the slots of the chosen variants among ``names`` that are in place."""
         target = self._deployment.target
