@@ -102,13 +102,14 @@ def deploy(
     )
     # The manifest's layers and the selection are checked before the target is made.
     select_for_platform(opened, options.include, options.platform)
-    made = _first_missing(Path.cwd() / target)
+    target = Path(os.path.abspath(target))  # noqa: PTH100 - `..` resolved, symlinks kept
+    made = _first_missing(target)
     try:
         with guarded("deploy", [WorkFolder(path=target, lock_file=LOCK_PATH)], reporter):
             result = deploy_layers(opened, target, options, pm=pm, reporter=reporter)
     except BaseException:
         if made is not None:
-            _remove_if_bare(made, keep_if_other_than=Path.cwd() / target / LOCK_PATH)
+            _remove_if_bare(made, keep_if_other_than=target / LOCK_PATH)
         raise
     for name in result.installed:
         pm.hook.envstacks_layer_deployed(install_target=name, path=target / name, reused=False)

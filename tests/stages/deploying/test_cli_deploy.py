@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from envstacks.floor.report import RecordingReporter
 from envstacks.frontends.cli import main
+from envstacks.orchestrator.distribution import deploy
 from kits.layers import RUNTIME, Layer
 
 
@@ -110,3 +112,20 @@ def test_deploy_ends_with_the_summary_line_and_quiet_prints_nothing(
     assert main(["deploy", str(output), "--target", str(target)]) == 0
     again = capsys.readouterr().err
     assert re.search(r"^done in \d+\.\d s: 4 layers up to date$", again, re.M)
+
+
+def test_a_target_given_with_dot_dot_deploys_where_it_points(
+    real_publishes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``deploy(source, Path("../t"))`` from a sibling folder: the layers' configs stay inside.
+
+    (Real layers: the configs are checked against the deployment folder, which was taken as
+    ``here/../t`` and seemed left by every path in it. The CLI resolves its ``--target``.)
+    """
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    result = deploy(real_publishes.untagged_v1, Path("../t"), reporter=RecordingReporter())
+    assert result.installed and result.ok
+    apps = [p for p in (tmp_path / "t").iterdir() if p.name.startswith("app-")]
+    assert apps and all((app / "bin" / "python").exists() for app in apps)
+    assert list((tmp_path / "here").iterdir()) == []

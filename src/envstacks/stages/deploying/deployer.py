@@ -24,6 +24,7 @@ adopted if its files are its archive's, else replaced
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def deploy_layers(
         UnsafeArchiveError: (first refusal) an archive holds an entry that could escape the target.
         DeployError: the manifest, the deployment record or a postinstall failed.
     """
-    target = Path.cwd() / target  # absolute, but symlinks kept: layers link by relative paths
+    # Absolute and without `..` (a `../t` made the layers' own paths look as if they left it),
+    # but symlinks kept: layers link to each other by relative paths.
+    target = Path(os.path.abspath(target))  # noqa: PTH100
     platform = options.platform if options.platform is not None else host_platform()
     refusals = Refusals()
     groups = read_variants(source.manifest, where=source.manifest_location)
