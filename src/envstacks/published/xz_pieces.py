@@ -88,7 +88,7 @@ def _shared_pool(threads: int) -> tuple[ThreadPoolExecutor, _Budget]:
         return _POOLS[threads]
 
 
-def _compress(piece: bytes, preset: int) -> bytes:
+def _compress(piece: bytearray, preset: int) -> bytes:
     return lzma.compress(piece, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset)
 
 
@@ -104,26 +104,29 @@ class XzPieceWriter:
         self._preset = preset
         self._piece = piece
         self._pool, self._budget = _shared_pool(max(1, threads))
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        #: The piece being filled (handed to a worker whole, without a copy), made when needed.
+        self._buffer = bytearray()
+        self._filled = 0
         self._in_flight: deque[Future[bytes]] = deque()
         self._submitted = 0
 
     def write(self, data: bytes) -> int:
         """Add ``data`` to the stream; every full piece goes to the workers."""
-        start, size = 0, len(data)
-        while start < size:
-            end = min(size, start + self._piece - self._pending_size)
-            self._pending.append(data if (start, end) == (0, size) else data[start:end])
-            self._pending_size += end - start
+        view, start = memoryview(data), 0
+        while start < len(view):
+            if not self._buffer:
+                self._buffer = bytearray(self._piece)
+            end = min(len(view), start + self._piece - self._filled)
+            self._buffer[self._filled : self._filled + end - start] = view[start:end]
+            self._filled += end - start
             start = end
-            if self._pending_size == self._piece:
+            if self._filled == self._piece:
                 self._submit()
-        return size
+        return len(view)
 
     def close(self) -> None:
         """Compress the last piece (an empty stream still gets one) and write every piece."""
-        if self._pending or not self._submitted:
+        if self._filled or not self._submitted:
             self._submit()
         while self._in_flight:
             self._write_oldest()
@@ -136,12 +139,11 @@ class XzPieceWriter:
                 self._budget.give()
             else:  # compressing now: its budget comes back when it ends
                 future.add_done_callback(self._budget.give)
-        self._pending.clear()
+        self._buffer, self._filled = bytearray(), 0
 
     def _submit(self) -> None:
-        piece = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_size = 0
+        piece = self._buffer if self._filled == self._piece else self._buffer[: self._filled]
+        self._buffer, self._filled = bytearray(), 0
         while not self._budget.try_take():
             if not self._in_flight:
                 self._budget.take()
