@@ -4,8 +4,10 @@ Both write the same reproducible tar stream (PAX format, written by Python's ``t
 the normalised entries of :mod:`envstacks.published.layer_tree`) and differ only in the
 compressor behind it:
 
-* ``tar.xz``: ``lzma`` preset 6 with a CRC64 check, exactly what ``tarfile``'s ``w:xz`` mode
-  (and so venvstacks) produces; single-threaded and slow, kept for venvstacks consumers.
+* ``tar.xz``: ``lzma`` preset 6 with a CRC64 check, as ``tarfile``'s ``w:xz`` mode (and so
+  venvstacks) writes it, but cut into fixed pieces compressed on every core
+  (:mod:`envstacks.published.xz_pieces`): concatenated ``.xz`` streams, whose bytes do not
+  depend on the number of cores; a tree smaller than one piece gives ``w:xz``'s exact bytes.
 * ``tar.zst``: zstandard on every core (level 10; ``max``: level 22 with a 128 MiB window and
   long-distance matching, for releases). Always the multithreaded code path, even with one
   worker: libzstd's single-threaded path gives different bytes, and the archive must not depend
@@ -36,6 +38,7 @@ from envstacks.published.archive_protocol import (
     recompressed,
 )
 from envstacks.published.layer_tree import ProgressReader, TreeEntry, scan_tree
+from envstacks.published.xz_pieces import XzPieceWriter, piece_size
 
 #: zstd level of ``tar.zst`` archives, chosen from benchmarks/archive_formats.py (docs/archives.md).
 ZSTD_LEVEL = 10
@@ -124,21 +127,6 @@ class _Blocks:
         if self._pending:
             self._sink.write(bytes(self._pending))
             self._pending.clear()
-
-
-class _LzmaSink:
-    def __init__(self, out: BinaryIO, *, preset: int) -> None:
-        self._out = out
-        self._compressor = lzma.LZMACompressor(
-            format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset
-        )
-
-    def write(self, data: bytes) -> int:
-        self._out.write(self._compressor.compress(data))
-        return len(data)
-
-    def close(self) -> None:
-        self._out.write(self._compressor.flush())
 
 
 class _ZstdSink:
@@ -289,15 +277,20 @@ class TarReader(Closing):
 
 
 class TarXzFormat:
-    """``tar.xz``: venvstacks' format (Python ``tarfile`` + ``lzma`` preset 6, one thread)."""
+    """``tar.xz``: venvstacks' format (``lzma`` preset 6), in fixed pieces on every core."""
 
     name = "tar.xz"
     suffix = ".tar.xz"
     #: The reader reads the archive front to back only (deploy hashes it while unpacking).
     sequential = True
+    #: The pieces of every layer packed at once share one pool of workers and one budget of
+    #: pieces in memory, so layers are packed side by side (one per core) to keep cores busy.
+    shares_workers = True
 
-    def __init__(self, *, preset: int = XZ_PRESET) -> None:
+    def __init__(self, *, preset: int = XZ_PRESET, threads: int | None = None) -> None:
         self.preset = preset
+        #: Compression workers (default: every core); the bytes are the same for any number.
+        self.threads = threads
 
     @property
     def compression(self) -> str:
@@ -313,10 +306,17 @@ class TarXzFormat:
     def pack(self, source: Path, archive: Path, *, root_name: str, mtime: int, task: Task) -> None:
         """Write ``source`` as a reproducible ``.tar.xz``."""
         entries = scan_tree(source, root_name=root_name)
+        threads = self.threads if self.threads is not None else worker_threads()
         with archive.open("wb") as out:
-            sink = _LzmaSink(out, preset=self.preset)
-            write_tar(entries, sink, mtime=mtime, task=task)
-            sink.close()
+            sink = XzPieceWriter(
+                out, preset=self.preset, threads=threads, piece=piece_size(self.preset)
+            )
+            try:
+                write_tar(entries, sink, mtime=mtime, task=task)
+                sink.close()
+            except BaseException:
+                sink.abort()
+                raise
 
     def open_reader(self, archive: BinaryIO, *, task: Task | None = None) -> TarReader:
         """Read a ``.tar.xz`` member by member."""

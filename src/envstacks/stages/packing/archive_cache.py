@@ -36,7 +36,7 @@ CACHE_DIR_VARIABLE = "ENVSTACKS_ARCHIVE_CACHE_DIR"
 CACHE_SIZE_VARIABLE = "ENVSTACKS_ARCHIVE_CACHE_MB"
 DEFAULT_MEGABYTES = 2048
 #: Part of every key: a change of how envstacks writes archives starts afresh.
-KEY_FORMAT = "envstacks-archive-1"
+KEY_FORMAT = "envstacks-archive-2"  # 2: tar.xz in fixed pieces (xz_pieces.py)
 
 
 def archive_cache() -> ContentCache | None:

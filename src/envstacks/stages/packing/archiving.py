@@ -113,11 +113,13 @@ def packs_at_once(fmt: ArchiveFormat, jobs: int | None, count: int) -> int:
     Without ``jobs``, a format that compresses on every core itself (``tar.zst``: its
     ``threads`` is ``None``) packs one layer at a time: a second pack beside it adds no CPU,
     only a second multithreaded compressor's memory (some 200 MB each at level 10; two of
-    them took publish of the torch example to 677 MB, benchmarks/scale.py).
+    them took publish of the torch example to 677 MB, benchmarks/scale.py). A format whose
+    layers share one pool of workers (``tar.xz``: ``shares_workers``) packs one layer per
+    core: the pool's budget bounds the memory, and a layer's last pieces leave no core idle.
     """
     if jobs:
         return max(1, min(jobs, count))
-    if getattr(fmt, "threads", 1) is None:
+    if getattr(fmt, "threads", 1) is None and not getattr(fmt, "shares_workers", False):
         return 1
     return max(1, min(os.cpu_count() or 1, count))
 

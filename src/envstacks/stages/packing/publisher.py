@@ -132,7 +132,8 @@ class PublishOptions:
     #: (:mod:`envstacks.stages.packing.earlier_versions`).
     delta_from: tuple[str | Path | Source, ...] = ()
     #: Layers packed at once (default: one per core, at most one per layer; one at a time for a
-    #: format that compresses on every core itself, as tar.zst does).
+    #: format that compresses on every core itself, as tar.zst does). tar.xz and tar.zst
+    #: compress on every core whatever this is.
     jobs: int | None = None
     #: The target platform (default: this machine's).
     platform: str | None = None
