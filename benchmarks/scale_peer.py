@@ -5,26 +5,29 @@ under ``$PEER_ROOT``, default /tmp/peer; ``venvstacks_offline.py`` replaces only
 python-build-standalone download by a local relocated CPython 3.12.1). In one run, on copies
 of ``example_projects/torch-stack`` in WORK (default /work/scratch/torchpeer/bench):
 
-1. venvstacks: ``lock``, ``build``, ``publish`` of ``venvstacks.toml`` (its tar.xz archives),
-   under ``nice -n 10`` (the publish holds one core for a long time on a shared machine);
+1. venvstacks: ``lock``, ``build``, ``publish`` of ``venvstacks.toml`` (its tar.xz archives,
+   one thread: most of an hour here) on a fresh uv cache of its own, under ``nice -n 10``;
 2. envstacks: ``build`` (committed locks, warm uv cache) and ``publish`` of ``pyproject.toml``
    (tar.zst archives), also under ``nice -n 10``;
 3. with ``--xz``: envstacks ``lock``, ``build`` and ``publish`` of ``venvstacks.toml`` (the
-   drop-in: tar.xz archives, as venvstacks writes);
-4. deploys, back to back, each archive set read once first so both start from the page
-   cache: venvstacks' documented procedure (``stack_check.py deploy``: verify size and sha256,
-   unpack each tar.xz, run each layer's postinstall.py), ``envstacks deploy`` of the tar.zst
-   archives and, with ``--xz``, of the tar.xz ones; after each, the app runs (``import
-   torch`` from the deployed layers) and the tree is removed.
+   drop-in's tar.xz archives; one thread per layer, about as long as venvstacks' publish);
+4. deploys, interleaved over ``--rounds``, each archive set read once first so every deploy
+   starts from the page cache: venvstacks' documented procedure (``stack_check.py deploy``:
+   verify size and sha256, unpack each tar.xz, run each layer's postinstall.py; venvstacks
+   has no deploy command of its own), ``envstacks deploy`` of venvstacks' own tar.xz
+   archives, of envstacks' tar.zst ones and (``--xz``) of its tar.xz ones; after each, the
+   deployed app runs (``import torch``, CUDA's libraries from framework-cuda) and the tree is
+   removed.
 
 Every step: wall time and the peak RSS of its whole process tree (``scale.measure``). The
-report gives each envstacks figure with venvstacks' from this run and their ratio. A
-venvstacks step that fails is recorded with its error, and the steps that need it skipped.
+report gives each envstacks figure with venvstacks' from the same run and their ratio. A
+step that fails is recorded with its error, and what needs it skipped.
 
-Disk: about 30 GB at the peak (venvstacks' own uv cache ~9 GB, both archive sets, one
-deployed tree). ``--keep`` leaves WORK in place; otherwise it is removed at the end.
+Disk: about 30 GB at the peak (venvstacks' uv cache ~9 GB, the archive sets, one deployed
+tree). ``--keep`` leaves WORK in place (and ``--deploy-only`` then deploys its archives
+again, reusing that run's publish figures); otherwise it is removed at the end.
 
-Usage: python benchmarks/scale_peer.py [--work DIR] [--xz] [--json out.json] [--keep]
+Usage: python benchmarks/scale_peer.py [--work DIR] [--rounds N] [--xz] [--json out.json]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -126,30 +130,38 @@ def run_app(target: Path) -> dict[str, Any]:
     return m
 
 
-def deploys(work: Path, published: dict[str, Path], peer_python: Path) -> dict[str, Any]:
-    """Each archive set deployed, its app run, the tree removed; back to back."""
-    r: dict[str, Any] = {}
-    for name, folder in published.items():
-        target = fresh(work / f"deployed-{name}")
-        warm(folder)
-        if name == "venvstacks":
-            argv: list[str | Path] = [
-                peer_python,
-                BENCH / "stack_check.py",
-                "deploy",
-                folder,
-                target,
-            ]
-        else:
-            argv = [sys.executable, "-m", "envstacks", "deploy", folder, "--target", target]
-        r[name] = attempt(argv)
-        if "error" in r[name]:
-            print(f"deploy {name} failed:\n{r[name]['error']}", file=sys.stderr)
-        else:
-            r[name]["tree_bytes"] = du(target)
-            r[name]["app"] = run_app(target)
-            print(f"deploy {name}: {r[name]['seconds']:.1f} s", file=sys.stderr)
-        shutil.rmtree(target, ignore_errors=True)
+DEPLOYS = {
+    # label: (tool, published folder in WORK)
+    "venvstacks' procedure, its tar.xz": ("venvstacks", "published-peer"),
+    "envstacks, venvstacks' tar.xz": ("envstacks", "published-peer"),
+    "envstacks, its tar.zst": ("envstacks", "published-zst"),
+    "envstacks, its tar.xz (venvstacks.toml)": ("envstacks", "published-xz"),
+}
+PEER_DEPLOY = next(iter(DEPLOYS))
+
+
+def deploys(work: Path, peer_python: Path, rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Each archive set deployed, its app run, the tree removed; interleaved, ``rounds`` times."""
+    labels = [k for k, (_, f) in DEPLOYS.items() if (work / f / "__venvstacks__").is_dir()]
+    r: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    for index in range(rounds):
+        for label in labels if index % 2 == 0 else reversed(labels):
+            tool, folder = DEPLOYS[label]
+            target = fresh(work / "deployed")
+            warm(work / folder)
+            argv: list[str | Path] = [sys.executable, "-m", "envstacks", "deploy"]
+            argv += [work / folder, "--target", target]
+            if tool == "venvstacks":
+                argv = [peer_python, BENCH / "stack_check.py", "deploy", work / folder, target]
+            m = attempt(argv)
+            if "error" in m:
+                print(f"deploy ({label}) failed:\n{m['error']}", file=sys.stderr)
+            else:
+                m["tree_bytes"] = du(target)
+                m["app"] = run_app(target)
+                print(f"deploy ({label}): {m['seconds']:.1f} s", file=sys.stderr)
+            r[label].append(m)
+            shutil.rmtree(target, ignore_errors=True)
     return r
 
 
@@ -171,39 +183,62 @@ def cell(step: dict[str, Any] | None) -> tuple[str, str]:
     return f"{step['seconds']:.1f} s", mb(step["peak_rss"])
 
 
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The median time and the highest peak of a deploy's rounds (None: none succeeded)."""
+    ok = [m for m in runs if "error" not in m]
+    if not ok:
+        return {"error": runs[0]["error"]} if runs else None
+    return {
+        "seconds": statistics.median(m["seconds"] for m in ok),
+        "peak_rss": max(m["peak_rss"] for m in ok),
+        "runs": [round(m["seconds"], 1) for m in ok],
+    }
+
+
+def row(step: str, mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> str:
+    (t_mine, rss_mine), (t_theirs, rss_theirs) = cell(mine), cell(theirs)
+    ratio = ""
+    if mine and theirs and "error" not in mine and "error" not in theirs:
+        ratio = f"{theirs['seconds'] / mine['seconds']:.1f}x"
+    return f"| {step} | {t_mine} | {rss_mine} | {t_theirs} | {rss_theirs} | {ratio} |"
+
+
 def report(r: dict[str, Any]) -> str:
-    p, d = r["venvstacks"], r["deploy"]
-    rows: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = [
-        ("lock", p.get("lock"), r.get("xz", {}).get("lock")),
-        ("build", p.get("build"), r["zst"].get("build")),
-        ("publish (tar.zst)", p.get("publish"), r["zst"].get("publish")),
-        ("publish (tar.xz, venvstacks.toml)", p.get("publish"), r.get("xz", {}).get("publish")),
-        ("deploy (tar.zst)", d.get("venvstacks"), d.get("envstacks-zst")),
-        ("deploy (tar.xz, venvstacks.toml)", d.get("venvstacks"), d.get("envstacks-xz")),
-    ]
+    p, zst, xz = r["venvstacks"], r["zst"], r.get("xz", {})
     lines = [
-        "| step | envstacks | peak RSS | venvstacks 0.8 | peak RSS | venvstacks ÷ envstacks |",
+        "| step | envstacks | peak RSS | venvstacks 0.8 | peak RSS | venvstacks / envstacks |",
         "|---|---|---|---|---|---|",
+        row("lock (venvstacks.toml, from scratch)", xz.get("lock"), p.get("lock")),
+        row("build (envstacks: committed locks, warm uv cache)", zst.get("build"), p.get("build")),
+        row("publish (envstacks: tar.zst)", zst.get("publish"), p.get("publish")),
     ]
-    for step, theirs, mine in rows:
-        if mine is None and step.endswith("venvstacks.toml)"):
-            continue
-        (t_mine, rss_mine), (t_theirs, rss_theirs) = cell(mine), cell(theirs)
-        ok = mine and theirs and "error" not in mine and "error" not in theirs
-        ratio = f"{theirs['seconds'] / mine['seconds']:.1f}x" if ok else ""  # type: ignore[index]
-        lines.append(f"| {step} | {t_mine} | {rss_mine} | {t_theirs} | {rss_theirs} | {ratio} |")
-    sizes = [("venvstacks 0.8 (tar.xz)", p.get("archives"))]
-    sizes += [("envstacks (tar.zst)", r["zst"].get("archives"))]
-    sizes += [("envstacks (tar.xz)", r.get("xz", {}).get("archives"))]
+    if xz:
+        lines.append(row("publish (envstacks: tar.xz)", xz.get("publish"), p.get("publish")))
+    deployed = {label: summary(runs) for label, runs in r["deploy"].items()}
+    theirs = deployed.get(PEER_DEPLOY)
+    for label, mine in deployed.items():
+        if label != PEER_DEPLOY:
+            lines.append(row(f"deploy ({label})", mine, theirs))
     lines.append("")
-    for label, found in sizes:
-        if found:
+    if p.get("reused"):
+        lines.append("(lock, build and publish figures: from the earlier run that published)")
+    sizes = [
+        ("venvstacks 0.8 (tar.xz)", p),
+        ("envstacks (tar.zst)", zst),
+        ("envstacks (tar.xz)", xz),
+    ]
+    for label, step in sizes:
+        if step.get("archives"):
+            found = step["archives"]
             lines.append(f"archives, {label}: {mb(sum(found.values()))} in {len(found)} files")
-    for name, step in d.items():
-        app = step.get("app") if isinstance(step, dict) else None
-        if app:
-            status = "failed" if "error" in app else json.dumps(app["layers"])
-            lines.append(f"app after the {name} deploy: {status}")
+    for label, summed in deployed.items():
+        if summed and "runs" in summed:
+            lines.append(f"deploy ({label}), each round: {summed['runs']} s")
+    for label, runs in r["deploy"].items():
+        apps = [m["app"] for m in runs if "app" in m]
+        if apps:
+            status = "failed" if "error" in apps[-1] else json.dumps(apps[-1]["layers"])
+            lines.append(f"app after the deploy ({label}): {status}")
     return "\n".join(lines)
 
 
@@ -211,13 +246,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/work/scratch/torchpeer/bench"))
     parser.add_argument("--peer-root", type=Path, default=Path("/tmp/peer"))
-    parser.add_argument("--xz", action="store_true", help="also the venvstacks.toml drop-in")
+    parser.add_argument(
+        "--xz", action="store_true", help="also envstacks' tar.xz publish (about an hour)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="deploy rounds, interleaved")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="leave WORK in place")
     parser.add_argument(
-        "--reuse-peer",
+        "--deploy-only",
         action="store_true",
-        help="reuse venvstacks' lock/build/publish of an earlier --keep run in WORK",
+        help="deploy the archives an earlier --keep run left in WORK (its figures reused)",
     )
     args = parser.parse_args()
     peer_python = args.peer_root / "venv" / "bin" / "python"
@@ -228,41 +266,36 @@ def main() -> None:
     os.environ["PEER_ROOT"] = str(args.peer_root)
     os.environ["VENVSTACKS_LOCAL_RUNTIMES"] = str(args.peer_root / "runtimes")
     os.environ.setdefault("ENVSTACKS_ARCHIVE_CACHE_DIR", str(work / "archive-cache"))
-    r: dict[str, Any] = {}
-    # venvstacks' own uv (0.8) keeps its own cache buckets: a fresh one here, removed after.
-    saved = work / "venvstacks.json"
-    if args.reuse_peer and saved.exists():
-        r["venvstacks"] = json.loads(saved.read_text())
-        r["venvstacks"]["reused"] = True  # from an earlier invocation: say so in the report
+    saved = work / "published.json"
+    if args.deploy_only:
+        r: dict[str, Any] = json.loads(saved.read_text())
+        r["venvstacks"]["reused"] = True
     else:
-        uv_cache = os.environ.get("UV_CACHE_DIR")
-        os.environ["UV_CACHE_DIR"] = str(work / "uv-cache-venvstacks")
-        r["venvstacks"] = peer(work, peer_python)
-        if uv_cache is None:
-            del os.environ["UV_CACHE_DIR"]
-        else:
-            os.environ["UV_CACHE_DIR"] = uv_cache
-        shutil.rmtree(work / "uv-cache-venvstacks", ignore_errors=True)
-        saved.write_text(json.dumps(strip(r["venvstacks"]), indent=2, default=str))
-    r["zst"] = ours(work, "pyproject.toml", fresh(work / "published-zst"), "tar.zst", lock=False)
-    published = {"envstacks-zst": work / "published-zst"}
-    if args.xz:
-        out = fresh(work / "published-xz")
-        r["xz"] = ours(work, "venvstacks.toml", out, "tar.xz", lock=True)
-        if "error" not in r["xz"].get("publish", {"error": ""}):
-            published["envstacks-xz"] = out
-    if "error" not in r["zst"].get("publish", {"error": ""}):
-        published = {"envstacks-zst": work / "published-zst", **published}
-    else:
-        del published["envstacks-zst"]
-    if "publish" in r["venvstacks"] and "error" not in r["venvstacks"]["publish"]:
-        published = {"venvstacks": work / "published-peer", **published}
-    r["deploy"] = deploys(work, published, peer_python)
+        r = {"venvstacks": publish_peer(work, peer_python)}
+        r["zst"] = ours(work, "pyproject.toml", fresh(work / "published-zst"), "tar.zst", False)
+        if args.xz:
+            r["xz"] = ours(work, "venvstacks.toml", fresh(work / "published-xz"), "tar.xz", True)
+        saved.write_text(json.dumps(strip(r), indent=2, default=str))
+    r["deploy"] = deploys(work, peer_python, args.rounds)
     print(report(r))
     if args.json:
         args.json.write_text(json.dumps(strip(r), indent=2, default=str))
     if not args.keep:
         shutil.rmtree(work)
+
+
+def publish_peer(work: Path, peer_python: Path) -> dict[str, Any]:
+    """``peer`` with its own uv cache: venvstacks' uv (0.8) keeps other cache buckets."""
+    uv_cache = os.environ.get("UV_CACHE_DIR")
+    os.environ["UV_CACHE_DIR"] = str(work / "uv-cache-venvstacks")
+    try:
+        return peer(work, peer_python)
+    finally:
+        if uv_cache is None:
+            del os.environ["UV_CACHE_DIR"]
+        else:
+            os.environ["UV_CACHE_DIR"] = uv_cache
+        shutil.rmtree(work / "uv-cache-venvstacks", ignore_errors=True)
 
 
 if __name__ == "__main__":
