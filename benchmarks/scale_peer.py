@@ -39,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,7 @@ DEPLOYS = {
     "envstacks, its tar.xz (venvstacks.toml)": ("envstacks", "published-xz"),
 }
 PEER_DEPLOY = next(iter(DEPLOYS))
+PARTS = ("venvstacks", "envstacks", "deploy")
 
 
 def deploys(work: Path, peer_python: Path, rounds: int) -> dict[str, list[dict[str, Any]]]:
@@ -165,10 +167,13 @@ def deploys(work: Path, peer_python: Path, rounds: int) -> dict[str, list[dict[s
     return r
 
 
-def strip(d: dict[str, Any]) -> dict[str, Any]:
+def strip(value: Any) -> Any:
     """A result without the captured output, for the JSON file."""
-    drop = ("stdout", "stderr")
-    return {k: strip(v) if isinstance(v, dict) else v for k, v in d.items() if k not in drop}
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k not in ("stdout", "stderr")}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
 
 
 def mb(value: float) -> str:
@@ -204,7 +209,7 @@ def row(step: str, mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -
 
 
 def report(r: dict[str, Any]) -> str:
-    p, zst, xz = r["venvstacks"], r["zst"], r.get("xz", {})
+    p, zst, xz = r.get("venvstacks", {}), r.get("zst", {}), r.get("xz", {})
     lines = [
         "| step | envstacks | peak RSS | venvstacks 0.8 | peak RSS | venvstacks / envstacks |",
         "|---|---|---|---|---|---|",
@@ -214,14 +219,13 @@ def report(r: dict[str, Any]) -> str:
     ]
     if xz:
         lines.append(row("publish (envstacks: tar.xz)", xz.get("publish"), p.get("publish")))
-    deployed = {label: summary(runs) for label, runs in r["deploy"].items()}
+    deployed = {label: summary(runs) for label, runs in r.get("deploy", {}).items()}
     theirs = deployed.get(PEER_DEPLOY)
     for label, mine in deployed.items():
         if label != PEER_DEPLOY:
             lines.append(row(f"deploy ({label})", mine, theirs))
     lines.append("")
-    if p.get("reused"):
-        lines.append("(lock, build and publish figures: from the earlier run that published)")
+    lines.append(f"each part finished (UTC): {json.dumps(r.get('finished', {}))}")
     sizes = [
         ("venvstacks 0.8 (tar.xz)", p),
         ("envstacks (tar.zst)", zst),
@@ -234,7 +238,7 @@ def report(r: dict[str, Any]) -> str:
     for label, summed in deployed.items():
         if summed and "runs" in summed:
             lines.append(f"deploy ({label}), each round: {summed['runs']} s")
-    for label, runs in r["deploy"].items():
+    for label, runs in r.get("deploy", {}).items():
         apps = [m["app"] for m in runs if "app" in m]
         if apps:
             status = "failed" if "error" in apps[-1] else json.dumps(apps[-1]["layers"])
@@ -253,9 +257,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--keep", action="store_true", help="leave WORK in place")
     parser.add_argument(
-        "--deploy-only",
-        action="store_true",
-        help="deploy the archives an earlier --keep run left in WORK (its figures reused)",
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the others' figures are read from WORK, where "
+        "each part leaves them (published.json) with its archives when --keep is given",
     )
     args = parser.parse_args()
     peer_python = args.peer_root / "venv" / "bin" / "python"
@@ -266,22 +272,28 @@ def main() -> None:
     os.environ["PEER_ROOT"] = str(args.peer_root)
     os.environ["VENVSTACKS_LOCAL_RUNTIMES"] = str(args.peer_root / "runtimes")
     os.environ.setdefault("ENVSTACKS_ARCHIVE_CACHE_DIR", str(work / "archive-cache"))
+    parts = args.only or PARTS
     saved = work / "published.json"
-    if args.deploy_only:
-        r: dict[str, Any] = json.loads(saved.read_text())
-        r["venvstacks"]["reused"] = True
-    else:
-        r = {"venvstacks": publish_peer(work, peer_python)}
+    r: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {}
+    if "venvstacks" in parts:
+        r["venvstacks"] = publish_peer(work, peer_python)
+    if "envstacks" in parts:
         r["zst"] = ours(work, "pyproject.toml", fresh(work / "published-zst"), "tar.zst", False)
         if args.xz:
             r["xz"] = ours(work, "venvstacks.toml", fresh(work / "published-xz"), "tar.xz", True)
-        saved.write_text(json.dumps(strip(r), indent=2, default=str))
-    r["deploy"] = deploys(work, peer_python, args.rounds)
+    if "deploy" in parts:
+        r["deploy"] = deploys(work, peer_python, args.rounds)
+    r.setdefault("finished", {}).update(dict.fromkeys(parts, now()))
+    saved.write_text(json.dumps(strip(r), indent=2, default=str))
     print(report(r))
     if args.json:
         args.json.write_text(json.dumps(strip(r), indent=2, default=str))
     if not args.keep:
         shutil.rmtree(work)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime())
 
 
 def publish_peer(work: Path, peer_python: Path) -> dict[str, Any]:
