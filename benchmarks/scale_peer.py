@@ -33,6 +33,7 @@ Usage: python benchmarks/scale_peer.py [--work DIR] [--rounds N] [--xz] [--json 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -120,7 +121,19 @@ def ours(work: Path, spec: str, out: Path, fmt: str, lock: bool) -> dict[str, An
 
 
 def run_app(target: Path) -> dict[str, Any]:
-    """The deployed app: ``import torch``, a CPU product, CUDA's libraries from framework-cuda."""
+    """The deployed app: ``import torch``, a CPU product, CUDA's libraries from framework-cuda.
+
+    Without the app (``--layers`` left it out), the CUDA runtime is loaded from the deployed
+    framework-cuda instead, through cuda-bindings.
+    """
+    if not (target / "framework-cuda").is_dir():
+        return {"error": f"no app-torch-check nor framework-cuda in {target}"}
+    if not (target / "app-torch-check").is_dir():
+        code = "import cuda.bindings.runtime as r; print(r.cudaRuntimeGetVersion())"
+        m = attempt([target / "framework-cuda" / "bin" / "python", "-c", code], cwd=target)
+        if "error" not in m:
+            m["layers"] = m["stdout"].strip()
+        return m
     config = json.loads(
         (target / "app-torch-check" / "share/venv/metadata/venvstacks_layer.json").read_text()
     )
@@ -140,16 +153,64 @@ DEPLOYS = {
 }
 PEER_DEPLOY = next(iter(DEPLOYS))
 PARTS = ("venvstacks", "envstacks", "deploy")
+MANIFEST = Path("__venvstacks__", "venvstacks.json")
+#: The fields of a layer in venvstacks 0.8's manifest (envstacks adds a few of its own).
+VENVSTACKS_FIELDS = {
+    *("app_launch_module", "app_launch_module_hash", "archive_build", "archive_hashes"),
+    *("archive_name", "archive_size", "bound_to_implementation", "install_target"),
+    *("layer_name", "lock_version", "locked_at", "python_implementation", "required_layers"),
+    *("requirements_hash", "runtime_layer", "target_platform"),
+}
 
 
-def deploys(work: Path, peer_python: Path, rounds: int) -> dict[str, list[dict[str, Any]]]:
+def partial(work: Path, layers: list[str]) -> None:
+    """``partial-*`` archive folders holding only ``layers``, for a publish that did not end.
+
+    venvstacks writes its manifest after its last archive: when its publish is stopped early,
+    the manifest written here lists its finished archives (name, size, sha256 as found) with
+    the layers' other fields from envstacks' manifest of the same stack.
+    """
+    ours = json.loads((work / "published-zst" / MANIFEST).read_text())
+    for folder in ("published-peer", "published-zst", "published-xz"):
+        source, out = work / folder, fresh(work / f"partial-{folder}")
+        if not source.is_dir():
+            continue
+        out.joinpath(MANIFEST).parent.mkdir(parents=True)
+        found = source / MANIFEST
+        manifest = json.loads(found.read_text()) if found.exists() else ours
+        for kind, entries in manifest["layers"].items():
+            kept = [e for e in entries if e["install_target"] in layers]
+            for entry in kept:
+                if not found.exists():  # venvstacks' archive under envstacks' entry
+                    archive = source / (entry["install_target"] + ".tar.xz")
+                    for extra in set(entry) - VENVSTACKS_FIELDS:
+                        del entry[extra]
+                    entry["archive_name"] = archive.name
+                    entry["archive_size"] = archive.stat().st_size
+                    entry["archive_hashes"] = {"sha256": sha256(archive)}
+                os.link(source / entry["archive_name"], out / entry["archive_name"])
+            manifest["layers"][kind] = kept
+        out.joinpath(MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def deploys(
+    work: Path, peer_python: Path, rounds: int, prefix: str = ""
+) -> dict[str, list[dict[str, Any]]]:
     """Each archive set deployed, its app run, the tree removed; interleaved, ``rounds`` times."""
-    labels = [k for k, (_, f) in DEPLOYS.items() if (work / f / "__venvstacks__").is_dir()]
+    labels = [k for k, (_, f) in DEPLOYS.items() if (work / (prefix + f) / MANIFEST).is_file()]
     r: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     for index in range(rounds):
         for label in labels if index % 2 == 0 else reversed(labels):
             tool, folder = DEPLOYS[label]
-            target = fresh(work / "deployed")
+            target, folder = fresh(work / "deployed"), prefix + folder
             warm(work / folder)
             argv: list[str | Path] = [sys.executable, "-m", "envstacks", "deploy"]
             argv += [work / folder, "--target", target]
@@ -225,6 +286,8 @@ def report(r: dict[str, Any]) -> str:
         if label != PEER_DEPLOY:
             lines.append(row(f"deploy ({label})", mine, theirs))
     lines.append("")
+    if r.get("deploy_layers"):
+        lines.append(f"deployed layers: {r['deploy_layers']} (partial-* archive folders)")
     lines.append(f"each part finished (UTC): {json.dumps(r.get('finished', {}))}")
     sizes = [
         ("venvstacks 0.8 (tar.xz)", p),
@@ -263,6 +326,11 @@ def main() -> None:
         help="run only this part (repeatable); the others' figures are read from WORK, where "
         "each part leaves them (published.json) with its archives when --keep is given",
     )
+    parser.add_argument(
+        "--layers",
+        help="deploy only these layers (comma-separated install targets), e.g. when "
+        "venvstacks' publish was stopped before its last archive",
+    )
     args = parser.parse_args()
     peer_python = args.peer_root / "venv" / "bin" / "python"
     if not peer_python.exists():
@@ -281,7 +349,11 @@ def main() -> None:
         r["zst"] = ours(work, "pyproject.toml", fresh(work / "published-zst"), "tar.zst", False)
         if args.xz:
             r["xz"] = ours(work, "venvstacks.toml", fresh(work / "published-xz"), "tar.xz", True)
-    if "deploy" in parts:
+    if "deploy" in parts and args.layers:
+        partial(work, args.layers.split(","))
+        r["deploy_layers"] = args.layers
+        r["deploy"] = deploys(work, peer_python, args.rounds, prefix="partial-")
+    elif "deploy" in parts:
         r["deploy"] = deploys(work, peer_python, args.rounds)
     r.setdefault("finished", {}).update(dict.fromkeys(parts, now()))
     saved.write_text(json.dumps(strip(r), indent=2, default=str))
