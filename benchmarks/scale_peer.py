@@ -145,11 +145,11 @@ def run_app(target: Path) -> dict[str, Any]:
 
 
 DEPLOYS = {
-    # label: (tool, published folder in WORK)
-    "venvstacks' procedure, its tar.xz": ("venvstacks", "published-peer"),
-    "envstacks, venvstacks' tar.xz": ("envstacks", "published-peer"),
-    "envstacks, its tar.zst": ("envstacks", "published-zst"),
-    "envstacks, its tar.xz (venvstacks.toml)": ("envstacks", "published-xz"),
+    # label: (tool, published folder in WORK, --deploys name)
+    "venvstacks' procedure, its tar.xz": ("venvstacks", "published-peer", "venvstacks"),
+    "envstacks, venvstacks' tar.xz": ("envstacks", "published-peer", "envstacks-peer"),
+    "envstacks, its tar.zst": ("envstacks", "published-zst", "envstacks-zst"),
+    "envstacks, its tar.xz (venvstacks.toml)": ("envstacks", "published-xz", "envstacks-xz"),
 }
 PEER_DEPLOY = next(iter(DEPLOYS))
 PARTS = ("venvstacks", "envstacks", "deploy")
@@ -202,14 +202,18 @@ def sha256(path: Path) -> str:
 
 
 def deploys(
-    work: Path, peer_python: Path, rounds: int, prefix: str = ""
+    work: Path, peer_python: Path, rounds: int, names: list[str], prefix: str = ""
 ) -> dict[str, list[dict[str, Any]]]:
     """Each archive set deployed, its app run, the tree removed; interleaved, ``rounds`` times."""
-    labels = [k for k, (_, f) in DEPLOYS.items() if (work / (prefix + f) / MANIFEST).is_file()]
+    labels = [
+        label
+        for label, (_, folder, name) in DEPLOYS.items()
+        if name in names and (work / (prefix + folder) / MANIFEST).is_file()
+    ]
     r: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     for index in range(rounds):
         for label in labels if index % 2 == 0 else reversed(labels):
-            tool, folder = DEPLOYS[label]
+            tool, folder, _ = DEPLOYS[label]
             target, folder = fresh(work / "deployed"), prefix + folder
             warm(work / folder)
             argv: list[str | Path] = [sys.executable, "-m", "envstacks", "deploy"]
@@ -331,6 +335,12 @@ def main() -> None:
         help="deploy only these layers (comma-separated install targets), e.g. when "
         "venvstacks' publish was stopped before its last archive",
     )
+    parser.add_argument(
+        "--deploys",
+        default=",".join(name for _, _, name in DEPLOYS.values()),
+        help="which deploys (comma-separated; default all whose archives exist): "
+        + ", ".join(name for _, _, name in DEPLOYS.values()),
+    )
     args = parser.parse_args()
     peer_python = args.peer_root / "venv" / "bin" / "python"
     if not peer_python.exists():
@@ -352,9 +362,13 @@ def main() -> None:
     if "deploy" in parts and args.layers:
         partial(work, args.layers.split(","))
         r["deploy_layers"] = args.layers
-        r["deploy"] = deploys(work, peer_python, args.rounds, prefix="partial-")
+        names = args.deploys.split(",")
+        r.setdefault("deploy", {}).update(
+            deploys(work, peer_python, args.rounds, names, prefix="partial-")
+        )
     elif "deploy" in parts:
-        r["deploy"] = deploys(work, peer_python, args.rounds)
+        names = args.deploys.split(",")
+        r.setdefault("deploy", {}).update(deploys(work, peer_python, args.rounds, names))
     r.setdefault("finished", {}).update(dict.fromkeys(parts, now()))
     saved.write_text(json.dumps(strip(r), indent=2, default=str))
     print(report(r))
