@@ -23,8 +23,9 @@ floor measured in the same run on the same tree:
 * the first ``import torch`` in a fresh process: the deployed app layer against a plain venv
   holding the same locked packages, bytecode compiled (median of ``--rounds``, alternating).
 
-venvstacks 0.8 (../shared/bench-venvstacks) is not run here: its single-threaded ``tar.xz``
-publish of this stack takes far longer than one session allows (see docs/torch.md).
+venvstacks 0.8 (../shared/bench-venvstacks) is not run here: ``benchmarks/scale_peer.py``
+runs it side by side with envstacks on the same stack (its single-threaded ``tar.xz`` publish
+alone takes most of an hour).
 
 Usage: python benchmarks/scale.py [--work DIR] [--rounds N] [--json out.json] [--keep]
        python benchmarks/scale.py --only-update (the update alone)
