@@ -435,10 +435,14 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {} if args.only_update else pipeline(args.work, args.rounds)
-    upd = None if args.no_update else update(args.work, tuple(args.bump.split(":")))  # type: ignore[arg-type]
+    name, old, new = args.bump.split(":")
+    upd = None if args.no_update else update(args.work, (name, old, new))
     print("\n".join(update_report(upd)) if args.only_update and upd else report(results, upd))
     if args.json:
-        strip = lambda d: {k: v for k, v in d.items() if k not in ("stdout", "stderr")}  # noqa: E731
+
+        def strip(d: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in d.items() if k not in ("stdout", "stderr")}
+
         clean = {k: strip(v) if isinstance(v, dict) else v for k, v in results.items()}
         if upd:
             clean["update"] = {k: strip(v) if isinstance(v, dict) else v for k, v in upd.items()}
