@@ -58,7 +58,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_projects" / "sklearn-stack"
-BENCH = REPO.parent.parent / "shared" / "bench-venvstacks" / "stack"
+BENCH = REPO.parent / "shared" / "bench-venvstacks" / "stack"
 LAYER_CONFIG = Path("share/venv/metadata/venvstacks_layer.json")
 LARGE_SPEC = """\
 [project]
