@@ -8,8 +8,8 @@ import sys
 
 import envstacks
 
-#: The front-ends that run inside Hatch or PDM (and only they import them).
-HOSTED = ("envstacks.frontends.hatch_plugins", "envstacks.frontends.pdm_commands")
+#: The front-ends that run inside Hatch or PDM (and only they import them): integrations/
+HOSTED = ("envstacks.frontends.integrations",)
 
 
 def _core_modules() -> list[str]:

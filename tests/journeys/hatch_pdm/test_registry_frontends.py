@@ -123,7 +123,7 @@ def test_bad_hatch_registry_options_name_the_field(
 def _builder(tmp_path: Path, options: dict):  # type: ignore[no-untyped-def]
     import json
 
-    from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
+    from envstacks.frontends.integrations.hatch_plugins.build_target import VenvstacksBuilder
 
     text = (PROJECTS / "stackapp" / "pyproject.toml").read_text()
     lines = [f"{key} = {json.dumps(value)}" for key, value in options.items()]

@@ -26,9 +26,13 @@ from hatchling.plugin.manager import PluginManager
 
 from envstacks.floor.errors import EnvStacksError, PublishError, SelectionError
 from envstacks.floor.platforms import host_platform
-from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
-from envstacks.frontends.hatch_plugins.target_options import VenvstacksBuilderConfig
-from envstacks.frontends.hatch_plugins.wheel_builder import hatchling_wheel_builder
+from envstacks.frontends.integrations.hatch_plugins.reporting import (
+    HatchReporter,
+    abort_interrupted,
+    abort_with,
+)
+from envstacks.frontends.integrations.hatch_plugins.target_options import VenvstacksBuilderConfig
+from envstacks.frontends.integrations.hatch_plugins.wheel_builder import hatchling_wheel_builder
 from envstacks.frontends.project_table import load_project_spec
 from envstacks.frontends.verb_summary import next_command, stack_summary
 from envstacks.orchestrator import pipeline

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from envstacks.floor.errors import SpecError
-from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
+from envstacks.frontends.integrations.hatch_plugins.build_target import VenvstacksBuilder
 
-PROJECTS = Path(__file__).parents[2] / "projects"
+PROJECTS = Path(__file__).parents[3] / "projects"
 TARGET = "tool.hatch.build.targets.venvstacks"
 
 

@@ -27,8 +27,12 @@ from hatch.env.plugin.interface import EnvironmentInterface
 from hatch.utils.structures import EnvVars
 
 from envstacks.floor.errors import EnvStacksError, SpecError
-from envstacks.frontends.hatch_plugins.reporting import HatchReporter, abort_interrupted, abort_with
-from envstacks.frontends.hatch_plugins.wheel_builder import project_wheel_builder
+from envstacks.frontends.integrations.hatch_plugins.reporting import (
+    HatchReporter,
+    abort_interrupted,
+    abort_with,
+)
+from envstacks.frontends.integrations.hatch_plugins.wheel_builder import project_wheel_builder
 from envstacks.frontends.project_table import load_project_spec
 from envstacks.orchestrator import development
 from envstacks.orchestrator.session import Session, with_dirs

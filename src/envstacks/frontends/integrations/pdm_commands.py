@@ -1,6 +1,7 @@
 """The PDM command group ``pdm venvstacks <verb>``: the CLI's verbs, run on PDM's project.
 
-Entry point: ``envstacks = "envstacks.frontends.pdm_commands:register"`` in the ``pdm`` group.
+Entry point: ``envstacks = "envstacks.frontends.integrations.pdm_commands:register"`` in the
+``pdm`` group.
 PDM calls :func:`register` for every ``pdm`` invocation (and every ``Core()`` anyone creates),
 so it only registers the command class. The verbs, their arguments, their help and their
 output are the standalone CLI's (:mod:`envstacks.frontends.cli`); this module adds how the stack is

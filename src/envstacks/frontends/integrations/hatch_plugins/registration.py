@@ -1,7 +1,8 @@
 """The ``hatch`` entry point: registers the ``venvstacks`` build target and environment type.
 
 Entry point: ``[project.entry-points.hatch] envstacks =
-"envstacks.frontends.hatch_plugins.registration"``. Both hooks import their class only when called:
+"envstacks.frontends.integrations.hatch_plugins.registration"``. Both hooks import their
+class only when called:
 Hatch's build environment has hatchling but not Hatch, and hatchling loads every ``hatch`` entry
 point as soon as a build target is not one of its own, so a module-level ``import hatch`` here would
 break ``hatch build``.
@@ -14,14 +15,14 @@ from typing import TYPE_CHECKING
 from hatchling.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder
-    from envstacks.frontends.hatch_plugins.environment import VenvstacksEnvironment
+    from envstacks.frontends.integrations.hatch_plugins.build_target import VenvstacksBuilder
+    from envstacks.frontends.integrations.hatch_plugins.environment import VenvstacksEnvironment
 
 
 @hookimpl
 def hatch_register_builder() -> type[VenvstacksBuilder]:
     """The ``venvstacks`` build target (``hatch build -t venvstacks``)."""
-    from envstacks.frontends.hatch_plugins.build_target import VenvstacksBuilder  # noqa: PLC0415
+    from envstacks.frontends.integrations.hatch_plugins.build_target import VenvstacksBuilder  # noqa: PLC0415
 
     return VenvstacksBuilder
 
@@ -29,6 +30,6 @@ def hatch_register_builder() -> type[VenvstacksBuilder]:
 @hookimpl
 def hatch_register_environment() -> type[VenvstacksEnvironment]:
     """The ``venvstacks`` environment type (``[tool.hatch.envs.<env>] type = "venvstacks"``)."""
-    from envstacks.frontends.hatch_plugins.environment import VenvstacksEnvironment  # noqa: PLC0415
+    from envstacks.frontends.integrations.hatch_plugins.environment import VenvstacksEnvironment  # noqa: PLC0415
 
     return VenvstacksEnvironment

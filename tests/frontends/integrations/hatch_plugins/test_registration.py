@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from envstacks.frontends.hatch_plugins import registration as hatch_hooks
+from envstacks.frontends.integrations.hatch_plugins import registration as hatch_hooks
 
 #: Runs in a fresh interpreter where ``import hatch`` fails, as in Hatch's build environment.
 BLOCKED_HATCH = """
@@ -18,7 +18,7 @@ class BlockHatch:
         return None
 
 sys.meta_path.insert(0, BlockHatch())
-import envstacks.frontends.hatch_plugins.registration as hooks
+import envstacks.frontends.integrations.hatch_plugins.registration as hooks
 builder = hooks.hatch_register_builder()
 print(builder.PLUGIN_NAME, builder.__module__)
 leaked = sorted(m for m in sys.modules if m == "hatch" or m.startswith("hatch."))
@@ -36,7 +36,7 @@ def test_hooks_module_imports_without_hatch() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "venvstacks envstacks.frontends.hatch_plugins.build_target"
+    assert lines[0] == "venvstacks envstacks.frontends.integrations.hatch_plugins.build_target"
     # Only the environment type needs Hatch itself, and only when Hatch asks for it.
     assert lines[1] == "environment: blocked: hatch"
 

@@ -20,9 +20,9 @@ import tomlkit
 
 from envstacks.frontends import cli
 from envstacks.frontends.cli import VERBS
-from envstacks.frontends.pdm_commands import COMMAND, register
+from envstacks.frontends.integrations.pdm_commands import COMMAND, register
 
-PROJECTS = Path(__file__).parents[1] / "projects"
+PROJECTS = Path(__file__).parents[2] / "projects"
 
 
 def _use_stack(project: Any, stack: dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ def test_show_json_matches_the_cli(pdm: Any, project: Any) -> None:
 
 def test_lock_check_runs_on_the_pdm_project(pdm: Any, project: Any) -> None:
     """``pdm venvstacks lock --check``: CI's check on PDM's project, with real committed locks."""
-    example = Path(__file__).parents[2] / "example_projects" / "pdm-app"
+    example = Path(__file__).parents[3] / "example_projects" / "pdm-app"
     table = tomllib.loads((example / "pyproject.toml").read_text(encoding="utf-8"))
     stack = table["tool"]["venvstacks"]
     del stack["applications"]  # its lock records the example project, not PDM's test project
