@@ -146,13 +146,21 @@ def in_sync(
     return layers_up_to_date(session, environment_layers(session, app, variants))
 
 
-def fingerprint(session: Session, app: ApplicationSpec, *, extra: Sequence[str]) -> str:
+def fingerprint(
+    session: Session,
+    app: ApplicationSpec,
+    *,
+    extra: Sequence[str],
+    variants: Mapping[str, str] | None = None,
+) -> str:
     """A hash of what the environment is made from: its layers' requirements and locks.
 
-    ``extra`` adds what the host knows besides (the project's dependencies, the tools).
+    The layers are those of :func:`environment_layers` (the chosen ``variants`` included, so
+    a change of a variant's lock changes the hash). ``extra`` adds what the host knows besides
+    (the project's dependencies, the tools).
     """
     digest = hashlib.sha256()
-    for layer in environment_layers(session, app):
+    for layer in environment_layers(session, app, variants):
         digest.update(f"{layer.build_name}\0{layer.requirements!r}\0".encode())
         lock = stack_paths.pylock_path(session.spec, layer)
         digest.update(lock.read_bytes() if lock.is_file() else b"no lock")

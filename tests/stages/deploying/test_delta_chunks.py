@@ -210,6 +210,24 @@ def test_a_modified_base_library_makes_deploy_use_the_full_archive(
     assert library.read_bytes() == _releases()[1]
 
 
+def test_an_unreadable_earlier_archive_brings_large_files_whole(
+    tmp_path: Path, publish_layers_to: Publisher, pm: Any
+) -> None:
+    """The earlier version's index is fine but its archive is damaged: no patches, no failure."""
+    old, new = _releases()
+    one = publish_layers_to(tmp_path / "one", _version(old), indexes=True)
+    archive = one / f"{FRAMEWORK}.tar.zst"
+    data = bytearray(archive.read_bytes())
+    data[64:] = bytes(len(data) - 64)  # all but its first bytes zeroed
+    archive.write_bytes(bytes(data))
+    two = publish_layers_to(tmp_path / "two", _version(new), delta_from=one)
+    recipe = _recipe_of(two, pm)
+    assert recipe["version"] == 1 and LIBRARY in recipe["payload"]
+    fresh = tmp_path / "fresh"
+    deploy(two, fresh, pm=pm, reporter=RecordingReporter())
+    assert (fresh / FRAMEWORK / LIBRARY).read_bytes() == new
+
+
 SHA = "a" * 64
 BASE_FILES = {"lib/old.so": (100_000, SHA)}
 

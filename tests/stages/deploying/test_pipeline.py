@@ -9,7 +9,7 @@ import pytest
 
 from envstacks.floor.report import RecordingReporter, Task
 from envstacks.orchestrator.distribution import deploy
-from envstacks.stages.deploying import DeployOptions
+from envstacks.stages.deploying import DeployOptions, deployer
 from envstacks.stages.deploying.deploy_record import load_state
 from kits.layers import FRAMEWORK, RUNTIME, default_layers, snapshot
 
@@ -101,6 +101,40 @@ def test_an_unpack_failing_after_layers_were_placed_undoes_them(tmp_path, publis
     assert not [p for p in target.iterdir() if p.name.startswith(".envstacks")]
     assert deploy(v2, target, pm=pm, reporter=RecordingReporter()).ok  # the next run completes
     assert (target / RUNTIME / "NEW").is_file()
+
+
+def test_an_undo_the_file_system_refuses_keeps_the_previous_version_for_the_next_run(
+    tmp_path, publish_layers_to, pm, monkeypatch
+):
+    """Undoing the new runtime fails: its replaced copy is kept, and the next deploy recovers.
+
+    Stand-in: the rename back is refused once, as a busy or read-only file system would.
+    """
+    v1 = publish_layers_to(tmp_path / "v1")
+    target = tmp_path / "deployed"
+    deploy(v1, target, DeployOptions(include=("app-two",)), pm=pm, reporter=RecordingReporter())
+    runtime_before = snapshot(target / RUNTIME)
+    layers = default_layers()
+    layers[0].files["NEW"] = "a new runtime version"
+    v2 = publish_layers_to(tmp_path / "v2", layers)
+
+    def refuse(deployment, record):  # the record says "installing" again, then the rename fails
+        deployment.put(record)
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(deployer, "undo_placement", refuse)
+    reporter = HoldingReporter("app-one", fail=OSError(28, "No space left on device"))
+    with pytest.raises(OSError, match=r"(?i)no space left"):
+        deploy(v2, target, DeployOptions(jobs=2), pm=pm, reporter=reporter)
+    monkeypatch.undo()
+
+    record = load_state(target)[RUNTIME]
+    assert record.state == "installing" and record.aside is not None
+    assert snapshot(target / record.aside) == runtime_before  # the previous version was kept
+    reporter = RecordingReporter()
+    deploy(v1, target, DeployOptions(include=("app-two",)), pm=pm, reporter=reporter)
+    assert snapshot(target / RUNTIME) == runtime_before
+    assert any("restored the previous version" in m for _, m in reporter.messages)
 
 
 def test_a_refusal_while_others_are_placed_leaves_them_in_place(tmp_path, publish_layers_to, pm):

@@ -329,7 +329,8 @@ def _undo(
 
     A new variant whose slot was linked stays (the variant chosen before may be gone already),
     and so do the layers placed before it. Undoing stops at the first step the file system
-    refuses (each step leaves a consistent record). Returns the placements that stay.
+    refuses (each step leaves a consistent record). Returns the placements that stay, whose
+    replaced copies may go.
     """
     for count in range(len(placing), 0, -1):
         record = placing[count - 1]
@@ -340,8 +341,13 @@ def _undo(
             undo_placement(deployment, record)
             index_path(deployment.target, name).unlink(missing_ok=True)  # the undone version's
         except OSError as exc:
-            reporter.warning(f"layer {name!r} was placed by this failed deploy and stays: {exc}")
-            return placing[:count]
+            # Its record says "installing" again and names the copy it replaced: that copy is
+            # kept (not among the placements returned) for the next deploy to put back.
+            reporter.warning(
+                f"layer {name!r} could not be undone ({exc}); the next deploy puts its previous "
+                "version back"
+            )
+            return placing[: count - 1]
         reporter.info(f"{name}: undone, as the deploy failed")
     return ()
 

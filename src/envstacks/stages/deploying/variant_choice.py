@@ -23,12 +23,13 @@ from pathlib import Path
 import pluggy
 
 from envstacks.floor.errors import DeployError, SelectionError
-from envstacks.floor.fs import remove_tree, temporary_name
+from envstacks.floor.fs import discard, fsync_dir, temporary_name
 from envstacks.floor.named_plugins import Registry
 from envstacks.floor.report import Reporter
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.variant_table import VariantGroup
 from envstacks.stages.deploying.deploy_record import Deployment
+from envstacks.stages.deploying.kept_indexes import index_path
 from envstacks.stages.deploying.variant_selectors import (
     Condition,
     System,
@@ -276,17 +277,29 @@ def link_slot(target: Path, choice: VariantChoice) -> bool:
             hint="move it away, then deploy again",
         )
     temporary = target / temporary_name(choice.slot)
-    temporary.symlink_to(choice.install_target)
-    temporary.replace(slot)
+    try:
+        temporary.symlink_to(choice.install_target)
+        temporary.replace(slot)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise DeployError(
+            f"cannot link the variant slot {slot} to {choice.install_target}: "
+            f"{exc.strerror or exc}",
+            hint="deploy to a file system that supports symbolic links",
+        ) from exc
+    fsync_dir(target)  # the new link is durable before the earlier variant goes
     return True
 
 
-def remove_unchosen(target: Path, earlier: str | None, choice: VariantChoice) -> bool:
-    """Remove the variant an earlier deploy chose, once the slot no longer points at it."""
-    if earlier is None or earlier == choice.install_target or not (target / earlier).is_dir():
-        return False
-    remove_tree(target / earlier)
-    return True
+def remove_unchosen(target: Path, earlier: str) -> bool:
+    """Remove the variant an earlier deploy chose, once the slot no longer points at it.
+
+    Out of its name first (:func:`discard`): a run killed meanwhile leaves a temporary that the
+    next deploy removes, never a half-removed layer under its name. Returns whether it was there.
+    """
+    there = os.path.lexists(target / earlier)
+    discard(target / earlier)
+    return there
 
 
 class SlotLinker:
@@ -329,10 +342,11 @@ class SlotLinker:
                 },
             )
             old = earlier.get("install_target")
-            if remove_unchosen(target, old, choice):
-                assert old is not None
-                self._deployment.drop(old)
-                self._reporter.info(
-                    f"removed {old}: variant {earlier.get('variant')!r} is no longer chosen"
-                )
+            if old is not None and old != name:
+                if remove_unchosen(target, old):
+                    self._reporter.info(
+                        f"removed {old}: variant {earlier.get('variant')!r} is no longer chosen"
+                    )
+                self._deployment.drop(old)  # also when its folder had gone already
+                index_path(target, old).unlink(missing_ok=True)
             self._done.add(name)

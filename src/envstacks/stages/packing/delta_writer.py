@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from envstacks.floor.env_settings import whole_number
+from envstacks.floor.errors import EnvStacksError
 from envstacks.floor.fs import file_sha256, fsync_file, link_or_copy, temporary_name, write_bytes
 from envstacks.floor.report import Task
 from envstacks.published.archive_protocol import ArchiveFormat
@@ -149,7 +150,13 @@ def _with_patches(
         return recipe
     work.mkdir()
     copies = {path: work / str(number) for number, path in enumerate(candidates)}
-    base.extract(copies, task)
+    try:
+        base.extract(copies, task)
+    except EnvStacksError as exc:  # an earlier version's archive gone or damaged: no patches
+        task.note(f"no chunk patches: the earlier archive cannot be read ({exc.message})")
+        for copy in copies.values():
+            copy.unlink(missing_ok=True)
+        return recipe
     patches = []
     for path in candidates:
         if not copies[path].is_file():  # not in the base's archive after all

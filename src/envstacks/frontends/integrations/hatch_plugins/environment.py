@@ -186,11 +186,8 @@ class VenvstacksEnvironment(EnvironmentInterface):
         return development.fingerprint(
             self.session,
             self.application,
-            extra=[
-                repr(self.metadata.core.dependencies),
-                repr(self.environment_dependencies),
-                *(f"variant {name}" for name in sorted(self.variants.values())),
-            ],
+            extra=[repr(self.metadata.core.dependencies), repr(self.environment_dependencies)],
+            variants=self.variants,
         )
 
     @_reported
