@@ -46,16 +46,20 @@ class Timing:
 def measured(argv: list[str], *, cwd: Path | None = None, stdout: int | None = None) -> Timing:
     """Run ``argv`` and measure it (``os.wait4``: this child's own CPU and peak RSS)."""
     env = {**os.environ, "ENVSTACKS_ARCHIVE_CACHE_DIR": "off"}
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        sys.exit(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr}")
+    # stderr to a file, not a pipe: nothing reads a pipe while os.wait4 waits, and a chatty
+    # child would block on a full one.
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+            sys.exit(f"{' '.join(argv)} failed ({process.returncode}):\n{stderr}")
     return Timing(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 

@@ -96,6 +96,19 @@ class ContentCache:
                 os.utime(path)
         return path
 
+    def link_to(self, entry: Path, destination: Path) -> bool:
+        """Link (or copy) ``entry``, as :meth:`find` gave it, to ``destination``; whether it was.
+
+        Another run may prune the entry between :meth:`find` and this call: that is a miss
+        (``False``), as the module's rule says, not an error.
+        """
+        try:
+            fs.link_or_copy(entry, destination)
+        except FileNotFoundError:
+            destination.unlink(missing_ok=True)
+            return False
+        return True
+
     def store(self, key: str, pyc: Path | None) -> None:
         """Cache the file ``pyc`` under ``key``: a hard link where it can, else a copy.
 

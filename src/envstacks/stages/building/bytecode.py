@@ -157,15 +157,16 @@ def _from_cache(
             module.pyc.unlink(missing_ok=True)
             continue
         entry = cache.find(key)
-        if entry is None:
-            misses.append((module.relative, key, module.pyc))
-            module.pyc.unlink(missing_ok=True)
-        elif not _same_bytes(entry, module.pyc):
+        if entry is not None and _same_bytes(entry, module.pyc):
+            continue
+        module.pyc.unlink(missing_ok=True)
+        if entry is not None:
             if module.pyc.parent not in folders:
                 module.pyc.parent.mkdir(exist_ok=True)
                 folders.add(module.pyc.parent)
-            module.pyc.unlink(missing_ok=True)
-            fs.link_or_copy(entry, module.pyc)
+            if cache.link_to(entry, module.pyc):
+                continue
+        misses.append((module.relative, key, module.pyc))  # not cached (or pruned meanwhile)
     return misses
 
 

@@ -23,7 +23,6 @@ from envstacks.floor.fs import (
     file_sha256,
     fsync_dir,
     fsync_file,
-    link_or_copy,
     read_json,
     remove_stale_temporaries,
     temporary_name,
@@ -207,10 +206,7 @@ def _from_cache(fmt: ArchiveFormat, tree_sha256: str, mtime: int, temporary: Pat
     cache = archive_cache()
     key = archive_key(fmt, tree_sha256=tree_sha256, mtime=mtime) if cache else None
     entry = cache.find(key) if cache and key else None
-    if entry is None:
-        return False
-    link_or_copy(entry, temporary)
-    return True
+    return cache is not None and entry is not None and cache.link_to(entry, temporary)
 
 
 def _to_cache(fmt: ArchiveFormat, tree_sha256: str, mtime: int, temporary: Path) -> None:
