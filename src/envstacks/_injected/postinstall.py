@@ -43,7 +43,7 @@ import sys
 #: Only type checkers import ``typing`` (a tenth of a run's time): annotations are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
 LAYER_CONFIG = os.path.join("share", "venv", "metadata", "venvstacks_layer.json")
 SCRIPTS_CONFIG = os.path.join("share", "venv", "metadata", "envstacks_scripts.json")
@@ -298,21 +298,30 @@ def _current_pyc(source: "Optional[str]", pyc: str) -> bool:
     return header[4:8] == b"\x01\x00\x00\x00" and header[8:16] == digest
 
 
-def compile_modules(layer_dir: str, sources: "List[str]") -> int:
+def compile_modules(
+    layer_dir: str, sources: "List[str]", uncompilable: "Optional[List[str]]" = None
+) -> int:
     """Byte-compile ``sources`` for this interpreter (in parallel when many); return failures.
 
     Each pyc is written atomically, records the path relative to ``layer_dir`` as its file
-    name, and is an unchecked-hash pyc where this Python has them (3.7+).
+    name, and is an unchecked-hash pyc where this Python has them (3.7+). ``uncompilable``
+    receives the relative paths of the modules whose source does not compile (not those a
+    file system error stopped).
     """
     confine_compiled(layer_dir, sources)
     chunks = [(layer_dir, sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
     workers = min(len(chunks), usable_cpus())
     if workers <= 1:
-        return sum(_compile_chunk(chunk) for chunk in chunks)
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
+        results = [_compile_chunk(chunk) for chunk in chunks]
+    else:
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for many modules
 
-    with ProcessPoolExecutor(workers) as pool:
-        return sum(pool.map(_compile_chunk, chunks))
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(pool.map(_compile_chunk, chunks))
+    for _failures, bad in results:
+        if uncompilable is not None:
+            uncompilable.extend(bad)
+    return sum(failures for failures, _bad in results)
 
 
 def usable_cpus() -> int:
@@ -356,8 +365,8 @@ def confine_compiled(layer_dir: str, sources: "List[str]") -> None:
         inside_layer(layer_dir, where, "the bytecode folder")
 
 
-def _compile_chunk(chunk: "Any") -> int:
-    """Compile one ``(layer_dir, sources)`` chunk; return how many failed (syntax errors...)."""
+def _compile_chunk(chunk: "Any") -> "Tuple[int, List[str]]":
+    """Compile one ``(layer_dir, sources)`` chunk: how many failed, and which do not compile."""
     import importlib.util  # noqa: PLC0415 - only compiling needs it
     import py_compile  # noqa: PLC0415 - only compiling needs it
 
@@ -366,6 +375,7 @@ def _compile_chunk(chunk: "Any") -> int:
     if hasattr(py_compile, "PycInvalidationMode"):
         options["invalidation_mode"] = py_compile.PycInvalidationMode.UNCHECKED_HASH
     failures = 0
+    uncompilable = []  # type: List[str]
     for source in sources:
         shown = os.path.relpath(source, layer_dir).replace(os.sep, "/")
         try:
@@ -376,9 +386,12 @@ def _compile_chunk(chunk: "Any") -> int:
                 doraise=True,
                 **options,
             )
-        except (py_compile.PyCompileError, OSError, ValueError):
+        except (py_compile.PyCompileError, ValueError):  # the source's own fault
             failures += 1
-    return failures
+            uncompilable.append(shown)
+        except OSError:  # a full disk, a read-only folder: another run may succeed
+            failures += 1
+    return failures, uncompilable
 
 
 def load_bytecode_record(layer_dir: str) -> "Optional[Dict[str, Any]]":
@@ -627,7 +640,9 @@ def main(argv: "Optional[List[str]]" = None) -> int:
         # A build with a pyc cache compiles only the modules the cache lacks (standard input).
         layer_dir = os.path.abspath(args[1])
         listed = [line for line in sys.stdin.read().splitlines() if line]
-        compile_modules(layer_dir, listed_modules(layer_dir, listed))
+        uncompilable = []  # type: List[str]
+        compile_modules(layer_dir, listed_modules(layer_dir, listed), uncompilable)
+        sys.stdout.write("".join(path + "\n" for path in uncompilable))
         return 0
     if args[:1] == ["--compile"] and len(args) in (2, 3) and args[2:] in ([], ["--refresh"]):
         compile_here(os.path.abspath(args[1]), refresh=len(args) == 3)

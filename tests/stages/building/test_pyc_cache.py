@@ -181,3 +181,25 @@ def test_compile_listed_refuses_a_module_outside_the_layer(python: Path, tmp_pat
     assert done.returncode != 0
     assert "'../outside.py' lies outside the layer" in done.stderr
     assert not (tmp_path / "__pycache__").exists()
+
+
+def test_compile_listed_names_only_the_modules_whose_source_does_not_compile(
+    python: Path, tmp_path: Path, read_only_bind
+) -> None:
+    """The build remembers those as failed; one a file system error stopped is tried again."""
+    layer = make_layer(tmp_path / "app-x", python)
+    folder = layer / SITE / "shapes" / "__pycache__"
+    folder.mkdir()
+    read_only_bind(folder)  # its pyc cannot be written there (EROFS), as on a full disk
+    from envstacks._injected import postinstall
+
+    done = subprocess.run(
+        [python, "-s", "-S", Path(postinstall.__file__), "--compile-listed", layer],
+        input=f"{SITE}/broken.py\n{SITE}/shapes/__init__.py\n{SITE}/consts.py\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"{SITE}/broken.py"]
+    assert not list(folder.iterdir())
+    assert (layer / SITE / "__pycache__" / "consts.cpython-312.pyc").is_file()

@@ -83,9 +83,16 @@ def precompile_layer(env: Path, python: Path, *, layer: str, reporter: Reporter)
         raise BuildError(f"byte-compile layer '{layer}': {exc}") from None
     if misses:
         listed = "".join(f"{relative}\n" for relative, _key, _pyc in misses)
-        _compile(python, ["--compile-listed", env], layer=layer, reporter=reporter, input=listed)
-        for _relative, key, pyc in misses:
-            cache.store(key, pyc if pyc.is_file() else None)  # None: it does not compile
+        answer = _compile(
+            python, ["--compile-listed", env], layer=layer, reporter=reporter, input=listed
+        )
+        uncompilable = set(answer.splitlines())
+        for relative, key, pyc in misses:
+            if pyc.is_file():
+                cache.store(key, pyc)
+            elif relative in uncompilable:  # its source does not compile: remembered
+                cache.store(key, None)
+            # Otherwise the file system stopped it (a full disk...): the next build tries again.
         cache.prune()
     record = {"cache_tag": interpreter.cache_tag, "magic": interpreter.magic}
     fs.write_text(env / BYTECODE_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -108,8 +115,9 @@ def _compile(
     layer: str,
     reporter: Reporter,
     input: str | None = None,
-) -> None:
-    proc.run(
+) -> str:
+    """Run ``postinstall.py`` with ``arguments`` on ``python``; its standard output."""
+    return proc.run(
         # -s -S: no site-packages needed to compile; not -I, which would ignore PYTHONHASHSEED.
         [python, "-s", "-S", postinstall.__file__, *arguments],
         env=proc.clean_environ({"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": None}),
@@ -117,7 +125,7 @@ def _compile(
         what=f"byte-compile layer '{layer}'",
         error=BuildError,
         input=input,
-    )
+    ).stdout
 
 
 @dataclass(frozen=True, slots=True)
