@@ -83,6 +83,11 @@ class Unpackers:
         traceback: TracebackType | None,
     ) -> None:
         if self._pool is not None:
+            if error is not None:
+                # Nothing more is wanted from the workers. A worker spawned for one layer while
+                # another layer's thread ended the others would wait for work for ever, and the
+                # shutdown below with it (seen after Ctrl-C on a loaded machine).
+                self._stop_workers()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
@@ -115,14 +120,21 @@ class Unpackers:
         return root
 
     def _stop_workers(self) -> None:
-        """End the worker processes now, and wait until they are gone."""
+        """End the worker processes now, and wait until they are gone.
+
+        Again while any is alive: the pool may start one meanwhile (a submit racing the end).
+        """
         pool = self._pool
-        # No public way before Python 3.14 (``terminate_workers``), which does not wait.
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(timeout=30)
+        for _round in range(10):
+            # No public way before Python 3.14 (``terminate_workers``), which does not wait.
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            alive = [process for process in processes if process.is_alive()]
+            if not alive:
+                return
+            for process in alive:
+                process.terminate()
+            for process in alive:
+                process.join(timeout=30)
 
 
 def _ignore_ctrl_c() -> None:
